@@ -1,0 +1,3 @@
+"""Warroom: the war-room bot for customer crises."""
+
+__version__ = "0.1.0"
