@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from dateutil import parser as dateparser
+from dateutil.relativedelta import relativedelta
+
+from bot.errors import BadInput
+
+_EXAMPLE = 'due:"tomorrow 09:00"'
+_ISO_EXAMPLE = 'due:"2026-11-25 10:00"'
+_CALENDAR_EXAMPLE = 'due:"25 nov 10:00"'
+_DEFAULT_CLOCK = time(9, 0)
+_END_OF_DAY = time(17, 0)
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+_DURATION = re.compile(r"(?:(\d+)w)?\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?")
+_BUSINESS_DAYS = re.compile(r"(\d+)\s*bd")
+_CLOCK = re.compile(r"(\d{1,2})(?::(\d{2}))?\s*(am|pm)?")
+_ISO_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[t ](.+))?")
+# Two defaults that differ in every field we care about: a field equal in both parses came from the text.
+_PROBE_A = datetime(2000, 1, 1, 0, 0, tzinfo=UTC)
+_PROBE_B = datetime(2004, 2, 2, 1, 0, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -18,26 +40,193 @@ class BusinessHours:
 
     def next_open(self, at: datetime) -> datetime:
         """The earliest aware UTC instant >= ``at`` inside business hours."""
-        raise NotImplementedError
+        if not self.days:
+            raise ValueError("BusinessHours.days is empty")
+        if self.start >= self.end:
+            raise ValueError(f"BusinessHours.start {self.start} is not before end {self.end}")
+        at = _utc(at)
+        today = at.astimezone(self.tz).date()
+        for offset in range(8):
+            day = today + timedelta(days=offset)
+            if day.weekday() not in self.days:
+                continue
+            opens, closes = _local(day, self.start, self.tz), _local(day, self.end, self.tz)
+            if at < closes and opens < closes:
+                return max(opens, at)
+        raise AssertionError("a week always contains one of the business days")
 
 
 def parse_when(
     text: str, *, now: datetime, tz: ZoneInfo, business_days: frozenset[int] = frozenset({0, 1, 2, 3, 4})
 ) -> datetime:
     """Read a person's time expression as an aware UTC datetime strictly after ``now``."""
-    raise NotImplementedError
+    now = _utc(now)
+    shown = text.strip()
+    try:
+        at = _read_when(" ".join(shown.lower().split()), shown, now=now, tz=tz, business_days=business_days)
+    except OverflowError:
+        raise BadInput(f"'{shown}' is too far away", example=_EXAMPLE) from None
+    if at <= now:
+        raise BadInput(f"'{shown}' is in the past ({format_when(at, tz)})", example=_EXAMPLE)
+    return at
 
 
 def parse_duration(text: str) -> timedelta:
     """Read `30m`, `4h`, `2d`, `1w` (also combined: `1h30m`) as a positive timedelta."""
-    raise NotImplementedError
+    shown = text.strip()
+    weeks, days, hours, minutes = _read_duration(shown.lower(), shown)
+    try:
+        return timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes)
+    except OverflowError:
+        raise BadInput(f"'{shown}' is too long", example="1h30m") from None
 
 
 def format_when(at: datetime, tz: ZoneInfo) -> str:
     """Show an instant in a time zone, e.g. `Tue 24 Nov 2026 09:00 CET`."""
-    raise NotImplementedError
+    local = _utc(at).astimezone(tz)
+    weekday = _WEEKDAYS[local.weekday()][:3].title()
+    return f"{weekday} {local.day} {_MONTHS[local.month - 1]} {local.year} {local:%H:%M} {local:%Z}"
 
 
 def format_duration(delta: timedelta) -> str:
     """Show a duration the way people say it: `45m`, `2h 15m`, `3d 4h`."""
-    raise NotImplementedError
+    minutes = abs(delta) // timedelta(minutes=1)  # truncated: "2h 59m" until it really is 3h
+    if minutes == 0:
+        return "0m"
+    days, rest = divmod(minutes, 24 * 60)
+    units = [(days, "d"), *zip(divmod(rest, 60), "hm", strict=True)]
+    first = next(i for i, (n, _) in enumerate(units) if n)
+    sign = "-" if delta < timedelta(0) else ""
+    return sign + " ".join(f"{n}{unit}" for n, unit in units[first : first + 2] if n)
+
+
+def _read_when(s: str, shown: str, *, now: datetime, tz: ZoneInfo, business_days: frozenset[int]) -> datetime:
+    if not s:
+        raise BadInput("The time is empty", example=_EXAMPLE)
+    local = now.astimezone(tz)
+    if match := _BUSINESS_DAYS.fullmatch(s):
+        if int(match[1]) == 0:
+            raise BadInput(f"'{shown}' is zero business days", example='due:"3bd"')
+        day = _after_business_days(local.date(), int(match[1]), business_days)
+        return _local(day, local.time(), tz)
+    if s.lstrip("-")[:1].isdigit() and _DURATION.fullmatch(s.removeprefix("-")):
+        weeks, days, hours, minutes = _read_duration(s, shown)
+        # Days follow the wall clock (2d is "same time, two days on" across DST); hours and minutes elapse.
+        on = _local(local.date() + relativedelta(days=7 * weeks + days), local.time(), tz)
+        return on + timedelta(hours=hours, minutes=minutes)
+    if s == "eod":
+        at = _local(local.date(), _END_OF_DAY, tz)
+        if at > now:
+            return at
+        return _local(_after_business_days(local.date(), 1, business_days), _END_OF_DAY, tz)
+    word, _, rest = s.partition(" ")
+    weekday = _weekday(word)
+    if word in ("today", "tomorrow") or weekday is not None:
+        clock = _read_clock(rest.removeprefix("at ").strip(), shown, bare_ok=word != "today")
+        if weekday is None:
+            return _local(local.date() + timedelta(days=1 if word == "tomorrow" else 0), clock, tz)
+        day = local.date() + relativedelta(weekday=weekday)
+        at = _local(day, clock, tz)
+        return at if at > now else _local(day + relativedelta(weeks=1), clock, tz)
+    if match := _ISO_DATE.fullmatch(s):
+        return _read_iso(s, match, shown, tz)
+    return _read_calendar(s, shown, local=local, tz=tz)
+
+
+def _read_duration(s: str, shown: str) -> tuple[int, int, int, int]:
+    if s.startswith("-") and _DURATION.fullmatch(s[1:]):
+        raise BadInput(f"'{shown}' is negative; durations count forward", example="1h30m")
+    match = _DURATION.fullmatch(s)
+    if not s or match is None:
+        raise BadInput(f"I can't read '{shown}' as a duration", example="1h30m")
+    weeks, days, hours, minutes = (int(n or 0) for n in match.groups())
+    if not weeks + days + hours + minutes:
+        raise BadInput(f"'{shown}' is no time at all", example="30m")
+    return weeks, days, hours, minutes
+
+
+def _read_clock(s: str, shown: str, *, bare_ok: bool) -> time:
+    if not s:
+        if bare_ok:
+            return _DEFAULT_CLOCK
+        raise BadInput(f"'{shown}' needs a time of day", example='due:"today 15:00"')
+    match = _CLOCK.fullmatch(s)
+    # A lone number ("fri 5") could be a day or an hour; ask for a colon or am/pm instead of guessing.
+    if match and (match[2] or match[3]):
+        hour, minute = int(match[1]), int(match[2] or 0)
+        valid = (1 <= hour <= 12 if match[3] else hour < 24) and minute < 60
+        if match[3]:
+            hour = hour % 12 + (12 if match[3] == "pm" else 0)
+        if valid:
+            return time(hour, minute)
+    raise BadInput(f"I can't read the time of day in '{shown}'", example='due:"fri 17:00"')
+
+
+def _read_iso(s: str, match: re.Match[str], shown: str, tz: ZoneInfo) -> datetime:
+    try:
+        day = dateparser.isoparse(match[1]).date()
+        if match[2] is None:
+            return _local(day, _DEFAULT_CLOCK, tz)
+        if _CLOCK.fullmatch(match[2]) and not match[2].isdigit():
+            return _local(day, _read_clock(match[2], shown, bare_ok=False), tz)
+        parsed = dateparser.isoparse(s.upper())
+    except ValueError:
+        raise BadInput(f"I can't read '{shown}' as a date and time", example=_ISO_EXAMPLE) from None
+    if parsed.tzinfo is None:
+        return _local(parsed.date(), parsed.time(), tz)
+    return parsed.astimezone(UTC)
+
+
+def _read_calendar(s: str, shown: str, *, local: datetime, tz: ZoneInfo) -> datetime:
+    """`25 nov 10:00`, `nov 25` — only with a month name, so `11/12` is never read the wrong way round."""
+    problem = f"I can't read '{shown}' as a time"
+    if not re.search(r"[a-z]", s):
+        raise BadInput(problem, example=_EXAMPLE)
+    try:
+        a, b = (dateparser.parse(s, default=probe, tzinfos=_no_zone) for probe in (_PROBE_A, _PROBE_B))
+    except ValueError:
+        raise BadInput(problem, example=_EXAMPLE) from None
+    if a.month != b.month or a.day != b.day:
+        raise BadInput(f"'{shown}' needs a day and a month", example=_CALENDAR_EXAMPLE)
+    clock = a.time() if a.hour == b.hour else _DEFAULT_CLOCK
+    try:
+        day = date(a.year if a.year == b.year else local.year, a.month, a.day)
+    except ValueError:
+        raise BadInput(f"'{shown}' is not a real date", example=_CALENDAR_EXAMPLE) from None
+    return _local(day, clock, tz)
+
+
+def _no_zone(name: str | None, offset: int | None) -> None:
+    # dateutil would map names like "CET" through the host's zone; only ISO offsets are unambiguous.
+    if name is not None or offset is not None:
+        raise ValueError("zone names and offsets need ISO 8601")
+
+
+def _weekday(word: str) -> int | None:
+    if len(word) < 3:
+        return None
+    return next((i for i, name in enumerate(_WEEKDAYS) if name.startswith(word)), None)
+
+
+def _after_business_days(day: date, count: int, business_days: frozenset[int]) -> date:
+    if not business_days:
+        raise ValueError("business_days is empty")
+    # Every week holds each business day once, so whole weeks can be skipped at once.
+    weeks, count = divmod(count - 1, len(business_days))
+    day += timedelta(weeks=weeks)
+    count += 1
+    while count:
+        day += timedelta(days=1)
+        count -= day.weekday() in business_days
+    return day
+
+
+def _local(day: date, clock: time, tz: ZoneInfo) -> datetime:
+    # fold=0 picks the first of an ambiguous fall-back time and pushes a spring-forward gap time forward.
+    return datetime.combine(day, clock.replace(fold=0, tzinfo=None), tzinfo=tz).astimezone(UTC)
+
+
+def _utc(at: datetime) -> datetime:
+    if at.utcoffset() is None:
+        raise ValueError(f"naive datetime {at!r}; Warroom's times are always aware")
+    return at.astimezone(UTC)

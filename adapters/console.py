@@ -1,0 +1,164 @@
+"""The console adapter: the whole product in a terminal, on simulated time, typed or piped."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from datetime import datetime
+from typing import TextIO
+from zoneinfo import ZoneInfo
+
+from adapters.memory import InMemoryChat, Posted, Room
+from bot.chat import Invocation, Reply, RoomRef, UserRef
+from bot.clock import SimClock
+from bot.errors import BadInput, ChatError
+from bot.render import plain_text
+from bot.when import format_duration, format_when, parse_duration
+
+LOBBY = "console"
+CONSOLE_HELP = """Console commands:
+  /incident <verb> …   talk to the bot (`/incident help` lists the verbs); `incident …` works too
+  /clock               show the simulated time;  /clock +2h  move it forward (reminders fire as it passes)
+  /as @name            type as someone else;     /join #room  move to another channel
+  /rooms               list channels;            /quit        leave (Ctrl-D works too)
+Lines starting with # are comments."""
+
+
+class ConsoleChat(InMemoryChat):
+    """In-memory rooms named like channels; every post is printed as it happens."""
+
+    platform = "console"
+
+    def __init__(self, out: TextIO, clock: SimClock, tz: ZoneInfo) -> None:
+        super().__init__()
+        self.out, self.clock, self.tz = out, clock, tz
+
+    async def open_room(self, name: str, *, topic: str, private: bool = False, origin: RoomRef | None = None) -> RoomRef:
+        self._maybe_fail("open_room")
+        taken = {r.ref.name for r in self.rooms.values()}
+        unique, i = name, 1
+        while unique in taken:
+            i += 1
+            unique = f"{name}-{i}"
+        ref = RoomRef(unique, unique)  # the name is the id, so war rooms survive a restart of the console
+        self.rooms[ref.id] = Room(ref, topic, private)
+        self.out.write(f"\n  ** #{unique} created — {topic}\n")
+        return ref
+
+    def _room(self, room: RoomRef) -> Room:
+        return self.rooms.setdefault(room.id, Room(room, "", False))
+
+    def on_post(self, posted: Posted) -> None:
+        stamp = format_when(self.clock.now(), self.tz)
+        body = plain_text(posted.message).replace("\n", "\n    ")
+        self.out.write(f"\n[{stamp}] #{posted.ref.room.name} · warroom:\n    {body}\n")
+
+
+class ConsoleSession:
+    """One person at a terminal: a current channel, a name, and a clock they can move."""
+
+    def __init__(
+        self,
+        handle: Callable[[Invocation], Awaitable[Reply]],
+        chat: ConsoleChat,
+        clock: SimClock,
+        *,
+        user: str,
+        on_clock: Callable[[], Awaitable[None]] | None = None,
+        echo: bool = False,
+    ) -> None:
+        self.handle, self.chat, self.clock = handle, chat, clock
+        self.user = UserRef(user.lstrip("@").lower(), user.lstrip("@"))
+        self.on_clock, self.echo = on_clock, echo
+        self.room = RoomRef(LOBBY, LOBBY)
+        chat.rooms.setdefault(LOBBY, Room(self.room, "where you type before a war room exists", False))
+
+    @property
+    def out(self) -> TextIO:
+        return self.chat.out
+
+    async def run(self, lines: AsyncIterator[str]) -> None:
+        """Execute lines until they run out or `/quit`."""
+        async for line in lines:
+            if not await self.execute(line):
+                break
+
+    async def execute(self, line: str) -> bool:
+        """Run one line; False means quit."""
+        line = line.strip()
+        if not line or line.startswith("#"):
+            return True
+        if self.echo:
+            self.out.write(f"\n{self.user.name}@#{self.room.name}> {line}\n")
+        word, _, rest = line.partition(" ")
+        try:
+            if word in ("/incident", "incident"):
+                await self._incident(rest)
+            elif word == "/clock":
+                await self._clock(rest.strip())
+            elif word == "/as":
+                self.user = UserRef(rest.strip().lstrip("@").lower(), rest.strip().lstrip("@"))
+                self.out.write(f"  (you are now @{self.user.name})\n")
+            elif word == "/join":
+                self._join(rest.strip().lstrip("#"))
+            elif word == "/rooms":
+                self.out.write("".join(f"  #{r.ref.name} — {r.topic}\n" for r in self.chat.rooms.values()))
+            elif word in ("/quit", "/exit"):
+                return False
+            elif word == "/help":
+                self.out.write(CONSOLE_HELP + "\n")
+            else:
+                self.out.write(f"  ✖ '{word[:40]}' is not a console command; try /help or /incident help\n")
+        except (BadInput, ChatError) as err:
+            self.out.write(f"  ✖ {err}\n")
+        self.out.flush()
+        return True
+
+    async def _incident(self, text: str) -> None:
+        reply = await self.handle(Invocation(text, self.user, self.room))
+        for message in reply.messages:
+            mark = "✔" if reply.ok else "✖"
+            self.out.write(f"  {mark} (only you see this) " + plain_text(message).replace("\n", "\n    ") + "\n")
+        for room in reply.rooms_opened:
+            self.room = room
+            self.out.write(f"  → you are now in #{room.name}\n")
+
+    async def _clock(self, arg: str) -> None:
+        if arg:
+            if not re.fullmatch(r"\+\S+", arg):
+                raise BadInput(f"I can't move the clock by '{arg[:40]}'", example="/clock +2h")
+            delta = parse_duration(arg[1:])
+            self.clock.advance(delta)
+            self.out.write(f"  (clock moved {format_duration(delta)} forward)\n")
+            if self.on_clock:
+                await self.on_clock()
+        self.out.write(f"  (it is now {format_when(self.clock.now(), self.chat.tz)})\n")
+
+    def _join(self, name: str) -> None:
+        room = next((r.ref for r in self.chat.rooms.values() if r.ref.name == name), None)
+        self.room = room or RoomRef(name, name)
+        self.out.write(f"  → you are now in #{self.room.name}\n")
+
+
+async def read_lines(stream: TextIO, *, prompt: Callable[[], str] | None = None) -> AsyncIterator[str]:
+    """Lines from a terminal or a pipe, read off the event loop so reminders keep firing while you think."""
+    while True:
+        if prompt is not None:
+            sys.stdout.write(prompt())
+            sys.stdout.flush()
+        line = await asyncio.to_thread(stream.readline)
+        if not line:
+            return
+        yield line
+
+
+async def script_lines(lines: Iterable[str]) -> AsyncIterator[str]:
+    for line in lines:
+        yield line
+
+
+def start_time(now: datetime) -> datetime:
+    """Simulated time starts at the wall clock, to the minute."""
+    return now.replace(second=0, microsecond=0)

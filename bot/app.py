@@ -1,0 +1,94 @@
+"""The one composition root: settings in, a running Warroom out; engines and clients are born and closed here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from aiohttp import web
+from sqlalchemy import text
+
+from bot.chat import ChatPort
+from bot.clock import Clock
+from bot.config import ConfigError, Settings
+from bot.playbooks import PlaybookLibrary
+from bot.service import Core, Warroom
+from bot.store import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class App:
+    settings: Settings
+    db: Database
+    warroom: Warroom
+    playbooks: PlaybookLibrary
+
+
+def load_playbooks(settings: Settings) -> PlaybookLibrary:
+    """The playbook library, or a ConfigError saying exactly what is wrong with which file."""
+    if not settings.playbooks_dir.is_dir():
+        raise ConfigError(f"the playbook folder {settings.playbooks_dir} does not exist; set WARROOM_PLAYBOOKS")
+    return PlaybookLibrary.load(settings.playbooks_dir)
+
+
+async def prepare_database(settings: Settings) -> Database:
+    """Open the database; the embedded SQLite default is migrated on start, PostgreSQL must be at head."""
+    db = Database(settings.database_url)
+    try:
+        if db.dialect == "sqlite":
+            await db.upgrade()
+        elif not await db.at_head():
+            raise ConfigError("the database schema is out of date; run `warroom db upgrade` first")
+    except BaseException:
+        await db.dispose()
+        raise
+    return db
+
+
+@asynccontextmanager
+async def running(settings: Settings, *, chat: ChatPort, clock: Clock) -> AsyncIterator[App]:
+    """Everything wired together for the lifetime of the block."""
+    playbooks = load_playbooks(settings)
+    db = await prepare_database(settings)
+    try:
+        core = Core(db=db, chat=chat, playbooks=playbooks, clock=clock, default_tz=settings.timezone)
+        yield App(settings=settings, db=db, warroom=Warroom(core), playbooks=playbooks)
+    finally:
+        await db.dispose()
+
+
+def web_app(app: App) -> web.Application:
+    """The HTTP surface: health now; Slack and Bot Framework endpoints mount here as their adapters land."""
+
+    async def healthz(_request: web.Request) -> web.Response:
+        try:
+            async with app.db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as err:  # the probe must answer, whatever broke
+            log.warning("health check failed: %s", err)
+            return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
+        return web.json_response({"status": "ok", "database": app.db.dialect})
+
+    web_application = web.Application()
+    web_application.router.add_get("/healthz", healthz)
+    return web_application
+
+
+async def serve(settings: Settings, *, chat: ChatPort, clock: Clock, host: str = "0.0.0.0") -> None:
+    """Run the HTTP server until cancelled."""
+    import asyncio
+
+    async with running(settings, chat=chat, clock=clock) as app:
+        runner = web.AppRunner(web_app(app))
+        await runner.setup()
+        site = web.TCPSite(runner, host, settings.port)
+        await site.start()
+        log.info("warroom serving on %s:%s with %s", host, settings.port, settings.describe())
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()

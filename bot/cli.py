@@ -1,0 +1,151 @@
+"""`warroom …`: the command line. Reads settings once, builds the app through bot.app, reports errors in one line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot import __version__
+from bot.clock import SimClock, SystemClock
+from bot.config import Settings
+from bot.domain import INCIDENT_REF
+from bot.errors import BadInput, NotFound, PlaybookError, WarroomError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="warroom", description="The war-room bot for customer crises.")
+    p.add_argument("--version", action="version", version=f"warroom {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    console = sub.add_parser("console", help="the whole product in a terminal, on simulated time")
+    console.add_argument("--user", default=os.environ.get("USER") or "you", help="who you are (default: $USER)")
+    sub.add_parser("demo", help="replay the RMA story end to end and print the summary")
+    sub.add_parser("serve", help="run the HTTP server (Slack, Bot Framework, health)")
+    summary = sub.add_parser("summary", help="export an incident's lessons-learned summary")
+    summary.add_argument("incident", help="INC-<n>")
+    summary.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    playbooks = sub.add_parser("playbooks", help="playbook tools")
+    playbooks.add_argument("action", choices=("check",))
+    playbooks.add_argument("--dir", type=Path, help="folder to check (default: WARROOM_PLAYBOOKS)")
+    db = sub.add_parser("db", help="database tools")
+    db.add_argument("action", choices=("upgrade",))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `warroom` console script."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.command == "serve" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = Settings.from_env(os.environ)
+        return asyncio.run(_COMMANDS[args.command](settings, args))
+    except PlaybookError as err:
+        print("warroom: invalid playbooks:\n" + "\n".join(f"  {p}" for p in err.problems), file=sys.stderr)
+        return 2
+    except WarroomError as err:
+        print(f"warroom: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _console(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.console import ConsoleChat, ConsoleSession, read_lines, start_time
+    from bot.app import running
+
+    clock = SimClock(start_time(datetime.now(UTC)))
+    chat = ConsoleChat(sys.stdout, clock, ZoneInfo(settings.timezone))
+    async with running(settings, chat=chat, clock=clock) as app:
+        session = ConsoleSession(app.warroom.handle, chat, clock, user=args.user, echo=not sys.stdin.isatty())
+        interactive = sys.stdin.isatty()
+        if interactive:
+            print(f"Warroom console on {settings.database_url} — /help for console commands, /incident help for the bot.")
+        prompt = (lambda: f"{session.user.name}@#{session.room.name}> ") if interactive else None
+        await session.run(read_lines(sys.stdin, prompt=prompt))
+    return 0
+
+
+async def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    return await run_demo(settings, sys.stdout)
+
+
+async def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.memory import InMemoryChat
+    from bot.app import serve
+
+    await serve(settings, chat=InMemoryChat(), clock=SystemClock())
+    return 0
+
+
+async def _summary(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import prepare_database
+    from bot.summary import build_summary, to_markdown
+
+    match = INCIDENT_REF.match(args.incident.strip())
+    if not match:
+        raise BadInput(f"'{args.incident[:40]}' is not an incident reference", example="warroom summary INC-42")
+    db = await prepare_database(settings)
+    try:
+        async with db.transaction() as store:
+            stored = await store.summary(int(match.group(1)))
+            if stored is None:
+                incident = await store.get_incident(int(match.group(1)))
+                data = await build_summary(store, incident)
+                data["draft"] = True  # not closed yet: what the summary would say now
+                stored = (to_markdown(data), data)
+    finally:
+        await db.dispose()
+    markdown, data = stored
+    if data.get("draft"):
+        markdown = f"> Draft: {data['incident']} is not closed yet.\n\n{markdown}"
+    print(json.dumps(data, indent=2, sort_keys=True) if args.format == "json" else markdown, end="" if args.format == "markdown" else "\n")
+    return 0
+
+
+async def _playbooks(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.playbooks import check
+
+    folder = args.dir or settings.playbooks_dir
+    problems = check(folder)
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 1
+    count = len(list(folder.glob("*.yaml")))
+    print(f"{count} playbooks OK in {folder}")
+    return 0
+
+
+async def _db(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.store import Database
+
+    db = Database(settings.database_url)
+    try:
+        await db.upgrade()
+    finally:
+        await db.dispose()
+    print("database schema is up to date")
+    return 0
+
+
+_COMMANDS = {
+    "console": _console,
+    "demo": _demo,
+    "serve": _serve,
+    "summary": _summary,
+    "playbooks": _playbooks,
+    "db": _db,
+}
+
+__all__ = ["main", "NotFound"]

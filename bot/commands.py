@@ -1,0 +1,404 @@
+"""The command grammar: words, "quoted strings" and key:value options, read into imperative command values."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from bot.domain import INCIDENT_REF
+from bot.errors import BadInput
+
+MAX_TITLE = 200
+MAX_TEXT = 3000
+QUOTES = {'"': '"', "\u201c": "\u201d", "\u201e": "\u201c", "\u201d": "\u201d"}
+_OPTION = re.compile(r"^([a-z][a-z_-]*):(.*)$", re.DOTALL)
+# Broadcasts and mentions that must never be smuggled into a title, a channel topic or a card heading.
+_MENTION = re.compile(r"<[!@#][^>]*>|(?<![\w.])@(channel|here|everyone)\b", re.IGNORECASE)
+_AMOUNT = re.compile(r"^[$€£]?\s*([0-9][0-9,]*(?:\.[0-9]+)?)\s*([km]?)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    start: int
+    end: int
+    quoted: bool
+    key: str | None = None
+
+
+# --- commands: one imperative value per verb -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Command:
+    incident: int | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True)
+class OpenIncident(Command):
+    title: str
+    severity: int | None = None
+    customer: str | None = None
+    playbook: str | None = None
+    impact: str | None = None
+    cost_per_hour: Decimal | None = None
+    revenue_at_risk: Decimal | None = None
+    products: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ShowStatus(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class ChangeSeverity(Command):
+    severity: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class AssignRole(Command):
+    role: str
+    handle: str
+
+
+@dataclass(frozen=True)
+class InvitePeople(Command):
+    handles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AddNote(Command):
+    text: str
+
+
+@dataclass(frozen=True)
+class AddLesson(Command):
+    text: str
+
+
+@dataclass(frozen=True)
+class AddAction(Command):
+    text: str
+    owner: str | None = None
+    due: str | None = None
+
+
+@dataclass(frozen=True)
+class MitigateIncident(Command):
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ResolveIncident(Command):
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ReopenIncident(Command):
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class CloseIncident(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class ListIncidents(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class ShowHelp(Command):
+    verb: str | None = None
+
+
+# --- help: the single source of usage lines and examples --------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerbHelp:
+    usage: str
+    summary: str
+    example: str
+
+
+HELP: dict[str, VerbHelp] = {
+    "open": VerbHelp(
+        'open <title> [sev:N] [customer:"…"] [playbook:name] [impact:"…"] [cost:<amount>/h] [at-risk:<amount>]'
+        " [products:a,b]",
+        "open an incident and its war room, pulling in the playbook's responders",
+        'open "POS registers freeze in 300 stores" sev:1 customer:"Acme Retail" cost:40k/h',
+    ),
+    "status": VerbHelp("status [INC-n]", "the live card: state, severity, roles, what we wait on", "status INC-42"),
+    "sev": VerbHelp("sev <1-4> [reason]", "change severity (1 is worst)", "sev 1 all 300 stores down now"),
+    "role": VerbHelp(
+        "role <role> @person", "assign a role: commander, comms, scribe, vendor_manager, exec_sponsor", "role comms @dana"
+    ),
+    "invite": VerbHelp("invite @person…", "pull people into the war room", "invite @lee @sam"),
+    "note": VerbHelp("note <text>", "add to the timeline", "note distributor confirmed the RMA number"),
+    "lesson": VerbHelp("lesson <text>", "record a lesson for the review", "lesson the partner has a single distributor"),
+    "action": VerbHelp(
+        "action <text> [owner:@p] [due:<when>]",
+        "record an action item for the review",
+        'action "qualify a second distributor" owner:@lee due:2w',
+    ),
+    "mitigate": VerbHelp("mitigate [note]", "impact contained, not yet fixed", "mitigate stores on offline mode"),
+    "resolve": VerbHelp("resolve [note]", "service restored for the customer", "resolve firmware 4.2.1 rolled out"),
+    "reopen": VerbHelp("reopen [reason]", "the fix did not hold", "reopen registers freezing again in 12 stores"),
+    "close": VerbHelp("close", "end the war room and post the lessons-learned summary", "close"),
+    "list": VerbHelp("list", "incidents that are not closed", "list"),
+    "help": VerbHelp("help [verb]", "how to use the bot", "help open"),
+}
+
+_OPTIONS: dict[str, frozenset[str]] = {
+    "open": frozenset({"sev", "customer", "playbook", "impact", "cost", "at-risk", "products"}),
+    "action": frozenset({"owner", "due"}),
+}
+_OPTION_ALIASES = {"severity": "sev", "at_risk": "at-risk", "atrisk": "at-risk", "product": "products"}
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split a command line into words, honouring straight and curly double quotes, including `key:"a b"`."""
+    tokens: list[Token] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        start = i
+        if text[i] in QUOTES:
+            value, i = _read_quoted(text, i)
+            tokens.append(Token(value, start, i, quoted=True))
+            continue
+        while i < n and not text[i].isspace() and text[i] not in QUOTES:
+            i += 1
+        word = text[start:i]
+        match = _OPTION.match(word)
+        if match and i < n and text[i] in QUOTES and word.endswith(":"):
+            value, i = _read_quoted(text, i)
+            tokens.append(Token(value, start, i, quoted=True, key=match.group(1)))
+        elif match and match.group(2) and not match.group(2).startswith("/"):
+            tokens.append(Token(match.group(2), start, i, quoted=False, key=match.group(1)))
+        else:
+            tokens.append(Token(word, start, i, quoted=False))
+    return tokens
+
+
+def _read_quoted(text: str, i: int) -> tuple[str, int]:
+    closing = QUOTES[text[i]]
+    end = text.find(closing, i + 1)
+    if closing != '"' and end < 0:
+        end = text.find('"', i + 1)
+    if end < 0:
+        raise BadInput("there is an unclosed quote in your command", example='note "the unit shipped"')
+    return text[i + 1 : end], end + 1
+
+
+def parse(text: str) -> Command:
+    """Read one command (without the leading `/incident` or `incident`) into a command value."""
+    text = text.strip()
+    if not text:
+        return ShowHelp()
+    tokens = tokenize(text)
+    verb = tokens[0].text.lower()
+    if verb not in HELP:
+        raise BadInput(f"I don't know the verb '{_clip(tokens[0].text)}'; try `help`", example="status")
+    rest = tokens[1:]
+    incident = None
+    if rest and not rest[0].quoted and rest[0].key is None and (m := INCIDENT_REF.match(rest[0].text)):
+        incident, rest = int(m.group(1)), rest[1:]
+    return _PARSERS[verb](_Args(verb, text, rest), incident)
+
+
+class _Args:
+    """The words after the verb, with options split out for verbs that take them."""
+
+    def __init__(self, verb: str, raw: str, tokens: list[Token]) -> None:
+        self.verb, self.raw = verb, raw
+        allowed = _OPTIONS.get(verb, frozenset())
+        self.options: dict[str, str] = {}
+        self.words: list[Token] = []
+        for token in tokens:
+            key = _OPTION_ALIASES.get(token.key or "", token.key)
+            if key is None or not allowed:
+                self.words.append(_as_word(token, raw))
+            elif key not in allowed:
+                known = ", ".join(f"{k}:" for k in sorted(allowed))
+                raise BadInput(f"`{verb}` has no option {_clip(token.key or '')}: (it takes {known})", example=HELP[verb].example)
+            elif key in self.options:
+                raise BadInput(f"option {key}: is given twice", example=HELP[verb].example)
+            else:
+                self.options[key] = token.text.strip()
+
+    def text(self, limit: int = MAX_TEXT, what: str = "that text") -> str | None:
+        """The free text: the raw words as typed, or the inside of one quoted string."""
+        if not self.words:
+            return None
+        if len(self.words) == 1 and self.words[0].quoted:
+            value = self.words[0].text.strip()
+        else:
+            value = self.raw[self.words[0].start : self.words[-1].end].strip()
+        if len(value) > limit:
+            raise BadInput(f"{what} is {len(value)} characters; the limit is {limit}", example=HELP[self.verb].example)
+        return value or None
+
+    def required_text(self, what: str) -> str:
+        value = self.text()
+        if value is None:
+            raise BadInput(f"`{self.verb}` needs {what}", example=HELP[self.verb].example)
+        return value
+
+
+def _as_word(token: Token, raw: str) -> Token:
+    # An option-looking word a verb does not take ("Root cause:firmware") is just text.
+    return Token(raw[token.start : token.end], token.start, token.end, quoted=False) if token.key else token
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def check_title(title: str) -> str:
+    """A title fit for a channel topic and a card heading: not too long, no broadcasts or mentions."""
+    title = " ".join(title.split())
+    if not title:
+        raise BadInput("`open` needs a title", example=HELP["open"].example)
+    if len(title) > MAX_TITLE:
+        raise BadInput(f"the title is {len(title)} characters; keep it under {MAX_TITLE}", example=HELP["open"].example)
+    if _MENTION.search(title):
+        raise BadInput("a title cannot contain mentions or broadcasts like @channel", example=HELP["open"].example)
+    return title
+
+
+def parse_severity(text: str, verb: str) -> int:
+    """Severity 1 (worst) to 4."""
+    if text.strip().isdigit() and 1 <= int(text) <= 4:
+        return int(text)
+    raise BadInput(f"severity must be 1 (worst) to 4, not '{_clip(text)}'", example=HELP[verb].example)
+
+
+def parse_amount(text: str, *, per_hour: bool = False) -> Decimal:
+    """Money as people type it: `1895`, `$1,895`, `250k`, `2M`, and `40k/h` for costs per hour."""
+    value = text.strip()
+    if per_hour:
+        for suffix in ("/h", "/hr", "/hour", "per hour"):
+            if value.lower().endswith(suffix):
+                value = value[: -len(suffix)].strip()
+                break
+    match = _AMOUNT.match(value)
+    example = "cost:40k/h" if per_hour else "at-risk:2M"
+    if not match:
+        raise BadInput(f"I can't read '{_clip(text)}' as an amount", example=example)
+    try:
+        amount = Decimal(match.group(1).replace(",", ""))
+    except InvalidOperation:
+        raise BadInput(f"I can't read '{_clip(text)}' as an amount", example=example) from None
+    amount *= {"": 1, "k": 1_000, "m": 1_000_000}[match.group(2).lower()]
+    if amount <= 0:
+        raise BadInput("an amount must be more than zero", example=example)
+    return amount
+
+
+def _parse_open(args: _Args, incident: int | None) -> Command:
+    if incident is not None:
+        raise BadInput("`open` starts a new incident; it takes no INC- number", example=HELP["open"].example)
+    opts = args.options
+    title = check_title(args.text(MAX_TITLE, "the title") or "")
+    return OpenIncident(
+        title=title,
+        severity=parse_severity(opts["sev"], "open") if "sev" in opts else None,
+        customer=_checked_name(opts.get("customer"), "customer"),
+        playbook=opts.get("playbook", "").lower() or None,
+        impact=_checked_text(opts.get("impact")),
+        cost_per_hour=parse_amount(opts["cost"], per_hour=True) if "cost" in opts else None,
+        revenue_at_risk=parse_amount(opts["at-risk"]) if "at-risk" in opts else None,
+        products=tuple(p.strip().lower() for p in opts.get("products", "").split(",") if p.strip()),
+    )
+
+
+def _checked_name(value: str | None, what: str) -> str | None:
+    if value is None:
+        return None
+    if not value or len(value) > MAX_TITLE or _MENTION.search(value):
+        raise BadInput(f"{what}: must be a plain name under {MAX_TITLE} characters", example='customer:"Acme Retail"')
+    return value
+
+
+def _checked_text(value: str | None) -> str | None:
+    if value is not None and len(value) > MAX_TEXT:
+        raise BadInput(f"that text is {len(value)} characters; the limit is {MAX_TEXT}", example='impact:"checkout down"')
+    return value or None
+
+
+def _parse_sev(args: _Args, incident: int | None) -> Command:
+    if not args.words:
+        raise BadInput("`sev` needs a severity from 1 to 4", example=HELP["sev"].example)
+    severity = parse_severity(args.words[0].text, "sev")
+    args.words = args.words[1:]
+    return ChangeSeverity(severity=severity, reason=args.text(), incident=incident)
+
+
+def _parse_role(args: _Args, incident: int | None) -> Command:
+    if len(args.words) != 2:
+        raise BadInput("`role` takes a role and one person", example=HELP["role"].example)
+    role = args.words[0].text.lower().replace("-", "_")
+    if not re.fullmatch(r"[a-z][a-z_]{1,30}", role):
+        raise BadInput(f"'{_clip(role)}' is not a role name", example=HELP["role"].example)
+    return AssignRole(role=role, handle=args.words[1].text, incident=incident)
+
+
+def _parse_invite(args: _Args, incident: int | None) -> Command:
+    if not args.words:
+        raise BadInput("`invite` needs at least one person", example=HELP["invite"].example)
+    return InvitePeople(handles=tuple(t.text for t in args.words), incident=incident)
+
+
+def _parse_action(args: _Args, incident: int | None) -> Command:
+    return AddAction(
+        text=args.required_text("what should be done"),
+        owner=args.options.get("owner") or None,
+        due=args.options.get("due") or None,
+        incident=incident,
+    )
+
+
+def _parse_help(args: _Args, incident: int | None) -> Command:
+    verb = args.words[0].text.lower() if args.words else None
+    if verb is not None and verb not in HELP:
+        raise BadInput(f"there is no verb '{_clip(verb)}'", example="help open")
+    return ShowHelp(verb=verb)
+
+
+_Parser = Callable[[_Args, int | None], Command]
+
+
+def _no_args(factory: type[Command]) -> _Parser:
+    def parse_(args: _Args, incident: int | None) -> Command:
+        if args.words:
+            raise BadInput(f"`{args.verb}` takes no words after it", example=HELP[args.verb].example)
+        return factory(incident=incident)
+
+    return parse_
+
+
+_PARSERS = {
+    "open": _parse_open,
+    "status": _no_args(ShowStatus),
+    "sev": _parse_sev,
+    "role": _parse_role,
+    "invite": _parse_invite,
+    "note": lambda a, i: AddNote(text=a.required_text("some text"), incident=i),
+    "lesson": lambda a, i: AddLesson(text=a.required_text("the lesson"), incident=i),
+    "action": _parse_action,
+    "mitigate": lambda a, i: MitigateIncident(note=a.text(), incident=i),
+    "resolve": lambda a, i: ResolveIncident(note=a.text(), incident=i),
+    "reopen": lambda a, i: ReopenIncident(reason=a.text(), incident=i),
+    "close": _no_args(CloseIncident),
+    "list": _no_args(ListIncidents),
+    "help": _parse_help,
+}

@@ -1,0 +1,181 @@
+"""The war room's values: incidents, roles, timeline, lessons and action items. Frozen; transitions return new values."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from bot.errors import Conflict
+
+INCIDENT_REF = re.compile(r"^INC-(\d+)$", re.IGNORECASE)
+
+
+class IncidentState(StrEnum):
+    OPEN = "open"
+    MITIGATED = "mitigated"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class EventKind(StrEnum):
+    """What can land on an incident's timeline."""
+
+    OPENED = "opened"
+    ROOM_OPENED = "room_opened"
+    INVITED = "invited"
+    INVITE_FAILED = "invite_failed"
+    SEVERITY = "severity"
+    ROLE = "role"
+    NOTE = "note"
+    LESSON = "lesson"
+    ACTION = "action"
+    MITIGATED = "mitigated"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+    CLOSED = "closed"
+
+
+SEVERITY_MEANING = {
+    1: "critical: the customer's business is down",
+    2: "major: the customer's business is badly degraded",
+    3: "minor: degraded with a workaround",
+    4: "low: an irritation",
+}
+
+
+def incident_ref(number: int) -> str:
+    """The name people use for an incident, `INC-42`."""
+    return f"INC-{number}"
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone in the war room: the platform's id and the name people see."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Incident:
+    """A customer crisis and its war room."""
+
+    number: int
+    title: str
+    severity: int
+    state: IncidentState
+    customer: str | None
+    impact: str | None
+    cost_per_hour: Decimal | None
+    revenue_at_risk: Decimal | None
+    playbook: str
+    timezone: str
+    opened_by: Person
+    opened_at: datetime
+    room_id: str | None = None
+    room_name: str | None = None
+    room_opened_at: datetime | None = None
+    kickoff_message_id: str | None = None
+    mitigated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+
+    @property
+    def ref(self) -> str:
+        return incident_ref(self.number)
+
+    @property
+    def is_closed(self) -> bool:
+        return self.state is IncidentState.CLOSED
+
+    def with_severity(self, severity: int) -> Incident:
+        """The incident at a new severity; closed incidents cannot change."""
+        self._require_not_closed("change its severity")
+        return replace(self, severity=severity)
+
+    def mitigate(self, at: datetime) -> Incident:
+        """Impact is contained but not fixed."""
+        if self.state is not IncidentState.OPEN:
+            raise Conflict(f"{self.ref} is {self.state}; only an open incident can be mitigated")
+        return replace(self, state=IncidentState.MITIGATED, mitigated_at=at)
+
+    def resolve(self, at: datetime) -> Incident:
+        """Service is restored for the customer."""
+        if self.state not in (IncidentState.OPEN, IncidentState.MITIGATED):
+            raise Conflict(f"{self.ref} is {self.state}; only an open or mitigated incident can be resolved")
+        return replace(self, state=IncidentState.RESOLVED, resolved_at=at)
+
+    def reopen(self) -> Incident:
+        """The fix did not hold."""
+        if self.state not in (IncidentState.MITIGATED, IncidentState.RESOLVED):
+            raise Conflict(f"{self.ref} is {self.state}; only a mitigated or resolved incident can be reopened")
+        return replace(self, state=IncidentState.OPEN, resolved_at=None, mitigated_at=None)
+
+    def close(self, at: datetime) -> Incident:
+        """The war room is done; the lessons-learned summary is written."""
+        self._require_not_closed("close it")
+        resolved_at = self.resolved_at or at
+        return replace(self, state=IncidentState.CLOSED, resolved_at=resolved_at, closed_at=at)
+
+    def _require_not_closed(self, what: str) -> None:
+        if self.is_closed:
+            raise Conflict(f"{self.ref} is closed; you cannot {what}")
+
+
+@dataclass(frozen=True)
+class RoleAssignment:
+    role: str
+    person: Person
+
+
+@dataclass(frozen=True)
+class ResponderRecord:
+    """Someone the playbook (or a person) pulled in, and whether the invite went through."""
+
+    handle: str
+    team: str
+    reason: str
+    person: Person | None
+    invited: bool
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """Something that happened, in words for people and in ``data`` for the summary's figures."""
+
+    at: datetime
+    kind: EventKind
+    actor: Person | None
+    text: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Lesson:
+    number: int
+    text: str
+    author: Person
+    at: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"L{self.number}"
+
+
+@dataclass(frozen=True)
+class ActionItem:
+    number: int
+    text: str
+    owner: Person | None
+    due: datetime | None
+    author: Person
+    at: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"A{self.number}"

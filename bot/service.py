@@ -1,0 +1,372 @@
+"""The core: one use case per verb. Adapters hand it an Invocation; it answers with a Reply and posts via the port."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot import commands as c
+from bot import render
+from bot.chat import Capability, ChatPort, Invocation, Message, MessageRef, Reply, RoomRef, Section, Strong, Tone
+from bot.clock import Clock
+from bot.domain import EventKind, Incident, IncidentState, Person, ResponderRecord
+from bot.errors import BadInput, ChatError, WarroomError
+from bot.playbooks import Playbook, PlaybookLibrary, responders_for
+from bot.store import Database, Store
+from bot.summary import write_summary
+from bot.when import format_when, parse_when
+
+log = logging.getLogger(__name__)
+DEFAULT_SEVERITY = 3
+
+
+@dataclass(frozen=True)
+class Core:
+    """What every use case needs, passed down from the composition root."""
+
+    db: Database
+    chat: ChatPort
+    playbooks: PlaybookLibrary
+    clock: Clock
+    default_tz: str
+
+
+def person(user: Invocation | object) -> Person:
+    ref = user.user if isinstance(user, Invocation) else user
+    return Person(ref.id, ref.name)  # type: ignore[attr-defined]
+
+
+def room_name(pattern: str, *, number: int, title: str, customer: str | None, severity: int) -> str:
+    """A channel name from the playbook's pattern; adapters enforce their platform's rules on top."""
+    slug = _slug(title)[:40].strip("-")
+    name = pattern.format(number=number, slug=slug, customer=_slug(customer or "")[:30], severity=severity)
+    return re.sub(r"-{2,}", "-", name).strip("-")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+class Warroom:
+    """Runs commands against incidents; the only thing adapters call."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self._handlers: dict[type[c.Command], Callable[[c.Command, Invocation], Awaitable[Reply]]] = {
+            c.OpenIncident: self._open,  # type: ignore[dict-item]
+            c.ShowStatus: self._status,
+            c.ChangeSeverity: self._sev,  # type: ignore[dict-item]
+            c.AssignRole: self._role,  # type: ignore[dict-item]
+            c.InvitePeople: self._invite,  # type: ignore[dict-item]
+            c.AddNote: self._note,  # type: ignore[dict-item]
+            c.AddLesson: self._lesson,  # type: ignore[dict-item]
+            c.AddAction: self._action,  # type: ignore[dict-item]
+            c.MitigateIncident: self._mitigate,  # type: ignore[dict-item]
+            c.ResolveIncident: self._resolve,  # type: ignore[dict-item]
+            c.ReopenIncident: self._reopen,  # type: ignore[dict-item]
+            c.CloseIncident: self._close,
+            c.ListIncidents: self._list,
+            c.ShowHelp: self._help,  # type: ignore[dict-item]
+        }
+
+    async def handle(self, invocation: Invocation) -> Reply:
+        """Parse and run one command; user errors become a one-line reply, surprises a reference to the log."""
+        try:
+            command = c.parse(invocation.text)
+            return await self._handlers[type(command)](command, invocation)
+        except WarroomError as err:
+            return Reply((render.error(str(err)),), ok=False)
+        except Exception:
+            ref = uuid.uuid4().hex[:8]
+            log.exception("command failed (ref %s)", ref)
+            return Reply((render.error(f"Something went wrong (ref {ref}); nothing you typed was lost."),), ok=False)
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    @property
+    def now(self) -> datetime:
+        return self.core.clock.now()
+
+    async def _target(self, store: Store, command: c.Command, invocation: Invocation, *, lock: bool = True) -> Incident:
+        """The incident a command is about: the one named, else the war room's own."""
+        if command.incident is not None:
+            return await store.get_incident(command.incident, lock=lock)
+        incident = await store.incident_in_room(invocation.room.id)
+        if incident is None:
+            raise BadInput("this is not a war room; name the incident", example="status INC-42")
+        return await store.get_incident(incident.number, lock=lock) if lock else incident
+
+    async def _resolve_person(self, handle: str) -> Person:
+        user = await self.core.chat.find_user(handle)
+        if user is None:
+            raise BadInput(f"I can't find {handle[:60]}", example="role comms @dana")
+        return Person(user.id, user.name)
+
+    async def announce(self, incident: Incident, message: Message) -> MessageRef | None:
+        """Post in the war room; a chat failure is logged and reported, never loses what was recorded."""
+        if incident.room_id is None:
+            return None
+        try:
+            return await self.core.chat.post(RoomRef(incident.room_id, incident.room_name or incident.room_id), message)
+        except ChatError as err:
+            log.warning("could not post in %s for %s: %s", incident.room_name, incident.ref, err)
+            return None
+
+    def _ack(self, incident: Incident, text: str, *, tone: Tone = Tone.SUCCESS) -> Reply:
+        return Reply((Message(f"{incident.ref}: {text}", tone=tone),))
+
+    # --- open --------------------------------------------------------------------------------------
+
+    async def _open(self, cmd: c.OpenIncident, inv: Invocation) -> Reply:
+        core, now, opener = self.core, self.now, person(inv)
+        playbook = core.playbooks.get(cmd.playbook) if cmd.playbook else core.playbooks.suggest(
+            " ".join(filter(None, (cmd.title, cmd.impact, cmd.customer)))
+        )
+        severity = cmd.severity or DEFAULT_SEVERITY
+        tz = playbook.timezone or core.default_tz
+        wanted = responders_for(
+            playbook,
+            severity=severity,
+            revenue_at_risk=cmd.revenue_at_risk,
+            text=" ".join(filter(None, (cmd.title, cmd.impact))),
+            products=cmd.products,
+        )
+        people = {handle: await core.chat.find_user(handle) for handle in
+                  {*(r.handle for r in wanted), *playbook.roles.values()}}
+        roles = {role: Person(u.id, u.name) for role, h in playbook.roles.items() if (u := people[h])}
+        roles.setdefault("commander", opener)
+        draft = Incident(
+            number=0, title=cmd.title, severity=severity, state=IncidentState.OPEN, customer=cmd.customer,
+            impact=cmd.impact, cost_per_hour=cmd.cost_per_hour, revenue_at_risk=cmd.revenue_at_risk,
+            playbook=playbook.name, timezone=tz, opened_by=opener, opened_at=now,
+        )
+        async with core.db.transaction() as store:
+            incident = await store.add_incident(draft)
+            for role, who in roles.items():
+                await store.set_role(incident.number, role, who)
+            await store.add_event(
+                incident.number, now, EventKind.OPENED, opener,
+                f"Opened at severity {severity} with playbook {playbook.name}", {"severity": severity},
+            )
+        name = room_name(playbook.channel_pattern, number=incident.number, title=cmd.title,
+                         customer=cmd.customer, severity=severity)
+        topic = f"{incident.ref} sev {severity}: {cmd.title}" + (f" — {cmd.customer}" if cmd.customer else "")
+        try:
+            room = await core.chat.open_room(name, topic=topic, private=playbook.private, origin=inv.room)
+        except ChatError as err:
+            async with core.db.transaction() as store:
+                await store.delete_incident(incident.number)
+            return Reply((render.error(f"I could not open the war room ({err}); nothing was recorded, so just try again."),),
+                         ok=False)
+        return await self._staff_room(incident, room, playbook, wanted, people, roles, opener)
+
+    async def _staff_room(
+        self,
+        incident: Incident,
+        room: RoomRef,
+        playbook: Playbook,
+        wanted: Sequence[object],
+        people: dict[str, object],
+        roles: dict[str, Person],
+        opener: Person,
+    ) -> Reply:
+        core = self.core
+        records = [
+            ResponderRecord(r.handle, r.team, r.reason, Person(u.id, u.name) if (u := people[r.handle]) else None,  # type: ignore[attr-defined]
+                            invited=bool(u))
+            for r in wanted
+        ]
+        invitees = {p.id: p for p in [*roles.values(), *(r.person for r in records if r.person)]}
+        invite_error = await self._invite_people(room, list(invitees.values()))
+        if invite_error:
+            records = [ResponderRecord(r.handle, r.team, r.reason, r.person, invited=False) for r in records]
+        incident = _with_room(incident, room, self.now)
+        assignments = [a for a in (await self._roles(incident.number))]
+        card = render.kickoff_card(incident, roles=assignments, responders=records, playbook=playbook)
+        kickoff = await self.announce(incident, card)
+        if kickoff and Capability.PIN in core.chat.capabilities:
+            try:
+                await core.chat.pin(kickoff)
+            except ChatError as err:
+                log.warning("could not pin the kickoff card of %s: %s", incident.ref, err)
+        missing = [r for r in records if r.person is None]
+        if missing or invite_error:
+            text = "; ".join(f"{r.handle} ({r.team})" for r in missing)
+            await self.announce(incident, Message(
+                "Some responders are not in the room yet", (Section.of(
+                    (f"I could not find {text}. " if missing else "")
+                    + (f"Inviting failed: {invite_error}. " if invite_error else "")
+                    + "Invite them by hand with `/incident invite @name`."),), Tone.REMINDER))
+        async with core.db.transaction() as store:
+            await store.save_incident(incident if kickoff is None else _with_kickoff(incident, kickoff))
+            await store.add_responders(incident.number, records)
+            await store.add_event(incident.number, self.now, EventKind.ROOM_OPENED, None,
+                                  f"War room #{room.name} opened with {len(invitees)} people")
+            for r in missing:
+                await store.add_event(incident.number, self.now, EventKind.INVITE_FAILED, None,
+                                      f"Could not find {r.handle} ({r.team})")
+        return Reply((
+            Message(f"Opened {incident.ref} in #{room.name}", (
+                Section.of(f"sev {incident.severity}, playbook {playbook.name}, opened "
+                           f"{format_when(incident.opened_at, ZoneInfo(incident.timezone))}; "
+                           f"{len(invitees)} people invited" + (f", {len(missing)} not found" if missing else "") + "."),
+            ), Tone.SUCCESS),
+        ), rooms_opened=(room,))
+
+    async def _invite_people(self, room: RoomRef, people: Sequence[Person]) -> str | None:
+        if not people or Capability.INVITE not in self.core.chat.capabilities:
+            return None
+        from bot.chat import UserRef
+
+        try:
+            await self.core.chat.invite(room, [UserRef(p.id, p.name) for p in people])
+        except ChatError as err:
+            return str(err)
+        return None
+
+    async def _roles(self, number: int) -> list:  # type: ignore[type-arg]
+        async with self.core.db.transaction() as store:
+            return await store.roles(number)
+
+    # --- the other verbs ---------------------------------------------------------------------------
+
+    async def _status(self, cmd: c.Command, inv: Invocation) -> Reply:
+        async with self.core.db.transaction() as store:
+            incident = await self._target(store, cmd, inv, lock=False)
+            roles, actions = await store.roles(incident.number), await store.actions(incident.number)
+        return Reply((render.status_card(incident, roles=roles, actions=actions, now=self.now),))
+
+    async def _sev(self, cmd: c.ChangeSeverity, inv: Invocation) -> Reply:
+        async with self.core.db.transaction() as store:
+            before = await self._target(store, cmd, inv)
+            if before.severity == cmd.severity:
+                return self._ack(before, f"already severity {cmd.severity}; nothing changed", tone=Tone.INFO)
+            incident = before.with_severity(cmd.severity)
+            await store.save_incident(incident)
+            verb = "raised" if cmd.severity < before.severity else "lowered"
+            text = f"Severity {verb} from {before.severity} to {cmd.severity}" + (f": {cmd.reason}" if cmd.reason else "")
+            await store.add_event(incident.number, self.now, EventKind.SEVERITY, person(inv), text,
+                                  {"from": before.severity, "to": cmd.severity})
+        tone = Tone.BAD_NEWS if verb == "raised" else Tone.INFO
+        await self.announce(incident, Message(f"{incident.ref}: {text}", (Section.of("by ", render.mention(person(inv))),), tone))
+        return self._ack(incident, text)
+
+    async def _role(self, cmd: c.AssignRole, inv: Invocation) -> Reply:
+        who = await self._resolve_person(cmd.handle)
+        async with self.core.db.transaction() as store:
+            incident = await self._target(store, cmd, inv)
+            incident.with_severity(incident.severity)  # refuses closed incidents
+            await store.set_role(incident.number, cmd.role, who)
+            text = f"{cmd.role.replace('_', ' ')} is now {who.name}"
+            await store.add_event(incident.number, self.now, EventKind.ROLE, person(inv), text, {"role": cmd.role})
+        await self.announce(incident, Message(f"{incident.ref}: new {cmd.role.replace('_', ' ')}",
+                                              (Section.of(render.mention(who), f" is {cmd.role.replace('_', ' ')}."),)))
+        return self._ack(incident, text)
+
+    async def _invite(self, cmd: c.InvitePeople, inv: Invocation) -> Reply:
+        found = {h: await self.core.chat.find_user(h) for h in cmd.handles}
+        missing = [h for h, u in found.items() if u is None]
+        if missing:
+            raise BadInput(f"I can't find {', '.join(m[:60] for m in missing)}; nobody was invited", example="invite @lee")
+        people = [Person(u.id, u.name) for u in found.values() if u]
+        async with self.core.db.transaction() as store:
+            incident = await self._target(store, cmd, inv, lock=False)
+        if incident.is_closed or incident.room_id is None:
+            raise BadInput(f"{incident.ref} has no open war room to invite people into")
+        error = await self._invite_people(RoomRef(incident.room_id, incident.room_name or ""), people)
+        if error:
+            raise ChatError(f"inviting failed: {error}; nobody was recorded as invited")
+        async with self.core.db.transaction() as store:
+            await store.add_responders(incident.number, [
+                ResponderRecord(h, "invited", f"invited by {inv.user.name}", p, invited=True)
+                for h, p in zip(cmd.handles, people, strict=True)])
+            text = "Invited " + ", ".join(p.name for p in people)
+            await store.add_event(incident.number, self.now, EventKind.INVITED, person(inv), text)
+        return self._ack(incident, text)
+
+    async def _note(self, cmd: c.AddNote, inv: Invocation) -> Reply:
+        incident = await self._record(cmd, inv, EventKind.NOTE, cmd.text)
+        return self._ack(incident, f"noted at {render.when(self.now, incident)}")
+
+    async def _record(self, cmd: c.Command, inv: Invocation, kind: EventKind, text: str) -> Incident:
+        async with self.core.db.transaction() as store:
+            incident = await self._target(store, cmd, inv)
+            incident.with_severity(incident.severity)  # refuses closed incidents
+            await store.add_event(incident.number, self.now, kind, person(inv), text)
+        return incident
+
+    async def _lesson(self, cmd: c.AddLesson, inv: Invocation) -> Reply:
+        async with self.core.db.transaction() as store:
+            incident = await self._target(store, cmd, inv)
+            incident.with_severity(incident.severity)
+            lesson = await store.add_lesson(incident.number, cmd.text, person(inv), self.now)
+            await store.add_event(incident.number, self.now, EventKind.LESSON, person(inv), f"{lesson.ref}: {cmd.text}")
+        return self._ack(incident, f"lesson {lesson.ref} recorded for the review")
+
+    async def _action(self, cmd: c.AddAction, inv: Invocation) -> Reply:
+        owner = await self._resolve_person(cmd.owner) if cmd.owner else None
+        async with self.core.db.transaction() as store:
+            incident = await self._target(store, cmd, inv)
+            incident.with_severity(incident.severity)
+            due = parse_when(cmd.due, now=self.now, tz=ZoneInfo(incident.timezone)) if cmd.due else None
+            item = await store.add_action(incident.number, cmd.text, owner=owner, due=due, author=person(inv), at=self.now)
+            text = f"{item.ref}: {cmd.text}" + (f" — owner {owner.name}" if owner else "") + (
+                f", due {render.when(due, incident)}" if due else "")
+            await store.add_event(incident.number, self.now, EventKind.ACTION, person(inv), text)
+        return self._ack(incident, f"action {text}")
+
+    async def _transition(self, cmd: c.Command, inv: Invocation, kind: EventKind,
+                          move: Callable[[Incident], Incident], words: str, note: str | None) -> Reply:
+        async with self.core.db.transaction() as store:
+            incident = move(await self._target(store, cmd, inv))
+            await store.save_incident(incident)
+            text = words + (f": {note}" if note else "")
+            await store.add_event(incident.number, self.now, kind, person(inv), text)
+        await self.announce(incident, Message(f"{incident.ref}: {text}", (Section.of("by ", render.mention(person(inv))),),
+                                              Tone.BAD_NEWS if kind is EventKind.REOPENED else Tone.SUCCESS))
+        return self._ack(incident, text)
+
+    async def _mitigate(self, cmd: c.MitigateIncident, inv: Invocation) -> Reply:
+        return await self._transition(cmd, inv, EventKind.MITIGATED, lambda i: i.mitigate(self.now), "Mitigated", cmd.note)
+
+    async def _resolve(self, cmd: c.ResolveIncident, inv: Invocation) -> Reply:
+        return await self._transition(cmd, inv, EventKind.RESOLVED, lambda i: i.resolve(self.now), "Resolved", cmd.note)
+
+    async def _reopen(self, cmd: c.ReopenIncident, inv: Invocation) -> Reply:
+        return await self._transition(cmd, inv, EventKind.REOPENED, lambda i: i.reopen(), "Reopened", cmd.reason)
+
+    async def _close(self, cmd: c.Command, inv: Invocation) -> Reply:
+        async with self.core.db.transaction() as store:
+            incident = (await self._target(store, cmd, inv)).close(self.now)
+            await store.save_incident(incident)
+            await store.add_event(incident.number, self.now, EventKind.CLOSED, person(inv), "Closed")
+            summary = await write_summary(store, incident, now=self.now)
+        await self.announce(incident, summary)
+        return Reply((Message(f"{incident.ref} closed", (Section.of(
+            "The lessons-learned summary is posted in the war room; export it with ",
+            Strong(f"warroom summary {incident.ref}"), "."),), Tone.SUCCESS),))
+
+    async def _list(self, cmd: c.Command, inv: Invocation) -> Reply:
+        async with self.core.db.transaction() as store:
+            incidents = await store.incidents()
+        return Reply((render.incident_list(incidents, self.now),))
+
+    async def _help(self, cmd: c.ShowHelp, inv: Invocation) -> Reply:
+        return Reply((render.help_message(cmd.verb),))
+
+
+def _with_room(incident: Incident, room: RoomRef, at: datetime) -> Incident:
+    from dataclasses import replace
+
+    return replace(incident, room_id=room.id, room_name=room.name, room_opened_at=at)
+
+
+def _with_kickoff(incident: Incident, ref: MessageRef) -> Incident:
+    from dataclasses import replace
+
+    return replace(incident, kickoff_message_id=ref.id)

@@ -1,0 +1,308 @@
+"""Storage: the Database owns the engine and transactions; the Store reads and writes domain values, never commits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, event, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from bot.domain import (
+    ActionItem,
+    EventKind,
+    Incident,
+    IncidentState,
+    Lesson,
+    Person,
+    ResponderRecord,
+    RoleAssignment,
+    TimelineEvent,
+)
+from bot.errors import NotFound
+from bot.tables import ActionRow, EventRow, IncidentRow, LessonRow, ResponderRow, RoleRow, SummaryRow
+
+_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
+
+
+def async_url(url: str) -> str:
+    """`sqlite:///warroom.db` → the aiosqlite URL; `postgresql://…` → asyncpg; explicit drivers are kept."""
+    parsed = make_url(url)
+    driver = _DRIVERS.get(parsed.drivername)
+    return parsed.set(drivername=driver).render_as_string(hide_password=False) if driver else url
+
+
+class Database:
+    """One engine per process; every unit of work is one transaction."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = async_url(url)
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs.update(pool_size=5, max_overflow=5, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.dialect == "sqlite":
+            _serialize_sqlite_writes(self.engine)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Store]:
+        """A Store inside one transaction: committed on success, rolled back on any error."""
+        async with self._sessions() as session, session.begin():
+            yield Store(session, dialect=self.dialect)
+
+    async def upgrade(self) -> None:
+        """Bring the schema to the newest migration (safe to run from several replicas at once)."""
+        from bot.migrations import upgrade
+
+        async with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # Replicas starting together would race to create the same tables.
+                await conn.execute(text("SELECT pg_advisory_xact_lock(775012)"))
+            await conn.run_sync(upgrade)
+
+    async def at_head(self) -> bool:
+        """True when the schema is at the newest migration."""
+        from bot.migrations import is_current
+
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(is_current)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _serialize_sqlite_writes(engine: AsyncEngine) -> None:
+    # pysqlite's deferred BEGIN lets two writers deadlock on upgrade; BEGIN IMMEDIATE queues them instead,
+    # which also makes the reminder engine's claim atomic across processes sharing the file.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _person(pid: str | None, name: str | None) -> Person | None:
+    return Person(pid, name or pid) if pid else None
+
+
+def _incident(row: IncidentRow) -> Incident:
+    return Incident(
+        number=row.number,
+        title=row.title,
+        severity=row.severity,
+        state=IncidentState(row.state),
+        customer=row.customer,
+        impact=row.impact,
+        cost_per_hour=row.cost_per_hour,
+        revenue_at_risk=row.revenue_at_risk,
+        playbook=row.playbook,
+        timezone=row.timezone,
+        opened_by=Person(row.opened_by_id, row.opened_by_name),
+        opened_at=row.opened_at,
+        room_id=row.room_id,
+        room_name=row.room_name,
+        room_opened_at=row.room_opened_at,
+        kickoff_message_id=row.kickoff_message_id,
+        mitigated_at=row.mitigated_at,
+        resolved_at=row.resolved_at,
+        closed_at=row.closed_at,
+    )
+
+
+_INCIDENT_FIELDS = (
+    "title severity customer impact cost_per_hour revenue_at_risk playbook timezone opened_at room_id room_name"
+    " room_opened_at kickoff_message_id mitigated_at resolved_at closed_at"
+).split()
+
+
+class Store:
+    """Reads and writes domain values inside the caller's transaction."""
+
+    def __init__(self, session: AsyncSession, *, dialect: str) -> None:
+        self.session = session
+        self.dialect = dialect
+
+    # incidents ------------------------------------------------------------------------------------
+
+    async def add_incident(self, incident: Incident) -> Incident:
+        """Insert a new incident; its number is assigned by the database."""
+        row = IncidentRow(
+            state=incident.state.value,
+            opened_by_id=incident.opened_by.id,
+            opened_by_name=incident.opened_by.name,
+            **{f: getattr(incident, f) for f in _INCIDENT_FIELDS},
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return _incident(row)
+
+    async def save_incident(self, incident: Incident) -> None:
+        row = await self._row(incident.number)
+        row.state = incident.state.value
+        for name in _INCIDENT_FIELDS:
+            setattr(row, name, getattr(incident, name))
+
+    async def get_incident(self, number: int, *, lock: bool = False) -> Incident:
+        """The incident; with ``lock`` its row is held until commit so commands on it run one at a time."""
+        return _incident(await self._row(number, lock=lock))
+
+    async def _row(self, number: int, *, lock: bool = False) -> IncidentRow:
+        query = select(IncidentRow).where(IncidentRow.number == number)
+        if lock:
+            query = query.with_for_update()
+        row = (await self.session.execute(query)).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"there is no INC-{number}")
+        return row
+
+    async def incident_in_room(self, room_id: str) -> Incident | None:
+        query = select(IncidentRow).where(IncidentRow.room_id == room_id).order_by(IncidentRow.number.desc()).limit(1)
+        row = (await self.session.execute(query)).scalar_one_or_none()
+        return _incident(row) if row else None
+
+    async def incidents(self, *, include_closed: bool = False) -> list[Incident]:
+        query = select(IncidentRow).order_by(IncidentRow.severity, IncidentRow.number)
+        if not include_closed:
+            query = query.where(IncidentRow.state != IncidentState.CLOSED.value)
+        return [_incident(r) for r in (await self.session.execute(query)).scalars()]
+
+    async def delete_incident(self, number: int) -> None:
+        """Forget an incident whose war room could not be opened (everything under it cascades)."""
+        for table in (RoleRow, ResponderRow, EventRow, LessonRow, ActionRow, SummaryRow):
+            await self.session.execute(delete(table).where(table.incident == number))
+        await self.session.execute(delete(IncidentRow).where(IncidentRow.number == number))
+
+    # roles and responders -------------------------------------------------------------------------
+
+    async def set_role(self, number: int, role: str, person: Person) -> None:
+        row = await self.session.get(RoleRow, (number, role))
+        if row is None:
+            self.session.add(RoleRow(incident=number, role=role, person_id=person.id, person_name=person.name))
+        else:
+            row.person_id, row.person_name = person.id, person.name
+
+    async def roles(self, number: int) -> list[RoleAssignment]:
+        rows = (await self.session.execute(select(RoleRow).where(RoleRow.incident == number))).scalars()
+        return [RoleAssignment(r.role, Person(r.person_id, r.person_name)) for r in rows]
+
+    async def add_responders(self, number: int, records: Sequence[ResponderRecord]) -> None:
+        for r in records:
+            self.session.add(
+                ResponderRow(
+                    incident=number,
+                    handle=r.handle,
+                    team=r.team,
+                    reason=r.reason,
+                    person_id=r.person.id if r.person else None,
+                    person_name=r.person.name if r.person else None,
+                    invited=r.invited,
+                )
+            )
+
+    async def responders(self, number: int) -> list[ResponderRecord]:
+        query = select(ResponderRow).where(ResponderRow.incident == number).order_by(ResponderRow.id)
+        return [
+            ResponderRecord(r.handle, r.team, r.reason, _person(r.person_id, r.person_name), r.invited)
+            for r in (await self.session.execute(query)).scalars()
+        ]
+
+    # timeline, lessons, action items --------------------------------------------------------------
+
+    async def add_event(
+        self,
+        number: int,
+        at: datetime,
+        kind: EventKind,
+        actor: Person | None,
+        text: str,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        self.session.add(
+            EventRow(
+                incident=number,
+                at=at,
+                kind=kind.value,
+                actor_id=actor.id if actor else None,
+                actor_name=actor.name if actor else None,
+                text=text,
+                data=json.dumps(data or {}, sort_keys=True),
+            )
+        )
+
+    async def timeline(self, number: int) -> list[TimelineEvent]:
+        query = select(EventRow).where(EventRow.incident == number).order_by(EventRow.at, EventRow.id)
+        return [
+            TimelineEvent(r.at, EventKind(r.kind), _person(r.actor_id, r.actor_name), r.text, json.loads(r.data))
+            for r in (await self.session.execute(query)).scalars()
+        ]
+
+    async def _next_number(self, table: type[LessonRow] | type[ActionRow], number: int) -> int:
+        query = select(func.coalesce(func.max(table.number), 0)).where(table.incident == number)
+        return int((await self.session.execute(query)).scalar_one()) + 1
+
+    async def add_lesson(self, number: int, text: str, author: Person, at: datetime) -> Lesson:
+        n = await self._next_number(LessonRow, number)
+        self.session.add(LessonRow(incident=number, number=n, text=text, author_id=author.id, author_name=author.name, at=at))
+        return Lesson(n, text, author, at)
+
+    async def lessons(self, number: int) -> list[Lesson]:
+        query = select(LessonRow).where(LessonRow.incident == number).order_by(LessonRow.number)
+        return [Lesson(r.number, r.text, Person(r.author_id, r.author_name), r.at) for r in (await self.session.execute(query)).scalars()]
+
+    async def add_action(
+        self, number: int, text: str, *, owner: Person | None, due: datetime | None, author: Person, at: datetime
+    ) -> ActionItem:
+        n = await self._next_number(ActionRow, number)
+        self.session.add(
+            ActionRow(
+                incident=number,
+                number=n,
+                text=text,
+                owner_id=owner.id if owner else None,
+                owner_name=owner.name if owner else None,
+                due=due,
+                author_id=author.id,
+                author_name=author.name,
+                at=at,
+            )
+        )
+        return ActionItem(n, text, owner, due, author, at)
+
+    async def actions(self, number: int) -> list[ActionItem]:
+        query = select(ActionRow).where(ActionRow.incident == number).order_by(ActionRow.number)
+        return [
+            ActionItem(r.number, r.text, _person(r.owner_id, r.owner_name), r.due, Person(r.author_id, r.author_name), r.at)
+            for r in (await self.session.execute(query)).scalars()
+        ]
+
+    # summaries ------------------------------------------------------------------------------------
+
+    async def save_summary(self, number: int, at: datetime, markdown: str, data: dict[str, Any]) -> None:
+        row = await self.session.get(SummaryRow, number)
+        payload = json.dumps(data, sort_keys=True)
+        if row is None:
+            self.session.add(SummaryRow(incident=number, written_at=at, markdown=markdown, data=payload))
+        else:
+            row.written_at, row.markdown, row.data = at, markdown, payload
+
+    async def summary(self, number: int) -> tuple[str, dict[str, Any]] | None:
+        row = await self.session.get(SummaryRow, number)
+        return (row.markdown, json.loads(row.data)) if row else None
+

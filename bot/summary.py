@@ -1,0 +1,176 @@
+"""The lessons-learned summary: figures and findings drawn from the timeline, stored at close, exported on demand."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.chat import Bullets, Fields, Message, Section, Strong, Tone
+from bot.domain import EventKind, Incident, TimelineEvent
+from bot.render import money
+from bot.store import Store
+from bot.when import format_duration, format_when
+
+KEY_EVENTS = {
+    EventKind.OPENED, EventKind.ROOM_OPENED, EventKind.SEVERITY, EventKind.ROLE, EventKind.NOTE,
+    EventKind.MITIGATED, EventKind.RESOLVED, EventKind.REOPENED, EventKind.CLOSED, EventKind.INVITE_FAILED,
+}
+SLOW_WAR_ROOM = timedelta(minutes=15)
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+def _minutes(delta: timedelta | None) -> float | None:
+    return round(delta.total_seconds() / 60, 1) if delta is not None else None
+
+
+async def build_summary(store: Store, incident: Incident) -> dict[str, Any]:
+    """Everything the review needs, as JSON-ready data."""
+    n = incident.number
+    timeline = await store.timeline(n)
+    lessons, actions, roles = await store.lessons(n), await store.actions(n), await store.roles(n)
+    end = incident.resolved_at or incident.closed_at
+    duration = end - incident.opened_at if end else None
+    hours = Decimal(duration.total_seconds()) / Decimal(3600) if duration else None
+    cost = (incident.cost_per_hour * hours).quantize(Decimal("1")) if incident.cost_per_hour and hours else None
+    peak = min([incident.severity, *_severities(timeline)])
+    figures = {
+        "time_to_war_room_minutes": _minutes(incident.room_opened_at - incident.opened_at if incident.room_opened_at else None),
+        "time_to_mitigate_minutes": _minutes(_first(timeline, EventKind.MITIGATED, incident)),
+        "time_to_resolve_minutes": _minutes(duration),
+        "reopened": sum(1 for e in timeline if e.kind is EventKind.REOPENED),
+        "severity_changes": sum(1 for e in timeline if e.kind is EventKind.SEVERITY),
+        "responders_not_found": sum(1 for e in timeline if e.kind is EventKind.INVITE_FAILED),
+    }
+    return {
+        "incident": incident.ref,
+        "title": incident.title,
+        "customer": incident.customer,
+        "severity": {"final": incident.severity, "peak": peak},
+        "playbook": incident.playbook,
+        "timezone": incident.timezone,
+        "opened_at": _iso(incident.opened_at),
+        "resolved_at": _iso(incident.resolved_at),
+        "closed_at": _iso(incident.closed_at),
+        "duration_minutes": _minutes(duration),
+        "impact": incident.impact,
+        "cost_per_hour": str(incident.cost_per_hour) if incident.cost_per_hour is not None else None,
+        "revenue_at_risk": str(incident.revenue_at_risk) if incident.revenue_at_risk is not None else None,
+        "cost_of_impact": str(cost) if cost is not None else None,
+        "roles": {r.role: r.person.name for r in roles},
+        "timeline": [
+            {"at": e.at.isoformat(), "kind": e.kind.value, "by": e.actor.name if e.actor else None, "text": e.text}
+            for e in timeline if e.kind in KEY_EVENTS
+        ],
+        "figures": figures,
+        "findings": _findings(incident, timeline, figures, peak),
+        "lessons": [{"ref": x.ref, "text": x.text, "by": x.author.name} for x in lessons],
+        "action_items": [
+            {"ref": a.ref, "text": a.text, "owner": a.owner.name if a.owner else None, "due": _iso(a.due)} for a in actions
+        ],
+    }
+
+
+def _severities(timeline: list[TimelineEvent]) -> list[int]:
+    return [int(e.data[k]) for e in timeline if e.kind in (EventKind.SEVERITY, EventKind.OPENED)
+            for k in ("from", "to", "severity") if k in e.data]
+
+
+def _first(timeline: list[TimelineEvent], kind: EventKind, incident: Incident) -> timedelta | None:
+    at = next((e.at for e in timeline if e.kind is kind), None)
+    return at - incident.opened_at if at else None
+
+
+def _findings(incident: Incident, timeline: list[TimelineEvent], figures: dict[str, Any], peak: int) -> list[str]:
+    """What the bot itself concludes from the record; each finding says why it matters."""
+    found = []
+    opened_sev = next((int(e.data["severity"]) for e in timeline if e.kind is EventKind.OPENED and "severity" in e.data),
+                      incident.severity)
+    if peak < opened_sev:
+        found.append(f"Severity rose from {opened_sev} to {peak} after opening: the stakes were not clear at the start.")
+    if incident.cost_per_hour is None and incident.revenue_at_risk is None:
+        found.append("No cost per hour or revenue at risk was stated: urgency had nothing to be measured against.")
+    minutes = figures["time_to_war_room_minutes"]
+    if minutes is not None and minutes > SLOW_WAR_ROOM.total_seconds() / 60:
+        found.append(f"The war room took {minutes:.0f} minutes to open.")
+    if figures["reopened"]:
+        found.append(f"The incident was reopened {figures['reopened']} time(s): a fix was declared before it held.")
+    if figures["responders_not_found"]:
+        found.append(f"{figures['responders_not_found']} playbook responder(s) could not be found: update the playbook.")
+    return found
+
+
+def to_markdown(data: dict[str, Any]) -> str:
+    """The summary as a Markdown document."""
+    tz = ZoneInfo(data["timezone"])
+    lines = [f"# {data['incident']} — {data['title']}", ""]
+    lines += [f"- **{k}:** {v}" for k, v in _header(data, tz)]
+    lines += ["", "## Key events", ""]
+    lines += [f"- {_at(e['at'], tz)} — {e['text']}" + (f" ({e['by']})" if e["by"] else "") for e in data["timeline"]]
+    lines += ["", "## Figures", ""] + [f"- {k}: {v}" for k, v in _figures(data)]
+    lines += ["", "## Findings", ""] + ([f"- {f}" for f in data["findings"]] or ["- None drawn."])
+    lines += ["", "## Lessons", ""] + ([f"- {x['ref']}: {x['text']} ({x['by']})" for x in data["lessons"]] or ["- None recorded."])
+    lines += ["", "## Action items", ""] + ([
+        f"- {a['ref']}: {a['text']}" + (f" — owner {a['owner']}" if a["owner"] else "")
+        + (f", due {_at(a['due'], tz)}" if a["due"] else "") for a in data["action_items"]] or ["- None recorded."])
+    return "\n".join(lines) + "\n"
+
+
+def to_message(data: dict[str, Any]) -> Message:
+    """The summary as a chat message for the war room."""
+    tz = ZoneInfo(data["timezone"])
+    blocks = [
+        Fields(tuple(_header(data, tz))),
+        Section.of(Strong("Figures")), Bullets(tuple(f"{k}: {v}" for k, v in _figures(data))),
+        Section.of(Strong("Findings")), Bullets(tuple(data["findings"]) or ("None drawn.",)),
+        Section.of(Strong("Lessons")), Bullets(tuple(f"{x['ref']}: {x['text']}" for x in data["lessons"]) or ("None recorded.",)),
+        Section.of(Strong("Action items")),
+        Bullets(tuple(f"{a['ref']}: {a['text']}" + (f" — {a['owner']}" if a["owner"] else "") for a in data["action_items"])
+                or ("None recorded.",)),
+    ]
+    return Message(f"Lessons learned · {data['incident']} · {data['title']}", tuple(blocks), Tone.INFO)
+
+
+def _header(data: dict[str, Any], tz: ZoneInfo) -> list[tuple[str, str]]:
+    sev = data["severity"]
+    duration = data["duration_minutes"]
+    cost = data["cost_of_impact"]
+    return [
+        ("Customer", data["customer"] or "not stated"),
+        ("Severity", f"{sev['final']}" + (f" (peak {sev['peak']})" if sev["peak"] != sev["final"] else "")),
+        ("Duration", format_duration(timedelta(minutes=duration)) if duration is not None else "—"),
+        ("Opened", _at(data["opened_at"], tz)),
+        ("Impact", data["impact"] or "not stated"),
+        ("Cost of impact", f"{money(Decimal(cost))} ({money(Decimal(data['cost_per_hour']))}/h)" if cost else "not stated"),
+        ("Revenue at risk", money(Decimal(data["revenue_at_risk"])) if data["revenue_at_risk"] else "not stated"),
+    ]
+
+
+def _figures(data: dict[str, Any]) -> list[tuple[str, str]]:
+    f = data["figures"]
+
+    def mins(v: float | None) -> str:
+        return format_duration(timedelta(minutes=v)) if v is not None else "—"
+
+    return [
+        ("Time to war room", mins(f["time_to_war_room_minutes"])),
+        ("Time to mitigate", mins(f["time_to_mitigate_minutes"])),
+        ("Time to resolve", mins(f["time_to_resolve_minutes"])),
+        ("Severity changes", str(f["severity_changes"])),
+        ("Reopened", str(f["reopened"])),
+    ]
+
+
+def _at(iso: str | None, tz: ZoneInfo) -> str:
+    return format_when(datetime.fromisoformat(iso), tz) if iso else "—"
+
+
+async def write_summary(store: Store, incident: Incident, *, now: datetime) -> Message:
+    """Build, store and return the summary of a closing incident."""
+    data = await build_summary(store, incident)
+    await store.save_summary(incident.number, now, to_markdown(data), data)
+    return to_message(data)

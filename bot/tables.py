@@ -1,0 +1,149 @@
+"""The database schema as typed SQLAlchemy 2 models. Alembic migrations in bot/migrations own its evolution."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, MetaData, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC in, aware UTC out — SQLite hands back naive datetimes, PostgreSQL aware ones."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("refusing to store a naive datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Money = Numeric(16, 2)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class IncidentRow(Base):
+    __tablename__ = "incidents"
+
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[int]
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    customer: Mapped[str | None] = mapped_column(String(200))
+    impact: Mapped[str | None] = mapped_column(Text)
+    cost_per_hour: Mapped[Decimal | None] = mapped_column(Money)
+    revenue_at_risk: Mapped[Decimal | None] = mapped_column(Money)
+    playbook: Mapped[str] = mapped_column(String(80))
+    timezone: Mapped[str] = mapped_column(String(64))
+    opened_by_id: Mapped[str] = mapped_column(String(128))
+    opened_by_name: Mapped[str] = mapped_column(String(200))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    room_id: Mapped[str | None] = mapped_column(String(256), index=True)
+    room_name: Mapped[str | None] = mapped_column(String(256))
+    room_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    kickoff_message_id: Mapped[str | None] = mapped_column(String(256))
+    mitigated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RoleRow(Base):
+    __tablename__ = "incident_roles"
+
+    incident: Mapped[int] = mapped_column(ForeignKey("incidents.number", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(40), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(128))
+    person_name: Mapped[str] = mapped_column(String(200))
+
+
+class ResponderRow(Base):
+    __tablename__ = "responders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident: Mapped[int] = mapped_column(ForeignKey("incidents.number", ondelete="CASCADE"), index=True)
+    handle: Mapped[str] = mapped_column(String(200))
+    team: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(String(200))
+    person_id: Mapped[str | None] = mapped_column(String(128))
+    person_name: Mapped[str | None] = mapped_column(String(200))
+    invited: Mapped[bool]
+
+
+class EventRow(Base):
+    __tablename__ = "timeline"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident: Mapped[int] = mapped_column(ForeignKey("incidents.number", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[str | None] = mapped_column(String(128))
+    actor_name: Mapped[str | None] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    data: Mapped[str] = mapped_column(Text, default="{}")
+
+    __table_args__ = (Index("ix_timeline_incident_at", "incident", "at"),)
+
+
+class LessonRow(Base):
+    __tablename__ = "lessons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident: Mapped[int] = mapped_column(ForeignKey("incidents.number", ondelete="CASCADE"))
+    number: Mapped[int]
+    text: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[str] = mapped_column(String(128))
+    author_name: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("incident", "number"),)
+
+
+class ActionRow(Base):
+    __tablename__ = "action_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident: Mapped[int] = mapped_column(ForeignKey("incidents.number", ondelete="CASCADE"))
+    number: Mapped[int]
+    text: Mapped[str] = mapped_column(Text)
+    owner_id: Mapped[str | None] = mapped_column(String(128))
+    owner_name: Mapped[str | None] = mapped_column(String(200))
+    due: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    author_id: Mapped[str] = mapped_column(String(128))
+    author_name: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("incident", "number"),)
+
+
+class SummaryRow(Base):
+    __tablename__ = "summaries"
+
+    incident: Mapped[int] = mapped_column(ForeignKey("incidents.number", ondelete="CASCADE"), primary_key=True)
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    markdown: Mapped[str] = mapped_column(Text)
+    data: Mapped[str] = mapped_column(Text)
