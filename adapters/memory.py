@@ -65,7 +65,8 @@ class InMemoryChat:
     async def open_room(self, name: str, *, topic: str, private: bool = False, origin: RoomRef | None = None) -> RoomRef:
         self._maybe_fail("open_room")
         taken = {r.ref.name for r in self.rooms.values()}
-        unique = next(n for n in (name, *(f"{name}-{i}" for i in itertools.count(2))) if n not in taken)
+        candidates = itertools.chain([name], (f"{name}-{i}" for i in itertools.count(2)))
+        unique = next(n for n in candidates if n not in taken)
         ref = RoomRef(f"R{next(self._ids)}", unique)
         self.rooms[ref.id] = Room(ref, topic, private)
         return ref

@@ -1,16 +1,35 @@
-"""Playbooks: YAML files that say who to pull in, how often to update the customer, and how to chase vendors."""
+"""Playbooks: YAML files saying who to pull in, how often to update the customer, how to chase vendors."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 
+import yaml
+
+from bot.errors import NotFound, PlaybookError
+from bot.playbook_schema import Reader, value
 from bot.when import BusinessHours
 
 STANDARD_ROLES = ("commander", "comms", "scribe", "vendor_manager", "exec_sponsor")
+DEFAULT_PLAYBOOK = "default"
+DEFAULT_AT_RISK_WINDOW = timedelta(hours=4)
+DEFAULT_REMIND_EVERY = timedelta(days=1)
+DEFAULT_ESCALATE_AFTER = 2
+
+_TOP_KEYS = (
+    "name", "title", "description", "keywords", "timezone", "channel_pattern", "private",
+    "roles", "teams", "products", "exec_sponsor", "updates", "vendors", "checklist",
+)  # fmt: skip
+_VENDOR_KEYS = (
+    "name", "aliases", "timezone", "business_hours", "remind_every", "escalate_after", "ladder", "plan_b",
+)  # fmt: skip
+_NO_TEXT: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -37,7 +56,8 @@ class VendorProfile:
 
     def matches(self, text: str) -> bool:
         """True when ``text`` names this vendor or one of its aliases (case-insensitive)."""
-        raise NotImplementedError
+        wanted = text.strip().casefold()
+        return any(wanted == known.casefold() for known in (self.name, *self.aliases))
 
 
 @dataclass(frozen=True)
@@ -90,7 +110,7 @@ class Playbook:
 
     def vendor(self, name: str) -> VendorProfile | None:
         """The vendor profile that ``name`` names (by name or alias), if any."""
-        raise NotImplementedError
+        return next((vendor for vendor in self.vendors if vendor.matches(name)), None)
 
 
 def responders_for(
@@ -102,30 +122,256 @@ def responders_for(
     products: Sequence[str] = (),
 ) -> tuple[Responder, ...]:
     """Everyone the playbook pulls in for an incident like this one, without duplicates."""
-    raise NotImplementedError
+    found: dict[str, Responder] = {}
+
+    def add(handle: str, team: str, reason: str) -> None:
+        # A person pulled in twice keeps their first team; the card shows every reason once.
+        key = handle.casefold()
+        first = found.get(key)
+        if first is None:
+            found[key] = Responder(handle=handle, team=team, reason=reason)
+        elif reason not in first.reason.split("; "):
+            found[key] = Responder(handle=first.handle, team=first.team, reason=f"{first.reason}; {reason}")
+
+    for role, handle in playbook.roles.items():
+        add(handle, "roles", role)
+    for team, handles in playbook.teams.items():
+        for handle in handles:
+            add(handle, team, team)
+    named = {product.strip().casefold() for product in products}
+    for product in playbook.products:
+        involved = product.name.casefold() in named
+        if involved or any(_mentions(text, k) for k in (product.name, *product.keywords)):
+            for handle in product.engineering:
+                add(handle, "engineering", f"engineering for {product.name}")
+    sponsor = playbook.exec_sponsor
+    if sponsor is not None:
+        lines = []
+        if sponsor.severity_at_most is not None and severity <= sponsor.severity_at_most:
+            lines.append(f"severity {severity} is at or past the line (sev {sponsor.severity_at_most})")
+        line = sponsor.revenue_at_risk_at_least
+        if line is not None and revenue_at_risk is not None and revenue_at_risk >= line:
+            lines.append(f"revenue at risk {revenue_at_risk:,} is at or past the line ({line:,})")
+        for handle in sponsor.people if lines else ():
+            add(handle, "exec_sponsor", "exec sponsor: " + " and ".join(lines))
+    return tuple(found.values())
 
 
 class PlaybookLibrary:
     """Every playbook in a folder, validated; the ``default`` playbook is required."""
 
+    def __init__(self, playbooks: Mapping[str, Playbook]) -> None:
+        if DEFAULT_PLAYBOOK not in playbooks:
+            raise ValueError("a playbook library needs a 'default' playbook")
+        self._playbooks = dict(sorted(playbooks.items()))
+
     @classmethod
     def load(cls, folder: Path) -> PlaybookLibrary:
         """Load and validate a folder, raising PlaybookError listing every problem with file:line."""
-        raise NotImplementedError
+        playbooks, problems = _read_folder(folder)
+        if problems:
+            raise PlaybookError(problems)
+        return cls(playbooks)
 
     def get(self, name: str) -> Playbook:
         """The named playbook, or NotFound naming the ones there are."""
-        raise NotImplementedError
+        playbook = self._playbooks.get(name.strip().lower())
+        if playbook is None:
+            raise NotFound(f"no playbook '{name}'; known: {', '.join(self.names)}")
+        return playbook
 
     def suggest(self, text: str) -> Playbook:
         """The playbook whose keywords best match ``text``; ``default`` when none does."""
-        raise NotImplementedError
+        scores = {name: sum(_mentions(text, k) for k in pb.keywords) for name, pb in self._playbooks.items()}
+        # Names are already sorted, so max() keeps the alphabetically first of a tie.
+        best = max(scores, key=lambda name: scores[name])
+        return self._playbooks[best] if scores[best] > 0 else self._playbooks[DEFAULT_PLAYBOOK]
 
     @property
     def names(self) -> tuple[str, ...]:
-        raise NotImplementedError
+        """Every playbook name, alphabetically."""
+        return tuple(self._playbooks)
 
 
 def check(folder: Path) -> list[str]:
     """Every problem in a playbook folder as `file:line: message`; empty when all are valid."""
-    raise NotImplementedError
+    return _read_folder(folder)[1]
+
+
+def _mentions(text: str, phrase: str) -> bool:
+    # Whole words only ("pos" must not match "position"), any spacing, and a plural s/es
+    # so that "register" matches "POS registers freeze".
+    words = r"\s+".join(re.escape(word) for word in phrase.split())
+    return bool(words) and re.search(rf"(?<!\w){words}(?:e?s)?(?!\w)", text, re.IGNORECASE) is not None
+
+
+# --- reading and validating ----------------------------------------------------------------------
+
+
+def _read_folder(folder: Path) -> tuple[dict[str, Playbook], list[str]]:
+    if not folder.is_dir():
+        return {}, [f"{folder}: no such playbook folder"]
+    problems: list[str] = []
+    for stray in sorted(folder.glob("*.yml")):
+        problems.append(f"{folder / stray.name}:1: only *.yaml files are read as playbooks; rename it")
+    files = sorted(path for path in folder.glob("*.yaml") if not path.name.startswith("."))
+    if not files:
+        return {}, [*problems, f"{folder}: no playbooks (*.yaml files)"]
+    if not any(path.stem == DEFAULT_PLAYBOOK for path in files):
+        problems.append(f"{folder}: no default playbook ({DEFAULT_PLAYBOOK}.yaml)")
+    playbooks: dict[str, Playbook] = {}
+    for path in files:
+        source = str(folder / path.name)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            problems.append(f"{source}:1: cannot read the file: {err}")
+            continue
+        playbook = _read_file(text, source, path.stem, problems)
+        if playbook is not None:
+            playbooks[playbook.name] = playbook
+    return playbooks, problems
+
+
+def _read_file(text: str, source: str, stem: str, problems: list[str]) -> Playbook | None:
+    reader = Reader(source)
+    root = reader.compose(text)
+    playbook = _read_playbook(reader, root, stem) if root is not None else None
+    problems.extend(reader.problems)
+    # Any problem drops the whole playbook: a half-read one would pull in the wrong people.
+    return None if reader.problems else playbook
+
+
+def _read_playbook(r: Reader, root: yaml.Node, stem: str) -> Playbook | None:
+    required = ("name", "title", "channel_pattern", "updates")
+    fields = r.mapping(root, "the playbook", allowed=_TOP_KEYS, required=required)
+    if fields is None:
+        return None
+    name = value(fields, "name", r.text, stem)
+    if "name" in fields and name != stem:
+        r.problem(fields["name"], f"name '{name}' must match the file name '{stem}'")
+    if "roles" not in fields and "teams" not in fields:
+        r.problem(root, "the playbook needs roles or teams: who to pull into the war room")
+    timezone = value(fields, "timezone", r.timezone, None)
+    cadence, at_risk_window = _read_updates(r, fields["updates"]) if "updates" in fields else ({}, None)
+    return Playbook(
+        name=name,
+        title=value(fields, "title", r.text, ""),
+        description=value(fields, "description", r.text, ""),
+        keywords=value(fields, "keywords", r.texts, _NO_TEXT),
+        timezone=timezone,
+        channel_pattern=value(fields, "channel_pattern", r.channel_pattern, ""),
+        private=value(fields, "private", r.boolean, False),
+        roles=MappingProxyType(value(fields, "roles", lambda n, w: r.groups(n, w, r.handle), {})),
+        teams=MappingProxyType(value(fields, "teams", lambda n, w: r.groups(n, w, r.handles), {})),
+        products=_read_products(r, fields["products"]) if "products" in fields else (),
+        exec_sponsor=_read_exec_sponsor(r, fields["exec_sponsor"]) if "exec_sponsor" in fields else None,
+        update_cadence=MappingProxyType(cadence),
+        at_risk_window=at_risk_window or DEFAULT_AT_RISK_WINDOW,
+        vendors=_read_vendors(r, fields["vendors"], timezone) if "vendors" in fields else (),
+        checklist=value(fields, "checklist", r.texts, _NO_TEXT),
+        source=r.source,
+    )
+
+
+def _read_updates(r: Reader, node: yaml.Node) -> tuple[dict[int, timedelta], timedelta | None]:
+    fields = r.mapping(node, "updates", allowed=("cadence", "at_risk_window"), required=("cadence",))
+    if fields is None:
+        return {}, None
+    cadence: dict[int, timedelta] = value(fields, "cadence", r.cadence, {}, within="updates")
+    return cadence, value(fields, "at_risk_window", r.duration, None, within="updates")
+
+
+def _read_products(r: Reader, node: yaml.Node) -> tuple[ProductTeam, ...]:
+    products: dict[str, ProductTeam] = {}
+    for number, item in enumerate(r.sequence(node, "products") or (), start=1):
+        what = f"products[{number}]"
+        keys = ("name", "keywords", "engineering")
+        fields = r.mapping(item, what, allowed=keys, required=("name", "engineering"))
+        if fields is None:
+            continue
+        product = ProductTeam(
+            name=value(fields, "name", r.text, "", within=what),
+            keywords=value(fields, "keywords", r.texts, _NO_TEXT, within=what),
+            engineering=value(fields, "engineering", r.handles, _NO_TEXT, within=what),
+        )
+        if product.name and product.name.casefold() in products:
+            r.problem(fields["name"], f"{what}: duplicate product '{product.name}'")
+        products[product.name.casefold()] = product
+    return tuple(products.values())
+
+
+def _read_exec_sponsor(r: Reader, node: yaml.Node) -> ExecSponsor | None:
+    fields = r.mapping(node, "exec_sponsor", allowed=("people", "when"), required=("people", "when"))
+    if fields is None:
+        return None
+    people = value(fields, "people", r.handles, _NO_TEXT, within="exec_sponsor")
+    lines = ("severity_at_most", "revenue_at_risk_at_least")
+    when = r.mapping(fields["when"], "exec_sponsor.when", allowed=lines) if "when" in fields else None
+    if when is None:
+        return None
+    if not when:
+        r.problem(fields["when"], f"exec_sponsor.when needs {' or '.join(lines)}")
+    return ExecSponsor(
+        people=people,
+        severity_at_most=value(when, lines[0], r.severity, None, within="exec_sponsor.when"),
+        revenue_at_risk_at_least=value(when, lines[1], r.amount, None, within="exec_sponsor.when"),
+    )
+
+
+def _read_vendors(r: Reader, node: yaml.Node, timezone: str | None) -> tuple[VendorProfile, ...]:
+    vendors: list[VendorProfile] = []
+    owners: dict[str, str] = {}  # every name and alias, casefolded -> the vendor it names
+    for number, item in enumerate(r.sequence(node, "vendors") or (), start=1):
+        vendor = _read_vendor(r, item, f"vendors[{number}]", timezone)
+        if vendor is None:
+            continue
+        # Two vendors answering to one name would make `vendor nwd …` ambiguous.
+        names = {known.casefold(): known for known in (vendor.name, *vendor.aliases) if known}
+        for folded, known in names.items():
+            if folded in owners:
+                r.problem(item, f"vendors[{number}]: '{known}' already names vendor '{owners[folded]}'")
+        for folded in names:
+            owners.setdefault(folded, vendor.name)
+        vendors.append(vendor)
+    return tuple(vendors)
+
+
+def _read_vendor(r: Reader, node: yaml.Node, what: str, timezone: str | None) -> VendorProfile | None:
+    fields = r.mapping(node, what, allowed=_VENDOR_KEYS, required=("name", "ladder", "plan_b"))
+    if fields is None:
+        return None
+    vendor_tz = value(fields, "timezone", r.timezone, None, within=what)
+    hours = None
+    if "business_hours" in fields:
+        # A bad vendor time zone is already reported (and drops the playbook); UTC stands in so the
+        # hours' own mistakes are reported in the same pass.
+        hours_tz = vendor_tz or ("UTC" if "timezone" in fields else timezone)
+        hours = r.business_hours(fields["business_hours"], f"{what}.business_hours", hours_tz)
+    ladder: list[LadderRung] = []
+    rungs = r.sequence(fields["ladder"], f"{what}.ladder", non_empty=True) if "ladder" in fields else None
+    for number, rung_node in enumerate(rungs or (), start=1):
+        rung = _read_rung(r, rung_node, f"{what}.ladder[{number}]")
+        if rung is not None:
+            ladder.append(rung)
+    return VendorProfile(
+        name=value(fields, "name", r.text, "", within=what),
+        aliases=value(fields, "aliases", r.texts, _NO_TEXT, within=what),
+        timezone=vendor_tz or timezone or "UTC",
+        business_hours=hours,
+        remind_every=value(fields, "remind_every", r.duration, DEFAULT_REMIND_EVERY, within=what),
+        escalate_after=value(fields, "escalate_after", r.at_least_one, DEFAULT_ESCALATE_AFTER, within=what),
+        ladder=tuple(ladder),
+        plan_b=value(fields, "plan_b", r.text, "", within=what),
+    )
+
+
+def _read_rung(r: Reader, node: yaml.Node, what: str) -> LadderRung | None:
+    fields = r.mapping(node, what, allowed=("name", "role", "contact"), required=("name", "contact"))
+    if fields is None:
+        return None
+    return LadderRung(
+        name=value(fields, "name", r.text, "", within=what),
+        role=value(fields, "role", r.text, "", within=what),
+        contact=value(fields, "contact", r.text, "", within=what),
+    )

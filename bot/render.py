@@ -72,6 +72,8 @@ def kickoff_card(
     """The pinned card at the top of a war room: who is who, what is at stake, what to do first."""
     teams: dict[str, list[Inline]] = {}
     for r in responders:
+        if r.team == "roles" and r.person and r.invited:
+            continue  # already named on the Roles line
         line = teams.setdefault(r.team, [])
         line.append(", " if line else "")
         line.append(mention(r.person) if r.person and r.invited else f"{r.handle} (not found)")

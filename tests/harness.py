@@ -1,0 +1,49 @@
+"""A war room on a recording chat and a simulated clock, driven the way an adapter drives the core."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from adapters.memory import InMemoryChat, Posted
+from bot.chat import Invocation, Reply, RoomRef, UserRef
+from bot.clock import SimClock
+from bot.playbooks import PlaybookLibrary
+from bot.service import Core, Warroom
+from bot.store import Database
+from tests.conftest import PLAYBOOKS, START
+
+LOBBY = RoomRef("C-LOBBY", "general")
+
+
+class Harness:
+    """The core wired to fakes; ``run`` types a command as someone, in a room."""
+
+    def __init__(self, db: Database, *, chat: InMemoryChat | None = None, start: datetime = START,
+                 default_tz: str = "UTC") -> None:
+        self.db = db
+        self.chat = chat or InMemoryChat()
+        self.clock = SimClock(start)
+        self.playbooks = PlaybookLibrary.load(PLAYBOOKS)
+        self.warroom = Warroom(Core(db=db, chat=self.chat, playbooks=self.playbooks, clock=self.clock,
+                                    default_tz=default_tz))
+        self.room = LOBBY
+
+    async def run(self, text: str, *, user: str = "dana", room: RoomRef | None = None) -> Reply:
+        reply = await self.warroom.handle(Invocation(text, UserRef(user, user), room or self.room))
+        if reply.rooms_opened:
+            self.room = reply.rooms_opened[-1]
+        return reply
+
+    async def ok(self, text: str, **kwargs: object) -> str:
+        """Run a command that must succeed; return the reply as text."""
+        reply = await self.run(text, **kwargs)  # type: ignore[arg-type]
+        body = "\n".join(m.title for m in reply.messages)
+        assert reply.ok, body
+        return body
+
+    def later(self, delta: timedelta) -> None:
+        self.clock.advance(delta)
+
+    @property
+    def room_posts(self) -> list[Posted]:
+        return self.chat.posts_in(self.room)

@@ -1,0 +1,110 @@
+"""The command line as a new user meets it: piped console sessions, summaries, playbook checks, restarts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PLAYBOOKS, ROOT
+
+SESSION = """\
+/incident open "POS registers freeze in 300 stores" sev:1 customer:"Acme Retail"
+/incident note store 112 reproduces it with POS 7.2 and terminal firmware 4.2
+/incident lesson a cost per hour up front would have made the urgency clear
+/clock +4h
+/incident resolve firmware 4.2.1 rolled out to every store
+/incident close
+"""
+
+
+def warroom(*args: str, stdin: str = "", env: dict[str, str] | None = None, cwd: Path | None = None,
+            ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True, timeout=60,
+        cwd=cwd or ROOT, env={**os.environ, "WARROOM_PLAYBOOKS": str(PLAYBOOKS), **(env or {})},
+    )
+
+
+def test_piped_console_opens_the_war_room_with_responders_by_role_and_ends_with_the_summary(database_url: str) -> None:
+    result = warroom("console", "--user", "dana", stdin=SESSION, env={"WARROOM_DATABASE_URL": database_url})
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "** #inc-1-pos-registers-freeze-in-300-stores created" in out
+    assert "Roles: commander @dana, comms @csm-lead" in out
+    assert "engineering: @pos-eng-oncall" in out and "exec sponsor: @vp-engineering, @vp-customer-success" in out
+    assert "→ you are now in #inc-1-pos-registers-freeze-in-300-stores" in out
+    assert "(clock moved 4h forward)" in out
+    summary = out[out.index("Lessons learned · INC-1"):]
+    assert "Duration: 4h" in summary and "L1: a cost per hour up front" in summary
+    assert "No cost per hour or revenue at risk was stated" in summary
+
+    exported = warroom("summary", "INC-1", "--format", "json", env={"WARROOM_DATABASE_URL": database_url})
+    data = json.loads(exported.stdout)
+    assert data["incident"] == "INC-1" and data["figures"]["time_to_resolve_minutes"] == 240.0
+    markdown = warroom("summary", "INC-1", env={"WARROOM_DATABASE_URL": database_url}).stdout
+    assert markdown.startswith("# INC-1 — POS registers freeze in 300 stores\n")
+
+
+def test_console_incidents_survive_a_restart(tmp_path: Path) -> None:
+    env = {"WARROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
+    warroom("console", stdin='/incident open "Router dead on arrival" sev:2\n/incident note RMA 4471 filed\n', env=env)
+    again = warroom("console", stdin="/incident list\n/join #inc-1-router-dead-on-arrival\n/incident status\n", env=env)
+    assert "INC-1 sev 2 open — Router dead on arrival" in again.stdout
+    assert "INC-1 · Router dead on arrival in #inc-1-router-dead-on-arrival" in again.stdout
+
+
+def test_console_bad_input_is_one_line_and_records_nothing(tmp_path: Path) -> None:
+    env = {"WARROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
+    result = warroom("console", stdin='/incident open "x" sev:9\n/clock soon\n/frob\n/incident list\n', env=env)
+    lines = [line for line in result.stdout.splitlines() if "✖" in line]
+    assert len(lines) == 3
+    assert "severity must be 1 (worst) to 4" in lines[0] and "/clock +2h" in lines[1] and "/frob" in lines[2]
+    assert "No open incidents." in result.stdout
+
+
+def test_default_database_is_an_embedded_sqlite_file_in_the_working_folder(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "WARROOM_DATABASE_URL"}
+    result = subprocess.run([sys.executable, "-m", "bot", "console"], input="/incident open Registers down\n",
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                            env={**env, "WARROOM_PLAYBOOKS": str(PLAYBOOKS), "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "warroom.db").exists()
+
+
+def test_summary_of_an_open_incident_is_a_marked_draft(tmp_path: Path) -> None:
+    env = {"WARROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
+    warroom("console", stdin="/incident open Registers down sev:2\n", env=env)
+    out = warroom("summary", "INC-1", env=env).stdout
+    assert out.startswith("> Draft: INC-1 is not closed yet.")
+    missing = warroom("summary", "INC-9", env=env)
+    assert missing.returncode == 2 and missing.stderr.strip() == "warroom: there is no INC-9"
+
+
+def test_playbooks_check_passes_on_the_shipped_folder_and_fails_with_file_and_line(tmp_path: Path) -> None:
+    ok = warroom("playbooks", "check")
+    assert ok.returncode == 0 and ok.stdout.strip() == f"5 playbooks OK in {PLAYBOOKS}"
+    (tmp_path / "default.yaml").write_text((PLAYBOOKS / "default.yaml").read_text())
+    broken = (PLAYBOOKS / "hardware-rma.yaml").read_text().replace("escalate_after: 2", "escalate_after: 0", 1)
+    (tmp_path / "hardware-rma.yaml").write_text(broken)
+    bad = warroom("playbooks", "check", env={"WARROOM_PLAYBOOKS": str(tmp_path)})
+    line = broken.splitlines().index(next(x for x in broken.splitlines() if "escalate_after: 0" in x)) + 1
+    assert bad.returncode == 1 and f"hardware-rma.yaml:{line}:" in bad.stderr
+
+
+def test_bot_refuses_to_start_on_an_invalid_playbook(tmp_path: Path) -> None:
+    (tmp_path / "default.yaml").write_text("name: default\ntitle: [unclosed\n")
+    result = warroom("console", stdin="/incident list\n", env={"WARROOM_PLAYBOOKS": str(tmp_path),
+                                                             "WARROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"})
+    assert result.returncode == 2 and "invalid playbooks" in result.stderr and "default.yaml:" in result.stderr
+
+
+@pytest.mark.parametrize(("name", "value", "error"), [("WARROOM_TZ", "Mars/Olympus", "is not a time zone"),
+                                                      ("PORT", "http", "PORT must be a port number")])
+def test_bad_settings_are_one_line_errors(name: str, value: str, error: str) -> None:
+    result = warroom("console", stdin="", env={name: value})
+    assert result.returncode == 2 and error in result.stderr and len(result.stderr.strip().splitlines()) == 1
