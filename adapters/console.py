@@ -35,7 +35,9 @@ class ConsoleChat(InMemoryChat):
         super().__init__()
         self.out, self.clock, self.tz = out, clock, tz
 
-    async def open_room(self, name: str, *, topic: str, private: bool = False, origin: RoomRef | None = None) -> RoomRef:
+    async def open_room(
+        self, name: str, *, topic: str, private: bool = False, origin: RoomRef | None = None
+    ) -> RoomRef:
         self._maybe_fail("open_room")
         taken = {r.ref.name for r in self.rooms.values()}
         unique, i = name, 1

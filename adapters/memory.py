@@ -36,11 +36,16 @@ class Posted:
 
 
 class InMemoryChat:
-    """A chat platform living in memory. ``directory`` limits who exists; ``fail`` makes the next call to a method fail."""
+    """A chat platform in memory: ``directory`` limits who exists, ``fail`` makes a method's next call fail."""
 
     platform = "memory"
     capabilities = (
-        Capability.CREATE_ROOM | Capability.INVITE | Capability.TOPIC | Capability.PIN | Capability.EDIT | Capability.BUTTONS
+        Capability.CREATE_ROOM
+        | Capability.INVITE
+        | Capability.TOPIC
+        | Capability.PIN
+        | Capability.EDIT
+        | Capability.BUTTONS
     )
 
     def __init__(self, directory: Mapping[str, UserRef] | None = None) -> None:
@@ -62,7 +67,9 @@ class InMemoryChat:
         room_id = room.id if isinstance(room, RoomRef) else self.room_named(room).ref.id
         return [p for p in self.posts if p.ref.room.id == room_id]
 
-    async def open_room(self, name: str, *, topic: str, private: bool = False, origin: RoomRef | None = None) -> RoomRef:
+    async def open_room(
+        self, name: str, *, topic: str, private: bool = False, origin: RoomRef | None = None
+    ) -> RoomRef:
         self._maybe_fail("open_room")
         taken = {r.ref.name for r in self.rooms.values()}
         candidates = itertools.chain([name], (f"{name}-{i}" for i in itertools.count(2)))

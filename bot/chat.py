@@ -147,7 +147,9 @@ class ChatPort(Protocol):
     platform: str
     capabilities: Capability
 
-    async def open_room(self, name: str, *, topic: str, private: bool = False, origin: RoomRef | None = None) -> RoomRef:
+    async def open_room(
+        self, name: str, *, topic: str, private: bool = False, origin: RoomRef | None = None
+    ) -> RoomRef:
         """Create a war room (a channel, or a thread under ``origin`` without CREATE_ROOM); dedupe the name."""
         ...
 

@@ -69,7 +69,9 @@ async def _console(settings: Settings, args: argparse.Namespace) -> int:
         session = ConsoleSession(app.warroom.handle, chat, clock, user=args.user, echo=not sys.stdin.isatty())
         interactive = sys.stdin.isatty()
         if interactive:
-            print(f"Warroom console on {settings.database_url} — /help for console commands, /incident help for the bot.")
+            print(
+                f"Warroom console on {settings.database_url} — /help for console commands, /incident help for the bot."
+            )
         prompt = (lambda: f"{session.user.name}@#{session.room.name}> ") if interactive else None
         await session.run(read_lines(sys.stdin, prompt=prompt))
     return 0
@@ -110,7 +112,10 @@ async def _summary(settings: Settings, args: argparse.Namespace) -> int:
     markdown, data = stored
     if data.get("draft"):
         markdown = f"> Draft: {data['incident']} is not closed yet.\n\n{markdown}"
-    print(json.dumps(data, indent=2, sort_keys=True) if args.format == "json" else markdown, end="" if args.format == "markdown" else "\n")
+    print(
+        json.dumps(data, indent=2, sort_keys=True) if args.format == "json" else markdown,
+        end="" if args.format == "markdown" else "\n",
+    )
     return 0
 
 

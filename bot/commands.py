@@ -137,11 +137,15 @@ HELP: dict[str, VerbHelp] = {
     "status": VerbHelp("status [INC-n]", "the live card: state, severity, roles, what we wait on", "status INC-42"),
     "sev": VerbHelp("sev <1-4> [reason]", "change severity (1 is worst)", "sev 1 all 300 stores down now"),
     "role": VerbHelp(
-        "role <role> @person", "assign a role: commander, comms, scribe, vendor_manager, exec_sponsor", "role comms @dana"
+        "role <role> @person",
+        "assign a role: commander, comms, scribe, vendor_manager, exec_sponsor",
+        "role comms @dana",
     ),
     "invite": VerbHelp("invite @person…", "pull people into the war room", "invite @lee @sam"),
     "note": VerbHelp("note <text>", "add to the timeline", "note distributor confirmed the RMA number"),
-    "lesson": VerbHelp("lesson <text>", "record a lesson for the review", "lesson the partner has a single distributor"),
+    "lesson": VerbHelp(
+        "lesson <text>", "record a lesson for the review", "lesson the partner has a single distributor"
+    ),
     "action": VerbHelp(
         "action <text> [owner:@p] [due:<when>]",
         "record an action item for the review",
@@ -229,7 +233,9 @@ class _Args:
                 self.words.append(_as_word(token, raw))
             elif key not in allowed:
                 known = ", ".join(f"{k}:" for k in sorted(allowed))
-                raise BadInput(f"`{verb}` has no option {_clip(token.key or '')}: (it takes {known})", example=HELP[verb].example)
+                raise BadInput(
+                    f"`{verb}` has no option {_clip(token.key or '')}: (it takes {known})", example=HELP[verb].example
+                )
             elif key in self.options:
                 raise BadInput(f"option {key}: is given twice", example=HELP[verb].example)
             else:
@@ -331,7 +337,9 @@ def _checked_name(value: str | None, what: str) -> str | None:
 
 def _checked_text(value: str | None) -> str | None:
     if value is not None and len(value) > MAX_TEXT:
-        raise BadInput(f"that text is {len(value)} characters; the limit is {MAX_TEXT}", example='impact:"checkout down"')
+        raise BadInput(
+            f"that text is {len(value)} characters; the limit is {MAX_TEXT}", example='impact:"checkout down"'
+        )
     return value or None
 
 

@@ -1,4 +1,4 @@
-"""The war room's values: incidents, roles, timeline, lessons and action items. Frozen; transitions return new values."""
+"""The war room's values: incidents, roles, timeline, lessons, action items. Frozen; transitions return new ones."""
 
 from __future__ import annotations
 

@@ -232,9 +232,7 @@ class Reader:
         """A whole number of 1 or more."""
         return self.integer(node, what, low=1)
 
-    def groups(
-        self, node: yaml.Node, what: str, read: Callable[[yaml.Node, str], T | None]
-    ) -> dict[str, T] | None:
+    def groups(self, node: yaml.Node, what: str, read: Callable[[yaml.Node, str], T | None]) -> dict[str, T] | None:
         """Named groups such as roles or teams: lowercase names mapped to values read by ``read``."""
         if not isinstance(node, yaml.MappingNode):
             self.problem(node, f"{what} must be a mapping of names to people, not {_kind(node)}")

@@ -92,7 +92,9 @@ def kickoff_card(
         )
     )
     blocks.append(Actions((Button("Status", "status"),)))
-    return Message(f"{incident.ref} · {incident.title}", tuple(blocks), Tone.BAD_NEWS if incident.severity == 1 else Tone.INFO)
+    return Message(
+        f"{incident.ref} · {incident.title}", tuple(blocks), Tone.BAD_NEWS if incident.severity == 1 else Tone.INFO
+    )
 
 
 def status_card(
@@ -101,13 +103,24 @@ def status_card(
     """The live card: state, severity, roles, what is open."""
     blocks: list[Section | Fields | Bullets | Actions] = [incident_fields(incident), roles_section(roles)]
     end = incident.resolved_at or now
-    blocks.append(Section.of(f"Open for {format_duration(end - incident.opened_at)}"
-                             + (" (resolved)" if incident.resolved_at else "") + "."))
+    blocks.append(
+        Section.of(
+            f"Open for {format_duration(end - incident.opened_at)}"
+            + (" (resolved)" if incident.resolved_at else "")
+            + "."
+        )
+    )
     if actions:
         blocks += [
             Section.of(Strong("Action items")),
-            Bullets(tuple(f"{a.ref} {a.text}" + (f" — {a.owner.name}" if a.owner else "")
-                          + (f", due {when(a.due, incident)}" if a.due else "") for a in actions)),
+            Bullets(
+                tuple(
+                    f"{a.ref} {a.text}"
+                    + (f" — {a.owner.name}" if a.owner else "")
+                    + (f", due {when(a.due, incident)}" if a.due else "")
+                    for a in actions
+                )
+            ),
         ]
     room = f" in #{incident.room_name}" if incident.room_name else ""
     return Message(f"{incident.ref} · {incident.title}{room}", tuple(blocks))
@@ -135,8 +148,10 @@ def help_message(verb: str | None = None) -> Message:
     return info(
         "Warroom: run a customer crisis from one channel",
         Bullets(lines),
-        Section.of('Times: 30m, 4h, 2d, 3bd, eod, "tomorrow 09:00", "fri 17:00", 2026-11-25T10:00.'
-                   " Inside a war room the incident is implied; elsewhere name it: status INC-42."),
+        Section.of(
+            'Times: 30m, 4h, 2d, 3bd, eod, "tomorrow 09:00", "fri 17:00", 2026-11-25T10:00.'
+            " Inside a war room the incident is implied; elsewhere name it: status INC-42."
+        ),
     )
 
 

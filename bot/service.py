@@ -5,18 +5,30 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot import commands as c
 from bot import render
-from bot.chat import Capability, ChatPort, Invocation, Message, MessageRef, Reply, RoomRef, Section, Strong, Tone
+from bot.chat import (
+    Capability,
+    ChatPort,
+    Invocation,
+    Message,
+    MessageRef,
+    Reply,
+    RoomRef,
+    Section,
+    Strong,
+    Tone,
+    UserRef,
+)
 from bot.clock import Clock
-from bot.domain import EventKind, Incident, IncidentState, Person, ResponderRecord
+from bot.domain import EventKind, Incident, IncidentState, Person, ResponderRecord, RoleAssignment
 from bot.errors import BadInput, ChatError, WarroomError
-from bot.playbooks import Playbook, PlaybookLibrary, responders_for
+from bot.playbooks import Playbook, PlaybookLibrary, Responder, responders_for
 from bot.store import Database, Store
 from bot.summary import write_summary
 from bot.when import format_when, parse_when
@@ -36,9 +48,9 @@ class Core:
     default_tz: str
 
 
-def person(user: Invocation | object) -> Person:
-    ref = user.user if isinstance(user, Invocation) else user
-    return Person(ref.id, ref.name)  # type: ignore[attr-defined]
+def person(invocation: Invocation) -> Person:
+    """The person who typed the command."""
+    return Person(invocation.user.id, invocation.user.name)
 
 
 def room_name(pattern: str, *, number: int, title: str, customer: str | None, severity: int) -> str:
@@ -124,8 +136,10 @@ class Warroom:
 
     async def _open(self, cmd: c.OpenIncident, inv: Invocation) -> Reply:
         core, now, opener = self.core, self.now, person(inv)
-        playbook = core.playbooks.get(cmd.playbook) if cmd.playbook else core.playbooks.suggest(
-            " ".join(filter(None, (cmd.title, cmd.impact, cmd.customer)))
+        playbook = (
+            core.playbooks.get(cmd.playbook)
+            if cmd.playbook
+            else core.playbooks.suggest(" ".join(filter(None, (cmd.title, cmd.impact, cmd.customer))))
         )
         severity = cmd.severity or DEFAULT_SEVERITY
         tz = playbook.timezone or core.default_tz
@@ -136,33 +150,51 @@ class Warroom:
             text=" ".join(filter(None, (cmd.title, cmd.impact))),
             products=cmd.products,
         )
-        people = {handle: await core.chat.find_user(handle) for handle in
-                  {*(r.handle for r in wanted), *playbook.roles.values()}}
+        people = {
+            handle: await core.chat.find_user(handle)
+            for handle in {*(r.handle for r in wanted), *playbook.roles.values()}
+        }
         roles = {role: Person(u.id, u.name) for role, h in playbook.roles.items() if (u := people[h])}
         roles.setdefault("commander", opener)
         draft = Incident(
-            number=0, title=cmd.title, severity=severity, state=IncidentState.OPEN, customer=cmd.customer,
-            impact=cmd.impact, cost_per_hour=cmd.cost_per_hour, revenue_at_risk=cmd.revenue_at_risk,
-            playbook=playbook.name, timezone=tz, opened_by=opener, opened_at=now,
+            number=0,
+            title=cmd.title,
+            severity=severity,
+            state=IncidentState.OPEN,
+            customer=cmd.customer,
+            impact=cmd.impact,
+            cost_per_hour=cmd.cost_per_hour,
+            revenue_at_risk=cmd.revenue_at_risk,
+            playbook=playbook.name,
+            timezone=tz,
+            opened_by=opener,
+            opened_at=now,
         )
         async with core.db.transaction() as store:
             incident = await store.add_incident(draft)
             for role, who in roles.items():
                 await store.set_role(incident.number, role, who)
             await store.add_event(
-                incident.number, now, EventKind.OPENED, opener,
-                f"Opened at severity {severity} with playbook {playbook.name}", {"severity": severity},
+                incident.number,
+                now,
+                EventKind.OPENED,
+                opener,
+                f"Opened at severity {severity} with playbook {playbook.name}",
+                {"severity": severity},
             )
-        name = room_name(playbook.channel_pattern, number=incident.number, title=cmd.title,
-                         customer=cmd.customer, severity=severity)
+        name = room_name(
+            playbook.channel_pattern, number=incident.number, title=cmd.title, customer=cmd.customer, severity=severity
+        )
         topic = f"{incident.ref} sev {severity}: {cmd.title}" + (f" — {cmd.customer}" if cmd.customer else "")
         try:
             room = await core.chat.open_room(name, topic=topic, private=playbook.private, origin=inv.room)
         except ChatError as err:
             async with core.db.transaction() as store:
                 await store.delete_incident(incident.number)
-            return Reply((render.error(f"I could not open the war room ({err}); nothing was recorded, so just try again."),),
-                         ok=False)
+            return Reply(
+                (render.error(f"I could not open the war room ({err}); nothing was recorded, so just try again."),),
+                ok=False,
+            )
         return await self._staff_room(incident, room, playbook, wanted, people, roles, opener)
 
     async def _staff_room(
@@ -170,15 +202,20 @@ class Warroom:
         incident: Incident,
         room: RoomRef,
         playbook: Playbook,
-        wanted: Sequence[object],
-        people: dict[str, object],
+        wanted: Sequence[Responder],
+        people: Mapping[str, UserRef | None],
         roles: dict[str, Person],
         opener: Person,
     ) -> Reply:
         core = self.core
         records = [
-            ResponderRecord(r.handle, r.team, r.reason, Person(u.id, u.name) if (u := people[r.handle]) else None,  # type: ignore[attr-defined]
-                            invited=bool(u))
+            ResponderRecord(
+                r.handle,
+                r.team,
+                r.reason,
+                Person(u.id, u.name) if (u := people[r.handle]) else None,
+                invited=bool(u),
+            )
             for r in wanted
         ]
         invitees = {p.id: p for p in [*roles.values(), *(r.person for r in records if r.person)]}
@@ -186,7 +223,7 @@ class Warroom:
         if invite_error:
             records = [ResponderRecord(r.handle, r.team, r.reason, r.person, invited=False) for r in records]
         incident = _with_room(incident, room, self.now)
-        assignments = [a for a in (await self._roles(incident.number))]
+        assignments = await self._roles(incident.number)
         card = render.kickoff_card(incident, roles=assignments, responders=records, playbook=playbook)
         kickoff = await self.announce(incident, card)
         if kickoff and Capability.PIN in core.chat.capabilities:
@@ -197,39 +234,61 @@ class Warroom:
         missing = [r for r in records if r.person is None]
         if missing or invite_error:
             text = "; ".join(f"{r.handle} ({r.team})" for r in missing)
-            await self.announce(incident, Message(
-                "Some responders are not in the room yet", (Section.of(
-                    (f"I could not find {text}. " if missing else "")
-                    + (f"Inviting failed: {invite_error}. " if invite_error else "")
-                    + "Invite them by hand with `/incident invite @name`."),), Tone.REMINDER))
+            await self.announce(
+                incident,
+                Message(
+                    "Some responders are not in the room yet",
+                    (
+                        Section.of(
+                            (f"I could not find {text}. " if missing else "")
+                            + (f"Inviting failed: {invite_error}. " if invite_error else "")
+                            + "Invite them by hand with `/incident invite @name`."
+                        ),
+                    ),
+                    Tone.REMINDER,
+                ),
+            )
         async with core.db.transaction() as store:
             await store.save_incident(incident if kickoff is None else _with_kickoff(incident, kickoff))
             await store.add_responders(incident.number, records)
-            await store.add_event(incident.number, self.now, EventKind.ROOM_OPENED, None,
-                                  f"War room #{room.name} opened with {len(invitees)} people")
+            await store.add_event(
+                incident.number,
+                self.now,
+                EventKind.ROOM_OPENED,
+                None,
+                f"War room #{room.name} opened with {len(invitees)} people",
+            )
             for r in missing:
-                await store.add_event(incident.number, self.now, EventKind.INVITE_FAILED, None,
-                                      f"Could not find {r.handle} ({r.team})")
-        return Reply((
-            Message(f"Opened {incident.ref} in #{room.name}", (
-                Section.of(f"sev {incident.severity}, playbook {playbook.name}, opened "
-                           f"{format_when(incident.opened_at, ZoneInfo(incident.timezone))}; "
-                           f"{len(invitees)} people invited" + (f", {len(missing)} not found" if missing else "") + "."),
-            ), Tone.SUCCESS),
-        ), rooms_opened=(room,))
+                await store.add_event(
+                    incident.number, self.now, EventKind.INVITE_FAILED, None, f"Could not find {r.handle} ({r.team})"
+                )
+        return Reply(
+            (
+                Message(
+                    f"Opened {incident.ref} in #{room.name}",
+                    (
+                        Section.of(
+                            f"sev {incident.severity}, playbook {playbook.name}, opened "
+                            f"{format_when(incident.opened_at, ZoneInfo(incident.timezone))}; "
+                            f"{len(invitees)} people invited" + (f", {len(missing)} not found" if missing else "") + "."
+                        ),
+                    ),
+                    Tone.SUCCESS,
+                ),
+            ),
+            rooms_opened=(room,),
+        )
 
     async def _invite_people(self, room: RoomRef, people: Sequence[Person]) -> str | None:
         if not people or Capability.INVITE not in self.core.chat.capabilities:
             return None
-        from bot.chat import UserRef
-
         try:
             await self.core.chat.invite(room, [UserRef(p.id, p.name) for p in people])
         except ChatError as err:
             return str(err)
         return None
 
-    async def _roles(self, number: int) -> list:  # type: ignore[type-arg]
+    async def _roles(self, number: int) -> list[RoleAssignment]:
         async with self.core.db.transaction() as store:
             return await store.roles(number)
 
@@ -249,11 +308,21 @@ class Warroom:
             incident = before.with_severity(cmd.severity)
             await store.save_incident(incident)
             verb = "raised" if cmd.severity < before.severity else "lowered"
-            text = f"Severity {verb} from {before.severity} to {cmd.severity}" + (f": {cmd.reason}" if cmd.reason else "")
-            await store.add_event(incident.number, self.now, EventKind.SEVERITY, person(inv), text,
-                                  {"from": before.severity, "to": cmd.severity})
+            text = f"Severity {verb} from {before.severity} to {cmd.severity}" + (
+                f": {cmd.reason}" if cmd.reason else ""
+            )
+            await store.add_event(
+                incident.number,
+                self.now,
+                EventKind.SEVERITY,
+                person(inv),
+                text,
+                {"from": before.severity, "to": cmd.severity},
+            )
         tone = Tone.BAD_NEWS if verb == "raised" else Tone.INFO
-        await self.announce(incident, Message(f"{incident.ref}: {text}", (Section.of("by ", render.mention(person(inv))),), tone))
+        await self.announce(
+            incident, Message(f"{incident.ref}: {text}", (Section.of("by ", render.mention(person(inv))),), tone)
+        )
         return self._ack(incident, text)
 
     async def _role(self, cmd: c.AssignRole, inv: Invocation) -> Reply:
@@ -264,15 +333,22 @@ class Warroom:
             await store.set_role(incident.number, cmd.role, who)
             text = f"{cmd.role.replace('_', ' ')} is now {who.name}"
             await store.add_event(incident.number, self.now, EventKind.ROLE, person(inv), text, {"role": cmd.role})
-        await self.announce(incident, Message(f"{incident.ref}: new {cmd.role.replace('_', ' ')}",
-                                              (Section.of(render.mention(who), f" is {cmd.role.replace('_', ' ')}."),)))
+        await self.announce(
+            incident,
+            Message(
+                f"{incident.ref}: new {cmd.role.replace('_', ' ')}",
+                (Section.of(render.mention(who), f" is {cmd.role.replace('_', ' ')}."),),
+            ),
+        )
         return self._ack(incident, text)
 
     async def _invite(self, cmd: c.InvitePeople, inv: Invocation) -> Reply:
         found = {h: await self.core.chat.find_user(h) for h in cmd.handles}
         missing = [h for h, u in found.items() if u is None]
         if missing:
-            raise BadInput(f"I can't find {', '.join(m[:60] for m in missing)}; nobody was invited", example="invite @lee")
+            raise BadInput(
+                f"I can't find {', '.join(m[:60] for m in missing)}; nobody was invited", example="invite @lee"
+            )
         people = [Person(u.id, u.name) for u in found.values() if u]
         async with self.core.db.transaction() as store:
             incident = await self._target(store, cmd, inv, lock=False)
@@ -282,9 +358,13 @@ class Warroom:
         if error:
             raise ChatError(f"inviting failed: {error}; nobody was recorded as invited")
         async with self.core.db.transaction() as store:
-            await store.add_responders(incident.number, [
-                ResponderRecord(h, "invited", f"invited by {inv.user.name}", p, invited=True)
-                for h, p in zip(cmd.handles, people, strict=True)])
+            await store.add_responders(
+                incident.number,
+                [
+                    ResponderRecord(h, "invited", f"invited by {inv.user.name}", p, invited=True)
+                    for h, p in zip(cmd.handles, people, strict=True)
+                ],
+            )
             text = "Invited " + ", ".join(p.name for p in people)
             await store.add_event(incident.number, self.now, EventKind.INVITED, person(inv), text)
         return self._ack(incident, text)
@@ -314,25 +394,45 @@ class Warroom:
             incident = await self._target(store, cmd, inv)
             incident.with_severity(incident.severity)
             due = parse_when(cmd.due, now=self.now, tz=ZoneInfo(incident.timezone)) if cmd.due else None
-            item = await store.add_action(incident.number, cmd.text, owner=owner, due=due, author=person(inv), at=self.now)
-            text = f"{item.ref}: {cmd.text}" + (f" — owner {owner.name}" if owner else "") + (
-                f", due {render.when(due, incident)}" if due else "")
+            item = await store.add_action(
+                incident.number, cmd.text, owner=owner, due=due, author=person(inv), at=self.now
+            )
+            text = (
+                f"{item.ref}: {cmd.text}"
+                + (f" — owner {owner.name}" if owner else "")
+                + (f", due {render.when(due, incident)}" if due else "")
+            )
             await store.add_event(incident.number, self.now, EventKind.ACTION, person(inv), text)
         return self._ack(incident, f"action {text}")
 
-    async def _transition(self, cmd: c.Command, inv: Invocation, kind: EventKind,
-                          move: Callable[[Incident], Incident], words: str, note: str | None) -> Reply:
+    async def _transition(
+        self,
+        cmd: c.Command,
+        inv: Invocation,
+        kind: EventKind,
+        move: Callable[[Incident], Incident],
+        words: str,
+        note: str | None,
+    ) -> Reply:
         async with self.core.db.transaction() as store:
             incident = move(await self._target(store, cmd, inv))
             await store.save_incident(incident)
             text = words + (f": {note}" if note else "")
             await store.add_event(incident.number, self.now, kind, person(inv), text)
-        await self.announce(incident, Message(f"{incident.ref}: {text}", (Section.of("by ", render.mention(person(inv))),),
-                                              Tone.BAD_NEWS if kind is EventKind.REOPENED else Tone.SUCCESS))
+        await self.announce(
+            incident,
+            Message(
+                f"{incident.ref}: {text}",
+                (Section.of("by ", render.mention(person(inv))),),
+                Tone.BAD_NEWS if kind is EventKind.REOPENED else Tone.SUCCESS,
+            ),
+        )
         return self._ack(incident, text)
 
     async def _mitigate(self, cmd: c.MitigateIncident, inv: Invocation) -> Reply:
-        return await self._transition(cmd, inv, EventKind.MITIGATED, lambda i: i.mitigate(self.now), "Mitigated", cmd.note)
+        return await self._transition(
+            cmd, inv, EventKind.MITIGATED, lambda i: i.mitigate(self.now), "Mitigated", cmd.note
+        )
 
     async def _resolve(self, cmd: c.ResolveIncident, inv: Invocation) -> Reply:
         return await self._transition(cmd, inv, EventKind.RESOLVED, lambda i: i.resolve(self.now), "Resolved", cmd.note)
@@ -347,9 +447,21 @@ class Warroom:
             await store.add_event(incident.number, self.now, EventKind.CLOSED, person(inv), "Closed")
             summary = await write_summary(store, incident, now=self.now)
         await self.announce(incident, summary)
-        return Reply((Message(f"{incident.ref} closed", (Section.of(
-            "The lessons-learned summary is posted in the war room; export it with ",
-            Strong(f"warroom summary {incident.ref}"), "."),), Tone.SUCCESS),))
+        return Reply(
+            (
+                Message(
+                    f"{incident.ref} closed",
+                    (
+                        Section.of(
+                            "The lessons-learned summary is posted in the war room; export it with ",
+                            Strong(f"warroom summary {incident.ref}"),
+                            ".",
+                        ),
+                    ),
+                    Tone.SUCCESS,
+                ),
+            )
+        )
 
     async def _list(self, cmd: c.Command, inv: Invocation) -> Reply:
         async with self.core.db.transaction() as store:
@@ -361,12 +473,8 @@ class Warroom:
 
 
 def _with_room(incident: Incident, room: RoomRef, at: datetime) -> Incident:
-    from dataclasses import replace
-
     return replace(incident, room_id=room.id, room_name=room.name, room_opened_at=at)
 
 
 def _with_kickoff(incident: Incident, ref: MessageRef) -> Incident:
-    from dataclasses import replace
-
     return replace(incident, kickoff_message_id=ref.id)

@@ -126,10 +126,24 @@ def _incident(row: IncidentRow) -> Incident:
     )
 
 
-_INCIDENT_FIELDS = (
-    "title severity customer impact cost_per_hour revenue_at_risk playbook timezone opened_at room_id room_name"
-    " room_opened_at kickoff_message_id mitigated_at resolved_at closed_at"
-).split()
+_INCIDENT_FIELDS = [
+    "title",
+    "severity",
+    "customer",
+    "impact",
+    "cost_per_hour",
+    "revenue_at_risk",
+    "playbook",
+    "timezone",
+    "opened_at",
+    "room_id",
+    "room_name",
+    "room_opened_at",
+    "kickoff_message_id",
+    "mitigated_at",
+    "resolved_at",
+    "closed_at",
+]
 
 
 class Store:
@@ -259,12 +273,17 @@ class Store:
 
     async def add_lesson(self, number: int, text: str, author: Person, at: datetime) -> Lesson:
         n = await self._next_number(LessonRow, number)
-        self.session.add(LessonRow(incident=number, number=n, text=text, author_id=author.id, author_name=author.name, at=at))
+        self.session.add(
+            LessonRow(incident=number, number=n, text=text, author_id=author.id, author_name=author.name, at=at)
+        )
         return Lesson(n, text, author, at)
 
     async def lessons(self, number: int) -> list[Lesson]:
         query = select(LessonRow).where(LessonRow.incident == number).order_by(LessonRow.number)
-        return [Lesson(r.number, r.text, Person(r.author_id, r.author_name), r.at) for r in (await self.session.execute(query)).scalars()]
+        return [
+            Lesson(r.number, r.text, Person(r.author_id, r.author_name), r.at)
+            for r in (await self.session.execute(query)).scalars()
+        ]
 
     async def add_action(
         self, number: int, text: str, *, owner: Person | None, due: datetime | None, author: Person, at: datetime
@@ -288,7 +307,9 @@ class Store:
     async def actions(self, number: int) -> list[ActionItem]:
         query = select(ActionRow).where(ActionRow.incident == number).order_by(ActionRow.number)
         return [
-            ActionItem(r.number, r.text, _person(r.owner_id, r.owner_name), r.due, Person(r.author_id, r.author_name), r.at)
+            ActionItem(
+                r.number, r.text, _person(r.owner_id, r.owner_name), r.due, Person(r.author_id, r.author_name), r.at
+            )
             for r in (await self.session.execute(query)).scalars()
         ]
 
@@ -305,4 +326,3 @@ class Store:
     async def summary(self, number: int) -> tuple[str, dict[str, Any]] | None:
         row = await self.session.get(SummaryRow, number)
         return (row.markdown, json.loads(row.data)) if row else None
-

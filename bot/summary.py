@@ -7,17 +7,26 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.chat import Bullets, Fields, Message, Section, Strong, Tone
+from bot.chat import Block, Bullets, Fields, Message, Section, Strong, Tone
 from bot.domain import EventKind, Incident, TimelineEvent
 from bot.render import money
 from bot.store import Store
 from bot.when import format_duration, format_when
 
 KEY_EVENTS = {
-    EventKind.OPENED, EventKind.ROOM_OPENED, EventKind.SEVERITY, EventKind.ROLE, EventKind.NOTE,
-    EventKind.MITIGATED, EventKind.RESOLVED, EventKind.REOPENED, EventKind.CLOSED, EventKind.INVITE_FAILED,
+    EventKind.OPENED,
+    EventKind.ROOM_OPENED,
+    EventKind.SEVERITY,
+    EventKind.ROLE,
+    EventKind.NOTE,
+    EventKind.MITIGATED,
+    EventKind.RESOLVED,
+    EventKind.REOPENED,
+    EventKind.CLOSED,
+    EventKind.INVITE_FAILED,
 }
 SLOW_WAR_ROOM = timedelta(minutes=15)
+MAX_EVENTS_IN_CHAT = 25
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -39,7 +48,9 @@ async def build_summary(store: Store, incident: Incident) -> dict[str, Any]:
     cost = (incident.cost_per_hour * hours).quantize(Decimal("1")) if incident.cost_per_hour and hours else None
     peak = min([incident.severity, *_severities(timeline)])
     figures = {
-        "time_to_war_room_minutes": _minutes(incident.room_opened_at - incident.opened_at if incident.room_opened_at else None),
+        "time_to_war_room_minutes": _minutes(
+            incident.room_opened_at - incident.opened_at if incident.room_opened_at else None
+        ),
         "time_to_mitigate_minutes": _minutes(_first(timeline, EventKind.MITIGATED, incident)),
         "time_to_resolve_minutes": _minutes(duration),
         "reopened": sum(1 for e in timeline if e.kind is EventKind.REOPENED),
@@ -64,20 +75,27 @@ async def build_summary(store: Store, incident: Incident) -> dict[str, Any]:
         "roles": {r.role: r.person.name for r in roles},
         "timeline": [
             {"at": e.at.isoformat(), "kind": e.kind.value, "by": e.actor.name if e.actor else None, "text": e.text}
-            for e in timeline if e.kind in KEY_EVENTS
+            for e in timeline
+            if e.kind in KEY_EVENTS
         ],
         "figures": figures,
         "findings": _findings(incident, timeline, figures, peak),
         "lessons": [{"ref": x.ref, "text": x.text, "by": x.author.name} for x in lessons],
         "action_items": [
-            {"ref": a.ref, "text": a.text, "owner": a.owner.name if a.owner else None, "due": _iso(a.due)} for a in actions
+            {"ref": a.ref, "text": a.text, "owner": a.owner.name if a.owner else None, "due": _iso(a.due)}
+            for a in actions
         ],
     }
 
 
 def _severities(timeline: list[TimelineEvent]) -> list[int]:
-    return [int(e.data[k]) for e in timeline if e.kind in (EventKind.SEVERITY, EventKind.OPENED)
-            for k in ("from", "to", "severity") if k in e.data]
+    return [
+        int(e.data[k])
+        for e in timeline
+        if e.kind in (EventKind.SEVERITY, EventKind.OPENED)
+        for k in ("from", "to", "severity")
+        if k in e.data
+    ]
 
 
 def _first(timeline: list[TimelineEvent], kind: EventKind, incident: Incident) -> timedelta | None:
@@ -88,10 +106,14 @@ def _first(timeline: list[TimelineEvent], kind: EventKind, incident: Incident) -
 def _findings(incident: Incident, timeline: list[TimelineEvent], figures: dict[str, Any], peak: int) -> list[str]:
     """What the bot itself concludes from the record; each finding says why it matters."""
     found = []
-    opened_sev = next((int(e.data["severity"]) for e in timeline if e.kind is EventKind.OPENED and "severity" in e.data),
-                      incident.severity)
+    opened_sev = next(
+        (int(e.data["severity"]) for e in timeline if e.kind is EventKind.OPENED and "severity" in e.data),
+        incident.severity,
+    )
     if peak < opened_sev:
-        found.append(f"Severity rose from {opened_sev} to {peak} after opening: the stakes were not clear at the start.")
+        found.append(
+            f"Severity rose from {opened_sev} to {peak} after opening: the stakes were not clear at the start."
+        )
     if incident.cost_per_hour is None and incident.revenue_at_risk is None:
         found.append("No cost per hour or revenue at risk was stated: urgency had nothing to be measured against.")
     minutes = figures["time_to_war_room_minutes"]
@@ -100,7 +122,9 @@ def _findings(incident: Incident, timeline: list[TimelineEvent], figures: dict[s
     if figures["reopened"]:
         found.append(f"The incident was reopened {figures['reopened']} time(s): a fix was declared before it held.")
     if figures["responders_not_found"]:
-        found.append(f"{figures['responders_not_found']} playbook responder(s) could not be found: update the playbook.")
+        found.append(
+            f"{figures['responders_not_found']} playbook responder(s) could not be found: update the playbook."
+        )
     return found
 
 
@@ -113,24 +137,44 @@ def to_markdown(data: dict[str, Any]) -> str:
     lines += [f"- {_at(e['at'], tz)} — {e['text']}" + (f" ({e['by']})" if e["by"] else "") for e in data["timeline"]]
     lines += ["", "## Figures", ""] + [f"- {k}: {v}" for k, v in _figures(data)]
     lines += ["", "## Findings", ""] + ([f"- {f}" for f in data["findings"]] or ["- None drawn."])
-    lines += ["", "## Lessons", ""] + ([f"- {x['ref']}: {x['text']} ({x['by']})" for x in data["lessons"]] or ["- None recorded."])
-    lines += ["", "## Action items", ""] + ([
-        f"- {a['ref']}: {a['text']}" + (f" — owner {a['owner']}" if a["owner"] else "")
-        + (f", due {_at(a['due'], tz)}" if a["due"] else "") for a in data["action_items"]] or ["- None recorded."])
+    lines += ["", "## Lessons", ""] + (
+        [f"- {x['ref']}: {x['text']} ({x['by']})" for x in data["lessons"]] or ["- None recorded."]
+    )
+    lines += ["", "## Action items", ""] + (
+        [
+            f"- {a['ref']}: {a['text']}"
+            + (f" — owner {a['owner']}" if a["owner"] else "")
+            + (f", due {_at(a['due'], tz)}" if a["due"] else "")
+            for a in data["action_items"]
+        ]
+        or ["- None recorded."]
+    )
     return "\n".join(lines) + "\n"
 
 
 def to_message(data: dict[str, Any]) -> Message:
     """The summary as a chat message for the war room."""
     tz = ZoneInfo(data["timezone"])
-    blocks = [
+    events = tuple(f"{_at(e['at'], tz)} — {e['text']}" for e in data["timeline"])
+    blocks: list[Block] = [
         Fields(tuple(_header(data, tz))),
-        Section.of(Strong("Figures")), Bullets(tuple(f"{k}: {v}" for k, v in _figures(data))),
-        Section.of(Strong("Findings")), Bullets(tuple(data["findings"]) or ("None drawn.",)),
-        Section.of(Strong("Lessons")), Bullets(tuple(f"{x['ref']}: {x['text']}" for x in data["lessons"]) or ("None recorded.",)),
+        Section.of(Strong("Key events")),
+        Bullets(
+            events
+            if len(events) <= MAX_EVENTS_IN_CHAT
+            else (*events[: MAX_EVENTS_IN_CHAT - 1], f"… and {len(events) - MAX_EVENTS_IN_CHAT + 1} more in the export")
+        ),
+        Section.of(Strong("Figures")),
+        Bullets(tuple(f"{k}: {v}" for k, v in _figures(data))),
+        Section.of(Strong("Findings")),
+        Bullets(tuple(data["findings"]) or ("None drawn.",)),
+        Section.of(Strong("Lessons")),
+        Bullets(tuple(f"{x['ref']}: {x['text']}" for x in data["lessons"]) or ("None recorded.",)),
         Section.of(Strong("Action items")),
-        Bullets(tuple(f"{a['ref']}: {a['text']}" + (f" — {a['owner']}" if a["owner"] else "") for a in data["action_items"])
-                or ("None recorded.",)),
+        Bullets(
+            tuple(f"{a['ref']}: {a['text']}" + (f" — {a['owner']}" if a["owner"] else "") for a in data["action_items"])
+            or ("None recorded.",)
+        ),
     ]
     return Message(f"Lessons learned · {data['incident']} · {data['title']}", tuple(blocks), Tone.INFO)
 
@@ -145,7 +189,10 @@ def _header(data: dict[str, Any], tz: ZoneInfo) -> list[tuple[str, str]]:
         ("Duration", format_duration(timedelta(minutes=duration)) if duration is not None else "—"),
         ("Opened", _at(data["opened_at"], tz)),
         ("Impact", data["impact"] or "not stated"),
-        ("Cost of impact", f"{money(Decimal(cost))} ({money(Decimal(data['cost_per_hour']))}/h)" if cost else "not stated"),
+        (
+            "Cost of impact",
+            f"{money(Decimal(cost))} ({money(Decimal(data['cost_per_hour']))}/h)" if cost else "not stated",
+        ),
         ("Revenue at risk", money(Decimal(data["revenue_at_risk"])) if data["revenue_at_risk"] else "not stated"),
     ]
 

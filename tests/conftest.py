@@ -47,8 +47,12 @@ async def _pg_execute(url: str, sql: str) -> None:
 
     parsed = urlparse(url)
     conn = await asyncpg.connect(
-        host=parsed.hostname, port=parsed.port or 5432, user=parsed.username or "postgres",
-        password=parsed.password, database=parsed.path.lstrip("/") or "postgres", timeout=5,
+        host=parsed.hostname,
+        port=parsed.port or 5432,
+        user=parsed.username or "postgres",
+        password=parsed.password,
+        database=parsed.path.lstrip("/") or "postgres",
+        timeout=5,
     )
     try:
         await conn.execute(sql)

@@ -18,14 +18,16 @@ LOBBY = RoomRef("C-LOBBY", "general")
 class Harness:
     """The core wired to fakes; ``run`` types a command as someone, in a room."""
 
-    def __init__(self, db: Database, *, chat: InMemoryChat | None = None, start: datetime = START,
-                 default_tz: str = "UTC") -> None:
+    def __init__(
+        self, db: Database, *, chat: InMemoryChat | None = None, start: datetime = START, default_tz: str = "UTC"
+    ) -> None:
         self.db = db
         self.chat = chat or InMemoryChat()
         self.clock = SimClock(start)
         self.playbooks = PlaybookLibrary.load(PLAYBOOKS)
-        self.warroom = Warroom(Core(db=db, chat=self.chat, playbooks=self.playbooks, clock=self.clock,
-                                    default_tz=default_tz))
+        self.warroom = Warroom(
+            Core(db=db, chat=self.chat, playbooks=self.playbooks, clock=self.clock, default_tz=default_tz)
+        )
         self.room = LOBBY
 
     async def run(self, text: str, *, user: str = "dana", room: RoomRef | None = None) -> Reply:

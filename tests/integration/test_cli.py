@@ -22,11 +22,20 @@ SESSION = """\
 """
 
 
-def warroom(*args: str, stdin: str = "", env: dict[str, str] | None = None, cwd: Path | None = None,
-            ) -> subprocess.CompletedProcess[str]:
+def warroom(
+    *args: str,
+    stdin: str = "",
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True, timeout=60,
-        cwd=cwd or ROOT, env={**os.environ, "WARROOM_PLAYBOOKS": str(PLAYBOOKS), **(env or {})},
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd or ROOT,
+        env={**os.environ, "WARROOM_PLAYBOOKS": str(PLAYBOOKS), **(env or {})},
     )
 
 
@@ -39,7 +48,7 @@ def test_piped_console_opens_the_war_room_with_responders_by_role_and_ends_with_
     assert "engineering: @pos-eng-oncall" in out and "exec sponsor: @vp-engineering, @vp-customer-success" in out
     assert "→ you are now in #inc-1-pos-registers-freeze-in-300-stores" in out
     assert "(clock moved 4h forward)" in out
-    summary = out[out.index("Lessons learned · INC-1"):]
+    summary = out[out.index("Lessons learned · INC-1") :]
     assert "Duration: 4h" in summary and "L1: a cost per hour up front" in summary
     assert "No cost per hour or revenue at risk was stated" in summary
 
@@ -69,9 +78,15 @@ def test_console_bad_input_is_one_line_and_records_nothing(tmp_path: Path) -> No
 
 def test_default_database_is_an_embedded_sqlite_file_in_the_working_folder(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "WARROOM_DATABASE_URL"}
-    result = subprocess.run([sys.executable, "-m", "bot", "console"], input="/incident open Registers down\n",
-                            capture_output=True, text=True, timeout=60, cwd=tmp_path,
-                            env={**env, "WARROOM_PLAYBOOKS": str(PLAYBOOKS), "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "console"],
+        input="/incident open Registers down\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**env, "WARROOM_PLAYBOOKS": str(PLAYBOOKS), "PYTHONPATH": str(ROOT)},
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "warroom.db").exists()
 
@@ -98,13 +113,18 @@ def test_playbooks_check_passes_on_the_shipped_folder_and_fails_with_file_and_li
 
 def test_bot_refuses_to_start_on_an_invalid_playbook(tmp_path: Path) -> None:
     (tmp_path / "default.yaml").write_text("name: default\ntitle: [unclosed\n")
-    result = warroom("console", stdin="/incident list\n", env={"WARROOM_PLAYBOOKS": str(tmp_path),
-                                                             "WARROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"})
+    result = warroom(
+        "console",
+        stdin="/incident list\n",
+        env={"WARROOM_PLAYBOOKS": str(tmp_path), "WARROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"},
+    )
     assert result.returncode == 2 and "invalid playbooks" in result.stderr and "default.yaml:" in result.stderr
 
 
-@pytest.mark.parametrize(("name", "value", "error"), [("WARROOM_TZ", "Mars/Olympus", "is not a time zone"),
-                                                      ("PORT", "http", "PORT must be a port number")])
+@pytest.mark.parametrize(
+    ("name", "value", "error"),
+    [("WARROOM_TZ", "Mars/Olympus", "is not a time zone"), ("PORT", "http", "PORT must be a port number")],
+)
 def test_bad_settings_are_one_line_errors(name: str, value: str, error: str) -> None:
     result = warroom("console", stdin="", env={name: value})
     assert result.returncode == 2 and error in result.stderr and len(result.stderr.strip().splitlines()) == 1

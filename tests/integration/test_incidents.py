@@ -104,7 +104,11 @@ async def test_responder_who_cannot_be_found_is_reported_in_the_room(db: Databas
     assert notice.startswith("Some responders are not in the room yet")
     assert "@pos-eng-oncall (engineering" in notice
     assert {u.id for u in h.chat.room_named("inc-1-pos-registers-freeze-in-300-stores").members} == {
-        "dana", "CSM-LEAD", "SUPPORT-DUTY", "RETAIL-SUPPORT"}
+        "dana",
+        "CSM-LEAD",
+        "SUPPORT-DUTY",
+        "RETAIL-SUPPORT",
+    }
 
 
 async def test_commands_in_war_room_imply_the_incident_and_elsewhere_need_its_number(db: Database) -> None:
@@ -182,7 +186,10 @@ async def test_close_posts_and_stores_the_lessons_learned_summary(db: Database) 
     summary = h.room_posts[-1].text
     assert summary.startswith("Lessons learned · INC-1 · POS registers freeze in 300 stores")
     assert "Duration: 6h" in summary and "Cost of impact: $240,000 ($40,000/h)" in summary
-    assert "L1: cost per hour made the urgency clear" in summary and "A1: add cost per hour to the intake form — lee" in summary
+    assert (
+        "L1: cost per hour made the urgency clear" in summary
+        and "A1: add cost per hour to the intake form — lee" in summary
+    )
     async with db.transaction() as store:
         stored = await store.summary(1)
     assert stored is not None

@@ -40,7 +40,7 @@ def test_open_takes_an_unquoted_title_and_curly_quotes() -> None:
 
 
 def test_free_text_keeps_apostrophes_inner_quotes_and_colons() -> None:
-    assert parse("note the vendor's rep said \"soon\"") == AddNote(text='the vendor\'s rep said "soon"')
+    assert parse('note the vendor\'s rep said "soon"') == AddNote(text='the vendor\'s rep said "soon"')
     assert parse("note Root cause:firmware 4.2") == AddNote(text="Root cause:firmware 4.2")
     assert parse('note "  quoted whole  "') == AddNote(text="quoted whole")
 
@@ -53,9 +53,11 @@ def test_an_incident_can_be_named_after_the_verb() -> None:
 def test_people_roles_and_actions() -> None:
     assert parse("role vendor-manager @lee") == AssignRole(role="vendor_manager", handle="@lee")
     assert parse("invite @lee <@U123|sam> kim@example.com") == InvitePeople(
-        handles=("@lee", "<@U123|sam>", "kim@example.com"))
+        handles=("@lee", "<@U123|sam>", "kim@example.com")
+    )
     assert parse('action "qualify a second distributor" owner:@lee due:"tomorrow 09:00"') == AddAction(
-        text="qualify a second distributor", owner="@lee", due="tomorrow 09:00")
+        text="qualify a second distributor", owner="@lee", due="tomorrow 09:00"
+    )
 
 
 def test_empty_line_and_help() -> None:
@@ -95,7 +97,14 @@ def test_bad_input_is_one_line_with_an_example(text: str, reason: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "amount"),
-    [("1895", "1895"), ("$1,895", "1895"), ("250k", "250000"), ("2M", "2000000"), ("1.5m", "1500000"), ("€99.50", "99.50")],
+    [
+        ("1895", "1895"),
+        ("$1,895", "1895"),
+        ("250k", "250000"),
+        ("2M", "2000000"),
+        ("1.5m", "1500000"),
+        ("€99.50", "99.50"),
+    ],
 )
 def test_amounts_as_people_type_them(text: str, amount: str) -> None:
     assert parse_amount(text) == Decimal(amount)

@@ -141,20 +141,14 @@ def test_service_provider_outage_makes_root_cause_ownership_explicit() -> None:
             "missing 'channel_pattern'",
             id="missing-pattern",
         ),
-        pytest.param(
-            "roles:\n  comms:", "teems:\n  comms:", 1, "needs roles or teams", id="no-roles-or-teams"
-        ),
+        pytest.param("roles:\n  comms:", "teems:\n  comms:", 1, "needs roles or teams", id="no-roles-or-teams"),
         pytest.param("3: 1d, 4: 3d}", "3: 1d}", 7, "missing severity 4", id="cadence-missing-severity"),
         pytest.param("4: 3d}", "5: 3d}", 7, "'5' is not a severity", id="cadence-unknown-severity"),
         pytest.param("title: Broken", "title: [a, b]", 2, "title must be text, not a list", id="wrong-type"),
         pytest.param("escalate_after: 2", "escalate_after: two", 14, "whole number", id="wrong-number"),
-        pytest.param(
-            "remind_every: 1d", "remind_every: daily", 13, "'daily' is not a duration", id="bad-duration"
-        ),
+        pytest.param("remind_every: 1d", "remind_every: daily", 13, "'daily' is not a duration", id="bad-duration"),
         pytest.param("{1: 1h,", "{1: soon,", 7, "'soon' is not a duration", id="bad-cadence-duration"),
-        pytest.param(
-            "America/Chicago", "America/Chicag0", 11, "unknown time zone 'America/Chicag0'", id="tz"
-        ),
+        pytest.param("America/Chicago", "America/Chicag0", 11, "unknown time zone 'America/Chicag0'", id="tz"),
         pytest.param("days: mon-fri", "days: mon-fry", 12, "'mon-fry' is not a day", id="hours-days"),
         pytest.param('start: "08:00"', 'start: "8am"', 12, "HH:MM", id="hours-format"),
         pytest.param('start: "08:00"', 'start: "18:00"', 12, "must be before end", id="hours-order"),
@@ -166,20 +160,12 @@ def test_service_provider_outage_makes_root_cause_ownership_explicit() -> None:
             "ladder must not be empty",
             id="empty-ladder",
         ),
-        pytest.param(
-            'contact: "sam@northwind.example"', "phone: x", 16, "missing 'contact'", id="rung-contact"
-        ),
+        pytest.param('contact: "sam@northwind.example"', "phone: x", 16, "missing 'contact'", id="rung-contact"),
         pytest.param('"@csm-lead"', '"csm lead"', 5, "neither a handle", id="handle"),
-        pytest.param(
-            "Buy it elsewhere.\n", "Buy it elsewhere.\n" + SECOND_VENDOR, 18, "'NWD' already names", id="dup"
-        ),
+        pytest.param("Buy it elsewhere.\n", "Buy it elsewhere.\n" + SECOND_VENDOR, 18, "'NWD' already names", id="dup"),
         pytest.param('"inc-{number}"', '"inc-{slug}"', 3, "must contain {number}", id="pattern-no-number"),
-        pytest.param(
-            '"inc-{number}"', '"inc-{number}-{team}"', 3, "unknown placeholder '{team}'", id="pattern"
-        ),
-        pytest.param(
-            "name: broken", "name: other", 1, "must match the file name 'broken'", id="name-vs-file"
-        ),
+        pytest.param('"inc-{number}"', '"inc-{number}-{team}"', 3, "unknown placeholder '{team}'", id="pattern"),
+        pytest.param("name: broken", "name: other", 1, "must match the file name 'broken'", id="name-vs-file"),
     ],
 )
 def test_each_mistake_is_reported_with_its_file_and_line(
@@ -197,9 +183,7 @@ def test_the_broken_template_itself_is_valid(tmp_path: Path) -> None:
 def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
     problems = check(write_folder(tmp_path, broken="- name: broken\n"))
 
-    assert problems == [
-        f"{tmp_path / 'broken.yaml'}:1: the playbook must be a mapping of keys to values, not a list"
-    ]
+    assert problems == [f"{tmp_path / 'broken.yaml'}:1: the playbook must be a mapping of keys to values, not a list"]
 
 
 def test_an_empty_file_is_a_problem(tmp_path: Path) -> None:
@@ -225,9 +209,7 @@ def test_unquoted_clock_times_are_read_as_times(tmp_path: Path) -> None:
 
 def test_business_days_may_be_a_list_or_a_range_across_the_weekend(tmp_path: Path) -> None:
     folder = write_folder(tmp_path, broken=BROKEN.replace("days: mon-fri", "days: sun-thu"))
-    listed = write_folder(
-        tmp_path / "listed", broken=BROKEN.replace("days: mon-fri", "days: [mon, tue, thu]")
-    )
+    listed = write_folder(tmp_path / "listed", broken=BROKEN.replace("days: mon-fri", "days: [mon, tue, thu]"))
 
     hours = PlaybookLibrary.load(folder).get("broken").vendors[0].business_hours
     listed_hours = PlaybookLibrary.load(listed).get("broken").vendors[0].business_hours
@@ -250,9 +232,7 @@ def test_a_missing_or_empty_folder_is_reported(tmp_path: Path) -> None:
 def test_load_raises_one_error_listing_every_problem_in_every_file(tmp_path: Path) -> None:
     folder = write_folder(
         tmp_path,
-        broken=BROKEN.replace("escalate_after: 2", "escalate_after: 0").replace(
-            "America/Chicago", "Mars/Base"
-        ),
+        broken=BROKEN.replace("escalate_after: 2", "escalate_after: 0").replace("America/Chicago", "Mars/Base"),
         other="name: other\ntitle: [oops\n",
     )
 
@@ -295,10 +275,7 @@ def test_suggest_picks_the_matching_story_for_each_shipped_playbook() -> None:
     library = PlaybookLibrary.load(SHIPPED)
 
     assert library.suggest("Customer RMA for a dead on arrival power supply").name == "hardware-rma"
-    assert (
-        library.suggest("Carrier outage: fiber cut took the MPLS circuit down").name
-        == "service-provider-outage"
-    )
+    assert library.suggest("Carrier outage: fiber cut took the MPLS circuit down").name == "service-provider-outage"
     assert library.suggest("Disputed invoice, customer wants a $1,895 credit").name == "billing-dispute"
 
 
@@ -363,9 +340,7 @@ def test_billing_dispute_pulls_the_exec_sponsor_on_revenue_alone() -> None:
 def test_product_engineering_joins_only_when_the_product_is_involved() -> None:
     interop = PlaybookLibrary.load(SHIPPED).get("interop-defect")
 
-    by_text = responders_for(
-        interop, severity=2, revenue_at_risk=None, text="POS registers freeze at checkout"
-    )
+    by_text = responders_for(interop, severity=2, revenue_at_risk=None, text="POS registers freeze at checkout")
     by_name = responders_for(interop, severity=2, revenue_at_risk=None, text="", products=["Store-Network"])
     uninvolved = responders_for(interop, severity=2, revenue_at_risk=None, text="customer unhappy")
 

@@ -171,9 +171,7 @@ def test_duration_reads_units(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize(
-    "text", ["", "0m", "0h0m", "-2h", "soon", "3bd", "1.5h", "30", "m", "2h-30m", "-soon"]
-)
+@pytest.mark.parametrize("text", ["", "0m", "0h0m", "-2h", "soon", "3bd", "1.5h", "30", "m", "2h-30m", "-soon"])
 def test_zero_negative_or_garbage_duration_is_bad_input(text: str) -> None:
     with pytest.raises(BadInput):
         parse_duration(text)
