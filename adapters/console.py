@@ -68,7 +68,7 @@ class ConsoleSession:
         clock: SimClock,
         *,
         user: str,
-        on_clock: Callable[[], Awaitable[None]] | None = None,
+        on_clock: Callable[[datetime], Awaitable[object]] | None = None,
         echo: bool = False,
     ) -> None:
         self.handle, self.chat, self.clock = handle, chat, clock
@@ -120,6 +120,8 @@ class ConsoleSession:
 
     async def _incident(self, text: str) -> None:
         reply = await self.handle(Invocation(text, self.user, self.room))
+        if self.on_clock:
+            await self.on_clock(self.clock.now())
         for message in reply.messages:
             mark = "✔" if reply.ok else "✖"
             self.out.write(f"  {mark} (only you see this) " + plain_text(message).replace("\n", "\n    ") + "\n")
@@ -132,10 +134,12 @@ class ConsoleSession:
             if not re.fullmatch(r"\+\S+", arg):
                 raise BadInput(f"I can't move the clock by '{arg[:40]}'", example="/clock +2h")
             delta = parse_duration(arg[1:])
-            self.clock.advance(delta)
-            self.out.write(f"  (clock moved {format_duration(delta)} forward)\n")
+            self.out.write(f"  (clock moves {format_duration(delta)} forward)\n")
+            target = self.clock.now() + delta
             if self.on_clock:
-                await self.on_clock()
+                await self.on_clock(target)  # reminders fire at their own times on the way
+            else:
+                self.clock.set(target)
         self.out.write(f"  (it is now {format_when(self.clock.now(), self.chat.tz)})\n")
 
     def _join(self, name: str) -> None:

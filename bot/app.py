@@ -14,6 +14,7 @@ from bot.chat import ChatPort
 from bot.clock import Clock
 from bot.config import ConfigError, Settings
 from bot.playbooks import PlaybookLibrary
+from bot.reminders import ReminderEngine
 from bot.service import Core, Warroom
 from bot.store import Database
 
@@ -26,6 +27,7 @@ class App:
     db: Database
     warroom: Warroom
     playbooks: PlaybookLibrary
+    engine: ReminderEngine
 
 
 def load_playbooks(settings: Settings) -> PlaybookLibrary:
@@ -56,7 +58,9 @@ async def running(settings: Settings, *, chat: ChatPort, clock: Clock) -> AsyncI
     db = await prepare_database(settings)
     try:
         core = Core(db=db, chat=chat, playbooks=playbooks, clock=clock, default_tz=settings.timezone)
-        yield App(settings=settings, db=db, warroom=Warroom(core), playbooks=playbooks)
+        warroom = Warroom(core)
+        engine = ReminderEngine(db, clock, warroom.reminder_handlers)
+        yield App(settings=settings, db=db, warroom=warroom, playbooks=playbooks, engine=engine)
     finally:
         await db.dispose()
 
@@ -88,7 +92,11 @@ async def serve(settings: Settings, *, chat: ChatPort, clock: Clock, host: str =
         site = web.TCPSite(runner, host, settings.port)
         await site.start()
         log.info("warroom serving on %s:%s with %s", host, settings.port, settings.describe())
+        stop = asyncio.Event()
+        reminders = asyncio.create_task(app.engine.run_forever(stop), name="reminder-engine")
         try:
             await asyncio.Event().wait()
         finally:
+            stop.set()
+            await reminders
             await runner.cleanup()

@@ -27,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     console = sub.add_parser("console", help="the whole product in a terminal, on simulated time")
     console.add_argument("--user", default=os.environ.get("USER") or "you", help="who you are (default: $USER)")
     sub.add_parser("demo", help="replay the RMA story end to end and print the summary")
-    sub.add_parser("serve", help="run the HTTP server (Slack, Bot Framework, health)")
+    sub.add_parser("serve", help="run the HTTP server (Slack, Bot Framework, health) and the reminder engine")
+    tick = sub.add_parser("tick", help="run the reminder engine once (cron-friendly)")
+    tick.add_argument("--at", help="ISO 8601 instant to run at (default: now)")
     summary = sub.add_parser("summary", help="export an incident's lessons-learned summary")
     summary.add_argument("incident", help="INC-<n>")
     summary.add_argument("--format", choices=("markdown", "json"), default="markdown")
@@ -66,7 +68,8 @@ async def _console(settings: Settings, args: argparse.Namespace) -> int:
     clock = SimClock(start_time(datetime.now(UTC)))
     chat = ConsoleChat(sys.stdout, clock, ZoneInfo(settings.timezone))
     async with running(settings, chat=chat, clock=clock) as app:
-        session = ConsoleSession(app.warroom.handle, chat, clock, user=args.user, echo=not sys.stdin.isatty())
+        session = ConsoleSession(app.warroom.handle, chat, clock, user=args.user, echo=not sys.stdin.isatty(),
+                                 on_clock=lambda target: app.engine.run_until(target, clock))
         interactive = sys.stdin.isatty()
         if interactive:
             print(
@@ -144,7 +147,28 @@ async def _db(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _tick(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.console import ConsoleChat
+    from bot.app import running
+
+    at = datetime.now(UTC)
+    if args.at:
+        try:
+            at = datetime.fromisoformat(args.at)
+        except ValueError:
+            raise BadInput(f"--at '{args.at[:40]}' is not an ISO 8601 time", example="--at 2026-11-25T10:00:00Z") from None
+        if at.tzinfo is None:
+            raise BadInput("--at needs a UTC offset", example="--at 2026-11-25T10:00:00Z")
+    clock = SimClock(at)
+    chat = ConsoleChat(sys.stdout, clock, ZoneInfo(settings.timezone))
+    async with running(settings, chat=chat, clock=clock) as app:
+        fired = await app.engine.tick()
+    print(f"{fired} reminder(s) fired at {at.isoformat()}")
+    return 0
+
+
 _COMMANDS = {
+    "tick": _tick,
     "console": _console,
     "demo": _demo,
     "serve": _serve,

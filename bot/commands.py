@@ -117,6 +117,56 @@ class ShowHelp(Command):
     verb: str | None = None
 
 
+@dataclass(frozen=True)
+class AskVendor(Command):
+    vendor: str
+    ask: str
+    due: str
+    owner: str | None = None
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class FollowUpCommand(Command):
+    number: int
+
+
+@dataclass(frozen=True)
+class HeardFromVendor(FollowUpCommand):
+    note: str | None = None
+    due: str | None = None
+
+
+@dataclass(frozen=True)
+class ReceivedFromVendor(FollowUpCommand):
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class EscalateFollowUp(FollowUpCommand):
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class CancelFollowUp(FollowUpCommand):
+    reason: str
+
+
+@dataclass(frozen=True)
+class SnoozeFollowUp(FollowUpCommand):
+    duration: str = "1h"
+
+
+@dataclass(frozen=True)
+class ListFollowUps(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class ShowScorecard(Command):
+    vendor: str | None = None
+
+
 # --- help: the single source of usage lines and examples --------------------------------------------
 
 
@@ -155,13 +205,29 @@ HELP: dict[str, VerbHelp] = {
     "resolve": VerbHelp("resolve [note]", "service restored for the customer", "resolve firmware 4.2.1 rolled out"),
     "reopen": VerbHelp("reopen [reason]", "the fix did not hold", "reopen registers freezing again in 12 stores"),
     "close": VerbHelp("close", "end the war room and post the lessons-learned summary", "close"),
+    "vendor": VerbHelp(
+        "vendor <vendor> <ask> due:<when> [owner:@p] [ref:<id>] | vendor heard|done|escalate|cancel|snooze V<n> …",
+        "wait on a third party: dated, owned, chased and escalated up the vendor's ladder",
+        'vendor northwind "tracking number for the replacement unit" due:2d ref:RMA-4471',
+    ),
+    "vendors": VerbHelp("vendors", "the incident's vendor follow-ups", "vendors"),
     "list": VerbHelp("list", "incidents that are not closed", "list"),
+    "scorecard": VerbHelp("scorecard [vendor]", "vendors ranked across incidents by response", "scorecard northwind"),
     "help": VerbHelp("help [verb]", "how to use the bot", "help open"),
 }
 
 _OPTIONS: dict[str, frozenset[str]] = {
     "open": frozenset({"sev", "customer", "playbook", "impact", "cost", "at-risk", "products"}),
     "action": frozenset({"owner", "due"}),
+    "vendor": frozenset({"owner", "due", "ref"}),
+}
+_FOLLOW_UP = re.compile(r"^V(\d+)$", re.IGNORECASE)
+VENDOR_FORMS = {
+    "heard": ("vendor heard V<n> [note] [due:<new when>]", "vendor heard V1 ships friday due:fri 17:00"),
+    "done": ("vendor done V<n> [note]", "vendor done V1 unit delivered to store 112"),
+    "escalate": ("vendor escalate V<n> [note]", "vendor escalate V1 no answer since monday"),
+    "cancel": ("vendor cancel V<n> <reason>", "vendor cancel V1 bought the unit elsewhere"),
+    "snooze": ("vendor snooze V<n> [for]", "vendor snooze V1 1h"),
 }
 _OPTION_ALIASES = {"severity": "sev", "at_risk": "at-risk", "atrisk": "at-risk", "product": "products"}
 
@@ -394,7 +460,7 @@ def _no_args(factory: type[Command]) -> _Parser:
     return parse_
 
 
-_PARSERS = {
+_PARSERS: dict[str, _Parser] = {
     "open": _parse_open,
     "status": _no_args(ShowStatus),
     "sev": _parse_sev,
@@ -409,4 +475,54 @@ _PARSERS = {
     "close": _no_args(CloseIncident),
     "list": _no_args(ListIncidents),
     "help": _parse_help,
+    "vendor": lambda a, i: _parse_vendor(a, i),
+    "vendors": _no_args(ListFollowUps),
+    "scorecard": lambda a, i: ShowScorecard(vendor=a.text(MAX_TITLE, "the vendor name"), incident=i),
 }
+
+
+def _parse_vendor(args: _Args, incident: int | None) -> Command:
+    words = args.words
+    sub = words[0].text.lower() if words and not words[0].quoted else ""
+    if sub in VENDOR_FORMS and len(words) >= 2 and (m := _FOLLOW_UP.match(words[1].text)):
+        return _parse_follow_up(sub, int(m.group(1)), args, incident)
+    if sub in VENDOR_FORMS:
+        usage, example = VENDOR_FORMS[sub]
+        raise BadInput(f"`vendor {sub}` needs a follow-up number like V1: {usage}", example=example)
+    if len(words) < 2:
+        raise BadInput("`vendor` needs a vendor and what we are waiting for", example=HELP["vendor"].example)
+    if "due" not in args.options:
+        raise BadInput("a follow-up needs a due time, so it can be chased", example=HELP["vendor"].example)
+    vendor = words[0].text.strip()
+    if len(vendor) > MAX_TITLE or _MENTION.search(vendor):
+        raise BadInput("the vendor must be a plain name", example=HELP["vendor"].example)
+    args.words = words[1:]
+    return AskVendor(
+        vendor=vendor,
+        ask=args.text(MAX_TITLE * 2, "the ask") or "",
+        due=args.options["due"],
+        owner=args.options.get("owner") or None,
+        reference=args.options.get("ref") or None,
+        incident=incident,
+    )
+
+
+def _parse_follow_up(sub: str, number: int, args: _Args, incident: int | None) -> Command:
+    usage, example = VENDOR_FORMS[sub]
+    allowed = {"due"} if sub == "heard" else set()
+    extra = sorted(set(args.options) - allowed)
+    if extra:
+        raise BadInput(f"`vendor {sub}` takes no {extra[0]}: option ({usage})", example=example)
+    args.words = args.words[2:]
+    note = args.text()
+    if sub == "heard":
+        return HeardFromVendor(number=number, note=note, due=args.options.get("due"), incident=incident)
+    if sub == "done":
+        return ReceivedFromVendor(number=number, note=note, incident=incident)
+    if sub == "escalate":
+        return EscalateFollowUp(number=number, note=note, incident=incident)
+    if sub == "cancel":
+        if not note:
+            raise BadInput("say why the follow-up is cancelled", example=example)
+        return CancelFollowUp(number=number, reason=note, incident=incident)
+    return SnoozeFollowUp(number=number, duration=note or "1h", incident=incident)

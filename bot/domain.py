@@ -38,6 +38,14 @@ class EventKind(StrEnum):
     RESOLVED = "resolved"
     REOPENED = "reopened"
     CLOSED = "closed"
+    FOLLOW_UP = "follow_up"
+    HEARD = "heard"
+    RECEIVED = "received"
+    FOLLOW_UP_CANCELLED = "follow_up_cancelled"
+    CHASED = "chased"
+    ESCALATED = "escalated"
+    PLAN_B = "plan_b"
+    SNOOZED = "snoozed"
 
 
 SEVERITY_MEANING = {

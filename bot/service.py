@@ -29,8 +29,11 @@ from bot.clock import Clock
 from bot.domain import EventKind, Incident, IncidentState, Person, ResponderRecord, RoleAssignment
 from bot.errors import BadInput, ChatError, WarroomError
 from bot.playbooks import Playbook, PlaybookLibrary, Responder, responders_for
+from bot.reminders import Reminder
 from bot.store import Database, Store
+from bot.scorecard import scorecard_message, vendor_scores
 from bot.summary import write_summary
+from bot.vendors import CHASE, VendorDesk
 from bot.when import format_when, parse_when
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,7 @@ class Warroom:
 
     def __init__(self, core: Core) -> None:
         self.core = core
+        self.vendors = VendorDesk(self)
         self._handlers: dict[type[c.Command], Callable[[c.Command, Invocation], Awaitable[Reply]]] = {
             c.OpenIncident: self._open,  # type: ignore[dict-item]
             c.ShowStatus: self._status,
@@ -84,6 +88,14 @@ class Warroom:
             c.CloseIncident: self._close,
             c.ListIncidents: self._list,
             c.ShowHelp: self._help,  # type: ignore[dict-item]
+            c.AskVendor: self.vendors.ask,  # type: ignore[dict-item]
+            c.HeardFromVendor: self.vendors.heard,  # type: ignore[dict-item]
+            c.ReceivedFromVendor: self.vendors.received,  # type: ignore[dict-item]
+            c.EscalateFollowUp: self.vendors.escalate,  # type: ignore[dict-item]
+            c.CancelFollowUp: self.vendors.cancel,  # type: ignore[dict-item]
+            c.SnoozeFollowUp: self.vendors.snooze,  # type: ignore[dict-item]
+            c.ListFollowUps: self.vendors.list,
+            c.ShowScorecard: self._scorecard,  # type: ignore[dict-item]
         }
 
     async def handle(self, invocation: Invocation) -> Reply:
@@ -104,7 +116,7 @@ class Warroom:
     def now(self) -> datetime:
         return self.core.clock.now()
 
-    async def _target(self, store: Store, command: c.Command, invocation: Invocation, *, lock: bool = True) -> Incident:
+    async def target(self, store: Store, command: c.Command, invocation: Invocation, *, lock: bool = True) -> Incident:
         """The incident a command is about: the one named, else the war room's own."""
         if command.incident is not None:
             return await store.get_incident(command.incident, lock=lock)
@@ -113,7 +125,7 @@ class Warroom:
             raise BadInput("this is not a war room; name the incident", example="status INC-42")
         return await store.get_incident(incident.number, lock=lock) if lock else incident
 
-    async def _resolve_person(self, handle: str) -> Person:
+    async def resolve_person(self, handle: str) -> Person:
         user = await self.core.chat.find_user(handle)
         if user is None:
             raise BadInput(f"I can't find {handle[:60]}", example="role comms @dana")
@@ -129,7 +141,21 @@ class Warroom:
             log.warning("could not post in %s for %s: %s", incident.room_name, incident.ref, err)
             return None
 
-    def _ack(self, incident: Incident, text: str, *, tone: Tone = Tone.SUCCESS) -> Reply:
+    async def commander(self, store: Store, incident: Incident) -> Person | None:
+        return next((r.person for r in await store.roles(incident.number) if r.role == "commander"), None)
+
+    async def post_or_raise(self, incident: Incident, message: Message) -> MessageRef:
+        """Post from the reminder engine: a failure must roll the firing back so it is retried."""
+        if incident.room_id is None:
+            raise ChatError(f"{incident.ref} has no war room to post in")
+        return await self.core.chat.post(RoomRef(incident.room_id, incident.room_name or incident.room_id), message)
+
+    @property
+    def reminder_handlers(self) -> dict[str, Callable[[Store, Reminder, datetime], Awaitable[None]]]:
+        """What the reminder engine runs for each kind of reminder."""
+        return {CHASE: self.vendors.chase}
+
+    def ack(self, incident: Incident, text: str, *, tone: Tone = Tone.SUCCESS) -> Reply:
         return Reply((Message(f"{incident.ref}: {text}", tone=tone),))
 
     # --- open --------------------------------------------------------------------------------------
@@ -296,15 +322,15 @@ class Warroom:
 
     async def _status(self, cmd: c.Command, inv: Invocation) -> Reply:
         async with self.core.db.transaction() as store:
-            incident = await self._target(store, cmd, inv, lock=False)
+            incident = await self.target(store, cmd, inv, lock=False)
             roles, actions = await store.roles(incident.number), await store.actions(incident.number)
         return Reply((render.status_card(incident, roles=roles, actions=actions, now=self.now),))
 
     async def _sev(self, cmd: c.ChangeSeverity, inv: Invocation) -> Reply:
         async with self.core.db.transaction() as store:
-            before = await self._target(store, cmd, inv)
+            before = await self.target(store, cmd, inv)
             if before.severity == cmd.severity:
-                return self._ack(before, f"already severity {cmd.severity}; nothing changed", tone=Tone.INFO)
+                return self.ack(before, f"already severity {cmd.severity}; nothing changed", tone=Tone.INFO)
             incident = before.with_severity(cmd.severity)
             await store.save_incident(incident)
             verb = "raised" if cmd.severity < before.severity else "lowered"
@@ -323,12 +349,12 @@ class Warroom:
         await self.announce(
             incident, Message(f"{incident.ref}: {text}", (Section.of("by ", render.mention(person(inv))),), tone)
         )
-        return self._ack(incident, text)
+        return self.ack(incident, text)
 
     async def _role(self, cmd: c.AssignRole, inv: Invocation) -> Reply:
-        who = await self._resolve_person(cmd.handle)
+        who = await self.resolve_person(cmd.handle)
         async with self.core.db.transaction() as store:
-            incident = await self._target(store, cmd, inv)
+            incident = await self.target(store, cmd, inv)
             incident.with_severity(incident.severity)  # refuses closed incidents
             await store.set_role(incident.number, cmd.role, who)
             text = f"{cmd.role.replace('_', ' ')} is now {who.name}"
@@ -340,7 +366,7 @@ class Warroom:
                 (Section.of(render.mention(who), f" is {cmd.role.replace('_', ' ')}."),),
             ),
         )
-        return self._ack(incident, text)
+        return self.ack(incident, text)
 
     async def _invite(self, cmd: c.InvitePeople, inv: Invocation) -> Reply:
         found = {h: await self.core.chat.find_user(h) for h in cmd.handles}
@@ -351,7 +377,7 @@ class Warroom:
             )
         people = [Person(u.id, u.name) for u in found.values() if u]
         async with self.core.db.transaction() as store:
-            incident = await self._target(store, cmd, inv, lock=False)
+            incident = await self.target(store, cmd, inv, lock=False)
         if incident.is_closed or incident.room_id is None:
             raise BadInput(f"{incident.ref} has no open war room to invite people into")
         error = await self._invite_people(RoomRef(incident.room_id, incident.room_name or ""), people)
@@ -367,31 +393,31 @@ class Warroom:
             )
             text = "Invited " + ", ".join(p.name for p in people)
             await store.add_event(incident.number, self.now, EventKind.INVITED, person(inv), text)
-        return self._ack(incident, text)
+        return self.ack(incident, text)
 
     async def _note(self, cmd: c.AddNote, inv: Invocation) -> Reply:
         incident = await self._record(cmd, inv, EventKind.NOTE, cmd.text)
-        return self._ack(incident, f"noted at {render.when(self.now, incident)}")
+        return self.ack(incident, f"noted at {render.when(self.now, incident)}")
 
     async def _record(self, cmd: c.Command, inv: Invocation, kind: EventKind, text: str) -> Incident:
         async with self.core.db.transaction() as store:
-            incident = await self._target(store, cmd, inv)
+            incident = await self.target(store, cmd, inv)
             incident.with_severity(incident.severity)  # refuses closed incidents
             await store.add_event(incident.number, self.now, kind, person(inv), text)
         return incident
 
     async def _lesson(self, cmd: c.AddLesson, inv: Invocation) -> Reply:
         async with self.core.db.transaction() as store:
-            incident = await self._target(store, cmd, inv)
+            incident = await self.target(store, cmd, inv)
             incident.with_severity(incident.severity)
             lesson = await store.add_lesson(incident.number, cmd.text, person(inv), self.now)
             await store.add_event(incident.number, self.now, EventKind.LESSON, person(inv), f"{lesson.ref}: {cmd.text}")
-        return self._ack(incident, f"lesson {lesson.ref} recorded for the review")
+        return self.ack(incident, f"lesson {lesson.ref} recorded for the review")
 
     async def _action(self, cmd: c.AddAction, inv: Invocation) -> Reply:
-        owner = await self._resolve_person(cmd.owner) if cmd.owner else None
+        owner = await self.resolve_person(cmd.owner) if cmd.owner else None
         async with self.core.db.transaction() as store:
-            incident = await self._target(store, cmd, inv)
+            incident = await self.target(store, cmd, inv)
             incident.with_severity(incident.severity)
             due = parse_when(cmd.due, now=self.now, tz=ZoneInfo(incident.timezone)) if cmd.due else None
             item = await store.add_action(
@@ -403,7 +429,7 @@ class Warroom:
                 + (f", due {render.when(due, incident)}" if due else "")
             )
             await store.add_event(incident.number, self.now, EventKind.ACTION, person(inv), text)
-        return self._ack(incident, f"action {text}")
+        return self.ack(incident, f"action {text}")
 
     async def _transition(
         self,
@@ -415,7 +441,7 @@ class Warroom:
         note: str | None,
     ) -> Reply:
         async with self.core.db.transaction() as store:
-            incident = move(await self._target(store, cmd, inv))
+            incident = move(await self.target(store, cmd, inv))
             await store.save_incident(incident)
             text = words + (f": {note}" if note else "")
             await store.add_event(incident.number, self.now, kind, person(inv), text)
@@ -427,7 +453,7 @@ class Warroom:
                 Tone.BAD_NEWS if kind is EventKind.REOPENED else Tone.SUCCESS,
             ),
         )
-        return self._ack(incident, text)
+        return self.ack(incident, text)
 
     async def _mitigate(self, cmd: c.MitigateIncident, inv: Invocation) -> Reply:
         return await self._transition(
@@ -442,9 +468,11 @@ class Warroom:
 
     async def _close(self, cmd: c.Command, inv: Invocation) -> Reply:
         async with self.core.db.transaction() as store:
-            incident = (await self._target(store, cmd, inv)).close(self.now)
+            incident = (await self.target(store, cmd, inv)).close(self.now)
             await store.save_incident(incident)
-            await store.add_event(incident.number, self.now, EventKind.CLOSED, person(inv), "Closed")
+            stopped = await store.cancel_reminders(incident.number)
+            await store.add_event(incident.number, self.now, EventKind.CLOSED, person(inv),
+                                  "Closed" + (f"; {stopped} pending reminder(s) stopped" if stopped else ""))
             summary = await write_summary(store, incident, now=self.now)
         await self.announce(incident, summary)
         return Reply(
@@ -467,6 +495,16 @@ class Warroom:
         async with self.core.db.transaction() as store:
             incidents = await store.incidents()
         return Reply((render.incident_list(incidents, self.now),))
+
+    async def _scorecard(self, cmd: c.ShowScorecard, inv: Invocation) -> Reply:
+        async with self.core.db.transaction() as store:
+            scores = vendor_scores(await store.follow_ups(), now=self.now)
+        if cmd.vendor:
+            wanted = cmd.vendor.lower()
+            scores = [s for s in scores if wanted in s.vendor.lower()]
+            if not scores:
+                raise BadInput(f"no follow-ups with a vendor matching '{cmd.vendor[:40]}'", example="scorecard")
+        return Reply((scorecard_message(scores),))
 
     async def _help(self, cmd: c.ShowHelp, inv: Invocation) -> Reply:
         return Reply((render.help_message(cmd.verb),))

@@ -24,7 +24,18 @@ from bot.domain import (
     TimelineEvent,
 )
 from bot.errors import NotFound
-from bot.tables import ActionRow, EventRow, IncidentRow, LessonRow, ResponderRow, RoleRow, SummaryRow
+from bot.store_followups import FollowUpStore
+from bot.tables import (
+    ActionRow,
+    EventRow,
+    FollowUpRow,
+    IncidentRow,
+    LessonRow,
+    ReminderRow,
+    ResponderRow,
+    RoleRow,
+    SummaryRow,
+)
 
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
 
@@ -146,7 +157,7 @@ _INCIDENT_FIELDS = [
 ]
 
 
-class Store:
+class Store(FollowUpStore):
     """Reads and writes domain values inside the caller's transaction."""
 
     def __init__(self, session: AsyncSession, *, dialect: str) -> None:
@@ -199,7 +210,7 @@ class Store:
 
     async def delete_incident(self, number: int) -> None:
         """Forget an incident whose war room could not be opened (everything under it cascades)."""
-        for table in (RoleRow, ResponderRow, EventRow, LessonRow, ActionRow, SummaryRow):
+        for table in (RoleRow, ResponderRow, EventRow, LessonRow, ActionRow, SummaryRow, FollowUpRow, ReminderRow):
             await self.session.execute(delete(table).where(table.incident == number))
         await self.session.execute(delete(IncidentRow).where(IncidentRow.number == number))
 

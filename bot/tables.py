@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, MetaData, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, MetaData, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -147,3 +147,64 @@ class SummaryRow(Base):
     written_at: Mapped[datetime] = mapped_column(UTCDateTime)
     markdown: Mapped[str] = mapped_column(Text)
     data: Mapped[str] = mapped_column(Text)
+
+
+class FollowUpRow(Base):
+    __tablename__ = "follow_ups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident: Mapped[int] = mapped_column(ForeignKey("incidents.number", ondelete="CASCADE"))
+    number: Mapped[int]
+    vendor: Mapped[str] = mapped_column(String(200), index=True)
+    known_vendor: Mapped[bool]
+    ask: Mapped[str] = mapped_column(Text)
+    reference: Mapped[str | None] = mapped_column(String(200))
+    owner_id: Mapped[str] = mapped_column(String(128))
+    owner_name: Mapped[str] = mapped_column(String(200))
+    due: Mapped[datetime] = mapped_column(UTCDateTime)
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ladder: Mapped[str] = mapped_column(Text)  # JSON: the vendor's ladder as it was when we asked
+    plan_b: Mapped[str | None] = mapped_column(Text)
+    timezone: Mapped[str] = mapped_column(String(64))
+    business_hours: Mapped[str | None] = mapped_column(Text)  # JSON
+    remind_every_seconds: Mapped[int]
+    escalate_after: Mapped[int]
+    state: Mapped[str] = mapped_column(String(16))
+    chases: Mapped[int]
+    unanswered: Mapped[int]
+    rung: Mapped[int]
+    escalations: Mapped[int]
+    heard_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_heard_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_note: Mapped[str | None] = mapped_column(Text)
+    plan_b_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("incident", "number"),)
+
+
+class ReminderRow(Base):
+    """A durable timer: claimed under a lease so it fires once across replicas."""
+
+    __tablename__ = "reminders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident: Mapped[int] = mapped_column(ForeignKey("incidents.number", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[int]  # the follow-up or commitment number; 0 for incident-wide reminders
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16))  # pending | done | cancelled
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        # A tick reads only what is due: this index holds pending rows alone, ordered by time.
+        Index("ix_reminders_pending_due", "due_at", postgresql_where=text("state = 'pending'"),
+              sqlite_where=text("state = 'pending'")),
+        # At most one pending reminder per thing it is about.
+        Index("uq_reminders_pending_subject", "incident", "kind", "subject", unique=True,
+              postgresql_where=text("state = 'pending'"), sqlite_where=text("state = 'pending'")),
+    )

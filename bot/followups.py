@@ -1,0 +1,145 @@
+"""Vendor follow-ups: what we wait for from a third party, and how it moves up the vendor's ladder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.domain import Person
+from bot.errors import Conflict
+from bot.playbooks import LadderRung
+from bot.when import BusinessHours
+
+
+class FollowUpState(StrEnum):
+    WAITING = "waiting"
+    OVERDUE = "overdue"
+    ESCALATED = "escalated"
+    RECEIVED = "received"
+    CANCELLED = "cancelled"
+
+
+OPEN_STATES = (FollowUpState.WAITING, FollowUpState.OVERDUE, FollowUpState.ESCALATED)
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A dated ask of a vendor, with an owner, a ladder to climb and a Plan B when the ladder runs out."""
+
+    incident: int
+    number: int
+    vendor: str
+    known_vendor: bool
+    ask: str
+    reference: str | None
+    owner: Person
+    due: datetime
+    asked_at: datetime
+    ladder: tuple[LadderRung, ...]
+    plan_b: str | None
+    timezone: str
+    business_hours: BusinessHours | None
+    remind_every: timedelta
+    escalate_after: int
+    state: FollowUpState = FollowUpState.WAITING
+    chases: int = 0
+    unanswered: int = 0
+    rung: int = 0
+    escalations: int = 0
+    heard_at: datetime | None = None
+    last_heard_at: datetime | None = None
+    received_at: datetime | None = None
+    closed_note: str | None = None
+    plan_b_at: datetime | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"V{self.number}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    @property
+    def contact(self) -> LadderRung | None:
+        """Who we chase now; None once the ladder is exhausted."""
+        return self.ladder[self.rung] if self.rung < len(self.ladder) else None
+
+    @property
+    def ladder_exhausted(self) -> bool:
+        return self.rung >= len(self.ladder) - 1 and self.unanswered >= self.escalate_after
+
+    def _require_open(self, what: str) -> None:
+        if not self.is_open:
+            raise Conflict(f"{self.ref} is {self.state}; you cannot {what}")
+
+    def heard(self, at: datetime, new_due: datetime | None) -> FollowUp:
+        """The vendor answered: the chase count starts again, and a new due time may be set."""
+        self._require_open("record that you heard back")
+        return replace(
+            self,
+            state=FollowUpState.WAITING,
+            unanswered=0,
+            heard_at=self.heard_at or at,
+            last_heard_at=at,
+            due=new_due or self.due,
+        )
+
+    def received(self, at: datetime, note: str | None) -> FollowUp:
+        self._require_open("mark it received")
+        return replace(self, state=FollowUpState.RECEIVED, received_at=at, heard_at=self.heard_at or at, closed_note=note)
+
+    def cancelled(self, note: str) -> FollowUp:
+        self._require_open("cancel it")
+        return replace(self, state=FollowUpState.CANCELLED, closed_note=note)
+
+    def chased(self) -> FollowUp:
+        """One more unanswered reminder."""
+        state = FollowUpState.OVERDUE if self.state is FollowUpState.WAITING else self.state
+        return replace(self, state=state, chases=self.chases + 1, unanswered=self.unanswered + 1)
+
+    def escalated(self) -> FollowUp:
+        """Climb one rung (it may run off the top: then Plan B is due)."""
+        self._require_open("escalate it")
+        return replace(
+            self,
+            state=FollowUpState.ESCALATED,
+            rung=self.rung + 1,
+            unanswered=0,
+            chases=self.chases + 1,
+            escalations=self.escalations + 1,
+        )
+
+    def with_plan_b(self, at: datetime) -> FollowUp:
+        return replace(self, plan_b_at=at)
+
+    def next_reminder(self, after: datetime) -> datetime:
+        """The next chase: ``remind_every`` after ``after``, moved into the vendor's business hours."""
+        at = after + self.remind_every
+        return self.business_hours.next_open(at) if self.business_hours else at
+
+    def first_reminder(self) -> datetime:
+        return self.business_hours.next_open(self.due) if self.business_hours else self.due
+
+
+def hours_to_json(hours: BusinessHours | None) -> dict[str, Any] | None:
+    if hours is None:
+        return None
+    return {"tz": str(hours.tz), "days": sorted(hours.days), "start": hours.start.isoformat(), "end": hours.end.isoformat()}
+
+
+def hours_from_json(data: dict[str, Any] | None) -> BusinessHours | None:
+    if not data:
+        return None
+    return BusinessHours(
+        ZoneInfo(data["tz"]), frozenset(data["days"]), time.fromisoformat(data["start"]), time.fromisoformat(data["end"])
+    )
+
+
+def routes(ladder: tuple[LadderRung, ...], vendor: str) -> set[str]:
+    """The organisations a ladder reaches: an email's domain, otherwise the vendor itself."""
+    return {r.contact.rsplit("@", 1)[1].lower() if "@" in r.contact.strip("@") and "." in r.contact else vendor.lower()
+            for r in ladder}

@@ -1,0 +1,143 @@
+"""The durable reminder engine: reminders are rows, claimed under a lease, fired once across replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+
+from bot.clock import Clock, SimClock
+from bot.store import Database, Store
+from bot.store_followups import DONE, PENDING
+from bot.tables import ReminderRow
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 20
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Reminder:
+    id: int
+    incident: int
+    kind: str
+    subject: int
+    due_at: datetime
+
+
+Handler = Callable[[Store, Reminder, datetime], Awaitable[None]]
+
+
+class ReminderEngine:
+    """Fires due reminders. Safe to run in several replicas against one PostgreSQL database."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        handlers: Mapping[str, Handler],
+        *,
+        owner: str | None = None,
+        lease: timedelta = timedelta(minutes=2),
+        batch: int = 200,
+    ) -> None:
+        self.db, self.clock, self.handlers = db, clock, handlers
+        self.owner = owner or uuid.uuid4().hex[:12]
+        self.lease, self.batch = lease, batch
+
+    async def claim(self, now: datetime) -> list[int]:
+        """Lease up to ``batch`` due reminders to this engine; other engines skip them until the lease runs out."""
+        due = (
+            select(ReminderRow.id)
+            .where(ReminderRow.state == PENDING, ReminderRow.due_at <= now)
+            .where(or_(ReminderRow.lease_until.is_(None), ReminderRow.lease_until < now))
+            .order_by(ReminderRow.due_at)
+            .limit(self.batch)
+            # PostgreSQL: rows another replica is claiming are skipped, not waited for. SQLite drops this
+            # clause; there BEGIN IMMEDIATE makes the whole claim one writer at a time.
+            .with_for_update(skip_locked=True)
+        )
+        claim = (
+            update(ReminderRow)
+            .where(ReminderRow.id.in_(due.scalar_subquery()))
+            .values(lease_owner=self.owner, lease_until=now + self.lease, attempts=ReminderRow.attempts + 1)
+            .returning(ReminderRow.id)
+        )
+        async with self.db.transaction() as store:
+            return sorted((await store.session.execute(claim)).scalars())
+
+    async def fire(self, reminder_id: int, now: datetime) -> bool:
+        """Fire one claimed reminder; conditions are checked again by its handler. False if it was not ours."""
+        async with self.db.transaction() as store:
+            row = await store.session.get(ReminderRow, reminder_id, with_for_update=True)
+            if row is None or row.state != PENDING or row.lease_owner != self.owner:
+                return False
+            if row.attempts > MAX_ATTEMPTS:
+                log.error("reminder %s (%s INC-%s) failed %s times; giving up", row.id, row.kind, row.incident,
+                          row.attempts)
+                row.state = FAILED
+                return False
+            row.state, row.fired_at = DONE, now
+            await store.session.flush()  # the handler may schedule the next reminder for the same subject
+            reminder = Reminder(row.id, row.incident, row.kind, row.subject, row.due_at)
+            await self.handlers[row.kind](store, reminder, now)
+        return True
+
+    async def tick(self) -> int:
+        """Fire everything due now; a failure leaves its reminder leased, to be retried when the lease ends."""
+        fired = 0
+        while True:
+            now = self.clock.now()
+            claimed = await self.claim(now)
+            for reminder_id in claimed:
+                try:
+                    fired += await self.fire(reminder_id, now)
+                except Exception:
+                    log.exception("reminder %s failed; it will be retried after its lease", reminder_id)
+            if len(claimed) < self.batch:
+                return fired
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest pending reminder is due."""
+        async with self.db.transaction() as store:
+            query = select(func.min(ReminderRow.due_at)).where(ReminderRow.state == PENDING)
+            return (await store.session.execute(query)).scalar_one_or_none()
+
+    async def run_until(self, target: datetime, clock: SimClock, *, max_steps: int = 10_000) -> int:
+        """Move a simulated clock to ``target``, stopping at every reminder on the way, as if time had passed."""
+        fired = 0
+        for _ in range(max_steps):
+            upcoming = await self.next_due()
+            if upcoming is None or upcoming > target:
+                break
+            if upcoming > clock.now():
+                clock.set(upcoming)
+            count = await self.tick()
+            fired += count
+            if count == 0 and upcoming <= clock.now():
+                break  # only leased or failing reminders are due; let their lease run out in real time
+        if target > clock.now():
+            clock.set(target)
+        return fired + await self.tick()
+
+    async def run_forever(self, stop: asyncio.Event, *, interval: timedelta = timedelta(seconds=10)) -> None:
+        """Tick until ``stop`` is set, sleeping until the next reminder or ``interval``, whichever is sooner."""
+        while not stop.is_set():
+            try:
+                await self.tick()
+                upcoming = await self.next_due()
+            except Exception:
+                log.exception("reminder tick failed; trying again shortly")
+                upcoming = None
+            wait = interval.total_seconds()
+            if upcoming is not None:
+                wait = max(0.05, min(wait, (upcoming - self.clock.now()).total_seconds()))
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+            except TimeoutError:
+                pass

@@ -1,0 +1,80 @@
+"""The vendor scorecard: across incidents, who answers, who delivers, who needs chasing up the ladder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from statistics import mean
+
+from bot.chat import Bullets, Message, Section
+from bot.followups import FollowUp, FollowUpState
+from bot.when import format_duration
+
+
+@dataclass(frozen=True)
+class VendorScore:
+    vendor: str
+    asks: int
+    received: int
+    open: int
+    never_heard: int
+    mean_hear_back: timedelta | None
+    mean_receive: timedelta | None
+    chases: int
+    escalations: int
+    plan_bs: int
+    top_rung: int
+
+    @property
+    def rank_key(self) -> tuple[float, int, int]:
+        """Worst first: slowest to answer (silence counts as the time waited so far), most chased, most escalated."""
+        hear = self.mean_hear_back.total_seconds() if self.mean_hear_back else 0.0
+        return (-hear, -self.chases, -self.escalations)
+
+
+def vendor_scores(follow_ups: Iterable[FollowUp], *, now: datetime) -> list[VendorScore]:
+    """Score each vendor; a follow-up never heard back counts as silent from asked until now (or its close)."""
+    by_vendor: dict[str, list[FollowUp]] = {}
+    for f in follow_ups:
+        by_vendor.setdefault(f.vendor, []).append(f)
+    scores = []
+    for vendor, fs in by_vendor.items():
+        waits = [((f.heard_at or (now if f.is_open else f.received_at or now)) - f.asked_at) for f in fs
+                 if f.state is not FollowUpState.CANCELLED or f.heard_at]
+        receipts = [f.received_at - f.asked_at for f in fs if f.received_at]
+        scores.append(VendorScore(
+            vendor=vendor,
+            asks=len(fs),
+            received=len(receipts),
+            open=sum(f.is_open for f in fs),
+            never_heard=sum(f.heard_at is None and f.state is not FollowUpState.CANCELLED for f in fs),
+            mean_hear_back=_mean(waits),
+            mean_receive=_mean(receipts),
+            chases=sum(f.chases for f in fs),
+            escalations=sum(f.escalations for f in fs),
+            plan_bs=sum(f.plan_b_at is not None for f in fs),
+            top_rung=max(min(f.rung, len(f.ladder) - 1) for f in fs) + 1,
+        ))
+    return sorted(scores, key=lambda s: (s.rank_key, s.vendor))
+
+
+def _mean(values: list[timedelta]) -> timedelta | None:
+    return timedelta(seconds=mean(v.total_seconds() for v in values)) if values else None
+
+
+def _d(value: timedelta | None) -> str:
+    return format_duration(value) if value is not None else "—"
+
+
+def scorecard_message(scores: list[VendorScore]) -> Message:
+    if not scores:
+        return Message("No vendor follow-ups yet.", (Section.of("The scorecard fills as `vendor` asks are made."),))
+    lines = tuple(
+        f"{i}. {s.vendor}: hears back in {_d(s.mean_hear_back)}, delivers in {_d(s.mean_receive)}; "
+        f"{s.asks} ask(s), {s.received} received, {s.open} open, {s.chases} chase(s), {s.escalations} escalation(s), "
+        f"rung {s.top_rung} reached" + (f", Plan B {s.plan_bs}×" if s.plan_bs else "")
+        + (f", never answered {s.never_heard}×" if s.never_heard else "")
+        for i, s in enumerate(scores, 1)
+    )
+    return Message("Vendor scorecard, slowest to answer first", (Bullets(lines),))

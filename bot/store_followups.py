@@ -1,0 +1,131 @@
+"""Storage of vendor follow-ups and reminders; mixed into Store, inside the caller's transaction."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.errors import NotFound
+from bot.followups import FollowUp, FollowUpState, hours_from_json, hours_to_json
+from bot.playbooks import LadderRung
+from bot.tables import FollowUpRow, ReminderRow
+
+PENDING, DONE, CANCELLED = "pending", "done", "cancelled"
+
+
+def _follow_up(row: FollowUpRow) -> FollowUp:
+    from bot.domain import Person
+
+    return FollowUp(
+        incident=row.incident,
+        number=row.number,
+        vendor=row.vendor,
+        known_vendor=row.known_vendor,
+        ask=row.ask,
+        reference=row.reference,
+        owner=Person(row.owner_id, row.owner_name),
+        due=row.due,
+        asked_at=row.asked_at,
+        ladder=tuple(LadderRung(**r) for r in json.loads(row.ladder)),
+        plan_b=row.plan_b,
+        timezone=row.timezone,
+        business_hours=hours_from_json(json.loads(row.business_hours) if row.business_hours else None),
+        remind_every=timedelta(seconds=row.remind_every_seconds),
+        escalate_after=row.escalate_after,
+        state=FollowUpState(row.state),
+        chases=row.chases,
+        unanswered=row.unanswered,
+        rung=row.rung,
+        escalations=row.escalations,
+        heard_at=row.heard_at,
+        last_heard_at=row.last_heard_at,
+        received_at=row.received_at,
+        closed_note=row.closed_note,
+        plan_b_at=row.plan_b_at,
+    )
+
+
+def _fill(row: FollowUpRow, f: FollowUp) -> None:
+    row.vendor, row.known_vendor, row.ask, row.reference = f.vendor, f.known_vendor, f.ask, f.reference
+    row.owner_id, row.owner_name, row.due, row.asked_at = f.owner.id, f.owner.name, f.due, f.asked_at
+    row.ladder = json.dumps([{"name": r.name, "role": r.role, "contact": r.contact} for r in f.ladder])
+    row.plan_b, row.timezone = f.plan_b, f.timezone
+    hours = hours_to_json(f.business_hours)
+    row.business_hours = json.dumps(hours) if hours else None
+    row.remind_every_seconds = int(f.remind_every.total_seconds())
+    row.escalate_after, row.state, row.chases, row.unanswered = f.escalate_after, f.state.value, f.chases, f.unanswered
+    row.rung, row.escalations, row.heard_at, row.last_heard_at = f.rung, f.escalations, f.heard_at, f.last_heard_at
+    row.received_at, row.closed_note, row.plan_b_at = f.received_at, f.closed_note, f.plan_b_at
+
+
+class FollowUpStore:
+    """Follow-ups and reminders, mixed into bot.store.Store."""
+
+    session: AsyncSession
+
+    async def add_follow_up(self, draft: FollowUp) -> FollowUp:
+        """Insert a follow-up, numbering it V<n> within its incident."""
+        query = select(func.coalesce(func.max(FollowUpRow.number), 0)).where(FollowUpRow.incident == draft.incident)
+        number = int((await self.session.execute(query)).scalar_one()) + 1
+        row = FollowUpRow(incident=draft.incident, number=number)
+        from dataclasses import replace
+
+        follow_up = replace(draft, number=number)
+        _fill(row, follow_up)
+        self.session.add(row)
+        return follow_up
+
+    async def _follow_up_row(self, incident: int, number: int) -> FollowUpRow:
+        query = select(FollowUpRow).where(FollowUpRow.incident == incident, FollowUpRow.number == number)
+        row = (await self.session.execute(query)).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"INC-{incident} has no V{number}; `vendors` lists its follow-ups")
+        return row
+
+    async def follow_up(self, incident: int, number: int) -> FollowUp:
+        return _follow_up(await self._follow_up_row(incident, number))
+
+    async def save_follow_up(self, follow_up: FollowUp) -> None:
+        _fill(await self._follow_up_row(follow_up.incident, follow_up.number), follow_up)
+
+    async def follow_ups(self, incident: int | None = None) -> list[FollowUp]:
+        """One incident's follow-ups, or every follow-up there is (for the scorecard)."""
+        query = select(FollowUpRow).order_by(FollowUpRow.incident, FollowUpRow.number)
+        if incident is not None:
+            query = query.where(FollowUpRow.incident == incident)
+        return [_follow_up(r) for r in (await self.session.execute(query)).scalars()]
+
+    # reminders ------------------------------------------------------------------------------------
+
+    async def schedule(self, incident: int, kind: str, subject: int, at: datetime, *, now: datetime) -> None:
+        """Make the one pending reminder for this subject fire at ``at`` (moving it if it exists)."""
+        query = select(ReminderRow).where(
+            ReminderRow.incident == incident, ReminderRow.kind == kind, ReminderRow.subject == subject,
+            ReminderRow.state == PENDING,
+        )
+        row = (await self.session.execute(query)).scalar_one_or_none()
+        if row is None:
+            self.session.add(ReminderRow(incident=incident, kind=kind, subject=subject, due_at=at, state=PENDING,
+                                         attempts=0, created_at=now))
+        else:
+            row.due_at, row.lease_owner, row.lease_until = at, None, None
+
+    async def cancel_reminders(self, incident: int, kind: str | None = None, subject: int | None = None) -> int:
+        """Stop pending reminders: all of an incident's, or one kind's, or one subject's."""
+        query = update(ReminderRow).where(ReminderRow.incident == incident, ReminderRow.state == PENDING)
+        if kind is not None:
+            query = query.where(ReminderRow.kind == kind)
+        if subject is not None:
+            query = query.where(ReminderRow.subject == subject)
+        result = await self.session.execute(query.values(state=CANCELLED))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def pending_reminder(self, incident: int, kind: str, subject: int) -> ReminderRow | None:
+        query = select(ReminderRow).where(
+            ReminderRow.incident == incident, ReminderRow.kind == kind, ReminderRow.subject == subject,
+            ReminderRow.state == PENDING,
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
