@@ -83,7 +83,7 @@ async def _console(settings: Settings, args: argparse.Namespace) -> int:
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from bot.demo import run_demo
 
-    return await run_demo(settings, sys.stdout)
+    return int(await run_demo(settings, sys.stdout))
 
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:

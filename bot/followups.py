@@ -8,10 +8,15 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import re
+
 from bot.domain import Person
 from bot.errors import Conflict
 from bot.playbooks import LadderRung
 from bot.when import BusinessHours
+
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class FollowUpState(StrEnum):
@@ -53,6 +58,7 @@ class FollowUp:
     last_heard_at: datetime | None = None
     received_at: datetime | None = None
     closed_note: str | None = None
+    closed_at: datetime | None = None
     plan_b_at: datetime | None = None
 
     @property
@@ -90,11 +96,12 @@ class FollowUp:
 
     def received(self, at: datetime, note: str | None) -> FollowUp:
         self._require_open("mark it received")
-        return replace(self, state=FollowUpState.RECEIVED, received_at=at, heard_at=self.heard_at or at, closed_note=note)
+        return replace(self, state=FollowUpState.RECEIVED, received_at=at, heard_at=self.heard_at or at,
+                       closed_note=note, closed_at=at)
 
-    def cancelled(self, note: str) -> FollowUp:
+    def cancelled(self, at: datetime, note: str) -> FollowUp:
         self._require_open("cancel it")
-        return replace(self, state=FollowUpState.CANCELLED, closed_note=note)
+        return replace(self, state=FollowUpState.CANCELLED, closed_note=note, closed_at=at)
 
     def chased(self) -> FollowUp:
         """One more unanswered reminder."""
@@ -140,6 +147,6 @@ def hours_from_json(data: dict[str, Any] | None) -> BusinessHours | None:
 
 
 def routes(ladder: tuple[LadderRung, ...], vendor: str) -> set[str]:
-    """The organisations a ladder reaches: an email's domain, otherwise the vendor itself."""
-    return {r.contact.rsplit("@", 1)[1].lower() if "@" in r.contact.strip("@") and "." in r.contact else vendor.lower()
-            for r in ladder}
+    """The organisations a ladder reaches, by email domain; phone numbers and names are the vendor's own."""
+    domains = {r.contact.rsplit("@", 1)[1].lower() for r in ladder if EMAIL.match(r.contact.strip())}
+    return domains or {vendor}

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from statistics import mean
 
 from bot.chat import Bullets, Message, Section
-from bot.followups import FollowUp, FollowUpState
+from bot.followups import FollowUp
 from bot.when import format_duration
 
 
@@ -19,6 +19,7 @@ class VendorScore:
     received: int
     open: int
     never_heard: int
+    longest_silence: timedelta | None
     mean_hear_back: timedelta | None
     mean_receive: timedelta | None
     chases: int
@@ -28,27 +29,28 @@ class VendorScore:
 
     @property
     def rank_key(self) -> tuple[float, int, int]:
-        """Worst first: slowest to answer (silence counts as the time waited so far), most chased, most escalated."""
-        hear = self.mean_hear_back.total_seconds() if self.mean_hear_back else 0.0
-        return (-hear, -self.chases, -self.escalations)
+        """Worst first: slowest to answer (a silence counts as long as it lasted), most chased, most escalated."""
+        waits = [w.total_seconds() for w in (self.mean_hear_back, self.longest_silence) if w is not None]
+        return (-max(waits, default=0.0), -self.chases, -self.escalations)
 
 
 def vendor_scores(follow_ups: Iterable[FollowUp], *, now: datetime) -> list[VendorScore]:
-    """Score each vendor; a follow-up never heard back counts as silent from asked until now (or its close)."""
+    """Score each vendor; a follow-up never heard back is a silence from asked until now or until it closed."""
     by_vendor: dict[str, list[FollowUp]] = {}
     for f in follow_ups:
         by_vendor.setdefault(f.vendor, []).append(f)
     scores = []
     for vendor, fs in by_vendor.items():
-        waits = [((f.heard_at or (now if f.is_open else f.received_at or now)) - f.asked_at) for f in fs
-                 if f.state is not FollowUpState.CANCELLED or f.heard_at]
+        waits = [f.heard_at - f.asked_at for f in fs if f.heard_at]
+        silences = [(f.closed_at or now) - f.asked_at for f in fs if f.heard_at is None]
         receipts = [f.received_at - f.asked_at for f in fs if f.received_at]
         scores.append(VendorScore(
             vendor=vendor,
             asks=len(fs),
             received=len(receipts),
             open=sum(f.is_open for f in fs),
-            never_heard=sum(f.heard_at is None and f.state is not FollowUpState.CANCELLED for f in fs),
+            never_heard=len(silences),
+            longest_silence=max(silences, default=None),
             mean_hear_back=_mean(waits),
             mean_receive=_mean(receipts),
             chases=sum(f.chases for f in fs),
@@ -74,7 +76,7 @@ def scorecard_message(scores: list[VendorScore]) -> Message:
         f"{i}. {s.vendor}: hears back in {_d(s.mean_hear_back)}, delivers in {_d(s.mean_receive)}; "
         f"{s.asks} ask(s), {s.received} received, {s.open} open, {s.chases} chase(s), {s.escalations} escalation(s), "
         f"rung {s.top_rung} reached" + (f", Plan B {s.plan_bs}×" if s.plan_bs else "")
-        + (f", never answered {s.never_heard}×" if s.never_heard else "")
+        + (f", never answered {s.never_heard}× (longest silence {_d(s.longest_silence)})" if s.never_heard else "")
         for i, s in enumerate(scores, 1)
     )
     return Message("Vendor scorecard, slowest to answer first", (Bullets(lines),))

@@ -44,6 +44,7 @@ def _follow_up(row: FollowUpRow) -> FollowUp:
         last_heard_at=row.last_heard_at,
         received_at=row.received_at,
         closed_note=row.closed_note,
+        closed_at=row.closed_at,
         plan_b_at=row.plan_b_at,
     )
 
@@ -59,6 +60,7 @@ def _fill(row: FollowUpRow, f: FollowUp) -> None:
     row.escalate_after, row.state, row.chases, row.unanswered = f.escalate_after, f.state.value, f.chases, f.unanswered
     row.rung, row.escalations, row.heard_at, row.last_heard_at = f.rung, f.escalations, f.heard_at, f.last_heard_at
     row.received_at, row.closed_note, row.plan_b_at = f.received_at, f.closed_note, f.plan_b_at
+    row.closed_at = f.closed_at
 
 
 class FollowUpStore:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot.chat import Block, Bullets, Fields, Message, Section, Strong, Tone
 from bot.domain import EventKind, Incident, TimelineEvent
+from bot.followups import FollowUp, routes
 from bot.render import money
 from bot.store import Store
 from bot.when import format_duration, format_when
@@ -24,6 +25,12 @@ KEY_EVENTS = {
     EventKind.REOPENED,
     EventKind.CLOSED,
     EventKind.INVITE_FAILED,
+    EventKind.FOLLOW_UP,
+    EventKind.HEARD,
+    EventKind.RECEIVED,
+    EventKind.FOLLOW_UP_CANCELLED,
+    EventKind.ESCALATED,
+    EventKind.PLAN_B,
 }
 SLOW_WAR_ROOM = timedelta(minutes=15)
 MAX_EVENTS_IN_CHAT = 25
@@ -42,6 +49,7 @@ async def build_summary(store: Store, incident: Incident) -> dict[str, Any]:
     n = incident.number
     timeline = await store.timeline(n)
     lessons, actions, roles = await store.lessons(n), await store.actions(n), await store.roles(n)
+    follow_ups = await store.follow_ups(n)
     end = incident.resolved_at or incident.closed_at
     duration = end - incident.opened_at if end else None
     hours = Decimal(duration.total_seconds()) / Decimal(3600) if duration else None
@@ -79,13 +87,51 @@ async def build_summary(store: Store, incident: Incident) -> dict[str, Any]:
             if e.kind in KEY_EVENTS
         ],
         "figures": figures,
-        "findings": _findings(incident, timeline, figures, peak),
+        "follow_ups": [_follow_up(f) for f in follow_ups],
+        "findings": _findings(incident, timeline, figures, peak) + vendor_findings(follow_ups),
         "lessons": [{"ref": x.ref, "text": x.text, "by": x.author.name} for x in lessons],
         "action_items": [
             {"ref": a.ref, "text": a.text, "owner": a.owner.name if a.owner else None, "due": _iso(a.due)}
             for a in actions
         ],
     }
+
+
+def _follow_up(f: FollowUp) -> dict[str, Any]:
+    reached = f.ladder[min(f.rung, len(f.ladder) - 1)] if f.ladder else None
+    return {
+        "ref": f.ref, "vendor": f.vendor, "ask": f.ask, "reference": f.reference, "owner": f.owner.name,
+        "state": f.state.value, "asked_at": _iso(f.asked_at), "due": _iso(f.due), "heard_at": _iso(f.heard_at),
+        "received_at": _iso(f.received_at),
+        "time_to_hear_back_minutes": _minutes(f.heard_at - f.asked_at if f.heard_at else None),
+        "time_to_receive_minutes": _minutes(f.received_at - f.asked_at if f.received_at else None),
+        "chases": f.chases, "escalations": f.escalations, "rung_reached": min(f.rung, len(f.ladder) - 1) + 1,
+        "ladder_length": len(f.ladder), "contact_reached": f"{reached.name} ({reached.role})" if reached else None,
+        "plan_b": f.plan_b_at is not None, "known_vendor": f.known_vendor,
+    }
+
+
+def vendor_findings(follow_ups: list[FollowUp]) -> list[str]:
+    """Single contact paths, top rungs and Plan Bs: what the vendors' behaviour says about our dependencies."""
+    found: list[str] = []
+    seen: set[str] = set()
+    for f in follow_ups:
+        if f.vendor in seen:
+            continue
+        seen.add(f.vendor)
+        paths = routes(f.ladder, f.vendor)
+        if not f.known_vendor:
+            found.append(f"{f.vendor} is in no playbook: we had no contact ladder and no Plan B for it.")
+        elif len(paths) <= 1:
+            found.append(f"{f.vendor} is a single contact path: all {len(f.ladder)} rung(s) of its ladder go through "
+                         f"{next(iter(paths), f.vendor)}; there was no second route to what we needed.")
+    for f in follow_ups:
+        top = f.ladder[-1] if f.ladder else None
+        if f.plan_b_at is not None:
+            found.append(f"{f.ref} {f.vendor} ran out of ladder and needed Plan B.")
+        elif top is not None and f.rung >= len(f.ladder) - 1 and len(f.ladder) > 1:
+            found.append(f"{f.ref} {f.vendor} needed its top rung ({top.name}, {top.role}) before it moved.")
+    return found
 
 
 def _severities(timeline: list[TimelineEvent]) -> list[int]:
@@ -136,6 +182,7 @@ def to_markdown(data: dict[str, Any]) -> str:
     lines += ["", "## Key events", ""]
     lines += [f"- {_at(e['at'], tz)} — {e['text']}" + (f" ({e['by']})" if e["by"] else "") for e in data["timeline"]]
     lines += ["", "## Figures", ""] + [f"- {k}: {v}" for k, v in _figures(data)]
+    lines += ["", "## Vendor follow-ups", ""] + ([_follow_up_line(f, tz) for f in data["follow_ups"]] or ["- None."])
     lines += ["", "## Findings", ""] + ([f"- {f}" for f in data["findings"]] or ["- None drawn."])
     lines += ["", "## Lessons", ""] + (
         [f"- {x['ref']}: {x['text']} ({x['by']})" for x in data["lessons"]] or ["- None recorded."]
@@ -166,6 +213,8 @@ def to_message(data: dict[str, Any]) -> Message:
         ),
         Section.of(Strong("Figures")),
         Bullets(tuple(f"{k}: {v}" for k, v in _figures(data))),
+        Section.of(Strong("Vendor follow-ups")),
+        Bullets(tuple(_follow_up_line(f, tz)[2:] for f in data["follow_ups"]) or ("None.",)),
         Section.of(Strong("Findings")),
         Bullets(tuple(data["findings"]) or ("None drawn.",)),
         Section.of(Strong("Lessons")),
@@ -177,6 +226,20 @@ def to_message(data: dict[str, Any]) -> Message:
         ),
     ]
     return Message(f"Lessons learned · {data['incident']} · {data['title']}", tuple(blocks), Tone.INFO)
+
+
+def _follow_up_line(f: dict[str, Any], tz: ZoneInfo) -> str:
+    def took(what: str, minutes: float | None) -> str:
+        return f"{what} after {format_duration(timedelta(minutes=minutes))}" if minutes is not None else f"never {what}"
+
+    return (
+        f"- {f['ref']} {f['vendor']}: {f['ask']}" + (f" ({f['reference']})" if f["reference"] else "")
+        + f" — asked {_at(f['asked_at'], tz)}, {took('heard back', f['time_to_hear_back_minutes'])}, "
+        + f"{took('received', f['time_to_receive_minutes'])}; {f['chases']} chase(s), "
+        + f"rung {f['rung_reached']} of {f['ladder_length']}"
+        + (f" ({f['contact_reached']})" if f["contact_reached"] else "")
+        + (", Plan B" if f["plan_b"] else "") + f"; {f['state']}"
+    )
 
 
 def _header(data: dict[str, Any], tz: ZoneInfo) -> list[tuple[str, str]]:

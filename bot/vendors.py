@@ -186,7 +186,7 @@ class VendorDesk:
                                   "received from", cmd.note)
 
     async def cancel(self, cmd: c.CancelFollowUp, inv: Invocation) -> Reply:
-        return await self._finish(cmd, inv, lambda f, now: f.cancelled(cmd.reason), EventKind.FOLLOW_UP_CANCELLED,
+        return await self._finish(cmd, inv, lambda f, now: f.cancelled(now, cmd.reason), EventKind.FOLLOW_UP_CANCELLED,
                                   "cancelled with", cmd.reason)
 
     async def _finish(self, cmd: c.FollowUpCommand, inv: Invocation, move: object, kind: EventKind, words: str,

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 22:57:13.668816
+Create Date: 2026-11-23 23:00:30.207724
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def upgrade() -> None:
     sa.Column('last_heard_at', bot.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('received_at', bot.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('closed_note', sa.Text(), nullable=True),
+    sa.Column('closed_at', bot.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('plan_b_at', bot.tables.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['incident'], ['incidents.number'], name=op.f('fk_follow_ups_incident_incidents'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_follow_ups')),

@@ -1,0 +1,64 @@
+"""`warroom demo`: the RMA that sat for two months, replayed in simulated time through the console adapter."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+from zoneinfo import ZoneInfo
+
+from bot.clock import SimClock
+from bot.config import Settings
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=ZoneInfo("America/Chicago"))  # a Monday; US clocks change on the 8th
+
+SCRIPT = """\
+# Monday morning. An edge router at Acme Retail's distribution centre is dead; the replacement must come
+# through the partner's only distributor, Northwind. Dana opens the war room and states the stakes.
+/as @dana
+/incident open "Edge router failed at Acme Retail DC-3" sev:2 customer:"Acme Retail" playbook:hardware-rma impact:"DC-3 ships on a 4G backup link at a third of its capacity" cost:2500/h at-risk:2M
+/incident note RMA 4471 filed with the partner; Northwind holds the only stock in the region
+/incident vendor northwind "tracking number for the replacement router" due:2d ref:RMA-4471 owner:@lee
+# Two days pass. Nothing from Northwind. The bot chases Lee every business day, then climbs the ladder.
+/clock +1w
+# Still silence. The bot goes on up to Northwind's VP, and past him to Plan B.
+/clock +1w
+# Plan B: logistics buys the same router from another distributor and ships it themselves.
+/as @lee
+/incident vendor cancel V1 bought the unit from Contoso Supply instead (Plan B)
+/incident vendor "Contoso Supply" "replacement router delivered to DC-3" due:1d ref:PO-88120
+/clock +20h
+/incident vendor done V2 delivered and racked at DC-3
+/incident resolve DC-3 back on the new router; full shipping capacity
+/incident lesson the partner depends on a single distributor; nothing moved for two weeks
+/incident action "qualify a second distributor for edge routers" owner:@lee due:2w
+/incident action "keep one spare edge router per distribution centre" owner:@dana due:30d
+/incident scorecard
+/as @dana
+/incident close
+"""
+
+
+async def run_demo(settings: Settings, out: TextIO) -> int:
+    """Replay the story on a throwaway database; print the transcript, then the summary as Markdown."""
+    from adapters.console import ConsoleChat, ConsoleSession, script_lines
+    from bot.app import running
+
+    with tempfile.TemporaryDirectory(prefix="warroom-demo-") as folder:
+        demo = replace(settings, database_url=f"sqlite:///{Path(folder) / 'demo.db'}", timezone="America/Chicago")
+        clock = SimClock(START)
+        chat = ConsoleChat(out, clock, ZoneInfo(demo.timezone))
+        async with running(demo, chat=chat, clock=clock) as app:
+            out.write("Warroom demo: the RMA that sat for two months, replayed in simulated time.\n")
+            session = ConsoleSession(app.warroom.handle, chat, clock, user="dana", echo=True,
+                                     on_clock=lambda target: app.engine.run_until(target, clock))
+            await session.run(script_lines(SCRIPT.splitlines()))
+            async with app.db.transaction() as store:
+                stored = await store.summary(1)
+        if stored is None:
+            out.write("\nThe demo did not reach its summary.\n")
+            return 1
+        out.write("\n" + "=" * 100 + "\nThe lessons-learned summary (warroom summary INC-1):\n\n" + stored[0])
+    return 0
