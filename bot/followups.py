@@ -116,7 +116,6 @@ class FollowUp:
             state=FollowUpState.ESCALATED,
             rung=self.rung + 1,
             unanswered=0,
-            chases=self.chases + 1,
             escalations=self.escalations + 1,
         )
 

@@ -8,6 +8,7 @@ from adapters.memory import InMemoryChat, Posted
 from bot.chat import Invocation, Reply, RoomRef, UserRef
 from bot.clock import SimClock
 from bot.playbooks import PlaybookLibrary
+from bot.reminders import ReminderEngine
 from bot.service import Core, Warroom
 from bot.store import Database
 from tests.conftest import PLAYBOOKS, START
@@ -29,6 +30,7 @@ class Harness:
             Core(db=db, chat=self.chat, playbooks=self.playbooks, clock=self.clock, default_tz=default_tz)
         )
         self.room = LOBBY
+        self.engine = ReminderEngine(db, self.clock, self.warroom.reminder_handlers)
 
     async def run(self, text: str, *, user: str = "dana", room: RoomRef | None = None) -> Reply:
         reply = await self.warroom.handle(Invocation(text, UserRef(user, user), room or self.room))
@@ -44,7 +46,12 @@ class Harness:
         return body
 
     def later(self, delta: timedelta) -> None:
+        """Move time without running reminders (as if every replica were down)."""
         self.clock.advance(delta)
+
+    async def advance(self, delta: timedelta) -> int:
+        """Let time pass with the reminder engine running; returns how many reminders fired."""
+        return await self.engine.run_until(self.clock.now() + delta, self.clock)
 
     @property
     def room_posts(self) -> list[Posted]:

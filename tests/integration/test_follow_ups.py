@@ -1,0 +1,189 @@
+"""Vendor follow-ups chased by the reminder engine, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot.chat import UserRef
+from bot.errors import ChatError
+from bot.store import Database
+from tests.harness import Harness
+
+RMA = 'open "Router dead on arrival" sev:2 customer:"Acme Retail" playbook:hardware-rma impact:"DC-3 on backup link"'
+ASK = 'vendor northwind "tracking number for the replacement unit" due:1h ref:RMA-4471 owner:@lee'
+
+
+def chases(h: Harness) -> list[str]:
+    return [p.text for p in h.room_posts if p.text[:1] in "⏰🔺🅱"]
+
+
+async def rma(db: Database) -> Harness:
+    h = Harness(db)
+    await h.ok(RMA, user="dana")
+    await h.ok(ASK, user="dana")
+    return h
+
+
+async def test_known_vendor_brings_its_ladder_and_rhythm(db: Database) -> None:
+    h = await rma(db)
+    announced = h.room_posts[-1].text
+    assert announced.startswith("📦 V1 Northwind Distribution: tracking number for the replacement unit (RMA-4471)")
+    assert "First contact Sam Ortiz (Account rep), sam.ortiz@northwind.example" in announced
+    assert "reminders every 1d in the vendor's business hours, escalating after 2 unanswered" in announced
+
+
+async def test_unknown_vendor_is_accepted_with_a_warning_and_a_generic_ladder(db: Database) -> None:
+    h = await rma(db)
+    reply = await h.run('vendor "Contoso Supply" "a second unit" due:2d')
+    assert reply.ok and reply.messages[0].tone == "reminder"
+    assert "No playbook knows 'Contoso Supply': using a generic ladder (owner, then commander)" in h.room_posts[-1].text
+
+
+async def test_overdue_follow_up_reminds_the_owner_at_the_due_time_with_the_current_contact(db: Database) -> None:
+    h = await rma(db)
+    await h.advance(timedelta(minutes=59))
+    assert chases(h) == []
+    await h.advance(timedelta(minutes=1))
+    [post] = [p for p in h.room_posts if p.text.startswith("⏰")]
+    assert post.message.mentions == (UserRef("lee", "lee"),)
+    assert post.text.startswith("⏰ V1 Northwind Distribution: tracking number for the replacement unit (RMA-4471)")
+    assert "It was due Mon 23 Nov 2026 09:00 CST, 0m ago; chase 1." in post.text
+    assert "Current contact: Sam Ortiz (Account rep), sam.ortiz@northwind.example" in post.text
+    assert "[Heard back]  [Received]  [Escalate]  [Snooze 1h]" in post.text
+
+
+async def test_overdue_follow_up_escalates_after_two_chases_then_posts_plan_b(db: Database) -> None:
+    h = await rma(db)
+    await h.advance(timedelta(days=2, hours=1))  # chases on Mon and Tue, escalation on Wed
+    posts = chases(h)
+    assert [p[:2] for p in posts] == ["⏰ ", "⏰ ", "🔺 "]
+    escalation = h.room_posts[-1]
+    assert escalation.message.mentions == (UserRef("dana", "dana"), UserRef("lee", "lee"))  # commander, owner
+    assert "escalated to rung 2 of 3" in escalation.text and "Priya Raman (Channel manager), +1 312 555 0142" in escalation.text
+    assert "We have chased 2 time(s) through Sam Ortiz without an answer" in escalation.text
+    assert "Our customer Acme Retail is affected: DC-3 on backup link" in escalation.text
+    await h.advance(timedelta(days=8))  # Thu, Fri, Mon (rung 3, the weekend skipped), Tue, Wed, Thu: Plan B
+    posts = chases(h)
+    assert [p[:2] for p in posts] == ["⏰ ", "⏰ ", "🔺 ", "⏰ ", "⏰ ", "🔺 ", "⏰ ", "⏰ ", "🅱 "]
+    assert "Plan B: Buy the replacement unit from another distributor" in posts[-1]
+    async with db.transaction() as store:
+        kinds = [e.kind.value for e in await store.timeline(1)]
+    assert kinds.count("chased") == 6 and kinds.count("escalated") == 2 and kinds.count("plan_b") == 1
+
+
+async def test_reminders_wait_for_business_hours_across_the_dst_change(db: Database) -> None:
+    # Friday 6 March 2026, 16:30 in Chicago; US clocks go forward on Sunday the 8th.
+    h = Harness(db, start=datetime(2026, 3, 6, 22, 30, tzinfo=UTC))
+    await h.ok(RMA)
+    await h.ok('vendor northwind "replacement unit" due:1h')  # due 17:30 CST, after hours
+    await h.advance(timedelta(days=3))
+    first = next(p for p in h.room_posts if p.text.startswith("⏰"))
+    assert "It was due Fri 6 Mar 2026 17:30 CST" in first.text
+    async with db.transaction() as store:
+        [event] = [e for e in await store.timeline(1) if e.kind.value == "chased"]
+    assert event.at == datetime(2026, 3, 9, 13, 0, tzinfo=UTC)  # Monday 08:00 CDT, not 08:00 CST
+
+
+async def test_heard_back_stops_the_chase_until_the_new_due_time(db: Database) -> None:
+    h = await rma(db)
+    await h.advance(timedelta(hours=1))
+    reply = await h.ok('vendor heard V1 ships friday due:"fri 17:00"', user="lee")
+    assert "ETA moved from Mon 23 Nov 2026 09:00 CST to Fri 27 Nov 2026 17:00 CST" in reply
+    assert h.room_posts[-1].message.tone == "bad_news"  # a later ETA is bad news
+    await h.advance(timedelta(days=3))
+    assert len(chases(h)) == 1
+    await h.advance(timedelta(days=1))  # Friday 17:00 passed; next business hour is Monday 08:00
+    assert len(chases(h)) == 1
+    await h.advance(timedelta(days=3))
+    assert len(chases(h)) == 2 and "chase 2" in chases(h)[-1]
+
+
+async def test_received_and_cancelled_follow_ups_are_never_chased_again(db: Database) -> None:
+    h = await rma(db)
+    await h.ok('vendor "Contoso Supply" "a second unit" due:1h')
+    await h.ok("vendor done V1 tracking 1Z999", user="lee")
+    await h.ok("vendor cancel V2 not needed any more")
+    await h.advance(timedelta(days=14))
+    assert chases(h) == []
+    again = await h.run("vendor heard V1")
+    assert not again.ok and again.messages[0].title == "V1 is received; you cannot record that you heard back"
+
+
+async def test_closing_the_incident_stops_every_reminder(db: Database) -> None:
+    h = await rma(db)
+    await h.ok("close")
+    assert await h.advance(timedelta(days=30)) == 0
+    assert chases(h) == []
+
+
+async def test_snooze_pushes_the_next_chase_back(db: Database) -> None:
+    h = await rma(db)
+    await h.advance(timedelta(minutes=30))
+    assert await h.ok("vendor snooze V1 4h", user="lee") == "INC-1: V1 snoozed until Mon 23 Nov 2026 12:30 CST"
+    await h.advance(timedelta(hours=3, minutes=59))
+    assert chases(h) == []
+    await h.advance(timedelta(minutes=1))
+    assert len(chases(h)) == 1
+
+
+async def test_manual_escalation_climbs_now_and_ends_in_plan_b(db: Database) -> None:
+    h = await rma(db)
+    for expected in ("rung 2 of 3", "rung 3 of 3", "the ladder is exhausted"):
+        await h.ok("vendor escalate V1 customer is furious")
+        assert expected in h.room_posts[-1].text
+
+
+async def test_a_failed_post_is_retried_after_its_lease_and_lost_never(db: Database) -> None:
+    h = await rma(db)
+    h.chat.fail["post"] = ChatError("ratelimited")
+    await h.advance(timedelta(hours=1))
+    assert chases(h) == []  # the post failed; the firing rolled back
+    await h.advance(timedelta(minutes=5))  # the lease (2 min) has run out
+    assert len(chases(h)) == 1 and "chase 1" in chases(h)[0]
+
+
+async def test_pending_reminders_survive_a_restart(database_url: str) -> None:
+    first = Database(database_url)
+    await first.upgrade()
+    h = await rma(first)
+    await first.dispose()
+    second = Database(database_url)
+    h2 = Harness(second, chat=h.chat)
+    h2.room = h.room
+    await h2.advance(timedelta(hours=2))
+    assert len(chases(h2)) == 1
+    await second.dispose()
+
+
+async def test_vendors_lists_follow_ups_and_scorecard_ranks_the_slowest_first(db: Database) -> None:
+    h = await rma(db)
+    await h.ok('vendor "Contoso Supply" "a second unit" due:2h')
+    await h.advance(timedelta(hours=1))
+    await h.ok("vendor heard V2 on its way")
+    await h.advance(timedelta(days=3))
+    listing = (await h.run("vendors")).messages[0]
+    assert listing.title == "INC-1: 2 follow-up(s)"
+    score = (await h.run("scorecard")).messages[0]
+    from bot.render import plain_text
+
+    lines = plain_text(score).splitlines()
+    assert lines[1].startswith("  • 1. Northwind Distribution: hears back in —")
+    assert lines[2].startswith("  • 2. Contoso Supply: hears back in 1h")
+    bad = await h.run("scorecard nobody")
+    assert not bad.ok
+
+
+async def test_summary_has_vendor_figures_and_the_single_contact_path(db: Database) -> None:
+    h = await rma(db)
+    await h.advance(timedelta(days=2, hours=1))
+    await h.ok("vendor heard V1 shipping today", user="lee")
+    h.later(timedelta(hours=2))
+    await h.ok("vendor done V1 delivered", user="lee")
+    await h.ok("resolve")
+    await h.ok("close")
+    async with db.transaction() as store:
+        _, data = await store.summary(1)  # type: ignore[misc]
+    [f] = data["follow_ups"]
+    assert f["chases"] == 2 and f["escalations"] == 1 and f["rung_reached"] == 2
+    assert f["time_to_hear_back_minutes"] == (2 * 24 * 60 + 60) and f["time_to_receive_minutes"] == (2 * 24 * 60 + 180)
+    assert any(x.startswith("Northwind Distribution is a single contact path") for x in data["findings"])
