@@ -68,8 +68,14 @@ async def _console(settings: Settings, args: argparse.Namespace) -> int:
     clock = SimClock(start_time(datetime.now(UTC)))
     chat = ConsoleChat(sys.stdout, clock, ZoneInfo(settings.timezone))
     async with running(settings, chat=chat, clock=clock) as app:
-        session = ConsoleSession(app.warroom.handle, chat, clock, user=args.user, echo=not sys.stdin.isatty(),
-                                 on_clock=lambda target: app.engine.run_until(target, clock))
+        session = ConsoleSession(
+            app.warroom.handle,
+            chat,
+            clock,
+            user=args.user,
+            echo=not sys.stdin.isatty(),
+            on_clock=lambda target: app.engine.run_until(target, clock),
+        )
         interactive = sys.stdin.isatty()
         if interactive:
             print(
@@ -156,7 +162,9 @@ async def _tick(settings: Settings, args: argparse.Namespace) -> int:
         try:
             at = datetime.fromisoformat(args.at)
         except ValueError:
-            raise BadInput(f"--at '{args.at[:40]}' is not an ISO 8601 time", example="--at 2026-11-25T10:00:00Z") from None
+            raise BadInput(
+                f"--at '{args.at[:40]}' is not an ISO 8601 time", example="--at 2026-11-25T10:00:00Z"
+            ) from None
         if at.tzinfo is None:
             raise BadInput("--at needs a UTC offset", example="--at 2026-11-25T10:00:00Z")
     clock = SimClock(at)

@@ -52,8 +52,14 @@ async def run_demo(settings: Settings, out: TextIO) -> int:
         chat = ConsoleChat(out, clock, ZoneInfo(demo.timezone))
         async with running(demo, chat=chat, clock=clock) as app:
             out.write("Warroom demo: the RMA that sat for two months, replayed in simulated time.\n")
-            session = ConsoleSession(app.warroom.handle, chat, clock, user="dana", echo=True,
-                                     on_clock=lambda target: app.engine.run_until(target, clock))
+            session = ConsoleSession(
+                app.warroom.handle,
+                chat,
+                clock,
+                user="dana",
+                echo=True,
+                on_clock=lambda target: app.engine.run_until(target, clock),
+            )
             await session.run(script_lines(SCRIPT.splitlines()))
             async with app.db.transaction() as store:
                 stored = await store.summary(1)

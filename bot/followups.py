@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import re
-
 from bot.domain import Person
 from bot.errors import Conflict
 from bot.playbooks import LadderRung
 from bot.when import BusinessHours
-
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -96,8 +94,14 @@ class FollowUp:
 
     def received(self, at: datetime, note: str | None) -> FollowUp:
         self._require_open("mark it received")
-        return replace(self, state=FollowUpState.RECEIVED, received_at=at, heard_at=self.heard_at or at,
-                       closed_note=note, closed_at=at)
+        return replace(
+            self,
+            state=FollowUpState.RECEIVED,
+            received_at=at,
+            heard_at=self.heard_at or at,
+            closed_note=note,
+            closed_at=at,
+        )
 
     def cancelled(self, at: datetime, note: str) -> FollowUp:
         self._require_open("cancel it")
@@ -134,14 +138,22 @@ class FollowUp:
 def hours_to_json(hours: BusinessHours | None) -> dict[str, Any] | None:
     if hours is None:
         return None
-    return {"tz": str(hours.tz), "days": sorted(hours.days), "start": hours.start.isoformat(), "end": hours.end.isoformat()}
+    return {
+        "tz": str(hours.tz),
+        "days": sorted(hours.days),
+        "start": hours.start.isoformat(),
+        "end": hours.end.isoformat(),
+    }
 
 
 def hours_from_json(data: dict[str, Any] | None) -> BusinessHours | None:
     if not data:
         return None
     return BusinessHours(
-        ZoneInfo(data["tz"]), frozenset(data["days"]), time.fromisoformat(data["start"]), time.fromisoformat(data["end"])
+        ZoneInfo(data["tz"]),
+        frozenset(data["days"]),
+        time.fromisoformat(data["start"]),
+        time.fromisoformat(data["end"]),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -78,8 +79,9 @@ class ReminderEngine:
             if row is None or row.state != PENDING or row.lease_owner != self.owner:
                 return False
             if row.attempts > MAX_ATTEMPTS:
-                log.error("reminder %s (%s INC-%s) failed %s times; giving up", row.id, row.kind, row.incident,
-                          row.attempts)
+                log.error(
+                    "reminder %s (%s INC-%s) failed %s times; giving up", row.id, row.kind, row.incident, row.attempts
+                )
                 row.state = FAILED
                 return False
             row.state, row.fired_at = DONE, now
@@ -137,7 +139,5 @@ class ReminderEngine:
             wait = interval.total_seconds()
             if upcoming is not None:
                 wait = max(0.05, min(wait, (upcoming - self.clock.now()).total_seconds()))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait)
-            except TimeoutError:
-                pass

@@ -44,20 +44,22 @@ def vendor_scores(follow_ups: Iterable[FollowUp], *, now: datetime) -> list[Vend
         waits = [f.heard_at - f.asked_at for f in fs if f.heard_at]
         silences = [(f.closed_at or now) - f.asked_at for f in fs if f.heard_at is None]
         receipts = [f.received_at - f.asked_at for f in fs if f.received_at]
-        scores.append(VendorScore(
-            vendor=vendor,
-            asks=len(fs),
-            received=len(receipts),
-            open=sum(f.is_open for f in fs),
-            never_heard=len(silences),
-            longest_silence=max(silences, default=None),
-            mean_hear_back=_mean(waits),
-            mean_receive=_mean(receipts),
-            chases=sum(f.chases for f in fs),
-            escalations=sum(f.escalations for f in fs),
-            plan_bs=sum(f.plan_b_at is not None for f in fs),
-            top_rung=max(min(f.rung, len(f.ladder) - 1) for f in fs) + 1,
-        ))
+        scores.append(
+            VendorScore(
+                vendor=vendor,
+                asks=len(fs),
+                received=len(receipts),
+                open=sum(f.is_open for f in fs),
+                never_heard=len(silences),
+                longest_silence=max(silences, default=None),
+                mean_hear_back=_mean(waits),
+                mean_receive=_mean(receipts),
+                chases=sum(f.chases for f in fs),
+                escalations=sum(f.escalations for f in fs),
+                plan_bs=sum(f.plan_b_at is not None for f in fs),
+                top_rung=max(min(f.rung, len(f.ladder) - 1) for f in fs) + 1,
+            )
+        )
     return sorted(scores, key=lambda s: (s.rank_key, s.vendor))
 
 
@@ -75,7 +77,8 @@ def scorecard_message(scores: list[VendorScore]) -> Message:
     lines = tuple(
         f"{i}. {s.vendor}: hears back in {_d(s.mean_hear_back)}, delivers in {_d(s.mean_receive)}; "
         f"{s.asks} ask(s), {s.received} received, {s.open} open, {s.chases} chase(s), {s.escalations} escalation(s), "
-        f"rung {s.top_rung} reached" + (f", Plan B {s.plan_bs}×" if s.plan_bs else "")
+        f"rung {s.top_rung} reached"
+        + (f", Plan B {s.plan_bs}×" if s.plan_bs else "")
         + (f", never answered {s.never_heard}× (longest silence {_d(s.longest_silence)})" if s.never_heard else "")
         for i, s in enumerate(scores, 1)
     )

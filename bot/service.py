@@ -30,8 +30,8 @@ from bot.domain import EventKind, Incident, IncidentState, Person, ResponderReco
 from bot.errors import BadInput, ChatError, WarroomError
 from bot.playbooks import Playbook, PlaybookLibrary, Responder, responders_for
 from bot.reminders import Reminder
-from bot.store import Database, Store
 from bot.scorecard import scorecard_message, vendor_scores
+from bot.store import Database, Store
 from bot.summary import write_summary
 from bot.vendors import CHASE, VendorDesk
 from bot.when import format_when, parse_when
@@ -471,8 +471,13 @@ class Warroom:
             incident = (await self.target(store, cmd, inv)).close(self.now)
             await store.save_incident(incident)
             stopped = await store.cancel_reminders(incident.number)
-            await store.add_event(incident.number, self.now, EventKind.CLOSED, person(inv),
-                                  "Closed" + (f"; {stopped} pending reminder(s) stopped" if stopped else ""))
+            await store.add_event(
+                incident.number,
+                self.now,
+                EventKind.CLOSED,
+                person(inv),
+                "Closed" + (f"; {stopped} pending reminder(s) stopped" if stopped else ""),
+            )
             summary = await write_summary(store, incident, now=self.now)
         await self.announce(incident, summary)
         return Reply(

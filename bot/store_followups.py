@@ -105,13 +105,18 @@ class FollowUpStore:
     async def schedule(self, incident: int, kind: str, subject: int, at: datetime, *, now: datetime) -> None:
         """Make the one pending reminder for this subject fire at ``at`` (moving it if it exists)."""
         query = select(ReminderRow).where(
-            ReminderRow.incident == incident, ReminderRow.kind == kind, ReminderRow.subject == subject,
+            ReminderRow.incident == incident,
+            ReminderRow.kind == kind,
+            ReminderRow.subject == subject,
             ReminderRow.state == PENDING,
         )
         row = (await self.session.execute(query)).scalar_one_or_none()
         if row is None:
-            self.session.add(ReminderRow(incident=incident, kind=kind, subject=subject, due_at=at, state=PENDING,
-                                         attempts=0, created_at=now))
+            self.session.add(
+                ReminderRow(
+                    incident=incident, kind=kind, subject=subject, due_at=at, state=PENDING, attempts=0, created_at=now
+                )
+            )
         else:
             row.due_at, row.lease_owner, row.lease_until = at, None, None
 
@@ -127,7 +132,9 @@ class FollowUpStore:
 
     async def pending_reminder(self, incident: int, kind: str, subject: int) -> ReminderRow | None:
         query = select(ReminderRow).where(
-            ReminderRow.incident == incident, ReminderRow.kind == kind, ReminderRow.subject == subject,
+            ReminderRow.incident == incident,
+            ReminderRow.kind == kind,
+            ReminderRow.subject == subject,
             ReminderRow.state == PENDING,
         )
         return (await self.session.execute(query)).scalar_one_or_none()

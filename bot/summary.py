@@ -100,14 +100,25 @@ async def build_summary(store: Store, incident: Incident) -> dict[str, Any]:
 def _follow_up(f: FollowUp) -> dict[str, Any]:
     reached = f.ladder[min(f.rung, len(f.ladder) - 1)] if f.ladder else None
     return {
-        "ref": f.ref, "vendor": f.vendor, "ask": f.ask, "reference": f.reference, "owner": f.owner.name,
-        "state": f.state.value, "asked_at": _iso(f.asked_at), "due": _iso(f.due), "heard_at": _iso(f.heard_at),
+        "ref": f.ref,
+        "vendor": f.vendor,
+        "ask": f.ask,
+        "reference": f.reference,
+        "owner": f.owner.name,
+        "state": f.state.value,
+        "asked_at": _iso(f.asked_at),
+        "due": _iso(f.due),
+        "heard_at": _iso(f.heard_at),
         "received_at": _iso(f.received_at),
         "time_to_hear_back_minutes": _minutes(f.heard_at - f.asked_at if f.heard_at else None),
         "time_to_receive_minutes": _minutes(f.received_at - f.asked_at if f.received_at else None),
-        "chases": f.chases, "escalations": f.escalations, "rung_reached": min(f.rung, len(f.ladder) - 1) + 1,
-        "ladder_length": len(f.ladder), "contact_reached": f"{reached.name} ({reached.role})" if reached else None,
-        "plan_b": f.plan_b_at is not None, "known_vendor": f.known_vendor,
+        "chases": f.chases,
+        "escalations": f.escalations,
+        "rung_reached": min(f.rung, len(f.ladder) - 1) + 1,
+        "ladder_length": len(f.ladder),
+        "contact_reached": f"{reached.name} ({reached.role})" if reached else None,
+        "plan_b": f.plan_b_at is not None,
+        "known_vendor": f.known_vendor,
     }
 
 
@@ -123,8 +134,10 @@ def vendor_findings(follow_ups: list[FollowUp]) -> list[str]:
         if not f.known_vendor:
             found.append(f"{f.vendor} is in no playbook: we had no contact ladder and no Plan B for it.")
         elif len(paths) <= 1:
-            found.append(f"{f.vendor} is a single contact path: all {len(f.ladder)} rung(s) of its ladder go through "
-                         f"{next(iter(paths), f.vendor)}; there was no second route to what we needed.")
+            found.append(
+                f"{f.vendor} is a single contact path: all {len(f.ladder)} rung(s) of its ladder go through "
+                f"{next(iter(paths), f.vendor)}; there was no second route to what we needed."
+            )
     for f in follow_ups:
         top = f.ladder[-1] if f.ladder else None
         if f.plan_b_at is not None:
@@ -233,12 +246,14 @@ def _follow_up_line(f: dict[str, Any], tz: ZoneInfo) -> str:
         return f"{what} after {format_duration(timedelta(minutes=minutes))}" if minutes is not None else f"never {what}"
 
     return (
-        f"- {f['ref']} {f['vendor']}: {f['ask']}" + (f" ({f['reference']})" if f["reference"] else "")
+        f"- {f['ref']} {f['vendor']}: {f['ask']}"
+        + (f" ({f['reference']})" if f["reference"] else "")
         + f" — asked {_at(f['asked_at'], tz)}, {took('heard back', f['time_to_hear_back_minutes'])}, "
         + f"{took('received', f['time_to_receive_minutes'])}; {f['chases']} chase(s), "
         + f"rung {f['rung_reached']} of {f['ladder_length']}"
         + (f" ({f['contact_reached']})" if f["contact_reached"] else "")
-        + (", Plan B" if f["plan_b"] else "") + f"; {f['state']}"
+        + (", Plan B" if f["plan_b"] else "")
+        + f"; {f['state']}"
     )
 
 

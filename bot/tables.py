@@ -203,9 +203,20 @@ class ReminderRow(Base):
 
     __table_args__ = (
         # A tick reads only what is due: this index holds pending rows alone, ordered by time.
-        Index("ix_reminders_pending_due", "due_at", postgresql_where=text("state = 'pending'"),
-              sqlite_where=text("state = 'pending'")),
+        Index(
+            "ix_reminders_pending_due",
+            "due_at",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
         # At most one pending reminder per thing it is about.
-        Index("uq_reminders_pending_subject", "incident", "kind", "subject", unique=True,
-              postgresql_where=text("state = 'pending'"), sqlite_where=text("state = 'pending'")),
+        Index(
+            "uq_reminders_pending_subject",
+            "incident",
+            "kind",
+            "subject",
+            unique=True,
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
     )

@@ -34,12 +34,14 @@ def _rung(r: LadderRung | None) -> str:
 
 
 def _buttons(f: FollowUp) -> Actions:
-    return Actions((
-        Button("Heard back", f"vendor heard {f.ref}", "primary"),
-        Button("Received", f"vendor done {f.ref}"),
-        Button("Escalate", f"vendor escalate {f.ref}", "danger"),
-        Button("Snooze 1h", f"vendor snooze {f.ref} 1h"),
-    ))
+    return Actions(
+        (
+            Button("Heard back", f"vendor heard {f.ref}", "primary"),
+            Button("Received", f"vendor done {f.ref}"),
+            Button("Escalate", f"vendor escalate {f.ref}", "danger"),
+            Button("Snooze 1h", f"vendor snooze {f.ref} 1h"),
+        )
+    )
 
 
 def title(f: FollowUp) -> str:
@@ -49,15 +51,29 @@ def title(f: FollowUp) -> str:
 def overdue_message(f: FollowUp, incident: Incident, now: datetime) -> Message:
     """The chase: the owner is mentioned with the ask, how late it is and who to call."""
     left = max(f.escalate_after - f.unanswered, 0)
-    after = "Plan B was posted; keep chasing or cancel it." if f.plan_b_at else (
-        f"{left} more unanswered reminder(s) before it climbs the ladder." if left else "Next reminder escalates it.")
-    return Message(f"⏰ {title(f)} is overdue", (
-        Section.of(render.mention(f.owner), f" — nothing received from {f.vendor}. It was due "
-                   f"{_when(f.due, incident)}, {format_duration(now - f.due)} ago; chase {f.chases}."),
-        Section.of(Strong("Current contact: "), _rung(f.contact)),
-        Section.of(after),
-        _buttons(f),
-    ), Tone.REMINDER)
+    after = (
+        "Plan B was posted; keep chasing or cancel it."
+        if f.plan_b_at
+        else (
+            f"{left} more unanswered reminder(s) before it climbs the ladder."
+            if left
+            else "Next reminder escalates it."
+        )
+    )
+    return Message(
+        f"⏰ {title(f)} is overdue",
+        (
+            Section.of(
+                render.mention(f.owner),
+                f" — nothing received from {f.vendor}. It was due "
+                f"{_when(f.due, incident)}, {format_duration(now - f.due)} ago; chase {f.chases}.",
+            ),
+            Section.of(Strong("Current contact: "), _rung(f.contact)),
+            Section.of(after),
+            _buttons(f),
+        ),
+        Tone.REMINDER,
+    )
 
 
 def escalation_draft(f: FollowUp, incident: Incident, previous: LadderRung | None, now: datetime) -> str:
@@ -69,41 +85,63 @@ def escalation_draft(f: FollowUp, incident: Incident, previous: LadderRung | Non
     return (
         f"Hi {nxt.name.split()[0] if nxt else 'there'} — on {_when(f.asked_at, incident)} we asked {f.vendor} for "
         f"{f.ask}" + (f" ({f.reference})" if f.reference else "") + f", due {_when(f.due, incident)}. "
-        f"We have chased {f.chases} time(s)" + (f" through {previous.name}" if previous else "")
+        f"We have chased {f.chases} time(s)"
+        + (f" through {previous.name}" if previous else "")
         + f" without an answer. Our customer {incident.customer or ''} is affected: {stake}{cost}. "
         f"Can you get us {f.ask} by {by}? — {f.owner.name}"
     ).replace("customer  is", "customer is")
 
 
-def escalation_message(f: FollowUp, incident: Incident, previous: LadderRung | None, commander: Person | None,
-                       now: datetime) -> Message:
+def escalation_message(
+    f: FollowUp, incident: Incident, previous: LadderRung | None, commander: Person | None, now: datetime
+) -> Message:
     who: list[Inline] = [render.mention(commander), " "] if commander and commander != f.owner else []
-    return Message(f"🔺 {title(f)} escalated to rung {f.rung + 1} of {len(f.ladder)}", (
-        Section.of(*who, render.mention(f.owner), f" — {f.vendor} has not answered since {_when(f.last_heard_at or f.asked_at, incident)}"
-                   f" ({f.chases} chase(s)). Next contact:"),
-        Section.of(Strong(_rung(f.contact))),
-        Section.of(Strong("Draft to send: "), escalation_draft(f, incident, previous, now)),
-        _buttons(f),
-    ), Tone.BAD_NEWS)
+    return Message(
+        f"🔺 {title(f)} escalated to rung {f.rung + 1} of {len(f.ladder)}",
+        (
+            Section.of(
+                *who,
+                render.mention(f.owner),
+                f" — {f.vendor} has not answered since {_when(f.last_heard_at or f.asked_at, incident)}"
+                f" ({f.chases} chase(s)). Next contact:",
+            ),
+            Section.of(Strong(_rung(f.contact))),
+            Section.of(Strong("Draft to send: "), escalation_draft(f, incident, previous, now)),
+            _buttons(f),
+        ),
+        Tone.BAD_NEWS,
+    )
 
 
 def plan_b_message(f: FollowUp, incident: Incident, commander: Person | None) -> Message:
     who: list[Inline] = [render.mention(commander), " "] if commander and commander != f.owner else []
-    return Message(f"🅱 {title(f)}: the ladder is exhausted — time for Plan B", (
-        Section.of(*who, render.mention(f.owner), f" — nobody at {f.vendor} answered, up to "
-                   f"{_rung(f.ladder[-1] if f.ladder else None)}."),
-        Section.of(Strong("Plan B: "), f.plan_b or "the playbook has none for this vendor: decide one now and "
-                   "record it with `/incident note`."),
-        Section.of("Tell the customer today; bad news early beats silence."),
-        _buttons(f),
-    ), Tone.BAD_NEWS)
+    return Message(
+        f"🅱 {title(f)}: the ladder is exhausted — time for Plan B",
+        (
+            Section.of(
+                *who,
+                render.mention(f.owner),
+                f" — nobody at {f.vendor} answered, up to {_rung(f.ladder[-1] if f.ladder else None)}.",
+            ),
+            Section.of(
+                Strong("Plan B: "),
+                f.plan_b
+                or "the playbook has none for this vendor: decide one now and record it with `/incident note`.",
+            ),
+            Section.of("Tell the customer today; bad news early beats silence."),
+            _buttons(f),
+        ),
+        Tone.BAD_NEWS,
+    )
 
 
 def follow_up_lines(follow_ups: list[FollowUp], incident: Incident, now: datetime) -> Bullets:
     def line(f: FollowUp) -> str:
         late = f", {format_duration(now - f.due)} late" if f.is_open and now > f.due else ""
-        return (f"{title(f)} — {f.state.value}, owner {f.owner.name}, due {_when(f.due, incident)}{late}; "
-                f"chases {f.chases}, contact {_rung(f.contact) if f.is_open else '—'}")
+        return (
+            f"{title(f)} — {f.state.value}, owner {f.owner.name}, due {_when(f.due, incident)}{late}; "
+            f"chases {f.chases}, contact {_rung(f.contact) if f.is_open else '—'}"
+        )
 
     return Bullets(tuple(line(f) for f in follow_ups))
 
@@ -130,13 +168,24 @@ class VendorDesk:
             known = self.profile(incident, cmd.vendor)
             commander = await self.w.commander(store, incident)
             draft = FollowUp(
-                incident=incident.number, number=0, vendor=known.name if known else cmd.vendor,
-                known_vendor=known is not None, ask=cmd.ask, reference=cmd.reference, owner=owner, due=due,
+                incident=incident.number,
+                number=0,
+                vendor=known.name if known else cmd.vendor,
+                known_vendor=known is not None,
+                ask=cmd.ask,
+                reference=cmd.reference,
+                owner=owner,
+                due=due,
                 asked_at=now,
-                ladder=known.ladder if known else (
+                ladder=known.ladder
+                if known
+                else (
                     LadderRung(owner.name, "Owner", f"@{owner.name}"),
-                    LadderRung(commander.name if commander else "the commander", "Incident commander",
-                               f"@{commander.name}" if commander else "—"),
+                    LadderRung(
+                        commander.name if commander else "the commander",
+                        "Incident commander",
+                        f"@{commander.name}" if commander else "—",
+                    ),
                 ),
                 plan_b=known.plan_b if known else None,
                 timezone=known.timezone if known else incident.timezone,
@@ -147,17 +196,35 @@ class VendorDesk:
             f = await store.add_follow_up(draft)
             await store.schedule(incident.number, CHASE, f.number, f.first_reminder(), now=now)
             text = f"{f.ref} asked {f.vendor} for {f.ask}, due {_when(due, incident)}, owner {owner.name}"
-            await store.add_event(incident.number, now, EventKind.FOLLOW_UP, Person(inv.user.id, inv.user.name), text,
-                                  {"follow_up": f.number, "vendor": f.vendor})
-        blocks: list[Section] = [Section.of(
-            f"First contact {_rung(f.contact)}; reminders every {format_duration(f.remind_every)}"
-            + (" in the vendor's business hours" if f.business_hours else "")
-            + f", escalating after {f.escalate_after} unanswered.")]
+            await store.add_event(
+                incident.number,
+                now,
+                EventKind.FOLLOW_UP,
+                Person(inv.user.id, inv.user.name),
+                text,
+                {"follow_up": f.number, "vendor": f.vendor},
+            )
+        blocks: list[Section] = [
+            Section.of(
+                f"First contact {_rung(f.contact)}; reminders every {format_duration(f.remind_every)}"
+                + (" in the vendor's business hours" if f.business_hours else "")
+                + f", escalating after {f.escalate_after} unanswered."
+            )
+        ]
         if not known:
-            blocks.append(Section.of(f"⚠ No playbook knows '{cmd.vendor}': using a generic ladder (owner, then "
-                                     "commander). Add the vendor to a playbook for a real ladder and Plan B."))
-        await self.w.announce(incident, Message(f"📦 {title(f)}", (
-            Section.of("Owner ", render.mention(owner), f", due {_when(due, incident)}."), *blocks)))
+            blocks.append(
+                Section.of(
+                    f"⚠ No playbook knows '{cmd.vendor}': using a generic ladder (owner, then "
+                    "commander). Add the vendor to a playbook for a real ladder and Plan B."
+                )
+            )
+        await self.w.announce(
+            incident,
+            Message(
+                f"📦 {title(f)}",
+                (Section.of("Owner ", render.mention(owner), f", due {_when(due, incident)}."), *blocks),
+            ),
+        )
         return Reply((Message(f"{incident.ref}: {text}", tuple(blocks), Tone.SUCCESS if known else Tone.REMINDER),))
 
     async def heard(self, cmd: c.HeardFromVendor, inv: Invocation) -> Reply:
@@ -172,35 +239,62 @@ class VendorDesk:
             next_at = f.first_reminder() if f.due > now else f.next_reminder(now)
             await store.schedule(incident.number, CHASE, f.number, next_at, now=now)
             slipped = new_due is not None and new_due > before.due
-            text = f"{f.ref} heard back from {f.vendor}" + (f": {cmd.note}" if cmd.note else "") + (
-                f"; ETA moved from {_when(before.due, incident)} to {_when(new_due, incident)}" if slipped else
-                (f"; now due {_when(new_due, incident)}" if new_due else ""))
-            await store.add_event(incident.number, now, EventKind.HEARD, Person(inv.user.id, inv.user.name), text,
-                                  {"follow_up": f.number, "slipped": slipped, "from": before.due.isoformat(),
-                                   "to": f.due.isoformat()})
+            text = (
+                f"{f.ref} heard back from {f.vendor}"
+                + (f": {cmd.note}" if cmd.note else "")
+                + (
+                    f"; ETA moved from {_when(before.due, incident)} to {_when(new_due, incident)}"
+                    if slipped
+                    else (f"; now due {_when(new_due, incident)}" if new_due else "")
+                )
+            )
+            await store.add_event(
+                incident.number,
+                now,
+                EventKind.HEARD,
+                Person(inv.user.id, inv.user.name),
+                text,
+                {"follow_up": f.number, "slipped": slipped, "from": before.due.isoformat(), "to": f.due.isoformat()},
+            )
         await self.w.announce(incident, Message(f"📬 {text}", tone=Tone.BAD_NEWS if slipped else Tone.INFO))
         return self.w.ack(incident, text + f". Next check {_when(next_at, incident)}.")
 
     async def received(self, cmd: c.ReceivedFromVendor, inv: Invocation) -> Reply:
-        return await self._finish(cmd, inv, lambda f, now: f.received(now, cmd.note), EventKind.RECEIVED,
-                                  "received from", cmd.note)
+        return await self._finish(
+            cmd, inv, lambda f, now: f.received(now, cmd.note), EventKind.RECEIVED, "received from", cmd.note
+        )
 
     async def cancel(self, cmd: c.CancelFollowUp, inv: Invocation) -> Reply:
-        return await self._finish(cmd, inv, lambda f, now: f.cancelled(now, cmd.reason), EventKind.FOLLOW_UP_CANCELLED,
-                                  "cancelled with", cmd.reason)
+        return await self._finish(
+            cmd,
+            inv,
+            lambda f, now: f.cancelled(now, cmd.reason),
+            EventKind.FOLLOW_UP_CANCELLED,
+            "cancelled with",
+            cmd.reason,
+        )
 
-    async def _finish(self, cmd: c.FollowUpCommand, inv: Invocation, move: object, kind: EventKind, words: str,
-                      note: str | None) -> Reply:
+    async def _finish(
+        self, cmd: c.FollowUpCommand, inv: Invocation, move: object, kind: EventKind, words: str, note: str | None
+    ) -> Reply:
         now = self.w.now
         async with self.w.core.db.transaction() as store:
             incident = await self.w.target(store, cmd, inv)
             f = move(await store.follow_up(incident.number, cmd.number), now)  # type: ignore[operator]
             await store.save_follow_up(f)
             await store.cancel_reminders(incident.number, CHASE, f.number)
-            text = f"{f.ref} {words} {f.vendor}" + (f": {note}" if note else "") + (
-                f" after {format_duration(now - f.asked_at)}, {f.chases} chase(s)" if kind is EventKind.RECEIVED else "")
-            await store.add_event(incident.number, now, kind, Person(inv.user.id, inv.user.name), text,
-                                  {"follow_up": f.number})
+            text = (
+                f"{f.ref} {words} {f.vendor}"
+                + (f": {note}" if note else "")
+                + (
+                    f" after {format_duration(now - f.asked_at)}, {f.chases} chase(s)"
+                    if kind is EventKind.RECEIVED
+                    else ""
+                )
+            )
+            await store.add_event(
+                incident.number, now, kind, Person(inv.user.id, inv.user.name), text, {"follow_up": f.number}
+            )
         await self.w.announce(incident, Message(f"✅ {text}" if kind is EventKind.RECEIVED else f"✖ {text}"))
         return self.w.ack(incident, text)
 
@@ -219,8 +313,10 @@ class VendorDesk:
         now = self.w.now
         delta = parse_duration(cmd.duration)
         if delta > timedelta(days=7):
-            raise BadInput("snooze for a week at most; move the due time with `vendor heard` instead",
-                           example="vendor snooze V1 4h")
+            raise BadInput(
+                "snooze for a week at most; move the due time with `vendor heard` instead",
+                example="vendor snooze V1 4h",
+            )
         async with self.w.core.db.transaction() as store:
             incident = await self.w.target(store, cmd, inv)
             f = await store.follow_up(incident.number, cmd.number)
@@ -228,8 +324,14 @@ class VendorDesk:
                 raise BadInput(f"{f.ref} is {f.state}; there is nothing to snooze")
             await store.schedule(incident.number, CHASE, f.number, now + delta, now=now)
             text = f"{f.ref} snoozed until {_when(now + delta, incident)}"
-            await store.add_event(incident.number, now, EventKind.SNOOZED, Person(inv.user.id, inv.user.name), text,
-                                  {"follow_up": f.number})
+            await store.add_event(
+                incident.number,
+                now,
+                EventKind.SNOOZED,
+                Person(inv.user.id, inv.user.name),
+                text,
+                {"follow_up": f.number},
+            )
         return self.w.ack(incident, text)
 
     async def list(self, cmd: c.Command, inv: Invocation) -> Reply:
@@ -237,15 +339,27 @@ class VendorDesk:
             incident = await self.w.target(store, cmd, inv, lock=False)
             follow_ups = await store.follow_ups(incident.number)
         if not follow_ups:
-            return Reply((render.info(f"{incident.ref} waits on no vendor.", Section.of(
-                "Open one with ", Strong(f"/incident {c.HELP['vendor'].example}"))),))
-        return Reply((render.info(f"{incident.ref}: {len(follow_ups)} follow-up(s)",
-                                  follow_up_lines(follow_ups, incident, self.w.now)),))
+            return Reply(
+                (
+                    render.info(
+                        f"{incident.ref} waits on no vendor.",
+                        Section.of("Open one with ", Strong(f"/incident {c.HELP['vendor'].example}")),
+                    ),
+                )
+            )
+        return Reply(
+            (
+                render.info(
+                    f"{incident.ref}: {len(follow_ups)} follow-up(s)", follow_up_lines(follow_ups, incident, self.w.now)
+                ),
+            )
+        )
 
     # --- the chase ---------------------------------------------------------------------------------
 
-    async def _climb(self, store: Store, incident: Incident, f: FollowUp, now: datetime, actor: Person | None,
-                     note: str | None) -> Message:
+    async def _climb(
+        self, store: Store, incident: Incident, f: FollowUp, now: datetime, actor: Person | None, note: str | None
+    ) -> Message:
         """One rung up, or Plan B at the top; recorded, rescheduled, and returned for posting."""
         commander = await self.w.commander(store, incident)
         previous = f.contact
@@ -261,8 +375,9 @@ class VendorDesk:
             kind = EventKind.PLAN_B
         await store.save_follow_up(f)
         await store.schedule(incident.number, CHASE, f.number, f.next_reminder(now), now=now)
-        await store.add_event(incident.number, now, kind, actor, text,
-                              {"follow_up": f.number, "rung": f.rung, "vendor": f.vendor})
+        await store.add_event(
+            incident.number, now, kind, actor, text, {"follow_up": f.number, "rung": f.rung, "vendor": f.vendor}
+        )
         return message
 
     async def chase(self, store: Store, reminder: Reminder, now: datetime) -> None:
@@ -282,8 +397,13 @@ class VendorDesk:
             f = f.chased()
             await store.save_follow_up(f)
             await store.schedule(incident.number, CHASE, f.number, f.next_reminder(now), now=now)
-            await store.add_event(incident.number, now, EventKind.CHASED, None,
-                                  f"{f.ref} chased {f.owner.name} ({f.chases}): {f.vendor} is "
-                                  f"{format_duration(now - f.due)} late", {"follow_up": f.number})
+            await store.add_event(
+                incident.number,
+                now,
+                EventKind.CHASED,
+                None,
+                f"{f.ref} chased {f.owner.name} ({f.chases}): {f.vendor} is {format_duration(now - f.due)} late",
+                {"follow_up": f.number},
+            )
             message = overdue_message(f, incident, now)
         await self.w.post_or_raise(incident, message)

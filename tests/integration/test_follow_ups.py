@@ -59,7 +59,10 @@ async def test_overdue_follow_up_escalates_after_two_chases_then_posts_plan_b(db
     assert [p[:2] for p in posts] == ["⏰ ", "⏰ ", "🔺 "]
     escalation = h.room_posts[-1]
     assert escalation.message.mentions == (UserRef("dana", "dana"), UserRef("lee", "lee"))  # commander, owner
-    assert "escalated to rung 2 of 3" in escalation.text and "Priya Raman (Channel manager), +1 312 555 0142" in escalation.text
+    assert (
+        "escalated to rung 2 of 3" in escalation.text
+        and "Priya Raman (Channel manager), +1 312 555 0142" in escalation.text
+    )
     assert "We have chased 2 time(s) through Sam Ortiz without an answer" in escalation.text
     assert "Our customer Acme Retail is affected: DC-3 on backup link" in escalation.text
     await h.advance(timedelta(days=8))  # Thu, Fri, Mon (rung 3, the weekend skipped), Tue, Wed, Thu: Plan B
