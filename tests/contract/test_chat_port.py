@@ -1,0 +1,89 @@
+"""The chat-port contract: every chat adapter passes this same suite (Slack and Teams join as they land)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from adapters.console import ConsoleChat
+from adapters.memory import InMemoryChat
+from bot.chat import Actions, Button, Capability, ChatPort, Mention, Message, MessageRef, Section, UserRef
+from bot.clock import SimClock
+from bot.errors import ChatError
+
+ADAPTERS: dict[str, Callable[[], ChatPort]] = {
+    "memory": InMemoryChat,
+    "console": lambda: ConsoleChat(io.StringIO(), SimClock(datetime(2026, 11, 23, tzinfo=UTC)), ZoneInfo("UTC")),
+}
+
+
+@pytest.fixture(params=sorted(ADAPTERS))
+def chat(request: pytest.FixtureRequest) -> ChatPort:
+    return ADAPTERS[request.param]()
+
+
+MESSAGE = Message(
+    "INC-1 · Registers down",
+    (
+        Section.of("Owner ", Mention(UserRef("lee", "lee")), " — <!channel> & <b>"),
+        Actions((Button("Status", "status"),)),
+    ),
+)
+
+
+def test_adapter_satisfies_the_port(chat: ChatPort) -> None:
+    assert isinstance(chat, ChatPort)
+    assert chat.platform and isinstance(chat.capabilities, Capability)
+
+
+async def test_rooms_get_the_name_asked_for_and_a_distinct_one_when_taken(chat: ChatPort) -> None:
+    first = await chat.open_room("inc-1-registers-down", topic="INC-1 sev 1: Registers down")
+    second = await chat.open_room("inc-1-registers-down", topic="again")
+    assert first.name == "inc-1-registers-down"
+    assert second.name != first.name and second.name.startswith("inc-1-registers-down")
+    assert second.id != first.id
+
+
+async def test_posts_land_in_the_room_and_can_be_edited_and_pinned(chat: ChatPort) -> None:
+    room = await chat.open_room("inc-2-x", topic="t")
+    ref = await chat.post(room, MESSAGE)
+    assert isinstance(ref, MessageRef) and ref.room == room
+    if Capability.EDIT in chat.capabilities:
+        await chat.update(ref, Message("INC-1 · Registers down (resolved)"))
+    if Capability.PIN in chat.capabilities:
+        await chat.pin(ref)
+
+
+async def test_editing_a_message_that_does_not_exist_is_a_chat_error(chat: ChatPort) -> None:
+    room = await chat.open_room("inc-3-x", topic="t")
+    if Capability.EDIT not in chat.capabilities:
+        pytest.skip("platform cannot edit")
+    with pytest.raises(ChatError):
+        await chat.update(MessageRef(room, "no-such-message"), MESSAGE)
+
+
+async def test_inviting_the_same_people_twice_is_harmless(chat: ChatPort) -> None:
+    room = await chat.open_room("inc-4-x", topic="t")
+    users = [UserRef("lee", "lee"), UserRef("sam", "sam")]
+    await chat.invite(room, users)
+    await chat.invite(room, users)
+
+
+async def test_handles_and_emails_resolve_to_people(chat: ChatPort) -> None:
+    lee = await chat.find_user("@lee")
+    assert lee is not None and lee.name == "lee"
+    by_email = await chat.find_user("kim@example.com")
+    assert by_email is not None
+    assert await chat.find_user("@") is None
+
+
+async def test_the_console_shows_user_text_as_text() -> None:
+    out = io.StringIO()
+    chat = ConsoleChat(out, SimClock(datetime(2026, 11, 23, tzinfo=UTC)), ZoneInfo("UTC"))
+    room = await chat.open_room("inc-5-x", topic="t")
+    await chat.post(room, MESSAGE)
+    assert "Owner @lee — <!channel> & <b>" in out.getvalue()
