@@ -176,7 +176,8 @@ async def main() -> None:
     print("|---|---:|---:|---:|---:|---:|")
     for r in sorted(rows, key=lambda r: (r["db"], r["pending"])):
         print(
-            f"| {r['db']} | {r['pending']:,} | {r['due']:,} | {r['tick_ms']} | {r['ms_per_due']} | {r['empty_tick_ms']} |"
+            f"| {r['db']} | {r['pending']:,} | {r['due']:,} | {r['tick_ms']} | {r['ms_per_due']} "
+            f"| {r['empty_tick_ms']} |"
         )
 
 
