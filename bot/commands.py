@@ -163,6 +163,30 @@ class ListFollowUps(Command):
 
 
 @dataclass(frozen=True)
+class RecordUpdate(Command):
+    text: str
+    next: str | None = None
+
+
+@dataclass(frozen=True)
+class MakeCommitment(Command):
+    promise: str
+    due: str
+
+
+@dataclass(frozen=True)
+class KeepCommitment(Command):
+    number: int
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class MissCommitment(Command):
+    number: int
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class ShowScorecard(Command):
     vendor: str | None = None
 
@@ -211,6 +235,16 @@ HELP: dict[str, VerbHelp] = {
         'vendor northwind "tracking number for the replacement unit" due:2d ref:RMA-4471',
     ),
     "vendors": VerbHelp("vendors", "the incident's vendor follow-ups", "vendors"),
+    "commit": VerbHelp(
+        "commit <promise> due:<when> | commit kept C<n> [note] | commit missed C<n> [note]",
+        "a promise to the customer, watched until it is kept or missed",
+        'commit "replacement unit on site" due:"fri 17:00"',
+    ),
+    "update": VerbHelp(
+        "update <what we told the customer> [next:<when>]",
+        "record a customer update; it resets the update clock and answers any bad news",
+        'update "replacement ships friday; next update thursday noon" next:"thu 12:00"',
+    ),
     "list": VerbHelp("list", "incidents that are not closed", "list"),
     "scorecard": VerbHelp("scorecard [vendor]", "vendors ranked across incidents by response", "scorecard northwind"),
     "help": VerbHelp("help [verb]", "how to use the bot", "help open"),
@@ -220,7 +254,10 @@ _OPTIONS: dict[str, frozenset[str]] = {
     "open": frozenset({"sev", "customer", "playbook", "impact", "cost", "at-risk", "products"}),
     "action": frozenset({"owner", "due"}),
     "vendor": frozenset({"owner", "due", "ref"}),
+    "commit": frozenset({"due"}),
+    "update": frozenset({"next"}),
 }
+_COMMITMENT = re.compile(r"^C(\d+)$", re.IGNORECASE)
 _FOLLOW_UP = re.compile(r"^V(\d+)$", re.IGNORECASE)
 VENDOR_FORMS = {
     "heard": ("vendor heard V<n> [note] [due:<new when>]", "vendor heard V1 ships friday due:fri 17:00"),
@@ -477,6 +514,9 @@ _PARSERS: dict[str, _Parser] = {
     "help": _parse_help,
     "vendor": lambda a, i: _parse_vendor(a, i),
     "vendors": _no_args(ListFollowUps),
+    "commit": lambda a, i: _parse_commit(a, i),
+    "update": lambda a, i: RecordUpdate(text=a.required_text("what the customer was told"),
+                                        next=a.options.get("next") or None, incident=i),
     "scorecard": lambda a, i: ShowScorecard(vendor=a.text(MAX_TITLE, "the vendor name"), incident=i),
 }
 
@@ -526,3 +566,21 @@ def _parse_follow_up(sub: str, number: int, args: _Args, incident: int | None) -
             raise BadInput("say why the follow-up is cancelled", example=example)
         return CancelFollowUp(number=number, reason=note, incident=incident)
     return SnoozeFollowUp(number=number, duration=note or "1h", incident=incident)
+
+
+def _parse_commit(args: _Args, incident: int | None) -> Command:
+    words = args.words
+    sub = words[0].text.lower() if words and not words[0].quoted else ""
+    if sub in ("kept", "missed"):
+        m = _COMMITMENT.match(words[1].text) if len(words) > 1 else None
+        if m is None:
+            raise BadInput(f"`commit {sub}` needs a commitment number like C1", example=f"commit {sub} C1")
+        if args.options:
+            raise BadInput(f"`commit {sub}` takes no options", example=f"commit {sub} C1")
+        args.words = words[2:]
+        factory = KeepCommitment if sub == "kept" else MissCommitment
+        return factory(number=int(m.group(1)), note=args.text(), incident=incident)
+    if "due" not in args.options:
+        raise BadInput("a commitment needs a due time, so it can be watched", example=HELP["commit"].example)
+    promise = args.required_text("the promise")
+    return MakeCommitment(promise=promise, due=args.options["due"], incident=incident)

@@ -46,6 +46,13 @@ class EventKind(StrEnum):
     ESCALATED = "escalated"
     PLAN_B = "plan_b"
     SNOOZED = "snoozed"
+    UPDATE = "update"
+    UPDATE_PROMPTED = "update_prompted"
+    COMMITMENT = "commitment"
+    COMMITMENT_KEPT = "commitment_kept"
+    COMMITMENT_AT_RISK = "commitment_at_risk"
+    COMMITMENT_MISSED = "commitment_missed"
+    BAD_NEWS = "bad_news"
 
 
 SEVERITY_MEANING = {
@@ -92,6 +99,7 @@ class Incident:
     mitigated_at: datetime | None = None
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
+    update_prompts: int = 0
 
     @property
     def ref(self) -> str:

@@ -26,6 +26,7 @@ from bot.chat import (
     UserRef,
 )
 from bot.clock import Clock
+from bot.customer import Trigger
 from bot.domain import EventKind, Incident, IncidentState, Person, ResponderRecord, RoleAssignment
 from bot.errors import BadInput, ChatError, WarroomError
 from bot.playbooks import Playbook, PlaybookLibrary, Responder, responders_for
@@ -33,6 +34,7 @@ from bot.reminders import Reminder
 from bot.scorecard import scorecard_message, vendor_scores
 from bot.store import Database, Store
 from bot.summary import write_summary
+from bot.updates import COMMITMENT, UPDATE_DUE, CustomerDesk
 from bot.vendors import CHASE, VendorDesk
 from bot.when import format_when, parse_when
 
@@ -73,6 +75,7 @@ class Warroom:
     def __init__(self, core: Core) -> None:
         self.core = core
         self.vendors = VendorDesk(self)
+        self.customer = CustomerDesk(self)
         self._handlers: dict[type[c.Command], Callable[[c.Command, Invocation], Awaitable[Reply]]] = {
             c.OpenIncident: self._open,  # type: ignore[dict-item]
             c.ShowStatus: self._status,
@@ -94,8 +97,12 @@ class Warroom:
             c.EscalateFollowUp: self.vendors.escalate,  # type: ignore[dict-item]
             c.CancelFollowUp: self.vendors.cancel,  # type: ignore[dict-item]
             c.SnoozeFollowUp: self.vendors.snooze,  # type: ignore[dict-item]
-            c.ListFollowUps: self.vendors.list,
+            c.ListFollowUps: self.vendors.list_follow_ups,
             c.ShowScorecard: self._scorecard,  # type: ignore[dict-item]
+            c.RecordUpdate: self.customer.update,  # type: ignore[dict-item]
+            c.MakeCommitment: self.customer.commit,  # type: ignore[dict-item]
+            c.KeepCommitment: self.customer.kept,  # type: ignore[dict-item]
+            c.MissCommitment: self.customer.missed,  # type: ignore[dict-item]
         }
 
     async def handle(self, invocation: Invocation) -> Reply:
@@ -153,7 +160,11 @@ class Warroom:
     @property
     def reminder_handlers(self) -> dict[str, Callable[[Store, Reminder, datetime], Awaitable[None]]]:
         """What the reminder engine runs for each kind of reminder."""
-        return {CHASE: self.vendors.chase}
+        return {
+            CHASE: self.vendors.chase,
+            UPDATE_DUE: self.customer.prompt_update,
+            COMMITMENT: self.customer.watch_commitment,
+        }
 
     def ack(self, incident: Incident, text: str, *, tone: Tone = Tone.SUCCESS) -> Reply:
         return Reply((Message(f"{incident.ref}: {text}", tone=tone),))
@@ -208,6 +219,7 @@ class Warroom:
                 f"Opened at severity {severity} with playbook {playbook.name}",
                 {"severity": severity},
             )
+            await self.customer.start_clock(store, incident, now)
         name = room_name(
             playbook.channel_pattern, number=incident.number, title=cmd.title, customer=cmd.customer, severity=severity
         )
@@ -345,10 +357,18 @@ class Warroom:
                 text,
                 {"from": before.severity, "to": cmd.severity},
             )
+            await self.customer.restart_clock(store, incident, self.now)
+            prompt = None
+            if verb == "raised":
+                what = f"the severity rose from {before.severity} to {cmd.severity}" + (
+                    f" ({cmd.reason})" if cmd.reason else "")
+                prompt = await self.customer.bad_news(store, incident, Trigger.SEVERITY_RAISED, what, self.now)
         tone = Tone.BAD_NEWS if verb == "raised" else Tone.INFO
         await self.announce(
             incident, Message(f"{incident.ref}: {text}", (Section.of("by ", render.mention(person(inv))),), tone)
         )
+        if prompt:
+            await self.announce(incident, prompt)
         return self.ack(incident, text)
 
     async def _role(self, cmd: c.AssignRole, inv: Invocation) -> Reply:
@@ -439,12 +459,14 @@ class Warroom:
         move: Callable[[Incident], Incident],
         words: str,
         note: str | None,
+        then: Callable[[Store, Incident, str], Awaitable[Message]] | None = None,
     ) -> Reply:
         async with self.core.db.transaction() as store:
             incident = move(await self.target(store, cmd, inv))
             await store.save_incident(incident)
             text = words + (f": {note}" if note else "")
             await store.add_event(incident.number, self.now, kind, person(inv), text)
+            follow = await then(store, incident, text) if then else None
         await self.announce(
             incident,
             Message(
@@ -453,6 +475,8 @@ class Warroom:
                 Tone.BAD_NEWS if kind is EventKind.REOPENED else Tone.SUCCESS,
             ),
         )
+        if follow:
+            await self.announce(incident, follow)
         return self.ack(incident, text)
 
     async def _mitigate(self, cmd: c.MitigateIncident, inv: Invocation) -> Reply:
@@ -461,10 +485,22 @@ class Warroom:
         )
 
     async def _resolve(self, cmd: c.ResolveIncident, inv: Invocation) -> Reply:
-        return await self._transition(cmd, inv, EventKind.RESOLVED, lambda i: i.resolve(self.now), "Resolved", cmd.note)
+        async def final(store: Store, incident: Incident, _: str) -> Message:
+            return await self.customer.final_prompt(store, incident, self.now)
+
+        return await self._transition(
+            cmd, inv, EventKind.RESOLVED, lambda i: i.resolve(self.now), "Resolved", cmd.note, final
+        )
 
     async def _reopen(self, cmd: c.ReopenIncident, inv: Invocation) -> Reply:
-        return await self._transition(cmd, inv, EventKind.REOPENED, lambda i: i.reopen(), "Reopened", cmd.reason)
+        async def bad_news(store: Store, incident: Incident, text: str) -> Message:
+            await self.customer.restart_clock(store, incident, self.now)
+            what = "the fix did not hold and the incident is open again" + (f": {cmd.reason}" if cmd.reason else "")
+            return await self.customer.bad_news(store, incident, Trigger.REOPENED, what, self.now)
+
+        return await self._transition(
+            cmd, inv, EventKind.REOPENED, lambda i: i.reopen(), "Reopened", cmd.reason, bad_news
+        )
 
     async def _close(self, cmd: c.Command, inv: Invocation) -> Reply:
         async with self.core.db.transaction() as store:

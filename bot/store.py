@@ -24,8 +24,12 @@ from bot.domain import (
     TimelineEvent,
 )
 from bot.errors import NotFound
+from bot.store_customer import CustomerStore
 from bot.store_followups import FollowUpStore
 from bot.tables import (
+    BadNewsRow,
+    CommitmentRow,
+    UpdateRow,
     ActionRow,
     EventRow,
     FollowUpRow,
@@ -37,6 +41,8 @@ from bot.tables import (
     SummaryRow,
 )
 
+CHILD_TABLES = (RoleRow, ResponderRow, EventRow, LessonRow, ActionRow, SummaryRow, FollowUpRow, ReminderRow,
+                CommitmentRow, UpdateRow, BadNewsRow)
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
 
 
@@ -134,6 +140,7 @@ def _incident(row: IncidentRow) -> Incident:
         mitigated_at=row.mitigated_at,
         resolved_at=row.resolved_at,
         closed_at=row.closed_at,
+        update_prompts=row.update_prompts,
     )
 
 
@@ -157,7 +164,7 @@ _INCIDENT_FIELDS = [
 ]
 
 
-class Store(FollowUpStore):
+class Store(FollowUpStore, CustomerStore):
     """Reads and writes domain values inside the caller's transaction."""
 
     def __init__(self, session: AsyncSession, *, dialect: str) -> None:
@@ -210,7 +217,7 @@ class Store(FollowUpStore):
 
     async def delete_incident(self, number: int) -> None:
         """Forget an incident whose war room could not be opened (everything under it cascades)."""
-        for table in (RoleRow, ResponderRow, EventRow, LessonRow, ActionRow, SummaryRow, FollowUpRow, ReminderRow):
+        for table in CHILD_TABLES:
             await self.session.execute(delete(table).where(table.incident == number))
         await self.session.execute(delete(IncidentRow).where(IncidentRow.number == number))
 

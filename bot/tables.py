@@ -70,6 +70,7 @@ class IncidentRow(Base):
     mitigated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    update_prompts: Mapped[int] = mapped_column(default=0, server_default="0")  # unanswered since the last update
 
 
 class RoleRow(Base):
@@ -220,3 +221,49 @@ class ReminderRow(Base):
             sqlite_where=text("state = 'pending'"),
         ),
     )
+
+
+class CommitmentRow(Base):
+    __tablename__ = "commitments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident: Mapped[int] = mapped_column(ForeignKey("incidents.number", ondelete="CASCADE"))
+    number: Mapped[int]
+    promise: Mapped[str] = mapped_column(Text)
+    due: Mapped[datetime] = mapped_column(UTCDateTime)
+    author_id: Mapped[str] = mapped_column(String(128))
+    author_name: Mapped[str] = mapped_column(String(200))
+    made_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16))
+    at_risk_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("incident", "number"),)
+
+
+class UpdateRow(Base):
+    __tablename__ = "customer_updates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident: Mapped[int] = mapped_column(ForeignKey("incidents.number", ondelete="CASCADE"))
+    number: Mapped[int]
+    text: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[str] = mapped_column(String(128))
+    author_name: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("incident", "number"),)
+
+
+class BadNewsRow(Base):
+    __tablename__ = "bad_news"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident: Mapped[int] = mapped_column(ForeignKey("incidents.number", ondelete="CASCADE"), index=True)
+    trigger: Mapped[str] = mapped_column(String(32))
+    what: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    update_number: Mapped[int | None]

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from bot import commands as c
 from bot import render
 from bot.chat import Actions, Bullets, Button, Inline, Invocation, Message, Reply, Section, Strong, Tone
+from bot.customer import Trigger
 from bot.domain import EventKind, Incident, Person
 from bot.errors import BadInput
 from bot.followups import FollowUp
@@ -305,9 +306,10 @@ class VendorDesk:
             incident.with_severity(incident.severity)
             f = await store.follow_up(incident.number, cmd.number)
             f.escalated()  # refuses a closed follow-up before anything is posted
-            message = await self._climb(store, incident, f, now, Person(inv.user.id, inv.user.name), cmd.note)
-        await self.w.announce(incident, message)
-        return self.w.ack(incident, message.title)
+            messages = await self._climb(store, incident, f, now, Person(inv.user.id, inv.user.name), cmd.note)
+        for message in messages:
+            await self.w.announce(incident, message)
+        return self.w.ack(incident, messages[0].title)
 
     async def snooze(self, cmd: c.SnoozeFollowUp, inv: Invocation) -> Reply:
         now = self.w.now
@@ -334,7 +336,7 @@ class VendorDesk:
             )
         return self.w.ack(incident, text)
 
-    async def list(self, cmd: c.Command, inv: Invocation) -> Reply:
+    async def list_follow_ups(self, cmd: c.Command, inv: Invocation) -> Reply:
         async with self.w.core.db.transaction() as store:
             incident = await self.w.target(store, cmd, inv, lock=False)
             follow_ups = await store.follow_ups(incident.number)
@@ -359,8 +361,8 @@ class VendorDesk:
 
     async def _climb(
         self, store: Store, incident: Incident, f: FollowUp, now: datetime, actor: Person | None, note: str | None
-    ) -> Message:
-        """One rung up, or Plan B at the top; recorded, rescheduled, and returned for posting."""
+    ) -> list[Message]:
+        """One rung up, or Plan B at the top; recorded, rescheduled, and returned for posting with its bad news."""
         commander = await self.w.commander(store, incident)
         previous = f.contact
         if f.rung + 1 < len(f.ladder):
@@ -368,17 +370,22 @@ class VendorDesk:
             message = escalation_message(f, incident, previous, commander, now)
             text = f"{f.ref} escalated to {_rung(f.contact)}" + (f": {note}" if note else "")
             kind = EventKind.ESCALATED
+            trigger, what = Trigger.VENDOR_ESCALATED, (
+                f"{f.vendor} has not delivered {f.ask} (due {_when(f.due, incident)}); we escalated to "
+                f"{f.contact.name if f.contact else 'the next contact'}")
         else:
             f = f.escalated().with_plan_b(now)
             message = plan_b_message(f, incident, commander)
             text = f"{f.ref} ran out of ladder at {f.vendor}; Plan B posted"
             kind = EventKind.PLAN_B
+            trigger, what = Trigger.VENDOR_PLAN_B, (
+                f"{f.vendor} has not answered anyone up to its top contact about {f.ask}; we are switching to Plan B")
         await store.save_follow_up(f)
         await store.schedule(incident.number, CHASE, f.number, f.next_reminder(now), now=now)
         await store.add_event(
             incident.number, now, kind, actor, text, {"follow_up": f.number, "rung": f.rung, "vendor": f.vendor}
         )
-        return message
+        return [message, await self.w.customer.bad_news(store, incident, trigger, what, now)]
 
     async def chase(self, store: Store, reminder: Reminder, now: datetime) -> None:
         """Fire a follow-up's reminder, unless what it waits for has already happened."""
@@ -392,7 +399,7 @@ class VendorDesk:
             await store.schedule(incident.number, CHASE, f.number, f.first_reminder(), now=now)
             return
         if f.unanswered >= f.escalate_after and f.plan_b_at is None:
-            message = await self._climb(store, incident, f, now, None, None)
+            messages = await self._climb(store, incident, f, now, None, None)
         else:
             f = f.chased()
             await store.save_follow_up(f)
@@ -405,5 +412,6 @@ class VendorDesk:
                 f"{f.ref} chased {f.owner.name} ({f.chases}): {f.vendor} is {format_duration(now - f.due)} late",
                 {"follow_up": f.number},
             )
-            message = overdue_message(f, incident, now)
-        await self.w.post_or_raise(incident, message)
+            messages = [overdue_message(f, incident, now)]
+        for message in messages:
+            await self.w.post_or_raise(incident, message)

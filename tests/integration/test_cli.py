@@ -184,7 +184,8 @@ def test_tick_fires_due_reminders_once_from_cron(tmp_path: Path) -> None:
     later = "2099-01-01T00:00:00+00:00"
     first = warroom("tick", "--at", later, env=env)
     assert first.returncode == 0 and "⏰ V1 acme: unit is overdue" in first.stdout
-    assert first.stdout.strip().endswith(f"1 reminder(s) fired at {later}")
+    assert "📣 INC-1: customer update due" in first.stdout
+    assert first.stdout.strip().endswith(f"2 reminder(s) fired at {later}")
     again = warroom("tick", "--at", later, env=env)
     assert again.stdout.strip() == f"0 reminder(s) fired at {later}"
     bad = warroom("tick", "--at", "tomorrow", env=env)

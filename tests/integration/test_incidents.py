@@ -127,9 +127,10 @@ async def test_raising_severity_is_recorded_and_announced_as_bad_news(db: Databa
     h = Harness(db)
     await h.ok('open "Checkout slow in some stores" sev:3')
     await h.ok("sev 1 all 300 stores down now")
-    post = h.room_posts[-1]
+    post, prompt = h.room_posts[-2:]
     assert post.message.tone == "bad_news"
     assert post.text.startswith("INC-1: Severity raised from 3 to 1: all 300 stores down now")
+    assert prompt.text.startswith("🚨 Bad news for the customer: the severity rose from 3 to 1 (all 300 stores down now)")
     same = await h.run("sev 1")
     assert same.ok and "nothing changed" in same.messages[0].title
 
@@ -165,7 +166,8 @@ async def test_state_moves_open_mitigated_resolved_reopened(db: Database) -> Non
     await h.ok("mitigate stores on offline mode")
     await h.ok("resolve firmware rolled out")
     await h.ok("reopen freezing again in 12 stores")
-    assert h.room_posts[-1].message.tone == "bad_news"
+    assert h.room_posts[-2].message.tone == "bad_news"
+    assert h.room_posts[-1].text.startswith("🚨 Bad news for the customer: the fix did not hold")
     bad = await h.run("reopen")
     assert not bad.ok and "only a mitigated or resolved incident" in bad.messages[0].title
     listing = await h.ok("list")

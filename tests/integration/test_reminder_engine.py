@@ -119,7 +119,7 @@ async def test_a_reminder_claimed_before_the_vendor_delivered_does_not_post(db: 
 async def test_a_tick_fires_only_what_is_due(db: Database) -> None:
     chat = await seed(db, incidents=1, per_incident=3)
     async with db.transaction() as store:
-        await store.schedule(1, CHASE, 3, START + timedelta(hours=5), now=START)
+        await store.schedule(1, CHASE, 3, START + timedelta(hours=1), now=START)
     h = Harness(db, chat=chat, start=START + timedelta(minutes=1))
     assert await h.engine.tick() == 2
-    assert await h.engine.next_due() == START + timedelta(hours=5)
+    assert await h.engine.next_due() == START + timedelta(hours=1)
