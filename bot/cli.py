@@ -101,7 +101,7 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _summary(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import prepare_database
+    from bot.app import load_playbooks, prepare_database
     from bot.summary import build_summary, to_markdown
 
     match = INCIDENT_REF.match(args.incident.strip())
@@ -113,7 +113,9 @@ async def _summary(settings: Settings, args: argparse.Namespace) -> int:
             stored = await store.summary(int(match.group(1)))
             if stored is None:
                 incident = await store.get_incident(int(match.group(1)))
-                data = await build_summary(store, incident)
+                data = await build_summary(
+                    store, incident, load_playbooks(settings).get(incident.playbook).update_cadence
+                )
                 data["draft"] = True  # not closed yet: what the summary would say now
                 stored = (to_markdown(data), data)
     finally:

@@ -515,8 +515,9 @@ _PARSERS: dict[str, _Parser] = {
     "vendor": lambda a, i: _parse_vendor(a, i),
     "vendors": _no_args(ListFollowUps),
     "commit": lambda a, i: _parse_commit(a, i),
-    "update": lambda a, i: RecordUpdate(text=a.required_text("what the customer was told"),
-                                        next=a.options.get("next") or None, incident=i),
+    "update": lambda a, i: RecordUpdate(
+        text=a.required_text("what the customer was told"), next=a.options.get("next") or None, incident=i
+    ),
     "scorecard": lambda a, i: ShowScorecard(vendor=a.text(MAX_TITLE, "the vendor name"), incident=i),
 }
 

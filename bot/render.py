@@ -98,10 +98,15 @@ def kickoff_card(
 
 
 def status_card(
-    incident: Incident, *, roles: Sequence[RoleAssignment], actions: Sequence[ActionItem], now: datetime
+    incident: Incident,
+    *,
+    roles: Sequence[RoleAssignment],
+    actions: Sequence[ActionItem],
+    now: datetime,
+    extra: Sequence[Section | Fields | Bullets | Actions] = (),
 ) -> Message:
-    """The live card: state, severity, roles, what is open."""
-    blocks: list[Section | Fields | Bullets | Actions] = [incident_fields(incident), roles_section(roles)]
+    """The live card: state, severity, roles, what we wait on and promised, the customer clock."""
+    blocks: list[Section | Fields | Bullets | Actions] = [incident_fields(incident), roles_section(roles), *extra]
     end = incident.resolved_at or now
     blocks.append(
         Section.of(

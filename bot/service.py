@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from bot import commands as c
 from bot import render
 from bot.chat import (
+    Bullets,
     Capability,
     ChatPort,
     Invocation,
@@ -35,8 +36,8 @@ from bot.scorecard import scorecard_message, vendor_scores
 from bot.store import Database, Store
 from bot.summary import write_summary
 from bot.updates import COMMITMENT, UPDATE_DUE, CustomerDesk
-from bot.vendors import CHASE, VendorDesk
-from bot.when import format_when, parse_when
+from bot.vendors import CHASE, VendorDesk, follow_up_lines
+from bot.when import format_duration, format_when, parse_when
 
 log = logging.getLogger(__name__)
 DEFAULT_SEVERITY = 3
@@ -336,7 +337,40 @@ class Warroom:
         async with self.core.db.transaction() as store:
             incident = await self.target(store, cmd, inv, lock=False)
             roles, actions = await store.roles(incident.number), await store.actions(incident.number)
-        return Reply((render.status_card(incident, roles=roles, actions=actions, now=self.now),))
+            extra = await self._status_blocks(store, incident)
+        return Reply((render.status_card(incident, roles=roles, actions=actions, now=self.now, extra=extra),))
+
+    async def _status_blocks(self, store: Store, incident: Incident) -> list[Section | Bullets]:
+        """What the status card says about vendors, promises and the customer clock."""
+        n, now = incident.number, self.now
+        blocks: list[Section | Bullets] = []
+        waiting = [f for f in await store.follow_ups(n) if f.is_open]
+        if waiting:
+            blocks += [Section.of(Strong("Waiting on")), follow_up_lines(waiting, incident, now)]
+        promises = [p for p in await store.commitments(n) if p.is_open]
+        if promises:
+            blocks += [
+                Section.of(Strong("Commitments")),
+                Bullets(
+                    tuple(
+                        f"{p.ref} {p.promise} — by {render.when(p.due, incident)}, {p.state.value.replace('_', ' ')}"
+                        for p in promises
+                    )
+                ),
+            ]
+        updates = await store.updates(n)
+        pending = await store.pending_reminder(n, UPDATE_DUE, 0)
+        last = (
+            (
+                f"Last customer update {updates[-1].ref} {render.when(updates[-1].at, incident)} "
+                f"({format_duration(now - updates[-1].at)} ago)"
+            )
+            if updates
+            else "No customer update yet"
+        )
+        nxt = f"; next due {render.when(pending.due_at, incident)}" if pending else ""
+        blocks.append(Section.of(last + nxt + "."))
+        return blocks
 
     async def _sev(self, cmd: c.ChangeSeverity, inv: Invocation) -> Reply:
         async with self.core.db.transaction() as store:
@@ -361,7 +395,8 @@ class Warroom:
             prompt = None
             if verb == "raised":
                 what = f"the severity rose from {before.severity} to {cmd.severity}" + (
-                    f" ({cmd.reason})" if cmd.reason else "")
+                    f" ({cmd.reason})" if cmd.reason else ""
+                )
                 prompt = await self.customer.bad_news(store, incident, Trigger.SEVERITY_RAISED, what, self.now)
         tone = Tone.BAD_NEWS if verb == "raised" else Tone.INFO
         await self.announce(
@@ -514,7 +549,9 @@ class Warroom:
                 person(inv),
                 "Closed" + (f"; {stopped} pending reminder(s) stopped" if stopped else ""),
             )
-            summary = await write_summary(store, incident, now=self.now)
+            summary = await write_summary(
+                store, incident, now=self.now, cadence=self.core.playbooks.get(incident.playbook).update_cadence
+            )
         await self.announce(incident, summary)
         return Reply(
             (

@@ -27,10 +27,9 @@ from bot.errors import NotFound
 from bot.store_customer import CustomerStore
 from bot.store_followups import FollowUpStore
 from bot.tables import (
+    ActionRow,
     BadNewsRow,
     CommitmentRow,
-    UpdateRow,
-    ActionRow,
     EventRow,
     FollowUpRow,
     IncidentRow,
@@ -39,10 +38,22 @@ from bot.tables import (
     ResponderRow,
     RoleRow,
     SummaryRow,
+    UpdateRow,
 )
 
-CHILD_TABLES = (RoleRow, ResponderRow, EventRow, LessonRow, ActionRow, SummaryRow, FollowUpRow, ReminderRow,
-                CommitmentRow, UpdateRow, BadNewsRow)
+CHILD_TABLES = (
+    RoleRow,
+    ResponderRow,
+    EventRow,
+    LessonRow,
+    ActionRow,
+    SummaryRow,
+    FollowUpRow,
+    ReminderRow,
+    CommitmentRow,
+    UpdateRow,
+    BadNewsRow,
+)
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
 
 
@@ -145,6 +156,7 @@ def _incident(row: IncidentRow) -> Incident:
 
 
 _INCIDENT_FIELDS = [
+    "update_prompts",
     "title",
     "severity",
     "customer",

@@ -15,8 +15,18 @@ from bot.tables import BadNewsRow, CommitmentRow, UpdateRow
 
 
 def _commitment(r: CommitmentRow) -> Commitment:
-    return Commitment(r.incident, r.number, r.promise, r.due, Person(r.author_id, r.author_name), r.made_at,
-                      CommitmentState(r.state), r.at_risk_at, r.closed_at, r.note)
+    return Commitment(
+        r.incident,
+        r.number,
+        r.promise,
+        r.due,
+        Person(r.author_id, r.author_name),
+        r.made_at,
+        CommitmentState(r.state),
+        r.at_risk_at,
+        r.closed_at,
+        r.note,
+    )
 
 
 class CustomerStore:
@@ -27,9 +37,18 @@ class CustomerStore:
     async def add_commitment(self, draft: Commitment) -> Commitment:
         query = select(func.coalesce(func.max(CommitmentRow.number), 0)).where(CommitmentRow.incident == draft.incident)
         c = replace(draft, number=int((await self.session.execute(query)).scalar_one()) + 1)
-        self.session.add(CommitmentRow(
-            incident=c.incident, number=c.number, promise=c.promise, due=c.due, author_id=c.author.id,
-            author_name=c.author.name, made_at=c.made_at, state=c.state.value))
+        self.session.add(
+            CommitmentRow(
+                incident=c.incident,
+                number=c.number,
+                promise=c.promise,
+                due=c.due,
+                author_id=c.author.id,
+                author_name=c.author.name,
+                made_at=c.made_at,
+                state=c.state.value,
+            )
+        )
         return c
 
     async def _commitment_row(self, incident: int, number: int) -> CommitmentRow:
@@ -50,18 +69,30 @@ class CustomerStore:
         query = select(CommitmentRow).where(CommitmentRow.incident == incident).order_by(CommitmentRow.number)
         return [_commitment(r) for r in (await self.session.execute(query)).scalars()]
 
-    async def add_update(self, incident: int, text: str, author: Person, at: datetime,
-                         next_due: datetime | None) -> CustomerUpdate:
+    async def add_update(
+        self, incident: int, text: str, author: Person, at: datetime, next_due: datetime | None
+    ) -> CustomerUpdate:
         query = select(func.coalesce(func.max(UpdateRow.number), 0)).where(UpdateRow.incident == incident)
         number = int((await self.session.execute(query)).scalar_one()) + 1
-        self.session.add(UpdateRow(incident=incident, number=number, text=text, author_id=author.id,
-                                   author_name=author.name, at=at, next_due=next_due))
+        self.session.add(
+            UpdateRow(
+                incident=incident,
+                number=number,
+                text=text,
+                author_id=author.id,
+                author_name=author.name,
+                at=at,
+                next_due=next_due,
+            )
+        )
         return CustomerUpdate(incident, number, text, author, at, next_due)
 
     async def updates(self, incident: int) -> list[CustomerUpdate]:
         query = select(UpdateRow).where(UpdateRow.incident == incident).order_by(UpdateRow.number)
-        return [CustomerUpdate(r.incident, r.number, r.text, Person(r.author_id, r.author_name), r.at, r.next_due)
-                for r in (await self.session.execute(query)).scalars()]
+        return [
+            CustomerUpdate(r.incident, r.number, r.text, Person(r.author_id, r.author_name), r.at, r.next_due)
+            for r in (await self.session.execute(query)).scalars()
+        ]
 
     async def add_bad_news(self, incident: int, trigger: Trigger, what: str, at: datetime) -> BadNews:
         row = BadNewsRow(incident=incident, trigger=trigger.value, what=what, at=at)
@@ -71,12 +102,16 @@ class CustomerStore:
 
     async def answer_bad_news(self, incident: int, update_number: int, at: datetime) -> int:
         """The customer was told: every bad news not yet answered is answered by this update."""
-        query = (update(BadNewsRow)
-                 .where(BadNewsRow.incident == incident, BadNewsRow.answered_at.is_(None))
-                 .values(answered_at=at, update_number=update_number))
+        query = (
+            update(BadNewsRow)
+            .where(BadNewsRow.incident == incident, BadNewsRow.answered_at.is_(None))
+            .values(answered_at=at, update_number=update_number)
+        )
         return int((await self.session.execute(query)).rowcount)  # type: ignore[attr-defined]
 
     async def bad_news(self, incident: int) -> list[BadNews]:
         query = select(BadNewsRow).where(BadNewsRow.incident == incident).order_by(BadNewsRow.at, BadNewsRow.id)
-        return [BadNews(r.incident, r.id, Trigger(r.trigger), r.what, r.at, r.answered_at, r.update_number)
-                for r in (await self.session.execute(query)).scalars()]
+        return [
+            BadNews(r.incident, r.id, Trigger(r.trigger), r.what, r.at, r.answered_at, r.update_number)
+            for r in (await self.session.execute(query)).scalars()
+        ]

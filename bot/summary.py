@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.chat import Block, Bullets, Fields, Message, Section, Strong, Tone
+from bot.customer import Commitment, CommitmentState, CustomerUpdate
 from bot.domain import EventKind, Incident, TimelineEvent
 from bot.followups import FollowUp, routes
 from bot.render import money
@@ -44,18 +46,19 @@ def _minutes(delta: timedelta | None) -> float | None:
     return round(delta.total_seconds() / 60, 1) if delta is not None else None
 
 
-async def build_summary(store: Store, incident: Incident) -> dict[str, Any]:
-    """Everything the review needs, as JSON-ready data."""
+async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, timedelta]) -> dict[str, Any]:
+    """Everything the review needs, as JSON-ready data; ``cadence`` is the playbook's update cadence."""
     n = incident.number
     timeline = await store.timeline(n)
     lessons, actions, roles = await store.lessons(n), await store.actions(n), await store.roles(n)
     follow_ups = await store.follow_ups(n)
+    updates, promises, bad_news = await store.updates(n), await store.commitments(n), await store.bad_news(n)
     end = incident.resolved_at or incident.closed_at
     duration = end - incident.opened_at if end else None
     hours = Decimal(duration.total_seconds()) / Decimal(3600) if duration else None
     cost = (incident.cost_per_hour * hours).quantize(Decimal("1")) if incident.cost_per_hour and hours else None
     peak = min([incident.severity, *_severities(timeline)])
-    figures = {
+    figures: dict[str, Any] = {
         "time_to_war_room_minutes": _minutes(
             incident.room_opened_at - incident.opened_at if incident.room_opened_at else None
         ),
@@ -64,7 +67,26 @@ async def build_summary(store: Store, incident: Incident) -> dict[str, Any]:
         "reopened": sum(1 for e in timeline if e.kind is EventKind.REOPENED),
         "severity_changes": sum(1 for e in timeline if e.kind is EventKind.SEVERITY),
         "responders_not_found": sum(1 for e in timeline if e.kind is EventKind.INVITE_FAILED),
+        "time_to_first_update_minutes": _minutes(updates[0].at - incident.opened_at if updates else None),
+        "updates_sent": len(updates),
+        "commitments_kept": sum(p.state is CommitmentState.KEPT for p in promises),
+        "commitments_missed": sum(p.state is CommitmentState.MISSED for p in promises),
     }
+    silences = _silences(incident, timeline, updates, cadence)
+    longest = max(silences, key=lambda g: g["minutes"], default=None)
+    figures["longest_silence"] = longest
+    commitments = [_commitment(p, updates) for p in promises]
+    latencies = [
+        {
+            "trigger": b.trigger.value,
+            "what": b.what,
+            "at": _iso(b.at),
+            "told_at": _iso(b.answered_at),
+            "update": f"U{b.update_number}" if b.update_number else None,
+            "latency_minutes": _minutes(b.answered_at - b.at if b.answered_at else None),
+        }
+        for b in bad_news
+    ]
     return {
         "incident": incident.ref,
         "title": incident.title,
@@ -88,7 +110,11 @@ async def build_summary(store: Store, incident: Incident) -> dict[str, Any]:
         ],
         "figures": figures,
         "follow_ups": [_follow_up(f) for f in follow_ups],
-        "findings": _findings(incident, timeline, figures, peak) + vendor_findings(follow_ups),
+        "commitments": commitments,
+        "bad_news": latencies,
+        "findings": _findings(incident, timeline, figures, peak)
+        + vendor_findings(follow_ups)
+        + customer_findings(silences, commitments, latencies, incident),
         "lessons": [{"ref": x.ref, "text": x.text, "by": x.author.name} for x in lessons],
         "action_items": [
             {"ref": a.ref, "text": a.text, "owner": a.owner.name if a.owner else None, "due": _iso(a.due)}
@@ -120,6 +146,88 @@ def _follow_up(f: FollowUp) -> dict[str, Any]:
         "plan_b": f.plan_b_at is not None,
         "known_vendor": f.known_vendor,
     }
+
+
+def _severity_at(timeline: list[TimelineEvent], at: datetime, default: int) -> int:
+    severity = default
+    for e in timeline:
+        if e.at > at:
+            break
+        if e.kind is EventKind.OPENED and "severity" in e.data:
+            severity = int(e.data["severity"])
+        elif e.kind is EventKind.SEVERITY and "to" in e.data:
+            severity = int(e.data["to"])
+    return severity
+
+
+def _silences(
+    incident: Incident, timeline: list[TimelineEvent], updates: list[CustomerUpdate], cadence: Mapping[int, timedelta]
+) -> list[dict[str, Any]]:
+    """Every stretch the customer heard nothing, from opening to resolution, against the cadence in force."""
+    end = incident.resolved_at or incident.closed_at
+    points = [incident.opened_at, *(u.at for u in updates if end is None or u.at <= end)]
+    if end is not None:
+        points.append(end)
+    gaps = []
+    for start, stop in zip(points, points[1:], strict=False):
+        severity = _severity_at(timeline, start, incident.severity)
+        limit = cadence.get(severity)
+        gaps.append(
+            {
+                "from": _iso(start),
+                "to": _iso(stop),
+                "minutes": _minutes(stop - start),
+                "severity": severity,
+                "cadence_minutes": _minutes(limit),
+            }
+        )
+    return gaps
+
+
+def _commitment(p: Commitment, updates: list[CustomerUpdate]) -> dict[str, Any]:
+    warned_from = p.at_risk_at or p.made_at
+    warned = any(warned_from <= u.at < p.due for u in updates) if p.state is CommitmentState.MISSED else None
+    return {
+        "ref": p.ref,
+        "promise": p.promise,
+        "due": _iso(p.due),
+        "state": p.state.value,
+        "at_risk_at": _iso(p.at_risk_at),
+        "closed_at": _iso(p.closed_at),
+        "warned_before_due": warned,
+    }
+
+
+def customer_findings(
+    silences: list[dict[str, Any]],
+    commitments: list[dict[str, Any]],
+    latencies: list[dict[str, Any]],
+    incident: Incident,
+) -> list[str]:
+    """Silences past the cadence, promises broken without warning, bad news never told."""
+    found = []
+    over = [g for g in silences if g["cadence_minutes"] and g["minutes"] > g["cadence_minutes"]]
+    if over:
+        worst = max(over, key=lambda g: g["minutes"] - g["cadence_minutes"])
+        tz = ZoneInfo(incident.timezone)
+        found.append(
+            f"Silence longer than the cadence: the customer heard nothing for "
+            f"{format_duration(timedelta(minutes=worst['minutes']))} (cadence "
+            f"{format_duration(timedelta(minutes=worst['cadence_minutes']))} at severity {worst['severity']}), from "
+            f"{_at(worst['from'], tz)} to {_at(worst['to'], tz)}"
+            + (f"; {len(over)} silences in all ran past the cadence." if len(over) > 1 else ".")
+        )
+    for c in commitments:
+        if c["warned_before_due"] is False:
+            found.append(f"{c['ref']} ({c['promise']}) was missed with no warning to the customer before it was due.")
+    untold = [b for b in latencies if b["told_at"] is None]
+    if untold:
+        found.append(
+            f"{len(untold)} piece(s) of bad news were never followed by a customer update: "
+            + "; ".join(b["what"] for b in untold[:3])
+            + ("…" if len(untold) > 3 else ".")
+        )
+    return found
 
 
 def vendor_findings(follow_ups: list[FollowUp]) -> list[str]:
@@ -195,6 +303,9 @@ def to_markdown(data: dict[str, Any]) -> str:
     lines += ["", "## Key events", ""]
     lines += [f"- {_at(e['at'], tz)} — {e['text']}" + (f" ({e['by']})" if e["by"] else "") for e in data["timeline"]]
     lines += ["", "## Figures", ""] + [f"- {k}: {v}" for k, v in _figures(data)]
+    lines += ["", "## Bad news and how fast the customer heard it", ""] + (
+        [_bad_news_line(b, tz) for b in data["bad_news"]] or ["- None."]
+    )
     lines += ["", "## Vendor follow-ups", ""] + ([_follow_up_line(f, tz) for f in data["follow_ups"]] or ["- None."])
     lines += ["", "## Findings", ""] + ([f"- {f}" for f in data["findings"]] or ["- None drawn."])
     lines += ["", "## Lessons", ""] + (
@@ -226,6 +337,8 @@ def to_message(data: dict[str, Any]) -> Message:
         ),
         Section.of(Strong("Figures")),
         Bullets(tuple(f"{k}: {v}" for k, v in _figures(data))),
+        Section.of(Strong("Bad news and how fast the customer heard it")),
+        Bullets(tuple(_bad_news_line(b, tz)[2:] for b in data["bad_news"]) or ("None.",)),
         Section.of(Strong("Vendor follow-ups")),
         Bullets(tuple(_follow_up_line(f, tz)[2:] for f in data["follow_ups"]) or ("None.",)),
         Section.of(Strong("Findings")),
@@ -239,6 +352,15 @@ def to_message(data: dict[str, Any]) -> Message:
         ),
     ]
     return Message(f"Lessons learned · {data['incident']} · {data['title']}", tuple(blocks), Tone.INFO)
+
+
+def _bad_news_line(b: dict[str, Any], tz: ZoneInfo) -> str:
+    told = (
+        f"told in {format_duration(timedelta(minutes=b['latency_minutes']))} ({b['update']})"
+        if b["latency_minutes"] is not None
+        else "never told"
+    )
+    return f"- {_at(b['at'], tz)} {b['trigger'].replace('_', ' ')}: {b['what']} — {told}"
 
 
 def _follow_up_line(f: dict[str, Any], tz: ZoneInfo) -> str:
@@ -287,6 +409,18 @@ def _figures(data: dict[str, Any]) -> list[tuple[str, str]]:
         ("Time to resolve", mins(f["time_to_resolve_minutes"])),
         ("Severity changes", str(f["severity_changes"])),
         ("Reopened", str(f["reopened"])),
+        ("Time to first customer update", mins(f["time_to_first_update_minutes"])),
+        ("Customer updates sent", str(f["updates_sent"])),
+        (
+            "Longest silence",
+            (
+                f"{mins(f['longest_silence']['minutes'])} against a "
+                f"{mins(f['longest_silence']['cadence_minutes'])} cadence"
+            )
+            if f["longest_silence"]
+            else "—",
+        ),
+        ("Commitments kept / missed", f"{f['commitments_kept']} / {f['commitments_missed']}"),
     ]
 
 
@@ -294,8 +428,10 @@ def _at(iso: str | None, tz: ZoneInfo) -> str:
     return format_when(datetime.fromisoformat(iso), tz) if iso else "—"
 
 
-async def write_summary(store: Store, incident: Incident, *, now: datetime) -> Message:
+async def write_summary(
+    store: Store, incident: Incident, *, now: datetime, cadence: Mapping[int, timedelta]
+) -> Message:
     """Build, store and return the summary of a closing incident."""
-    data = await build_summary(store, incident)
+    data = await build_summary(store, incident, cadence)
     await store.save_summary(incident.number, now, to_markdown(data), data)
     return to_message(data)

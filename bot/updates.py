@@ -74,8 +74,11 @@ class CustomerDesk:
         notes = [e for e in await store.timeline(incident.number) if e.kind is EventKind.NOTE]
         waiting = [f for f in await store.follow_ups(incident.number) if f.is_open]
         promises = [p for p in await store.commitments(incident.number) if p.is_open]
-        parts = [f"Update on {incident.title} ({incident.ref})" + (f" for {incident.customer}" if incident.customer else "")
-                 + "."]
+        parts = [
+            f"Update on {incident.title} ({incident.ref})"
+            + (f" for {incident.customer}" if incident.customer else "")
+            + "."
+        ]
         parts.append(f"What happened: {incident.impact or incident.title}, since {when(incident.opened_at)}.")
         if final or incident.state is IncidentState.RESOLVED:
             parts.append("Service is restored" + (f": {notes[-1].text}" if notes else "") + ".")
@@ -84,9 +87,14 @@ class CustomerDesk:
         doing = notes[-1].text if notes else f"the incident is {incident.state.value} at severity {incident.severity}"
         parts.append(f"What we are doing: {doing}.")
         if waiting:
-            parts.append("What we are waiting on: " + "; ".join(
-                f"{f.ask} from {f.vendor} (due {when(f.due)}" + (", late" if now > f.due else "") + ")"
-                for f in waiting) + ".")
+            parts.append(
+                "What we are waiting on: "
+                + "; ".join(
+                    f"{f.ask} from {f.vendor} (due {when(f.due)}" + (", late" if now > f.due else "") + ")"
+                    for f in waiting
+                )
+                + "."
+            )
         if promises:
             parts.append("What we promised: " + "; ".join(f"{p.promise} by {when(p.due)}" for p in promises) + ".")
         parts.append(f"Next update: by {when(now + self.cadence(incident))}.")
@@ -100,20 +108,37 @@ class CustomerDesk:
     async def bad_news(self, store: Store, incident: Incident, trigger: Trigger, what: str, now: datetime) -> Message:
         """Record a slip and return the prompt to tell the customer now, with a drafted message."""
         await store.add_bad_news(incident.number, trigger, what, now)
-        await store.add_event(incident.number, now, EventKind.BAD_NEWS, None, f"Bad news ({trigger.value}): {what}",
-                              {"trigger": trigger.value})
+        await store.add_event(
+            incident.number,
+            now,
+            EventKind.BAD_NEWS,
+            None,
+            f"Bad news ({trigger.value}): {what}",
+            {"trigger": trigger.value},
+        )
         who = await self.comms(store, incident)
         customer = incident.customer or "the customer"
-        draft = (f"We need to tell you early: {what}. " + f"Impact: {incident.impact or incident.title}. "
-                 + "What we are doing about it: " + await self._doing(store, incident)
-                 + f" Next update: by {render.when(now + self.cadence(incident), incident)}.")
+        draft = (
+            f"We need to tell you early: {what}. "
+            + f"Impact: {incident.impact or incident.title}. "
+            + "What we are doing about it: "
+            + await self._doing(store, incident)
+            + f" Next update: by {render.when(now + self.cadence(incident), incident)}."
+        )
         mention: list[Inline] = [render.mention(who), " — "] if who else []
-        return Message(f"🚨 Bad news for {customer}: {what}", (
-            Section.of(*mention, "tell the customer now, before they find out. Bad-news latency runs until the "
-                       "next recorded `update`."),
-            Section.of(Strong("Draft: "), draft),
-            self._sent_button(),
-        ), Tone.BAD_NEWS)
+        return Message(
+            f"🚨 Bad news for {customer}: {what}",
+            (
+                Section.of(
+                    *mention,
+                    "tell the customer now, before they find out. Bad-news latency runs until the "
+                    "next recorded `update`.",
+                ),
+                Section.of(Strong("Draft: "), draft),
+                self._sent_button(),
+            ),
+            Tone.BAD_NEWS,
+        )
 
     async def _doing(self, store: Store, incident: Incident) -> str:
         notes = [e for e in await store.timeline(incident.number) if e.kind is EventKind.NOTE]
@@ -135,13 +160,20 @@ class CustomerDesk:
             answered = await store.answer_bad_news(incident.number, u.number, now)
             await store.save_incident(replace(incident, update_prompts=0))
             text = f"{u.ref} recorded: {cmd.text}"
-            await store.add_event(incident.number, now, EventKind.UPDATE, _who(incident, inv), text,
-                                  {"update": u.number, "answered_bad_news": answered})
+            await store.add_event(
+                incident.number,
+                now,
+                EventKind.UPDATE,
+                _who(incident, inv),
+                text,
+                {"update": u.number, "answered_bad_news": answered},
+            )
         tail = f" Next update due {render.when(next_due, incident)}." if next_due else " No further updates are due."
         if answered:
             tail += f" It answers {answered} piece(s) of bad news."
-        await self.w.announce(incident, Message(f"📣 {incident.ref}: customer updated ({u.ref})",
-                                                (Section.of(cmd.text),)))
+        await self.w.announce(
+            incident, Message(f"📣 {incident.ref}: customer updated ({u.ref})", (Section.of(cmd.text),))
+        )
         return self.w.ack(incident, text + "." + tail)
 
     async def commit(self, cmd: c.MakeCommitment, inv: Invocation) -> Reply:
@@ -150,13 +182,15 @@ class CustomerDesk:
             incident = await self.w.target(store, cmd, inv)
             incident.with_severity(incident.severity)
             due = parse_when(cmd.due, now=now, tz=ZoneInfo(incident.timezone))
-            promise = await store.add_commitment(Commitment(incident.number, 0, cmd.promise, due,
-                                                            _who(incident, inv), now))
+            promise = await store.add_commitment(
+                Commitment(incident.number, 0, cmd.promise, due, _who(incident, inv), now)
+            )
             watch_from = max(now, due - self.at_risk_window(incident))
             await store.schedule(incident.number, COMMITMENT, promise.number, watch_from, now=now)
             text = f"{promise.ref} promised: {cmd.promise}, by {render.when(due, incident)}"
-            await store.add_event(incident.number, now, EventKind.COMMITMENT, _who(incident, inv), text,
-                                  {"commitment": promise.number})
+            await store.add_event(
+                incident.number, now, EventKind.COMMITMENT, _who(incident, inv), text, {"commitment": promise.number}
+            )
         return self.w.ack(incident, text + f"; watched from {render.when(watch_from, incident)}.")
 
     async def kept(self, cmd: c.KeepCommitment, inv: Invocation) -> Reply:
@@ -167,8 +201,14 @@ class CustomerDesk:
             await store.save_commitment(promise)
             await store.cancel_reminders(incident.number, COMMITMENT, promise.number)
             text = f"{promise.ref} kept: {promise.promise}" + (f" ({cmd.note})" if cmd.note else "")
-            await store.add_event(incident.number, now, EventKind.COMMITMENT_KEPT, _who(incident, inv), text,
-                                  {"commitment": promise.number})
+            await store.add_event(
+                incident.number,
+                now,
+                EventKind.COMMITMENT_KEPT,
+                _who(incident, inv),
+                text,
+                {"commitment": promise.number},
+            )
         await self.w.announce(incident, Message(f"✅ {incident.ref}: {text}"))
         return self.w.ack(incident, text)
 
@@ -181,17 +221,33 @@ class CustomerDesk:
         await self.w.announce(incident, prompt)
         return self.w.ack(incident, f"{promise.ref} missed: {promise.promise}", tone=Tone.BAD_NEWS)
 
-    async def _miss(self, store: Store, incident: Incident, promise: Commitment, now: datetime, actor: Person | None,
-                    note: str | None) -> Message:
+    async def _miss(
+        self,
+        store: Store,
+        incident: Incident,
+        promise: Commitment,
+        now: datetime,
+        actor: Person | None,
+        note: str | None,
+    ) -> Message:
         promise = promise.missed(now, note)
         await store.save_commitment(promise)
         await store.cancel_reminders(incident.number, COMMITMENT, promise.number)
-        await store.add_event(incident.number, now, EventKind.COMMITMENT_MISSED, actor,
-                              f"{promise.ref} missed: {promise.promise}" + (f" ({note})" if note else ""),
-                              {"commitment": promise.number})
-        return await self.bad_news(store, incident, Trigger.COMMITMENT_MISSED,
-                                   f"we missed our promise of {promise.promise} by {render.when(promise.due, incident)}",
-                                   now)
+        await store.add_event(
+            incident.number,
+            now,
+            EventKind.COMMITMENT_MISSED,
+            actor,
+            f"{promise.ref} missed: {promise.promise}" + (f" ({note})" if note else ""),
+            {"commitment": promise.number},
+        )
+        return await self.bad_news(
+            store,
+            incident,
+            Trigger.COMMITMENT_MISSED,
+            f"we missed our promise of {promise.promise} by {render.when(promise.due, incident)}",
+            now,
+        )
 
     # --- what the reminder engine fires --------------------------------------------------------------
 
@@ -213,18 +269,34 @@ class CustomerDesk:
         mentions: list[Inline] = [render.mention(who), " "] if who else []
         if prompts > 1 and commander and commander != who:
             mentions += [render.mention(commander), " "]
-        silence = (f"The last update was {format_duration(now - since)} ago" if since else
-                   f"No update has gone to {incident.customer or 'the customer'} since we opened "
-                   f"{format_duration(now - incident.opened_at)} ago")
-        title = (f"📣 {incident.ref}: customer update due" if prompts == 1 else
-                 f"📣 {incident.ref}: customer update overdue — prompt {prompts}, escalated to the commander")
+        silence = (
+            f"The last update was {format_duration(now - since)} ago"
+            if since
+            else f"No update has gone to {incident.customer or 'the customer'} since we opened "
+            f"{format_duration(now - incident.opened_at)} ago"
+        )
+        title = (
+            f"📣 {incident.ref}: customer update due"
+            if prompts == 1
+            else f"📣 {incident.ref}: customer update overdue — prompt {prompts}, escalated to the commander"
+        )
         await store.add_event(incident.number, now, EventKind.UPDATE_PROMPTED, None, title[2:], {"prompt": prompts})
-        await self.w.post_or_raise(incident, Message(title, (
-            Section.of(*mentions, f"— {silence}; at severity {incident.severity} the customer hears from us every "
-                       f"{format_duration(cadence)}. Send it, then record it with `/incident update …`."),
-            Section.of(Strong("Draft: "), await self.draft(store, incident, now)),
-            self._sent_button(),
-        ), Tone.REMINDER))
+        await self.w.post_or_raise(
+            incident,
+            Message(
+                title,
+                (
+                    Section.of(
+                        *mentions,
+                        f"— {silence}; at severity {incident.severity} the customer hears from us every "
+                        f"{format_duration(cadence)}. Send it, then record it with `/incident update …`.",
+                    ),
+                    Section.of(Strong("Draft: "), await self.draft(store, incident, now)),
+                    self._sent_button(),
+                ),
+                Tone.REMINDER,
+            ),
+        )
 
     async def watch_commitment(self, store: Store, reminder: Reminder, now: datetime) -> None:
         """At the at-risk window: bad news that it may slip. At the due time: missed, unless kept."""
@@ -241,15 +313,33 @@ class CustomerDesk:
             await store.save_commitment(promise)
             await store.schedule(incident.number, COMMITMENT, promise.number, promise.due, now=now)
             left = format_duration(promise.due - now)
-            await store.add_event(incident.number, now, EventKind.COMMITMENT_AT_RISK, None,
-                                  f"{promise.ref} at risk: {promise.promise}, due in {left}",
-                                  {"commitment": promise.number})
+            await store.add_event(
+                incident.number,
+                now,
+                EventKind.COMMITMENT_AT_RISK,
+                None,
+                f"{promise.ref} at risk: {promise.promise}, due in {left}",
+                {"commitment": promise.number},
+            )
             prompt = await self.bad_news(
-                store, incident, Trigger.COMMITMENT_AT_RISK,
-                f"our promise of {promise.promise} by {render.when(promise.due, incident)} is at risk ({left} left)", now)
-            prompt = replace(prompt, blocks=(*prompt.blocks[:-1], Actions((
-                Button("Kept", f"commit kept {promise.ref}", "primary"), Button("Update sent", "update sent as drafted"),
-            ))))
+                store,
+                incident,
+                Trigger.COMMITMENT_AT_RISK,
+                f"our promise of {promise.promise} by {render.when(promise.due, incident)} is at risk ({left} left)",
+                now,
+            )
+            prompt = replace(
+                prompt,
+                blocks=(
+                    *prompt.blocks[:-1],
+                    Actions(
+                        (
+                            Button("Kept", f"commit kept {promise.ref}", "primary"),
+                            Button("Update sent", "update sent as drafted"),
+                        )
+                    ),
+                ),
+            )
         else:
             await store.schedule(incident.number, COMMITMENT, promise.number, promise.due, now=now)
             return
@@ -262,8 +352,14 @@ class CustomerDesk:
         await store.cancel_reminders(incident.number, UPDATE_DUE)
         who = await self.comms(store, incident)
         mention: list[Inline] = [render.mention(who), " — "] if who else []
-        return Message(f"📣 {incident.ref}: send the final customer update", (
-            Section.of(*mention, "service is restored; tell the customer, then record it with `/incident update …`."),
-            Section.of(Strong("Draft: "), await self.draft(store, incident, now, final=True)),
-            self._sent_button(),
-        ), Tone.REMINDER)
+        return Message(
+            f"📣 {incident.ref}: send the final customer update",
+            (
+                Section.of(
+                    *mention, "service is restored; tell the customer, then record it with `/incident update …`."
+                ),
+                Section.of(Strong("Draft: "), await self.draft(store, incident, now, final=True)),
+                self._sent_button(),
+            ),
+            Tone.REMINDER,
+        )

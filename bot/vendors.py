@@ -370,16 +370,22 @@ class VendorDesk:
             message = escalation_message(f, incident, previous, commander, now)
             text = f"{f.ref} escalated to {_rung(f.contact)}" + (f": {note}" if note else "")
             kind = EventKind.ESCALATED
-            trigger, what = Trigger.VENDOR_ESCALATED, (
-                f"{f.vendor} has not delivered {f.ask} (due {_when(f.due, incident)}); we escalated to "
-                f"{f.contact.name if f.contact else 'the next contact'}")
+            trigger, what = (
+                Trigger.VENDOR_ESCALATED,
+                (
+                    f"{f.vendor} has not delivered {f.ask} (due {_when(f.due, incident)}); we escalated to "
+                    f"{f.contact.name if f.contact else 'the next contact'}"
+                ),
+            )
         else:
             f = f.escalated().with_plan_b(now)
             message = plan_b_message(f, incident, commander)
             text = f"{f.ref} ran out of ladder at {f.vendor}; Plan B posted"
             kind = EventKind.PLAN_B
-            trigger, what = Trigger.VENDOR_PLAN_B, (
-                f"{f.vendor} has not answered anyone up to its top contact about {f.ask}; we are switching to Plan B")
+            trigger, what = (
+                Trigger.VENDOR_PLAN_B,
+                (f"{f.vendor} has not answered anyone up to its top contact about {f.ask}; we are switching to Plan B"),
+            )
         await store.save_follow_up(f)
         await store.schedule(incident.number, CHASE, f.number, f.next_reminder(now), now=now)
         await store.add_event(

@@ -130,7 +130,9 @@ async def test_raising_severity_is_recorded_and_announced_as_bad_news(db: Databa
     post, prompt = h.room_posts[-2:]
     assert post.message.tone == "bad_news"
     assert post.text.startswith("INC-1: Severity raised from 3 to 1: all 300 stores down now")
-    assert prompt.text.startswith("🚨 Bad news for the customer: the severity rose from 3 to 1 (all 300 stores down now)")
+    assert prompt.text.startswith(
+        "🚨 Bad news for the customer: the severity rose from 3 to 1 (all 300 stores down now)"
+    )
     same = await h.run("sev 1")
     assert same.ok and "nothing changed" in same.messages[0].title
 
