@@ -186,7 +186,7 @@ def _silences(
 
 def _commitment(p: Commitment, updates: list[CustomerUpdate]) -> dict[str, Any]:
     warned_from = p.at_risk_at or p.made_at
-    warned = any(warned_from <= u.at < p.due for u in updates) if p.state is CommitmentState.MISSED else None
+    warned = any(warned_from < u.at < p.due for u in updates) if p.state is CommitmentState.MISSED else None
     return {
         "ref": p.ref,
         "promise": p.promise,

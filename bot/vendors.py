@@ -257,7 +257,16 @@ class VendorDesk:
                 text,
                 {"follow_up": f.number, "slipped": slipped, "from": before.due.isoformat(), "to": f.due.isoformat()},
             )
+            prompt = None
+            if slipped:
+                what = (
+                    f"{f.vendor} moved its date for {f.ask} from {_when(before.due, incident)} "
+                    f"to {_when(f.due, incident)}"
+                )
+                prompt = await self.w.customer.bad_news(store, incident, Trigger.ETA_SLIPPED, what, now)
         await self.w.announce(incident, Message(f"📬 {text}", tone=Tone.BAD_NEWS if slipped else Tone.INFO))
+        if prompt:
+            await self.w.announce(incident, prompt)
         return self.w.ack(incident, text + f". Next check {_when(next_at, incident)}.")
 
     async def received(self, cmd: c.ReceivedFromVendor, inv: Invocation) -> Reply:

@@ -119,6 +119,11 @@ def _read_when(s: str, shown: str, *, now: datetime, tz: ZoneInfo, business_days
         if at > now:
             return at
         return _local(_after_business_days(local.date(), 1, business_days), _END_OF_DAY, tz)
+    if _CLOCK.fullmatch(s) and not s.isdigit():
+        # A bare time of day ("17:00", "5pm") is the next time the clock shows it: today, else tomorrow.
+        clock = _read_clock(s, shown, bare_ok=False)
+        at = _local(local.date(), clock, tz)
+        return at if at > now else _local(local.date() + timedelta(days=1), clock, tz)
     word, _, rest = s.partition(" ")
     weekday = _weekday(word)
     if word in ("today", "tomorrow") or weekday is not None:

@@ -247,3 +247,12 @@ def test_format_duration_shows_two_largest_units(delta: timedelta, expected: str
 @pytest.mark.parametrize("text", ["45m", "2h 15m", "3d 4h"])
 def test_formatted_durations_read_back(text: str) -> None:
     assert format_duration(parse_duration(text)) == text
+
+
+def test_bare_time_of_day_is_the_next_time_the_clock_shows_it() -> None:
+    now = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # 15:00 in Berlin
+    berlin = ZoneInfo("Europe/Berlin")
+    assert parse_when("17:00", now=now, tz=berlin) == datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
+    assert parse_when("9am", now=now, tz=berlin) == datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+    with pytest.raises(BadInput):
+        parse_when("17", now=now, tz=berlin)
