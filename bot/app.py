@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 from sqlalchemy import text
@@ -82,12 +83,56 @@ def web_app(app: App) -> web.Application:
     return web_application
 
 
-async def serve(settings: Settings, *, chat: ChatPort, clock: Clock, host: str = "0.0.0.0") -> None:
-    """Run the HTTP server until cancelled."""
+class Surface(Protocol):
+    """A chat platform as the server sees it: its chat port, its HTTP routes, its background connections."""
+
+    chat: ChatPort
+
+    def mount(self, web_application: web.Application, app: App) -> None:
+        """Add the platform's routes (e.g. POST /slack/events) to the one aiohttp server."""
+        ...
+
+    async def start(self, app: App) -> None:
+        """Open long-lived connections (e.g. Slack Socket Mode); a no-op for plain HTTP."""
+        ...
+
+    async def close(self) -> None:
+        """Close clients and connections."""
+        ...
+
+
+class LocalSurface:
+    """No chat platform configured: the bot records and logs, for trying `warroom serve` locally."""
+
+    def __init__(self) -> None:
+        from adapters.memory import InMemoryChat
+
+        self.chat: ChatPort = InMemoryChat()
+
+    def mount(self, web_application: web.Application, app: App) -> None:
+        pass
+
+    async def start(self, app: App) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
+def make_surface(settings: Settings) -> Surface:
+    """The chat platform this deployment serves, chosen from the settings."""
+    return LocalSurface()
+
+
+async def serve(settings: Settings, *, clock: Clock, host: str = "0.0.0.0", surface: Surface | None = None) -> None:
+    """Run the HTTP server and the reminder engine until cancelled."""
     import asyncio
 
-    async with running(settings, chat=chat, clock=clock) as app:
-        runner = web.AppRunner(web_app(app))
+    surface = surface or make_surface(settings)
+    async with running(settings, chat=surface.chat, clock=clock) as app:
+        web_application = web_app(app)
+        surface.mount(web_application, app)
+        runner = web.AppRunner(web_application)
         await runner.setup()
         site = web.TCPSite(runner, host, settings.port)
         await site.start()
@@ -95,8 +140,10 @@ async def serve(settings: Settings, *, chat: ChatPort, clock: Clock, host: str =
         stop = asyncio.Event()
         reminders = asyncio.create_task(app.engine.run_forever(stop), name="reminder-engine")
         try:
+            await surface.start(app)
             await asyncio.Event().wait()
         finally:
             stop.set()
             await reminders
             await runner.cleanup()
+            await surface.close()

@@ -93,10 +93,9 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from adapters.memory import InMemoryChat
     from bot.app import serve
 
-    await serve(settings, chat=InMemoryChat(), clock=SystemClock())
+    await serve(settings, clock=SystemClock())
     return 0
 
 

@@ -26,6 +26,7 @@ from bot.domain import (
 from bot.errors import NotFound
 from bot.store_customer import CustomerStore
 from bot.store_followups import FollowUpStore
+from bot.store_platform import PlatformStore
 from bot.tables import (
     ActionRow,
     BadNewsRow,
@@ -176,7 +177,7 @@ _INCIDENT_FIELDS = [
 ]
 
 
-class Store(FollowUpStore, CustomerStore):
+class Store(FollowUpStore, CustomerStore, PlatformStore):
     """Reads and writes domain values inside the caller's transaction."""
 
     def __init__(self, session: AsyncSession, *, dialect: str) -> None:

@@ -267,3 +267,23 @@ class BadNewsRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     update_number: Mapped[int | None]
+
+
+class IdempotencyRow(Base):
+    """A request already seen (a Slack event retry, a double-clicked command), shared by every replica."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class RoomAddressRow(Base):
+    """How to reach a room proactively (a Teams conversation reference), kept across restarts."""
+
+    __tablename__ = "room_addresses"
+
+    room_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    data: Mapped[str] = mapped_column(Text)  # JSON
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -194,30 +194,36 @@ def test_tick_fires_due_reminders_once_from_cron(tmp_path: Path) -> None:
 
 def test_console_prompts_updates_watches_commitments_and_summarises_the_customer_side(tmp_path: Path) -> None:
     env = {"WARROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
-    session = "\n".join([
-        '/incident open "Checkout down in every store" sev:1 customer:"Acme Retail" playbook:default',
-        "/incident role comms @lee",
-        '/incident commit "workaround in every store" due:2h',
-        "/clock +1h",
-        "/as @lee",
-        '/incident update "rolling back; next update in an hour"',
-        "/clock +50m",
-        "/clock +20m",
-        "/incident resolve",
-        "/incident update fixed",
-        "/incident close",
-    ]) + "\n"
+    session = (
+        "\n".join(
+            [
+                '/incident open "Checkout down in every store" sev:1 customer:"Acme Retail" playbook:default',
+                "/incident role comms @lee",
+                '/incident commit "workaround in every store" due:2h',
+                "/clock +1h",
+                "/as @lee",
+                '/incident update "rolling back; next update in an hour"',
+                "/clock +50m",
+                "/clock +20m",
+                "/incident resolve",
+                "/incident update fixed",
+                "/incident close",
+            ]
+        )
+        + "\n"
+    )
     out = warroom("console", stdin=session, env=env).stdout
-    promised = out[out.index("> /incident commit"):out.index("> /clock +1h")]
+    promised = out[out.index("> /incident commit") : out.index("> /clock +1h")]
     assert "🚨 Bad news for Acme Retail: our promise of workaround in every store" in promised  # at risk at once
-    first_hour = out[out.index("> /clock +1h"):out.index('update "rolling back')]
+    first_hour = out[out.index("> /clock +1h") : out.index('update "rolling back')]
     assert "📣 INC-1: customer update due" in first_hour and "Draft: Update on Checkout down in every store" in (
-        first_hour)
-    quiet = out[out.index("> /clock +50m"):out.index("> /clock +20m")]
+        first_hour
+    )
+    quiet = out[out.index("> /clock +50m") : out.index("> /clock +20m")]
     assert "📣 INC-1: customer update due" not in quiet  # the update reset the clock
-    missed = out[out.index("> /clock +20m"):out.index("> /incident resolve")]
+    missed = out[out.index("> /clock +20m") : out.index("> /incident resolve")]
     assert "🚨 Bad news for Acme Retail: we missed our promise of workaround in every store" in missed
-    summary = out[out.index("Lessons learned · INC-1"):]
+    summary = out[out.index("Lessons learned · INC-1") :]
     assert "Customer updates sent: 2" in summary and "Commitments kept / missed: 0 / 1" in summary
     assert "commitment missed: we missed our promise of workaround in every store" in summary
     assert "Silence longer than the cadence: the customer heard nothing for 1h 10m (cadence 1h" in summary

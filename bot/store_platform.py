@@ -1,0 +1,45 @@
+"""Storage the chat adapters need: idempotency keys and room addresses; mixed into Store."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.tables import IdempotencyRow, RoomAddressRow
+
+
+class PlatformStore:
+    """Idempotency keys and room addresses, mixed into bot.store.Store."""
+
+    session: AsyncSession
+
+    async def first_time(self, key: str, *, now: datetime, ttl: timedelta) -> bool:
+        """True the first time ``key`` is seen within ``ttl`` (across replicas); False for a repeat."""
+        await self.session.execute(delete(IdempotencyRow).where(IdempotencyRow.seen_at < now - ttl))
+        try:
+            async with self.session.begin_nested():
+                self.session.add(IdempotencyRow(key=key[:200], seen_at=now))
+        except IntegrityError:
+            return False
+        return True
+
+    async def save_room_address(self, room_id: str, platform: str, data: dict[str, Any], *, now: datetime) -> None:
+        row = await self.session.get(RoomAddressRow, room_id)
+        payload = json.dumps(data, sort_keys=True)
+        if row is None:
+            self.session.add(RoomAddressRow(room_id=room_id, platform=platform, data=payload, updated_at=now))
+        else:
+            row.platform, row.data, row.updated_at = platform, payload, now
+
+    async def room_address(self, room_id: str) -> dict[str, Any] | None:
+        row = await self.session.get(RoomAddressRow, room_id)
+        return json.loads(row.data) if row else None
+
+    async def room_addresses(self, platform: str) -> dict[str, dict[str, Any]]:
+        rows = (await self.session.execute(select(RoomAddressRow).where(RoomAddressRow.platform == platform))).scalars()
+        return {r.room_id: json.loads(r.data) for r in rows}
