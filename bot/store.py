@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, event, func, select, text
+from sqlalchemy import delete, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -24,6 +24,7 @@ from bot.domain import (
     TimelineEvent,
 )
 from bot.errors import NotFound
+from bot.store_base import StoreBase
 from bot.store_customer import CustomerStore
 from bot.store_followups import FollowUpStore
 from bot.store_platform import PlatformStore
@@ -298,12 +299,8 @@ class Store(FollowUpStore, CustomerStore, PlatformStore):
             for r in (await self.session.execute(query)).scalars()
         ]
 
-    async def _next_number(self, table: type[LessonRow] | type[ActionRow], number: int) -> int:
-        query = select(func.coalesce(func.max(table.number), 0)).where(table.incident == number)
-        return int((await self.session.execute(query)).scalar_one()) + 1
-
     async def add_lesson(self, number: int, text: str, author: Person, at: datetime) -> Lesson:
-        n = await self._next_number(LessonRow, number)
+        n = await self.next_number(LessonRow, number)
         self.session.add(
             LessonRow(incident=number, number=n, text=text, author_id=author.id, author_name=author.name, at=at)
         )
@@ -319,7 +316,7 @@ class Store(FollowUpStore, CustomerStore, PlatformStore):
     async def add_action(
         self, number: int, text: str, *, owner: Person | None, due: datetime | None, author: Person, at: datetime
     ) -> ActionItem:
-        n = await self._next_number(ActionRow, number)
+        n = await self.next_number(ActionRow, number)
         self.session.add(
             ActionRow(
                 incident=number,

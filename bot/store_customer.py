@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, update
 
 from bot.customer import BadNews, Commitment, CommitmentState, CustomerUpdate, Trigger
 from bot.domain import Person
 from bot.errors import NotFound
+from bot.store_base import StoreBase
 from bot.tables import BadNewsRow, CommitmentRow, UpdateRow
 
 
@@ -29,14 +29,11 @@ def _commitment(r: CommitmentRow) -> Commitment:
     )
 
 
-class CustomerStore:
+class CustomerStore(StoreBase):
     """Commitments, updates and bad news, mixed into bot.store.Store."""
 
-    session: AsyncSession
-
     async def add_commitment(self, draft: Commitment) -> Commitment:
-        query = select(func.coalesce(func.max(CommitmentRow.number), 0)).where(CommitmentRow.incident == draft.incident)
-        c = replace(draft, number=int((await self.session.execute(query)).scalar_one()) + 1)
+        c = replace(draft, number=await self.next_number(CommitmentRow, draft.incident))
         self.session.add(
             CommitmentRow(
                 incident=c.incident,
@@ -72,8 +69,7 @@ class CustomerStore:
     async def add_update(
         self, incident: int, text: str, author: Person, at: datetime, next_due: datetime | None
     ) -> CustomerUpdate:
-        query = select(func.coalesce(func.max(UpdateRow.number), 0)).where(UpdateRow.incident == incident)
-        number = int((await self.session.execute(query)).scalar_one()) + 1
+        number = await self.next_number(UpdateRow, incident)
         self.session.add(
             UpdateRow(
                 incident=incident,

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, update
 
 from bot.errors import NotFound
 from bot.followups import FollowUp, FollowUpState, hours_from_json, hours_to_json
 from bot.playbooks import LadderRung
+from bot.store_base import StoreBase
 from bot.tables import FollowUpRow, ReminderRow
 
 PENDING, DONE, CANCELLED = "pending", "done", "cancelled"
@@ -63,18 +64,13 @@ def _fill(row: FollowUpRow, f: FollowUp) -> None:
     row.closed_at = f.closed_at
 
 
-class FollowUpStore:
+class FollowUpStore(StoreBase):
     """Follow-ups and reminders, mixed into bot.store.Store."""
-
-    session: AsyncSession
 
     async def add_follow_up(self, draft: FollowUp) -> FollowUp:
         """Insert a follow-up, numbering it V<n> within its incident."""
-        query = select(func.coalesce(func.max(FollowUpRow.number), 0)).where(FollowUpRow.incident == draft.incident)
-        number = int((await self.session.execute(query)).scalar_one()) + 1
+        number = await self.next_number(FollowUpRow, draft.incident)
         row = FollowUpRow(incident=draft.incident, number=number)
-        from dataclasses import replace
-
         follow_up = replace(draft, number=number)
         _fill(row, follow_up)
         self.session.add(row)
