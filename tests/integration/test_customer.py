@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from bot.chat import UserRef
 from bot.store import Database
 from tests.harness import Harness
@@ -192,3 +194,29 @@ async def test_cadence_and_commitments_keep_their_instants_across_the_eu_dst_cha
     assert events["commitment_at_risk"] == datetime(2026, 10, 25, 10, 0, tzinfo=UTC)  # 2h window
     assert events["commitment_missed"] == datetime(2026, 10, 25, 12, 0, tzinfo=UTC)
     assert events["update_prompted"] == datetime(2026, 10, 25, 9, 0, tzinfo=UTC)  # 1d cadence = 24 hours
+
+
+@pytest.mark.parametrize(
+    ("severity", "cadence"),
+    [(1, timedelta(hours=1)), (2, timedelta(hours=4)), (3, timedelta(days=1)), (4, timedelta(days=3))],
+)
+async def test_each_severity_is_prompted_on_its_own_cadence(db: Database, severity: int, cadence: timedelta) -> None:
+    h = Harness(db)
+    await h.ok(f'open "Checkout slow" sev:{severity} playbook:default')
+    await h.advance(cadence - timedelta(minutes=1))
+    assert prompts(h) == []
+    await h.advance(timedelta(minutes=1))
+    async with db.transaction() as store:
+        [event] = [e for e in await store.timeline(1) if e.kind.value == "update_prompted"]
+    assert event.at == h.clock.now() == datetime(2026, 11, 23, 14, 0, tzinfo=UTC) + cadence
+
+
+async def test_raising_severity_brings_the_next_prompt_forward(db: Database) -> None:
+    h = Harness(db)
+    await h.ok('open "Checkout slow" sev:3 playbook:default')  # next prompt in 1d
+    await h.advance(timedelta(minutes=30))
+    await h.ok("sev 1 every store down")  # cadence 1h, counted from opening: due at 15:00, not tomorrow
+    await h.advance(timedelta(minutes=29))
+    assert prompts(h) == []
+    await h.advance(timedelta(minutes=1))
+    assert len(prompts(h)) == 1

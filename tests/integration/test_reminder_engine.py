@@ -123,3 +123,19 @@ async def test_a_tick_fires_only_what_is_due(db: Database) -> None:
     h = Harness(db, chat=chat, start=START + timedelta(minutes=1))
     assert await h.engine.tick() == 2
     assert await h.engine.next_due() == START + timedelta(hours=1)
+
+
+async def test_the_engine_inside_serve_fires_on_its_own(db: Database) -> None:
+    chat = await seed(db, incidents=1, per_incident=3)
+    h = Harness(db, chat=chat, start=START + timedelta(minutes=1))
+    stop = asyncio.Event()
+    running = asyncio.create_task(h.engine.run_forever(stop, interval=timedelta(milliseconds=50)))
+    try:
+        for _ in range(200):  # wait on the condition, bounded
+            if len(fired(chat)) == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert len(fired(chat)) == 3
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=5)
