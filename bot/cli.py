@@ -68,6 +68,10 @@ async def _console(settings: Settings, args: argparse.Namespace) -> int:
     clock = SimClock(start_time(datetime.now(UTC)))
     chat = ConsoleChat(sys.stdout, clock, ZoneInfo(settings.timezone))
     async with running(settings, chat=chat, clock=clock) as app:
+        async with app.db.transaction() as store:
+            latest = await store.latest_event_at()
+        if latest is not None and latest > clock.now():
+            clock.set(latest)  # a console that moved time forward resumes where it left off
         session = ConsoleSession(
             app.warroom.handle,
             chat,

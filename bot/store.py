@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, event, select, text
+from sqlalchemy import delete, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -291,6 +291,10 @@ class Store(FollowUpStore, CustomerStore, PlatformStore):
                 data=json.dumps(data or {}, sort_keys=True),
             )
         )
+
+    async def latest_event_at(self) -> datetime | None:
+        """When anything last happened, in any incident (simulated clocks resume from there)."""
+        return (await self.session.execute(select(func.max(EventRow.at)))).scalar_one_or_none()
 
     async def timeline(self, number: int) -> list[TimelineEvent]:
         query = select(EventRow).where(EventRow.incident == number).order_by(EventRow.at, EventRow.id)

@@ -227,3 +227,10 @@ def test_console_prompts_updates_watches_commitments_and_summarises_the_customer
     assert "Customer updates sent: 2" in summary and "Commitments kept / missed: 0 / 1" in summary
     assert "commitment missed: we missed our promise of workaround in every store" in summary
     assert "Silence longer than the cadence: the customer heard nothing for 1h 10m (cadence 1h" in summary
+
+
+def test_a_restarted_console_resumes_its_simulated_time(tmp_path: Path) -> None:
+    env = {"WARROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
+    warroom("console", stdin="/incident open Registers down sev:3\n/clock +3d\n/incident note three days on\n", env=env)
+    status = warroom("console", stdin="/join #inc-1-registers-down\n/incident status\n", env=env).stdout
+    assert "Open for 3d." in status  # not "0m": the clock did not jump back to the wall clock
