@@ -24,7 +24,6 @@ from bot.domain import (
     TimelineEvent,
 )
 from bot.errors import NotFound
-from bot.store_base import StoreBase
 from bot.store_customer import CustomerStore
 from bot.store_followups import FollowUpStore
 from bot.store_platform import PlatformStore
