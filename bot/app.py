@@ -121,7 +121,14 @@ class LocalSurface:
 
 def make_surface(settings: Settings) -> Surface:
     """The chat platform this deployment serves, chosen from the settings."""
-    return LocalSurface()
+    if settings.slack_bot_token:
+        from adapters.slack import SlackSurface
+
+        return SlackSurface(settings)
+    # Teams is the fallback: with no Microsoft app id it answers unauthenticated requests, for local use only.
+    from adapters.teams import TeamsSurface
+
+    return TeamsSurface(settings)
 
 
 async def serve(settings: Settings, *, clock: Clock, host: str = "0.0.0.0", surface: Surface | None = None) -> None:

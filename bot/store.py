@@ -90,6 +90,17 @@ class Database:
         async with self._sessions() as session, session.begin():
             yield Store(session, dialect=self.dialect)
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Store]:
+        """A Store for reading only; on SQLite it reads beside a writer instead of queueing behind it.
+
+        A chat adapter looks up where to post while the reminder engine's write transaction is open.
+        """
+        async with self.engine.connect() as conn:
+            await conn.execution_options(warroom_read_only=True)
+            async with AsyncSession(bind=conn, expire_on_commit=False) as session, session.begin():
+                yield Store(session, dialect=self.dialect)
+
     async def upgrade(self) -> None:
         """Bring the schema to the newest migration (safe to run from several replicas at once)."""
         from bot.migrations import upgrade
@@ -124,7 +135,8 @@ def _serialize_sqlite_writes(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Database.read takes no write lock: with WAL a reader sees the last commit while a writer works.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("warroom_read_only") else "BEGIN IMMEDIATE")
 
 
 def _person(pid: str | None, name: str | None) -> Person | None:

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.tables import IdempotencyRow, RoomAddressRow
 
+_SWEEP_AFTER = timedelta(days=1)
+
 
 class PlatformStore:
     """Idempotency keys and room addresses, mixed into bot.store.Store."""
@@ -20,13 +22,23 @@ class PlatformStore:
 
     async def first_time(self, key: str, *, now: datetime, ttl: timedelta) -> bool:
         """True the first time ``key`` is seen within ``ttl`` (across replicas); False for a repeat."""
-        await self.session.execute(delete(IdempotencyRow).where(IdempotencyRow.seen_at < now - ttl))
+        key = key[:200]
+        # Expire this key only: a caller with a short ttl (a command, a minute) must not forget keys others keep
+        # longer (Slack event ids, an hour). Anything older than a day goes, whatever its key.
+        await self.session.execute(
+            delete(IdempotencyRow).where(IdempotencyRow.key == key, IdempotencyRow.seen_at < now - ttl)
+        )
+        await self.session.execute(delete(IdempotencyRow).where(IdempotencyRow.seen_at < now - max(ttl, _SWEEP_AFTER)))
         try:
             async with self.session.begin_nested():
-                self.session.add(IdempotencyRow(key=key[:200], seen_at=now))
+                self.session.add(IdempotencyRow(key=key, seen_at=now))
         except IntegrityError:
             return False
         return True
+
+    async def forget(self, key: str) -> None:
+        """Drop ``key`` so that the next try counts as new (the first one changed nothing)."""
+        await self.session.execute(delete(IdempotencyRow).where(IdempotencyRow.key == key[:200]))
 
     async def save_room_address(self, room_id: str, platform: str, data: dict[str, Any], *, now: datetime) -> None:
         row = await self.session.get(RoomAddressRow, room_id)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -15,15 +16,61 @@ from bot.chat import Actions, Button, Capability, ChatPort, Mention, Message, Me
 from bot.clock import SimClock
 from bot.errors import ChatError
 
-ADAPTERS: dict[str, Callable[[], ChatPort]] = {
-    "memory": InMemoryChat,
-    "console": lambda: ConsoleChat(io.StringIO(), SimClock(datetime(2026, 11, 23, tzinfo=UTC)), ZoneInfo("UTC")),
+Factory = Callable[[], AbstractAsyncContextManager[ChatPort]]
+
+
+def _plain(make: Callable[[], ChatPort]) -> Factory:
+    """An adapter that needs nothing around it."""
+
+    @asynccontextmanager
+    async def factory() -> AsyncIterator[ChatPort]:
+        yield make()
+
+    return factory
+
+
+@asynccontextmanager
+async def _slack() -> AsyncIterator[ChatPort]:
+    """The Slack port on the real AsyncWebClient, against the fake Slack Web API on loopback."""
+    from adapters.slack_chat import SlackChat, web_client
+    from tests.adapters.fake_slack import BOT_TOKEN, FakeSlack
+
+    fake = FakeSlack(people=())
+    for name in ("lee", "sam", "kim"):
+        fake.add_user(name, uid=name)
+    api = await fake.start()
+    chat = SlackChat(web_client(BOT_TOKEN, api), post_interval=0.0)
+    try:
+        yield chat
+    finally:
+        await chat.close()
+        await fake.close()
+
+
+@asynccontextmanager
+async def _teams(*, graph: bool) -> AsyncIterator[ChatPort]:
+    """The Teams port through botbuilder's CloudAdapter against a fake Bot Connector (and fake Graph) on loopback."""
+    from tests.adapters.fake_teams_world import teams_port
+
+    async with teams_port(graph=graph) as chat:
+        yield chat
+
+
+ADAPTERS: dict[str, Factory] = {
+    "memory": _plain(InMemoryChat),
+    "console": _plain(
+        lambda: ConsoleChat(io.StringIO(), SimClock(datetime(2026, 11, 23, tzinfo=UTC)), ZoneInfo("UTC"))
+    ),
+    "slack": _slack,
+    "teams": lambda: _teams(graph=False),
+    "teams-graph": lambda: _teams(graph=True),
 }
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
-def chat(request: pytest.FixtureRequest) -> ChatPort:
-    return ADAPTERS[request.param]()
+async def chat(request: pytest.FixtureRequest) -> AsyncIterator[ChatPort]:
+    async with ADAPTERS[request.param]() as port:
+        yield port
 
 
 MESSAGE = Message(

@@ -38,3 +38,19 @@ async def test_room_addresses_survive_a_restart(database_url: str) -> None:
         assert await store.room_address("nowhere") is None
         assert list(await store.room_addresses("teams")) == ["19:abc@thread.tacv2"]
     await again.dispose()
+
+
+async def test_a_short_lived_key_does_not_expire_longer_lived_ones_and_a_key_can_be_forgotten(
+    database_url: str,
+) -> None:
+    db = Database(database_url)
+    await db.upgrade()
+    hour, minute = timedelta(hours=1), timedelta(minutes=1)
+    async with db.transaction() as store:
+        assert await store.first_time("slack:event:Ev1", now=START, ttl=hour)
+        assert await store.first_time("slack:command:abc", now=START + timedelta(minutes=5), ttl=minute)
+        assert not await store.first_time("slack:event:Ev1", now=START + timedelta(minutes=5), ttl=hour)
+        await store.forget("slack:command:abc")
+        assert await store.first_time("slack:command:abc", now=START + timedelta(minutes=5), ttl=minute)
+        assert await store.first_time("slack:event:Ev1", now=START + timedelta(hours=2), ttl=hour)
+    await db.dispose()

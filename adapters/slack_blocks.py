@@ -1,0 +1,225 @@
+"""Block Kit for Slack: the core's Messages out as blocks, Slack's escaped text in as plain commands, the open form."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from bot.chat import Actions, Bullets, Fields, Inline, Mention, Message, Section, Strong, Tone
+from bot.render import plain_text
+
+# Slack's limits (https://api.slack.com/reference/block-kit/blocks): past them a post fails with invalid_blocks.
+MAX_BLOCKS = 50
+MAX_TEXT = 3000
+MAX_FIELDS = 10
+MAX_FIELD = 2000
+MAX_BUTTONS = 25
+MAX_LABEL = 75
+MAX_VALUE = 2000
+ACTION_PREFIX = "warroom:"
+OPEN_FORM = "warroom:open"
+_MARKS = {Tone.BAD_NEWS: "🔴 ", Tone.ERROR: "⚠️ "}
+_HANDLE = re.compile(r"[\w.\-]{1,80}")
+
+
+def escape(text: str) -> str:
+    """User text made inert for mrkdwn: `<!channel>`, `<@U…>` and `&<>` are shown, never executed."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _inline(part: Inline) -> str:
+    if isinstance(part, Mention):
+        return f"<@{part.user.id}>"
+    if isinstance(part, Strong):
+        core = part.text.strip()
+        if not core:
+            return escape(part.text)
+        # mrkdwn only bolds `*x*` when the stars hug the text: keep the spaces outside them.
+        lead, trail = part.text[: len(part.text) - len(part.text.lstrip())], part.text[len(part.text.rstrip()) :]
+        return f"{lead}*{escape(core)}*{trail}"
+    return escape(part)
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text}
+
+
+def _pieces(line: str) -> Iterator[str]:
+    """A line cut to Slack's 3,000 characters: at a space if one is near, never inside `&amp;` or `<@U…>`."""
+    while len(line) > MAX_TEXT:
+        cut = line.rfind(" ", MAX_TEXT // 2, MAX_TEXT)
+        if cut < 0:
+            cut = MAX_TEXT
+            tail = line[cut - 40 : cut]
+            opened = max(tail.rfind("&"), tail.rfind("<"))
+            if opened >= 0 and ";" not in tail[opened:] and ">" not in tail[opened:]:
+                cut -= len(tail) - opened
+        yield line[:cut]
+        line = line[cut:].lstrip(" ")
+    yield line
+
+
+def _sections(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """Lines packed into as few sections as Slack's 3,000 characters per text allow."""
+    chunk = ""
+    for line in (piece for whole in lines for piece in _pieces(whole)):
+        if chunk and len(chunk) + 1 + len(line) > MAX_TEXT:
+            yield {"type": "section", "text": _mrkdwn(chunk)}
+            chunk = ""
+        chunk = f"{chunk}\n{line}" if chunk else line
+    if chunk:
+        yield {"type": "section", "text": _mrkdwn(chunk)}
+
+
+def _block(block: Section | Fields | Bullets | Actions, buttons: Iterator[int]) -> Iterator[dict[str, Any]]:
+    if isinstance(block, Section):
+        yield from _sections(["".join(_inline(p) for p in block.parts)])
+    elif isinstance(block, Fields):
+        items = [_mrkdwn(_clip(f"*{escape(k)}*\n{escape(v)}", MAX_FIELD)) for k, v in block.items]
+        for i in range(0, len(items), MAX_FIELDS):
+            yield {"type": "section", "fields": items[i : i + MAX_FIELDS]}
+    elif isinstance(block, Bullets):
+        yield from _sections(f"• {escape(item)}" for item in block.items)
+    else:
+        elements = [
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": _clip(b.label, MAX_LABEL), "emoji": True},
+                "action_id": f"{ACTION_PREFIX}{next(buttons)}",
+                "value": b.command[:MAX_VALUE],
+                **({"style": b.style} if b.style in ("primary", "danger") else {}),
+            }
+            for b in block.buttons
+        ]
+        for i in range(0, len(elements), MAX_BUTTONS):
+            yield {"type": "actions", "elements": elements[i : i + MAX_BUTTONS]}
+
+
+def blocks(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """Block Kit for one or more messages (a divider between them), within Slack's 50 blocks."""
+    out: list[dict[str, Any]] = []
+    buttons = iter(range(1, 10_000))  # action_ids must be unique within one message
+    for n, message in enumerate(messages):
+        if n:
+            out.append({"type": "divider"})
+        mark = _MARKS.get(message.tone, "") if message.title[:1].isalnum() else ""
+        out.extend(_sections([f"{mark}*{escape(message.title)}*"]))
+        for block in message.blocks:
+            out.extend(_block(block, buttons))
+    if len(out) > MAX_BLOCKS:
+        note = {"type": "context", "elements": [_mrkdwn("… shortened: Slack shows 50 blocks at most.")]}
+        out = [*out[: MAX_BLOCKS - 1], note]
+    return out
+
+
+def fallback_text(messages: Sequence[Message]) -> str:
+    """The plain `text` Slack shows in notifications and where blocks cannot be drawn; escaped like the blocks."""
+    return _clip(escape("\n".join(plain_text(m) for m in messages)), MAX_TEXT)
+
+
+# --- inbound: Slack's escaped text back to what the person typed -----------------------------------------
+
+_SPECIAL = re.compile(r"<([@#!])([^>|]*)(?:\|([^>]*))?>|<([^>|]+)(?:\|([^>]*))?>")
+
+
+def from_slack(text: str) -> tuple[str, dict[str, str]]:
+    """A command as typed: user mentions become `@name` (returned as name → id), links their URL, `&amp;` `&`."""
+    people: dict[str, str] = {}
+
+    def plain(m: re.Match[str]) -> str:
+        sigil, ref, label, target, text = m.groups()
+        if sigil == "@":
+            if label and _HANDLE.fullmatch(label):
+                people[label.lower()] = ref
+                return f"@{label}"
+            return f"<@{ref}>"  # a display name with spaces would split into words: keep the id
+        if sigil == "#":
+            return f"#{label or ref}"
+        if sigil == "!":
+            # <!channel>, <!here>, <!subteam^S1|@team>: said as words, never re-sent as a broadcast
+            return label if label and label.startswith("@") else f"@{ref.split('^')[0]}"
+        if target.startswith("mailto:"):
+            return text or target[len("mailto:") :]
+        return str(target)
+
+    unescaped = _SPECIAL.sub(plain, text)
+    return unescaped.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"), people
+
+
+# --- the form for `open` without a title -------------------------------------------------------------
+
+
+def open_form(
+    metadata: Mapping[str, str], *, severity: int, customer: str | None, impact: str | None
+) -> dict[str, Any]:
+    """A modal asking for what `open` needs; ``metadata`` (channel, response URL, other options) rides along."""
+
+    def text_input(block_id: str, label: str, *, initial: str | None, optional: bool, multiline: bool = False) -> Any:
+        element: dict[str, Any] = {"type": "plain_text_input", "action_id": "value", "multiline": multiline}
+        if initial:
+            element["initial_value"] = initial
+        return {
+            "type": "input",
+            "block_id": block_id,
+            "optional": optional,
+            "label": {"type": "plain_text", "text": label},
+            "element": element,
+        }
+
+    options = [
+        {"text": {"type": "plain_text", "text": f"{n} — {word}"}, "value": str(n)}
+        for n, word in ((1, "critical"), (2, "major"), (3, "moderate"), (4, "minor"))
+    ]
+    return {
+        "type": "modal",
+        "callback_id": OPEN_FORM,
+        "private_metadata": json.dumps(dict(metadata))[:3000],
+        "title": {"type": "plain_text", "text": "Open an incident"},
+        "submit": {"type": "plain_text", "text": "Open war room"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            text_input("title", "What is broken, in a few words", initial=None, optional=False),
+            {
+                "type": "input",
+                "block_id": "sev",
+                "label": {"type": "plain_text", "text": "Severity"},
+                "element": {
+                    "type": "static_select",
+                    "action_id": "value",
+                    "options": options,
+                    "initial_option": options[min(max(severity, 1), 4) - 1],
+                },
+            },
+            text_input("customer", "Customer", initial=customer, optional=True),
+            text_input("impact", "Impact on the customer", initial=impact, optional=True, multiline=True),
+        ],
+    }
+
+
+def _quoted(value: str) -> str:
+    # The grammar has no escape for a quote inside quotes: a typed double quote becomes a single one.
+    return '"' + re.sub('["\u201c\u201d\u201e]', "'", " ".join(value.split())) + '"'
+
+
+def command_from_form(values: Mapping[str, Mapping[str, Any]], extra: str = "") -> str:
+    """The `open …` command a submitted form stands for."""
+
+    def get(block_id: str) -> str | None:
+        value = values.get(block_id, {}).get("value", {})
+        picked = value.get("selected_option") or {}
+        result = value.get("value") or picked.get("value")
+        return str(result).strip() if result else None
+
+    words = ["open", _quoted(get("title") or "")]
+    if sev := get("sev"):
+        words.append(f"sev:{sev}")
+    for key in ("customer", "impact"):
+        if found := get(key):
+            words.append(f"{key}:{_quoted(found)}")
+    return " ".join([*words, extra]).strip()

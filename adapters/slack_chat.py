@@ -1,0 +1,337 @@
+"""The chat port over Slack's Web API: channels, one-call invites, posts paced per channel, pins, people."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+from adapters.slack_blocks import blocks, fallback_text
+from bot.chat import Capability, Message, MessageRef, RoomRef, UserRef
+from bot.errors import ChatError
+
+log = logging.getLogger(__name__)
+SLACK_API = "https://slack.com/api/"
+MAX_NAME = 80
+MAX_TOPIC = 250
+DIRECTORY_TTL = 300.0  # users.list is Tier 2 (20 a minute): reload the directory at most every five minutes
+_MENTION = re.compile(r"<@([A-Za-z0-9._-]+)(?:\|([^>]*))?>")
+_EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
+_HANDLE = re.compile(r"@?([\w.\-]{1,80})")
+_HARMLESS = {"already_in_channel", "cant_invite_self", "already_pinned"}
+
+
+class SlackCallError(ChatError):
+    """A Web API call Slack refused; ``code`` is Slack's error code (`name_taken`, `not_in_channel`, …)."""
+
+    def __init__(self, method: str, code: str) -> None:
+        self.method, self.code = method, code
+        super().__init__(f"Slack {method} failed: {code}")
+
+
+class AnyServerErrorRetryHandler(AsyncServerErrorRetryHandler):
+    """slack_sdk's handler retries 500 and 503 only; a 502 or 504 from a proxy in front of Slack is as transient."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return response is not None and 500 <= response.status_code < 600
+
+
+def retry_handlers() -> list[AsyncRetryHandler]:
+    """429 waits out Retry-After; 5xx and dropped connections back off exponentially (slack_sdk's handlers)."""
+    return [
+        AsyncRateLimitErrorRetryHandler(max_retry_count=8),
+        AnyServerErrorRetryHandler(max_retry_count=3),
+        AsyncConnectionErrorRetryHandler(max_retry_count=3),
+    ]
+
+
+def web_client(token: str | None, base_url: str | None) -> AsyncWebClient:
+    """An AsyncWebClient on Slack's API (or SLACK_API_URL) that retries what is worth retrying."""
+    return AsyncWebClient(token=token, base_url=base_url or SLACK_API, retry_handlers=retry_handlers())
+
+
+def channel_name(name: str) -> str:
+    """Slack's rules: lowercase, letters, digits, `-` and `_` only, at most 80 characters."""
+    cleaned = re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9_-]+", "-", name.lower())).strip("-_")
+    return cleaned[:MAX_NAME].rstrip("-_") or "incident"
+
+
+class Pacer:
+    """One post per ``interval`` per channel (Slack's posting limit), in order; other channels do not wait."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._last: dict[str, float] = {}
+
+    async def run(self, channel: str, call: Callable[[], Awaitable[AsyncSlackResponse]]) -> AsyncSlackResponse:
+        """Make ``call`` once the channel's previous post is ``interval`` old."""
+        lock = self._locks.setdefault(channel, asyncio.Lock())
+        async with lock:
+            wait = self._last.get(channel, 0.0) + self.interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                return await call()
+            finally:
+                self._last[channel] = time.monotonic()
+                if len(self._last) > 10_000:
+                    self._forget_quiet_channels()
+
+    def _forget_quiet_channels(self) -> None:
+        """Drop what we keep for channels nobody posted to for a minute (a long-running bot sees thousands)."""
+        cutoff = time.monotonic() - 60
+        for channel, last in list(self._last.items()):
+            lock = self._locks.get(channel)
+            if last < cutoff and (lock is None or not lock.locked()):
+                del self._last[channel]
+                self._locks.pop(channel, None)
+
+
+@dataclass
+class _Directory:
+    by_name: dict[str, UserRef]
+    by_email: dict[str, UserRef]
+    names: dict[str, str]
+    loaded_at: float = float("-inf")
+
+
+class SlackChat:
+    """Warroom's chat port on a Slack workspace; every failure is a ChatError carrying Slack's error code."""
+
+    platform = "slack"
+    capabilities = (
+        Capability.CREATE_ROOM
+        | Capability.INVITE
+        | Capability.TOPIC
+        | Capability.PIN
+        | Capability.EDIT
+        | Capability.BUTTONS
+    )
+
+    def __init__(self, client: AsyncWebClient, *, post_interval: float = 1.0) -> None:
+        self.client = client
+        self.pacer = Pacer(post_interval)
+        self._directory = _Directory({}, {}, {})
+        self._missing_emails: dict[str, float] = {}
+        self._identity: AsyncSlackResponse | None = None
+        self._identity_lock = asyncio.Lock()
+        self._directory_lock = asyncio.Lock()
+
+    # --- plumbing ------------------------------------------------------------------------------------
+
+    async def api(self, method: str, call: Awaitable[AsyncSlackResponse]) -> AsyncSlackResponse:
+        """Await one Web API call; Slack's refusals and network failures become ChatErrors."""
+        try:
+            return await call
+        except SlackApiError as err:
+            data = getattr(err.response, "data", None)
+            code = data.get("error") if isinstance(data, dict) else None
+            status = getattr(err.response, "status_code", None) or getattr(err.response, "status", "?")
+            raise SlackCallError(method, str(code or f"HTTP {status}")) from None
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise SlackCallError(method, f"{type(err).__name__}: cannot reach Slack") from None
+
+    def open_session(self) -> None:
+        """One pooled HTTP session for every call (slack_sdk opens one per call otherwise); made inside the loop."""
+        if self.client.session is None or self.client.session.closed:
+            self.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.client.timeout))
+
+    async def close(self) -> None:
+        """Close the pooled HTTP session."""
+        if self.client.session is not None and not self.client.session.closed:
+            await self.client.session.close()
+
+    async def identity(self) -> AsyncSlackResponse:
+        """auth.test, once: who the bot is (its user id, its team)."""
+        async with self._identity_lock:
+            if self._identity is None:
+                self.open_session()
+                self._identity = await self.api("auth.test", self.client.auth_test())
+            return self._identity
+
+    async def authorize(self) -> AuthorizeResult:
+        """Bolt's authorize hook: the single workspace's bot, from the cached auth.test."""
+        return AuthorizeResult.from_auth_test_response(
+            bot_token=self.client.token, auth_test_response=await self.identity()
+        )
+
+    def remember(self, people: Mapping[str, str]) -> None:
+        """Names Slack already resolved in a command's mentions (name → user id): no lookup needed for them."""
+        for name, user_id in people.items():
+            self._directory.by_name[name.lower()] = UserRef(user_id, name)
+            self._directory.names.setdefault(user_id, name)
+
+    # --- the port ------------------------------------------------------------------------------------
+
+    async def open_room(
+        self, name: str, *, topic: str, private: bool = False, origin: RoomRef | None = None
+    ) -> RoomRef:
+        """conversations.create with a valid name, `-2`, `-3`… while it is taken; then the topic."""
+        self.open_session()
+        base = channel_name(name)
+        for n in itertools.count(1):
+            suffix = f"-{n}" if n > 1 else ""
+            candidate = base[: MAX_NAME - len(suffix)].rstrip("-_") + suffix
+            try:
+                created = await self.api(
+                    "conversations.create", self.client.conversations_create(name=candidate, is_private=private)
+                )
+                break
+            except SlackCallError as err:
+                if err.code != "name_taken" or n >= 50:
+                    raise
+        channel = created["channel"]
+        room = RoomRef(channel["id"], channel["name"])
+        try:
+            await self.api(
+                "conversations.setTopic",
+                self.client.conversations_setTopic(channel=room.id, topic=topic[:MAX_TOPIC]),
+            )
+        except ChatError as err:  # the room exists and will be recorded: a missing topic must not undo it
+            log.warning("could not set the topic of #%s: %s", room.name, err)
+        return room
+
+    async def invite(self, room: RoomRef, users: Sequence[UserRef]) -> None:
+        """One conversations.invite for everyone; people already there (or the bot itself) are not an error."""
+        self.open_session()
+        me = (await self.identity()).get("user_id")
+        ids = list(dict.fromkeys(u.id for u in users if u.id != me))
+        if not ids:
+            return
+        try:
+            done = await self.api(
+                "conversations.invite", self.client.conversations_invite(channel=room.id, users=ids, force=True)
+            )
+        except SlackCallError as err:
+            if err.code in _HARMLESS:
+                return
+            raise
+        failed = [e for e in done.get("errors") or [] if e.get("error") not in _HARMLESS]
+        if failed:
+            raise ChatError(
+                "Slack conversations.invite failed for "
+                + ", ".join(f"{e.get('user')} ({e.get('error')})" for e in failed)
+            )
+
+    async def post(self, room: RoomRef, message: Message) -> MessageRef:
+        """chat.postMessage, paced to one a second per channel, 429s waited out."""
+        self.open_session()
+        text, rendered = fallback_text([message]), blocks([message])
+
+        def call() -> Awaitable[AsyncSlackResponse]:
+            return self.client.chat_postMessage(channel=room.id, text=text, blocks=rendered, unfurl_links=False)
+
+        posted = await self.api("chat.postMessage", self.pacer.run(room.id, call))
+        return MessageRef(room, str(posted["ts"]))
+
+    async def update(self, ref: MessageRef, message: Message) -> None:
+        """chat.update in place."""
+        self.open_session()
+        await self.api(
+            "chat.update",
+            self.client.chat_update(
+                channel=ref.room.id, ts=ref.id, text=fallback_text([message]), blocks=blocks([message])
+            ),
+        )
+
+    async def pin(self, ref: MessageRef) -> None:
+        """pins.add; already pinned is fine."""
+        self.open_session()
+        try:
+            await self.api("pins.add", self.client.pins_add(channel=ref.room.id, timestamp=ref.id))
+        except SlackCallError as err:
+            if err.code not in _HARMLESS:
+                raise
+
+    async def find_user(self, handle: str) -> UserRef | None:
+        """`<@U…|name>` read directly; emails via users.lookupByEmail; `@name` in the (cached) users.list."""
+        handle = handle.strip()
+        if m := _MENTION.fullmatch(handle):
+            return UserRef(m.group(1), m.group(2) or self._directory.names.get(m.group(1), m.group(1)))
+        if _EMAIL.fullmatch(handle):
+            return await self._by_email(handle.lower())
+        if m := _HANDLE.fullmatch(handle):
+            return await self._by_name(m.group(1).lower())
+        return None
+
+    # --- people --------------------------------------------------------------------------------------
+
+    async def _by_name(self, name: str) -> UserRef | None:
+        if name in self._directory.by_name:
+            return self._directory.by_name[name]
+        await self._load_directory()
+        return self._directory.by_name.get(name)
+
+    async def _by_email(self, email: str) -> UserRef | None:
+        if email in self._directory.by_email:
+            return self._directory.by_email[email]
+        if time.monotonic() - self._missing_emails.get(email, float("-inf")) < DIRECTORY_TTL:
+            return None
+        self.open_session()
+        try:
+            found = await self.api("users.lookupByEmail", self.client.users_lookupByEmail(email=email))
+        except SlackCallError as err:
+            if err.code != "users_not_found":
+                raise
+            self._missing_emails[email] = time.monotonic()
+            return None
+        user = self._add(found["user"])
+        self._directory.by_email[email] = user
+        return user
+
+    async def _load_directory(self) -> None:
+        async with self._directory_lock:
+            if time.monotonic() - self._directory.loaded_at < DIRECTORY_TTL:
+                return
+            self.open_session()
+            cursor: str | None = None
+            while True:
+                page = await self.api("users.list", self.client.users_list(limit=200, cursor=cursor))
+                for member in page.get("members") or []:
+                    if not member.get("deleted"):
+                        self._add(member)
+                cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+                if not cursor:
+                    break
+            self._directory.loaded_at = time.monotonic()
+
+    def _add(self, member: Mapping[str, Any]) -> UserRef:
+        user = UserRef(str(member["id"]), str(member.get("name") or member["id"]))
+        directory = self._directory
+        directory.names[user.id] = user.name
+        directory.by_name[user.name.lower()] = user
+        profile = member.get("profile") or {}
+        display = str(profile.get("display_name") or "").lower()
+        if display and _HANDLE.fullmatch(display):
+            directory.by_name.setdefault(display, user)
+        if email := profile.get("email"):
+            directory.by_email[str(email).lower()] = user
+        return user

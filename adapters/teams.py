@@ -1,0 +1,399 @@
+"""The Microsoft Teams adapter: Bot Framework in (POST /api/messages), Adaptive Cards and Graph channels out."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from botbuilder.schema import Activity, ActivityTypes
+
+from adapters.teams_cards import command_from_submit, command_from_text
+from adapters.teams_connector import TEAMS_SERVICE_URL, Address, Connector, base_channel
+from adapters.teams_graph import GRAPH_URL, LOGIN_URL, GraphClient, TokenSource, channel_name, graph_user_id
+from adapters.teams_pacing import Backoff, Pacer
+from bot.chat import Capability, ChatPort, Invocation, Message, MessageRef, RoomRef, Section, UserRef
+from bot.config import ConfigError, Settings
+from bot.errors import ChatError
+from bot.store import Database
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+PLATFORM = "teams"
+ROSTER_TTL = 300.0  # seconds a team's member list is trusted before it is asked again
+_HANDLE = re.compile(r"^@?([\w.\-]{1,80})$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Who typed the command being handled: Graph needs an owner for a private channel.
+_speaker: ContextVar[UserRef | None] = ContextVar("teams_speaker", default=None)
+
+
+class TeamsChat:
+    """The chat port on Teams: war rooms are reply threads, or Graph channels when a team id is configured."""
+
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        connector: Connector,
+        *,
+        graph: GraphClient | None = None,
+        team_id: str | None = None,
+        service_url: str = TEAMS_SERVICE_URL,
+        db: Database | None = None,
+    ) -> None:
+        self.connector, self.graph, self.team_id, self.service_url = connector, graph, team_id, service_url
+        self.db = db
+        self.capabilities = Capability.BUTTONS | Capability.EDIT
+        if graph is not None:
+            # Standard channels are open to the whole team; only private ones have members to add.
+            self.capabilities |= Capability.CREATE_ROOM | Capability.INVITE | Capability.TOPIC
+        self._people: dict[str, UserRef] = {}
+        self._roster: tuple[float, list[dict[str, Any]]] | None = None
+        self._home: Address | None = None
+
+    def bind(self, db: Database) -> None:
+        """Give the adapter the database where room addresses live (known only once the app is running)."""
+        self.db = db
+
+    # --- the port ----------------------------------------------------------------------------------
+
+    async def open_room(
+        self, name: str, *, topic: str, private: bool = False, origin: RoomRef | None = None
+    ) -> RoomRef:
+        where = await self._address(origin.id) if origin else None
+        where = where or await self._home_address()
+        if self.graph is not None and self.team_id is not None:
+            return await self._open_channel(name, topic=topic, private=private, where=where)
+        if where is None or where.channel_id is None:
+            raise ChatError(
+                "in Teams a war room is a new thread in a team channel: send `open` in a channel "
+                "(or set WARROOM_TEAMS_TEAM_ID so I create channels)"
+            )
+        unique = await self._free_name(channel_name(name))
+        header = Message(f"War room {unique}", (Section.of(topic),))
+        thread, _ = await self.connector.start_thread(where, where.channel_id, header)
+        address = where.moved_to(thread, kind="thread", name=unique)
+        await self._save(thread, address)
+        return RoomRef(thread, unique)
+
+    async def invite(self, room: RoomRef, users: Sequence[UserRef]) -> None:
+        address = await self._known(room)
+        if self.graph is None or self.team_id is None or not address.private or address.channel_id is None:
+            return  # threads and standard channels: everyone in the team can see them; mentions notify
+        ids = [(u, graph_user_id(u.id) or await self._entra_id(u)) for u in users]
+        missing = [u.name for u, uid in ids if uid is None]
+        if missing:
+            raise ChatError(f"Teams has no Entra id for {', '.join(missing)}, so I cannot add them")
+        for _, uid in ids:
+            await self.graph.add_member(self.team_id, address.channel_id, str(uid))
+
+    async def post(self, room: RoomRef, message: Message) -> MessageRef:
+        address = await self._known(room)
+        if address.kind == "channel" and address.channel_id:
+            # Each post in a war-room channel starts its own reply chain, as a person's post would.
+            _, activity_id = await self.connector.start_thread(address, address.channel_id, message)
+        else:
+            activity_id = await self.connector.send(address, message)
+        return MessageRef(room, activity_id)
+
+    async def update(self, ref: MessageRef, message: Message) -> None:
+        address = await self._known(ref.room)
+        conversation = address.conversation_id
+        if address.kind == "channel" and address.channel_id:
+            conversation = f"{address.channel_id};messageid={ref.id}"
+        await self.connector.update(address, conversation, ref.id, message)
+
+    async def pin(self, ref: MessageRef) -> None:
+        """Teams gives bots no way to pin; the kickoff card is the thread's first post instead."""
+
+    async def find_user(self, handle: str) -> UserRef | None:
+        handle = handle.strip()
+        if handle.startswith("@") and handle[1:] in self._people:
+            return self._people[handle[1:]]  # a real @mention, translated by the adapter
+        is_email = bool(_EMAIL.match(handle))
+        match = _HANDLE.match(handle)
+        if not is_email and not match:
+            return None
+        wanted = handle.lower() if is_email else match.group(1).lower() if match else ""
+        members = await self._members()
+        for rank in range(3):
+            found = [m for m in members if _matches(m, wanted, is_email=is_email, rank=rank)]
+            if len(found) == 1 or (found and rank < 2):
+                return self._person(found[0])
+        return None
+
+    # --- what the inbound side tells us ------------------------------------------------------------
+
+    async def remember(self, activity: Any) -> RoomRef:
+        """Store where an activity came from (so posts reach it after a restart); return its room."""
+        cid = str(activity.conversation.id)
+        fresh = Address.of(activity, kind="conversation", name=_conversation_name(activity))
+        async with self._db().transaction() as store:
+            room_id, known = cid, await store.room_address(cid)
+            if known is None and base_channel(cid) != cid:
+                channel = await store.room_address(base_channel(cid))
+                if channel is not None and channel.get("kind") == "channel":
+                    room_id, known = base_channel(cid), channel
+            if known is None:
+                address = fresh
+            else:  # keep what we made of the room; follow Teams if it moved the conversation to another service
+                address = Address.from_data(known)
+                reference = dict(address.reference, serviceUrl=fresh.service_url)
+                address = replace(address, reference=reference, team_id=address.team_id or fresh.team_id)
+            await store.save_room_address(room_id, PLATFORM, address.to_data(), now=datetime.now(UTC))
+        if fresh.channel_id and fresh.team_id:
+            self._home = fresh
+        sender = activity.from_property
+        if sender is not None and sender.id:
+            self.learn(
+                [UserRef(sender.aad_object_id or sender.id, sender.name or sender.id)], alias=sender.id, sure=True
+            )
+        return RoomRef(room_id, address.name)
+
+    def learn(self, people: Sequence[UserRef], *, alias: str | None = None, sure: bool = False) -> None:
+        """Remember people seen, so `@<id>` handles resolve; ``sure`` (a sender, the roster) beats a mention."""
+        for person in people:
+            for key in filter(None, (person.id, alias)):
+                if sure or key not in self._people:
+                    self._people[key] = person
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    async def _open_channel(self, name: str, *, topic: str, private: bool, where: Address | None) -> RoomRef:
+        assert self.graph is not None and self.team_id is not None
+        owner = _speaker.get()
+        owner_id = (graph_user_id(owner.id) or await self._entra_id(owner)) if owner else None
+        channel_id, final = await self.graph.create_channel(
+            self.team_id, name, description=topic, private=private, owner=owner_id
+        )
+        base = where or self._synthetic_address()
+        address = base.moved_to(channel_id, kind="channel", name=final, channel_id=channel_id)
+        await self._save(channel_id, replace(address, private=private))
+        return RoomRef(channel_id, final)
+
+    def _synthetic_address(self) -> Address:
+        # No conversation seen yet: Teams' global service URL and our bot id are enough to reach a channel.
+        bot = self.connector.bot_account()
+        reference = {"bot": bot.serialize(), "channelId": "msteams", "serviceUrl": self.service_url}
+        return Address(reference, "channel", "", tenant_id=None)
+
+    async def _address(self, room_id: str) -> Address | None:
+        # A read, not a transaction: posts happen inside the reminder engine's write transaction.
+        async with self._db().read() as store:
+            data = await store.room_address(room_id)
+        return Address.from_data(data) if data else None
+
+    async def _known(self, room: RoomRef) -> Address:
+        address = await self._address(room.id)
+        if address is None:
+            raise ChatError(f"conversation_not_found: I have no address for {room.name or room.id}")
+        return address
+
+    async def _save(self, room_id: str, address: Address) -> None:
+        async with self._db().transaction() as store:
+            await store.save_room_address(room_id, PLATFORM, address.to_data(), now=datetime.now(UTC))
+
+    async def _home_address(self) -> Address | None:
+        """The team channel we last heard from: where threads open and whose roster names people."""
+        if self._home is None:
+            async with self._db().read() as store:
+                stored = await store.room_addresses(PLATFORM)
+            homes = [Address.from_data(d) for d in stored.values() if d.get("kind") == "conversation"]
+            self._home = next((a for a in homes if a.channel_id and a.team_id), None)
+        return self._home
+
+    async def _free_name(self, name: str) -> str:
+        async with self._db().read() as store:
+            taken = {
+                d.get("name")
+                for d in (await store.room_addresses(PLATFORM)).values()
+                if d.get("kind") != "conversation"
+            }
+        n = 1
+        while (candidate := name if n == 1 else channel_name(name, f"-{n}")) in taken:
+            n += 1
+        return candidate
+
+    async def _members(self) -> list[dict[str, Any]]:
+        if self._roster and time.monotonic() - self._roster[0] < ROSTER_TTL:
+            return self._roster[1]
+        home = await self._home_address()
+        if home is None or home.team_id is None:
+            return []
+        try:
+            members = await self.connector.members(home, home.team_id)
+        except ChatError as err:
+            log.warning("could not list the team's members: %s", err)
+            return self._roster[1] if self._roster else []
+        self._roster = (time.monotonic(), members)
+        for m in members:
+            self._person(m)
+        return members
+
+    def _person(self, member: dict[str, Any]) -> UserRef:
+        person = UserRef(str(member.get("aadObjectId") or member["id"]), str(member.get("name") or member["id"]))
+        self.learn([person], alias=str(member["id"]), sure=True)
+        return person
+
+    async def _entra_id(self, user: UserRef) -> str | None:
+        await self._members()
+        known = self._people.get(user.id)
+        return graph_user_id(known.id) if known else None
+
+    def _db(self) -> Database:
+        if self.db is None:
+            raise ChatError("the Teams adapter is not bound to a database yet")
+        return self.db
+
+
+def _matches(member: dict[str, Any], wanted: str, *, is_email: bool, rank: int) -> bool:
+    """Rank 0: the UPN or email itself; 1: their local part; 2: the display name as a handle."""
+    addresses = [str(member.get(k) or "").lower() for k in ("userPrincipalName", "email")]
+    if is_email:
+        return rank == 0 and wanted in addresses
+    if rank == 1:
+        return wanted in {a.split("@")[0] for a in addresses if a}
+    if rank == 2:
+        name = str(member.get("name") or "").lower()
+        return wanted in {name, re.sub(r"\s+", ".", name), re.sub(r"\s+", "-", name), re.sub(r"\s+", "", name)}
+    return False
+
+
+def _conversation_name(activity: Any) -> str:
+    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    name = (channel_data.get("channel") or {}).get("name") or getattr(activity.conversation, "name", None)
+    return str(name or ("chat" if activity.conversation.conversation_type == "personal" else "channel"))
+
+
+class TeamsSurface:
+    """Teams as the server sees it: the chat port, POST /api/messages, and the clients to close.
+
+    Beyond the settings: ``login_url`` (Entra sign-in, per cloud), ``tls_verify`` (a CA bundle for it),
+    ``service_url`` (where channel posts go before Teams has told us a regional one) and ``channel_auth``
+    (botbuilder's channel-token settings for another cloud) — the defaults are Microsoft's public cloud.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        login_url: str = LOGIN_URL,
+        tls_verify: bool | str = True,
+        service_url: str = TEAMS_SERVICE_URL,
+        backoff: Backoff | None = None,
+        pacer: Pacer | None = None,
+        channel_auth: Mapping[str, str] | None = None,
+    ) -> None:
+        app_id, secret, tenant = (
+            settings.microsoft_app_id,
+            settings.microsoft_app_password,
+            settings.microsoft_app_tenant_id,
+        )
+        if app_id and not secret:
+            raise ConfigError("MICROSOFT_APP_ID is set but MICROSOFT_APP_PASSWORD is not; set both, or neither")
+        if settings.teams_team_id and not (app_id and tenant):
+            raise ConfigError(
+                "WARROOM_TEAMS_TEAM_ID needs MICROSOFT_APP_ID, MICROSOFT_APP_PASSWORD and MICROSOFT_APP_TENANT_ID "
+                "(Graph creates channels only with a tenant's app-only token)"
+            )
+        backoff = backoff or Backoff()
+        tokens = None
+        if app_id and secret:
+            authority = f"{login_url.rstrip('/')}/{tenant or 'botframework.com'}"
+            tokens = TokenSource(client_id=app_id, secret=secret, authority=authority, verify=tls_verify)
+        graph = None
+        if settings.teams_team_id and tokens is not None:
+            graph = GraphClient(base_url=settings.graph_api_url or GRAPH_URL, tokens=tokens, backoff=backoff)
+        self.connector = Connector(
+            app_id=app_id, tokens=tokens, backoff=backoff, pacer=pacer or Pacer(), channel_auth=channel_auth
+        )
+        self.teams = TeamsChat(self.connector, graph=graph, team_id=settings.teams_team_id, service_url=service_url)
+        self.chat: ChatPort = self.teams
+        self.graph = graph
+
+    def mount(self, web_application: web.Application, app: App) -> None:
+        self.teams.bind(app.db)
+        web_application.router.add_post("/api/messages", _Inbound(self, app).handle)
+        if not self.connector.app_id:
+            log.warning(
+                "MICROSOFT_APP_ID is not set: POST /api/messages accepts unauthenticated requests (local use only)"
+            )
+
+    async def start(self, app: App) -> None:
+        pass
+
+    async def close(self) -> None:
+        if self.graph is not None:
+            await self.graph.close()
+
+
+class _Inbound:
+    """POST /api/messages: authenticate with botbuilder, dedupe, hand the command to the core, reply in cards."""
+
+    def __init__(self, surface: TeamsSurface, app: App) -> None:
+        self.surface, self.app = surface, app
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if "application/json" not in request.headers.get("Content-Type", ""):
+            return web.json_response({"error": "send the activity as application/json"}, status=415)
+        try:
+            body = await request.json()
+            activity = Activity().deserialize(body)
+        except Exception:  # malformed JSON or an activity msrest cannot read
+            return web.json_response({"error": "that is not a Bot Framework activity"}, status=400)
+        if not activity.type or activity.conversation is None or not activity.service_url:
+            return web.json_response({"error": "an activity needs a type, a conversation and a serviceUrl"}, status=400)
+        connector = self.surface.connector
+        try:
+            authenticated = await connector.authenticate(activity, request.headers.get("Authorization", ""))
+        except Exception as err:  # botbuilder raises PermissionError, JWT errors or lookup errors: all mean no
+            log.info("refused an unauthenticated Bot Framework request: %s", type(err).__name__)
+            return web.json_response({"error": "unauthorized"}, status=401)
+        invoke = await connector.run_turn(authenticated, activity, self.on_turn)
+        if invoke is not None:
+            return web.json_response(invoke.body, status=invoke.status)
+        return web.Response(status=200)
+
+    async def on_turn(self, turn_context: Any) -> None:
+        activity = turn_context.activity
+        chat, connector = self.surface.teams, self.surface.connector
+        connector.prepare(turn_context)
+        if activity.type in (ActivityTypes.conversation_update, ActivityTypes.installation_update):
+            await chat.remember(activity)  # installed in a team or chat: now we know where to post
+            return
+        sender = activity.from_property
+        if activity.type != ActivityTypes.message or sender is None or not sender.id:
+            return
+        room = await chat.remember(activity)
+        if activity.id and not await self._first_time(f"teams:{activity.conversation.id}:{activity.id}"):
+            return  # Bot Framework redelivered a message we already handled
+        command = command_from_submit(activity.value)
+        if command is None:
+            entities = [{"type": e.type, **(e.additional_properties or {})} for e in activity.entities or []]
+            bot_id = activity.recipient.id if activity.recipient else None
+            incoming = command_from_text(activity.text, entities, bot_id=bot_id)
+            chat.learn(incoming.people)
+            command = incoming.text
+        user = UserRef(sender.aad_object_id or sender.id, sender.name or sender.id)
+        token = _speaker.set(user)
+        try:
+            reply = await self.app.warroom.handle(Invocation(command, user, room))
+        finally:
+            _speaker.reset(token)
+        for message in reply.messages:
+            try:
+                await connector.reply(turn_context, message)
+            except ChatError as err:
+                log.warning("could not answer %s in %s: %s", user.name, room.name, err)
+
+    async def _first_time(self, key: str) -> bool:
+        async with self.app.db.transaction() as store:
+            return await store.first_time(key, now=datetime.now(UTC), ttl=timedelta(days=1))

@@ -1,0 +1,282 @@
+"""Ack latency and throughput of a signed `/incident open`: the full Warroom server against a bare Bolt app.
+
+Run: python bench/slack_ack.py [--requests 300] [--loads 1,8,20/s] [--postgres postgresql://postgres@127.0.0.1:5432/test]
+
+Three processes on loopback: the fake Slack Web API (tests/adapters/fake_slack.py), the server under test, and
+this one sending signed slash commands. "Bare Bolt" is an AsyncApp whose /incident listener only acks (with Bolt's
+defaults, and inline with process_before_response=True as Warroom configures it); "Warroom" is
+`warroom serve` itself (bot.app.serve: the Slack surface, the database, the reminder engine), whose ack starts a real
+open in the background: channel, topic, invite, kickoff, pin, answer. Both are measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the fake Slack lives with the tests; run this from anywhere
+
+from slack_sdk.signature import SignatureVerifier  # noqa: E402
+
+from tests.adapters.fake_slack import BOT_TOKEN, LOBBY, TEAM, FakeSlack, user_id  # noqa: E402
+
+SECRET = "bench-signing-secret"
+BARE = "bare Bolt"  # Bolt's defaults: the listener runs aside, the ack is polled for every 10 ms
+INLINE = "bare Bolt, inline"  # process_before_response=True, as Warroom runs it: the listener runs inline
+WARMUP = 20
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def run_fake(urls: Any) -> None:
+    """Child process: the fake Slack Web API, until terminated."""
+
+    async def main() -> None:
+        fake = FakeSlack()
+        urls.put(await fake.start())
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def run_warroom(port: int, api: str, database_url: str) -> None:
+    """Child process: `warroom serve` with Slack configured, until terminated."""
+    from bot.app import serve
+    from bot.clock import SystemClock
+    from bot.config import Settings
+
+    logging.basicConfig(level=logging.WARNING)
+    settings = Settings(
+        database_url=database_url,
+        playbooks_dir=ROOT / "playbooks",
+        port=port,
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret=SECRET,
+        slack_api_url=api,
+    )
+    asyncio.run(serve(settings, clock=SystemClock(), host="127.0.0.1"))
+
+
+def run_bare_bolt(port: int, api: str, inline: bool) -> None:
+    """Child process: a Bolt AsyncApp that only acks /incident, on Bolt's own aiohttp server."""
+    from aiohttp import web
+    from slack_bolt.async_app import AsyncAck, AsyncApp
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    logging.basicConfig(level=logging.WARNING)
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=api)
+    app = AsyncApp(client=client, signing_secret=SECRET, process_before_response=inline)
+
+    @app.command("/incident")
+    async def ack_only(ack: AsyncAck) -> None:
+        await ack()
+
+    web.run_app(app.web_app(path="/slack/events"), host="127.0.0.1", port=port, print=None)
+
+
+def command(text: str, response_url: str) -> str:
+    return urlencode(
+        {
+            "team_id": TEAM,
+            "channel_id": LOBBY,
+            "channel_name": "general",
+            "user_id": user_id("dana"),
+            "user_name": "dana",
+            "command": "/incident",
+            "text": text,
+            "response_url": response_url,
+            "trigger_id": f"trigger-{uuid.uuid4().hex[:8]}",
+        }
+    )
+
+
+def signed(body: str) -> dict[str, str]:
+    ts = str(int(time.time()))
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body),
+    }
+
+
+async def wait_up(http: aiohttp.ClientSession, url: str) -> None:
+    for _ in range(300):
+        with contextlib.suppress(aiohttp.ClientError):
+            async with http.post(url, data=b"") as response:
+                await response.read()
+                return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} never came up")
+
+
+async def load(http: aiohttp.ClientSession, url: str, fake: str, *, requests: int, spec: str) -> dict[str, Any]:
+    """Send ``requests`` signed opens — ``N`` at a time, or ``R/s`` at a steady rate — ack latencies (ms), acks/s."""
+    bodies = [
+        command(f'open "Bench {uuid.uuid4().hex[:10]} router dead" sev:2', f"{fake}response/b{n}")
+        for n in range(requests)
+    ]
+    latencies: list[float] = []
+
+    async def send(body: str) -> None:
+        headers = signed(body)
+        started = time.perf_counter()
+        async with http.post(url, data=body.encode(), headers=headers) as response:
+            await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{url} answered {response.status}")
+        latencies.append((time.perf_counter() - started) * 1000)
+
+    async def worker() -> None:
+        while bodies:
+            await send(bodies.pop())
+
+    async def paced(rate: float) -> None:
+        sends = []
+        for n, body in enumerate(list(bodies)):
+            await asyncio.sleep(max(0.0, began + n / rate - time.perf_counter()))
+            sends.append(asyncio.create_task(send(body)))
+        await asyncio.gather(*sends)
+
+    began = time.perf_counter()
+    if spec.endswith("/s"):
+        await paced(float(spec[:-2]))
+    else:
+        await asyncio.gather(*(worker() for _ in range(int(spec))))
+    wall = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "p50": statistics.median(latencies),
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "rps": requests / wall,
+    }
+
+
+async def stats(http: aiohttp.ClientSession, fake: str) -> dict[str, Any]:
+    async with http.get(f"{fake}stats") as response:
+        found: dict[str, Any] = await response.json()
+        return found
+
+
+async def drained(
+    http: aiohttp.ClientSession, fake: str, opens: int, since: dict[str, Any]
+) -> tuple[float, dict[str, Any]]:
+    """Wait until every open has answered its user; seconds waited and the Web API calls made meanwhile."""
+    began = time.perf_counter()
+    while True:
+        now = await stats(http, fake)
+        if now["responses"] - since["responses"] >= opens:
+            calls = {m: n - since["calls"].get(m, 0) for m, n in now["calls"].items()}
+            return time.perf_counter() - began, {m: n for m, n in calls.items() if n}
+        if time.perf_counter() - began > 600:
+            raise RuntimeError("the opens never finished")
+        await asyncio.sleep(0.2)
+
+
+async def bench(args: argparse.Namespace) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    urls = ctx.Queue()
+    fake_process = ctx.Process(target=run_fake, args=(urls,), daemon=True)
+    fake_process.start()
+    api = urls.get(timeout=30)
+    fake = api.removesuffix("api/")
+    tmp = tempfile.TemporaryDirectory()
+    database_url = f"sqlite:///{tmp.name}/bench.db"
+    scratch = f"warroom_bench_{uuid.uuid4().hex[:8]}"
+    if args.postgres:  # a throwaway database on that server, migrated, dropped at the end
+        import asyncpg
+
+        from bot.store import Database
+
+        admin = await asyncpg.connect(args.postgres)
+        await admin.execute(f'CREATE DATABASE "{scratch}"')
+        database_url = args.postgres.rsplit("/", 1)[0] + f"/{scratch}"
+        db = Database(database_url)
+        await db.upgrade()
+        await db.dispose()
+    ports = {name: free_port() for name in (BARE, INLINE, "Warroom")}
+    servers = {
+        BARE: ctx.Process(target=run_bare_bolt, args=(ports[BARE], api, False), daemon=True),
+        INLINE: ctx.Process(target=run_bare_bolt, args=(ports[INLINE], api, True), daemon=True),
+        "Warroom": ctx.Process(target=run_warroom, args=(ports["Warroom"], api, database_url), daemon=True),
+    }
+    for process in servers.values():
+        process.start()
+    rows = []
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
+            for port in ports.values():
+                await wait_up(http, f"http://127.0.0.1:{port}/slack/events")
+            for spec in args.loads:
+                for name, port in ports.items():
+                    url = f"http://127.0.0.1:{port}/slack/events"
+                    warm = await stats(http, fake)
+                    await load(http, url, fake, requests=WARMUP, spec=spec)
+                    if name == "Warroom":
+                        await drained(http, fake, WARMUP, warm)
+                    before = await stats(http, fake)
+                    result = await load(http, url, fake, requests=args.requests, spec=spec)
+                    extra = ""
+                    if name == "Warroom":
+                        waited, calls = await drained(http, fake, args.requests, before)
+                        per_open = sum(calls.values()) / args.requests
+                        each = ", ".join(f"{m} {n / args.requests:g}" for m, n in sorted(calls.items()))
+                        extra = f"{per_open:.1f} ({each})"
+                        result["done"] = args.requests / (args.requests / result["rps"] + waited)
+                    rows.append((name, spec, result, extra))
+                    print(name, spec, {k: round(v, 2) for k, v in result.items()}, extra, flush=True)
+    finally:
+        for process in [*servers.values(), fake_process]:
+            process.terminate()
+            process.join(10)
+        tmp.cleanup()
+        if args.postgres:
+            await admin.execute(f'DROP DATABASE "{scratch}" WITH (FORCE)')
+            await admin.close()
+    print()
+    print("| server | load | ack p50 (ms) | ack p99 (ms) | acks/s | opens finished/s | Web API calls per open |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for name, spec, r, extra in rows:
+        done = f"{r['done']:.1f}" if "done" in r else "—"
+        print(f"| {name} | {spec} | {r['p50']:.1f} | {r['p99']:.1f} | {r['rps']:.0f} | {done} | {extra or '—'} |")
+    for spec in args.loads:
+        full = next(r for n, c, r, _ in rows if n == "Warroom" and c == spec)
+        for against in (BARE, INLINE):
+            bare = next(r for n, c, r, _ in rows if n == against and c == spec)
+            print(
+                f"load {spec}: p99 {full['p99'] / bare['p99']:.2f}× {against} (target ≤ 1.25), "
+                f"throughput {full['rps'] / bare['rps']:.2f}× (target ≥ 0.8)"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument(
+        "--loads", type=lambda s: s.split(","), default=["1", "8", "20/s"], help="N in flight, or R/s at a steady rate"
+    )
+    parser.add_argument("--postgres", default=None, help="a PostgreSQL server (a scratch database is made there)")
+    asyncio.run(bench(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""POST /api/messages end to end: the real server, a real database, the shipped playbooks, a fake Bot Connector."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from adapters.teams import TeamsSurface
+from bot.app import LocalSurface, make_surface
+from bot.config import ConfigError, Settings
+from tests.adapters.fake_teams import APP_ID, DANA, GENERAL, PEOPLE, card_of, card_text
+from tests.adapters.fake_teams_world import TeamsWorld, eventually, microsoft, teams_world
+
+OPEN = 'incident open "Router dead on arrival" sev:2'
+KIM = next(p for p in PEOPLE if p["id"] == "29:kim")
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[TeamsWorld]:
+    """No credentials: the local default, as a new user first tries it."""
+    async with microsoft(tmp_path) as fakes, teams_world(fakes, f"sqlite:///{tmp_path / 'warroom.db'}") as world:
+        yield world
+
+
+async def incidents(world: TeamsWorld) -> int:
+    async with world.app.db.transaction() as store:
+        return len(await store.incidents(include_closed=True))
+
+
+async def test_open_in_a_channel_opens_a_thread_and_posts_the_kickoff_card_there(world: TeamsWorld) -> None:
+    post = world.activity(OPEN)
+    assert await world.send(post) == 200
+
+    room = await world.incident_room()
+    assert room.startswith(f"{GENERAL};messageid=")
+    assert world.connector.threads_in(GENERAL) == [room]  # one new reply chain in the channel
+    kickoff = await eventually(
+        lambda: [a for a in world.connector.posts_in(room) if "INC-1 · Router dead on arrival" in card_text(a)],
+        what="the kickoff card in the war-room thread",
+    )
+    card = card_of(kickoff[0])
+    assert card["type"] == "AdaptiveCard"
+    facts = {f["title"]: f["value"] for e in card["body"] if e["type"] == "FactSet" for f in e["facts"]}
+    assert facts["Severity"].startswith("2")
+    # The playbook's responders found in the team's roster are mentioned for real, by their Entra id.
+    mentioned = {e["mentioned"]["name"]: e["mentioned"]["id"] for e in card["msteams"]["entities"]}
+    assert mentioned["Dana Scully"] == DANA["aadObjectId"]
+    assert "Casey Lead" in mentioned and "<at>Casey Lead</at>" in card_text(kickoff[0])
+    # The person who typed `open` is answered where they typed it.
+    origin = post["conversation"]["id"]
+    assert "Opened INC-1" in world.connector.texts_in(origin)[-1]
+
+
+async def test_with_an_app_id_an_unsigned_request_gets_401_and_changes_nothing(tmp_path: Path) -> None:
+    async with (
+        microsoft(tmp_path, credentials=True) as fakes,
+        teams_world(fakes, f"sqlite:///{tmp_path / 'warroom.db'}") as world,
+    ):
+        assert await world.send(world.activity(OPEN), signed=False) == 401
+        forged = world.activity(OPEN)
+        assert world.http is not None
+        for header in ("Bearer not-a-jwt", "Basic ZGFuYTpodW50ZXIy"):
+            async with world.http.post(
+                f"{world.url}/api/messages", json=forged, headers={"Authorization": header}
+            ) as resp:
+                assert resp.status == 401
+        assert world.fakes.issuer is not None
+        wrong_audience = world.fakes.issuer.sign(forged["serviceUrl"], audience="someone-elses-bot")
+        async with world.http.post(
+            f"{world.url}/api/messages", json=forged, headers={"Authorization": f"Bearer {wrong_audience}"}
+        ) as resp:
+            assert resp.status == 401
+
+        assert world.connector.calls == []
+        assert await incidents(world) == 0
+        async with world.app.db.transaction() as store:
+            assert await store.room_addresses("teams") == {}
+
+
+async def test_with_an_app_id_a_signed_request_is_served_and_posts_carry_the_bots_token(tmp_path: Path) -> None:
+    async with (
+        microsoft(tmp_path, credentials=True) as fakes,
+        teams_world(fakes, f"sqlite:///{tmp_path / 'warroom.db'}") as world,
+    ):
+        assert await world.send(world.activity(OPEN)) == 200
+        room = await world.incident_room()
+        assert any("INC-1 · Router dead" in t for t in world.connector.texts_in(room))
+        # Every connector call carried the token msal got from the (configured) sign-in service.
+        assert world.connector.calls and all(
+            c.headers.get("Authorization") == "Bearer connector-token" for c in world.connector.calls
+        )
+        assert world.fakes.login is not None
+        assert any("api.botframework.com" in scope for scope in world.fakes.login.issued)
+
+
+async def test_a_request_that_is_not_an_activity_is_refused(world: TeamsWorld) -> None:
+    assert world.http is not None
+    async with world.http.post(f"{world.url}/api/messages", data="hello", headers={"Content-Type": "text/plain"}) as r:
+        assert r.status == 415
+    async with world.http.post(f"{world.url}/api/messages", json={"text": "no type"}) as r:
+        assert r.status == 400
+    assert await incidents(world) == 0
+
+
+async def test_the_same_grammar_in_a_one_to_one_chat(world: TeamsWorld) -> None:
+    chat = "a:1on1-with-dana"
+    world.connector.chats.add(chat)
+    assert await world.say(OPEN) == 200
+    assert await world.say("status INC-1", conversation=chat, mention_bot=False) == 200
+    status = world.connector.texts_in(chat)[-1]
+    assert status.startswith("INC-1 · Router dead on arrival")
+    assert await world.say("incident help vendor", conversation=chat, mention_bot=False) == 200
+    assert "vendor <vendor> <ask>".replace("<", "&lt;").replace(">", "&gt;") in world.connector.texts_in(chat)[-1]
+    # A 1:1 chat has no threads: `open` there says where to go, and records nothing.
+    assert await world.say('open "Printer on fire"', conversation=chat, mention_bot=False) == 200
+    assert "team channel" in world.connector.texts_in(chat)[-1]
+    assert await incidents(world) == 1
+
+
+async def test_a_mention_in_a_command_names_the_person_mentioned(world: TeamsWorld) -> None:
+    await world.say(OPEN)
+    room = await world.incident_room()
+    before = len(world.connector.posts_in(room))
+    text = f"role comms <at>{KIM['name']}</at>"
+    mention = {"id": KIM["id"], "name": KIM["name"]}  # Teams puts the Teams id (29:…) in mention entities
+    assert await world.say(text, conversation=room, mentions=(mention,)) == 200
+
+    async with world.app.db.transaction() as store:
+        roles = {r.role: r.person for r in await store.roles(1)}
+    assert roles["comms"].name == "Kim Park" and roles["comms"].id == KIM["aadObjectId"]
+    announced = world.connector.posts_in(room)[before:]
+    assert any("new comms" in card_text(a) for a in announced)
+
+
+async def test_clicking_a_card_button_runs_its_command_in_the_war_room(world: TeamsWorld) -> None:
+    await world.say(OPEN)
+    room = await world.incident_room()
+    kickoff = next(a for a in world.connector.posts_in(room) if "INC-1 · Router" in card_text(a))
+    button = next(action for e in card_of(kickoff)["body"] if e["type"] == "ActionSet" for action in e["actions"])
+    assert button["type"] == "Action.Submit" and button["title"] == "Status"
+    before = len(world.connector.posts_in(room))
+
+    assert await world.click(button["data"], conversation=room) == 200
+
+    answer = await eventually(lambda: world.connector.posts_in(room)[before:], what="the status card")
+    assert card_text(answer[0]).startswith("INC-1 · Router dead on arrival in #inc-1-router-dead-on-arrival")
+
+
+async def test_a_redelivered_message_is_handled_once(world: TeamsWorld) -> None:
+    post = world.activity(OPEN)
+    assert await world.send(post) == 200
+    assert await world.send(post) == 200
+    assert await incidents(world) == 1
+    assert len(world.connector.threads_in(GENERAL)) == 1
+
+
+def test_teams_is_the_surface_when_slack_is_not_configured(tmp_path: Path) -> None:
+    assert isinstance(make_surface(Settings()), TeamsSurface)
+    assert LocalSurface().chat.platform == "memory"  # still there for tests and tools
+    with pytest.raises(ConfigError, match="MICROSOFT_APP_PASSWORD"):
+        make_surface(Settings(microsoft_app_id=APP_ID))
+    with pytest.raises(ConfigError, match="MICROSOFT_APP_TENANT_ID"):
+        make_surface(Settings(microsoft_app_id=APP_ID, microsoft_app_password="x", teams_team_id="team"))
