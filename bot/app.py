@@ -101,24 +101,6 @@ class Surface(Protocol):
         ...
 
 
-class LocalSurface:
-    """No chat platform configured: the bot records and logs, for trying `warroom serve` locally."""
-
-    def __init__(self) -> None:
-        from adapters.memory import InMemoryChat
-
-        self.chat: ChatPort = InMemoryChat()
-
-    def mount(self, web_application: web.Application, app: App) -> None:
-        pass
-
-    async def start(self, app: App) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-
 def make_surface(settings: Settings) -> Surface:
     """The chat platform this deployment serves, chosen from the settings."""
     if settings.slack_bot_token:

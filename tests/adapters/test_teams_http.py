@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from adapters.teams import TeamsSurface
-from bot.app import LocalSurface, make_surface
+from bot.app import make_surface
 from bot.config import ConfigError, Settings
 from tests.adapters.fake_teams import APP_ID, DANA, GENERAL, PEOPLE, card_of, card_text
 from tests.adapters.fake_teams_world import TeamsWorld, eventually, microsoft, teams_world
@@ -158,7 +158,6 @@ async def test_a_redelivered_message_is_handled_once(world: TeamsWorld) -> None:
 
 def test_teams_is_the_surface_when_slack_is_not_configured(tmp_path: Path) -> None:
     assert isinstance(make_surface(Settings()), TeamsSurface)
-    assert LocalSurface().chat.platform == "memory"  # still there for tests and tools
     with pytest.raises(ConfigError, match="MICROSOFT_APP_PASSWORD"):
         make_surface(Settings(microsoft_app_id=APP_ID))
     with pytest.raises(ConfigError, match="MICROSOFT_APP_TENANT_ID"):

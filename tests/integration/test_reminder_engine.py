@@ -66,7 +66,9 @@ async def test_three_engines_racing_post_each_of_1000_reminders_exactly_once(dat
     counts = await asyncio.gather(*(e.tick() for e in engines))
     posts = fired(chat)
     assert sum(counts) == total and len(posts) == total and set(posts.values()) == {1}
-    assert sum(c > 0 for c in counts) >= 2, counts  # the replicas really raced
+    if database_url.startswith("postgresql"):
+        # SKIP LOCKED lets replicas claim side by side; SQLite's single writer may let one replica take all.
+        assert sum(c > 0 for c in counts) >= 2, counts
     assert sum(await asyncio.gather(*(e.tick() for e in engines))) == 0
     for db in replicas:
         await db.dispose()
