@@ -37,12 +37,8 @@ def _inline(part: Inline) -> str:
     if isinstance(part, Mention):
         return f"<@{part.user.id}>"
     if isinstance(part, Strong):
-        core = part.text.strip()
-        if not core:
-            return escape(part.text)
-        # mrkdwn only bolds `*x*` when the stars hug the text: keep the spaces outside them.
-        lead, trail = part.text[: len(part.text) - len(part.text.lstrip())], part.text[len(part.text.rstrip()) :]
-        return f"{lead}*{escape(core)}*{trail}"
+        lead, core, trail = part.padded()
+        return f"{lead}*{escape(core)}*{trail}" if core else escape(part.text)
     return escape(part)
 
 

@@ -110,12 +110,8 @@ def _inline(part: Inline, mentions: _Mentions) -> str:
     if isinstance(part, Mention):
         return mentions.add(part.user)
     if isinstance(part, Strong):
-        core = part.text.strip()
-        if not core:
-            return escape(part.text)
-        # `**Roles: **` is not bold in Markdown: spaces must sit outside the asterisks.
-        lead, trail = part.text[: len(part.text) - len(part.text.lstrip())], part.text[len(part.text.rstrip()) :]
-        return f"{escape(lead)}**{escape(core)}**{escape(trail)}"
+        lead, core, trail = part.padded()
+        return f"{escape(lead)}**{escape(core)}**{escape(trail)}" if core else escape(part.text)
     return escape(part)
 
 

@@ -57,6 +57,12 @@ class Mention:
 class Strong:
     text: str
 
+    def padded(self) -> tuple[str, str, str]:
+        """(leading space, the words, trailing space): markups bold only when the marks hug the words."""
+        core = self.text.strip()
+        lead = self.text[: len(self.text) - len(self.text.lstrip())]
+        return lead, core, self.text[len(lead) + len(core) :]
+
 
 Inline = str | Mention | Strong
 
