@@ -111,7 +111,7 @@ class Incident:
 
     def with_severity(self, severity: int) -> Incident:
         """The incident at a new severity; closed incidents cannot change."""
-        self._require_not_closed("change its severity")
+        self.require_open("change its severity")
         return replace(self, severity=severity)
 
     def mitigate(self, at: datetime) -> Incident:
@@ -134,11 +134,12 @@ class Incident:
 
     def close(self, at: datetime) -> Incident:
         """The war room is done; the lessons-learned summary is written."""
-        self._require_not_closed("close it")
+        self.require_open("close it")
         resolved_at = self.resolved_at or at
         return replace(self, state=IncidentState.CLOSED, resolved_at=resolved_at, closed_at=at)
 
-    def _require_not_closed(self, what: str) -> None:
+    def require_open(self, what: str) -> None:
+        """Refuse, with a message for the user, anything a closed incident can no longer take."""
         if self.is_closed:
             raise Conflict(f"{self.ref} is closed; you cannot {what}")
 

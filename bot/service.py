@@ -262,7 +262,7 @@ class Warroom:
         if invite_error:
             records = [ResponderRecord(r.handle, r.team, r.reason, r.person, invited=False) for r in records]
         incident = _with_room(incident, room, self.now)
-        assignments = await self._roles(incident.number)
+        assignments = [RoleAssignment(role, who) for role, who in roles.items()]
         card = render.kickoff_card(incident, roles=assignments, responders=records, playbook=playbook)
         kickoff = await self.announce(incident, card)
         if kickoff and Capability.PIN in core.chat.capabilities:
@@ -326,10 +326,6 @@ class Warroom:
         except ChatError as err:
             return str(err)
         return None
-
-    async def _roles(self, number: int) -> list[RoleAssignment]:
-        async with self.core.db.transaction() as store:
-            return await store.roles(number)
 
     # --- the other verbs ---------------------------------------------------------------------------
 
@@ -410,7 +406,7 @@ class Warroom:
         who = await self.resolve_person(cmd.handle)
         async with self.core.db.transaction() as store:
             incident = await self.target(store, cmd, inv)
-            incident.with_severity(incident.severity)  # refuses closed incidents
+            incident.require_open("assign roles")
             await store.set_role(incident.number, cmd.role, who)
             text = f"{cmd.role.replace('_', ' ')} is now {who.name}"
             await store.add_event(incident.number, self.now, EventKind.ROLE, person(inv), text, {"role": cmd.role})
@@ -457,14 +453,14 @@ class Warroom:
     async def _record(self, cmd: c.Command, inv: Invocation, kind: EventKind, text: str) -> Incident:
         async with self.core.db.transaction() as store:
             incident = await self.target(store, cmd, inv)
-            incident.with_severity(incident.severity)  # refuses closed incidents
+            incident.require_open("add to its timeline")
             await store.add_event(incident.number, self.now, kind, person(inv), text)
         return incident
 
     async def _lesson(self, cmd: c.AddLesson, inv: Invocation) -> Reply:
         async with self.core.db.transaction() as store:
             incident = await self.target(store, cmd, inv)
-            incident.with_severity(incident.severity)
+            incident.require_open("record lessons")
             lesson = await store.add_lesson(incident.number, cmd.text, person(inv), self.now)
             await store.add_event(incident.number, self.now, EventKind.LESSON, person(inv), f"{lesson.ref}: {cmd.text}")
         return self.ack(incident, f"lesson {lesson.ref} recorded for the review")
@@ -473,7 +469,7 @@ class Warroom:
         owner = await self.resolve_person(cmd.owner) if cmd.owner else None
         async with self.core.db.transaction() as store:
             incident = await self.target(store, cmd, inv)
-            incident.with_severity(incident.severity)
+            incident.require_open("add action items")
             due = parse_when(cmd.due, now=self.now, tz=ZoneInfo(incident.timezone)) if cmd.due else None
             item = await store.add_action(
                 incident.number, cmd.text, owner=owner, due=due, author=person(inv), at=self.now

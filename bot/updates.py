@@ -71,7 +71,7 @@ class CustomerDesk:
         def when(at: datetime) -> str:
             return render.when(at, incident)
 
-        notes = [e for e in await store.timeline(incident.number) if e.kind is EventKind.NOTE]
+        latest = await self._latest_note(store, incident)
         waiting = [f for f in await store.follow_ups(incident.number) if f.is_open]
         promises = [p for p in await store.commitments(incident.number) if p.is_open]
         parts = [
@@ -81,10 +81,10 @@ class CustomerDesk:
         ]
         parts.append(f"What happened: {incident.impact or incident.title}, since {when(incident.opened_at)}.")
         if final or incident.state is IncidentState.RESOLVED:
-            parts.append("Service is restored" + (f": {notes[-1].text}" if notes else "") + ".")
+            parts.append("Service is restored" + (f": {latest}" if latest else "") + ".")
             parts.append("We will send the review of what happened and what we are changing.")
             return " ".join(parts)
-        doing = notes[-1].text if notes else f"the incident is {incident.state.value} at severity {incident.severity}"
+        doing = latest or f"the incident is {incident.state.value} at severity {incident.severity}"
         parts.append(f"What we are doing: {doing}.")
         if waiting:
             parts.append(
@@ -140,9 +140,14 @@ class CustomerDesk:
             Tone.BAD_NEWS,
         )
 
-    async def _doing(self, store: Store, incident: Incident) -> str:
+    async def _latest_note(self, store: Store, incident: Incident) -> str | None:
+        """The newest `note`: what the war room says it is doing."""
         notes = [e for e in await store.timeline(incident.number) if e.kind is EventKind.NOTE]
-        return (notes[-1].text.rstrip(".") + ".") if notes else "the war room is working it and will say more soon."
+        return notes[-1].text if notes else None
+
+    async def _doing(self, store: Store, incident: Incident) -> str:
+        latest = await self._latest_note(store, incident)
+        return (latest.rstrip(".") + ".") if latest else "the war room is working it and will say more soon."
 
     # --- verbs -------------------------------------------------------------------------------------
 
@@ -150,7 +155,7 @@ class CustomerDesk:
         now = self.w.now
         async with self.w.core.db.transaction() as store:
             incident = await self.w.target(store, cmd, inv)
-            incident.with_severity(incident.severity)
+            incident.require_open("record customer updates")
             next_due = parse_when(cmd.next, now=now, tz=ZoneInfo(incident.timezone)) if cmd.next else None
             stays_open = incident.state in (IncidentState.OPEN, IncidentState.MITIGATED)
             if stays_open:
@@ -180,7 +185,7 @@ class CustomerDesk:
         now = self.w.now
         async with self.w.core.db.transaction() as store:
             incident = await self.w.target(store, cmd, inv)
-            incident.with_severity(incident.severity)
+            incident.require_open("make commitments")
             due = parse_when(cmd.due, now=now, tz=ZoneInfo(incident.timezone))
             promise = await store.add_commitment(
                 Commitment(incident.number, 0, cmd.promise, due, _who(incident, inv), now)

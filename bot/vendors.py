@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -22,10 +23,6 @@ if TYPE_CHECKING:
     from bot.service import Warroom
 
 CHASE = "follow_up"
-
-
-def _when(at: datetime | None, incident: Incident) -> str:
-    return render.when(at, incident)
 
 
 def _rung(r: LadderRung | None) -> str:
@@ -67,7 +64,7 @@ def overdue_message(f: FollowUp, incident: Incident, now: datetime) -> Message:
             Section.of(
                 render.mention(f.owner),
                 f" — nothing received from {f.vendor}. It was due "
-                f"{_when(f.due, incident)}, {format_duration(now - f.due)} ago; chase {f.chases}.",
+                f"{render.when(f.due, incident)}, {format_duration(now - f.due)} ago; chase {f.chases}.",
             ),
             Section.of(Strong("Current contact: "), _rung(f.contact)),
             Section.of(after),
@@ -82,15 +79,17 @@ def escalation_draft(f: FollowUp, incident: Incident, previous: LadderRung | Non
     nxt = f.contact
     stake = incident.impact or incident.title
     cost = f" (costing them {render.money(incident.cost_per_hour)} an hour)" if incident.cost_per_hour else ""
-    by = _when(now + f.remind_every, incident)
+    by = render.when(now + f.remind_every, incident)
+    asked, due = render.when(f.asked_at, incident), render.when(f.due, incident)
+    customer = f"Our customer {incident.customer}" if incident.customer else "Our customer"
     return (
-        f"Hi {nxt.name.split()[0] if nxt else 'there'} — on {_when(f.asked_at, incident)} we asked {f.vendor} for "
-        f"{f.ask}" + (f" ({f.reference})" if f.reference else "") + f", due {_when(f.due, incident)}. "
-        f"We have chased {f.chases} time(s)"
+        f"Hi {nxt.name.split()[0] if nxt else 'there'} — on {asked} we asked {f.vendor} for {f.ask}"
+        + (f" ({f.reference})" if f.reference else "")
+        + f", due {due}. We have chased {f.chases} time(s)"
         + (f" through {previous.name}" if previous else "")
-        + f" without an answer. Our customer {incident.customer or ''} is affected: {stake}{cost}. "
+        + f" without an answer. {customer} is affected: {stake}{cost}. "
         f"Can you get us {f.ask} by {by}? — {f.owner.name}"
-    ).replace("customer  is", "customer is")
+    )
 
 
 def escalation_message(
@@ -103,7 +102,7 @@ def escalation_message(
             Section.of(
                 *who,
                 render.mention(f.owner),
-                f" — {f.vendor} has not answered since {_when(f.last_heard_at or f.asked_at, incident)}"
+                f" — {f.vendor} has not answered since {render.when(f.last_heard_at or f.asked_at, incident)}"
                 f" ({f.chases} chase(s)). Next contact:",
             ),
             Section.of(Strong(_rung(f.contact))),
@@ -140,7 +139,7 @@ def follow_up_lines(follow_ups: list[FollowUp], incident: Incident, now: datetim
     def line(f: FollowUp) -> str:
         late = f", {format_duration(now - f.due)} late" if f.is_open and now > f.due else ""
         return (
-            f"{title(f)} — {f.state.value}, owner {f.owner.name}, due {_when(f.due, incident)}{late}; "
+            f"{title(f)} — {f.state.value}, owner {f.owner.name}, due {render.when(f.due, incident)}{late}; "
             f"chases {f.chases}, contact {_rung(f.contact) if f.is_open else '—'}"
         )
 
@@ -164,7 +163,7 @@ class VendorDesk:
         owner = await self.w.resolve_person(cmd.owner) if cmd.owner else Person(inv.user.id, inv.user.name)
         async with self.w.core.db.transaction() as store:
             incident = await self.w.target(store, cmd, inv)
-            incident.with_severity(incident.severity)  # refuses closed incidents
+            incident.require_open("ask a vendor")
             due = parse_when(cmd.due, now=now, tz=ZoneInfo(incident.timezone))
             known = self.profile(incident, cmd.vendor)
             commander = await self.w.commander(store, incident)
@@ -196,7 +195,7 @@ class VendorDesk:
             )
             f = await store.add_follow_up(draft)
             await store.schedule(incident.number, CHASE, f.number, f.first_reminder(), now=now)
-            text = f"{f.ref} asked {f.vendor} for {f.ask}, due {_when(due, incident)}, owner {owner.name}"
+            text = f"{f.ref} asked {f.vendor} for {f.ask}, due {render.when(due, incident)}, owner {owner.name}"
             await store.add_event(
                 incident.number,
                 now,
@@ -223,7 +222,7 @@ class VendorDesk:
             incident,
             Message(
                 f"📦 {title(f)}",
-                (Section.of("Owner ", render.mention(owner), f", due {_when(due, incident)}."), *blocks),
+                (Section.of("Owner ", render.mention(owner), f", due {render.when(due, incident)}."), *blocks),
             ),
         )
         return Reply((Message(f"{incident.ref}: {text}", tuple(blocks), Tone.SUCCESS if known else Tone.REMINDER),))
@@ -232,7 +231,7 @@ class VendorDesk:
         now = self.w.now
         async with self.w.core.db.transaction() as store:
             incident = await self.w.target(store, cmd, inv)
-            incident.with_severity(incident.severity)
+            incident.require_open("record vendor news")
             before = await store.follow_up(incident.number, cmd.number)
             new_due = parse_when(cmd.due, now=now, tz=ZoneInfo(incident.timezone)) if cmd.due else None
             f = before.heard(now, new_due)
@@ -244,9 +243,9 @@ class VendorDesk:
                 f"{f.ref} heard back from {f.vendor}"
                 + (f": {cmd.note}" if cmd.note else "")
                 + (
-                    f"; ETA moved from {_when(before.due, incident)} to {_when(new_due, incident)}"
+                    f"; ETA moved from {render.when(before.due, incident)} to {render.when(new_due, incident)}"
                     if slipped
-                    else (f"; now due {_when(new_due, incident)}" if new_due else "")
+                    else (f"; now due {render.when(new_due, incident)}" if new_due else "")
                 )
             )
             await store.add_event(
@@ -260,14 +259,14 @@ class VendorDesk:
             prompt = None
             if slipped:
                 what = (
-                    f"{f.vendor} moved its date for {f.ask} from {_when(before.due, incident)} "
-                    f"to {_when(f.due, incident)}"
+                    f"{f.vendor} moved its date for {f.ask} from {render.when(before.due, incident)} "
+                    f"to {render.when(f.due, incident)}"
                 )
                 prompt = await self.w.customer.bad_news(store, incident, Trigger.ETA_SLIPPED, what, now)
         await self.w.announce(incident, Message(f"📬 {text}", tone=Tone.BAD_NEWS if slipped else Tone.INFO))
         if prompt:
             await self.w.announce(incident, prompt)
-        return self.w.ack(incident, text + f". Next check {_when(next_at, incident)}.")
+        return self.w.ack(incident, text + f". Next check {render.when(next_at, incident)}.")
 
     async def received(self, cmd: c.ReceivedFromVendor, inv: Invocation) -> Reply:
         return await self._finish(
@@ -285,12 +284,18 @@ class VendorDesk:
         )
 
     async def _finish(
-        self, cmd: c.FollowUpCommand, inv: Invocation, move: object, kind: EventKind, words: str, note: str | None
+        self,
+        cmd: c.FollowUpCommand,
+        inv: Invocation,
+        move: Callable[[FollowUp, datetime], FollowUp],
+        kind: EventKind,
+        words: str,
+        note: str | None,
     ) -> Reply:
         now = self.w.now
         async with self.w.core.db.transaction() as store:
             incident = await self.w.target(store, cmd, inv)
-            f = move(await store.follow_up(incident.number, cmd.number), now)  # type: ignore[operator]
+            f = move(await store.follow_up(incident.number, cmd.number), now)
             await store.save_follow_up(f)
             await store.cancel_reminders(incident.number, CHASE, f.number)
             text = (
@@ -312,7 +317,7 @@ class VendorDesk:
         now = self.w.now
         async with self.w.core.db.transaction() as store:
             incident = await self.w.target(store, cmd, inv)
-            incident.with_severity(incident.severity)
+            incident.require_open("escalate a follow-up")
             f = await store.follow_up(incident.number, cmd.number)
             f.escalated()  # refuses a closed follow-up before anything is posted
             messages = await self._climb(store, incident, f, now, Person(inv.user.id, inv.user.name), cmd.note)
@@ -334,7 +339,7 @@ class VendorDesk:
             if not f.is_open:
                 raise BadInput(f"{f.ref} is {f.state}; there is nothing to snooze")
             await store.schedule(incident.number, CHASE, f.number, now + delta, now=now)
-            text = f"{f.ref} snoozed until {_when(now + delta, incident)}"
+            text = f"{f.ref} snoozed until {render.when(now + delta, incident)}"
             await store.add_event(
                 incident.number,
                 now,
@@ -382,7 +387,7 @@ class VendorDesk:
             trigger, what = (
                 Trigger.VENDOR_ESCALATED,
                 (
-                    f"{f.vendor} has not delivered {f.ask} (due {_when(f.due, incident)}); we escalated to "
+                    f"{f.vendor} has not delivered {f.ask} (due {render.when(f.due, incident)}); we escalated to "
                     f"{f.contact.name if f.contact else 'the next contact'}"
                 ),
             )
