@@ -81,11 +81,21 @@ class ConsoleSession:
     def out(self) -> TextIO:
         return self.chat.out
 
-    async def run(self, lines: AsyncIterator[str]) -> None:
+    async def run(self, lines: AsyncIterator[str] | Iterable[str]) -> None:
         """Execute lines until they run out or `/quit`."""
-        async for line in lines:
-            if not await self.execute(line):
-                break
+        if isinstance(lines, AsyncIterator):
+            async for line in lines:
+                if not await self.execute(line):
+                    return
+        else:
+            for line in lines:
+                if not await self.execute(line):
+                    return
+
+    async def run_terminal(self, stream: TextIO, *, interactive: bool) -> None:
+        """Read a terminal (with a prompt) or a pipe until it ends or `/quit`."""
+        prompt = (lambda: f"{self.user.name}@#{self.room.name}> ") if interactive else None
+        await self.run(read_lines(stream, prompt=prompt))
 
     async def execute(self, line: str) -> bool:
         """Run one line; False means quit."""
@@ -158,13 +168,3 @@ async def read_lines(stream: TextIO, *, prompt: Callable[[], str] | None = None)
         if not line:
             return
         yield line
-
-
-async def script_lines(lines: Iterable[str]) -> AsyncIterator[str]:
-    for line in lines:
-        yield line
-
-
-def start_time(now: datetime) -> datetime:
-    """Simulated time starts at the wall clock, to the minute."""
-    return now.replace(second=0, microsecond=0)

@@ -23,11 +23,12 @@ from sqlalchemy import insert
 from adapters.memory import InMemoryChat, Room
 from bot.chat import RoomRef
 from bot.clock import SimClock
+from bot.desk import Core
 from bot.playbooks import PlaybookLibrary
 from bot.reminders import ReminderEngine
-from bot.service import Core, Warroom
+from bot.service import Warroom
 from bot.store import Database
-from bot.tables import FollowUpRow, IncidentRow, ReminderRow
+from bot.store.tables import FollowUpRow, IncidentRow, ReminderRow
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -6,17 +6,21 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TextIO
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy import text
 
+from adapters.console import ConsoleChat, ConsoleSession
 from bot.chat import ChatPort
-from bot.clock import Clock
+from bot.clock import Clock, SimClock
 from bot.config import ConfigError, Settings
+from bot.desk import Core
 from bot.playbooks import PlaybookLibrary
 from bot.reminders import ReminderEngine
-from bot.service import Core, Warroom
+from bot.runtime import Runtime
+from bot.service import Warroom
 from bot.store import Database
 
 log = logging.getLogger(__name__)
@@ -88,11 +92,11 @@ class Surface(Protocol):
 
     chat: ChatPort
 
-    def mount(self, web_application: web.Application, app: App) -> None:
+    def mount(self, web_application: web.Application, app: Runtime) -> None:
         """Add the platform's routes (e.g. POST /slack/events) to the one aiohttp server."""
         ...
 
-    async def start(self, app: App) -> None:
+    async def start(self, app: Runtime) -> None:
         """Open long-lived connections (e.g. Slack Socket Mode); a no-op for plain HTTP."""
         ...
 
@@ -101,14 +105,37 @@ class Surface(Protocol):
         ...
 
 
+def console_chat(out: TextIO, clock: SimClock, tz: str) -> ConsoleChat:
+    """The terminal's chat: in-memory rooms, every post printed as it happens."""
+    return ConsoleChat(out, clock, ZoneInfo(tz))
+
+
+@asynccontextmanager
+async def console(
+    settings: Settings, out: TextIO, clock: SimClock, *, user: str, echo: bool
+) -> AsyncIterator[tuple[App, ConsoleSession]]:
+    """The whole product in a terminal: the app on a console chat, and the session a person types into."""
+    chat = console_chat(out, clock, settings.timezone)
+    async with running(settings, chat=chat, clock=clock) as app:
+        session = ConsoleSession(
+            app.warroom.handle,
+            chat,
+            clock,
+            user=user,
+            echo=echo,
+            on_clock=lambda target: app.engine.run_until(target, clock),
+        )
+        yield app, session
+
+
 def make_surface(settings: Settings) -> Surface:
     """The chat platform this deployment serves, chosen from the settings."""
     if settings.slack_bot_token:
-        from adapters.slack import SlackSurface
+        from adapters.slack.surface import SlackSurface
 
         return SlackSurface(settings)
     # Teams is the fallback: with no Microsoft app id it answers unauthenticated requests, for local use only.
-    from adapters.teams import TeamsSurface
+    from adapters.teams.surface import TeamsSurface
 
     return TeamsSurface(settings)
 

@@ -11,7 +11,6 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from bot import __version__
 from bot.clock import SimClock, SystemClock
@@ -62,31 +61,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _console(settings: Settings, args: argparse.Namespace) -> int:
-    from adapters.console import ConsoleChat, ConsoleSession, read_lines, start_time
-    from bot.app import running
+    from bot.app import console
 
-    clock = SimClock(start_time(datetime.now(UTC)))
-    chat = ConsoleChat(sys.stdout, clock, ZoneInfo(settings.timezone))
-    async with running(settings, chat=chat, clock=clock) as app:
+    clock = SimClock(datetime.now(UTC).replace(second=0, microsecond=0))  # the wall clock, to the minute
+    interactive = sys.stdin.isatty()
+    async with console(settings, sys.stdout, clock, user=args.user, echo=not interactive) as (app, session):
         async with app.db.transaction() as store:
             latest = await store.latest_event_at()
         if latest is not None and latest > clock.now():
             clock.set(latest)  # a console that moved time forward resumes where it left off
-        session = ConsoleSession(
-            app.warroom.handle,
-            chat,
-            clock,
-            user=args.user,
-            echo=not sys.stdin.isatty(),
-            on_clock=lambda target: app.engine.run_until(target, clock),
-        )
-        interactive = sys.stdin.isatty()
         if interactive:
             print(
                 f"Warroom console on {settings.database_url} — /help for console commands, /incident help for the bot."
             )
-        prompt = (lambda: f"{session.user.name}@#{session.room.name}> ") if interactive else None
-        await session.run(read_lines(sys.stdin, prompt=prompt))
+        await session.run_terminal(sys.stdin, interactive=interactive)
     return 0
 
 
@@ -159,8 +147,7 @@ async def _db(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _tick(settings: Settings, args: argparse.Namespace) -> int:
-    from adapters.console import ConsoleChat
-    from bot.app import running
+    from bot.app import console_chat, running
 
     at = datetime.now(UTC)
     if args.at:
@@ -173,8 +160,7 @@ async def _tick(settings: Settings, args: argparse.Namespace) -> int:
         if at.tzinfo is None:
             raise BadInput("--at needs a UTC offset", example="--at 2026-11-25T10:00:00Z")
     clock = SimClock(at)
-    chat = ConsoleChat(sys.stdout, clock, ZoneInfo(settings.timezone))
-    async with running(settings, chat=chat, clock=clock) as app:
+    async with running(settings, chat=console_chat(sys.stdout, clock, settings.timezone), clock=clock) as app:
         fired = await app.engine.tick()
     print(f"{fired} reminder(s) fired at {at.isoformat()}")
     return 0

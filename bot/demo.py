@@ -59,24 +59,14 @@ SCRIPT = """\
 
 async def run_demo(settings: Settings, out: TextIO) -> int:
     """Replay the story on a throwaway database; print the transcript, then the summary as Markdown."""
-    from adapters.console import ConsoleChat, ConsoleSession, script_lines
-    from bot.app import running
+    from bot.app import console
 
     with tempfile.TemporaryDirectory(prefix="warroom-demo-") as folder:
         demo = replace(settings, database_url=f"sqlite:///{Path(folder) / 'demo.db'}", timezone="America/Chicago")
         clock = SimClock(START)
-        chat = ConsoleChat(out, clock, ZoneInfo(demo.timezone))
-        async with running(demo, chat=chat, clock=clock) as app:
+        async with console(demo, out, clock, user="dana", echo=True) as (app, session):
             out.write("Warroom demo: the RMA that sat for two months, replayed in simulated time.\n")
-            session = ConsoleSession(
-                app.warroom.handle,
-                chat,
-                clock,
-                user="dana",
-                echo=True,
-                on_clock=lambda target: app.engine.run_until(target, clock),
-            )
-            await session.run(script_lines(SCRIPT.splitlines()))
+            await session.run(SCRIPT.splitlines())
             async with app.db.transaction() as store:
                 stored = await store.summary(1)
         if stored is None:

@@ -14,8 +14,8 @@ from sqlalchemy import func, or_, select, update
 
 from bot.clock import Clock, SimClock
 from bot.store import Database, Store
-from bot.store_followups import DONE, PENDING
-from bot.tables import ReminderRow
+from bot.store.followups import DONE, PENDING
+from bot.store.tables import ReminderRow
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 20

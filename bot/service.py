@@ -6,7 +6,7 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -15,7 +15,6 @@ from bot import render
 from bot.chat import (
     Bullets,
     Capability,
-    ChatPort,
     Invocation,
     Message,
     MessageRef,
@@ -26,14 +25,14 @@ from bot.chat import (
     Tone,
     UserRef,
 )
-from bot.clock import Clock
 from bot.customer import Trigger
+from bot.desk import Core, Desk, person
 from bot.domain import EventKind, Incident, IncidentState, Person, ResponderRecord, RoleAssignment
 from bot.errors import BadInput, ChatError, WarroomError
-from bot.playbooks import Playbook, PlaybookLibrary, Responder, responders_for
+from bot.playbooks import Playbook, Responder, responders_for
 from bot.reminders import Reminder
 from bot.scorecard import scorecard_message, vendor_scores
-from bot.store import Database, Store
+from bot.store import Store
 from bot.summary import write_summary
 from bot.updates import COMMITMENT, UPDATE_DUE, CustomerDesk
 from bot.vendors import CHASE, VendorDesk, follow_up_lines
@@ -41,22 +40,6 @@ from bot.when import format_duration, format_when, parse_when
 
 log = logging.getLogger(__name__)
 DEFAULT_SEVERITY = 3
-
-
-@dataclass(frozen=True)
-class Core:
-    """What every use case needs, passed down from the composition root."""
-
-    db: Database
-    chat: ChatPort
-    playbooks: PlaybookLibrary
-    clock: Clock
-    default_tz: str
-
-
-def person(invocation: Invocation) -> Person:
-    """The person who typed the command."""
-    return Person(invocation.user.id, invocation.user.name)
 
 
 def room_name(pattern: str, *, number: int, title: str, customer: str | None, severity: int) -> str:
@@ -75,8 +58,9 @@ class Warroom:
 
     def __init__(self, core: Core) -> None:
         self.core = core
-        self.vendors = VendorDesk(self)
-        self.customer = CustomerDesk(self)
+        self.desk = desk = Desk(core)
+        self.customer = CustomerDesk(desk)
+        self.vendors = VendorDesk(desk, self.customer)
         self._handlers: dict[type[c.Command], Callable[[c.Command, Invocation], Awaitable[Reply]]] = {
             c.OpenIncident: self._open,  # type: ignore[dict-item]
             c.ShowStatus: self._status,
@@ -118,46 +102,6 @@ class Warroom:
             log.exception("command failed (ref %s)", ref)
             return Reply((render.error(f"Something went wrong (ref {ref}); nothing you typed was lost."),), ok=False)
 
-    # --- helpers -----------------------------------------------------------------------------------
-
-    @property
-    def now(self) -> datetime:
-        return self.core.clock.now()
-
-    async def target(self, store: Store, command: c.Command, invocation: Invocation, *, lock: bool = True) -> Incident:
-        """The incident a command is about: the one named, else the war room's own."""
-        if command.incident is not None:
-            return await store.get_incident(command.incident, lock=lock)
-        incident = await store.incident_in_room(invocation.room.id)
-        if incident is None:
-            raise BadInput("this is not a war room; name the incident", example="status INC-42")
-        return await store.get_incident(incident.number, lock=lock) if lock else incident
-
-    async def resolve_person(self, handle: str) -> Person:
-        user = await self.core.chat.find_user(handle)
-        if user is None:
-            raise BadInput(f"I can't find {handle[:60]}", example="role comms @dana")
-        return Person(user.id, user.name)
-
-    async def announce(self, incident: Incident, message: Message) -> MessageRef | None:
-        """Post in the war room; a chat failure is logged and reported, never loses what was recorded."""
-        if incident.room_id is None:
-            return None
-        try:
-            return await self.core.chat.post(RoomRef(incident.room_id, incident.room_name or incident.room_id), message)
-        except ChatError as err:
-            log.warning("could not post in %s for %s: %s", incident.room_name, incident.ref, err)
-            return None
-
-    async def commander(self, store: Store, incident: Incident) -> Person | None:
-        return next((r.person for r in await store.roles(incident.number) if r.role == "commander"), None)
-
-    async def post_or_raise(self, incident: Incident, message: Message) -> MessageRef:
-        """Post from the reminder engine: a failure must roll the firing back so it is retried."""
-        if incident.room_id is None:
-            raise ChatError(f"{incident.ref} has no war room to post in")
-        return await self.core.chat.post(RoomRef(incident.room_id, incident.room_name or incident.room_id), message)
-
     @property
     def reminder_handlers(self) -> dict[str, Callable[[Store, Reminder, datetime], Awaitable[None]]]:
         """What the reminder engine runs for each kind of reminder."""
@@ -167,13 +111,10 @@ class Warroom:
             COMMITMENT: self.customer.watch_commitment,
         }
 
-    def ack(self, incident: Incident, text: str, *, tone: Tone = Tone.SUCCESS) -> Reply:
-        return Reply((Message(f"{incident.ref}: {text}", tone=tone),))
-
     # --- open --------------------------------------------------------------------------------------
 
     async def _open(self, cmd: c.OpenIncident, inv: Invocation) -> Reply:
-        core, now, opener = self.core, self.now, person(inv)
+        core, now, opener = self.core, self.desk.now, person(inv)
         playbook = (
             core.playbooks.get(cmd.playbook)
             if cmd.playbook
@@ -261,10 +202,10 @@ class Warroom:
         invite_error = await self._invite_people(room, list(invitees.values()))
         if invite_error:
             records = [ResponderRecord(r.handle, r.team, r.reason, r.person, invited=False) for r in records]
-        incident = _with_room(incident, room, self.now)
+        incident = _with_room(incident, room, self.desk.now)
         assignments = [RoleAssignment(role, who) for role, who in roles.items()]
         card = render.kickoff_card(incident, roles=assignments, responders=records, playbook=playbook)
-        kickoff = await self.announce(incident, card)
+        kickoff = await self.desk.announce(incident, card)
         if kickoff and Capability.PIN in core.chat.capabilities:
             try:
                 await core.chat.pin(kickoff)
@@ -273,7 +214,7 @@ class Warroom:
         missing = [r for r in records if r.person is None]
         if missing or invite_error:
             text = "; ".join(f"{r.handle} ({r.team})" for r in missing)
-            await self.announce(
+            await self.desk.announce(
                 incident,
                 Message(
                     "Some responders are not in the room yet",
@@ -292,14 +233,18 @@ class Warroom:
             await store.add_responders(incident.number, records)
             await store.add_event(
                 incident.number,
-                self.now,
+                self.desk.now,
                 EventKind.ROOM_OPENED,
                 None,
                 f"War room #{room.name} opened with {len(invitees)} people",
             )
             for r in missing:
                 await store.add_event(
-                    incident.number, self.now, EventKind.INVITE_FAILED, None, f"Could not find {r.handle} ({r.team})"
+                    incident.number,
+                    self.desk.now,
+                    EventKind.INVITE_FAILED,
+                    None,
+                    f"Could not find {r.handle} ({r.team})",
                 )
         return Reply(
             (
@@ -331,14 +276,14 @@ class Warroom:
 
     async def _status(self, cmd: c.Command, inv: Invocation) -> Reply:
         async with self.core.db.transaction() as store:
-            incident = await self.target(store, cmd, inv, lock=False)
+            incident = await self.desk.target(store, cmd, inv, lock=False)
             roles, actions = await store.roles(incident.number), await store.actions(incident.number)
             extra = await self._status_blocks(store, incident)
-        return Reply((render.status_card(incident, roles=roles, actions=actions, now=self.now, extra=extra),))
+        return Reply((render.status_card(incident, roles=roles, actions=actions, now=self.desk.now, extra=extra),))
 
     async def _status_blocks(self, store: Store, incident: Incident) -> list[Section | Bullets]:
         """What the status card says about vendors, promises and the customer clock."""
-        n, now = incident.number, self.now
+        n, now = incident.number, self.desk.now
         blocks: list[Section | Bullets] = []
         waiting = [f for f in await store.follow_ups(n) if f.is_open]
         if waiting:
@@ -370,9 +315,9 @@ class Warroom:
 
     async def _sev(self, cmd: c.ChangeSeverity, inv: Invocation) -> Reply:
         async with self.core.db.transaction() as store:
-            before = await self.target(store, cmd, inv)
+            before = await self.desk.target(store, cmd, inv)
             if before.severity == cmd.severity:
-                return self.ack(before, f"already severity {cmd.severity}; nothing changed", tone=Tone.INFO)
+                return self.desk.ack(before, f"already severity {cmd.severity}; nothing changed", tone=Tone.INFO)
             incident = before.with_severity(cmd.severity)
             await store.save_incident(incident)
             verb = "raised" if cmd.severity < before.severity else "lowered"
@@ -381,43 +326,43 @@ class Warroom:
             )
             await store.add_event(
                 incident.number,
-                self.now,
+                self.desk.now,
                 EventKind.SEVERITY,
                 person(inv),
                 text,
                 {"from": before.severity, "to": cmd.severity},
             )
-            await self.customer.restart_clock(store, incident, self.now)
+            await self.customer.restart_clock(store, incident, self.desk.now)
             prompt = None
             if verb == "raised":
                 what = f"the severity rose from {before.severity} to {cmd.severity}" + (
                     f" ({cmd.reason})" if cmd.reason else ""
                 )
-                prompt = await self.customer.bad_news(store, incident, Trigger.SEVERITY_RAISED, what, self.now)
+                prompt = await self.customer.bad_news(store, incident, Trigger.SEVERITY_RAISED, what, self.desk.now)
         tone = Tone.BAD_NEWS if verb == "raised" else Tone.INFO
-        await self.announce(
+        await self.desk.announce(
             incident, Message(f"{incident.ref}: {text}", (Section.of("by ", render.mention(person(inv))),), tone)
         )
         if prompt:
-            await self.announce(incident, prompt)
-        return self.ack(incident, text)
+            await self.desk.announce(incident, prompt)
+        return self.desk.ack(incident, text)
 
     async def _role(self, cmd: c.AssignRole, inv: Invocation) -> Reply:
-        who = await self.resolve_person(cmd.handle)
+        who = await self.desk.resolve_person(cmd.handle)
         async with self.core.db.transaction() as store:
-            incident = await self.target(store, cmd, inv)
+            incident = await self.desk.target(store, cmd, inv)
             incident.require_open("assign roles")
             await store.set_role(incident.number, cmd.role, who)
             text = f"{cmd.role.replace('_', ' ')} is now {who.name}"
-            await store.add_event(incident.number, self.now, EventKind.ROLE, person(inv), text, {"role": cmd.role})
-        await self.announce(
+            await store.add_event(incident.number, self.desk.now, EventKind.ROLE, person(inv), text, {"role": cmd.role})
+        await self.desk.announce(
             incident,
             Message(
                 f"{incident.ref}: new {cmd.role.replace('_', ' ')}",
                 (Section.of(render.mention(who), f" is {cmd.role.replace('_', ' ')}."),),
             ),
         )
-        return self.ack(incident, text)
+        return self.desk.ack(incident, text)
 
     async def _invite(self, cmd: c.InvitePeople, inv: Invocation) -> Reply:
         found = {h: await self.core.chat.find_user(h) for h in cmd.handles}
@@ -428,7 +373,7 @@ class Warroom:
             )
         people = [Person(u.id, u.name) for u in found.values() if u]
         async with self.core.db.transaction() as store:
-            incident = await self.target(store, cmd, inv, lock=False)
+            incident = await self.desk.target(store, cmd, inv, lock=False)
         if incident.is_closed or incident.room_id is None:
             raise BadInput(f"{incident.ref} has no open war room to invite people into")
         error = await self._invite_people(RoomRef(incident.room_id, incident.room_name or ""), people)
@@ -443,44 +388,46 @@ class Warroom:
                 ],
             )
             text = "Invited " + ", ".join(p.name for p in people)
-            await store.add_event(incident.number, self.now, EventKind.INVITED, person(inv), text)
-        return self.ack(incident, text)
+            await store.add_event(incident.number, self.desk.now, EventKind.INVITED, person(inv), text)
+        return self.desk.ack(incident, text)
 
     async def _note(self, cmd: c.AddNote, inv: Invocation) -> Reply:
         incident = await self._record(cmd, inv, EventKind.NOTE, cmd.text)
-        return self.ack(incident, f"noted at {render.when(self.now, incident)}")
+        return self.desk.ack(incident, f"noted at {render.when(self.desk.now, incident)}")
 
     async def _record(self, cmd: c.Command, inv: Invocation, kind: EventKind, text: str) -> Incident:
         async with self.core.db.transaction() as store:
-            incident = await self.target(store, cmd, inv)
+            incident = await self.desk.target(store, cmd, inv)
             incident.require_open("add to its timeline")
-            await store.add_event(incident.number, self.now, kind, person(inv), text)
+            await store.add_event(incident.number, self.desk.now, kind, person(inv), text)
         return incident
 
     async def _lesson(self, cmd: c.AddLesson, inv: Invocation) -> Reply:
         async with self.core.db.transaction() as store:
-            incident = await self.target(store, cmd, inv)
+            incident = await self.desk.target(store, cmd, inv)
             incident.require_open("record lessons")
-            lesson = await store.add_lesson(incident.number, cmd.text, person(inv), self.now)
-            await store.add_event(incident.number, self.now, EventKind.LESSON, person(inv), f"{lesson.ref}: {cmd.text}")
-        return self.ack(incident, f"lesson {lesson.ref} recorded for the review")
+            lesson = await store.add_lesson(incident.number, cmd.text, person(inv), self.desk.now)
+            await store.add_event(
+                incident.number, self.desk.now, EventKind.LESSON, person(inv), f"{lesson.ref}: {cmd.text}"
+            )
+        return self.desk.ack(incident, f"lesson {lesson.ref} recorded for the review")
 
     async def _action(self, cmd: c.AddAction, inv: Invocation) -> Reply:
-        owner = await self.resolve_person(cmd.owner) if cmd.owner else None
+        owner = await self.desk.resolve_person(cmd.owner) if cmd.owner else None
         async with self.core.db.transaction() as store:
-            incident = await self.target(store, cmd, inv)
+            incident = await self.desk.target(store, cmd, inv)
             incident.require_open("add action items")
-            due = parse_when(cmd.due, now=self.now, tz=ZoneInfo(incident.timezone)) if cmd.due else None
+            due = parse_when(cmd.due, now=self.desk.now, tz=ZoneInfo(incident.timezone)) if cmd.due else None
             item = await store.add_action(
-                incident.number, cmd.text, owner=owner, due=due, author=person(inv), at=self.now
+                incident.number, cmd.text, owner=owner, due=due, author=person(inv), at=self.desk.now
             )
             text = (
                 f"{item.ref}: {cmd.text}"
                 + (f" — owner {owner.name}" if owner else "")
                 + (f", due {render.when(due, incident)}" if due else "")
             )
-            await store.add_event(incident.number, self.now, EventKind.ACTION, person(inv), text)
-        return self.ack(incident, f"action {text}")
+            await store.add_event(incident.number, self.desk.now, EventKind.ACTION, person(inv), text)
+        return self.desk.ack(incident, f"action {text}")
 
     async def _transition(
         self,
@@ -493,12 +440,12 @@ class Warroom:
         then: Callable[[Store, Incident, str], Awaitable[Message]] | None = None,
     ) -> Reply:
         async with self.core.db.transaction() as store:
-            incident = move(await self.target(store, cmd, inv))
+            incident = move(await self.desk.target(store, cmd, inv))
             await store.save_incident(incident)
             text = words + (f": {note}" if note else "")
-            await store.add_event(incident.number, self.now, kind, person(inv), text)
+            await store.add_event(incident.number, self.desk.now, kind, person(inv), text)
             follow = await then(store, incident, text) if then else None
-        await self.announce(
+        await self.desk.announce(
             incident,
             Message(
                 f"{incident.ref}: {text}",
@@ -507,27 +454,27 @@ class Warroom:
             ),
         )
         if follow:
-            await self.announce(incident, follow)
-        return self.ack(incident, text)
+            await self.desk.announce(incident, follow)
+        return self.desk.ack(incident, text)
 
     async def _mitigate(self, cmd: c.MitigateIncident, inv: Invocation) -> Reply:
         return await self._transition(
-            cmd, inv, EventKind.MITIGATED, lambda i: i.mitigate(self.now), "Mitigated", cmd.note
+            cmd, inv, EventKind.MITIGATED, lambda i: i.mitigate(self.desk.now), "Mitigated", cmd.note
         )
 
     async def _resolve(self, cmd: c.ResolveIncident, inv: Invocation) -> Reply:
         async def final(store: Store, incident: Incident, _: str) -> Message:
-            return await self.customer.final_prompt(store, incident, self.now)
+            return await self.customer.final_prompt(store, incident, self.desk.now)
 
         return await self._transition(
-            cmd, inv, EventKind.RESOLVED, lambda i: i.resolve(self.now), "Resolved", cmd.note, final
+            cmd, inv, EventKind.RESOLVED, lambda i: i.resolve(self.desk.now), "Resolved", cmd.note, final
         )
 
     async def _reopen(self, cmd: c.ReopenIncident, inv: Invocation) -> Reply:
         async def bad_news(store: Store, incident: Incident, text: str) -> Message:
-            await self.customer.restart_clock(store, incident, self.now)
+            await self.customer.restart_clock(store, incident, self.desk.now)
             what = "the fix did not hold and the incident is open again" + (f": {cmd.reason}" if cmd.reason else "")
-            return await self.customer.bad_news(store, incident, Trigger.REOPENED, what, self.now)
+            return await self.customer.bad_news(store, incident, Trigger.REOPENED, what, self.desk.now)
 
         return await self._transition(
             cmd, inv, EventKind.REOPENED, lambda i: i.reopen(), "Reopened", cmd.reason, bad_news
@@ -535,20 +482,20 @@ class Warroom:
 
     async def _close(self, cmd: c.Command, inv: Invocation) -> Reply:
         async with self.core.db.transaction() as store:
-            incident = (await self.target(store, cmd, inv)).close(self.now)
+            incident = (await self.desk.target(store, cmd, inv)).close(self.desk.now)
             await store.save_incident(incident)
             stopped = await store.cancel_reminders(incident.number)
             await store.add_event(
                 incident.number,
-                self.now,
+                self.desk.now,
                 EventKind.CLOSED,
                 person(inv),
                 "Closed" + (f"; {stopped} pending reminder(s) stopped" if stopped else ""),
             )
             summary = await write_summary(
-                store, incident, now=self.now, cadence=self.core.playbooks.get(incident.playbook).update_cadence
+                store, incident, now=self.desk.now, cadence=self.core.playbooks.get(incident.playbook).update_cadence
             )
-        await self.announce(incident, summary)
+        await self.desk.announce(incident, summary)
         return Reply(
             (
                 Message(
@@ -568,11 +515,11 @@ class Warroom:
     async def _list(self, cmd: c.Command, inv: Invocation) -> Reply:
         async with self.core.db.transaction() as store:
             incidents = await store.incidents()
-        return Reply((render.incident_list(incidents, self.now),))
+        return Reply((render.incident_list(incidents, self.desk.now),))
 
     async def _scorecard(self, cmd: c.ShowScorecard, inv: Invocation) -> Reply:
         async with self.core.db.transaction() as store:
-            scores = vendor_scores(await store.follow_ups(), now=self.now)
+            scores = vendor_scores(await store.follow_ups(), now=self.desk.now)
         if cmd.vendor:
             wanted = cmd.vendor.lower()
             scores = [s for s in scores if wanted in s.vendor.lower()]

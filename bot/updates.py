@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot import commands as c
 from bot import render
 from bot.chat import Actions, Button, Inline, Invocation, Message, Reply, Section, Strong, Tone
 from bot.customer import Commitment, CommitmentState, Trigger
+from bot.desk import Desk
 from bot.domain import EventKind, Incident, IncidentState, Person
 from bot.reminders import Reminder
 from bot.store import Store
 from bot.when import format_duration, parse_when
-
-if TYPE_CHECKING:
-    from bot.service import Warroom
 
 UPDATE_DUE = "update_due"
 COMMITMENT = "commitment"
@@ -31,18 +28,18 @@ def _who(incident: Incident, actor: Invocation) -> Person:
 class CustomerDesk:
     """The `update` and `commit` verbs, the update clock, and the bad-news prompt every trigger shares."""
 
-    def __init__(self, warroom: Warroom) -> None:
-        self.w = warroom
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
 
     # --- the clock ---------------------------------------------------------------------------------
 
     def cadence(self, incident: Incident) -> timedelta:
         """How often the customer hears from us at the incident's severity (the playbook's cadence)."""
-        book = self.w.core.playbooks.get(incident.playbook)
+        book = self.desk.playbooks.get(incident.playbook)
         return book.update_cadence.get(incident.severity) or timedelta(hours=4)
 
     def at_risk_window(self, incident: Incident) -> timedelta:
-        return self.w.core.playbooks.get(incident.playbook).at_risk_window
+        return self.desk.playbooks.get(incident.playbook).at_risk_window
 
     async def comms(self, store: Store, incident: Incident) -> Person | None:
         roles = {r.role: r.person for r in await store.roles(incident.number)}
@@ -152,9 +149,9 @@ class CustomerDesk:
     # --- verbs -------------------------------------------------------------------------------------
 
     async def update(self, cmd: c.RecordUpdate, inv: Invocation) -> Reply:
-        now = self.w.now
-        async with self.w.core.db.transaction() as store:
-            incident = await self.w.target(store, cmd, inv)
+        now = self.desk.now
+        async with self.desk.db.transaction() as store:
+            incident = await self.desk.target(store, cmd, inv)
             incident.require_open("record customer updates")
             next_due = parse_when(cmd.next, now=now, tz=ZoneInfo(incident.timezone)) if cmd.next else None
             stays_open = incident.state in (IncidentState.OPEN, IncidentState.MITIGATED)
@@ -176,15 +173,15 @@ class CustomerDesk:
         tail = f" Next update due {render.when(next_due, incident)}." if next_due else " No further updates are due."
         if answered:
             tail += f" It answers {answered} piece(s) of bad news."
-        await self.w.announce(
+        await self.desk.announce(
             incident, Message(f"📣 {incident.ref}: customer updated ({u.ref})", (Section.of(cmd.text),))
         )
-        return self.w.ack(incident, text + "." + tail)
+        return self.desk.ack(incident, text + "." + tail)
 
     async def commit(self, cmd: c.MakeCommitment, inv: Invocation) -> Reply:
-        now = self.w.now
-        async with self.w.core.db.transaction() as store:
-            incident = await self.w.target(store, cmd, inv)
+        now = self.desk.now
+        async with self.desk.db.transaction() as store:
+            incident = await self.desk.target(store, cmd, inv)
             incident.require_open("make commitments")
             due = parse_when(cmd.due, now=now, tz=ZoneInfo(incident.timezone))
             promise = await store.add_commitment(
@@ -196,12 +193,12 @@ class CustomerDesk:
             await store.add_event(
                 incident.number, now, EventKind.COMMITMENT, _who(incident, inv), text, {"commitment": promise.number}
             )
-        return self.w.ack(incident, text + f"; watched from {render.when(watch_from, incident)}.")
+        return self.desk.ack(incident, text + f"; watched from {render.when(watch_from, incident)}.")
 
     async def kept(self, cmd: c.KeepCommitment, inv: Invocation) -> Reply:
-        now = self.w.now
-        async with self.w.core.db.transaction() as store:
-            incident = await self.w.target(store, cmd, inv)
+        now = self.desk.now
+        async with self.desk.db.transaction() as store:
+            incident = await self.desk.target(store, cmd, inv)
             promise = (await store.commitment(incident.number, cmd.number)).kept(now, cmd.note)
             await store.save_commitment(promise)
             await store.cancel_reminders(incident.number, COMMITMENT, promise.number)
@@ -214,17 +211,17 @@ class CustomerDesk:
                 text,
                 {"commitment": promise.number},
             )
-        await self.w.announce(incident, Message(f"✅ {incident.ref}: {text}"))
-        return self.w.ack(incident, text)
+        await self.desk.announce(incident, Message(f"✅ {incident.ref}: {text}"))
+        return self.desk.ack(incident, text)
 
     async def missed(self, cmd: c.MissCommitment, inv: Invocation) -> Reply:
-        now = self.w.now
-        async with self.w.core.db.transaction() as store:
-            incident = await self.w.target(store, cmd, inv)
+        now = self.desk.now
+        async with self.desk.db.transaction() as store:
+            incident = await self.desk.target(store, cmd, inv)
             promise = await store.commitment(incident.number, cmd.number)
             prompt = await self._miss(store, incident, promise, now, _who(incident, inv), cmd.note)
-        await self.w.announce(incident, prompt)
-        return self.w.ack(incident, f"{promise.ref} missed: {promise.promise}", tone=Tone.BAD_NEWS)
+        await self.desk.announce(incident, prompt)
+        return self.desk.ack(incident, f"{promise.ref} missed: {promise.promise}", tone=Tone.BAD_NEWS)
 
     async def _miss(
         self,
@@ -270,7 +267,7 @@ class CustomerDesk:
         updates = await store.updates(incident.number)
         since = updates[-1].at if updates else None
         who = await self.comms(store, incident)
-        commander = await self.w.commander(store, incident)
+        commander = await self.desk.commander(store, incident)
         mentions: list[Inline] = [render.mention(who), " "] if who else []
         if prompts > 1 and commander and commander != who:
             mentions += [render.mention(commander), " "]
@@ -286,7 +283,7 @@ class CustomerDesk:
             else f"📣 {incident.ref}: customer update overdue — prompt {prompts}, escalated to the commander"
         )
         await store.add_event(incident.number, now, EventKind.UPDATE_PROMPTED, None, title[2:], {"prompt": prompts})
-        await self.w.post_or_raise(
+        await self.desk.post_or_raise(
             incident,
             Message(
                 title,
@@ -348,7 +345,7 @@ class CustomerDesk:
         else:
             await store.schedule(incident.number, COMMITMENT, promise.number, promise.due, now=now)
             return
-        await self.w.post_or_raise(incident, prompt)
+        await self.desk.post_or_raise(incident, prompt)
 
     # --- state changes elsewhere that concern the customer ------------------------------------------
 

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot import commands as c
 from bot import render
 from bot.chat import Actions, Bullets, Button, Inline, Invocation, Message, Reply, Section, Strong, Tone
 from bot.customer import Trigger
+from bot.desk import Desk
 from bot.domain import EventKind, Incident, Person
 from bot.errors import BadInput
 from bot.followups import FollowUp
 from bot.playbooks import DEFAULT_ESCALATE_AFTER, DEFAULT_REMIND_EVERY, LadderRung, VendorProfile
 from bot.reminders import Reminder
 from bot.store import Store
+from bot.updates import CustomerDesk
 from bot.when import format_duration, parse_duration, parse_when
-
-if TYPE_CHECKING:
-    from bot.service import Warroom
 
 CHASE = "follow_up"
 
@@ -149,24 +147,24 @@ def follow_up_lines(follow_ups: list[FollowUp], incident: Incident, now: datetim
 class VendorDesk:
     """The `vendor`, `vendors` and `scorecard` verbs, and the chase the reminder engine fires."""
 
-    def __init__(self, warroom: Warroom) -> None:
-        self.w = warroom
+    def __init__(self, desk: Desk, customer: CustomerDesk) -> None:
+        self.desk, self.customer = desk, customer
 
     def profile(self, incident: Incident, name: str) -> VendorProfile | None:
         """The vendor as the incident's playbook knows it, else as any playbook does."""
-        books = self.w.core.playbooks
+        books = self.desk.playbooks
         own = books.get(incident.playbook).vendor(name)
         return own or next((v for n in books.names if (v := books.get(n).vendor(name))), None)
 
     async def ask(self, cmd: c.AskVendor, inv: Invocation) -> Reply:
-        now = self.w.now
-        owner = await self.w.resolve_person(cmd.owner) if cmd.owner else Person(inv.user.id, inv.user.name)
-        async with self.w.core.db.transaction() as store:
-            incident = await self.w.target(store, cmd, inv)
+        now = self.desk.now
+        owner = await self.desk.resolve_person(cmd.owner) if cmd.owner else Person(inv.user.id, inv.user.name)
+        async with self.desk.db.transaction() as store:
+            incident = await self.desk.target(store, cmd, inv)
             incident.require_open("ask a vendor")
             due = parse_when(cmd.due, now=now, tz=ZoneInfo(incident.timezone))
             known = self.profile(incident, cmd.vendor)
-            commander = await self.w.commander(store, incident)
+            commander = await self.desk.commander(store, incident)
             draft = FollowUp(
                 incident=incident.number,
                 number=0,
@@ -218,7 +216,7 @@ class VendorDesk:
                     "commander). Add the vendor to a playbook for a real ladder and Plan B."
                 )
             )
-        await self.w.announce(
+        await self.desk.announce(
             incident,
             Message(
                 f"📦 {title(f)}",
@@ -228,9 +226,9 @@ class VendorDesk:
         return Reply((Message(f"{incident.ref}: {text}", tuple(blocks), Tone.SUCCESS if known else Tone.REMINDER),))
 
     async def heard(self, cmd: c.HeardFromVendor, inv: Invocation) -> Reply:
-        now = self.w.now
-        async with self.w.core.db.transaction() as store:
-            incident = await self.w.target(store, cmd, inv)
+        now = self.desk.now
+        async with self.desk.db.transaction() as store:
+            incident = await self.desk.target(store, cmd, inv)
             incident.require_open("record vendor news")
             before = await store.follow_up(incident.number, cmd.number)
             new_due = parse_when(cmd.due, now=now, tz=ZoneInfo(incident.timezone)) if cmd.due else None
@@ -262,11 +260,11 @@ class VendorDesk:
                     f"{f.vendor} moved its date for {f.ask} from {render.when(before.due, incident)} "
                     f"to {render.when(f.due, incident)}"
                 )
-                prompt = await self.w.customer.bad_news(store, incident, Trigger.ETA_SLIPPED, what, now)
-        await self.w.announce(incident, Message(f"📬 {text}", tone=Tone.BAD_NEWS if slipped else Tone.INFO))
+                prompt = await self.customer.bad_news(store, incident, Trigger.ETA_SLIPPED, what, now)
+        await self.desk.announce(incident, Message(f"📬 {text}", tone=Tone.BAD_NEWS if slipped else Tone.INFO))
         if prompt:
-            await self.w.announce(incident, prompt)
-        return self.w.ack(incident, text + f". Next check {render.when(next_at, incident)}.")
+            await self.desk.announce(incident, prompt)
+        return self.desk.ack(incident, text + f". Next check {render.when(next_at, incident)}.")
 
     async def received(self, cmd: c.ReceivedFromVendor, inv: Invocation) -> Reply:
         return await self._finish(
@@ -292,9 +290,9 @@ class VendorDesk:
         words: str,
         note: str | None,
     ) -> Reply:
-        now = self.w.now
-        async with self.w.core.db.transaction() as store:
-            incident = await self.w.target(store, cmd, inv)
+        now = self.desk.now
+        async with self.desk.db.transaction() as store:
+            incident = await self.desk.target(store, cmd, inv)
             f = move(await store.follow_up(incident.number, cmd.number), now)
             await store.save_follow_up(f)
             await store.cancel_reminders(incident.number, CHASE, f.number)
@@ -310,31 +308,31 @@ class VendorDesk:
             await store.add_event(
                 incident.number, now, kind, Person(inv.user.id, inv.user.name), text, {"follow_up": f.number}
             )
-        await self.w.announce(incident, Message(f"✅ {text}" if kind is EventKind.RECEIVED else f"✖ {text}"))
-        return self.w.ack(incident, text)
+        await self.desk.announce(incident, Message(f"✅ {text}" if kind is EventKind.RECEIVED else f"✖ {text}"))
+        return self.desk.ack(incident, text)
 
     async def escalate(self, cmd: c.EscalateFollowUp, inv: Invocation) -> Reply:
-        now = self.w.now
-        async with self.w.core.db.transaction() as store:
-            incident = await self.w.target(store, cmd, inv)
+        now = self.desk.now
+        async with self.desk.db.transaction() as store:
+            incident = await self.desk.target(store, cmd, inv)
             incident.require_open("escalate a follow-up")
             f = await store.follow_up(incident.number, cmd.number)
             f.escalated()  # refuses a closed follow-up before anything is posted
             messages = await self._climb(store, incident, f, now, Person(inv.user.id, inv.user.name), cmd.note)
         for message in messages:
-            await self.w.announce(incident, message)
-        return self.w.ack(incident, messages[0].title)
+            await self.desk.announce(incident, message)
+        return self.desk.ack(incident, messages[0].title)
 
     async def snooze(self, cmd: c.SnoozeFollowUp, inv: Invocation) -> Reply:
-        now = self.w.now
+        now = self.desk.now
         delta = parse_duration(cmd.duration)
         if delta > timedelta(days=7):
             raise BadInput(
                 "snooze for a week at most; move the due time with `vendor heard` instead",
                 example="vendor snooze V1 4h",
             )
-        async with self.w.core.db.transaction() as store:
-            incident = await self.w.target(store, cmd, inv)
+        async with self.desk.db.transaction() as store:
+            incident = await self.desk.target(store, cmd, inv)
             f = await store.follow_up(incident.number, cmd.number)
             if not f.is_open:
                 raise BadInput(f"{f.ref} is {f.state}; there is nothing to snooze")
@@ -348,11 +346,11 @@ class VendorDesk:
                 text,
                 {"follow_up": f.number},
             )
-        return self.w.ack(incident, text)
+        return self.desk.ack(incident, text)
 
     async def list_follow_ups(self, cmd: c.Command, inv: Invocation) -> Reply:
-        async with self.w.core.db.transaction() as store:
-            incident = await self.w.target(store, cmd, inv, lock=False)
+        async with self.desk.db.transaction() as store:
+            incident = await self.desk.target(store, cmd, inv, lock=False)
             follow_ups = await store.follow_ups(incident.number)
         if not follow_ups:
             return Reply(
@@ -366,7 +364,8 @@ class VendorDesk:
         return Reply(
             (
                 render.info(
-                    f"{incident.ref}: {len(follow_ups)} follow-up(s)", follow_up_lines(follow_ups, incident, self.w.now)
+                    f"{incident.ref}: {len(follow_ups)} follow-up(s)",
+                    follow_up_lines(follow_ups, incident, self.desk.now),
                 ),
             )
         )
@@ -377,7 +376,7 @@ class VendorDesk:
         self, store: Store, incident: Incident, f: FollowUp, now: datetime, actor: Person | None, note: str | None
     ) -> list[Message]:
         """One rung up, or Plan B at the top; recorded, rescheduled, and returned for posting with its bad news."""
-        commander = await self.w.commander(store, incident)
+        commander = await self.desk.commander(store, incident)
         previous = f.contact
         if f.rung + 1 < len(f.ladder):
             f = f.escalated()
@@ -405,7 +404,7 @@ class VendorDesk:
         await store.add_event(
             incident.number, now, kind, actor, text, {"follow_up": f.number, "rung": f.rung, "vendor": f.vendor}
         )
-        return [message, await self.w.customer.bad_news(store, incident, trigger, what, now)]
+        return [message, await self.customer.bad_news(store, incident, trigger, what, now)]
 
     async def chase(self, store: Store, reminder: Reminder, now: datetime) -> None:
         """Fire a follow-up's reminder, unless what it waits for has already happened."""
@@ -434,4 +433,4 @@ class VendorDesk:
             )
             messages = [overdue_message(f, incident, now)]
         for message in messages:
-            await self.w.post_or_raise(incident, message)
+            await self.desk.post_or_raise(incident, message)

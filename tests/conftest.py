@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from bot.store import Database
-from bot.tables import Base
+from bot.store.tables import Base
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAYBOOKS = ROOT / "playbooks"

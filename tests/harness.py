@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from adapters.memory import InMemoryChat, Posted
 from bot.chat import Invocation, Reply, RoomRef, UserRef
 from bot.clock import SimClock
+from bot.desk import Core
 from bot.playbooks import PlaybookLibrary
 from bot.reminders import ReminderEngine
-from bot.service import Core, Warroom
+from bot.service import Warroom
 from bot.store import Database
 from tests.conftest import PLAYBOOKS, START
 

@@ -22,8 +22,8 @@ from botbuilder.schema import Activity
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from adapters.teams import TeamsChat, TeamsSurface
-from adapters.teams_pacing import Backoff, Pacer
+from adapters.teams.pacing import Backoff, Pacer
+from adapters.teams.surface import TeamsChat, TeamsSurface
 from bot.app import App, running, web_app
 from bot.clock import SimClock
 from bot.config import Settings

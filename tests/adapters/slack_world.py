@@ -15,7 +15,7 @@ import aiohttp
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
-from adapters.slack import SlackSurface
+from adapters.slack.surface import SlackSurface
 from bot.app import App, running, web_app
 from bot.clock import SimClock
 from bot.config import Settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.slack_blocks import blocks, command_from_form, escape, fallback_text, from_slack, open_form
+from adapters.slack.blocks import blocks, command_from_form, escape, fallback_text, from_slack, open_form
 from bot.chat import Actions, Bullets, Button, Fields, Mention, Message, Section, Strong, Tone, UserRef
 from bot.commands import OpenIncident, parse
 

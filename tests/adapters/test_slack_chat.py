@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from adapters.slack_chat import SlackChat, channel_name, web_client
+from adapters.slack.chat import SlackChat, channel_name, web_client
 from bot.chat import Message, MessageRef, RoomRef, Section, UserRef
 from bot.errors import ChatError
 from tests.adapters.fake_slack import BOT_TOKEN, BOT_USER, Channel, FakeSlack, user_id

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from adapters.slack import SlackSurface
+from adapters.slack.surface import SlackSurface
 from bot.app import make_surface
 from bot.config import ConfigError, Settings
 from tests.adapters.fake_slack import APP_TOKEN, BOT_TOKEN

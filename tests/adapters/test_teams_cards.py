@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.teams_cards import (
+from adapters.teams.cards import (
     CARD_CONTENT_TYPE,
     adaptive_card,
     attachment,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.teams_pacing import Backoff, Pacer, Retryable, retry_after, with_retries
+from adapters.teams.pacing import Backoff, Pacer, Retryable, retry_after, with_retries
 from bot.chat import Message, RoomRef
 from bot.errors import ChatError
 from bot.followups import FollowUpState

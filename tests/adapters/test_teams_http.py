@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.teams import TeamsSurface
+from adapters.teams.surface import TeamsSurface
 from bot.app import make_surface
 from bot.config import ConfigError, Settings
 from tests.adapters.fake_teams import APP_ID, DANA, GENERAL, PEOPLE, card_of, card_text

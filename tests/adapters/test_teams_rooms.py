@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.teams_graph import MAX_CHANNEL_NAME, channel_name
+from adapters.teams.graph import MAX_CHANNEL_NAME, channel_name
 from tests.adapters.fake_teams import DANA, GENERAL, PEOPLE, TEAM_GROUP_ID, card_text
 from tests.adapters.fake_teams_world import Sleeps, TeamsWorld, fast_backoff, microsoft, teams_world
 from tests.conftest import PLAYBOOKS

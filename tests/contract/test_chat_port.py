@@ -32,7 +32,7 @@ def _plain(make: Callable[[], ChatPort]) -> Factory:
 @asynccontextmanager
 async def _slack() -> AsyncIterator[ChatPort]:
     """The Slack port on the real AsyncWebClient, against the fake Slack Web API on loopback."""
-    from adapters.slack_chat import SlackChat, web_client
+    from adapters.slack.chat import SlackChat, web_client
     from tests.adapters.fake_slack import BOT_TOKEN, FakeSlack
 
     fake = FakeSlack(people=())

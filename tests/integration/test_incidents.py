@@ -12,7 +12,7 @@ from adapters.memory import InMemoryChat
 from bot.chat import Capability, RoomRef, UserRef
 from bot.errors import ChatError
 from bot.store import Database
-from bot.tables import EventRow, IncidentRow
+from bot.store.tables import EventRow, IncidentRow
 from tests.harness import LOBBY, Harness
 
 OPEN_POS = 'open "POS registers freeze in 300 stores" sev:1 customer:"Acme Retail" cost:40k/h'

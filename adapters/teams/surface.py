@@ -9,22 +9,20 @@ from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from botbuilder.schema import Activity, ActivityTypes
 
-from adapters.teams_cards import command_from_submit, command_from_text
-from adapters.teams_connector import TEAMS_SERVICE_URL, Address, Connector, base_channel
-from adapters.teams_graph import GRAPH_URL, LOGIN_URL, GraphClient, TokenSource, channel_name, graph_user_id
-from adapters.teams_pacing import Backoff, Pacer
+from adapters.teams.cards import command_from_submit, command_from_text
+from adapters.teams.connector import TEAMS_SERVICE_URL, Address, Connector, base_channel
+from adapters.teams.graph import GRAPH_URL, LOGIN_URL, GraphClient, TokenSource, channel_name, graph_user_id
+from adapters.teams.pacing import Backoff, Pacer
 from bot.chat import Capability, ChatPort, Invocation, Message, MessageRef, RoomRef, Section, UserRef
 from bot.config import ConfigError, Settings
 from bot.errors import ChatError
+from bot.runtime import Runtime
 from bot.store import Database
-
-if TYPE_CHECKING:
-    from bot.app import App
 
 log = logging.getLogger(__name__)
 PLATFORM = "teams"
@@ -319,7 +317,7 @@ class TeamsSurface:
         self.chat: ChatPort = self.teams
         self.graph = graph
 
-    def mount(self, web_application: web.Application, app: App) -> None:
+    def mount(self, web_application: web.Application, app: Runtime) -> None:
         self.teams.bind(app.db)
         web_application.router.add_post("/api/messages", _Inbound(self, app).handle)
         if not self.connector.app_id:
@@ -327,7 +325,7 @@ class TeamsSurface:
                 "MICROSOFT_APP_ID is not set: POST /api/messages accepts unauthenticated requests (local use only)"
             )
 
-    async def start(self, app: App) -> None:
+    async def start(self, app: Runtime) -> None:
         pass
 
     async def close(self) -> None:
@@ -338,7 +336,7 @@ class TeamsSurface:
 class _Inbound:
     """POST /api/messages: authenticate with botbuilder, dedupe, hand the command to the core, reply in cards."""
 
-    def __init__(self, surface: TeamsSurface, app: App) -> None:
+    def __init__(self, surface: TeamsSurface, app: Runtime) -> None:
         self.surface, self.app = surface, app
 
     async def handle(self, request: web.Request) -> web.StreamResponse:

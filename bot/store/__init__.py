@@ -24,10 +24,10 @@ from bot.domain import (
     TimelineEvent,
 )
 from bot.errors import NotFound
-from bot.store_customer import CustomerStore
-from bot.store_followups import FollowUpStore
-from bot.store_platform import PlatformStore
-from bot.tables import (
+from bot.store.customer import CustomerStore
+from bot.store.followups import FollowUpStore
+from bot.store.platform import PlatformStore
+from bot.store.tables import (
     ActionRow,
     BadNewsRow,
     CommitmentRow,
@@ -103,7 +103,7 @@ class Database:
 
     async def upgrade(self) -> None:
         """Bring the schema to the newest migration (safe to run from several replicas at once)."""
-        from bot.migrations import upgrade
+        from bot.store.migrations import upgrade
 
         async with self.engine.begin() as conn:
             if self.dialect == "postgresql":
@@ -113,7 +113,7 @@ class Database:
 
     async def at_head(self) -> bool:
         """True when the schema is at the newest migration."""
-        from bot.migrations import is_current
+        from bot.store.migrations import is_current
 
         async with self.engine.connect() as conn:
             return await conn.run_sync(is_current)

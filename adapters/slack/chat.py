@@ -26,7 +26,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from adapters.slack_blocks import blocks, fallback_text
+from adapters.slack.blocks import blocks, fallback_text
 from bot.chat import Capability, Message, MessageRef, RoomRef, UserRef
 from bot.errors import ChatError
 

@@ -13,7 +13,7 @@ import aiohttp
 import msal
 import requests
 
-from adapters.teams_pacing import RETRYABLE, Backoff, Retryable, retry_after, with_retries
+from adapters.teams.pacing import RETRYABLE, Backoff, Retryable, retry_after, with_retries
 from bot.errors import ChatError
 
 log = logging.getLogger(__name__)

@@ -1,10 +1,10 @@
-"""Alembic environment: always handed a live connection by bot.migrations.upgrade."""
+"""Alembic environment: always handed a live connection by bot.store.migrations.upgrade."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from bot.tables import Base
+from bot.store.tables import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -10,8 +10,8 @@ from sqlalchemy import select, update
 from bot.customer import BadNews, Commitment, CommitmentState, CustomerUpdate, Trigger
 from bot.domain import Person
 from bot.errors import NotFound
-from bot.store_base import StoreBase
-from bot.tables import BadNewsRow, CommitmentRow, UpdateRow
+from bot.store.base import StoreBase
+from bot.store.tables import BadNewsRow, CommitmentRow, UpdateRow
 
 
 def _commitment(r: CommitmentRow) -> Commitment:

@@ -11,8 +11,8 @@ from sqlalchemy import select, update
 from bot.errors import NotFound
 from bot.followups import FollowUp, FollowUpState, hours_from_json, hours_to_json
 from bot.playbooks import LadderRung
-from bot.store_base import StoreBase
-from bot.tables import FollowUpRow, ReminderRow
+from bot.store.base import StoreBase
+from bot.store.tables import FollowUpRow, ReminderRow
 
 PENDING, DONE, CANCELLED = "pending", "done", "cancelled"
 

@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.tables import IdempotencyRow, RoomAddressRow
+from bot.store.tables import IdempotencyRow, RoomAddressRow
 
 _SWEEP_AFTER = timedelta(days=1)
 

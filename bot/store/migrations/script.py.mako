@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import bot.tables
+import bot.store.tables
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}

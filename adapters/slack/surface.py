@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -20,7 +20,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from adapters.slack_blocks import (
+from adapters.slack.blocks import (
     ACTION_PREFIX,
     OPEN_FORM,
     blocks,
@@ -29,14 +29,12 @@ from adapters.slack_blocks import (
     from_slack,
     open_form,
 )
-from adapters.slack_chat import SlackChat, retry_handlers, web_client
+from adapters.slack.chat import SlackChat, retry_handlers, web_client
 from bot import commands as c
 from bot.chat import ChatPort, Invocation, Message, Reply, RoomRef, Tone, UserRef
 from bot.config import ConfigError, Settings
 from bot.errors import BadInput, WarroomError
-
-if TYPE_CHECKING:
-    from bot.app import App
+from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
@@ -94,20 +92,20 @@ class SlackSurface:
         self.bolt.action(re.compile(f"^{ACTION_PREFIX}"))(self._on_button)
         self.bolt.view(OPEN_FORM)(self._on_form)
         self.bolt.event("app_mention")(self._on_mention)
-        self._app: App | None = None
+        self._app: Runtime | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(concurrency)
 
     # --- the Surface protocol ------------------------------------------------------------------------
 
-    def mount(self, web_application: web.Application, app: App) -> None:
+    def mount(self, web_application: web.Application, app: Runtime) -> None:
         """POST /slack/events on the one aiohttp server (only with a signing secret to check requests against)."""
         self._app = app
         if self.settings.slack_signing_secret:
             web_application.router.add_post(EVENTS_PATH, self._http)
 
-    async def start(self, app: App) -> None:
+    async def start(self, app: Runtime) -> None:
         """Learn who the bot is before the first request; connect Socket Mode when SLACK_APP_TOKEN is set."""
         self._app = app
         try:
@@ -275,7 +273,7 @@ class SlackSurface:
     # --- idempotency, shared by every replica through the database ------------------------------------
 
     @property
-    def _core(self) -> App:
+    def _core(self) -> Runtime:
         if self._app is None:
             raise RuntimeError("SlackSurface.mount() or start() must run before requests arrive")
         return self._app

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import bot.tables
+import bot.store.tables
 
 revision = "0003"
 down_revision = "0002"
@@ -25,8 +25,8 @@ def upgrade() -> None:
         sa.Column("incident", sa.Integer(), nullable=False),
         sa.Column("trigger", sa.String(length=32), nullable=False),
         sa.Column("what", sa.Text(), nullable=False),
-        sa.Column("at", bot.tables.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("answered_at", bot.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("at", bot.store.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("answered_at", bot.store.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column("update_number", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["incident"], ["incidents.number"], name=op.f("fk_bad_news_incident_incidents"), ondelete="CASCADE"
@@ -42,13 +42,13 @@ def upgrade() -> None:
         sa.Column("incident", sa.Integer(), nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("promise", sa.Text(), nullable=False),
-        sa.Column("due", bot.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("due", bot.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.Column("author_id", sa.String(length=128), nullable=False),
         sa.Column("author_name", sa.String(length=200), nullable=False),
-        sa.Column("made_at", bot.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("made_at", bot.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("at_risk_at", bot.tables.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("closed_at", bot.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("at_risk_at", bot.store.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", bot.store.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column("note", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["incident"], ["incidents.number"], name=op.f("fk_commitments_incident_incidents"), ondelete="CASCADE"
@@ -64,8 +64,8 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("author_id", sa.String(length=128), nullable=False),
         sa.Column("author_name", sa.String(length=200), nullable=False),
-        sa.Column("at", bot.tables.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("next_due", bot.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("at", bot.store.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("next_due", bot.store.tables.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["incident"], ["incidents.number"], name=op.f("fk_customer_updates_incident_incidents"), ondelete="CASCADE"
         ),

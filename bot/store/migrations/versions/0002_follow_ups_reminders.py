@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import bot.tables
+import bot.store.tables
 
 revision = "0002"
 down_revision = "0001"
@@ -30,8 +30,8 @@ def upgrade() -> None:
         sa.Column("reference", sa.String(length=200), nullable=True),
         sa.Column("owner_id", sa.String(length=128), nullable=False),
         sa.Column("owner_name", sa.String(length=200), nullable=False),
-        sa.Column("due", bot.tables.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("asked_at", bot.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("due", bot.store.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("asked_at", bot.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.Column("ladder", sa.Text(), nullable=False),
         sa.Column("plan_b", sa.Text(), nullable=True),
         sa.Column("timezone", sa.String(length=64), nullable=False),
@@ -43,12 +43,12 @@ def upgrade() -> None:
         sa.Column("unanswered", sa.Integer(), nullable=False),
         sa.Column("rung", sa.Integer(), nullable=False),
         sa.Column("escalations", sa.Integer(), nullable=False),
-        sa.Column("heard_at", bot.tables.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_heard_at", bot.tables.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("received_at", bot.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("heard_at", bot.store.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_heard_at", bot.store.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("received_at", bot.store.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column("closed_note", sa.Text(), nullable=True),
-        sa.Column("closed_at", bot.tables.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("plan_b_at", bot.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", bot.store.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("plan_b_at", bot.store.tables.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["incident"], ["incidents.number"], name=op.f("fk_follow_ups_incident_incidents"), ondelete="CASCADE"
         ),
@@ -64,13 +64,13 @@ def upgrade() -> None:
         sa.Column("incident", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("subject", sa.Integer(), nullable=False),
-        sa.Column("due_at", bot.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("due_at", bot.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("lease_owner", sa.String(length=64), nullable=True),
-        sa.Column("lease_until", bot.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_until", bot.store.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("created_at", bot.tables.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("fired_at", bot.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", bot.store.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("fired_at", bot.store.tables.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["incident"], ["incidents.number"], name=op.f("fk_reminders_incident_incidents"), ondelete="CASCADE"
         ),

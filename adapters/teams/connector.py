@@ -29,9 +29,9 @@ from botframework.connector.auth import (
 from msrest.exceptions import ClientRequestError, HttpOperationError
 from urllib3 import Retry
 
-from adapters.teams_cards import CARD_CONTENT_TYPE, adaptive_card
-from adapters.teams_graph import TokenSource
-from adapters.teams_pacing import RETRYABLE, Backoff, Pacer, Retryable, retry_after, with_retries
+from adapters.teams.cards import CARD_CONTENT_TYPE, adaptive_card
+from adapters.teams.graph import TokenSource
+from adapters.teams.pacing import RETRYABLE, Backoff, Pacer, Retryable, retry_after, with_retries
 from bot.chat import Message
 from bot.errors import ChatError
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import bot.tables
+import bot.store.tables
 
 revision = "0001"
 down_revision = None
@@ -33,14 +33,14 @@ def upgrade() -> None:
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("opened_by_id", sa.String(length=128), nullable=False),
         sa.Column("opened_by_name", sa.String(length=200), nullable=False),
-        sa.Column("opened_at", bot.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("opened_at", bot.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.Column("room_id", sa.String(length=256), nullable=True),
         sa.Column("room_name", sa.String(length=256), nullable=True),
-        sa.Column("room_opened_at", bot.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("room_opened_at", bot.store.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column("kickoff_message_id", sa.String(length=256), nullable=True),
-        sa.Column("mitigated_at", bot.tables.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("resolved_at", bot.tables.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("closed_at", bot.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("mitigated_at", bot.store.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("resolved_at", bot.store.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", bot.store.tables.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("number", name=op.f("pk_incidents")),
     )
     with op.batch_alter_table("incidents", schema=None) as batch_op:
@@ -55,10 +55,10 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("owner_id", sa.String(length=128), nullable=True),
         sa.Column("owner_name", sa.String(length=200), nullable=True),
-        sa.Column("due", bot.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("due", bot.store.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column("author_id", sa.String(length=128), nullable=False),
         sa.Column("author_name", sa.String(length=200), nullable=False),
-        sa.Column("at", bot.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", bot.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["incident"], ["incidents.number"], name=op.f("fk_action_items_incident_incidents"), ondelete="CASCADE"
         ),
@@ -84,7 +84,7 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("author_id", sa.String(length=128), nullable=False),
         sa.Column("author_name", sa.String(length=200), nullable=False),
-        sa.Column("at", bot.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", bot.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["incident"], ["incidents.number"], name=op.f("fk_lessons_incident_incidents"), ondelete="CASCADE"
         ),
@@ -112,7 +112,7 @@ def upgrade() -> None:
     op.create_table(
         "summaries",
         sa.Column("incident", sa.Integer(), nullable=False),
-        sa.Column("written_at", bot.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("written_at", bot.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.Column("markdown", sa.Text(), nullable=False),
         sa.Column("data", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -124,7 +124,7 @@ def upgrade() -> None:
         "timeline",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("incident", sa.Integer(), nullable=False),
-        sa.Column("at", bot.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", bot.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("actor_id", sa.String(length=128), nullable=True),
         sa.Column("actor_name", sa.String(length=200), nullable=True),

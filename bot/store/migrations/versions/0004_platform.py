@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import bot.tables
+import bot.store.tables
 
 revision = "0004"
 down_revision = "0003"
@@ -22,7 +22,7 @@ def upgrade() -> None:
     op.create_table(
         "idempotency_keys",
         sa.Column("key", sa.String(length=200), nullable=False),
-        sa.Column("seen_at", bot.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("seen_at", bot.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_idempotency_keys")),
     )
     with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column("room_id", sa.String(length=256), nullable=False),
         sa.Column("platform", sa.String(length=32), nullable=False),
         sa.Column("data", sa.Text(), nullable=False),
-        sa.Column("updated_at", bot.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", bot.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("room_id", name=op.f("pk_room_addresses")),
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.tables import ActionRow, CommitmentRow, FollowUpRow, LessonRow, UpdateRow
+from bot.store.tables import ActionRow, CommitmentRow, FollowUpRow, LessonRow, UpdateRow
 
 Numbered = type[LessonRow] | type[ActionRow] | type[FollowUpRow] | type[CommitmentRow] | type[UpdateRow]
 
