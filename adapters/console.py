@@ -6,7 +6,7 @@ import asyncio
 import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,7 @@ from bot.render import plain_text
 from bot.when import format_duration, format_when, parse_duration
 
 LOBBY = "console"
+MAX_CLOCK_STEP = timedelta(days=366)
 CONSOLE_HELP = """Console commands:
   /incident <verb> …   talk to the bot (`/incident help` lists the verbs); `incident …` works too
   /clock               show the simulated time;  /clock +2h  move it forward (reminders fire as it passes)
@@ -144,6 +145,8 @@ class ConsoleSession:
             if not re.fullmatch(r"\+\S+", arg):
                 raise BadInput(f"I can't move the clock by '{arg[:40]}'", example="/clock +2h")
             delta = parse_duration(arg[1:])
+            if delta > MAX_CLOCK_STEP:
+                raise BadInput("the clock moves a year at most at once", example="/clock +30d")
             self.out.write(f"  (clock moves {format_duration(delta)} forward)\n")
             target = self.clock.now() + delta
             if self.on_clock:

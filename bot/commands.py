@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.domain import INCIDENT_REF
 from bot.errors import BadInput
@@ -104,7 +105,26 @@ class ReopenIncident(Command):
 
 @dataclass(frozen=True)
 class CloseIncident(Command):
-    pass
+    unresolved: str | None = None  # `close unresolved <reason>`: the fix never came
+    outcome: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordOutcome(Command):
+    text: str
+
+
+@dataclass(frozen=True)
+class ChangeFields(Command):
+    """`set`: what was said at `open` (and the customer-facing `doing:`), changed later; None means unchanged."""
+
+    title: str | None = None
+    customer: str | None = None
+    impact: str | None = None
+    cost_per_hour: Decimal | None = None
+    revenue_at_risk: Decimal | None = None
+    timezone: str | None = None
+    doing: str | None = None
 
 
 @dataclass(frozen=True)
@@ -166,12 +186,22 @@ class ListFollowUps(Command):
 class RecordUpdate(Command):
     text: str
     next: str | None = None
+    tells: tuple[int, ...] = ()  # the B<n> this update told the customer
+    tells_all: bool = False
+
+
+@dataclass(frozen=True)
+class SendDraft(Command):
+    """*Update sent*: the drafted text of a prompt was sent as it was; record it (and what bad news it told)."""
+
+    bad_news: int | None = None  # B<n> whose prompt it was; None for the cadence prompt's draft
 
 
 @dataclass(frozen=True)
 class MakeCommitment(Command):
     promise: str
     due: str
+    needs: tuple[int, ...] = ()  # V<n> the promise depends on
 
 
 @dataclass(frozen=True)
@@ -228,7 +258,23 @@ HELP: dict[str, VerbHelp] = {
     "mitigate": VerbHelp("mitigate [note]", "impact contained, not yet fixed", "mitigate stores on offline mode"),
     "resolve": VerbHelp("resolve [note]", "service restored for the customer", "resolve firmware 4.2.1 rolled out"),
     "reopen": VerbHelp("reopen [reason]", "the fix did not hold", "reopen registers freezing again in 12 stores"),
-    "close": VerbHelp("close", "end the war room and post the lessons-learned summary", "close"),
+    "close": VerbHelp(
+        'close [outcome:"…"] | close unresolved <reason> [outcome:"…"]',
+        "end a resolved incident's war room and post the lessons-learned summary; `close unresolved` ends one whose"
+        " fix never came",
+        'close outcome:"renewal signed"',
+    ),
+    "outcome": VerbHelp(
+        "outcome [INC-n] <text>",
+        "record what the crisis cost or won in the end (also after close; the stored summary follows)",
+        "outcome INC-4 customer did not renew the $2M contract",
+    ),
+    "set": VerbHelp(
+        'set [title:"…"] [customer:"…"] [impact:"…"] [cost:<amount>/h] [at-risk:<amount>] [tz:<zone>] [doing:"…"]',
+        "change what was said at open; stakes past the playbook's line pull in the exec sponsor; `doing:` is the"
+        " customer-facing line of every draft",
+        "set at-risk:2M",
+    ),
     "vendor": VerbHelp(
         "vendor <vendor> <ask> due:<when> [owner:@p] [ref:<id>] | vendor heard|done|escalate|cancel|snooze V<n> …",
         "wait on a third party: dated, owned, chased and escalated up the vendor's ladder",
@@ -236,13 +282,13 @@ HELP: dict[str, VerbHelp] = {
     ),
     "vendors": VerbHelp("vendors", "the incident's vendor follow-ups", "vendors"),
     "commit": VerbHelp(
-        "commit <promise> due:<when> | commit kept C<n> [note] | commit missed C<n> [note]",
-        "a promise to the customer, watched until it is kept or missed",
+        "commit <promise> due:<when> [needs:V1,V2] | commit kept C<n> [note] | commit missed C<n> [note]",
+        "a promise to the customer, watched until it is kept or missed; a follow-up it needs slipping puts it at risk",
         'commit "replacement unit on site" due:"fri 17:00"',
     ),
     "update": VerbHelp(
-        "update <what we told the customer> [next:<when>]",
-        "record a customer update; it resets the update clock and answers any bad news",
+        "update <what we told the customer> [next:<when>] [tells:B1,B2|all] | update sent B<n>",
+        "record a customer update; it resets the update clock and tells the bad news it names (`tells:`)",
         'update "replacement ships friday; next update thursday noon" next:"thu 12:00"',
     ),
     "list": VerbHelp("list", "incidents that are not closed", "list"),
@@ -254,9 +300,14 @@ _OPTIONS: dict[str, frozenset[str]] = {
     "open": frozenset({"sev", "customer", "playbook", "impact", "cost", "at-risk", "products"}),
     "action": frozenset({"owner", "due"}),
     "vendor": frozenset({"owner", "due", "ref"}),
-    "commit": frozenset({"due"}),
-    "update": frozenset({"next"}),
+    "commit": frozenset({"due", "needs"}),
+    "update": frozenset({"next", "tells"}),
+    "set": frozenset({"title", "customer", "impact", "cost", "at-risk", "tz", "doing"}),
+    "close": frozenset({"outcome"}),
 }
+# Stakes typed after `sev` ("sev 1 cost:45k/h") belong to `set`: say so instead of keeping them as the reason.
+_SET_ONLY = frozenset({"customer", "impact", "cost", "at-risk", "tz", "doing", "title"})
+MAX_AMOUNT = Decimal(10) ** 12
 _COMMITMENT = re.compile(r"^C(\d+)$", re.IGNORECASE)
 _FOLLOW_UP = re.compile(r"^V(\d+)$", re.IGNORECASE)
 VENDOR_FORMS = {
@@ -266,7 +317,16 @@ VENDOR_FORMS = {
     "cancel": ("vendor cancel V<n> <reason>", "vendor cancel V1 bought the unit elsewhere"),
     "snooze": ("vendor snooze V<n> [for]", "vendor snooze V1 1h"),
 }
-_OPTION_ALIASES = {"severity": "sev", "at_risk": "at-risk", "atrisk": "at-risk", "product": "products"}
+_OPTION_ALIASES = {
+    "severity": "sev",
+    "at_risk": "at-risk",
+    "atrisk": "at-risk",
+    "product": "products",
+    "timezone": "tz",
+    "need": "needs",
+    "tell": "tells",
+}
+_BAD_NEWS = re.compile(r"^B(\d+)$", re.IGNORECASE)
 
 
 def tokenize(text: str) -> list[Token]:
@@ -386,7 +446,7 @@ def check_title(title: str) -> str:
 
 def parse_severity(text: str, verb: str) -> int:
     """Severity 1 (worst) to 4."""
-    if text.strip().isdigit() and 1 <= int(text) <= 4:
+    if text.strip() in ("1", "2", "3", "4"):  # not isdigit(): it takes '²', which int() refuses
         return int(text)
     raise BadInput(f"severity must be 1 (worst) to 4, not '{_clip(text)}'", example=HELP[verb].example)
 
@@ -410,7 +470,9 @@ def parse_amount(text: str, *, per_hour: bool = False) -> Decimal:
     amount *= {"": 1, "k": 1_000, "m": 1_000_000}[match.group(2).lower()]
     if amount <= 0:
         raise BadInput("an amount must be more than zero", example=example)
-    return amount
+    if amount > MAX_AMOUNT:
+        raise BadInput(f"'{_clip(text)}' is more than 10^12; no crisis is that big", example=example)
+    return amount.quantize(Decimal("0.01")) if amount != amount.to_integral_value() else amount
 
 
 def _parse_open(args: _Args, incident: int | None) -> Command:
@@ -449,9 +511,103 @@ def _checked_text(value: str | None) -> str | None:
 def _parse_sev(args: _Args, incident: int | None) -> Command:
     if not args.words:
         raise BadInput("`sev` needs a severity from 1 to 4", example=HELP["sev"].example)
+    stakes = [t for t in args.words[1:] if _OPTION.match(t.text) and _option_key(t.text) in _SET_ONLY]
+    if stakes:
+        raise BadInput(
+            f"`sev` changes the severity only; record {_clip(stakes[0].text)} with `set`", example="set cost:45k/h"
+        )
     severity = parse_severity(args.words[0].text, "sev")
     args.words = args.words[1:]
     return ChangeSeverity(severity=severity, reason=args.text(), incident=incident)
+
+
+def _option_key(word: str) -> str:
+    key = word.split(":", 1)[0].lower()
+    return _OPTION_ALIASES.get(key, key)
+
+
+def parse_timezone(text: str) -> str:
+    """An IANA time zone name (`Europe/Berlin`, `America/New_York`, `UTC`)."""
+    name = text.strip()
+    try:
+        if not name or name.startswith(("/", ".")) or ".." in name:
+            raise ValueError(name)
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadInput(f"'{_clip(name)}' is not an IANA time zone", example="set tz:America/New_York") from None
+    return name
+
+
+def _refs(text: str, pattern: re.Pattern[str], what: str, example: str) -> tuple[int, ...]:
+    """`V1,V2` or `B1, B3` → (1, 2); anything else is a one-line error."""
+    numbers = []
+    for part in text.split(","):
+        match = pattern.match(part.strip())
+        if match is None:
+            raise BadInput(f"'{_clip(part.strip())}' is not {what}", example=example)
+        numbers.append(int(match.group(1)))
+    return tuple(dict.fromkeys(numbers))
+
+
+def _parse_set(args: _Args, incident: int | None) -> Command:
+    if args.words:
+        raise BadInput(f"`set` takes key:value fields, not '{_clip(args.words[0].text)}'", example=HELP["set"].example)
+    opts = args.options
+    if not opts:
+        raise BadInput("`set` needs a field to change", example=HELP["set"].example)
+    title = check_title(opts["title"]) if "title" in opts else None
+    doing = opts.get("doing")
+    if doing is not None and (not doing or _MENTION.search(doing)):
+        raise BadInput("doing: must be plain words for the customer, with no mentions", example='doing:"…"')
+    return ChangeFields(
+        title=title,
+        customer=_checked_name(opts.get("customer"), "customer"),
+        impact=_checked_text(opts.get("impact")),
+        cost_per_hour=parse_amount(opts["cost"], per_hour=True) if "cost" in opts else None,
+        revenue_at_risk=parse_amount(opts["at-risk"]) if "at-risk" in opts else None,
+        timezone=parse_timezone(opts["tz"]) if "tz" in opts else None,
+        doing=_checked_text(doing),
+        incident=incident,
+    )
+
+
+def _parse_update(args: _Args, incident: int | None) -> Command:
+    words = args.words
+    if words and not words[0].quoted and words[0].text.lower() == "sent" and not args.options:
+        rest = [w.text.lower() for w in words[1:]]
+        if len(rest) == 1 and (m := _BAD_NEWS.match(rest[0])):
+            return SendDraft(bad_news=int(m.group(1)), incident=incident)
+        if rest in ([], ["as", "drafted"]):
+            return SendDraft(incident=incident)
+    tells_text = args.options.get("tells", "")
+    tells_all = tells_text.strip().lower() == "all"
+    tells = () if tells_all or not tells_text else _refs(tells_text, _BAD_NEWS, "bad news like B1", "tells:B1,B2")
+    return RecordUpdate(
+        text=args.required_text("what the customer was told"),
+        next=args.options.get("next") or None,
+        tells=tells,
+        tells_all=tells_all,
+        incident=incident,
+    )
+
+
+def _parse_close(args: _Args, incident: int | None) -> Command:
+    words = args.words
+    outcome = _checked_text(args.options.get("outcome"))
+    if "outcome" in args.options and not outcome:
+        raise BadInput("outcome: needs some words", example=HELP["close"].example)
+    if words and not words[0].quoted and words[0].text.lower() == "unresolved":
+        args.words = words[1:]
+        reason = args.text()
+        if not reason:
+            raise BadInput("say why it closes unresolved", example='close unresolved "vendor could not deliver"')
+        return CloseIncident(unresolved=reason, outcome=outcome, incident=incident)
+    if words:
+        raise BadInput(
+            "`close` takes only outcome:; to end an incident that was never fixed say `close unresolved <reason>`",
+            example=HELP["close"].example,
+        )
+    return CloseIncident(outcome=outcome, incident=incident)
 
 
 def _parse_role(args: _Args, incident: int | None) -> Command:
@@ -509,15 +665,15 @@ _PARSERS: dict[str, _Parser] = {
     "mitigate": lambda a, i: MitigateIncident(note=a.text(), incident=i),
     "resolve": lambda a, i: ResolveIncident(note=a.text(), incident=i),
     "reopen": lambda a, i: ReopenIncident(reason=a.text(), incident=i),
-    "close": _no_args(CloseIncident),
+    "close": _parse_close,
+    "outcome": lambda a, i: RecordOutcome(text=a.required_text("what it cost or won"), incident=i),
+    "set": _parse_set,
     "list": _no_args(ListIncidents),
     "help": _parse_help,
     "vendor": lambda a, i: _parse_vendor(a, i),
     "vendors": _no_args(ListFollowUps),
     "commit": lambda a, i: _parse_commit(a, i),
-    "update": lambda a, i: RecordUpdate(
-        text=a.required_text("what the customer was told"), next=a.options.get("next") or None, incident=i
-    ),
+    "update": _parse_update,
     "scorecard": lambda a, i: ShowScorecard(vendor=a.text(MAX_TITLE, "the vendor name"), incident=i),
 }
 
@@ -584,4 +740,10 @@ def _parse_commit(args: _Args, incident: int | None) -> Command:
     if "due" not in args.options:
         raise BadInput("a commitment needs a due time, so it can be watched", example=HELP["commit"].example)
     promise = args.required_text("the promise")
-    return MakeCommitment(promise=promise, due=args.options["due"], incident=incident)
+    needs = args.options.get("needs", "")
+    return MakeCommitment(
+        promise=promise,
+        due=args.options["due"],
+        needs=_refs(needs, _FOLLOW_UP, "a follow-up like V1", "needs:V1,V2") if needs else (),
+        incident=incident,
+    )

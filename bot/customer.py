@@ -43,6 +43,7 @@ class Commitment:
     at_risk_at: datetime | None = None
     closed_at: datetime | None = None
     note: str | None = None
+    needs: tuple[int, ...] = ()  # the follow-ups (V<n>) this promise depends on
 
     @property
     def ref(self) -> str:
@@ -87,12 +88,23 @@ class CustomerUpdate:
 
 @dataclass(frozen=True)
 class BadNews:
-    """A slip the customer should hear about; answered by the next recorded update."""
+    """A slip the customer must hear about, `B<n>`: untold until an update says it told it."""
 
     incident: int
-    id: int
+    number: int
     trigger: Trigger
-    what: str
+    what: str  # as the war room says it
+    tell: str  # as the customer may hear it (no internal names or notes)
     at: datetime
+    draft: str = ""
+    repeats: int = 0
     answered_at: datetime | None = None
     update_number: int | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"B{self.number}"
+
+    @property
+    def told(self) -> bool:
+        return self.answered_at is not None

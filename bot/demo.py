@@ -21,29 +21,35 @@ SCRIPT = """\
 /incident open "Edge router failed at Acme Retail DC-3" sev:2 customer:"Acme Retail" playbook:hardware-rma impact:"DC-3 ships on a 4G backup link at a third of its capacity" cost:2500/h at-risk:2M
 /incident role comms @lee
 /incident note RMA 4471 filed with the partner; Northwind holds the only stock in the region
+/incident set doing:"getting a replacement router to DC-3 through our supplier, with a backup link in place meanwhile"
 /incident vendor northwind "tracking number for the replacement router" due:2d ref:RMA-4471 owner:@lee
-/incident commit "replacement router on site at DC-3" due:"fri 17:00"
+# The promise to the customer depends on that follow-up: needs:V1 ties them together.
+/incident commit "replacement router on site at DC-3" due:"fri 17:00" needs:V1
 # Lee owns the customer: the first update goes out within the hour.
 /as @lee
 /incident update told Acme the router failed, RMA 4471 is with the distributor, next update Wednesday noon next:"wed 12:00"
-# Wednesday. Northwind is late and silent: the bot chases Lee, then prompts the promised update with a draft.
+# Wednesday. Northwind is late and silent: the bot chases Lee, and because the promise needs V1 it is at risk
+# at once (bad news B1). Lee's update only says "we are chasing": it does not tell B1, and the bot says so.
 /clock +2d3h
 /incident update told Acme the distributor has not confirmed shipping yet and we are chasing daily next:"fri 12:00"
-# Friday. Two unanswered chases: the follow-up climbs to Northwind's channel manager, and that is bad news.
-/clock +1d22h
-/incident update told Acme the distributor is silent, we escalated to its channel manager, Friday is at risk next:"fri 16:00"
+# An hour later Lee tells the customer the truth, and says which bad news it tells.
+/clock +1h
+/incident update told Acme Friday is at risk because the distributor has not shipped tells:B1 next:"fri 12:00"
+# Friday. Two unanswered chases: the follow-up climbs to Northwind's channel manager (bad news B2, since the
+# promise needs it). Lee sends the bot's own draft: the "Update sent" button, typed.
+/clock +1d21h
+/incident update sent B2
 /clock +4h
-/incident update told Acme the router will not be on site today; we are pricing Plan B next:"mon 12:00"
-# The weekend passes. The promise is missed on Friday evening, and Monday's update is late.
+# The weekend passes. The promise is missed on Friday evening (B3), and Monday's update is late.
 /clock +3d
-/incident update told Acme we missed Friday, the distributor's VP is next, Plan B is priced next:"wed 12:00"
+/incident update told Acme we missed Friday, the distributor's VP is next, Plan B is priced tells:all next:"wed 12:00"
 /clock +2d
-/incident update told Acme the distributor's VP has been asked directly; Plan B goes ahead Monday next:"mon 12:00"
+/incident update told Acme the distributor's VP has been asked directly; Plan B goes ahead Monday tells:all next:"mon 12:00"
 # Still silence, up to Northwind's VP. Past him: Plan B.
 /clock +5d
 /incident vendor cancel V1 bought the unit from Contoso Supply instead (Plan B)
 /incident vendor "Contoso Supply" "replacement router delivered to DC-3" due:1d ref:PO-88120
-/incident update told Acme we bought the router elsewhere; on site tomorrow morning next:"tue 12:00"
+/incident update told Acme we bought the router elsewhere; on site tomorrow morning tells:all next:"tue 12:00"
 /clock +20h
 /incident vendor done V2 delivered and racked at DC-3
 /incident resolve DC-3 back on the new router; full shipping capacity
@@ -53,7 +59,7 @@ SCRIPT = """\
 /incident action "keep one spare edge router per distribution centre" owner:@dana due:30d
 /incident scorecard
 /as @dana
-/incident close
+/incident close outcome:"Acme kept DC-3 running on the backup link; the renewal is at risk until the review"
 """
 
 

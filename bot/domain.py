@@ -53,6 +53,10 @@ class EventKind(StrEnum):
     COMMITMENT_AT_RISK = "commitment_at_risk"
     COMMITMENT_MISSED = "commitment_missed"
     BAD_NEWS = "bad_news"
+    CHANGED = "changed"
+    EXEC_SPONSOR = "exec_sponsor"
+    OUTCOME = "outcome"
+    NOTICE = "notice"
 
 
 SEVERITY_MEANING = {
@@ -100,6 +104,9 @@ class Incident:
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
     update_prompts: int = 0
+    doing: str | None = None
+    outcome: str | None = None
+    unresolved_reason: str | None = None
 
     @property
     def ref(self) -> str:
@@ -132,11 +139,42 @@ class Incident:
             raise Conflict(f"{self.ref} is {self.state}; only a mitigated or resolved incident can be reopened")
         return replace(self, state=IncidentState.OPEN, resolved_at=None, mitigated_at=None)
 
-    def close(self, at: datetime) -> Incident:
-        """The war room is done; the lessons-learned summary is written."""
+    @property
+    def closed_unresolved(self) -> bool:
+        return self.is_closed and self.unresolved_reason is not None
+
+    @property
+    def state_label(self) -> str:
+        """`open`, …, `closed`, or `closed unresolved`."""
+        return "closed unresolved" if self.closed_unresolved else self.state.value
+
+    def close(self, at: datetime, *, outcome: str | None = None) -> Incident:
+        """The war room is done after the fix held; the lessons-learned summary is written."""
         self.require_open("close it")
-        resolved_at = self.resolved_at or at
-        return replace(self, state=IncidentState.CLOSED, resolved_at=resolved_at, closed_at=at)
+        if self.state is not IncidentState.RESOLVED:
+            raise Conflict(
+                f"{self.ref} is {self.state.value}, not resolved: `resolve` it first, or "
+                "`close unresolved <reason>` if the fix will not come"
+            )
+        return replace(self, state=IncidentState.CLOSED, closed_at=at, outcome=outcome or self.outcome)
+
+    def close_unresolved(self, at: datetime, reason: str, *, outcome: str | None = None) -> Incident:
+        """The war room ends without a fix: said so, with why; no time to resolve is claimed."""
+        self.require_open("close it")
+        if self.state is IncidentState.RESOLVED:
+            raise Conflict(f"{self.ref} is resolved; close it with plain `close`")
+        return replace(
+            self,
+            state=IncidentState.CLOSED,
+            closed_at=at,
+            resolved_at=None,
+            unresolved_reason=reason,
+            outcome=outcome or self.outcome,
+        )
+
+    def with_outcome(self, outcome: str) -> Incident:
+        """What the crisis cost or won in the end; taken at any time, closed or not."""
+        return replace(self, outcome=outcome)
 
     def require_open(self, what: str) -> None:
         """Refuse, with a message for the user, anything a closed incident can no longer take."""

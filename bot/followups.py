@@ -25,6 +25,7 @@ class FollowUpState(StrEnum):
     CANCELLED = "cancelled"
 
 
+AFTER_PLAN_B = timedelta(weeks=1)
 OPEN_STATES = (FollowUpState.WAITING, FollowUpState.OVERDUE, FollowUpState.ESCALATED)
 
 
@@ -58,10 +59,16 @@ class FollowUp:
     closed_note: str | None = None
     closed_at: datetime | None = None
     plan_b_at: datetime | None = None
+    customer_name: str | None = None
 
     @property
     def ref(self) -> str:
         return f"V{self.number}"
+
+    @property
+    def named_for_customer(self) -> str:
+        """How a customer draft names this vendor: the playbook's `customer_name`, else a neutral phrase."""
+        return self.customer_name or "our supplier"
 
     @property
     def is_open(self) -> bool:
@@ -127,8 +134,9 @@ class FollowUp:
         return replace(self, plan_b_at=at)
 
     def next_reminder(self, after: datetime) -> datetime:
-        """The next chase: ``remind_every`` after ``after``, moved into the vendor's business hours."""
-        at = after + self.remind_every
+        """The next chase: ``remind_every`` after ``after`` (a week once Plan B is posted: the ask stays visible
+        until someone cancels it, without flooding the room), moved into the vendor's business hours."""
+        at = after + (max(self.remind_every, AFTER_PLAN_B) if self.plan_b_at else self.remind_every)
         return self.business_hours.next_open(at) if self.business_hours else at
 
     def first_reminder(self) -> datetime:

@@ -28,6 +28,7 @@ _TOP_KEYS = (
 )  # fmt: skip
 _VENDOR_KEYS = (
     "name", "aliases", "timezone", "business_hours", "remind_every", "escalate_after", "ladder", "plan_b",
+    "customer_name",
 )  # fmt: skip
 _NO_TEXT: tuple[str, ...] = ()
 
@@ -53,6 +54,7 @@ class VendorProfile:
     escalate_after: int
     ladder: tuple[LadderRung, ...]
     plan_b: str
+    customer_name: str | None = None  # how drafts to the customer name this vendor
 
     def matches(self, text: str) -> bool:
         """True when ``text`` names this vendor or one of its aliases (case-insensitive)."""
@@ -151,7 +153,7 @@ def responders_for(
             lines.append(f"severity {severity} is at or past the line (sev {sponsor.severity_at_most})")
         line = sponsor.revenue_at_risk_at_least
         if line is not None and revenue_at_risk is not None and revenue_at_risk >= line:
-            lines.append(f"revenue at risk {revenue_at_risk:,} is at or past the line ({line:,})")
+            lines.append(f"revenue at risk ${revenue_at_risk:,} is at or past the line (${line:,})")
         for handle in sponsor.people if lines else ():
             add(handle, "exec_sponsor", "exec sponsor: " + " and ".join(lines))
     return tuple(found.values())
@@ -363,6 +365,7 @@ def _read_vendor(r: Reader, node: yaml.Node, what: str, timezone: str | None) ->
         escalate_after=value(fields, "escalate_after", r.at_least_one, DEFAULT_ESCALATE_AFTER, within=what),
         ladder=tuple(ladder),
         plan_b=value(fields, "plan_b", r.text, "", within=what),
+        customer_name=value(fields, "customer_name", r.text, None, within=what),
     )
 
 

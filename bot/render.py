@@ -41,7 +41,7 @@ def when(at: datetime | None, incident: Incident) -> str:
 
 def incident_fields(incident: Incident) -> Fields:
     items = [
-        ("State", incident.state.value),
+        ("State", incident.state_label + (f" ({incident.unresolved_reason})" if incident.unresolved_reason else "")),
         ("Severity", f"{incident.severity} ({SEVERITY_MEANING[incident.severity]})"),
         ("Customer", incident.customer or "not stated"),
         ("Impact", incident.impact or "not stated"),
@@ -50,6 +50,10 @@ def incident_fields(incident: Incident) -> Fields:
         ("Playbook", incident.playbook),
         ("Opened", f"{when(incident.opened_at, incident)} by {incident.opened_by.name}"),
     ]
+    if incident.doing:
+        items.append(("What we are doing (for the customer)", incident.doing))
+    if incident.outcome:
+        items.append(("Outcome", incident.outcome))
     return Fields(tuple(items))
 
 

@@ -25,15 +25,16 @@ from bot.chat import (
     Tone,
     UserRef,
 )
+from bot.closing import ClosingDesk
 from bot.customer import Trigger
 from bot.desk import Core, Desk, person
-from bot.domain import EventKind, Incident, IncidentState, Person, ResponderRecord, RoleAssignment
+from bot.domain import SEVERITY_MEANING, EventKind, Incident, IncidentState, Person, ResponderRecord, RoleAssignment
 from bot.errors import BadInput, ChatError, WarroomError
 from bot.playbooks import Playbook, Responder, responders_for
 from bot.reminders import Reminder
 from bot.scorecard import scorecard_message, vendor_scores
+from bot.stakes import EXEC_TEAM, StakesDesk
 from bot.store import Store
-from bot.summary import write_summary
 from bot.updates import COMMITMENT, UPDATE_DUE, CustomerDesk
 from bot.vendors import CHASE, VendorDesk, follow_up_lines
 from bot.when import format_duration, format_when, parse_when
@@ -61,6 +62,8 @@ class Warroom:
         self.desk = desk = Desk(core)
         self.customer = CustomerDesk(desk)
         self.vendors = VendorDesk(desk, self.customer)
+        self.stakes = StakesDesk(desk)
+        self.closing = ClosingDesk(desk)
         self._handlers: dict[type[c.Command], Callable[[c.Command, Invocation], Awaitable[Reply]]] = {
             c.OpenIncident: self._open,  # type: ignore[dict-item]
             c.ShowStatus: self._status,
@@ -73,7 +76,10 @@ class Warroom:
             c.MitigateIncident: self._mitigate,  # type: ignore[dict-item]
             c.ResolveIncident: self._resolve,  # type: ignore[dict-item]
             c.ReopenIncident: self._reopen,  # type: ignore[dict-item]
-            c.CloseIncident: self._close,
+            c.CloseIncident: self.closing.close,  # type: ignore[dict-item]
+            c.RecordOutcome: self.closing.outcome,  # type: ignore[dict-item]
+            c.ChangeFields: self.stakes.change,  # type: ignore[dict-item]
+            c.SendDraft: self.customer.send_draft,  # type: ignore[dict-item]
             c.ListIncidents: self._list,
             c.ShowHelp: self._help,  # type: ignore[dict-item]
             c.AskVendor: self.vendors.ask,  # type: ignore[dict-item]
@@ -135,6 +141,9 @@ class Warroom:
         }
         roles = {role: Person(u.id, u.name) for role, h in playbook.roles.items() if (u := people[h])}
         roles.setdefault("commander", opener)
+        sponsor = next((u for r in wanted if r.team == EXEC_TEAM and (u := people[r.handle])), None)
+        if sponsor is not None:  # past the exec line at open: the sponsor holds the role prompts escalate to
+            roles.setdefault("exec_sponsor", Person(sponsor.id, sponsor.name))
         draft = Incident(
             number=0,
             title=cmd.title,
@@ -311,6 +320,12 @@ class Warroom:
         )
         nxt = f"; next due {render.when(pending.due_at, incident)}" if pending else ""
         blocks.append(Section.of(last + nxt + "."))
+        untold = [b for b in await store.bad_news(n) if not b.told]
+        if untold:
+            blocks += [
+                Section.of(Strong("Bad news not yet told to the customer")),
+                Bullets(tuple(f"{b.ref} ({format_duration(now - b.at)} old) {b.what}" for b in untold)),
+            ]
         return blocks
 
     async def _sev(self, cmd: c.ChangeSeverity, inv: Invocation) -> Reply:
@@ -338,14 +353,18 @@ class Warroom:
                 what = f"the severity rose from {before.severity} to {cmd.severity}" + (
                     f" ({cmd.reason})" if cmd.reason else ""
                 )
-                prompt = await self.customer.bad_news(store, incident, Trigger.SEVERITY_RAISED, what, self.desk.now)
+                tell = f"the problem has become more serious: we now rate it {SEVERITY_MEANING[cmd.severity]}"
+                prompt = await self.customer.bad_news(
+                    store, incident, Trigger.SEVERITY_RAISED, what, self.desk.now, tell=tell
+                )
         tone = Tone.BAD_NEWS if verb == "raised" else Tone.INFO
         await self.desk.announce(
             incident, Message(f"{incident.ref}: {text}", (Section.of("by ", render.mention(person(inv))),), tone)
         )
         if prompt:
             await self.desk.announce(incident, prompt)
-        return self.desk.ack(incident, text)
+        pulled = await self.stakes.pull_in_sponsor(incident)
+        return self.desk.ack(incident, text + (f". {pulled}" if pulled else ""))
 
     async def _role(self, cmd: c.AssignRole, inv: Invocation) -> Reply:
         who = await self.desk.resolve_person(cmd.handle)
@@ -405,18 +424,17 @@ class Warroom:
     async def _lesson(self, cmd: c.AddLesson, inv: Invocation) -> Reply:
         async with self.core.db.transaction() as store:
             incident = await self.desk.target(store, cmd, inv)
-            incident.require_open("record lessons")
             lesson = await store.add_lesson(incident.number, cmd.text, person(inv), self.desk.now)
             await store.add_event(
                 incident.number, self.desk.now, EventKind.LESSON, person(inv), f"{lesson.ref}: {cmd.text}"
             )
-        return self.desk.ack(incident, f"lesson {lesson.ref} recorded for the review")
+            after = await self.closing.refresh(store, incident)
+        return self.desk.ack(incident, f"lesson {lesson.ref} recorded for the review" + after)
 
     async def _action(self, cmd: c.AddAction, inv: Invocation) -> Reply:
         owner = await self.desk.resolve_person(cmd.owner) if cmd.owner else None
         async with self.core.db.transaction() as store:
             incident = await self.desk.target(store, cmd, inv)
-            incident.require_open("add action items")
             due = parse_when(cmd.due, now=self.desk.now, tz=ZoneInfo(incident.timezone)) if cmd.due else None
             item = await store.add_action(
                 incident.number, cmd.text, owner=owner, due=due, author=person(inv), at=self.desk.now
@@ -427,7 +445,8 @@ class Warroom:
                 + (f", due {render.when(due, incident)}" if due else "")
             )
             await store.add_event(incident.number, self.desk.now, EventKind.ACTION, person(inv), text)
-        return self.desk.ack(incident, f"action {text}")
+            after = await self.closing.refresh(store, incident)
+        return self.desk.ack(incident, f"action {text}" + after)
 
     async def _transition(
         self,
@@ -474,42 +493,11 @@ class Warroom:
         async def bad_news(store: Store, incident: Incident, text: str) -> Message:
             await self.customer.restart_clock(store, incident, self.desk.now)
             what = "the fix did not hold and the incident is open again" + (f": {cmd.reason}" if cmd.reason else "")
-            return await self.customer.bad_news(store, incident, Trigger.REOPENED, what, self.desk.now)
+            tell = "the fix did not hold and we are working on the problem again"
+            return await self.customer.bad_news(store, incident, Trigger.REOPENED, what, self.desk.now, tell=tell)
 
         return await self._transition(
             cmd, inv, EventKind.REOPENED, lambda i: i.reopen(), "Reopened", cmd.reason, bad_news
-        )
-
-    async def _close(self, cmd: c.Command, inv: Invocation) -> Reply:
-        async with self.core.db.transaction() as store:
-            incident = (await self.desk.target(store, cmd, inv)).close(self.desk.now)
-            await store.save_incident(incident)
-            stopped = await store.cancel_reminders(incident.number)
-            await store.add_event(
-                incident.number,
-                self.desk.now,
-                EventKind.CLOSED,
-                person(inv),
-                "Closed" + (f"; {stopped} pending reminder(s) stopped" if stopped else ""),
-            )
-            summary = await write_summary(
-                store, incident, now=self.desk.now, cadence=self.core.playbooks.get(incident.playbook).update_cadence
-            )
-        await self.desk.announce(incident, summary)
-        return Reply(
-            (
-                Message(
-                    f"{incident.ref} closed",
-                    (
-                        Section.of(
-                            "The lessons-learned summary is posted in the war room; export it with ",
-                            Strong(f"warroom summary {incident.ref}"),
-                            ".",
-                        ),
-                    ),
-                    Tone.SUCCESS,
-                ),
-            )
         )
 
     async def _list(self, cmd: c.Command, inv: Invocation) -> Reply:

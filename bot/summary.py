@@ -35,6 +35,7 @@ KEY_EVENTS = {
     EventKind.PLAN_B,
 }
 SLOW_WAR_ROOM = timedelta(minutes=15)
+STAKES_LATE = timedelta(hours=1)  # stakes stated later than this were not there when the room was staffed
 MAX_EVENTS_IN_CHAT = 25
 
 
@@ -55,6 +56,7 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
     updates, promises, bad_news = await store.updates(n), await store.commitments(n), await store.bad_news(n)
     end = incident.resolved_at or incident.closed_at
     duration = end - incident.opened_at if end else None
+    resolved_in = incident.resolved_at - incident.opened_at if incident.resolved_at else None
     hours = Decimal(duration.total_seconds()) / Decimal(3600) if duration else None
     cost = (incident.cost_per_hour * hours).quantize(Decimal("1")) if incident.cost_per_hour and hours else None
     peak = min([incident.severity, *_severities(timeline)])
@@ -63,7 +65,7 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
             incident.room_opened_at - incident.opened_at if incident.room_opened_at else None
         ),
         "time_to_mitigate_minutes": _minutes(_first(timeline, EventKind.MITIGATED, incident)),
-        "time_to_resolve_minutes": _minutes(duration),
+        "time_to_resolve_minutes": _minutes(resolved_in),
         "reopened": sum(1 for e in timeline if e.kind is EventKind.REOPENED),
         "severity_changes": sum(1 for e in timeline if e.kind is EventKind.SEVERITY),
         "responders_not_found": sum(1 for e in timeline if e.kind is EventKind.INVITE_FAILED),
@@ -78,6 +80,7 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
     commitments = [_commitment(p, updates) for p in promises]
     latencies = [
         {
+            "ref": b.ref,
             "trigger": b.trigger.value,
             "what": b.what,
             "at": _iso(b.at),
@@ -90,6 +93,9 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
     return {
         "incident": incident.ref,
         "title": incident.title,
+        "state": incident.state_label,
+        "unresolved_reason": incident.unresolved_reason,
+        "outcome": incident.outcome,
         "customer": incident.customer,
         "severity": {"final": incident.severity, "peak": peak},
         "playbook": incident.playbook,
@@ -113,6 +119,7 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
         "commitments": commitments,
         "bad_news": latencies,
         "findings": _findings(incident, timeline, figures, peak)
+        + close_findings(incident, timeline)
         + vendor_findings(follow_ups)
         + customer_findings(silences, commitments, latencies, incident),
         "lessons": [{"ref": x.ref, "text": x.text, "by": x.author.name} for x in lessons],
@@ -163,15 +170,28 @@ def _severity_at(timeline: list[TimelineEvent], at: datetime, default: int) -> i
 def _silences(
     incident: Incident, timeline: list[TimelineEvent], updates: list[CustomerUpdate], cadence: Mapping[int, timedelta]
 ) -> list[dict[str, Any]]:
-    """Every stretch the customer heard nothing, from opening to resolution, against the cadence in force."""
+    """Every stretch the customer heard nothing, from opening to resolution (or close), each measured against
+    the cadence in force at each moment of it: a gap overruns when, at some moment, the time since the last word
+    passed the cadence of the severity at that moment."""
     end = incident.resolved_at or incident.closed_at
     points = [incident.opened_at, *(u.at for u in updates if end is None or u.at <= end)]
     if end is not None:
         points.append(end)
+    changes = [e.at for e in timeline if e.kind is EventKind.SEVERITY]
     gaps = []
     for start, stop in zip(points, points[1:], strict=False):
-        severity = _severity_at(timeline, start, incident.severity)
-        limit = cadence.get(severity)
+        cuts = [start, *(t for t in changes if start < t < stop), stop]
+        worst: tuple[timedelta, int, timedelta | None] | None = None
+        for seg_start, seg_end in zip(cuts, cuts[1:], strict=False):
+            severity = _severity_at(timeline, seg_start, incident.severity)
+            limit = cadence.get(severity)
+            if limit is None:
+                continue
+            over = (seg_end - start) - limit  # the silence at the end of this stretch, against its cadence
+            if worst is None or over > worst[0]:
+                worst = (over, severity, limit)
+        severity = worst[1] if worst else _severity_at(timeline, start, incident.severity)
+        limit = worst[2] if worst else cadence.get(severity)
         gaps.append(
             {
                 "from": _iso(start),
@@ -179,6 +199,7 @@ def _silences(
                 "minutes": _minutes(stop - start),
                 "severity": severity,
                 "cadence_minutes": _minutes(limit),
+                "over_minutes": _minutes(max(worst[0], timedelta(0))) if worst else 0.0,
             }
         )
     return gaps
@@ -206,9 +227,9 @@ def customer_findings(
 ) -> list[str]:
     """Silences past the cadence, promises broken without warning, bad news never told."""
     found = []
-    over = [g for g in silences if g["cadence_minutes"] and g["minutes"] > g["cadence_minutes"]]
+    over = [g for g in silences if g["over_minutes"]]
     if over:
-        worst = max(over, key=lambda g: g["minutes"] - g["cadence_minutes"])
+        worst = max(over, key=lambda g: g["over_minutes"])
         tz = ZoneInfo(incident.timezone)
         found.append(
             f"Silence longer than the cadence: the customer heard nothing for "
@@ -223,8 +244,8 @@ def customer_findings(
     untold = [b for b in latencies if b["told_at"] is None]
     if untold:
         found.append(
-            f"{len(untold)} piece(s) of bad news were never followed by a customer update: "
-            + "; ".join(b["what"] for b in untold[:3])
+            f"{len(untold)} piece(s) of bad news were never told to the customer: "
+            + "; ".join(f"{b['ref']} {b['what']}" for b in untold[:3])
             + ("…" if len(untold) > 3 else ".")
         )
     return found
@@ -252,6 +273,26 @@ def vendor_findings(follow_ups: list[FollowUp]) -> list[str]:
             found.append(f"{f.ref} {f.vendor} ran out of ladder and needed Plan B.")
         elif top is not None and f.rung >= len(f.ladder) - 1 and len(f.ladder) > 1:
             found.append(f"{f.ref} {f.vendor} needed its top rung ({top.name}, {top.role}) before it moved.")
+    return found
+
+
+def close_findings(incident: Incident, timeline: list[TimelineEvent]) -> list[str]:
+    """How it ended: without a fix, and stakes that were stated only late."""
+    found = []
+    if incident.closed_unresolved:
+        found.append(
+            f"Closed unresolved after {format_duration(incident.closed_at - incident.opened_at)}"
+            f" ({incident.unresolved_reason}): the fix never came."
+            if incident.closed_at
+            else f"Closed unresolved ({incident.unresolved_reason})."
+        )
+    stated = [e for e in timeline if e.kind is EventKind.CHANGED and e.data.get("stakes")]
+    if stated and stated[0].at - incident.opened_at > STAKES_LATE:
+        late = stated[0].at - incident.opened_at
+        found.append(
+            f"The stakes were stated {format_duration(late)} after opening ({stated[0].text.removeprefix('Changed ')})"
+            ": until then urgency and the exec line had nothing to go on."
+        )
     return found
 
 
@@ -360,7 +401,7 @@ def _bad_news_line(b: dict[str, Any], tz: ZoneInfo) -> str:
         if b["latency_minutes"] is not None
         else "never told"
     )
-    return f"- {_at(b['at'], tz)} {b['trigger'].replace('_', ' ')}: {b['what']} — {told}"
+    return f"- {b.get('ref', 'B?')} {_at(b['at'], tz)} {b['trigger'].replace('_', ' ')}: {b['what']} — {told}"
 
 
 def _follow_up_line(f: dict[str, Any], tz: ZoneInfo) -> str:
@@ -383,7 +424,12 @@ def _header(data: dict[str, Any], tz: ZoneInfo) -> list[tuple[str, str]]:
     sev = data["severity"]
     duration = data["duration_minutes"]
     cost = data["cost_of_impact"]
+    state = data.get("state") or "closed"
+    if data.get("unresolved_reason"):
+        state += f" ({data['unresolved_reason']})"
     return [
+        ("State", state),
+        ("Outcome", data.get("outcome") or "not recorded yet (`outcome INC-n …`)"),
         ("Customer", data["customer"] or "not stated"),
         ("Severity", f"{sev['final']}" + (f" (peak {sev['peak']})" if sev["peak"] != sev["final"] else "")),
         ("Duration", format_duration(timedelta(minutes=duration)) if duration is not None else "—"),
@@ -406,7 +452,10 @@ def _figures(data: dict[str, Any]) -> list[tuple[str, str]]:
     return [
         ("Time to war room", mins(f["time_to_war_room_minutes"])),
         ("Time to mitigate", mins(f["time_to_mitigate_minutes"])),
-        ("Time to resolve", mins(f["time_to_resolve_minutes"])),
+        (
+            "Time to resolve",
+            "never resolved" if data.get("unresolved_reason") else mins(f["time_to_resolve_minutes"]),
+        ),
         ("Severity changes", str(f["severity_changes"])),
         ("Reopened", str(f["reopened"])),
         ("Time to first customer update", mins(f["time_to_first_update_minutes"])),

@@ -1,7 +1,8 @@
-"""Customer updates on a cadence, commitments watched until kept, and bad news told early."""
+"""Customer updates on a cadence, commitments watched until kept, and bad news told early — and honestly."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -9,20 +10,25 @@ from zoneinfo import ZoneInfo
 from bot import commands as c
 from bot import render
 from bot.chat import Actions, Button, Inline, Invocation, Message, Reply, Section, Strong, Tone
-from bot.customer import Commitment, CommitmentState, Trigger
-from bot.desk import Desk
+from bot.customer import BadNews, Commitment, CommitmentState, Trigger
+from bot.desk import Desk, person
 from bot.domain import EventKind, Incident, IncidentState, Person
+from bot.errors import BadInput
+from bot.followups import FollowUp
 from bot.reminders import Reminder
 from bot.store import Store
 from bot.when import format_duration, parse_when
 
 UPDATE_DUE = "update_due"
 COMMITMENT = "commitment"
-MIN_REPEAT = timedelta(minutes=15)
+DAILY = timedelta(days=1)
+QUIET_AFTER = 4  # prompts at the cadence (the first and three repeats); after that, one a day
+NEUTRAL_DOING = "our team is working on it and will say more soon"
 
 
-def _who(incident: Incident, actor: Invocation) -> Person:
-    return Person(actor.user.id, actor.user.name)
+def repeat_gap(cadence: timedelta, prompts: int) -> timedelta:
+    """How long after the ``prompts``-th unanswered prompt the next one comes: a cadence, then a day."""
+    return cadence if prompts < QUIET_AFTER else max(cadence, DAILY)
 
 
 class CustomerDesk:
@@ -41,8 +47,11 @@ class CustomerDesk:
     def at_risk_window(self, incident: Incident) -> timedelta:
         return self.desk.playbooks.get(incident.playbook).at_risk_window
 
+    async def roles(self, store: Store, incident: Incident) -> dict[str, Person]:
+        return {r.role: r.person for r in await store.roles(incident.number)}
+
     async def comms(self, store: Store, incident: Incident) -> Person | None:
-        roles = {r.role: r.person for r in await store.roles(incident.number)}
+        roles = await self.roles(store, incident)
         return roles.get("comms") or roles.get("commander")
 
     async def start_clock(self, store: Store, incident: Incident, now: datetime) -> None:
@@ -50,133 +59,244 @@ class CustomerDesk:
         await store.schedule(incident.number, UPDATE_DUE, 0, incident.opened_at + self.cadence(incident), now=now)
 
     async def restart_clock(self, store: Store, incident: Incident, now: datetime) -> datetime:
-        """After a severity change or a reopen: due one cadence after the last update (or now, if that passed)."""
+        """After a severity change (up or down) or a reopen, the pending prompt moves to the new cadence.
+
+        With no prompt unanswered it is due one cadence after the last update (now, if that passed); with
+        prompts already unanswered the next repeat keeps its place unless the new cadence brings it sooner.
+        """
         updates = await store.updates(incident.number)
         last = updates[-1].at if updates else incident.opened_at
-        due = max(now, last + self.cadence(incident))
+        cadence = self.cadence(incident)
         pending = await store.pending_reminder(incident.number, UPDATE_DUE, 0)
-        if pending is None or pending.due_at > due:
-            await store.schedule(incident.number, UPDATE_DUE, 0, due, now=now)
-            return due
-        return pending.due_at
+        if incident.update_prompts and pending is not None:
+            due = max(now, min(pending.due_at, now + repeat_gap(cadence, incident.update_prompts)))
+        else:
+            due = max(now, last + cadence)
+        await store.schedule(incident.number, UPDATE_DUE, 0, due, now=now)
+        return due
 
-    # --- drafts ------------------------------------------------------------------------------------
+    # --- drafts: only what is meant for the customer ------------------------------------------------
 
-    async def draft(self, store: Store, incident: Incident, now: datetime, *, final: bool = False) -> str:
-        """An update built from the incident's state: what happened, what we do, what we wait on, what next."""
+    async def draft(
+        self, store: Store, incident: Incident, now: datetime, *, final: bool = False, tell: Sequence[BadNews] = ()
+    ) -> str:
+        """An update built only from what the customer may hear: the title, impact, `doing:`, our promises, the
+        last update, and follow-ups under their vendors' customer-facing names. Notes, lessons, actions and
+        people's names never reach it."""
 
         def when(at: datetime) -> str:
             return render.when(at, incident)
 
-        latest = await self._latest_note(store, incident)
-        waiting = [f for f in await store.follow_ups(incident.number) if f.is_open]
-        promises = [p for p in await store.commitments(incident.number) if p.is_open]
-        parts = [
-            f"Update on {incident.title} ({incident.ref})"
-            + (f" for {incident.customer}" if incident.customer else "")
-            + "."
-        ]
+        parts = [f"Update on {incident.title}" + (f" for {incident.customer}" if incident.customer else "") + "."]
         parts.append(f"What happened: {incident.impact or incident.title}, since {when(incident.opened_at)}.")
+        parts += [f"We also need to tell you: {b.tell}." for b in tell]
         if final or incident.state is IncidentState.RESOLVED:
-            parts.append("Service is restored" + (f": {latest}" if latest else "") + ".")
+            parts.append("Service is restored" + (f": {incident.doing}" if incident.doing else "") + ".")
             parts.append("We will send the review of what happened and what we are changing.")
             return " ".join(parts)
-        doing = latest or f"the incident is {incident.state.value} at severity {incident.severity}"
-        parts.append(f"What we are doing: {doing}.")
+        parts.append(f"What we are doing: {await self.doing(store, incident)}.")
+        waiting = [f for f in await store.follow_ups(incident.number) if f.is_open]
         if waiting:
-            parts.append(
-                "What we are waiting on: "
-                + "; ".join(
-                    f"{f.ask} from {f.vendor} (due {when(f.due)}" + (", late" if now > f.due else "") + ")"
-                    for f in waiting
-                )
-                + "."
-            )
+            parts.append("What we are waiting on: " + "; ".join(_waiting_line(f, now, incident) for f in waiting) + ".")
+        promises = [p for p in await store.commitments(incident.number) if p.is_open]
         if promises:
             parts.append("What we promised: " + "; ".join(f"{p.promise} by {when(p.due)}" for p in promises) + ".")
         parts.append(f"Next update: by {when(now + self.cadence(incident))}.")
         return " ".join(parts)
 
-    def _sent_button(self) -> Actions:
-        return Actions((Button("Update sent", "update sent as drafted", "primary"),))
+    async def doing(self, store: Store, incident: Incident) -> str:
+        """`set doing:`, else what the last update told the customer, else a neutral line."""
+        if incident.doing:
+            return incident.doing.rstrip(".")
+        updates = await store.updates(incident.number)
+        if updates:
+            return f"as we told you {render.when(updates[-1].at, incident)}: {updates[-1].text.rstrip('.')}"
+        return NEUTRAL_DOING
 
     # --- bad news ----------------------------------------------------------------------------------
 
-    async def bad_news(self, store: Store, incident: Incident, trigger: Trigger, what: str, now: datetime) -> Message:
-        """Record a slip and return the prompt to tell the customer now, with a drafted message."""
-        await store.add_bad_news(incident.number, trigger, what, now)
+    async def bad_news(
+        self, store: Store, incident: Incident, trigger: Trigger, what: str, now: datetime, *, tell: str | None = None
+    ) -> Message:
+        """Record a slip as B<n> and return the prompt to tell the customer now, with a customer-safe draft.
+
+        ``what`` is how the war room says it; ``tell`` how the customer may hear it (``what`` when omitted).
+        """
+        tell = tell or what
+        draft = (
+            f"We need to tell you early: {tell}. Impact: {incident.impact or incident.title}. "
+            f"What we are doing about it: {await self.doing(store, incident)}. "
+            f"Next update: by {render.when(now + self.cadence(incident), incident)}."
+        )
+        news = await store.add_bad_news(incident.number, trigger, what, tell, draft, now)
         await store.add_event(
             incident.number,
             now,
             EventKind.BAD_NEWS,
             None,
-            f"Bad news ({trigger.value}): {what}",
-            {"trigger": trigger.value},
+            f"{news.ref} bad news ({trigger.value}): {what}",
+            {"trigger": trigger.value, "bad_news": news.number},
         )
         who = await self.comms(store, incident)
         customer = incident.customer or "the customer"
-        draft = (
-            f"We need to tell you early: {what}. "
-            + f"Impact: {incident.impact or incident.title}. "
-            + "What we are doing about it: "
-            + await self._doing(store, incident)
-            + f" Next update: by {render.when(now + self.cadence(incident), incident)}."
-        )
         mention: list[Inline] = [render.mention(who), " — "] if who else []
         return Message(
-            f"🚨 Bad news for {customer}: {what}",
+            f"🚨 {news.ref} · Bad news for {customer}: {what}",
             (
                 Section.of(
                     *mention,
-                    "tell the customer now, before they find out. Bad-news latency runs until the "
-                    "next recorded `update`.",
+                    "tell the customer now, before they find out. It stays untold (and is prompted again every "
+                    f"cadence) until an update says it told it: *Update sent* below, or `update … tells:{news.ref}`.",
                 ),
                 Section.of(Strong("Draft: "), draft),
-                self._sent_button(),
+                Actions((Button("Update sent", f"update sent {news.ref}", "primary"),)),
             ),
             Tone.BAD_NEWS,
         )
 
-    async def _latest_note(self, store: Store, incident: Incident) -> str | None:
-        """The newest `note`: what the war room says it is doing."""
-        notes = [e for e in await store.timeline(incident.number) if e.kind is EventKind.NOTE]
-        return notes[-1].text if notes else None
+    async def follow_up_slipped(
+        self,
+        store: Store,
+        incident: Incident,
+        f: FollowUp,
+        trigger: Trigger,
+        what: str,
+        tell: str,
+        now: datetime,
+        *,
+        notice: bool = True,
+    ) -> Message | None:
+        """A follow-up went overdue, escalated, ran out of ladder or moved its date.
 
-    async def _doing(self, store: Store, incident: Incident) -> str:
-        latest = await self._latest_note(store, incident)
-        return (latest.rstrip(".") + ".") if latest else "the war room is working it and will say more soon."
+        Promises that need it go at risk at once and the customer must hear it (bad news naming both); a
+        follow-up no promise needs is a notice for the war room only.
+        """
+        needing = [p for p in await store.commitments(incident.number) if p.is_open and f.number in p.needs]
+        # An ETA slip endangers only the promises it now overshoots; anything else endangers them all.
+        endangered = [p for p in needing if f.due > p.due] if trigger is Trigger.ETA_SLIPPED else needing
+        if not needing:
+            if not notice:
+                return None
+            text = f"{what}. No promise to {incident.customer or 'the customer'} needs {f.ref}, so this stays inside."
+            await store.add_event(incident.number, now, EventKind.NOTICE, None, text, {"follow_up": f.number})
+            return Message(f"ℹ {incident.ref} · internal: {what}", (Section.of(text[len(what) + 2 :]),), Tone.INFO)
+        for p in endangered:
+            if p.state is CommitmentState.OPEN:
+                await self._put_at_risk(store, incident, p, now, because=f"{f.ref} {f.vendor}: {what}")
+        promises = "; ".join(f"{p.ref} {p.promise} by {render.when(p.due, incident)}" for p in needing)
+        told = "; ".join(f"{p.promise} by {render.when(p.due, incident)}" for p in needing)
+        if trigger is Trigger.ETA_SLIPPED and not endangered:
+            tell_more = f"{tell}; our promise of {told} still stands"
+        else:
+            tell_more = f"{tell}, which puts our promise of {told} at risk"
+        return await self.bad_news(store, incident, trigger, f"{what} — needed by {promises}", now, tell=tell_more)
+
+    async def _put_at_risk(
+        self, store: Store, incident: Incident, promise: Commitment, now: datetime, because: str
+    ) -> None:
+        promise = promise.at_risk(now)
+        await store.save_commitment(promise)
+        await store.schedule(incident.number, COMMITMENT, promise.number, promise.due, now=now)
+        await store.add_event(
+            incident.number,
+            now,
+            EventKind.COMMITMENT_AT_RISK,
+            None,
+            f"{promise.ref} at risk: {promise.promise} ({because})",
+            {"commitment": promise.number},
+        )
 
     # --- verbs -------------------------------------------------------------------------------------
 
     async def update(self, cmd: c.RecordUpdate, inv: Invocation) -> Reply:
-        now = self.desk.now
         async with self.desk.db.transaction() as store:
             incident = await self.desk.target(store, cmd, inv)
-            incident.require_open("record customer updates")
-            next_due = parse_when(cmd.next, now=now, tz=ZoneInfo(incident.timezone)) if cmd.next else None
-            stays_open = incident.state in (IncidentState.OPEN, IncidentState.MITIGATED)
-            if stays_open:
-                next_due = next_due or now + self.cadence(incident)
-                await store.schedule(incident.number, UPDATE_DUE, 0, next_due, now=now)
-            u = await store.add_update(incident.number, cmd.text, _who(incident, inv), now, next_due)
-            answered = await store.answer_bad_news(incident.number, u.number, now)
-            await store.save_incident(replace(incident, update_prompts=0))
-            text = f"{u.ref} recorded: {cmd.text}"
-            await store.add_event(
-                incident.number,
-                now,
-                EventKind.UPDATE,
-                _who(incident, inv),
-                text,
-                {"update": u.number, "answered_bad_news": answered},
-            )
-        tail = f" Next update due {render.when(next_due, incident)}." if next_due else " No further updates are due."
-        if answered:
-            tail += f" It answers {answered} piece(s) of bad news."
-        await self.desk.announce(
-            incident, Message(f"📣 {incident.ref}: customer updated ({u.ref})", (Section.of(cmd.text),))
+            return await self._record(store, incident, cmd.text, cmd.next, cmd.tells, cmd.tells_all, inv)
+
+    async def send_draft(self, cmd: c.SendDraft, inv: Invocation) -> Reply:
+        """*Update sent*: record exactly the drafted text, and tell the bad news it carried."""
+        async with self.desk.db.transaction() as store:
+            incident = await self.desk.target(store, cmd, inv)
+            if cmd.bad_news is not None:
+                news = {b.number: b for b in await store.bad_news(incident.number)}.get(cmd.bad_news)
+                if news is None:
+                    raise BadInput(f"{incident.ref} has no B{cmd.bad_news}", example="update sent B1")
+                text, tells = news.draft, (news.number,)
+            else:
+                prompted = [
+                    e
+                    for e in await store.timeline(incident.number)
+                    if e.kind is EventKind.UPDATE_PROMPTED and e.data.get("draft")
+                ]
+                if not prompted:
+                    raise BadInput(
+                        "there is no drafted update to record yet; say what you told the customer",
+                        example=c.HELP["update"].example,
+                    )
+                text, tells = str(prompted[-1].data["draft"]), tuple(prompted[-1].data.get("tells") or ())
+            return await self._record(store, incident, text, None, tells, False, inv, strict=cmd.bad_news is not None)
+
+    async def _record(
+        self,
+        store: Store,
+        incident: Incident,
+        text: str,
+        next_text: str | None,
+        tells: tuple[int, ...],
+        tells_all: bool,
+        inv: Invocation,
+        *,
+        strict: bool = True,
+    ) -> Reply:
+        now = self.desk.now
+        incident.require_open("record customer updates")
+        news = await store.bad_news(incident.number)
+        untold = {b.number: b for b in news if not b.told}
+        if tells_all:
+            tells = tuple(untold)
+        known = {b.number: b for b in news}
+        for n in tells:
+            if n not in known:
+                raise BadInput(f"{incident.ref} has no B{n}; `status` lists the bad news untold", example="tells:B1")
+            if strict and n not in untold:
+                raise BadInput(f"B{n} was already told in U{known[n].update_number}", example="tells:B1")
+        tells = tuple(n for n in tells if n in untold)
+        next_due = parse_when(next_text, now=now, tz=ZoneInfo(incident.timezone)) if next_text else None
+        if incident.state in (IncidentState.OPEN, IncidentState.MITIGATED):
+            next_due = next_due or now + self.cadence(incident)
+            await store.schedule(incident.number, UPDATE_DUE, 0, next_due, now=now)
+        u = await store.add_update(incident.number, text, person(inv), now, next_due)
+        await store.tell_bad_news(incident.number, tells, u.number, now)
+        await store.save_incident(replace(incident, update_prompts=0))
+        told = ", ".join(f"B{n}" for n in tells)
+        await store.add_event(
+            incident.number,
+            now,
+            EventKind.UPDATE,
+            person(inv),
+            f"{u.ref} recorded: {text}" + (f" (tells {told})" if told else ""),
+            {"update": u.number, "tells": list(tells)},
         )
-        return self.desk.ack(incident, text + "." + tail)
+        still = [b for n, b in untold.items() if n not in tells]
+        tail = f" Next update due {render.when(next_due, incident)}." if next_due else " No further updates are due."
+        if told:
+            tail += f" It tells {told}."
+        if still:
+            tail += (
+                " Still untold: "
+                + "; ".join(f"{b.ref} ({format_duration(now - b.at)} old) {b.what}" for b in still)
+                + " — tell it with `tells:`."
+            )
+        await self.desk.announce(
+            incident,
+            Message(
+                f"📣 {incident.ref}: customer updated ({u.ref})" + (f", telling {told}" if told else ""),
+                (Section.of(text),),
+            ),
+        )
+        return self.desk.ack(
+            incident, f"{u.ref} recorded: {text}." + tail, tone=Tone.REMINDER if still else Tone.SUCCESS
+        )
 
     async def commit(self, cmd: c.MakeCommitment, inv: Invocation) -> Reply:
         now = self.desk.now
@@ -184,21 +304,40 @@ class CustomerDesk:
             incident = await self.desk.target(store, cmd, inv)
             incident.require_open("make commitments")
             due = parse_when(cmd.due, now=now, tz=ZoneInfo(incident.timezone))
+            needed = [await store.follow_up(incident.number, n) for n in cmd.needs]  # NotFound: nothing recorded
             promise = await store.add_commitment(
-                Commitment(incident.number, 0, cmd.promise, due, _who(incident, inv), now)
+                Commitment(incident.number, 0, cmd.promise, due, person(inv), now, needs=cmd.needs)
             )
             watch_from = max(now, due - self.at_risk_window(incident))
             await store.schedule(incident.number, COMMITMENT, promise.number, watch_from, now=now)
-            text = f"{promise.ref} promised: {cmd.promise}, by {render.when(due, incident)}"
-            await store.add_event(
-                incident.number, now, EventKind.COMMITMENT, _who(incident, inv), text, {"commitment": promise.number}
+            text = f"{promise.ref} promised: {cmd.promise}, by {render.when(due, incident)}" + (
+                f", needs {', '.join(f.ref for f in needed)}" if needed else ""
             )
+            await store.add_event(
+                incident.number, now, EventKind.COMMITMENT, person(inv), text, {"commitment": promise.number}
+            )
+            slipping = [f for f in needed if f.is_open and (f.due > due or f.state.value != "waiting")]
+            prompt = None
+            if slipping:
+                f = slipping[0]
+                prompt = await self.follow_up_slipped(
+                    store,
+                    incident,
+                    f,
+                    Trigger.COMMITMENT_AT_RISK,
+                    f"{f.ref} {f.vendor} is already {f.state.value}, due {render.when(f.due, incident)}",
+                    f"{f.ask} from {f.named_for_customer} is late",
+                    now,
+                )
+        if prompt:
+            await self.desk.announce(incident, prompt)
         return self.desk.ack(incident, text + f"; watched from {render.when(watch_from, incident)}.")
 
     async def kept(self, cmd: c.KeepCommitment, inv: Invocation) -> Reply:
         now = self.desk.now
         async with self.desk.db.transaction() as store:
             incident = await self.desk.target(store, cmd, inv)
+            incident.require_open("keep commitments")
             promise = (await store.commitment(incident.number, cmd.number)).kept(now, cmd.note)
             await store.save_commitment(promise)
             await store.cancel_reminders(incident.number, COMMITMENT, promise.number)
@@ -207,7 +346,7 @@ class CustomerDesk:
                 incident.number,
                 now,
                 EventKind.COMMITMENT_KEPT,
-                _who(incident, inv),
+                person(inv),
                 text,
                 {"commitment": promise.number},
             )
@@ -218,8 +357,9 @@ class CustomerDesk:
         now = self.desk.now
         async with self.desk.db.transaction() as store:
             incident = await self.desk.target(store, cmd, inv)
+            incident.require_open("miss commitments")
             promise = await store.commitment(incident.number, cmd.number)
-            prompt = await self._miss(store, incident, promise, now, _who(incident, inv), cmd.note)
+            prompt = await self._miss(store, incident, promise, now, person(inv), cmd.note)
         await self.desk.announce(incident, prompt)
         return self.desk.ack(incident, f"{promise.ref} missed: {promise.promise}", tone=Tone.BAD_NEWS)
 
@@ -254,23 +394,32 @@ class CustomerDesk:
     # --- what the reminder engine fires --------------------------------------------------------------
 
     async def prompt_update(self, store: Store, reminder: Reminder, now: datetime) -> None:
-        """The cadence: prompt comms with a draft; keep prompting, and bring in the commander, until an update."""
+        """The cadence: one prompt per cadence, louder each time (commander, then exec sponsor), then daily.
+
+        Bad news still untold rides on the same prompt, so the room is never flooded with both.
+        """
         incident = await store.get_incident(reminder.incident, lock=True)
         if incident.state not in (IncidentState.OPEN, IncidentState.MITIGATED):
             return
         cadence = self.cadence(incident)
         prompts = incident.update_prompts + 1
         await store.save_incident(replace(incident, update_prompts=prompts))
-        # Nag soon after the first miss (and bring in the commander), then once per cadence: loud, not spam.
-        repeat = max(MIN_REPEAT, cadence / 4) if prompts == 1 else cadence
-        await store.schedule(incident.number, UPDATE_DUE, 0, now + repeat, now=now)
+        await store.schedule(incident.number, UPDATE_DUE, 0, now + repeat_gap(cadence, prompts), now=now)
+        untold = [b for b in await store.bad_news(incident.number) if not b.told]
+        await store.count_repeat(incident.number, [b.number for b in untold])
+        loudest = max([prompts, *(b.repeats + 1 for b in untold)])
+        roles = await self.roles(store, incident)
+        who = roles.get("comms") or roles.get("commander")
+        mentioned: list[Person] = [p for p in (who,) if p]
+        if loudest >= 2 and roles.get("commander"):
+            mentioned.append(roles["commander"])
+        if loudest >= 3 and roles.get("exec_sponsor"):
+            mentioned.append(roles["exec_sponsor"])
+        mentions: list[Inline] = []
+        for p in dict.fromkeys(mentioned):
+            mentions += [render.mention(p), " "]
         updates = await store.updates(incident.number)
         since = updates[-1].at if updates else None
-        who = await self.comms(store, incident)
-        commander = await self.desk.commander(store, incident)
-        mentions: list[Inline] = [render.mention(who), " "] if who else []
-        if prompts > 1 and commander and commander != who:
-            mentions += [render.mention(commander), " "]
         silence = (
             f"The last update was {format_duration(now - since)} ago"
             if since
@@ -280,25 +429,50 @@ class CustomerDesk:
         title = (
             f"📣 {incident.ref}: customer update due"
             if prompts == 1
-            else f"📣 {incident.ref}: customer update overdue — prompt {prompts}, escalated to the commander"
+            else f"📣 {incident.ref}: customer update overdue — prompt {prompts}"
+            + (
+                ", escalated to the commander"
+                if loudest == 2
+                else ", escalated to the exec sponsor"
+                if loudest >= 3
+                else ""
+            )
         )
-        await store.add_event(incident.number, now, EventKind.UPDATE_PROMPTED, None, title[2:], {"prompt": prompts})
+        if untold:
+            title += f" · {len(untold)} bad news untold"
+        draft = await self.draft(store, incident, now, tell=untold)
+        await store.add_event(
+            incident.number,
+            now,
+            EventKind.UPDATE_PROMPTED,
+            None,
+            title[2:],
+            {"prompt": prompts, "draft": draft, "tells": [b.number for b in untold]},
+        )
+        after = f"The next prompt comes in {format_duration(repeat_gap(cadence, prompts))}" + (
+            " (one a day now: three prompts went unanswered)." if prompts >= QUIET_AFTER else "."
+        )
+        blocks: list[Section | Actions] = [
+            Section.of(
+                *mentions,
+                f"— {silence}; at severity {incident.severity} the customer hears from us every "
+                f"{format_duration(cadence)}. Send it, then record it with `/incident update …`. {after}",
+            )
+        ]
+        if untold:
+            blocks.append(
+                Section.of(
+                    Strong("Untold bad news: "),
+                    "; ".join(f"{b.ref} ({format_duration(now - b.at)} old) {b.what}" for b in untold),
+                )
+            )
+        blocks += [Section.of(Strong("Draft: "), draft), self._sent_button()]
         await self.desk.post_or_raise(
-            incident,
-            Message(
-                title,
-                (
-                    Section.of(
-                        *mentions,
-                        f"— {silence}; at severity {incident.severity} the customer hears from us every "
-                        f"{format_duration(cadence)}. Send it, then record it with `/incident update …`.",
-                    ),
-                    Section.of(Strong("Draft: "), await self.draft(store, incident, now)),
-                    self._sent_button(),
-                ),
-                Tone.REMINDER,
-            ),
+            incident, Message(title, tuple(blocks), Tone.BAD_NEWS if untold else Tone.REMINDER)
         )
+
+    def _sent_button(self) -> Actions:
+        return Actions((Button("Update sent", "update sent as drafted", "primary"),))
 
     async def watch_commitment(self, store: Store, reminder: Reminder, now: datetime) -> None:
         """At the at-risk window: bad news that it may slip. At the due time: missed, unless kept."""
@@ -311,18 +485,8 @@ class CustomerDesk:
         if now >= promise.due:
             prompt = await self._miss(store, incident, promise, now, None, "due time passed without `commit kept`")
         elif promise.state is CommitmentState.OPEN:
-            promise = promise.at_risk(now)
-            await store.save_commitment(promise)
-            await store.schedule(incident.number, COMMITMENT, promise.number, promise.due, now=now)
             left = format_duration(promise.due - now)
-            await store.add_event(
-                incident.number,
-                now,
-                EventKind.COMMITMENT_AT_RISK,
-                None,
-                f"{promise.ref} at risk: {promise.promise}, due in {left}",
-                {"commitment": promise.number},
-            )
+            await self._put_at_risk(store, incident, promise, now, because=f"due in {left}")
             prompt = await self.bad_news(
                 store,
                 incident,
@@ -334,12 +498,7 @@ class CustomerDesk:
                 prompt,
                 blocks=(
                     *prompt.blocks[:-1],
-                    Actions(
-                        (
-                            Button("Kept", f"commit kept {promise.ref}", "primary"),
-                            Button("Update sent", "update sent as drafted"),
-                        )
-                    ),
+                    Actions((Button("Kept", f"commit kept {promise.ref}", "primary"), *prompt.blocks[-1].buttons)),  # type: ignore[union-attr]
                 ),
             )
         else:
@@ -350,9 +509,19 @@ class CustomerDesk:
     # --- state changes elsewhere that concern the customer ------------------------------------------
 
     async def final_prompt(self, store: Store, incident: Incident, now: datetime) -> Message:
-        """Service is restored: stop the cadence and prompt the final update."""
+        """Service is restored: stop the cadence and prompt the final update (telling what is still untold)."""
         await store.cancel_reminders(incident.number, UPDATE_DUE)
         who = await self.comms(store, incident)
+        untold = [b for b in await store.bad_news(incident.number) if not b.told]
+        draft = await self.draft(store, incident, now, final=True, tell=untold)
+        await store.add_event(
+            incident.number,
+            now,
+            EventKind.UPDATE_PROMPTED,
+            None,
+            f"{incident.ref}: final customer update prompted",
+            {"final": True, "draft": draft, "tells": [b.number for b in untold]},
+        )
         mention: list[Inline] = [render.mention(who), " — "] if who else []
         return Message(
             f"📣 {incident.ref}: send the final customer update",
@@ -360,8 +529,13 @@ class CustomerDesk:
                 Section.of(
                     *mention, "service is restored; tell the customer, then record it with `/incident update …`."
                 ),
-                Section.of(Strong("Draft: "), await self.draft(store, incident, now, final=True)),
+                Section.of(Strong("Draft: "), draft),
                 self._sent_button(),
             ),
             Tone.REMINDER,
         )
+
+
+def _waiting_line(f: FollowUp, now: datetime, incident: Incident) -> str:
+    due = render.when(f.due, incident)
+    return f"{f.ask} from {f.named_for_customer} (due {due}" + (", late" if now > f.due else "") + ")"

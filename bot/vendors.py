@@ -13,7 +13,7 @@ from bot.customer import Trigger
 from bot.desk import Desk
 from bot.domain import EventKind, Incident, Person
 from bot.errors import BadInput
-from bot.followups import FollowUp
+from bot.followups import FollowUp, FollowUpState
 from bot.playbooks import DEFAULT_ESCALATE_AFTER, DEFAULT_REMIND_EVERY, LadderRung, VendorProfile
 from bot.reminders import Reminder
 from bot.store import Store
@@ -111,8 +111,10 @@ def escalation_message(
     )
 
 
-def plan_b_message(f: FollowUp, incident: Incident, commander: Person | None) -> Message:
-    who: list[Inline] = [render.mention(commander), " "] if commander and commander != f.owner else []
+def plan_b_message(f: FollowUp, incident: Incident, commander: Person | None, sponsor: Person | None) -> Message:
+    who: list[Inline] = []
+    for p in dict.fromkeys(x for x in (sponsor, commander) if x and x != f.owner):
+        who += [render.mention(p), " "]
     return Message(
         f"🅱 {title(f)}: the ladder is exhausted — time for Plan B",
         (
@@ -186,6 +188,7 @@ class VendorDesk:
                     ),
                 ),
                 plan_b=known.plan_b if known else None,
+                customer_name=known.customer_name if known else None,
                 timezone=known.timezone if known else incident.timezone,
                 business_hours=known.business_hours if known else None,
                 remind_every=known.remind_every if known else DEFAULT_REMIND_EVERY,
@@ -256,12 +259,17 @@ class VendorDesk:
             )
             prompt = None
             if slipped:
-                what = (
-                    f"{f.vendor} moved its date for {f.ask} from {render.when(before.due, incident)} "
-                    f"to {render.when(f.due, incident)}"
+                moved = f"from {render.when(before.due, incident)} to {render.when(f.due, incident)}"
+                prompt = await self.customer.follow_up_slipped(
+                    store,
+                    incident,
+                    f,
+                    Trigger.ETA_SLIPPED,
+                    f"{f.ref} {f.vendor} moved its date for {f.ask} {moved}",
+                    f"{f.named_for_customer} moved its date for {f.ask} {moved}",
+                    now,
                 )
-                prompt = await self.customer.bad_news(store, incident, Trigger.ETA_SLIPPED, what, now)
-        await self.desk.announce(incident, Message(f"📬 {text}", tone=Tone.BAD_NEWS if slipped else Tone.INFO))
+        await self.desk.announce(incident, Message(f"📬 {text}", tone=Tone.REMINDER if slipped else Tone.INFO))
         if prompt:
             await self.desk.announce(incident, prompt)
         return self.desk.ack(incident, text + f". Next check {render.when(next_at, incident)}.")
@@ -375,36 +383,35 @@ class VendorDesk:
     async def _climb(
         self, store: Store, incident: Incident, f: FollowUp, now: datetime, actor: Person | None, note: str | None
     ) -> list[Message]:
-        """One rung up, or Plan B at the top; recorded, rescheduled, and returned for posting with its bad news."""
+        """One rung up, or Plan B at the top: recorded, rescheduled, and returned for posting with what it means
+        for the customer (bad news when a promise needs it, else an internal notice)."""
         commander = await self.desk.commander(store, incident)
+        roles = await self.customer.roles(store, incident)
         previous = f.contact
         if f.rung + 1 < len(f.ladder):
             f = f.escalated()
             message = escalation_message(f, incident, previous, commander, now)
             text = f"{f.ref} escalated to {_rung(f.contact)}" + (f": {note}" if note else "")
-            kind = EventKind.ESCALATED
-            trigger, what = (
-                Trigger.VENDOR_ESCALATED,
-                (
-                    f"{f.vendor} has not delivered {f.ask} (due {render.when(f.due, incident)}); we escalated to "
-                    f"{f.contact.name if f.contact else 'the next contact'}"
-                ),
+            kind, trigger = EventKind.ESCALATED, Trigger.VENDOR_ESCALATED
+            what = (
+                f"{f.ref} {f.vendor} has not delivered {f.ask} (due {render.when(f.due, incident)}); we escalated to "
+                f"{f.contact.name if f.contact else 'the next contact'}"
             )
+            tell = f"{f.named_for_customer} has not yet delivered {f.ask}, and we have escalated within their company"
         else:
             f = f.escalated().with_plan_b(now)
-            message = plan_b_message(f, incident, commander)
+            message = plan_b_message(f, incident, commander, roles.get("exec_sponsor"))
             text = f"{f.ref} ran out of ladder at {f.vendor}; Plan B posted"
-            kind = EventKind.PLAN_B
-            trigger, what = (
-                Trigger.VENDOR_PLAN_B,
-                (f"{f.vendor} has not answered anyone up to its top contact about {f.ask}; we are switching to Plan B"),
-            )
+            kind, trigger = EventKind.PLAN_B, Trigger.VENDOR_PLAN_B
+            what = f"{f.ref} {f.vendor} has not answered anyone up to its top contact about {f.ask}; Plan B"
+            tell = f"{f.named_for_customer} has not delivered {f.ask}, so we are switching to another way to get it"
         await store.save_follow_up(f)
         await store.schedule(incident.number, CHASE, f.number, f.next_reminder(now), now=now)
         await store.add_event(
             incident.number, now, kind, actor, text, {"follow_up": f.number, "rung": f.rung, "vendor": f.vendor}
         )
-        return [message, await self.customer.bad_news(store, incident, trigger, what, now)]
+        follow = await self.customer.follow_up_slipped(store, incident, f, trigger, what, tell, now)
+        return [message, *([follow] if follow else [])]
 
     async def chase(self, store: Store, reminder: Reminder, now: datetime) -> None:
         """Fire a follow-up's reminder, unless what it waits for has already happened."""
@@ -420,6 +427,7 @@ class VendorDesk:
         if f.unanswered >= f.escalate_after and f.plan_b_at is None:
             messages = await self._climb(store, incident, f, now, None, None)
         else:
+            first = f.state is FollowUpState.WAITING
             f = f.chased()
             await store.save_follow_up(f)
             await store.schedule(incident.number, CHASE, f.number, f.next_reminder(now), now=now)
@@ -432,5 +440,17 @@ class VendorDesk:
                 {"follow_up": f.number},
             )
             messages = [overdue_message(f, incident, now)]
+            if first:  # overdue now: a promise that needs it is at risk at once
+                slipped = await self.customer.follow_up_slipped(
+                    store,
+                    incident,
+                    f,
+                    Trigger.COMMITMENT_AT_RISK,
+                    f"{f.ref} {f.vendor} is overdue with {f.ask} (due {render.when(f.due, incident)})",
+                    f"{f.ask} from {f.named_for_customer} is late",
+                    now,
+                    notice=False,
+                )
+                messages += [slipped] if slipped else []
         for message in messages:
             await self.desk.post_or_raise(incident, message)

@@ -13,6 +13,7 @@ from dateutil.relativedelta import relativedelta
 from bot.errors import BadInput
 
 _EXAMPLE = 'due:"tomorrow 09:00"'
+MAX_AHEAD = timedelta(days=366)  # a due time past a year is a typo, not a plan
 _ISO_EXAMPLE = 'due:"2026-11-25 10:00"'
 _CALENDAR_EXAMPLE = 'due:"25 nov 10:00"'
 _DEFAULT_CLOCK = time(9, 0)
@@ -68,6 +69,8 @@ def parse_when(
         raise BadInput(f"'{shown}' is too far away", example=_EXAMPLE) from None
     if at <= now:
         raise BadInput(f"'{shown}' is in the past ({format_when(at, tz)})", example=_EXAMPLE)
+    if at > now + MAX_AHEAD:
+        raise BadInput(f"'{shown}' is more than a year ahead ({format_when(at, tz)})", example=_EXAMPLE)
     return at
 
 

@@ -165,6 +165,9 @@ def _incident(row: IncidentRow) -> Incident:
         resolved_at=row.resolved_at,
         closed_at=row.closed_at,
         update_prompts=row.update_prompts,
+        doing=row.doing,
+        outcome=row.outcome,
+        unresolved_reason=row.unresolved_reason,
     )
 
 
@@ -186,6 +189,9 @@ _INCIDENT_FIELDS = [
     "mitigated_at",
     "resolved_at",
     "closed_at",
+    "doing",
+    "outcome",
+    "unresolved_reason",
 ]
 
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.tables import ActionRow, CommitmentRow, FollowUpRow, LessonRow, UpdateRow
+from bot.store.tables import ActionRow, BadNewsRow, CommitmentRow, FollowUpRow, LessonRow, UpdateRow
 
-Numbered = type[LessonRow] | type[ActionRow] | type[FollowUpRow] | type[CommitmentRow] | type[UpdateRow]
+Numbered = (
+    type[LessonRow] | type[ActionRow] | type[FollowUpRow] | type[CommitmentRow] | type[UpdateRow] | type[BadNewsRow]
+)
 
 
 class StoreBase:
     session: AsyncSession
 
     async def next_number(self, table: Numbered, incident: int) -> int:
-        """The next L<n>, A<n>, V<n>, C<n> or U<n> of an incident (callers hold the incident's row lock)."""
+        """The next L<n>, A<n>, V<n>, C<n>, U<n> or B<n> of an incident (callers hold the incident's row lock)."""
         query = select(func.coalesce(func.max(table.number), 0)).where(table.incident == incident)
         return int((await self.session.execute(query)).scalar_one()) + 1

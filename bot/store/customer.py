@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -26,6 +28,7 @@ def _commitment(r: CommitmentRow) -> Commitment:
         r.at_risk_at,
         r.closed_at,
         r.note,
+        tuple(json.loads(r.needs or "[]")),
     )
 
 
@@ -44,6 +47,7 @@ class CustomerStore(StoreBase):
                 author_name=c.author.name,
                 made_at=c.made_at,
                 state=c.state.value,
+                needs=json.dumps(list(c.needs)),
             )
         )
         return c
@@ -90,24 +94,51 @@ class CustomerStore(StoreBase):
             for r in (await self.session.execute(query)).scalars()
         ]
 
-    async def add_bad_news(self, incident: int, trigger: Trigger, what: str, at: datetime) -> BadNews:
-        row = BadNewsRow(incident=incident, trigger=trigger.value, what=what, at=at)
-        self.session.add(row)
-        await self.session.flush()
-        return BadNews(incident, row.id, trigger, what, at)
-
-    async def answer_bad_news(self, incident: int, update_number: int, at: datetime) -> int:
-        """The customer was told: every bad news not yet answered is answered by this update."""
-        query = (
-            update(BadNewsRow)
-            .where(BadNewsRow.incident == incident, BadNewsRow.answered_at.is_(None))
-            .values(answered_at=at, update_number=update_number)
+    async def add_bad_news(
+        self, incident: int, trigger: Trigger, what: str, tell: str, draft: str, at: datetime
+    ) -> BadNews:
+        """Record a slip as the next B<n> of the incident (callers hold the incident's row lock)."""
+        number = await self.next_number(BadNewsRow, incident)
+        self.session.add(
+            BadNewsRow(
+                incident=incident, number=number, trigger=trigger.value, what=what, tell=tell, draft=draft, at=at
+            )
         )
-        return int((await self.session.execute(query)).rowcount)  # type: ignore[attr-defined]
+        return BadNews(incident, number, trigger, what, tell, at, draft)
+
+    async def tell_bad_news(self, incident: int, numbers: Sequence[int], update_number: int, at: datetime) -> None:
+        """The customer was told these: the update ``update_number`` answers them."""
+        if numbers:
+            await self.session.execute(
+                update(BadNewsRow)
+                .where(BadNewsRow.incident == incident, BadNewsRow.number.in_(list(numbers)))
+                .where(BadNewsRow.answered_at.is_(None))
+                .values(answered_at=at, update_number=update_number)
+            )
+
+    async def count_repeat(self, incident: int, numbers: Sequence[int]) -> None:
+        """One more prompt went out for these untold pieces of bad news."""
+        if numbers:
+            await self.session.execute(
+                update(BadNewsRow)
+                .where(BadNewsRow.incident == incident, BadNewsRow.number.in_(list(numbers)))
+                .values(repeats=BadNewsRow.repeats + 1)
+            )
 
     async def bad_news(self, incident: int) -> list[BadNews]:
-        query = select(BadNewsRow).where(BadNewsRow.incident == incident).order_by(BadNewsRow.at, BadNewsRow.id)
+        query = select(BadNewsRow).where(BadNewsRow.incident == incident).order_by(BadNewsRow.number)
         return [
-            BadNews(r.incident, r.id, Trigger(r.trigger), r.what, r.at, r.answered_at, r.update_number)
+            BadNews(
+                r.incident,
+                r.number,
+                Trigger(r.trigger),
+                r.what,
+                r.tell or r.what,
+                r.at,
+                r.draft or "",
+                r.repeats,
+                r.answered_at,
+                r.update_number,
+            )
             for r in (await self.session.execute(query)).scalars()
         ]

@@ -47,6 +47,7 @@ def _follow_up(row: FollowUpRow) -> FollowUp:
         closed_note=row.closed_note,
         closed_at=row.closed_at,
         plan_b_at=row.plan_b_at,
+        customer_name=row.customer_name,
     )
 
 
@@ -61,7 +62,7 @@ def _fill(row: FollowUpRow, f: FollowUp) -> None:
     row.escalate_after, row.state, row.chases, row.unanswered = f.escalate_after, f.state.value, f.chases, f.unanswered
     row.rung, row.escalations, row.heard_at, row.last_heard_at = f.rung, f.escalations, f.heard_at, f.last_heard_at
     row.received_at, row.closed_note, row.plan_b_at = f.received_at, f.closed_note, f.plan_b_at
-    row.closed_at = f.closed_at
+    row.closed_at, row.customer_name = f.closed_at, f.customer_name
 
 
 class FollowUpStore(StoreBase):

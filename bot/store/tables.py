@@ -71,6 +71,9 @@ class IncidentRow(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     update_prompts: Mapped[int] = mapped_column(default=0, server_default="0")  # unanswered since the last update
+    doing: Mapped[str | None] = mapped_column(Text)  # the customer-facing "what we are doing" (`set doing:`)
+    outcome: Mapped[str | None] = mapped_column(Text)  # what the crisis cost or won in the end
+    unresolved_reason: Mapped[str | None] = mapped_column(Text)  # set by `close unresolved <reason>`
 
 
 class RoleRow(Base):
@@ -181,6 +184,7 @@ class FollowUpRow(Base):
     closed_note: Mapped[str | None] = mapped_column(Text)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     plan_b_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    customer_name: Mapped[str | None] = mapped_column(String(200))  # how the customer hears of this vendor
 
     __table_args__ = (UniqueConstraint("incident", "number"),)
 
@@ -238,6 +242,7 @@ class CommitmentRow(Base):
     at_risk_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(Text)
+    needs: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")  # JSON: follow-up numbers it needs
 
     __table_args__ = (UniqueConstraint("incident", "number"),)
 
@@ -262,11 +267,17 @@ class BadNewsRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     incident: Mapped[int] = mapped_column(ForeignKey("incidents.number", ondelete="CASCADE"), index=True)
+    number: Mapped[int]  # B<n> within the incident
     trigger: Mapped[str] = mapped_column(String(32))
-    what: Mapped[str] = mapped_column(Text)
+    what: Mapped[str] = mapped_column(Text)  # for the war room
+    tell: Mapped[str | None] = mapped_column(Text)  # the same news as the customer may hear it
+    draft: Mapped[str | None] = mapped_column(Text)  # the drafted update that *Update sent* records
+    repeats: Mapped[int] = mapped_column(default=0, server_default="0")  # prompts repeated while untold
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     update_number: Mapped[int | None]
+
+    __table_args__ = (UniqueConstraint("incident", "number"),)
 
 
 class IdempotencyRow(Base):

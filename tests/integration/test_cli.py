@@ -76,6 +76,14 @@ def test_console_bad_input_is_one_line_and_records_nothing(tmp_path: Path) -> No
     assert "No open incidents." in result.stdout
 
 
+def test_console_clock_moves_a_year_at_most_and_a_sev1_month_stays_quiet(tmp_path: Path) -> None:
+    env = {"WARROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
+    script = '/incident open "POS freeze" sev:1 playbook:default\n/clock +400d\n/clock +30d\n'
+    out = warroom("console", stdin=script, env=env).stdout
+    assert "✖ the clock moves a year at most at once — e.g. `/clock +30d`" in out
+    assert 30 <= out.count("📣 INC-1: customer update") <= 40
+
+
 def test_default_database_is_an_embedded_sqlite_file_in_the_working_folder(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "WARROOM_DATABASE_URL"}
     result = subprocess.run(
@@ -214,7 +222,7 @@ def test_console_prompts_updates_watches_commitments_and_summarises_the_customer
     )
     out = warroom("console", stdin=session, env=env).stdout
     promised = out[out.index("> /incident commit") : out.index("> /clock +1h")]
-    assert "🚨 Bad news for Acme Retail: our promise of workaround in every store" in promised  # at risk at once
+    assert "🚨 B1 · Bad news for Acme Retail: our promise of workaround in every store" in promised  # at risk at once
     first_hour = out[out.index("> /clock +1h") : out.index('update "rolling back')]
     assert "📣 INC-1: customer update due" in first_hour and "Draft: Update on Checkout down in every store" in (
         first_hour
@@ -222,7 +230,7 @@ def test_console_prompts_updates_watches_commitments_and_summarises_the_customer
     quiet = out[out.index("> /clock +50m") : out.index("> /clock +20m")]
     assert "📣 INC-1: customer update due" not in quiet  # the update reset the clock
     missed = out[out.index("> /clock +20m") : out.index("> /incident resolve")]
-    assert "🚨 Bad news for Acme Retail: we missed our promise of workaround in every store" in missed
+    assert "🚨 B2 · Bad news for Acme Retail: we missed our promise of workaround in every store" in missed
     summary = out[out.index("Lessons learned · INC-1") :]
     assert "Customer updates sent: 2" in summary and "Commitments kept / missed: 0 / 1" in summary
     assert "commitment missed: we missed our promise of workaround in every store" in summary

@@ -92,7 +92,8 @@ async def test_heard_back_stops_the_chase_until_the_new_due_time(db: Database) -
     await h.advance(timedelta(hours=1))
     reply = await h.ok('vendor heard V1 ships friday due:"fri 17:00"', user="lee")
     assert "ETA moved from Mon 23 Nov 2026 09:00 CST to Fri 27 Nov 2026 17:00 CST" in reply
-    assert h.room_posts[-1].message.tone == "bad_news"  # a later ETA is bad news
+    # a later ETA no promise needs is a notice for the room, not bad news for the customer
+    assert h.room_posts[-1].text.startswith("ℹ INC-1 · internal: V1 Northwind Distribution moved its date")
     await h.advance(timedelta(days=3))
     assert len(chases(h)) == 1
     await h.advance(timedelta(days=1))  # Friday 17:00 passed; next business hour is Monday 08:00
@@ -114,7 +115,7 @@ async def test_received_and_cancelled_follow_ups_are_never_chased_again(db: Data
 
 async def test_closing_the_incident_stops_every_reminder(db: Database) -> None:
     h = await rma(db)
-    await h.ok("close")
+    await h.ok('close unresolved "bought elsewhere"')
     assert await h.advance(timedelta(days=30)) == 0
     assert chases(h) == []
 
@@ -131,12 +132,15 @@ async def test_snooze_pushes_the_next_chase_back(db: Database) -> None:
 
 async def test_manual_escalation_climbs_now_and_ends_in_plan_b(db: Database) -> None:
     h = await rma(db)
-    for expected in ("rung 2 of 3", "rung 3 of 3", "the ladder is exhausted"):
+    await h.ok('commit "replacement on site" due:3d needs:V1')
+    for n, expected in enumerate(("rung 2 of 3", "rung 3 of 3", "the ladder is exhausted"), start=1):
         await h.ok("vendor escalate V1 customer is furious")
         climb, bad_news = h.room_posts[-2:]
         assert expected in climb.text and bad_news.text.startswith(
-            "🚨 Bad news for Acme Retail: Northwind Distribution"
+            f"🚨 B{n} · Bad news for Acme Retail: V1 Northwind Distribution"
         )
+        draft = bad_news.text[bad_news.text.index("Draft: ") :]
+        assert "Northwind" not in draft and "our supplier" in draft  # the customer hears no vendor names
 
 
 async def test_a_failed_post_is_retried_after_its_lease_and_lost_never(db: Database) -> None:

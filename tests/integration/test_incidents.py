@@ -126,13 +126,15 @@ async def test_commands_in_war_room_imply_the_incident_and_elsewhere_need_its_nu
 async def test_raising_severity_is_recorded_and_announced_as_bad_news(db: Database) -> None:
     h = Harness(db)
     await h.ok('open "Checkout slow in some stores" sev:3')
-    await h.ok("sev 1 all 300 stores down now")
-    post, prompt = h.room_posts[-2:]
+    reply = await h.ok("sev 1 all 300 stores down now")
+    post, prompt, sponsor = h.room_posts[-3:]
     assert post.message.tone == "bad_news"
     assert post.text.startswith("INC-1: Severity raised from 3 to 1: all 300 stores down now")
     assert prompt.text.startswith(
-        "🚨 Bad news for the customer: the severity rose from 3 to 1 (all 300 stores down now)"
+        "🚨 B1 · Bad news for the customer: the severity rose from 3 to 1 (all 300 stores down now)"
     )
+    assert "all 300 stores" not in prompt.text[prompt.text.index("Draft: ") :]  # the reason is for the room
+    assert sponsor.text.startswith("👔 INC-1: exec sponsor pulled in") and "Exec sponsor pulled in" in reply
     same = await h.run("sev 1")
     assert same.ok and "nothing changed" in same.messages[0].title
 
@@ -157,9 +159,14 @@ async def test_closed_incident_refuses_changes(db: Database) -> None:
     await h.ok('open "Registers down" sev:2')
     await h.ok("resolve fixed")
     await h.ok("close")
-    for command in ("note too late", "sev 1", "lesson late", "close", "resolve again"):
+    for command in ("note too late", "sev 1", "close", "resolve again", "set at-risk:2M", "update told them"):
         reply = await h.run(command)
         assert not reply.ok and "INC-1 is closed" in reply.messages[0].title, command
+    # what the review still needs is taken after close, and the stored summary follows
+    assert (await h.ok("lesson late")).endswith("the stored summary is updated (`warroom summary INC-1`)")
+    async with db.transaction() as store:
+        stored = await store.summary(1)
+    assert stored is not None and "L1: late" in stored[0]
 
 
 async def test_state_moves_open_mitigated_resolved_reopened(db: Database) -> None:
@@ -169,7 +176,7 @@ async def test_state_moves_open_mitigated_resolved_reopened(db: Database) -> Non
     await h.ok("resolve firmware rolled out")
     await h.ok("reopen freezing again in 12 stores")
     assert h.room_posts[-2].message.tone == "bad_news"
-    assert h.room_posts[-1].text.startswith("🚨 Bad news for the customer: the fix did not hold")
+    assert h.room_posts[-1].text.startswith("🚨 B1 · Bad news for the customer: the fix did not hold")
     bad = await h.run("reopen")
     assert not bad.ok and "only a mitigated or resolved incident" in bad.messages[0].title
     listing = await h.ok("list")

@@ -324,7 +324,7 @@ def test_exec_sponsor_joins_only_past_the_revenue_line() -> None:
 
     assert "@vp-customer-success" not in {r.handle for r in below}
     sponsor = next(r for r in at_line if r.handle == "@vp-customer-success")
-    assert "revenue at risk 250,000" in sponsor.reason
+    assert "revenue at risk $250,000" in sponsor.reason
 
 
 def test_billing_dispute_pulls_the_exec_sponsor_on_revenue_alone() -> None:
