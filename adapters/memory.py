@@ -54,6 +54,7 @@ class InMemoryChat:
         self.posts: list[Posted] = []
         self.updates: list[Posted] = []
         self.fail: dict[str, ChatError] = {}
+        self.keys: dict[str, MessageRef] = {}  # delivery key → the post made under it
         self._ids = itertools.count(1)
 
     def _maybe_fail(self, method: str) -> None:
@@ -83,10 +84,14 @@ class InMemoryChat:
         members = self._room(room).members
         members.extend(u for u in users if u not in members)
 
-    async def post(self, room: RoomRef, message: Message) -> MessageRef:
+    async def post(self, room: RoomRef, message: Message, *, key: str | None = None) -> MessageRef:
         self._maybe_fail("post")
         self._room(room)
+        if key is not None and key in self.keys:  # posted before under this delivery key: not again
+            return self.keys[key]
         posted = Posted(MessageRef(room, f"M{next(self._ids)}"), message)
+        if key is not None:
+            self.keys[key] = posted.ref
         self.posts.append(posted)
         self.on_post(posted)
         return posted.ref

@@ -64,7 +64,7 @@ async def running(settings: Settings, *, chat: ChatPort, clock: Clock) -> AsyncI
     try:
         core = Core(db=db, chat=chat, playbooks=playbooks, clock=clock, default_tz=settings.timezone)
         warroom = Warroom(core)
-        engine = ReminderEngine(db, clock, warroom.reminder_handlers)
+        engine = ReminderEngine(db, clock, warroom.reminder_handlers, deliver=warroom.desk.outbox.deliver)
         yield App(settings=settings, db=db, warroom=warroom, playbooks=playbooks, engine=engine)
     finally:
         await db.dispose()

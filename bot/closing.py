@@ -43,11 +43,14 @@ class ClosingDesk:
                 {"unresolved": cmd.unresolved is not None},
             )
             summary = await write_summary(store, incident, now=now, cadence=self._cadence(incident))
-        posted = await self.desk.announce(incident, summary)
+        owed = await self.desk.announce(incident, summary)
+        await self.desk.outbox.deliver()
+        posted = await self.desk.delivered(owed)
         where = (
             "The lessons-learned summary is posted in the war room"
             if posted
-            else "I could not post the lessons-learned summary in the war room, but it is stored"
+            else "The lessons-learned summary is stored but not posted yet (the chat platform refused it; I keep"
+            " trying)"
         )
         return Reply(
             (

@@ -16,6 +16,7 @@ from bot.chat import ChatPort, Invocation, Message, MessageRef, Reply, RoomRef, 
 from bot.clock import Clock
 from bot.domain import Incident, Person
 from bot.errors import BadInput, ChatError
+from bot.outbox import Deliverer, message_to_json
 from bot.playbooks import PlaybookLibrary
 from bot.store import Database, Store
 
@@ -43,6 +44,7 @@ class Desk:
 
     def __init__(self, core: Core) -> None:
         self.core = core
+        self.outbox = Deliverer(core.db, core.chat, core.clock)
 
     @property
     def db(self) -> Database:
@@ -71,8 +73,28 @@ class Desk:
             raise BadInput(f"I can't find {handle[:60]}", example="role comms @dana")
         return Person(user.id, user.name)
 
-    async def announce(self, incident: Incident, message: Message) -> MessageRef | None:
-        """Post in the war room; a chat failure is logged and reported, never loses what was recorded."""
+    async def post(self, store: Store, incident: Incident, message: Message) -> int | None:
+        """Owe a post to the war room, in the caller's transaction: delivered once it commits (the outbox)."""
+        if incident.room_id is None:
+            return None
+        row = await store.enqueue(
+            incident.room_id,
+            incident.room_name or incident.room_id,
+            message_to_json(message),
+            incident=incident.number,
+            now=self.now,
+        )
+        return row.id
+
+    async def announce(self, incident: Incident, message: Message) -> int | None:
+        """Owe a post to the war room after what it reports was committed; delivered by the outbox."""
+        async with self.db.transaction() as store:
+            return await self.post(store, incident, message)
+
+    async def post_now(self, incident: Incident, message: Message) -> MessageRef | None:
+        """Post at once, for the one post whose platform id is needed right away (the kickoff card, to pin it).
+
+        A chat failure is logged and answered with None; nothing recorded is lost."""
         if incident.room_id is None:
             return None
         try:
@@ -81,11 +103,13 @@ class Desk:
             log.warning("could not post in %s for %s: %s", incident.room_name, incident.ref, err)
             return None
 
-    async def post_or_raise(self, incident: Incident, message: Message) -> MessageRef:
-        """Post from the reminder engine: a failure must roll the firing back so it is retried."""
-        if incident.room_id is None:
-            raise ChatError(f"{incident.ref} has no war room to post in")
-        return await self.core.chat.post(RoomRef(incident.room_id, incident.room_name or incident.room_id), message)
+    async def delivered(self, outbox_id: int | None) -> bool:
+        """Whether an owed post has reached the room (after the outbox was flushed)."""
+        if outbox_id is None:
+            return False
+        async with self.db.read() as store:
+            row = await store.outbox_row(outbox_id)
+        return row is not None and row.state == "sent"
 
     async def commander(self, store: Store, incident: Incident) -> Person | None:
         return next((r.person for r in await store.roles(incident.number) if r.role == "commander"), None)

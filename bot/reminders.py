@@ -13,13 +13,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select, update
 
 from bot.clock import Clock, SimClock
+from bot.outbox import backoff
 from bot.store import Database, Store
 from bot.store.followups import DONE, PENDING
 from bot.store.tables import ReminderRow
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 20
-FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -46,10 +45,12 @@ class ReminderEngine:
         owner: str | None = None,
         lease: timedelta = timedelta(minutes=2),
         batch: int = 200,
+        deliver: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self.db, self.clock, self.handlers = db, clock, handlers
         self.owner = owner or uuid.uuid4().hex[:12]
         self.lease, self.batch = lease, batch
+        self.deliver = deliver  # the outbox: what firings decided to post goes out after they commit
 
     async def claim(self, now: datetime) -> list[int]:
         """Lease up to ``batch`` due reminders to this engine; other engines skip them until the lease runs out."""
@@ -78,17 +79,19 @@ class ReminderEngine:
             row = await store.session.get(ReminderRow, reminder_id, with_for_update=True)
             if row is None or row.state != PENDING or row.lease_owner != self.owner:
                 return False
-            if row.attempts > MAX_ATTEMPTS:
-                log.error(
-                    "reminder %s (%s INC-%s) failed %s times; giving up", row.id, row.kind, row.incident, row.attempts
-                )
-                row.state = FAILED
-                return False
             row.state, row.fired_at = DONE, now
             await store.session.flush()  # the handler may schedule the next reminder for the same subject
             reminder = Reminder(row.id, row.incident, row.kind, row.subject, row.due_at)
             await self.handlers[row.kind](store, reminder, now)
         return True
+
+    async def _back_off(self, reminder_id: int, now: datetime) -> None:
+        """A firing failed (its transaction rolled back): try again later, further apart each time, never
+        giving up — an incident that is open is chased for as long as it is open."""
+        async with self.db.transaction() as store:
+            row = await store.session.get(ReminderRow, reminder_id, with_for_update=True)
+            if row is not None and row.state == PENDING and row.lease_owner == self.owner:
+                row.lease_until = now + backoff(row.attempts)
 
     async def tick(self) -> int:
         """Fire everything due now; a failure leaves its reminder leased, to be retried when the lease ends."""
@@ -100,8 +103,12 @@ class ReminderEngine:
                 try:
                     fired += await self.fire(reminder_id, now)
                 except Exception:
-                    log.exception("reminder %s failed; it will be retried after its lease", reminder_id)
+                    log.exception("reminder %s failed; it will be retried with backoff", reminder_id)
+                    with contextlib.suppress(Exception):  # the database may be what failed: the lease covers it
+                        await self._back_off(reminder_id, now)
             if len(claimed) < self.batch:
+                if self.deliver is not None:
+                    await self.deliver()
                 return fired
 
     async def next_due(self) -> datetime | None:

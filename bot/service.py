@@ -100,7 +100,9 @@ class Warroom:
         """Parse and run one command; user errors become a one-line reply, surprises a reference to the log."""
         try:
             command = c.parse(invocation.text)
-            return await self._handlers[type(command)](command, invocation)
+            reply = await self._handlers[type(command)](command, invocation)
+            await self.desk.outbox.deliver()  # what the command decided to post goes out now (or is retried)
+            return reply
         except WarroomError as err:
             return Reply((render.error(str(err)),), ok=False)
         except Exception:
@@ -214,7 +216,7 @@ class Warroom:
         incident = _with_room(incident, room, self.desk.now)
         assignments = [RoleAssignment(role, who) for role, who in roles.items()]
         card = render.kickoff_card(incident, roles=assignments, responders=records, playbook=playbook)
-        kickoff = await self.desk.announce(incident, card)
+        kickoff = await self.desk.post_now(incident, card)
         if kickoff and Capability.PIN in core.chat.capabilities:
             try:
                 await core.chat.pin(kickoff)
@@ -320,6 +322,15 @@ class Warroom:
         )
         nxt = f"; next due {render.when(pending.due_at, incident)}" if pending else ""
         blocks.append(Section.of(last + nxt + "."))
+        owed, since = await store.backlog(n)
+        if owed:
+            blocks.append(
+                Section.of(
+                    f"⚠ {owed} post(s) for this room are waiting to be delivered (since "
+                    f"{render.when(since, incident)}): the chat platform refused or could not be reached;"
+                    " I keep trying."
+                )
+            )
         untold = [b for b in await store.bad_news(n) if not b.told]
         if untold:
             blocks += [

@@ -287,7 +287,8 @@ class CustomerDesk:
                 + "; ".join(f"{b.ref} ({format_duration(now - b.at)} old) {b.what}" for b in still)
                 + " — tell it with `tells:`."
             )
-        await self.desk.announce(
+        await self.desk.post(
+            store,
             incident,
             Message(
                 f"📣 {incident.ref}: customer updated ({u.ref})" + (f", telling {told}" if told else ""),
@@ -467,9 +468,7 @@ class CustomerDesk:
                 )
             )
         blocks += [Section.of(Strong("Draft: "), draft), self._sent_button()]
-        await self.desk.post_or_raise(
-            incident, Message(title, tuple(blocks), Tone.BAD_NEWS if untold else Tone.REMINDER)
-        )
+        await self.desk.post(store, incident, Message(title, tuple(blocks), Tone.BAD_NEWS if untold else Tone.REMINDER))
 
     def _sent_button(self) -> Actions:
         return Actions((Button("Update sent", "update sent as drafted", "primary"),))
@@ -504,7 +503,7 @@ class CustomerDesk:
         else:
             await store.schedule(incident.number, COMMITMENT, promise.number, promise.due, now=now)
             return
-        await self.desk.post_or_raise(incident, prompt)
+        await self.desk.post(store, incident, prompt)
 
     # --- state changes elsewhere that concern the customer ------------------------------------------
 

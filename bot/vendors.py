@@ -453,4 +453,4 @@ class VendorDesk:
                 )
                 messages += [slipped] if slipped else []
         for message in messages:
-            await self.desk.post_or_raise(incident, message)
+            await self.desk.post(store, incident, message)

@@ -31,7 +31,9 @@ class Harness:
             Core(db=db, chat=self.chat, playbooks=self.playbooks, clock=self.clock, default_tz=default_tz)
         )
         self.room = LOBBY
-        self.engine = ReminderEngine(db, self.clock, self.warroom.reminder_handlers)
+        self.engine = ReminderEngine(
+            db, self.clock, self.warroom.reminder_handlers, deliver=self.warroom.desk.outbox.deliver
+        )
 
     async def run(self, text: str, *, user: str = "dana", room: RoomRef | None = None) -> Reply:
         reply = await self.warroom.handle(Invocation(text, UserRef(user, user), room or self.room))

@@ -241,7 +241,7 @@ class SlackChat:
                 + ", ".join(f"{e.get('user')} ({e.get('error')})" for e in failed)
             )
 
-    async def post(self, room: RoomRef, message: Message) -> MessageRef:
+    async def post(self, room: RoomRef, message: Message, *, key: str | None = None) -> MessageRef:
         """chat.postMessage, paced to one a second per channel, 429s waited out."""
         self.open_session()
         text, rendered = fallback_text([message]), blocks([message])

@@ -26,6 +26,7 @@ from bot.domain import (
 from bot.errors import NotFound
 from bot.store.customer import CustomerStore
 from bot.store.followups import FollowUpStore
+from bot.store.outbox import OutboxStore
 from bot.store.platform import PlatformStore
 from bot.store.tables import (
     ActionRow,
@@ -35,6 +36,7 @@ from bot.store.tables import (
     FollowUpRow,
     IncidentRow,
     LessonRow,
+    OutboxRow,
     ReminderRow,
     ResponderRow,
     RoleRow,
@@ -54,6 +56,7 @@ CHILD_TABLES = (
     CommitmentRow,
     UpdateRow,
     BadNewsRow,
+    OutboxRow,
 )
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
 
@@ -195,7 +198,7 @@ _INCIDENT_FIELDS = [
 ]
 
 
-class Store(FollowUpStore, CustomerStore, PlatformStore):
+class Store(FollowUpStore, CustomerStore, PlatformStore, OutboxStore):
     """Reads and writes domain values inside the caller's transaction."""
 
     def __init__(self, session: AsyncSession, *, dialect: str) -> None:

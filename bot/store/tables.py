@@ -298,3 +298,34 @@ class RoomAddressRow(Base):
     platform: Mapped[str] = mapped_column(String(32))
     data: Mapped[str] = mapped_column(Text)  # JSON
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxRow(Base):
+    """A message Warroom owes a room: written in the transaction that decided it, delivered after, once."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # the delivery key the platform is told
+    incident: Mapped[int | None] = mapped_column(Integer, index=True)
+    room_id: Mapped[str] = mapped_column(String(256))
+    room_name: Mapped[str] = mapped_column(String(256))
+    message: Mapped[str] = mapped_column(Text)  # JSON: the platform-neutral Message
+    state: Mapped[str] = mapped_column(String(16))  # pending | sent | refused
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[str | None] = mapped_column(String(256))  # the platform's id once delivered
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index(
+            "ix_outbox_pending_next",
+            "next_attempt_at",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
+    )

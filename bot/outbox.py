@@ -1,0 +1,184 @@
+"""The outbox: what Warroom says is written in the transaction that decided it, and delivered after, once.
+
+A firing or a command never waits on the chat platform inside its transaction and never loses a post to a
+chat outage: the row stays pending, is retried with exponential backoff (up to a ceiling, for as long as it
+takes), and is claimed under a lease so one replica delivers it. Each post carries its row's delivery key,
+so an adapter that can look a key up (Slack) makes a retried post exactly once. When the platform comes back
+after an outage, what piled up for one room goes out as one catch-up post, not a storm.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.chat import (
+    Actions,
+    Block,
+    Bullets,
+    Button,
+    ChatPort,
+    Fields,
+    Inline,
+    Mention,
+    Message,
+    MessageRef,
+    RoomRef,
+    Section,
+    Strong,
+    Tone,
+    UserRef,
+)
+from bot.clock import Clock
+from bot.errors import ChatError
+from bot.render import plain_text
+from bot.store import Database
+from bot.store.tables import OutboxRow
+from bot.when import format_duration, format_when
+
+log = logging.getLogger(__name__)
+FIRST_RETRY = timedelta(seconds=5)
+CEILING = timedelta(minutes=10)  # a chat outage is retried at least this often, however long it lasts
+UTC_ZONE = ZoneInfo("UTC")
+CATCH_UP_AFTER = 3  # more than this many posts owed to one room at once: one catch-up post instead
+
+
+def backoff(attempts: int) -> timedelta:
+    """5 s, 10 s, 20 s, … up to ten minutes between tries; never giving up."""
+    step: timedelta = FIRST_RETRY * 2 ** min(max(attempts - 1, 0), 16)
+    return min(CEILING, step)
+
+
+# --- messages as JSON ----------------------------------------------------------------------------------
+
+
+def _inline(part: Inline) -> Any:
+    if isinstance(part, Mention):
+        return {"mention": {"id": part.user.id, "name": part.user.name}}
+    if isinstance(part, Strong):
+        return {"strong": part.text}
+    return part
+
+
+def _inline_back(data: Any) -> Inline:
+    if isinstance(data, str):
+        return data
+    if "mention" in data:
+        return Mention(UserRef(data["mention"]["id"], data["mention"]["name"]))
+    return Strong(data["strong"])
+
+
+def message_to_json(message: Message) -> str:
+    def block(b: Block) -> dict[str, Any]:
+        if isinstance(b, Section):
+            return {"section": [_inline(p) for p in b.parts]}
+        if isinstance(b, Fields):
+            return {"fields": [list(item) for item in b.items]}
+        if isinstance(b, Bullets):
+            return {"bullets": list(b.items)}
+        return {"actions": [[x.label, x.command, x.style] for x in b.buttons]}
+
+    return json.dumps(
+        {"title": message.title, "tone": message.tone.value, "blocks": [block(b) for b in message.blocks]}
+    )
+
+
+def message_from_json(text: str) -> Message:
+    data = json.loads(text)
+
+    def block(b: Mapping[str, Any]) -> Block:
+        if "section" in b:
+            return Section(tuple(_inline_back(p) for p in b["section"]))
+        if "fields" in b:
+            return Fields(tuple((str(k), str(v)) for k, v in b["fields"]))
+        if "bullets" in b:
+            return Bullets(tuple(b["bullets"]))
+        return Actions(tuple(Button(label, command, style) for label, command, style in b["actions"]))
+
+    return Message(data["title"], tuple(block(b) for b in data["blocks"]), Tone(data["tone"]))
+
+
+# --- delivery --------------------------------------------------------------------------------------------
+
+
+class Deliverer:
+    """Delivers what the outbox owes, outside any write transaction; safe to run in several replicas."""
+
+    def __init__(
+        self,
+        db: Database,
+        chat: ChatPort,
+        clock: Clock,
+        *,
+        owner: str | None = None,
+        lease: timedelta = timedelta(minutes=2),
+        batch: int = 100,
+    ) -> None:
+        self.db, self.chat, self.clock = db, chat, clock
+        self.owner = owner or uuid.uuid4().hex[:12]
+        self.lease, self.batch = lease, batch
+
+    async def deliver(self) -> int:
+        """Post everything due now; returns how many rows were delivered (a catch-up post counts them all)."""
+        delivered = 0
+        while True:
+            now = self.clock.now()
+            async with self.db.transaction() as store:
+                rows = await store.claim_deliveries(self.owner, now, self.lease, self.batch)
+            by_room: dict[str, list[OutboxRow]] = {}
+            for row in rows:
+                by_room.setdefault(row.room_id, []).append(row)
+            for room_rows in by_room.values():
+                delivered += await self._room(room_rows, now)
+            if len(rows) < self.batch:
+                return delivered
+
+    async def _room(self, rows: list[OutboxRow], now: datetime) -> int:
+        room = RoomRef(rows[0].room_id, rows[0].room_name)
+        late = [r for r in rows if r.attempts > 1]
+        if len(rows) > CATCH_UP_AFTER and late:
+            return await self._send(rows, room, catch_up(rows, now), rows[0].key, now)
+        done = 0
+        for row in rows:
+            done += await self._send([row], room, message_from_json(row.message), row.key, now)
+        return done
+
+    async def _send(self, rows: list[OutboxRow], room: RoomRef, message: Message, key: str, now: datetime) -> int:
+        ids = [r.id for r in rows]
+        try:
+            ref: MessageRef = await self.chat.post(room, message, key=key)
+        except ChatError as err:
+            retry = now + backoff(max(r.attempts for r in rows))
+            log.warning("could not post in %s (%s); trying again at %s", room.name, err, retry.isoformat())
+            async with self.db.transaction() as store:
+                await store.retry_later(ids, self.owner, retry, str(err))
+            return 0
+        async with self.db.transaction() as store:
+            await store.delivered(ids, self.owner, ref.id, now)
+        return len(ids)
+
+
+def catch_up(rows: list[OutboxRow], now: datetime) -> Message:
+    """Everything one room missed while the platform was away, as one post: each message's heading and body."""
+    since = min(r.created_at for r in rows)
+    items = []
+    for row in rows:
+        text = plain_text(message_from_json(row.message)).replace("\n", " · ")
+        items.append(f"{format_when(row.created_at, UTC_ZONE)}: {text[:600]}")
+    mentions = tuple(
+        dict.fromkeys(u for r in rows for u in message_from_json(r.message).mentions)  # who was asked to act
+    )
+    parts: list[Inline] = [p for u in mentions for p in (Mention(u), " ")]
+    return Message(
+        f"⏪ Catching up: {len(rows)} posts I could not deliver for {format_duration(now - since)}",
+        (
+            Section.of(*parts, "— the chat platform was unreachable; here is what happened meanwhile, in order."),
+            Bullets(tuple(items)),
+        ),
+        Tone.REMINDER,
+    )

@@ -1,0 +1,85 @@
+"""Storage of the outbox: messages owed to rooms, claimed under a lease and delivered outside any write."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.store.tables import OutboxRow
+
+PENDING, SENT, REFUSED = "pending", "sent", "refused"
+
+
+class OutboxStore:
+    """The outbox, mixed into bot.store.Store; every method runs in the caller's transaction."""
+
+    session: AsyncSession
+
+    async def enqueue(
+        self, room_id: str, room_name: str, message: str, *, incident: int | None, now: datetime
+    ) -> OutboxRow:
+        """Owe ``message`` (serialised) to a room; it is delivered once the transaction commits."""
+        row = OutboxRow(
+            key=f"wr-{uuid.uuid4().hex}",
+            incident=incident,
+            room_id=room_id,
+            room_name=room_name,
+            message=message,
+            state=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def claim_deliveries(self, owner: str, now: datetime, lease: timedelta, limit: int) -> list[OutboxRow]:
+        """Lease what is due to this deliverer (other replicas skip it until the lease runs out), oldest first."""
+        due = (
+            select(OutboxRow.id)
+            .where(OutboxRow.state == PENDING, OutboxRow.next_attempt_at <= now)
+            .where(or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < now))
+            .order_by(OutboxRow.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        claim = (
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(due.scalar_subquery()))
+            .values(lease_owner=owner, lease_until=now + lease, attempts=OutboxRow.attempts + 1)
+            .returning(OutboxRow.id)
+        )
+        ids = sorted((await self.session.execute(claim)).scalars())
+        if not ids:
+            return []
+        rows = (await self.session.execute(select(OutboxRow).where(OutboxRow.id.in_(ids)))).scalars()
+        return sorted(rows, key=lambda r: r.id)
+
+    async def delivered(self, ids: list[int], owner: str, message_id: str, now: datetime) -> None:
+        await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(ids), OutboxRow.lease_owner == owner)
+            .values(state=SENT, sent_at=now, message_id=message_id, lease_owner=None, lease_until=None)
+        )
+
+    async def retry_later(self, ids: list[int], owner: str, at: datetime, error: str) -> None:
+        await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(ids), OutboxRow.lease_owner == owner)
+            .values(next_attempt_at=at, last_error=error[:500], lease_owner=None, lease_until=None)
+        )
+
+    async def backlog(self, incident: int | None = None) -> tuple[int, datetime | None]:
+        """How many messages wait to be delivered (for one incident, or all), and since when."""
+        query = select(func.count(), func.min(OutboxRow.created_at)).where(OutboxRow.state == PENDING)
+        if incident is not None:
+            query = query.where(OutboxRow.incident == incident)
+        count, oldest = (await self.session.execute(query)).one()
+        return int(count), oldest
+
+    async def outbox_row(self, row_id: int) -> OutboxRow | None:
+        return await self.session.get(OutboxRow, row_id)

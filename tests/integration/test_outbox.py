@@ -1,0 +1,101 @@
+"""Nothing lost, nothing twice: posts owed to rooms survive chat outages and go out once — SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from adapters.memory import InMemoryChat
+from bot.chat import Message, MessageRef, RoomRef
+from bot.errors import ChatError
+from bot.outbox import backoff
+from bot.reminders import Reminder
+from bot.store import Database, Store
+from tests.harness import Harness
+
+RMA = 'open "Router dead on arrival" sev:2 customer:"Acme Retail" playbook:hardware-rma'
+
+
+class FlakyChat(InMemoryChat):
+    """A chat platform that can be down, or that stores a post and then loses the answer (a timeout, a 500)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.lose_answers = 0
+        self.refused = 0
+
+    async def post(self, room: RoomRef, message: Message, *, key: str | None = None) -> MessageRef:
+        if self.down:
+            self.refused += 1
+            raise ChatError("Slack chat.postMessage failed: ClientConnectorError: cannot reach Slack")
+        ref = await super().post(room, message, key=key)
+        if self.lose_answers:
+            self.lose_answers -= 1
+            raise ChatError("Slack chat.postMessage failed: HTTP 500")
+        return ref
+
+
+def chases(h: Harness) -> list[str]:
+    return [p.text for p in h.room_posts if p.text.startswith("⏰")]
+
+
+async def test_a_two_hour_chat_outage_ends_in_one_catch_up_post_with_every_chase_once(db: Database) -> None:
+    chat = FlakyChat()
+    h = Harness(db, chat=chat)
+    await h.ok(RMA)
+    for n in range(6):
+        await h.ok(f'vendor "Vendor {n}" "part {n}" due:{10 + n * 15}m')
+    before = len(h.room_posts)
+    chat.down = True
+    await h.advance(timedelta(hours=2))
+    assert chat.refused > 0 and len(h.room_posts) == before
+    status = (await h.run("status")).messages[0]
+    assert "post(s) for this room are waiting to be delivered" in "".join(
+        str(p) for b in status.blocks for p in getattr(b, "parts", ())
+    )
+    chat.down = False
+    await h.advance(timedelta(minutes=11))  # the ceiling of the backoff: every owed post is tried again by then
+    [catch_up] = h.room_posts[before:]
+    assert catch_up.text.startswith("⏪ Catching up:")
+    for n in range(6):
+        assert catch_up.text.count(f"⏰ V{n + 1} Vendor {n}: part {n} is overdue") == 1
+    async with db.transaction() as store:
+        assert await store.backlog() == (0, None)
+
+
+async def test_a_post_whose_answer_was_lost_is_not_posted_twice(db: Database) -> None:
+    chat = FlakyChat()
+    h = Harness(db, chat=chat)
+    await h.ok(RMA)
+    await h.ok('vendor northwind "tracking number" due:1h')
+    chat.lose_answers = 1  # the platform stores the chase, then the connection drops
+    await h.advance(timedelta(days=1))
+    await h.advance(timedelta(minutes=5))
+    overdue = [t for t in chases(h) if "chase 1" in t]
+    assert len(overdue) == 1
+
+
+async def test_the_engine_never_gives_up_on_a_firing_that_keeps_failing(db: Database) -> None:
+    h = Harness(db)
+    await h.ok(RMA)
+    await h.ok('vendor northwind "tracking number" due:1h')
+    real = h.engine.handlers["follow_up"]
+    failures = {"left": 30}
+
+    async def broken(store: Store, reminder: Reminder, now: object) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("the database hiccuped")
+        await real(store, reminder, now)  # type: ignore[arg-type]
+
+    h.engine.handlers = {**h.engine.handlers, "follow_up": broken}
+    for _ in range(40):  # ~40 minutes of a broken firing: well past the old 20-attempt give-up
+        await h.advance(timedelta(hours=2))
+        if chases(h):
+            break
+    assert failures["left"] == 0 and len(chases(h)) >= 1
+
+
+def test_backoff_doubles_up_to_ten_minutes_and_never_stops() -> None:
+    assert [backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [5, 10, 20, 40]
+    assert backoff(50) == backoff(10_000) == timedelta(minutes=10)
