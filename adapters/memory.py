@@ -84,7 +84,7 @@ class InMemoryChat:
         members = self._room(room).members
         members.extend(u for u in users if u not in members)
 
-    async def post(self, room: RoomRef, message: Message, *, key: str | None = None) -> MessageRef:
+    async def post(self, room: RoomRef, message: Message, *, key: str | None = None, retry: bool = False) -> MessageRef:
         self._maybe_fail("post")
         self._room(room)
         if key is not None and key in self.keys:  # posted before under this delivery key: not again

@@ -163,9 +163,10 @@ class ChatPort(Protocol):
         """Pull people into a room, in one call where the platform allows."""
         ...
 
-    async def post(self, room: RoomRef, message: Message, *, key: str | None = None) -> MessageRef:
-        """Post a message in a room. ``key`` is the outbox's delivery key: a platform that can look a posted
-        key up returns the message already posted under it instead of posting twice."""
+    async def post(self, room: RoomRef, message: Message, *, key: str | None = None, retry: bool = False) -> MessageRef:
+        """Post a message in a room. ``key`` is the outbox's delivery key; ``retry`` says an earlier attempt's
+        outcome is unknown (a timeout, a 5xx, a crash). A platform that can look a posted key up returns the
+        message already posted under it instead of posting twice."""
         ...
 
     async def update(self, ref: MessageRef, message: Message) -> None:

@@ -151,12 +151,13 @@ class Deliverer:
     async def _send(self, rows: list[OutboxRow], room: RoomRef, message: Message, key: str, now: datetime) -> int:
         ids = [r.id for r in rows]
         try:
-            ref: MessageRef = await self.chat.post(room, message, key=key)
+            retry = any(r.attempts > 1 for r in rows)  # an earlier attempt may have reached the platform
+            ref: MessageRef = await self.chat.post(room, message, key=key, retry=retry)
         except ChatError as err:
-            retry = now + backoff(max(r.attempts for r in rows))
-            log.warning("could not post in %s (%s); trying again at %s", room.name, err, retry.isoformat())
+            again = now + backoff(max(r.attempts for r in rows))
+            log.warning("could not post in %s (%s); trying again at %s", room.name, err, again.isoformat())
             async with self.db.transaction() as store:
-                await store.retry_later(ids, self.owner, retry, str(err))
+                await store.retry_later(ids, self.owner, again, str(err))
             return 0
         async with self.db.transaction() as store:
             await store.delivered(ids, self.owner, ref.id, now)

@@ -35,6 +35,7 @@ from bot.reminders import Reminder
 from bot.scorecard import scorecard_message, vendor_scores
 from bot.stakes import EXEC_TEAM, StakesDesk
 from bot.store import Store
+from bot.store.inbox import applying
 from bot.updates import COMMITMENT, UPDATE_DUE, CustomerDesk
 from bot.vendors import CHASE, VendorDesk, follow_up_lines
 from bot.when import format_duration, format_when, parse_when
@@ -101,7 +102,11 @@ class Warroom:
         try:
             command = c.parse(invocation.text)
             reply = await self._handlers[type(command)](command, invocation)
-            await self.desk.outbox.deliver()  # what the command decided to post goes out now (or is retried)
+            token = applying.set(None)  # delivering posts is not the command's own write
+            try:
+                await self.desk.outbox.deliver()  # what the command decided to post goes out now (or is retried)
+            finally:
+                applying.reset(token)
             return reply
         except WarroomError as err:
             return Reply((render.error(str(err)),), ok=False)

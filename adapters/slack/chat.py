@@ -39,13 +39,16 @@ _MENTION = re.compile(r"<@([A-Za-z0-9._-]+)(?:\|([^>]*))?>")
 _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
 _HANDLE = re.compile(r"@?([\w.\-]{1,80})")
 _HARMLESS = {"already_in_channel", "cant_invite_self", "already_pinned"}
+DELIVERY_EVENT = "warroom_delivery"  # message metadata carrying the outbox's delivery key
+HISTORY_LOOKBACK = 100  # messages searched for a key: a room's posts since the failed attempt
 
 
 class SlackCallError(ChatError):
     """A Web API call Slack refused; ``code`` is Slack's error code (`name_taken`, `not_in_channel`, …)."""
 
-    def __init__(self, method: str, code: str) -> None:
+    def __init__(self, method: str, code: str, *, unknown_outcome: bool = False) -> None:
         self.method, self.code = method, code
+        self.unknown_outcome = unknown_outcome  # Slack may have done it: a 5xx, a timeout, a dropped connection
         super().__init__(f"Slack {method} failed: {code}")
 
 
@@ -142,6 +145,7 @@ class SlackChat:
         self._directory = _Directory({}, {}, {})
         self._missing_emails: dict[str, float] = {}
         self._identity: AsyncSlackResponse | None = None
+        self._post_client: AsyncWebClient | None = None
         self._identity_lock = asyncio.Lock()
         self._directory_lock = asyncio.Lock()
 
@@ -155,9 +159,10 @@ class SlackChat:
             data = getattr(err.response, "data", None)
             code = data.get("error") if isinstance(data, dict) else None
             status = getattr(err.response, "status_code", None) or getattr(err.response, "status", "?")
-            raise SlackCallError(method, str(code or f"HTTP {status}")) from None
+            server = isinstance(status, int) and status >= 500
+            raise SlackCallError(method, str(code or f"HTTP {status}"), unknown_outcome=server) from None
         except (aiohttp.ClientError, TimeoutError) as err:
-            raise SlackCallError(method, f"{type(err).__name__}: cannot reach Slack") from None
+            raise SlackCallError(method, f"{type(err).__name__}: cannot reach Slack", unknown_outcome=True) from None
 
     def open_session(self) -> None:
         """One pooled HTTP session for every call (slack_sdk opens one per call otherwise); made inside the loop."""
@@ -241,16 +246,61 @@ class SlackChat:
                 + ", ".join(f"{e.get('user')} ({e.get('error')})" for e in failed)
             )
 
-    async def post(self, room: RoomRef, message: Message, *, key: str | None = None) -> MessageRef:
-        """chat.postMessage, paced to one a second per channel, 429s waited out."""
+    async def post(self, room: RoomRef, message: Message, *, key: str | None = None, retry: bool = False) -> MessageRef:
+        """chat.postMessage, paced to one a second per channel, exactly once per delivery key.
+
+        The key rides in the message's metadata. Only 429s are retried blindly (Slack did not take the post);
+        when the outcome is unknown — a 5xx, a timeout, a dropped connection, or a retry after a crash — the
+        channel's recent history is searched for the key before anything is posted again.
+        """
         self.open_session()
+        if key is not None and retry and (found := await self._posted_under(room, key)):
+            return found
         text, rendered = fallback_text([message]), blocks([message])
+        metadata = {"event_type": DELIVERY_EVENT, "event_payload": {"key": key}} if key else None
+        # With a key, a lost answer is looked up, so only 429s are retried; without one (the kickoff card,
+        # whose id is needed at once) slack_sdk's usual retries give at least once.
+        client = self._poster() if key else self.client
 
         def call() -> Awaitable[AsyncSlackResponse]:
-            return self.client.chat_postMessage(channel=room.id, text=text, blocks=rendered, unfurl_links=False)
+            return client.chat_postMessage(
+                channel=room.id, text=text, blocks=rendered, unfurl_links=False, metadata=metadata
+            )
 
-        posted = await self.api("chat.postMessage", self.pacer.run(room.id, call))
+        try:
+            posted = await self.api("chat.postMessage", self.pacer.run(room.id, call))
+        except SlackCallError as err:
+            if key is None or not err.unknown_outcome:
+                raise
+            found = await self._posted_under(room, key)
+            if found is None:
+                raise
+            return found
         return MessageRef(room, str(posted["ts"]))
+
+    def _poster(self) -> AsyncWebClient:
+        """The client posts go through: it waits out 429s but never resends blindly after a 5xx or a drop."""
+        if self._post_client is None:
+            self._post_client = AsyncWebClient(
+                token=self.client.token,
+                base_url=self.client.base_url,
+                timeout=self.client.timeout,
+                retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=8)],
+            )
+        self._post_client.session = self.client.session
+        return self._post_client
+
+    async def _posted_under(self, room: RoomRef, key: str) -> MessageRef | None:
+        """The message posted under a delivery key, from the channel's recent history (None if not there)."""
+        history = await self.api(
+            "conversations.history",
+            self.client.conversations_history(channel=room.id, limit=HISTORY_LOOKBACK, include_all_metadata=True),
+        )
+        for item in history.get("messages") or []:
+            payload = (item.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("key") == key:
+                return MessageRef(room, str(item["ts"]))
+        return None
 
     async def update(self, ref: MessageRef, message: Message) -> None:
         """chat.update in place."""

@@ -93,7 +93,7 @@ class TeamsChat:
         for _, uid in ids:
             await self.graph.add_member(self.team_id, address.channel_id, str(uid))
 
-    async def post(self, room: RoomRef, message: Message, *, key: str | None = None) -> MessageRef:
+    async def post(self, room: RoomRef, message: Message, *, key: str | None = None, retry: bool = False) -> MessageRef:
         """Post in a thread or channel; Teams cannot look a delivery key up, so a retry may post twice."""
         address = await self._known(room)
         if address.kind == "channel" and address.channel_id:

@@ -26,6 +26,7 @@ from bot.domain import (
 from bot.errors import NotFound
 from bot.store.customer import CustomerStore
 from bot.store.followups import FollowUpStore
+from bot.store.inbox import InboxStore, applying
 from bot.store.outbox import OutboxStore
 from bot.store.platform import PlatformStore
 from bot.store.tables import (
@@ -90,8 +91,16 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Store]:
         """A Store inside one transaction: committed on success, rolled back on any error."""
+        claim = applying.get()
+        mark = claim is not None and not claim.applied
         async with self._sessions() as session, session.begin():
-            yield Store(session, dialect=self.dialect)
+            store = Store(session, dialect=self.dialect)
+            if mark and claim is not None:
+                # The first write of a command from the inbox: it and "applied" commit together, or neither.
+                await store.mark_applied(claim.row_id)
+            yield store
+        if mark and claim is not None:
+            claim.applied = True
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Store]:
@@ -198,7 +207,7 @@ _INCIDENT_FIELDS = [
 ]
 
 
-class Store(FollowUpStore, CustomerStore, PlatformStore, OutboxStore):
+class Store(FollowUpStore, CustomerStore, PlatformStore, OutboxStore, InboxStore):
     """Reads and writes domain values inside the caller's transaction."""
 
     def __init__(self, session: AsyncSession, *, dialect: str) -> None:

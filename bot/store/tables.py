@@ -329,3 +329,20 @@ class OutboxRow(Base):
             sqlite_where=text("state = 'pending'"),
         ),
     )
+
+
+class InboxRow(Base):
+    """A command acknowledged as accepted: written before the ack, carried out by whichever replica is alive."""
+
+    __tablename__ = "inbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # the dedupe key: a double submit is one row
+    platform: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[str] = mapped_column(Text)  # JSON: what was typed, by whom, where, where to answer
+    state: Mapped[str] = mapped_column(String(16))  # pending | applied (its first write committed) | done
+    attempts: Mapped[int] = mapped_column(default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -79,6 +79,7 @@ class FakeSlack:
         self.fail: dict[str, str] = {}  # method → the error its next call returns
         self.gates: dict[str, asyncio.Event] = {}  # method → calls wait until the event is set
         self._ratelimit, self._retry_after, self._server_errors = 0, 1, 0
+        self._after: dict[str, list[str]] = {}  # method → how its next calls fail *after* Slack did the work
         self._ids = itertools.count(1)
         self._envelopes: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._runner: web.AppRunner | None = None
@@ -99,6 +100,11 @@ class FakeSlack:
     def server_errors(self, calls: int) -> None:
         """The next ``calls`` calls get HTTP 503."""
         self._server_errors = calls
+
+    def fail_after_processing(self, method: str, *hows: str) -> None:
+        """The next calls of ``method`` are carried out, then answered with a 500 (``"500"``) or a dropped
+        connection (``"drop"``): the caller cannot know the post went through, as with a real outage."""
+        self._after.setdefault(method, []).extend(hows)
 
     def called(self, method: str, *, ok: bool = True) -> list[Call]:
         """Calls of ``method`` (only the ones that succeeded unless ``ok`` is False)."""
@@ -175,6 +181,13 @@ class FakeSlack:
         except SlackError as err:
             call.error = err.code
             return web.json_response({"ok": False, "error": err.code, **err.extra})
+        if self._after.get(method):
+            how = self._after[method].pop(0)
+            call.status = 500
+            if how == "drop" and request.transport is not None:
+                request.transport.close()  # the work is done; the answer never arrives
+                return web.Response(status=500)
+            return web.json_response({"ok": False, "error": "internal_error"}, status=500)
         return web.json_response({"ok": True, **result})
 
     async def _stats(self, request: web.Request) -> web.Response:
@@ -279,8 +292,22 @@ class FakeSlack:
             raise SlackError("no_text")
         _validate_blocks(blocks or [])
         ts = f"{1_790_000_000 + next(self._ids)}.000100"
+        metadata = args.get("metadata")
+        metadata = json.loads(metadata) if isinstance(metadata, str) else metadata
+        if metadata is not None and not (isinstance(metadata, dict) and metadata.get("event_type")):
+            raise SlackError("invalid_metadata_format")
         channel.messages[ts] = {"ts": ts, "text": args.get("text", ""), "blocks": blocks or []}
+        if metadata:
+            channel.messages[ts]["metadata"] = metadata
         return {"channel": channel.id, "ts": ts, "message": channel.messages[ts]}
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args)
+        limit = min(int(args.get("limit") or 100), 999)
+        include = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        newest_first = sorted(channel.messages.values(), key=lambda m: m["ts"], reverse=True)[:limit]
+        shown = [m if include else {k: v for k, v in m.items() if k != "metadata"} for m in newest_first]
+        return {"messages": shown, "has_more": len(channel.messages) > limit}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args, member=False)

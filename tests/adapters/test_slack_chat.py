@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from adapters.slack.chat import SlackChat, channel_name, web_client
+from adapters.slack.chat import SlackCallError, SlackChat, channel_name, web_client
 from bot.chat import Message, MessageRef, RoomRef, Section, UserRef
 from bot.errors import ChatError
 from tests.adapters.fake_slack import BOT_TOKEN, BOT_USER, Channel, FakeSlack, user_id
@@ -152,3 +152,32 @@ async def test_posts_are_paced_to_one_a_second_per_channel_and_channels_do_not_w
     at = {str(c.args["text"]).split("\n")[0]: c.at for c in fake.called("chat.postMessage")}
     assert at["busy 1"] - at["busy 0"] >= 0.95 and at["busy 2"] - at["busy 1"] >= 0.95
     assert at["quiet"] < at["busy 1"]
+
+
+@pytest.mark.parametrize("how", ["500", "drop"])
+async def test_a_post_slack_stored_before_failing_is_found_by_its_key_not_posted_again(
+    chat: SlackChat, fake: FakeSlack, how: str
+) -> None:
+    room = await chat.open_room("inc-1-exactly-once", topic="t")
+    fake.fail_after_processing("chat.postMessage", how)
+    ref = await chat.post(room, Message("⏰ V1 is overdue"), key="wr-abc")
+    messages = fake.channels[room.id].messages
+    assert list(messages) == [ref.id] and messages[ref.id]["metadata"]["event_payload"] == {"key": "wr-abc"}
+    assert len(fake.called("chat.postMessage", ok=False)) == 1  # no blind resend after the 500 or the drop
+
+
+async def test_a_retry_after_a_crash_looks_the_key_up_before_posting(chat: SlackChat, fake: FakeSlack) -> None:
+    room = await chat.open_room("inc-1-after-a-crash", topic="t")
+    first = await chat.post(room, Message("📣 update due"), key="wr-crash")  # posted, then the replica died
+    again = await chat.post(room, Message("📣 update due"), key="wr-crash", retry=True)
+    assert again == first and len(fake.channels[room.id].messages) == 1
+    fresh = await chat.post(room, Message("📣 another"), key="wr-new", retry=True)  # not there yet: posted
+    assert fresh != first and len(fake.channels[room.id].messages) == 2
+
+
+async def test_a_post_slack_never_took_is_reported_for_the_outbox_to_retry(chat: SlackChat, fake: FakeSlack) -> None:
+    room = await chat.open_room("inc-1-down", topic="t")
+    fake.server_errors(1)  # refused before any work: nothing in the channel
+    with pytest.raises(SlackCallError) as refused:
+        await chat.post(room, Message("⏰ V1"), key="wr-down")
+    assert refused.value.unknown_outcome and fake.channels[room.id].messages == {}

@@ -1,0 +1,112 @@
+"""The durable inbox: accepted commands survive a dead replica and never run twice — SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from bot.chat import Invocation, RoomRef, UserRef
+from bot.inbox import Inbox, InboxUnavailable
+from bot.store import Database
+from tests.harness import LOBBY, Harness
+
+
+def payload(text: str, room: RoomRef) -> dict[str, Any]:
+    return {"text": text, "user": "dana", "room": room.id, "room_name": room.name}
+
+
+class Surface:
+    """What a chat surface does with an accepted command: run it through the core, answer the person."""
+
+    def __init__(self, h: Harness) -> None:
+        self.h, self.answers = h, []  # type: tuple[Harness, list[str]]
+
+    async def run(self, p: Mapping[str, Any], already: bool) -> None:
+        if already:
+            self.answers.append(f"recorded: {p['text']}")
+            return
+        invocation = Invocation(p["text"], UserRef(p["user"], p["user"]), RoomRef(p["room"], p["room_name"]))
+        reply = await self.h.warroom.handle(invocation)
+        self.answers.append(reply.messages[0].title)
+
+
+async def notes(db: Database) -> list[str]:
+    async with db.transaction() as store:
+        return [e.text for e in await store.timeline(1) if e.kind == "note"]
+
+
+async def test_accepted_commands_are_carried_out_once_even_by_another_replica(db: Database) -> None:
+    h = Harness(db)
+    await h.ok('open "Registers down" sev:2')
+    inbox = Inbox(db, h.clock, "slack")
+    for n in range(5):
+        assert await inbox.accept(f"k{n}", payload(f"note step {n}", h.room))
+    assert not await inbox.accept("k0", payload("note step 0", h.room))  # a double submit is one command
+    surface = Surface(h)
+    assert await inbox.work(surface.run) == 5
+    assert await notes(db) == [f"step {n}" for n in range(5)]
+    assert await inbox.work(surface.run) == 0
+
+
+async def test_a_replica_killed_mid_command_loses_nothing_and_runs_nothing_twice(db: Database) -> None:
+    h = Harness(db)
+    await h.ok('open "Registers down" sev:2')
+    dying = Inbox(db, h.clock, "slack")
+    await dying.accept("a", payload("note first", h.room))
+    await dying.accept("b", payload("note second", h.room))
+    started = asyncio.Event()
+
+    async def dies_after_its_write(p: Mapping[str, Any], already: bool) -> None:
+        await Surface(h).run(p, already)  # the note is committed …
+        started.set()
+        await asyncio.Event().wait()  # … and the replica dies before it answers or marks it done
+
+    task = asyncio.create_task(dying.work(dies_after_its_write))
+    await started.wait()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+    survivor, surface = Inbox(db, h.clock, "slack"), Surface(h)
+    assert await survivor.work(surface.run) == 0  # the dead replica's lease still holds
+    h.later(dying.lease * 2)
+    assert await survivor.work(surface.run) == 2
+    assert await notes(db) == ["first", "second"]  # first once (not re-run), second carried out
+    assert surface.answers[0] == "recorded: note first" and surface.answers[1].startswith("INC-1: noted at")
+
+
+async def test_a_rejected_command_is_not_marked_applied_and_answers_again(db: Database) -> None:
+    h = Harness(db)
+    await h.ok('open "Registers down" sev:2')
+    inbox, surface = Inbox(db, h.clock, "slack"), Surface(h)
+    await inbox.accept("x", payload("sev 9", h.room))
+    assert await inbox.work(surface.run) == 1
+    assert surface.answers[0].startswith("severity must be 1 (worst) to 4")
+
+
+async def test_a_database_that_cannot_take_the_command_in_time_is_reported_at_once(db: Database) -> None:
+    h = Harness(db)
+    inbox = Inbox(db, h.clock, "slack", deadline=0.05)
+    gate = asyncio.Event()
+    original = db.transaction
+
+    def stuck():  # type: ignore[no-untyped-def]
+        class Stuck:
+            async def __aenter__(self) -> None:
+                await gate.wait()
+
+            async def __aexit__(self, *exc: object) -> None:
+                return None
+
+        return Stuck()
+
+    db.transaction = stuck  # type: ignore[method-assign]
+    try:
+        with pytest.raises(InboxUnavailable):
+            await inbox.accept("slow", payload("note x", LOBBY))
+    finally:
+        db.transaction = original  # type: ignore[method-assign]
+    async with db.transaction() as store:
+        assert await store.inbox_waiting() == 0
