@@ -35,7 +35,7 @@ from bot.reminders import Reminder
 from bot.scorecard import scorecard_message, vendor_scores
 from bot.stakes import EXEC_TEAM, StakesDesk
 from bot.store import Store
-from bot.store.inbox import applying
+from bot.store.inbox import Applying, applying
 from bot.updates import COMMITMENT, UPDATE_DUE, CustomerDesk
 from bot.vendors import CHASE, VendorDesk, follow_up_lines
 from bot.when import format_duration, format_when, parse_when
@@ -98,22 +98,44 @@ class Warroom:
         }
 
     async def handle(self, invocation: Invocation) -> Reply:
-        """Parse and run one command; user errors become a one-line reply, surprises a reference to the log."""
+        """Parse and run one command; user errors become a one-line reply, surprises a reference to the log.
+
+        Either way the answer says truthfully whether anything was recorded: the command's first committed
+        write is tracked (by the inbox's claim when it came through the inbox, else by a claim of our own).
+        """
+        own = applying.get() is None
+        token = applying.set(Applying(0)) if own else None
+        claim = applying.get()
         try:
             command = c.parse(invocation.text)
             reply = await self._handlers[type(command)](command, invocation)
-            token = applying.set(None)  # delivering posts is not the command's own write
-            try:
-                await self.desk.outbox.deliver()  # what the command decided to post goes out now (or is retried)
-            finally:
-                applying.reset(token)
-            return reply
         except WarroomError as err:
             return Reply((render.error(str(err)),), ok=False)
         except Exception:
             ref = uuid.uuid4().hex[:8]
             log.exception("command failed (ref %s)", ref)
-            return Reply((render.error(f"Something went wrong (ref {ref}); nothing you typed was lost."),), ok=False)
+            recorded = claim is not None and claim.applied
+            said = (
+                "part of it was recorded before it failed; `status` shows what"
+                if recorded
+                else "nothing was recorded, so you can simply try again"
+            )
+            return Reply((render.error(f"Something went wrong (ref {ref}); {said}."),), ok=False)
+        finally:
+            if token is not None:
+                applying.reset(token)
+        await self._deliver()
+        return reply
+
+    async def _deliver(self) -> None:
+        """What the command decided to post goes out now; if it cannot, the outbox keeps it and retries."""
+        token = applying.set(None)  # delivering is not the command's own write
+        try:
+            await self.desk.outbox.deliver()
+        except Exception:
+            log.exception("delivering posts failed; they stay in the outbox and are retried")
+        finally:
+            applying.reset(token)
 
     @property
     def reminder_handlers(self) -> dict[str, Callable[[Store, Reminder, datetime], Awaitable[None]]]:

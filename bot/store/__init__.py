@@ -92,14 +92,17 @@ class Database:
     async def transaction(self) -> AsyncIterator[Store]:
         """A Store inside one transaction: committed on success, rolled back on any error."""
         claim = applying.get()
-        mark = claim is not None and not claim.applied
+        marked = False
         async with self._sessions() as session, session.begin():
             store = Store(session, dialect=self.dialect)
-            if mark and claim is not None:
-                # The first write of a command from the inbox: it and "applied" commit together, or neither.
-                await store.mark_applied(claim.row_id)
+            wrote = _watch_writes(session) if claim is not None and not claim.applied else None
             yield store
-        if mark and claim is not None:
+            pending = bool(session.new or session.dirty or session.deleted)  # flushed by the commit below
+            if claim is not None and wrote is not None and (wrote.seen or pending):
+                # The command's first write: it and "applied" commit together, or neither does.
+                await store.mark_applied(claim.row_id)
+                marked = True
+        if marked and claim is not None:
             claim.applied = True
 
     @asynccontextmanager
@@ -132,6 +135,27 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class _Writes:
+    seen = False
+
+
+def _watch_writes(session: AsyncSession) -> _Writes:
+    """Notice whether a transaction writes anything (ORM inserts, updates, deletes), reads not counting."""
+    wrote = _Writes()
+
+    def on_execute(state: Any) -> None:
+        if state.is_insert or state.is_update or state.is_delete:
+            wrote.seen = True
+
+    def on_flush(sync_session: Any, _context: Any) -> None:
+        if sync_session.new or sync_session.dirty or sync_session.deleted:
+            wrote.seen = True
+
+    event.listen(session.sync_session, "do_orm_execute", on_execute)
+    event.listen(session.sync_session, "before_flush", lambda s, c, i: on_flush(s, c))
+    return wrote
 
 
 def _serialize_sqlite_writes(engine: AsyncEngine) -> None:

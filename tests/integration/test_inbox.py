@@ -110,3 +110,33 @@ async def test_a_database_that_cannot_take_the_command_in_time_is_reported_at_on
         db.transaction = original  # type: ignore[method-assign]
     async with db.transaction() as store:
         assert await store.inbox_waiting() == 0
+
+
+async def test_an_error_reply_says_truthfully_whether_anything_was_recorded(db: Database) -> None:
+    h = Harness(db)
+    await h.ok('open "Registers down" sev:2')
+    real = db.transaction
+
+    def down():  # type: ignore[no-untyped-def]
+        raise OSError("connection refused")  # the database is down: nothing can be written
+
+    db.transaction = down  # type: ignore[method-assign]
+    try:
+        reply = await h.run("note the distributor called")
+    finally:
+        db.transaction = real  # type: ignore[method-assign]
+    assert not reply.ok and reply.messages[0].title.endswith("nothing was recorded, so you can simply try again.")
+    assert await notes(db) == []
+
+    handlers = dict(h.warroom._handlers)
+
+    async def fails_after_writing(cmd: object, inv: Invocation) -> Any:
+        await handlers[type(cmd)](cmd, inv)  # type: ignore[index]
+        raise RuntimeError("the reply could not be built")
+
+    from bot import commands as c
+
+    h.warroom._handlers[c.AddNote] = fails_after_writing  # type: ignore[assignment]
+    reply = await h.run("note the distributor called")
+    assert reply.messages[0].title.endswith("part of it was recorded before it failed; `status` shows what.")
+    assert await notes(db) == ["the distributor called"]
