@@ -46,6 +46,8 @@ FIRST_RETRY = timedelta(seconds=5)
 CEILING = timedelta(minutes=10)  # a chat outage is retried at least this often, however long it lasts
 UTC_ZONE = ZoneInfo("UTC")
 CATCH_UP_AFTER = 3  # more than this many posts owed to one room at once: one catch-up post instead
+CATCH_UP_MAX = 20  # messages per catch-up post
+CATCH_UP_ITEM = 300  # characters of each missed message shown in it
 
 
 def backoff(attempts: int) -> timedelta:
@@ -142,7 +144,11 @@ class Deliverer:
         room = RoomRef(rows[0].room_id, rows[0].room_name)
         late = [r for r in rows if r.attempts > 1]
         if len(rows) > CATCH_UP_AFTER and late:
-            return await self._send(rows, room, catch_up(rows, now), rows[0].key, now)
+            done = 0
+            for i in range(0, len(rows), CATCH_UP_MAX):  # a few posts of twenty, each within the platforms' limits
+                chunk = rows[i : i + CATCH_UP_MAX]
+                done += await self._send(chunk, room, catch_up(chunk, now), chunk[0].key, now)
+            return done
         done = 0
         for row in rows:
             done += await self._send([row], room, message_from_json(row.message), row.key, now)
@@ -170,7 +176,8 @@ def catch_up(rows: list[OutboxRow], now: datetime) -> Message:
     items = []
     for row in rows:
         text = plain_text(message_from_json(row.message)).replace("\n", " · ")
-        items.append(f"{format_when(row.created_at, UTC_ZONE)}: {text[:600]}")
+        clipped = text if len(text) <= CATCH_UP_ITEM else text[: CATCH_UP_ITEM - 1] + "…"
+        items.append(f"{format_when(row.created_at, UTC_ZONE)}: {clipped}")
     mentions = tuple(
         dict.fromkeys(u for r in rows for u in message_from_json(r.message).mentions)  # who was asked to act
     )
