@@ -16,5 +16,7 @@ RUN warroom playbooks check
 USER warroom
 VOLUME ["/data"]
 EXPOSE 3000
+# Liveness: /healthz never touches the database, so a database outage does not get the container restarted.
+# Readiness (database reachable, schema at head) is GET /readyz, for a load balancer or an orchestrator.
 HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,os; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz')"
 CMD ["warroom", "serve"]

@@ -69,12 +69,13 @@ def run_warroom(port: int, api: str, database_url: str) -> None:
     settings = Settings(
         database_url=database_url,
         playbooks_dir=ROOT / "playbooks",
+        host="127.0.0.1",
         port=port,
         slack_bot_token=BOT_TOKEN,
         slack_signing_secret=SECRET,
         slack_api_url=api,
     )
-    asyncio.run(serve(settings, clock=SystemClock(), host="127.0.0.1"))
+    asyncio.run(serve(settings, clock=SystemClock()))
 
 
 def run_bare_bolt(port: int, api: str, inline: bool) -> None:

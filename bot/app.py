@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -10,7 +13,6 @@ from typing import Protocol, TextIO
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from sqlalchemy import text
 
 from adapters.console import ConsoleChat, ConsoleSession
 from bot.chat import ChatPort
@@ -24,6 +26,8 @@ from bot.service import Warroom
 from bot.store import Database
 
 log = logging.getLogger(__name__)
+READY_TIMEOUT = 1.0  # seconds /readyz waits for the database: a probe that hangs is worse than one that says no
+GRACE = 25.0  # seconds work in flight gets after SIGTERM: inside Kubernetes' 30 before it sends SIGKILL
 
 
 @dataclass(frozen=True)
@@ -71,19 +75,28 @@ async def running(settings: Settings, *, chat: ChatPort, clock: Clock) -> AsyncI
 
 
 def web_app(app: App) -> web.Application:
-    """The HTTP surface: health now; Slack and Bot Framework endpoints mount here as their adapters land."""
+    """The HTTP surface: liveness and readiness; the chat platform's endpoint is mounted by its surface."""
 
     async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})  # liveness: the process answers; the database is /readyz's
+
+    async def readyz(_request: web.Request) -> web.Response:
+        database, schema = app.db.dialect, "at head"
         try:
-            async with app.db.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            if not await asyncio.wait_for(app.db.at_head(), timeout=READY_TIMEOUT):
+                schema = "behind head: run `warroom db upgrade`"
+        except TimeoutError:
+            database, schema = f"no answer within {READY_TIMEOUT:g}s", "unknown"
         except Exception as err:  # the probe must answer, whatever broke
-            log.warning("health check failed: %s", err)
-            return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
-        return web.json_response({"status": "ok", "database": app.db.dialect})
+            log.warning("readiness check failed: %s", err)
+            database, schema = "unreachable", "unknown"
+        ready = schema == "at head"
+        body = {"status": "ready" if ready else "not ready", "database": database, "schema": schema}
+        return web.json_response(body, status=200 if ready else 503)
 
     web_application = web.Application()
     web_application.router.add_get("/healthz", healthz)
+    web_application.router.add_get("/readyz", readyz)
     return web_application
 
 
@@ -100,8 +113,8 @@ class Surface(Protocol):
         """Open long-lived connections (e.g. Slack Socket Mode); a no-op for plain HTTP."""
         ...
 
-    async def close(self) -> None:
-        """Close clients and connections."""
+    async def close(self, *, grace: float) -> None:
+        """Stop taking work, let work in flight finish (``grace`` seconds at most), close clients and connections."""
         ...
 
 
@@ -140,26 +153,46 @@ def make_surface(settings: Settings) -> Surface:
     return TeamsSurface(settings)
 
 
-async def serve(settings: Settings, *, clock: Clock, host: str = "0.0.0.0", surface: Surface | None = None) -> None:
-    """Run the HTTP server and the reminder engine until cancelled."""
-    import asyncio
-
+async def serve(settings: Settings, *, clock: Clock, surface: Surface | None = None) -> None:
+    """Run the HTTP server and the reminder engine until SIGTERM (or cancellation), then shut down gracefully."""
     surface = surface or make_surface(settings)
+    host = settings.bind_host
     async with running(settings, chat=surface.chat, clock=clock) as app:
         web_application = web_app(app)
         surface.mount(web_application, app)
-        runner = web.AppRunner(web_application)
+        runner = web.AppRunner(web_application, shutdown_timeout=GRACE)
         await runner.setup()
         site = web.TCPSite(runner, host, settings.port)
         await site.start()
         log.info("warroom serving on %s:%s with %s", host, settings.port, settings.describe())
+        if settings.teams_unauthenticated and host not in ("127.0.0.1", "::1", "localhost"):
+            log.warning("HOST=%s exposes unauthenticated POST /api/messages beyond this machine", host)
         stop = asyncio.Event()
         reminders = asyncio.create_task(app.engine.run_forever(stop), name="reminder-engine")
+        terminated = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals on Windows or off the main thread
+            loop.add_signal_handler(signal.SIGTERM, terminated.set)
         try:
             await surface.start(app)
-            await asyncio.Event().wait()
+            await terminated.wait()
+            log.info("SIGTERM: no new requests; letting work in flight finish (%gs at most)", GRACE)
         finally:
-            stop.set()
-            await reminders
-            await runner.cleanup()
-            await surface.close()
+            loop.remove_signal_handler(signal.SIGTERM)
+            deadline = loop.time() + GRACE
+            stop.set()  # the engine finishes the tick it is in; what it had not claimed stays due for other replicas
+            await runner.cleanup()  # stops listening at once; requests in flight get until the deadline
+            await _finish(reminders, within=deadline - loop.time())
+            await surface.close(grace=max(0.0, deadline - loop.time()))
+        log.info("warroom stopped")
+
+
+async def _finish(task: asyncio.Task[None], *, within: float) -> None:
+    """Wait for ``task`` up to ``within`` seconds, then cancel it (a reminder cut short fires again after its lease)."""
+    _done, pending = await asyncio.wait({task}, timeout=max(0.0, within))
+    if pending:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    elif not task.cancelled() and task.exception() is not None:
+        log.error("%s ended with an error", task.get_name(), exc_info=task.exception())

@@ -182,11 +182,17 @@ class SlackChat:
                 self._identity = await self.api("auth.test", self.client.auth_test())
             return self._identity
 
-    async def authorize(self) -> AuthorizeResult:
-        """Bolt's authorize hook: the single workspace's bot, from the cached auth.test."""
-        return AuthorizeResult.from_auth_test_response(
-            bot_token=self.client.token, auth_test_response=await self.identity()
-        )
+    def authorize(self, *, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        """Bolt's authorize hook, which stands before every ack: never a Web API call.
+
+        The cached auth.test when it has answered; until then the token alone, for the request's workspace, which is
+        all the listeners need to ack and hand the work on (Bolt uses the bot's ids only to drop the bot's own events).
+        """
+        if self._identity is not None:
+            return AuthorizeResult.from_auth_test_response(
+                bot_token=self.client.token, auth_test_response=self._identity
+            )
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=self.client.token)
 
     def remember(self, people: Mapping[str, str]) -> None:
         """Names Slack already resolved in a command's mentions (name → user id): no lookup needed for them."""

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import re
+import traceback
 import uuid
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.response import BoltResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack.blocks import (
@@ -29,7 +33,8 @@ from adapters.slack.blocks import (
     from_slack,
     open_form,
 )
-from adapters.slack.chat import SlackChat, retry_handlers, web_client
+from adapters.slack.chat import SlackCallError, SlackChat, retry_handlers, web_client
+from adapters.slack.edge import REPLAY_TTL, SIGNATURE, RefusalLog, SlackEdge, replay_key
 from bot import commands as c
 from bot.chat import ChatPort, Invocation, Message, Reply, RoomRef, Tone, UserRef
 from bot.config import ConfigError, Settings
@@ -43,9 +48,9 @@ REPEAT_TTL = timedelta(minutes=1)  # the same command twice within a minute is a
 READ_ONLY = (c.ShowStatus, c.ListIncidents, c.ShowHelp, c.ListFollowUps, c.ShowScorecard)
 _SLACK_ID = re.compile(r"[A-Z0-9]{2,30}")
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Za-z0-9]+>[\s:,]*")
-AUTH_FAILED = (
-    "Warroom cannot use its Slack token right now (auth.test failed); ask whoever runs it to check SLACK_BOT_TOKEN."
-)
+_BAD_TOKEN = {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
+IDENTITY_RETRY_MAX = 60.0  # seconds between two tries of auth.test while Slack cannot be reached
+NOTHING_RECORDED = "Warroom cannot reach its database right now, so nothing was recorded. Try again in a minute."
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,17 @@ class SlackSurface:
         self.socket_mode = bool(settings.slack_app_token)
         slack = self.slack
 
-        async def authorize() -> AuthorizeResult:  # a plain function: Bolt passes bound methods a second `self`
-            return await slack.authorize()
+        refusals = self.refusals = RefusalLog(log)
+
+        # Plain functions: Bolt passes bound methods a second `self`.
+        async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+            return slack.authorize(enterprise_id=enterprise_id, team_id=team_id)  # never waits for Slack
+
+        async def malformed(error: Exception) -> BoltResponse:
+            # Signed, parsed, and still not what Slack sends (an `event` that is a string, a view without a type):
+            # Bolt or a listener tripped over its shape. One short line, no traceback, no body.
+            refusals.refused(400, f"malformed body ({_where(error)})")
+            return BoltResponse(status=400, body={"error": "malformed body"})
 
         self.bolt = AsyncApp(
             name="warroom",
@@ -86,15 +100,21 @@ class SlackSurface:
             client=web_client(None, settings.slack_api_url),
             signing_secret=settings.slack_signing_secret or "",
             authorize=authorize,
-            user_facing_authorize_error_message=AUTH_FAILED,
         )
+        self.bolt.error(malformed)
+        # Bolt logs the whole body of a badly signed request at INFO. The edge refuses those before Bolt sees them;
+        # should one get through (a timestamp expiring between the two checks), its body still stays out of the log.
+        logging.getLogger("slack_bolt.RequestVerification").setLevel(logging.WARNING)
         self.bolt.command("/incident")(self._on_command)
         self.bolt.action(re.compile(f"^{ACTION_PREFIX}"))(self._on_button)
         self.bolt.view(OPEN_FORM)(self._on_form)
         self.bolt.event("app_mention")(self._on_mention)
+        secret = settings.slack_signing_secret
+        self.edge = SlackEdge(secret, refusals=refusals) if secret else None
         self._app: Runtime | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._identity: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(concurrency)
 
     # --- the Surface protocol ------------------------------------------------------------------------
@@ -102,30 +122,34 @@ class SlackSurface:
     def mount(self, web_application: web.Application, app: Runtime) -> None:
         """POST /slack/events on the one aiohttp server (only with a signing secret to check requests against)."""
         self._app = app
-        if self.settings.slack_signing_secret:
+        if self.edge is not None:
             web_application.router.add_post(EVENTS_PATH, self._http)
 
     async def start(self, app: Runtime) -> None:
-        """Learn who the bot is before the first request; connect Socket Mode when SLACK_APP_TOKEN is set."""
+        """Learn who the bot is in the background (no request waits for it); connect Socket Mode when configured."""
         self._app = app
-        try:
-            await self.slack.identity()
-        except WarroomError as err:
-            log.error("Slack rejected the bot token or cannot be reached: %s", err)
+        self._identity = asyncio.create_task(self._learn_identity(), name="slack-auth.test")
         if self.socket_mode:
             self._socket = AsyncSocketModeHandler(
                 self.bolt, app_token=self.settings.slack_app_token, web_client=self.bolt.client
             )
             await self._socket.connect_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it untyped
 
-    async def close(self) -> None:
-        """Disconnect Socket Mode, let running commands finish (30 s at most), close the HTTP session."""
+    async def close(self, *, grace: float = 30.0) -> None:
+        """Disconnect Socket Mode, let running commands finish (``grace`` seconds at most), close the HTTP session."""
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
+        if self._identity is not None:
+            self._identity.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._identity
         if self._tasks:
-            _done, pending = await asyncio.wait(set(self._tasks), timeout=30)
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
             for task in pending:
+                log.warning("a Slack command was still running at shutdown; cancelled (%s)", task.get_name())
                 task.cancel()
+            if pending:
+                await asyncio.wait(pending)
         await self.slack.close()
 
     async def idle(self) -> None:
@@ -133,17 +157,46 @@ class SlackSurface:
         while self._tasks:
             await asyncio.wait(set(self._tasks))
 
-    # --- inbound: Bolt does the signature check, the ack and the routing ---------------------------
+    # --- inbound: the edge admits a request, Bolt acks and routes it ---------------------------------
 
     async def _http(self, request: web.Request) -> web.Response:
-        response = await self.bolt.async_dispatch(await to_bolt_request(request))
+        if self.edge is None:
+            raise web.HTTPNotFound()
+        admitted = await self.edge.admit(request)
+        if isinstance(admitted, web.Response):
+            return admitted
+        try:
+            response = await self.bolt.async_dispatch(admitted)
+        except Exception as error:  # Bolt's own error path tripped over the payload's shape too
+            self.refusals.refused(400, f"malformed body ({_where(error)})")
+            return web.json_response({"error": "malformed body"}, status=400)
         return await to_aiohttp_response(response)
 
-    async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()  # within Slack's 3 seconds, always: everything else happens after
-        self._spawn(self._command(body))
+    async def _learn_identity(self) -> None:
+        """auth.test until it answers, backing off while Slack is unreachable; a refused token is said once."""
+        wait = 1.0
+        while True:
+            try:
+                me = await self.slack.identity()
+            except SlackCallError as err:
+                if err.code in _BAD_TOKEN:
+                    log.error("Slack refuses SLACK_BOT_TOKEN (%s): every command will fail until it is fixed", err.code)
+                    return
+                log.warning("cannot learn who the bot is yet (%s); trying again in %gs", err, wait)
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, IDENTITY_RETRY_MAX)
+            else:
+                log.info("Slack: the bot is %s in %s", me.get("user_id"), me.get("team"))
+                return
 
-    async def _on_button(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def _on_command(self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()  # within Slack's 3 seconds, always: everything else happens after
+        to = ReplyTo(
+            str(body.get("channel_id", "")), str(body.get("user_id", "")), body.get("response_url"), _team(body)
+        )
+        self._spawn(lambda: self._command(body, to), to, context)
+
+    async def _on_button(self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
         action = (body.get("actions") or [{}])[0]
         channel, user = body.get("channel") or {}, body.get("user") or {}
@@ -151,49 +204,69 @@ class SlackSurface:
             str(action.get("value") or ""), _user(user), RoomRef(channel.get("id", ""), channel.get("name", ""))
         )
         to = ReplyTo(invocation.room.id, invocation.user.id, body.get("response_url"), _team(body))
-        self._spawn(self._run(invocation, to))
+        self._spawn(lambda: self._run(invocation, to), to, context)
 
-    async def _on_form(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+    async def _on_form(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
         await ack()
         meta = json.loads(view.get("private_metadata") or "{}")
         text = command_from_form(view.get("state", {}).get("values", {}), str(meta.get("extra", "")))
         room = RoomRef(str(meta.get("channel_id", "")), str(meta.get("channel_name", "")))
         invocation = Invocation(text, _user(body.get("user") or {}), room)
         to = ReplyTo(room.id, invocation.user.id, meta.get("response_url"), _team(body))
-        self._spawn(self._run(invocation, to))
+        self._spawn(lambda: self._run(invocation, to), to, context)
 
-    async def _on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+    async def _on_mention(self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
         # Bolt acks the event as soon as this returns; retries of one event share its event_id.
-        self._spawn(self._mention(str(body.get("event_id") or ""), event, _team(body)))
+        to = ReplyTo(str(event.get("channel", "")), str(event.get("user", "")), None, _team(body))
+        self._spawn(lambda: self._guarded(self._mention(str(body.get("event_id") or ""), event, to), to), to, context)
 
     # --- background work -----------------------------------------------------------------------------
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
+    def _spawn(self, work: Callable[[], Coroutine[Any, Any, None]], to: ReplyTo, context: Mapping[str, Any]) -> None:
+        task = asyncio.create_task(self._once(context.get(SIGNATURE), work, to))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _command(self, body: Mapping[str, Any]) -> None:
+    async def _once(self, signature: str | None, work: Callable[[], Coroutine[Any, Any, None]], to: ReplyTo) -> None:
+        """Run ``work`` unless its signed request was seen before, here or on another replica (a replay).
+
+        This check needs the database, so it comes after the ack: on SQLite its write would queue behind whatever
+        write transaction is open. A replay is acked like the original (an empty 200, which Slack takes as
+        handled; a 4xx would make it retry an event or show a slash command as failed) and runs nothing.
+        """
+        if signature is not None:  # Socket Mode requests carry none: the WebSocket is their authentication
+            try:
+                new = await self._first_time(replay_key(signature), REPLAY_TTL)
+            except Exception as err:
+                log.warning("cannot check a Slack request for a replay (%s: %s); not run", type(err).__name__, err)
+                await self._tell(to, NOTHING_RECORDED)
+                return
+            if not new:
+                self.refusals.refused(200, "replayed signature, acked and not run")
+                return
+        await work()
+
+    async def _command(self, body: Mapping[str, Any], to: ReplyTo) -> None:
         text, people = from_slack(str(body.get("text") or ""))
         self.slack.remember(people)
         user = UserRef(str(body.get("user_id", "")), str(body.get("user_name") or body.get("user_id", "")))
         room = RoomRef(str(body.get("channel_id", "")), str(body.get("channel_name") or body.get("channel_id", "")))
-        to = ReplyTo(room.id, user.id, body.get("response_url"), _team(body))
         if _wants_form(text) and body.get("trigger_id"):
             await self._guarded(self._open_form(str(body["trigger_id"]), text, room, to), to)
         else:
             await self._run(Invocation(text, user, room), to)
 
-    async def _mention(self, event_id: str, event: Mapping[str, Any], team: str) -> None:
+    async def _mention(self, event_id: str, event: Mapping[str, Any], to: ReplyTo) -> None:
         if event_id and not await self._first_time(f"slack:event:{event_id}", EVENT_TTL):
             log.info("Slack event %s seen before (a retry); skipped", event_id)
             return
         text = _LEADING_MENTION.sub("", str(event.get("text") or ""))
         text, people = from_slack(re.sub(r"^/?incident\b", "", text.strip()))
         self.slack.remember(people)
-        user_id, channel = str(event.get("user", "")), str(event.get("channel", ""))
-        user = (await self.slack.find_user(f"<@{user_id}>")) or UserRef(user_id, user_id)
-        await self._run(Invocation(text, user, RoomRef(channel, channel)), ReplyTo(channel, user_id, None, team))
+        user = (await self.slack.find_user(f"<@{to.user}>")) or UserRef(to.user, to.user)
+        await self._run(Invocation(text, user, RoomRef(to.channel, to.channel)), to)
 
     async def _run(self, invocation: Invocation, to: ReplyTo) -> None:
         """The core runs the command; its reply (or why it could not) goes back to the person."""
@@ -214,6 +287,13 @@ class SlackSurface:
             if key and not reply.ok:
                 await self._forget(key)  # nothing changed: trying again at once must work
         await self._reply(to, reply)
+
+    async def _tell(self, to: ReplyTo, text: str) -> None:
+        """An error only the person sees; if Slack cannot take it either, the log is all that is left."""
+        try:
+            await self._reply(to, Reply((Message(text, tone=Tone.ERROR),), ok=False))
+        except Exception as err:
+            log.error("could not tell %s: %s", to.user, err)
 
     async def _guarded(self, work: Coroutine[Any, Any, None], to: ReplyTo) -> None:
         try:
@@ -286,6 +366,16 @@ class SlackSurface:
     async def _forget(self, key: str) -> None:
         async with self._core.db.transaction() as store:
             await store.forget(key)
+
+
+def _where(error: Exception) -> str:
+    """`AttributeError at surface.py:321`: enough to find a bug of ours, nothing of the request."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return (
+        f"{type(error).__name__} at {Path(frames[-1].filename).name}:{frames[-1].lineno}"
+        if frames
+        else type(error).__name__
+    )
 
 
 def _user(user: Mapping[str, Any]) -> UserRef:

@@ -329,7 +329,8 @@ class TeamsSurface:
     async def start(self, app: Runtime) -> None:
         pass
 
-    async def close(self) -> None:
+    async def close(self, *, grace: float = 0.0) -> None:
+        """Close the Graph client; work runs inside its request here, so the server's shutdown already waited for it."""
         if self.graph is not None:
             await self.graph.close()
 

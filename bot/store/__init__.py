@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import delete, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from bot.domain import (
     ActionItem,
@@ -61,6 +62,15 @@ CHILD_TABLES = (
 )
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
 
+# Every wait on the database is bounded, so a database that stops answering becomes an error the caller reports
+# instead of work that hangs. Constants, not settings: they bound failure, not work. Our statements take
+# milliseconds; what can take longer is waiting for an incident's row lock behind a command or a reminder that is
+# posting to a slow chat platform, and 30 s of that is already a failure worth telling. Migrations have no limit.
+CONNECT_TIMEOUT = 5.0  # seconds to open a connection, TCP and authentication included (asyncpg's default is 60)
+STATEMENT_TIMEOUT = 30.0  # seconds a statement may take, lock waits included (asyncpg's default: forever)
+POOL_TIMEOUT = 10.0  # seconds to wait for a pooled connection when all ten are busy (SQLAlchemy's default: 30)
+SQLITE_BUSY_TIMEOUT = 30.0  # seconds SQLite waits for another writer's lock before "database is locked"
+
 
 def async_url(url: str) -> str:
     """`sqlite:///warroom.db` → the aiosqlite URL; `postgresql://…` → asyncpg; explicit drivers are kept."""
@@ -74,11 +84,10 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = async_url(url)
-        kwargs: dict[str, Any] = {"echo": echo}
-        if self.url.startswith("sqlite"):
-            kwargs["connect_args"] = {"timeout": 30}
-        else:
-            kwargs.update(pool_size=5, max_overflow=5, pool_pre_ping=True)
+        self.echo = echo
+        kwargs: dict[str, Any] = {"echo": echo, "connect_args": _connect_args(self.url, STATEMENT_TIMEOUT)}
+        if not self.url.startswith("sqlite"):
+            kwargs.update(pool_size=5, max_overflow=5, pool_timeout=POOL_TIMEOUT, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             _serialize_sqlite_writes(self.engine)
@@ -120,11 +129,22 @@ class Database:
         """Bring the schema to the newest migration (safe to run from several replicas at once)."""
         from bot.store.migrations import upgrade
 
-        async with self.engine.begin() as conn:
-            if self.dialect == "postgresql":
+        if self.dialect != "postgresql":
+            async with self.engine.begin() as conn:
+                await conn.run_sync(upgrade)
+            return
+        # A migration may rewrite a large table, and replicas starting together queue on the lock below: both take
+        # longer than any statement should, so migrations get a connection of their own without the limit.
+        migrating = create_async_engine(
+            self.url, echo=self.echo, poolclass=NullPool, connect_args=_connect_args(self.url, None)
+        )
+        try:
+            async with migrating.begin() as conn:
                 # Replicas starting together would race to create the same tables.
                 await conn.execute(text("SELECT pg_advisory_xact_lock(775012)"))
-            await conn.run_sync(upgrade)
+                await conn.run_sync(upgrade)
+        finally:
+            await migrating.dispose()
 
     async def at_head(self) -> bool:
         """True when the schema is at the newest migration."""
@@ -156,6 +176,18 @@ def _watch_writes(session: AsyncSession) -> _Writes:
     event.listen(session.sync_session, "do_orm_execute", on_execute)
     event.listen(session.sync_session, "before_flush", lambda s, c, i: on_flush(s, c))
     return wrote
+
+
+def _connect_args(url: str, statement_timeout: float | None) -> dict[str, Any]:
+    """The driver's own limits: SQLite's busy timeout; asyncpg's connect and statement timeouts."""
+    if url.startswith("sqlite"):
+        return {"timeout": SQLITE_BUSY_TIMEOUT}
+    args: dict[str, Any] = {"timeout": CONNECT_TIMEOUT}
+    if statement_timeout is not None:
+        # asyncpg's limit is kept on our side, so it holds even when the server or the network goes silent (and
+        # needs no startup parameter, which connection poolers such as PgBouncer refuse).
+        args["command_timeout"] = statement_timeout
+    return args
 
 
 def _serialize_sqlite_writes(engine: AsyncEngine) -> None:

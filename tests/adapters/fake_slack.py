@@ -66,7 +66,7 @@ class SlackError(Exception):
 
 
 class FakeSlack:
-    """Slack's Web API as far as Warroom uses it; ``ratelimit``/``fail``/``gate`` shape the next calls."""
+    """Slack's Web API as far as Warroom uses it; ``ratelimit``/``fail``/``gates``/``down`` shape the next calls."""
 
     def __init__(self, people: Iterable[str] = PEOPLE) -> None:
         self.users: dict[str, dict[str, Any]] = {}
@@ -78,6 +78,7 @@ class FakeSlack:
         self.socket_acks: list[dict[str, Any]] = []
         self.fail: dict[str, str] = {}  # method → the error its next call returns
         self.gates: dict[str, asyncio.Event] = {}  # method → calls wait until the event is set
+        self.down: dict[str, int] = {}  # method → the HTTP status every call gets until it is removed
         self._ratelimit, self._retry_after, self._server_errors = 0, 1, 0
         self._after: dict[str, list[str]] = {}  # method → how its next calls fail *after* Slack did the work
         self._ids = itertools.count(1)
@@ -163,6 +164,9 @@ class FakeSlack:
             self._server_errors -= 1
             call.status = 503
             return web.json_response({"ok": False, "error": "service_unavailable"}, status=503)
+        if method in self.down:
+            call.status = self.down[method]
+            return web.json_response({"ok": False, "error": "service_unavailable"}, status=call.status)
         if method in self.gates:
             await self.gates[method].wait()
         token = request.headers.get("Authorization", "").removeprefix("Bearer ") or args.get("token", "")

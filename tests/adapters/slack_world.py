@@ -57,10 +57,18 @@ class SlackWorld:
         self, body: str, content_type: str, *, signed: bool = True, timestamp: int | None = None, **headers: str
     ) -> int:
         """POST /slack/events; the HTTP status."""
-        head = {"Content-Type": content_type, **(sign(body, timestamp=timestamp) if signed else {}), **headers}
-        async with self.http.post(self.url, data=body.encode(), headers=head) as response:
-            await response.read()
-            return response.status
+        status, _ = await self.exchange(body, content_type, signed=signed, timestamp=timestamp, **headers)
+        return status
+
+    async def exchange(
+        self, body: str | bytes, content_type: str, *, signed: bool = True, timestamp: int | None = None, **headers: str
+    ) -> tuple[int, str]:
+        """POST /slack/events; the HTTP status and the body of the answer."""
+        data = body.encode() if isinstance(body, str) else body
+        signature = sign(data.decode(errors="replace"), timestamp=timestamp) if signed else {}
+        head = {"Content-Type": content_type, **signature, **headers}
+        async with self.http.post(self.url, data=data, headers=head) as response:
+            return response.status, await response.text()
 
     def command_body(
         self, text: str, *, user: str = "dana", channel: str = LOBBY, channel_name: str = "general"
@@ -145,10 +153,16 @@ class SlackWorld:
 
 @asynccontextmanager
 async def slack_world(
-    database_url: str, *, people: Iterable[str] = PEOPLE, post_interval: float = 0.01, **settings: Any
+    database_url: str,
+    *,
+    people: Iterable[str] = PEOPLE,
+    post_interval: float = 0.01,
+    fake: FakeSlack | None = None,
+    **settings: Any,
 ) -> AsyncIterator[SlackWorld]:
-    """The whole server on loopback: fake Slack, Warroom with the Slack surface, the reminder engine's clock."""
-    fake = FakeSlack(people)
+    """The whole server on loopback: fake Slack (``fake``, set up beforehand, or a new one), Warroom with the Slack
+    surface, the reminder engine's clock."""
+    fake = fake or FakeSlack(people)
     api = await fake.start()
     config = Settings(
         database_url=database_url,

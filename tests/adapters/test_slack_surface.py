@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -10,7 +11,7 @@ import pytest
 from adapters.slack.surface import SlackSurface
 from bot.app import make_surface
 from bot.config import ConfigError, Settings
-from tests.adapters.fake_slack import APP_TOKEN, BOT_TOKEN
+from tests.adapters.fake_slack import APP_TOKEN, BOT_TOKEN, FakeSlack
 from tests.adapters.slack_world import FORM, slack_world
 
 
@@ -44,3 +45,32 @@ async def test_socket_mode_receives_a_command_over_the_websocket_and_acks_its_en
         await world.until(lambda: bool(world.fake.called("pins.add")), "the war room")
         await world.until(lambda: bool(world.fake.responses), "the answer")
         assert world.replies()[0].startswith("Opened INC-1 in #inc-1-router-dead-on-arrival")
+
+
+async def test_a_slow_auth_test_holds_back_no_ack(tmp_path: Path) -> None:
+    fake = FakeSlack()
+    slow = fake.gates["auth.test"] = asyncio.Event()  # Slack takes its time to say who the bot is
+
+    async with asyncio.timeout(60), slack_world(f"sqlite:///{tmp_path / 'w.db'}", fake=fake) as world:
+        assert await world.command("list") == 200
+        await world.until(lambda: bool(fake.responses), "the answer to `list`")
+        assert await world.command('open "Router dead on arrival" sev:2') == 200
+        assert not slow.is_set() and fake.called("auth.test")  # acked and answered while auth.test hangs
+
+        slow.set()
+        await world.until(lambda: len(fake.responses) == 2, "the war room, once Slack answers")
+        assert world.replies()[1].startswith("Opened INC-1 in #inc-1-router-dead-on-arrival")
+
+
+async def test_a_failing_auth_test_holds_back_no_ack_and_is_tried_again(tmp_path: Path) -> None:
+    fake = FakeSlack()
+    fake.down["auth.test"] = 503  # Slack is unreachable for auth.test, whatever the retries
+
+    async with asyncio.timeout(60), slack_world(f"sqlite:///{tmp_path / 'w.db'}", fake=fake) as world:
+        assert await world.command("list") == 200
+        await world.until(lambda: bool(fake.responses), "the answer to `list`")
+        assert world.replies() == ["No open incidents."]
+        assert {c.status for c in fake.calls if c.method == "auth.test"} == {503}
+
+        del fake.down["auth.test"]
+        await world.until(lambda: bool(fake.called("auth.test")), "auth.test tried again, and answered")

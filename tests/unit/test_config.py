@@ -1,0 +1,27 @@
+"""Settings read from the environment: where `warroom serve` listens."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.config import ConfigError, Settings
+
+
+def test_serve_listens_on_loopback_only_while_teams_would_take_unauthenticated_requests() -> None:
+    assert Settings.from_env({}).bind_host == "127.0.0.1"
+    assert Settings.from_env({"MICROSOFT_APP_ID": "app", "MICROSOFT_APP_PASSWORD": "pw"}).bind_host == "0.0.0.0"
+    assert Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}).bind_host == "0.0.0.0"
+    assert Settings().bind_host == "127.0.0.1"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1", "::", "::1", "localhost", "warroom.internal", "10.1.2.3"])
+def test_host_says_where_to_listen_whatever_is_configured(host: str) -> None:
+    assert Settings.from_env({"HOST": host}).bind_host == host
+    assert Settings.from_env({"HOST": host, "SLACK_BOT_TOKEN": "xoxb-1"}).bind_host == host
+    assert Settings.from_env({"HOST": host}).describe()["host"] == host
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0:3000", "http://warroom", "999.1.1.1", "two words", "-lead", "[::1]"])
+def test_a_host_nothing_can_listen_on_is_refused_at_start(host: str) -> None:
+    with pytest.raises(ConfigError, match="HOST must be an IP address or a host name"):
+        Settings.from_env({"HOST": host})
