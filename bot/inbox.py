@@ -16,6 +16,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
+from enum import Enum
 from typing import Any
 
 from bot.clock import Clock
@@ -26,8 +27,16 @@ from bot.store.inbox import APPLIED, Applying, applying
 log = logging.getLogger(__name__)
 ACCEPT_DEADLINE = 1.5  # seconds: the write must fit inside Slack's 3-second ack with room to spare
 
-# What a surface does with one accepted command: (payload, already_applied) → run it and answer the person.
-Runner = Callable[[Mapping[str, Any], bool], Awaitable[None]]
+# What a surface does with one accepted command: (payload, already_applied) → run it and answer the person;
+# True when it changed nothing (a rejected command), so the same words sent again at once count as new.
+Runner = Callable[[Mapping[str, Any], bool], Awaitable[bool]]
+REPLAY_WINDOW = timedelta(minutes=10)  # a signature is valid five minutes either side of its timestamp
+
+
+class Accepted(Enum):
+    NEW = "new"
+    REPEAT = "repeat"  # the same command was accepted a moment ago: a double submit
+    REPLAY = "replay"  # the same signed request, seen before on some replica
 
 
 class InboxUnavailable(WarroomError):
@@ -46,48 +55,74 @@ class Inbox:
         owner: str | None = None,
         lease: timedelta = timedelta(minutes=2),
         deadline: float = ACCEPT_DEADLINE,
+        concurrency: int = 4,
     ) -> None:
         self.db, self.clock, self.platform = db, clock, platform
         self.owner = owner or uuid.uuid4().hex[:12]
         self.lease, self.deadline = lease, deadline
         self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(concurrency)
 
-    async def accept(self, key: str, payload: Mapping[str, Any]) -> bool:
-        """Write the command down (False: the same key was accepted before); InboxUnavailable past the deadline."""
+    async def accept(
+        self, key: str, payload: Mapping[str, Any], *, ttl: timedelta, replay: str | None = None
+    ) -> Accepted:
+        """Write the command down before it is acknowledged; InboxUnavailable past the deadline.
 
-        async def write() -> bool:
+        ``key`` recognises a double submit within ``ttl``; ``replay`` (a request's signature) a replayed request,
+        on any replica, for as long as the signature is valid. Both are checked in the same write.
+        """
+
+        async def write() -> Accepted:
+            now = self.clock.now()
             async with self.db.transaction() as store:
-                return await store.accept(key, self.platform, json.dumps(payload), now=self.clock.now())
+                if replay is not None and not await store.first_time(replay, now=now, ttl=REPLAY_WINDOW):
+                    return Accepted.REPLAY
+                fresh = await store.accept(key, self.platform, json.dumps(payload), now=now, ttl=ttl)
+                return Accepted.NEW if fresh else Accepted.REPEAT
 
         try:
-            fresh = await asyncio.wait_for(write(), timeout=self.deadline)
-        except (TimeoutError, OSError, Exception) as err:  # a slow, down or refusing database all mean: not kept
+            outcome = await asyncio.wait_for(write(), timeout=self.deadline)
+        except Exception as err:  # a slow, down or refusing database all mean: not kept
             log.warning("inbox could not accept a %s command: %s", self.platform, type(err).__name__)
             raise InboxUnavailable("the database did not answer in time") from None
-        self._wake.set()
-        return fresh
+        if outcome is Accepted.NEW:
+            self._wake.set()
+        return outcome
 
     async def work(self, run: Runner, *, limit: int = 20) -> int:
-        """Carry out every accepted command not yet done; returns how many were handled."""
+        """Carry out every accepted command not yet done: a room's commands in order, rooms side by side."""
         handled = 0
         while True:
             async with self.db.transaction() as store:
                 rows = await store.claim_commands(self.platform, self.owner, self.clock.now(), self.lease, limit)
+            by_room: dict[str, list[tuple[int, dict[str, Any], bool]]] = {}
             for row in rows:
-                payload, already = json.loads(row.payload), row.state == APPLIED
-                token = applying.set(None if already else Applying(row.id))
-                try:
-                    await run(payload, already)
-                except Exception:
-                    log.exception("an accepted %s command failed; it is kept and retried", self.platform)
-                    continue
-                finally:
-                    applying.reset(token)
-                async with self.db.transaction() as store:
-                    await store.mark_done(row.id, self.owner, self.clock.now())
-                handled += 1
+                payload = json.loads(row.payload)
+                by_room.setdefault(str(payload.get("room", "")), []).append((row.id, payload, row.state == APPLIED))
+            done = await asyncio.gather(*(self._room(commands, run) for commands in by_room.values()))
+            handled += sum(done)
             if len(rows) < limit:
                 return handled
+
+    async def _room(self, commands: list[tuple[int, dict[str, Any], bool]], run: Runner) -> int:
+        handled = 0
+        for row_id, payload, already in commands:
+            async with self._slots:
+                token = applying.set(None if already else Applying(row_id))
+                try:
+                    forget = await run(payload, already)
+                except Exception:
+                    log.exception("an accepted %s command failed; it is kept and retried", self.platform)
+                    return handled  # the rest of this room waits, in order, for the retry
+                finally:
+                    applying.reset(token)
+            async with self.db.transaction() as store:
+                if forget:
+                    await store.forget_command(row_id)
+                else:
+                    await store.mark_done(row_id, self.owner, self.clock.now())
+            handled += 1
+        return handled
 
     async def run_forever(self, run: Runner, stop: asyncio.Event, *, interval: float = 5.0) -> None:
         """Work whenever a command is accepted here, and every ``interval`` for what other replicas left."""

@@ -39,12 +39,15 @@ from bot import commands as c
 from bot.chat import ChatPort, Invocation, Message, Reply, RoomRef, Tone, UserRef
 from bot.config import ConfigError, Settings
 from bot.errors import BadInput, WarroomError
+from bot.inbox import Accepted, Inbox, InboxUnavailable
 from bot.runtime import Runtime
+from bot.store.inbox import applying
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 EVENT_TTL = timedelta(hours=1)  # Slack retries an event three times within about five minutes
 REPEAT_TTL = timedelta(minutes=1)  # the same command twice within a minute is a double submit
+INLINE_ANSWER = 1.0  # seconds a read-only command may take to be answered in the ack itself
 READ_ONLY = (c.ShowStatus, c.ListIncidents, c.ShowHelp, c.ListFollowUps, c.ShowScorecard)
 _SLACK_ID = re.compile(r"[A-Z0-9]{2,30}")
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Za-z0-9]+>[\s:,]*")
@@ -115,7 +118,9 @@ class SlackSurface:
         self._socket: AsyncSocketModeHandler | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._identity: asyncio.Task[None] | None = None
-        self._slots = asyncio.Semaphore(concurrency)
+        self._inbox_: Inbox | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
 
     # --- the Surface protocol ------------------------------------------------------------------------
 
@@ -129,6 +134,8 @@ class SlackSurface:
         """Learn who the bot is in the background (no request waits for it); connect Socket Mode when configured."""
         self._app = app
         self._identity = asyncio.create_task(self._learn_identity(), name="slack-auth.test")
+        # What another replica accepted and could not finish (or this one, before a restart) is carried out here.
+        self._worker = asyncio.create_task(self._inbox.run_forever(self._carry_out, self._stop), name="slack-inbox")
         if self.socket_mode:
             self._socket = AsyncSocketModeHandler(
                 self.bolt, app_token=self.settings.slack_app_token, web_client=self.bolt.client
@@ -139,6 +146,10 @@ class SlackSurface:
         """Disconnect Socket Mode, let running commands finish (``grace`` seconds at most), close the HTTP session."""
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
+        self._stop.set()
+        if self._worker is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(self._worker, timeout=grace)
         if self._identity is not None:
             self._identity.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -190,37 +201,170 @@ class SlackSurface:
                 return
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        await ack()  # within Slack's 3 seconds, always: everything else happens after
-        to = ReplyTo(
-            str(body.get("channel_id", "")), str(body.get("user_id", "")), body.get("response_url"), _team(body)
-        )
-        self._spawn(lambda: self._command(body, to), to, context)
+        text, people = from_slack(str(body.get("text") or ""))
+        self.slack.remember(people)
+        user = UserRef(str(body.get("user_id", "")), str(body.get("user_name") or body.get("user_id", "")))
+        room = RoomRef(str(body.get("channel_id", "")), str(body.get("channel_name") or body.get("channel_id", "")))
+        to = ReplyTo(room.id, user.id, body.get("response_url"), _team(body))
+        if _wants_form(text) and body.get("trigger_id"):
+            await ack()  # the form opens after the ack; submitting it comes back as a command
+            trigger = str(body["trigger_id"])
+            self._spawn(lambda: self._guarded(self._open_form(trigger, text, room, to), to), to, context)
+            return
+        await self._admit(Invocation(text, user, room), to, context, ack, inline=True)
 
     async def _on_button(self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        await ack()
         action = (body.get("actions") or [{}])[0]
         channel, user = body.get("channel") or {}, body.get("user") or {}
         invocation = Invocation(
             str(action.get("value") or ""), _user(user), RoomRef(channel.get("id", ""), channel.get("name", ""))
         )
         to = ReplyTo(invocation.room.id, invocation.user.id, body.get("response_url"), _team(body))
-        self._spawn(lambda: self._run(invocation, to), to, context)
+        await self._admit(invocation, to, context, ack, inline=False)
 
     async def _on_form(
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
     ) -> None:
-        await ack()
         meta = json.loads(view.get("private_metadata") or "{}")
         text = command_from_form(view.get("state", {}).get("values", {}), str(meta.get("extra", "")))
         room = RoomRef(str(meta.get("channel_id", "")), str(meta.get("channel_name", "")))
         invocation = Invocation(text, _user(body.get("user") or {}), room)
         to = ReplyTo(room.id, invocation.user.id, meta.get("response_url"), _team(body))
-        self._spawn(lambda: self._run(invocation, to), to, context)
+        await self._admit(invocation, to, context, ack, inline=False)
 
     async def _on_mention(self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
         # Bolt acks the event as soon as this returns; retries of one event share its event_id.
         to = ReplyTo(str(event.get("channel", "")), str(event.get("user", "")), None, _team(body))
-        self._spawn(lambda: self._guarded(self._mention(str(body.get("event_id") or ""), event, to), to), to, context)
+        text = _LEADING_MENTION.sub("", str(event.get("text") or ""))
+        text, people = from_slack(re.sub(r"^/?incident\b", "", text.strip()))
+        self.slack.remember(people)
+        invocation = Invocation(text, UserRef(to.user, to.user), RoomRef(to.channel, to.channel))
+        event_id = str(body.get("event_id") or "")
+        if _read_only(text):
+            self._spawn(lambda: self._guarded(self._mention(event_id, invocation, to), to), to, context)
+            return
+        key = f"slack:event:{event_id}" if event_id else _repeat_key(invocation, to.team) or uuid.uuid4().hex
+        await self._accept(invocation, to, context, key=key, ttl=EVENT_TTL, mention=True)
+
+    # --- into the inbox: accepted before the ack, carried out after by whichever replica is alive ----
+
+    async def _admit(
+        self, invocation: Invocation, to: ReplyTo, context: Mapping[str, Any], ack: AsyncAck, *, inline: bool
+    ) -> None:
+        """Ack a request: a read-only command is answered in the ack itself when it is quick; a command that
+        changes something is written to the inbox first, and the ack says whether it was."""
+        if _read_only(invocation.text):
+            await self._answer_inline(invocation, to, context, ack, inline=inline)
+            return
+        key = _repeat_key(invocation, to.team) or uuid.uuid4().hex
+        said = await self._accept(invocation, to, context, key=key, ttl=REPEAT_TTL)
+        if said is not None and inline:
+            await ack(text=said.title, response_type="ephemeral")
+            return
+        await ack()
+        if said is not None:
+            await self._tell(to, said.title)
+
+    async def _accept(
+        self,
+        invocation: Invocation,
+        to: ReplyTo,
+        context: Mapping[str, Any],
+        *,
+        key: str,
+        ttl: timedelta,
+        mention: bool = False,
+    ) -> Message | None:
+        """Write the command to the inbox; None when accepted, else what to tell the person (nothing ran)."""
+        signature = context.get(SIGNATURE)
+        payload = {
+            "text": invocation.text,
+            "user": invocation.user.id,
+            "user_name": invocation.user.name,
+            "room": invocation.room.id,
+            "room_name": invocation.room.name,
+            "to": [to.channel, to.user, to.response_url, to.team],
+            "mention": mention,
+        }
+        try:
+            outcome = await self._inbox.accept(
+                key, payload, ttl=ttl, replay=replay_key(signature) if signature else None
+            )
+        except InboxUnavailable:
+            return Message(NOTHING_RECORDED, tone=Tone.ERROR)
+        if outcome is Accepted.REPLAY:
+            self.refusals.refused(200, "replayed signature, acked and not run")
+            return None
+        if outcome is Accepted.REPEAT:
+            return None if mention else _repeat_message(invocation.text)
+        self._spawn_work()
+        return None
+
+    async def _answer_inline(
+        self, invocation: Invocation, to: ReplyTo, context: Mapping[str, Any], ack: AsyncAck, *, inline: bool
+    ) -> None:
+        """Reading needs no write: answer in the ack if it takes under a second, else after it."""
+        answer = asyncio.ensure_future(self._core.warroom.handle(invocation))
+        if inline:
+            done, _ = await asyncio.wait({answer}, timeout=INLINE_ANSWER)
+            if answer in done and not answer.exception():
+                reply = answer.result()
+                await ack(text=fallback_text(reply.messages), blocks=blocks(reply.messages), response_type="ephemeral")
+                return
+        await ack()
+
+        async def later() -> None:
+            await self._reply(to, await answer)
+
+        self._spawn(lambda: self._guarded(later(), to), to, {})
+
+    def _spawn_work(self) -> None:
+        """Carry out what was just accepted, here and now (the background loop covers other replicas' leftovers)."""
+
+        async def work() -> None:
+            await self._inbox.work(self._carry_out)
+
+        task = asyncio.create_task(work())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _carry_out(self, payload: Mapping[str, Any], already: bool) -> bool:
+        """Run one accepted command and answer its person; True when it changed nothing."""
+        channel, user_id, response_url, team = payload["to"]
+        to = ReplyTo(channel, user_id, response_url, team)
+        if already:  # its first write committed before a replica died: it is not run again
+            said = (
+                f"✔ Recorded: `{' '.join(str(payload['text']).split())[:80]}` (I restarted before I could confirm it)."
+            )
+            await self._reply(to, Reply((Message(said, tone=Tone.SUCCESS),)))
+            return False
+        user = UserRef(str(payload["user"]), str(payload.get("user_name") or payload["user"]))
+        if payload.get("mention"):
+            user = (await self.slack.find_user(f"<@{user.id}>")) or user
+        room = RoomRef(str(payload["room"]), str(payload.get("room_name") or payload["room"]))
+        try:
+            reply = await self._core.warroom.handle(Invocation(str(payload["text"]), user, room))
+        except Exception:  # the core answers its own errors; this is a bug of ours, said truthfully
+            ref = uuid.uuid4().hex[:8]
+            log.exception("an accepted Slack command failed (ref %s)", ref)
+            claim = applying.get()
+            recorded = claim is not None and claim.applied
+            said = "part of it was recorded; `status` shows what" if recorded else "nothing was recorded"
+            reply = Reply(
+                (Message(f"Something went wrong (ref {ref}); {said}. Try again.", tone=Tone.ERROR),), ok=False
+            )
+        try:
+            await self._reply(to, reply)
+        except Exception as err:  # the command is recorded either way; only the answer is lost
+            log.warning("could not answer %s after their command ran: %s", user.name, err)
+        return not reply.ok
+
+    @property
+    def _inbox(self) -> Inbox:
+        app = self._core
+        if self._inbox_ is None or self._inbox_.db is not app.db:
+            self._inbox_ = Inbox(app.db, app.warroom.core.clock, "slack")
+        return self._inbox_
 
     # --- background work -----------------------------------------------------------------------------
 
@@ -248,45 +392,12 @@ class SlackSurface:
                 return
         await work()
 
-    async def _command(self, body: Mapping[str, Any], to: ReplyTo) -> None:
-        text, people = from_slack(str(body.get("text") or ""))
-        self.slack.remember(people)
-        user = UserRef(str(body.get("user_id", "")), str(body.get("user_name") or body.get("user_id", "")))
-        room = RoomRef(str(body.get("channel_id", "")), str(body.get("channel_name") or body.get("channel_id", "")))
-        if _wants_form(text) and body.get("trigger_id"):
-            await self._guarded(self._open_form(str(body["trigger_id"]), text, room, to), to)
-        else:
-            await self._run(Invocation(text, user, room), to)
-
-    async def _mention(self, event_id: str, event: Mapping[str, Any], to: ReplyTo) -> None:
+    async def _mention(self, event_id: str, invocation: Invocation, to: ReplyTo) -> None:
         if event_id and not await self._first_time(f"slack:event:{event_id}", EVENT_TTL):
             log.info("Slack event %s seen before (a retry); skipped", event_id)
             return
-        text = _LEADING_MENTION.sub("", str(event.get("text") or ""))
-        text, people = from_slack(re.sub(r"^/?incident\b", "", text.strip()))
-        self.slack.remember(people)
-        user = (await self.slack.find_user(f"<@{to.user}>")) or UserRef(to.user, to.user)
-        await self._run(Invocation(text, user, RoomRef(to.channel, to.channel)), to)
-
-    async def _run(self, invocation: Invocation, to: ReplyTo) -> None:
-        """The core runs the command; its reply (or why it could not) goes back to the person."""
-        await self._guarded(self._handle(invocation, to), to)
-
-    async def _handle(self, invocation: Invocation, to: ReplyTo) -> None:
-        async with self._slots:
-            key = _repeat_key(invocation, to.team)
-            if key and not await self._first_time(key, REPEAT_TTL):
-                await self._reply(to, Reply((_repeat_message(invocation.text),), ok=False))
-                return
-            try:
-                reply = await self._core.warroom.handle(invocation)
-            except Exception:
-                if key:
-                    await self._forget(key)
-                raise
-            if key and not reply.ok:
-                await self._forget(key)  # nothing changed: trying again at once must work
-        await self._reply(to, reply)
+        user = (await self.slack.find_user(f"<@{to.user}>")) or invocation.user
+        await self._reply(to, await self._core.warroom.handle(Invocation(invocation.text, user, invocation.room)))
 
     async def _tell(self, to: ReplyTo, text: str) -> None:
         """An error only the person sees; if Slack cannot take it either, the log is all that is left."""
@@ -302,7 +413,7 @@ class SlackSurface:
             ref = uuid.uuid4().hex[:8]
             log.exception("Slack request failed after its ack (ref %s)", ref)
             said = f"{error} (ref {ref})" if isinstance(error, WarroomError) else f"Something went wrong (ref {ref})"
-            failed = Message(f"{said}; nothing you typed was lost. Try again.", tone=Tone.ERROR)
+            failed = Message(f"{said}; nothing was recorded, so you can simply try again.", tone=Tone.ERROR)
             try:
                 await self._reply(to, Reply((failed,), ok=False))
             except Exception as err:  # Slack is unreachable: the log is all that is left
@@ -394,6 +505,14 @@ def _wants_form(text: str) -> bool:
     except BadInput:
         return False
     return bool(tokens) and tokens[0].text.lower() == "open" and all(t.key for t in tokens[1:])
+
+
+def _read_only(text: str) -> bool:
+    """Commands that change nothing — and words the parser refuses, whose answer changes nothing either."""
+    try:
+        return isinstance(c.parse(text), READ_ONLY)
+    except WarroomError:
+        return True
 
 
 def _repeat_key(invocation: Invocation, team: str) -> str | None:

@@ -34,17 +34,24 @@ class InboxStore:
 
     session: AsyncSession
 
-    async def accept(self, key: str, platform: str, payload: str, *, now: datetime) -> bool:
-        """Keep an accepted command; False when the same key was accepted before (a double submit)."""
+    async def accept(self, key: str, platform: str, payload: str, *, now: datetime, ttl: timedelta) -> bool:
+        """Keep an accepted command; False when the same key was accepted within ``ttl`` (a double submit) or is
+        still being carried out."""
+        key = key[:200]
         await self.session.execute(delete(InboxRow).where(InboxRow.state == DONE, InboxRow.done_at < now - KEEP_DONE))
+        await self.session.execute(
+            delete(InboxRow).where(InboxRow.key == key, InboxRow.state == DONE, InboxRow.created_at < now - ttl)
+        )
         try:
             async with self.session.begin_nested():
-                self.session.add(
-                    InboxRow(key=key[:200], platform=platform, payload=payload, state=PENDING, created_at=now)
-                )
+                self.session.add(InboxRow(key=key, platform=platform, payload=payload, state=PENDING, created_at=now))
         except IntegrityError:
             return False
         return True
+
+    async def forget_command(self, row_id: int) -> None:
+        """Drop a command that changed nothing, so the same words sent again at once are a new command."""
+        await self.session.execute(delete(InboxRow).where(InboxRow.id == row_id))
 
     async def claim_commands(
         self, platform: str, owner: str, now: datetime, lease: timedelta, limit: int

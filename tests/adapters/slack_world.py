@@ -95,6 +95,15 @@ class SlackWorld:
         channel, name = (room.id, room.name) if room else (LOBBY, "general")
         return await self.send(self.command_body(text, user=user, channel=channel, channel_name=name), FORM, **kwargs)
 
+    async def ask(self, text: str, *, user: str = "dana", room: Channel | None = None) -> str:
+        """A read-only `/incident <text>`, answered in the ack itself: the answer's text."""
+        channel, name = (room.id, room.name) if room else (LOBBY, "general")
+        status, body = await self.exchange(self.command_body(text, user=user, channel=channel, channel_name=name), FORM)
+        assert status == 200, body
+        answer: dict[str, Any] = json.loads(body)
+        assert answer.get("response_type") == "ephemeral", answer
+        return str(answer["text"])
+
     async def interact(self, payload: dict[str, Any]) -> int:
         return await self.send(urlencode({"payload": json.dumps(payload)}), FORM)
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from bot.chat import Invocation, RoomRef, UserRef
-from bot.inbox import Inbox, InboxUnavailable
+from bot.inbox import Accepted, Inbox, InboxUnavailable
 from bot.store import Database
 from tests.harness import LOBBY, Harness
+
+TTL = timedelta(minutes=1)
 
 
 def payload(text: str, room: RoomRef) -> dict[str, Any]:
@@ -24,13 +27,14 @@ class Surface:
     def __init__(self, h: Harness) -> None:
         self.h, self.answers = h, []  # type: tuple[Harness, list[str]]
 
-    async def run(self, p: Mapping[str, Any], already: bool) -> None:
+    async def run(self, p: Mapping[str, Any], already: bool) -> bool:
         if already:
             self.answers.append(f"recorded: {p['text']}")
-            return
+            return False
         invocation = Invocation(p["text"], UserRef(p["user"], p["user"]), RoomRef(p["room"], p["room_name"]))
         reply = await self.h.warroom.handle(invocation)
         self.answers.append(reply.messages[0].title)
+        return not reply.ok
 
 
 async def notes(db: Database) -> list[str]:
@@ -43,11 +47,14 @@ async def test_accepted_commands_are_carried_out_once_even_by_another_replica(db
     await h.ok('open "Registers down" sev:2')
     inbox = Inbox(db, h.clock, "slack")
     for n in range(5):
-        assert await inbox.accept(f"k{n}", payload(f"note step {n}", h.room))
-    assert not await inbox.accept("k0", payload("note step 0", h.room))  # a double submit is one command
+        assert await inbox.accept(f"k{n}", payload(f"note step {n}", h.room), ttl=TTL) is Accepted.NEW
+    again = await inbox.accept("k0", payload("note step 0", h.room), ttl=TTL)
+    assert again is Accepted.REPEAT  # a double submit is one command
+    assert await inbox.accept("k9", payload("note x", h.room), ttl=TTL, replay="sig-1") is Accepted.NEW
+    assert await inbox.accept("k10", payload("note x", h.room), ttl=TTL, replay="sig-1") is Accepted.REPLAY
     surface = Surface(h)
-    assert await inbox.work(surface.run) == 5
-    assert await notes(db) == [f"step {n}" for n in range(5)]
+    assert await inbox.work(surface.run) == 6
+    assert await notes(db) == [*(f"step {n}" for n in range(5)), "x"]
     assert await inbox.work(surface.run) == 0
 
 
@@ -55,11 +62,11 @@ async def test_a_replica_killed_mid_command_loses_nothing_and_runs_nothing_twice
     h = Harness(db)
     await h.ok('open "Registers down" sev:2')
     dying = Inbox(db, h.clock, "slack")
-    await dying.accept("a", payload("note first", h.room))
-    await dying.accept("b", payload("note second", h.room))
+    await dying.accept("a", payload("note first", h.room), ttl=TTL)
+    await dying.accept("b", payload("note second", h.room), ttl=TTL)
     started = asyncio.Event()
 
-    async def dies_after_its_write(p: Mapping[str, Any], already: bool) -> None:
+    async def dies_after_its_write(p: Mapping[str, Any], already: bool) -> bool:
         await Surface(h).run(p, already)  # the note is committed …
         started.set()
         await asyncio.Event().wait()  # … and the replica dies before it answers or marks it done
@@ -81,9 +88,11 @@ async def test_a_rejected_command_is_not_marked_applied_and_answers_again(db: Da
     h = Harness(db)
     await h.ok('open "Registers down" sev:2')
     inbox, surface = Inbox(db, h.clock, "slack"), Surface(h)
-    await inbox.accept("x", payload("sev 9", h.room))
+    await inbox.accept("x", payload("sev 9", h.room), ttl=TTL)
     assert await inbox.work(surface.run) == 1
     assert surface.answers[0].startswith("severity must be 1 (worst) to 4")
+    again = await inbox.accept("x", payload("sev 9", h.room), ttl=TTL)
+    assert again is Accepted.NEW  # it changed nothing, so sending it again at once is not a double submit
 
 
 async def test_a_database_that_cannot_take_the_command_in_time_is_reported_at_once(db: Database) -> None:
@@ -105,7 +114,7 @@ async def test_a_database_that_cannot_take_the_command_in_time_is_reported_at_on
     db.transaction = stuck  # type: ignore[method-assign]
     try:
         with pytest.raises(InboxUnavailable):
-            await inbox.accept("slow", payload("note x", LOBBY))
+            await inbox.accept("slow", payload("note x", LOBBY), ttl=TTL)
     finally:
         db.transaction = original  # type: ignore[method-assign]
     async with db.transaction() as store:
