@@ -103,20 +103,25 @@ class Replica:
             "HOST": "127.0.0.1",
         }
         self.proc: subprocess.Popen[bytes] | None = None
+        self.spawned: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> None:
+        if self.alive:  # the killer and the keeper may both want it back: one process per replica
+            return
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bot", "serve"], env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
+        self.spawned.append(self.proc)
 
     @property
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     def kill(self) -> None:
-        if self.proc is not None and self.alive:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
+        for proc in self.spawned:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
 
 
 def signed(text: str, channel: str, n: int, fake: FakeSlack) -> tuple[str, dict[str, str]]:
@@ -311,9 +316,9 @@ async def verify(
                 continue
             if "⏰ V" in lines[0] and any("chase 1." in line for line in lines):
                 chases[(room.id, lines[0].split("⏰ ", 1)[1].split()[0])] += 1
-            elif "Catching up" in lines[0]:
+            elif "Catching up" in lines[0]:  # each item is one missed post, cut to 300 characters
                 for line in lines:
-                    if line.startswith("• ") and "⏰ V" in line and "chase 1." in line:
+                    if line.startswith("• ") and "⏰ V" in line:
                         chases[(room.id, line.split("⏰ ", 1)[1].split()[0])] += 1
     number_to_room = {v: k for k, v in by_room.items()}
     never = sum(1 for f in follow_ups if chases[(number_to_room.get(f["incident"]), f"V{f['number']}")] == 0)
