@@ -622,7 +622,7 @@ def _parse_role(args: _Args, incident: int | None) -> Command:
 def _parse_invite(args: _Args, incident: int | None) -> Command:
     if not args.words:
         raise BadInput("`invite` needs at least one person", example=HELP["invite"].example)
-    return InvitePeople(handles=tuple(t.text for t in args.words), incident=incident)
+    return InvitePeople(handles=tuple(dict.fromkeys(t.text for t in args.words)), incident=incident)
 
 
 def _parse_action(args: _Args, incident: int | None) -> Command:
