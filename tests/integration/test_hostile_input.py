@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from sqlalchemy import select
 
 from bot.store import Database
 from bot.store.tables import ResponderRow
 from tests.harness import Harness
+from tests.integration.test_cli import warroom
 
 
 async def invited_handles(db: Database) -> list[str]:
@@ -21,3 +25,29 @@ async def test_inviting_the_same_person_twice_invites_them_once(db: Database) ->
     assert await h.ok("invite @lee @sam @lee") == "INC-1: Invited lee, sam"
     assert await h.ok("invite @kim @Kim") == "INC-1: Invited kim"
     assert await invited_handles(db) == ["@lee", "@sam", "@kim"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "status INC-99999999999999999999",
+        "outcome INC-2147483648 the renewal was lost",
+        "vendor heard V99999999999999999999 ships friday",
+        "commit kept C3000000000",
+        'commit "unit on site" due:1d needs:V99999999999',
+        "update told them tells:B99999999999",
+    ],
+)
+async def test_a_number_past_any_database_column_is_bad_input(db: Database, command: str) -> None:
+    h = Harness(db)
+    await h.ok('open "Registers down" sev:2')
+    reply = await h.run(command)
+    assert not reply.ok
+    assert "numbers stop at 999,999,999" in reply.messages[0].title
+
+
+def test_summary_export_of_a_number_past_any_column_is_one_line(tmp_path: Path) -> None:
+    result = warroom("summary", "INC-99999999999999999999", env={"WARROOM_DATABASE_URL": f"sqlite:///{tmp_path}/w.db"})
+    assert result.returncode == 2
+    assert result.stderr.startswith("warroom: there is no INC-99999999999999999999")
+    assert "Traceback" not in result.stderr
