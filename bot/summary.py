@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,6 +37,7 @@ KEY_EVENTS = {
 SLOW_WAR_ROOM = timedelta(minutes=15)
 STAKES_LATE = timedelta(hours=1)  # stakes stated later than this were not there when the room was staffed
 MAX_EVENTS_IN_CHAT = 25
+_MICROSECONDS_PER_HOUR = Decimal(3_600_000_000)
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -57,8 +58,7 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
     end = incident.resolved_at or incident.closed_at
     duration = end - incident.opened_at if end else None
     resolved_in = incident.resolved_at - incident.opened_at if incident.resolved_at else None
-    hours = Decimal(duration.total_seconds()) / Decimal(3600) if duration else None
-    cost = (incident.cost_per_hour * hours).quantize(Decimal("1")) if incident.cost_per_hour and hours else None
+    cost = cost_of_impact(incident.cost_per_hour, duration) if incident.cost_per_hour and duration else None
     peak = min([incident.severity, *_severities(timeline)])
     figures: dict[str, Any] = {
         "time_to_war_room_minutes": _minutes(
@@ -128,6 +128,16 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
             for a in actions
         ],
     }
+
+
+def cost_of_impact(cost_per_hour: Decimal, duration: timedelta) -> Decimal:
+    """Cost per hour times the duration, to the unit, for any amount: never Decimal's InvalidOperation."""
+    microseconds = Decimal(duration // timedelta(microseconds=1))
+    # The default context (28 digits) cannot quantize 10^29 an hour times a duration: size the context to the
+    # product, with room to spare for the fraction that rounding reads.
+    context = Context(prec=max(28, cost_per_hour.adjusted() + microseconds.adjusted() + 20), rounding=ROUND_HALF_EVEN)
+    cost = context.divide(context.multiply(cost_per_hour, microseconds), _MICROSECONDS_PER_HOUR)
+    return cost.quantize(Decimal(1), context=context)
 
 
 def _follow_up(f: FollowUp) -> dict[str, Any]:
