@@ -17,6 +17,9 @@ QUOTES = {'"': '"', "\u201c": "\u201d", "\u201e": "\u201c", "\u201d": "\u201d"}
 _OPTION = re.compile(r"^([a-z][a-z_-]*):(.*)$", re.DOTALL)
 # Broadcasts and mentions that must never be smuggled into a title, a channel topic or a card heading.
 _MENTION = re.compile(r"<[!@#][^>]*>|(?<![\w.])@(channel|here|everyone)\b", re.IGNORECASE)
+# NUL (PostgreSQL stores no text with it) and lone surrogates (half a UTF-16 pair: no encoding can write them),
+# which a JSON body can carry.
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
 _AMOUNT = re.compile(r"^[$€£]?\s*([0-9][0-9,]*(?:\.[0-9]+)?)\s*([km]?)$", re.IGNORECASE)
 
 
@@ -380,6 +383,11 @@ def parse(text: str) -> Command:
     text = text.strip()
     if not text:
         return ShowHelp()
+    if bad := _NOT_TEXT.search(text):
+        raise BadInput(
+            f"your command has a character that is not text (U+{ord(bad.group()):04X}); type it again without it",
+            example='note "the unit shipped"',
+        )
     tokens = tokenize(text)
     verb = tokens[0].text.lower()
     if verb not in HELP:
@@ -477,11 +485,13 @@ def parse_amount(text: str, *, per_hour: bool = False) -> Decimal:
     except InvalidOperation:
         raise BadInput(f"I can't read '{_clip(text)}' as an amount", example=example) from None
     amount *= {"": 1, "k": 1_000, "m": 1_000_000}[match.group(2).lower()]
-    if amount <= 0:
-        raise BadInput("an amount must be more than zero", example=example)
     if amount > MAX_AMOUNT:
         raise BadInput(f"'{_clip(text)}' is more than 10^12; no crisis is that big", example=example)
-    return amount.quantize(Decimal("0.01")) if amount != amount.to_integral_value() else amount
+    # To the cent, as stored; rounded first, so that `0.001` is refused rather than kept as $0.00.
+    amount = amount.quantize(Decimal("0.01")) if amount != amount.to_integral_value() else amount
+    if amount <= 0:
+        raise BadInput("an amount must be at least 0.01", example=example)
+    return amount
 
 
 def _parse_open(args: _Args, incident: int | None) -> Command:

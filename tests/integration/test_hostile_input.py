@@ -16,6 +16,8 @@ from sqlalchemy import select
 
 from adapters.console import ConsoleChat, ConsoleSession
 from bot.clock import SimClock
+from bot.commands import parse_amount
+from bot.errors import BadInput
 from bot.store import Database
 from bot.store.tables import ResponderRow
 from bot.summary import build_summary, to_markdown, to_message
@@ -58,6 +60,24 @@ async def test_a_number_past_any_database_column_is_bad_input(db: Database, comm
     reply = await h.run(command)
     assert not reply.ok
     assert "numbers stop at 999,999,999" in reply.messages[0].title
+
+
+@pytest.mark.parametrize("command", ["note a NUL \x00 here", "note half a pair \ud800", "lesson \udfff"])
+async def test_text_no_database_can_store_is_refused_and_records_nothing(db: Database, command: str) -> None:
+    h = Harness(db)
+    await h.ok('open "Registers down" sev:2')
+    async with db.transaction() as store:
+        before = await store.timeline(1)
+    reply = await h.run(command)
+    assert not reply.ok and "is not text (U+" in reply.messages[0].title
+    async with db.transaction() as store:
+        assert await store.timeline(1) == before
+
+
+@pytest.mark.parametrize("text", ["0.001", "0.004k", "$0.00"])
+def test_an_amount_that_rounds_to_no_cents_is_refused(text: str) -> None:
+    with pytest.raises(BadInput, match="at least 0.01"):
+        parse_amount(text)
 
 
 def test_summary_export_of_a_number_past_any_column_is_one_line(tmp_path: Path) -> None:
