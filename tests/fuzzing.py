@@ -44,12 +44,10 @@ SETUP = (
     '/incident commit "workaround in every store" due:1d needs:V1',
     "/incident sev 1 every store is down",
 )
-# Frequent verbs more often; then the rest of the grammar, and words that are not verbs at all.
-VERBS = (
-    *("note", "vendor", "commit", "update", "set", "open", "sev", "close", "invite", "role", "action", "lesson"),
-    *HELP,
-    *("", "OPEN", "Note", "frobnicate", "incident", "/incident", "INC-1", "²", "ñote", "note:", '"note"'),
-)
+# Frequent verbs more often, then the rest of the grammar; now and then a word that is not a verb at all.
+VERBS = (*("note", "vendor", "commit", "update", "set", "open", "sev", "close", "invite", "role", "action"), *HELP)
+NOT_VERBS = ("", "OPEN", "Note", "frobnicate", "incident", "/incident", "INC-1", "²", "ñote", "note:", '"note"')
+FEW_WORDS = frozenset({"status", "list", "vendors", "role", "set", "close"})  # mostly nothing more, or options
 WORDS = (
     "registers", "down", "firmware", "4.2.1", "store", "112", "the", "RMA-4471", "unit", "shipped", "friday", "-",
     "#", "##", "*", "1.", ">", "|", "---", "===", "+", "x", "ok", "a:b", "http://example.com/x", "www.example.com",
@@ -61,10 +59,11 @@ PAYLOADS = (
     "\n- **Customer:** Evil", "\n\n---\n", "\n> quoted", "\n1. listed", "`code`", "```\nfenced\n```",
     "*bold* _it_ ~strike~", "&lt;b&gt; &amp; &#60;", "<!channel>", "<!here>", "<!everyone>", "<@U123>",
     "<@U123|lee>", "<#C123|general>", "<!subteam^S1|@team>", "<at>lee</at>", "@channel", "@here", "@everyone",
-    "\x1b[31mred\x1b[0m", "\x1b]0;pwned\x07", "\x1b[2J", "\x07", "\x00", "\r", "\x9b31m", "\x7f", "\t", "\x0b",
-    "\u202e", "\u200b", "\ufeff", "\u2028", "\x85", "\u3000", "\xa0", "²", "١٠", "½", "𝟙", "\ud800", "\\", "\\[",
+    "\x1b[31mred\x1b[0m", "\x1b]0;pwned\x07", "\x1b[2J", "\x07", "\r", "\x9b31m", "\x7f", "\t", "\x0b",
+    "\u202e", "\u200b", "\ufeff", "\u2028", "\x85", "\u3000", "\xa0", "²", "١٠", "½", "𝟙", "\\", "\\[",
     "INC-1", "V1", "C1", "B1", "V99999999999999999999", "INC-0", "B١", "%s%n", "{0}", "{slug}", "'; DROP TABLE x;--",
 )  # fmt: skip
+NOT_TEXT = ("\x00", "\ud800", "a\udfffb")  # refused whole: drawn rarely, or most lines would be refused for them
 MENTIONS = (
     "@lee", "@sam", "@Lee", "@dana", "lee@example.com", "@", "@@", "<@U123>", "<@U123|lee>", "<!channel>",
     "@channel", "@here", "@everyone", "<at>sam</at>", "@x" * 50, "@ñandú", "@lee.smith", "@-",
@@ -100,8 +99,9 @@ OPTION_VALUES: dict[str, tuple[str, ...]] = {
     "ref": ("RMA-4471", "TICKET 9", "#1"),
 }
 OPTION_KEYS = (*OPTION_VALUES, "customer", "impact", "title", "doing", "outcome", "bogus", "Sev", "x-y", "a")
-OPEN_QUOTES = ('"', "\u201c", "\u201e", "\u201d")
-CLOSE_QUOTES = ('"', "\u201d", "\u201c", "")  # "" leaves the quote unclosed
+QUOTES = {'"': '"', "\u201c": "\u201d", "\u201e": "\u201c", "\u201d": "\u201d"}  # as people pair them
+OPEN_QUOTES = tuple(QUOTES)
+CLOSE_QUOTES = ('"', "\u201d", "\u201c", "")  # mismatched now and then; "" leaves the quote unclosed
 JOINERS = (" ", " ", " ", " ", "  ", "\t", "\n", "\xa0", "\u3000", "\r\n")
 CLOCK_STEPS = ("+30m", "+2h", "+1d", "+3d")
 # Characters hypothesis and the random generator mix into free text, besides everything else.
@@ -163,12 +163,15 @@ class HypothesisDraw:
 
 def command(d: Draw) -> str:
     """One command line as someone might type it after `/incident`: a verb, its sub-form, arguments."""
-    verb = d.pick(VERBS)
+    verb = d.pick(VERBS) if d.number(0, 19) else d.pick(NOT_VERBS)
     words = [verb]
     if d.number(0, 9) == 0:
         words.append(d.pick(REFS))
     words += _subform(verb, d)
-    words += [_argument(d) for _ in range(d.number(0, 5))]
+    if verb in FEW_WORDS and d.number(0, 3):
+        words += [_option(d) for _ in range(d.number(0, 2 if verb == "set" else 0))]
+    else:
+        words += [_argument(d) for _ in range(d.number(0, 5))]
     line = words[0]
     for word in words[1:]:
         line += d.pick(JOINERS) + word
@@ -231,8 +234,10 @@ def _argument(d: Draw) -> str:
         return d.pick(MENTIONS)
     if roll < 82:
         return d.pick(REFS)
-    if roll < 94:
+    if roll < 93:
         return d.pick(PAYLOADS)
+    if roll < 94:
+        return d.pick(NOT_TEXT)
     if roll < 99:
         return d.text(40)
     return d.pick(("x" * d.number(190, 210), "y " * d.number(1400, 1600), d.text(400)))
@@ -243,7 +248,7 @@ def _option(d: Draw) -> str:
     values = OPTION_VALUES.get(key)
     value = d.pick(values) if values and d.number(0, 4) else d.pick((*WORDS, *PAYLOADS))
     if d.number(0, 2) == 0:
-        return f"{key}:{d.pick(OPEN_QUOTES)}{value} {d.pick(PAYLOADS)}{d.pick(CLOSE_QUOTES)}"
+        return f"{key}:{_quote(f'{value} {d.pick(PAYLOADS)}', d)}"
     return f"{key}:{value}"
 
 
@@ -251,7 +256,12 @@ def _quoted(d: Draw) -> str:
     inner = " ".join(d.pick((*WORDS, *PAYLOADS)) for _ in range(d.number(0, 4)))
     if d.number(0, 3) == 0:
         inner += d.text(30)
-    return f"{d.pick(OPEN_QUOTES)}{inner}{d.pick(CLOSE_QUOTES)}"
+    return _quote(inner, d)
+
+
+def _quote(inner: str, d: Draw) -> str:
+    opening = d.pick(OPEN_QUOTES)
+    return opening + inner + (QUOTES[opening] if d.number(0, 4) else d.pick(CLOSE_QUOTES))
 
 
 # --- the checks ----------------------------------------------------------------------------------------
