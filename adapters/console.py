@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TextIO
@@ -14,7 +13,7 @@ from adapters.memory import InMemoryChat, Posted, Room
 from bot.chat import Invocation, Reply, RoomRef, UserRef
 from bot.clock import SimClock
 from bot.errors import BadInput, ChatError
-from bot.render import plain_text
+from bot.render import plain_text, printable
 from bot.when import format_duration, format_when, parse_duration
 
 LOBBY = "console"
@@ -28,7 +27,11 @@ Lines starting with # are comments."""
 
 
 class ConsoleChat(InMemoryChat):
-    """In-memory rooms named like channels; every post is printed as it happens."""
+    """In-memory rooms named like channels; every post is printed as it happens.
+
+    Everything the console prints goes through ``write``, which removes ANSI escapes and control characters:
+    a note typed with ESC or BEL in it cannot recolour, retitle, clear or ring the terminal.
+    """
 
     platform = "console"
 
@@ -47,8 +50,12 @@ class ConsoleChat(InMemoryChat):
             unique = f"{name}-{i}"
         ref = RoomRef(unique, unique)  # the name is the id, so war rooms survive a restart of the console
         self.rooms[ref.id] = Room(ref, topic, private)
-        self.out.write(f"\n  ** #{unique} created — {topic}\n")
+        self.write(f"\n  ** #{unique} created — {topic}\n")
         return ref
+
+    def write(self, text: str) -> None:
+        """Print on the terminal, as text only."""
+        self.out.write(printable(text))
 
     def _room(self, room: RoomRef) -> Room:
         return self.rooms.setdefault(room.id, Room(room, "", False))
@@ -56,7 +63,7 @@ class ConsoleChat(InMemoryChat):
     def on_post(self, posted: Posted) -> None:
         stamp = format_when(self.clock.now(), self.tz)
         body = plain_text(posted.message).replace("\n", "\n    ")
-        self.out.write(f"\n[{stamp}] #{posted.ref.room.name} · warroom:\n    {body}\n")
+        self.write(f"\n[{stamp}] #{posted.ref.room.name} · warroom:\n    {body}\n")
 
 
 class ConsoleSession:
@@ -78,10 +85,6 @@ class ConsoleSession:
         self.room = RoomRef(LOBBY, LOBBY)
         chat.rooms.setdefault(LOBBY, Room(self.room, "where you type before a war room exists", False))
 
-    @property
-    def out(self) -> TextIO:
-        return self.chat.out
-
     async def run(self, lines: AsyncIterator[str] | Iterable[str]) -> None:
         """Execute lines until they run out or `/quit`."""
         if isinstance(lines, AsyncIterator):
@@ -95,8 +98,12 @@ class ConsoleSession:
 
     async def run_terminal(self, stream: TextIO, *, interactive: bool) -> None:
         """Read a terminal (with a prompt) or a pipe until it ends or `/quit`."""
-        prompt = (lambda: f"{self.user.name}@#{self.room.name}> ") if interactive else None
-        await self.run(read_lines(stream, prompt=prompt))
+
+        def prompt() -> None:
+            self.chat.write(f"{self.user.name}@#{self.room.name}> ")
+            self.chat.out.flush()
+
+        await self.run(read_lines(stream, prompt=prompt if interactive else None))
 
     async def execute(self, line: str) -> bool:
         """Run one line; False means quit."""
@@ -104,7 +111,7 @@ class ConsoleSession:
         if not line or line.startswith("#"):
             return True
         if self.echo:
-            self.out.write(f"\n{self.user.name}@#{self.room.name}> {line}\n")
+            self.chat.write(f"\n{self.user.name}@#{self.room.name}> {line}\n")
         word, _, rest = line.partition(" ")
         try:
             if word in ("/incident", "incident"):
@@ -113,20 +120,20 @@ class ConsoleSession:
                 await self._clock(rest.strip())
             elif word == "/as":
                 self.user = UserRef(rest.strip().lstrip("@").lower(), rest.strip().lstrip("@"))
-                self.out.write(f"  (you are now @{self.user.name})\n")
+                self.chat.write(f"  (you are now @{self.user.name})\n")
             elif word == "/join":
                 self._join(rest.strip().lstrip("#"))
             elif word == "/rooms":
-                self.out.write("".join(f"  #{r.ref.name} — {r.topic}\n" for r in self.chat.rooms.values()))
+                self.chat.write("".join(f"  #{r.ref.name} — {r.topic}\n" for r in self.chat.rooms.values()))
             elif word in ("/quit", "/exit"):
                 return False
             elif word == "/help":
-                self.out.write(CONSOLE_HELP + "\n")
+                self.chat.write(CONSOLE_HELP + "\n")
             else:
-                self.out.write(f"  ✖ '{word[:40]}' is not a console command; try /help or /incident help\n")
+                self.chat.write(f"  ✖ '{word[:40]}' is not a console command; try /help or /incident help\n")
         except (BadInput, ChatError) as err:
-            self.out.write(f"  ✖ {err}\n")
-        self.out.flush()
+            self.chat.write(f"  ✖ {err}\n")
+        self.chat.out.flush()
         return True
 
     async def _incident(self, text: str) -> None:
@@ -135,10 +142,10 @@ class ConsoleSession:
             await self.on_clock(self.clock.now())
         for message in reply.messages:
             mark = "✔" if reply.ok else "✖"
-            self.out.write(f"  {mark} (only you see this) " + plain_text(message).replace("\n", "\n    ") + "\n")
+            self.chat.write(f"  {mark} (only you see this) " + plain_text(message).replace("\n", "\n    ") + "\n")
         for room in reply.rooms_opened:
             self.room = room
-            self.out.write(f"  → you are now in #{room.name}\n")
+            self.chat.write(f"  → you are now in #{room.name}\n")
 
     async def _clock(self, arg: str) -> None:
         if arg:
@@ -147,26 +154,28 @@ class ConsoleSession:
             delta = parse_duration(arg[1:])
             if delta > MAX_CLOCK_STEP:
                 raise BadInput("the clock moves a year at most at once", example="/clock +30d")
-            self.out.write(f"  (clock moves {format_duration(delta)} forward)\n")
+            self.chat.write(f"  (clock moves {format_duration(delta)} forward)\n")
             target = self.clock.now() + delta
             if self.on_clock:
                 await self.on_clock(target)  # reminders fire at their own times on the way
             else:
                 self.clock.set(target)
-        self.out.write(f"  (it is now {format_when(self.clock.now(), self.chat.tz)})\n")
+        self.chat.write(f"  (it is now {format_when(self.clock.now(), self.chat.tz)})\n")
 
     def _join(self, name: str) -> None:
         room = next((r.ref for r in self.chat.rooms.values() if r.ref.name == name), None)
         self.room = room or RoomRef(name, name)
-        self.out.write(f"  → you are now in #{self.room.name}\n")
+        self.chat.write(f"  → you are now in #{self.room.name}\n")
 
 
-async def read_lines(stream: TextIO, *, prompt: Callable[[], str] | None = None) -> AsyncIterator[str]:
-    """Lines from a terminal or a pipe, read off the event loop so reminders keep firing while you think."""
+async def read_lines(stream: TextIO, *, prompt: Callable[[], object] | None = None) -> AsyncIterator[str]:
+    """Lines from a terminal or a pipe, read off the event loop so reminders keep firing while you think.
+
+    ``prompt`` is called before each line (it prints the prompt).
+    """
     while True:
         if prompt is not None:
-            sys.stdout.write(prompt())
-            sys.stdout.flush()
+            prompt()
         line = await asyncio.to_thread(stream.readline)
         if not line:
             return

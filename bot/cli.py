@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot import __version__
 from bot.clock import SimClock, SystemClock
+from bot.commands import ref_number
 from bot.config import Settings
 from bot.domain import INCIDENT_REF
 from bot.errors import BadInput, NotFound, PlaybookError, WarroomError
@@ -98,12 +99,13 @@ async def _summary(settings: Settings, args: argparse.Namespace) -> int:
     match = INCIDENT_REF.match(args.incident.strip())
     if not match:
         raise BadInput(f"'{args.incident[:40]}' is not an incident reference", example="warroom summary INC-42")
+    number = ref_number(match, "warroom summary INC-42")
     db = await prepare_database(settings)
     try:
         async with db.transaction() as store:
-            stored = await store.summary(int(match.group(1)))
+            stored = await store.summary(number)
             if stored is None:
-                incident = await store.get_incident(int(match.group(1)))
+                incident = await store.get_incident(number)
                 data = await build_summary(
                     store, incident, load_playbooks(settings).get(incident.playbook).update_cadence
                 )

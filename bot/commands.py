@@ -17,6 +17,9 @@ QUOTES = {'"': '"', "\u201c": "\u201d", "\u201e": "\u201c", "\u201d": "\u201d"}
 _OPTION = re.compile(r"^([a-z][a-z_-]*):(.*)$", re.DOTALL)
 # Broadcasts and mentions that must never be smuggled into a title, a channel topic or a card heading.
 _MENTION = re.compile(r"<[!@#][^>]*>|(?<![\w.])@(channel|here|everyone)\b", re.IGNORECASE)
+# NUL (PostgreSQL stores no text with it) and lone surrogates (half a UTF-16 pair: no encoding can write them),
+# which a JSON body can carry.
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
 _AMOUNT = re.compile(r"^[$€£]?\s*([0-9][0-9,]*(?:\.[0-9]+)?)\s*([km]?)$", re.IGNORECASE)
 
 
@@ -308,8 +311,9 @@ _OPTIONS: dict[str, frozenset[str]] = {
 # Stakes typed after `sev` ("sev 1 cost:45k/h") belong to `set`: say so instead of keeping them as the reason.
 _SET_ONLY = frozenset({"customer", "impact", "cost", "at-risk", "tz", "doing", "title"})
 MAX_AMOUNT = Decimal(10) ** 12
-_COMMITMENT = re.compile(r"^C(\d+)$", re.IGNORECASE)
-_FOLLOW_UP = re.compile(r"^V(\d+)$", re.IGNORECASE)
+MAX_NUMBER = 999_999_999  # of INC-n, V<n>, C<n>, B<n>: past any real count, and inside every database's INTEGER
+_COMMITMENT = re.compile(r"^C([0-9]+)$", re.IGNORECASE)
+_FOLLOW_UP = re.compile(r"^V([0-9]+)$", re.IGNORECASE)
 VENDOR_FORMS = {
     "heard": ("vendor heard V<n> [note] [due:<new when>]", "vendor heard V1 ships friday due:fri 17:00"),
     "done": ("vendor done V<n> [note]", "vendor done V1 unit delivered to store 112"),
@@ -326,7 +330,7 @@ _OPTION_ALIASES = {
     "need": "needs",
     "tell": "tells",
 }
-_BAD_NEWS = re.compile(r"^B(\d+)$", re.IGNORECASE)
+_BAD_NEWS = re.compile(r"^B([0-9]+)$", re.IGNORECASE)
 
 
 def tokenize(text: str) -> list[Token]:
@@ -366,11 +370,24 @@ def _read_quoted(text: str, i: int) -> tuple[str, int]:
     return text[i + 1 : end], end + 1
 
 
+def ref_number(match: re.Match[str], example: str) -> int:
+    """The number in a matched reference (INC-42, V3): one past what any database column holds is bad input."""
+    number = int(match.group(1))
+    if number > MAX_NUMBER:
+        raise BadInput(f"there is no {_clip(match.group(0))}; numbers stop at {MAX_NUMBER:,}", example=example)
+    return number
+
+
 def parse(text: str) -> Command:
     """Read one command (without the leading `/incident` or `incident`) into a command value."""
     text = text.strip()
     if not text:
         return ShowHelp()
+    if bad := _NOT_TEXT.search(text):
+        raise BadInput(
+            f"your command has a character that is not text (U+{ord(bad.group()):04X}); type it again without it",
+            example='note "the unit shipped"',
+        )
     tokens = tokenize(text)
     verb = tokens[0].text.lower()
     if verb not in HELP:
@@ -378,7 +395,7 @@ def parse(text: str) -> Command:
     rest = tokens[1:]
     incident = None
     if rest and not rest[0].quoted and rest[0].key is None and (m := INCIDENT_REF.match(rest[0].text)):
-        incident, rest = int(m.group(1)), rest[1:]
+        incident, rest = ref_number(m, "status INC-42"), rest[1:]
     return _PARSERS[verb](_Args(verb, text, rest), incident)
 
 
@@ -468,11 +485,13 @@ def parse_amount(text: str, *, per_hour: bool = False) -> Decimal:
     except InvalidOperation:
         raise BadInput(f"I can't read '{_clip(text)}' as an amount", example=example) from None
     amount *= {"": 1, "k": 1_000, "m": 1_000_000}[match.group(2).lower()]
-    if amount <= 0:
-        raise BadInput("an amount must be more than zero", example=example)
     if amount > MAX_AMOUNT:
         raise BadInput(f"'{_clip(text)}' is more than 10^12; no crisis is that big", example=example)
-    return amount.quantize(Decimal("0.01")) if amount != amount.to_integral_value() else amount
+    # To the cent, as stored; rounded first, so that `0.001` is refused rather than kept as $0.00.
+    amount = amount.quantize(Decimal("0.01")) if amount != amount.to_integral_value() else amount
+    if amount <= 0:
+        raise BadInput("an amount must be at least 0.01", example=example)
+    return amount
 
 
 def _parse_open(args: _Args, incident: int | None) -> Command:
@@ -545,7 +564,7 @@ def _refs(text: str, pattern: re.Pattern[str], what: str, example: str) -> tuple
         match = pattern.match(part.strip())
         if match is None:
             raise BadInput(f"'{_clip(part.strip())}' is not {what}", example=example)
-        numbers.append(int(match.group(1)))
+        numbers.append(ref_number(match, example))
     return tuple(dict.fromkeys(numbers))
 
 
@@ -576,7 +595,7 @@ def _parse_update(args: _Args, incident: int | None) -> Command:
     if words and not words[0].quoted and words[0].text.lower() == "sent" and not args.options:
         rest = [w.text.lower() for w in words[1:]]
         if len(rest) == 1 and (m := _BAD_NEWS.match(rest[0])):
-            return SendDraft(bad_news=int(m.group(1)), incident=incident)
+            return SendDraft(bad_news=ref_number(m, "update sent B1"), incident=incident)
         if rest in ([], ["as", "drafted"]):
             return SendDraft(incident=incident)
     tells_text = args.options.get("tells", "")
@@ -622,7 +641,7 @@ def _parse_role(args: _Args, incident: int | None) -> Command:
 def _parse_invite(args: _Args, incident: int | None) -> Command:
     if not args.words:
         raise BadInput("`invite` needs at least one person", example=HELP["invite"].example)
-    return InvitePeople(handles=tuple(t.text for t in args.words), incident=incident)
+    return InvitePeople(handles=tuple(dict.fromkeys(t.text for t in args.words)), incident=incident)
 
 
 def _parse_action(args: _Args, incident: int | None) -> Command:
@@ -682,7 +701,7 @@ def _parse_vendor(args: _Args, incident: int | None) -> Command:
     words = args.words
     sub = words[0].text.lower() if words and not words[0].quoted else ""
     if sub in VENDOR_FORMS and len(words) >= 2 and (m := _FOLLOW_UP.match(words[1].text)):
-        return _parse_follow_up(sub, int(m.group(1)), args, incident)
+        return _parse_follow_up(sub, ref_number(m, VENDOR_FORMS[sub][1]), args, incident)
     if sub in VENDOR_FORMS:
         usage, example = VENDOR_FORMS[sub]
         raise BadInput(f"`vendor {sub}` needs a follow-up number like V1: {usage}", example=example)
@@ -736,7 +755,7 @@ def _parse_commit(args: _Args, incident: int | None) -> Command:
             raise BadInput(f"`commit {sub}` takes no options", example=f"commit {sub} C1")
         args.words = words[2:]
         factory = KeepCommitment if sub == "kept" else MissCommitment
-        return factory(number=int(m.group(1)), note=args.text(), incident=incident)
+        return factory(number=ref_number(m, f"commit {sub} C1"), note=args.text(), incident=incident)
     if "due" not in args.options:
         raise BadInput("a commitment needs a due time, so it can be watched", example=HELP["commit"].example)
     promise = args.required_text("the promise")

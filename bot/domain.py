@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.errors import Conflict
 
-INCIDENT_REF = re.compile(r"^INC-(\d+)$", re.IGNORECASE)
+INCIDENT_REF = re.compile(r"^INC-([0-9]+)$", re.IGNORECASE)
 
 
 class IncidentState(StrEnum):

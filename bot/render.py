@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -14,6 +15,16 @@ from bot.playbooks import Playbook
 from bot.when import format_duration, format_when
 
 PUBLIC_VERBS = tuple(HELP)
+# What a terminal acts on. Whole ANSI sequences first (CSI `ESC [ 31 m`, and OSC `ESC ] 0;title BEL` and its kin
+# when terminated on the same line), in 7- and 8-bit forms, so that no half of one is left to print; then what is
+# left of an escape (`ESC x`), then any other C0 or C1 control character.
+_ANSI = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]?|\x9b[0-?]*[ -/]*[@-~]?"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d-\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)"
+    r"|\x1b[ -~]?"
+)
+_BLANK_CONTROLS = re.compile(r"[\t\x0b\x0c\r\x1c-\x1f\x85]")  # whitespace that is also a control: a plain space
+_CONTROLS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 
 def mention(person: Person) -> Mention:
@@ -25,6 +36,12 @@ def money(amount: Decimal | None) -> str:
     if amount is None:
         return "not stated"
     return f"${amount:,.0f}" if amount == amount.to_integral_value() else f"${amount:,.2f}"
+
+
+def printable(text: str) -> str:
+    """Text a terminal shows as it is: ANSI escapes and control characters removed, newlines kept."""
+    text = _ANSI.sub("", text.replace("\r\n", "\n"))
+    return _CONTROLS.sub("", _BLANK_CONTROLS.sub(" ", text))
 
 
 def error(text: str) -> Message:

@@ -428,7 +428,12 @@ class Warroom:
             raise BadInput(
                 f"I can't find {', '.join(m[:60] for m in missing)}; nobody was invited", example="invite @lee"
             )
-        people = [Person(u.id, u.name) for u in found.values() if u]
+        # `@lee @Lee` is one person typed twice: invite and record them once, under the handle typed first.
+        invitees: dict[str, tuple[str, Person]] = {}
+        for handle, user in found.items():
+            if user is not None:
+                invitees.setdefault(user.id, (handle, Person(user.id, user.name)))
+        people = [p for _, p in invitees.values()]
         async with self.core.db.transaction() as store:
             incident = await self.desk.target(store, cmd, inv, lock=False)
         if incident.is_closed or incident.room_id is None:
@@ -441,7 +446,7 @@ class Warroom:
                 incident.number,
                 [
                     ResponderRecord(h, "invited", f"invited by {inv.user.name}", p, invited=True)
-                    for h, p in zip(cmd.handles, people, strict=True)
+                    for h, p in invitees.values()
                 ],
             )
             text = "Invited " + ", ".join(p.name for p in people)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,7 @@ from bot.chat import Block, Bullets, Fields, Message, Section, Strong, Tone
 from bot.customer import Commitment, CommitmentState, CustomerUpdate
 from bot.domain import EventKind, Incident, TimelineEvent
 from bot.followups import FollowUp, routes
-from bot.render import money
+from bot.render import money, printable
 from bot.store import Store
 from bot.when import format_duration, format_when
 
@@ -37,6 +38,14 @@ KEY_EVENTS = {
 SLOW_WAR_ROOM = timedelta(minutes=15)
 STAKES_LATE = timedelta(hours=1)  # stakes stated later than this were not there when the room was staffed
 MAX_EVENTS_IN_CHAT = 25
+_MICROSECONDS_PER_HOUR = Decimal(3_600_000_000)
+# Markdown that acts wherever it stands in a line: emphasis and code, links and images (`[`, `]`), autolinks and
+# HTML (`<`), GFM strikethrough and table cells, a heading's closing `#`; `\` so that none of these escapes undo.
+_MD_INLINE = re.compile(r"([\\`*_~\[\]<>#|])")
+_MD_ENTITY = re.compile(r"&(?=#?[0-9A-Za-z]+;)")  # `&lt;` would show as `<`: keep it as typed
+# A list marker makes a block only at the start of a line; user text never starts one, but a value that could gets
+# its marker escaped all the same.
+_MD_LEADING = re.compile(r"^(?:[-+]|[0-9]+[.)])(?=\s|$)")
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -57,8 +66,7 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
     end = incident.resolved_at or incident.closed_at
     duration = end - incident.opened_at if end else None
     resolved_in = incident.resolved_at - incident.opened_at if incident.resolved_at else None
-    hours = Decimal(duration.total_seconds()) / Decimal(3600) if duration else None
-    cost = (incident.cost_per_hour * hours).quantize(Decimal("1")) if incident.cost_per_hour and hours else None
+    cost = cost_of_impact(incident.cost_per_hour, duration) if incident.cost_per_hour and duration else None
     peak = min([incident.severity, *_severities(timeline)])
     figures: dict[str, Any] = {
         "time_to_war_room_minutes": _minutes(
@@ -128,6 +136,16 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
             for a in actions
         ],
     }
+
+
+def cost_of_impact(cost_per_hour: Decimal, duration: timedelta) -> Decimal:
+    """Cost per hour times the duration, to the unit, for any amount: never Decimal's InvalidOperation."""
+    microseconds = Decimal(duration // timedelta(microseconds=1))
+    # The default context (28 digits) cannot quantize 10^29 an hour times a duration: size the context to the
+    # product, with room to spare for the fraction that rounding reads.
+    context = Context(prec=max(28, cost_per_hour.adjusted() + microseconds.adjusted() + 20), rounding=ROUND_HALF_EVEN)
+    cost = context.divide(context.multiply(cost_per_hour, microseconds), _MICROSECONDS_PER_HOUR)
+    return cost.quantize(Decimal(1), context=context)
 
 
 def _follow_up(f: FollowUp) -> dict[str, Any]:
@@ -336,26 +354,43 @@ def _findings(incident: Incident, timeline: list[TimelineEvent], figures: dict[s
     return found
 
 
+def markdown_text(text: str) -> str:
+    """User text as inert Markdown on one line: it reads as typed, and starts no line, link, image or HTML.
+
+    Newlines and every other break collapse to a space and control characters go; then what Markdown acts on
+    mid-line is backslash-escaped. `.`, `-`, `+`, `(`, `)`, `!` act only at the start of a line or right after a
+    `]`, which this rules out, so `firmware 4.2.1` and `RMA-4471` stay as they were typed.
+    """
+    text = " ".join(printable(text).split())
+    text = _MD_ENTITY.sub("\\&", _MD_INLINE.sub(r"\\\1", text))
+    return _MD_LEADING.sub(lambda m: m.group()[:-1] + "\\" + m.group()[-1], text)
+
+
 def to_markdown(data: dict[str, Any]) -> str:
-    """The summary as a Markdown document."""
+    """The summary as a Markdown document; every piece of user text in it is escaped (``markdown_text``)."""
     tz = ZoneInfo(data["timezone"])
-    lines = [f"# {data['incident']} — {data['title']}", ""]
-    lines += [f"- **{k}:** {v}" for k, v in _header(data, tz)]
+    md = markdown_text
+    lines = [f"# {data['incident']} — {md(data['title'])}", ""]
+    lines += [f"- **{k}:** {v}" for k, v in _header(data, tz, md)]
     lines += ["", "## Key events", ""]
-    lines += [f"- {_at(e['at'], tz)} — {e['text']}" + (f" ({e['by']})" if e["by"] else "") for e in data["timeline"]]
+    lines += [
+        f"- {_at(e['at'], tz)} — {md(e['text'])}" + (f" ({md(e['by'])})" if e["by"] else "") for e in data["timeline"]
+    ]
     lines += ["", "## Figures", ""] + [f"- {k}: {v}" for k, v in _figures(data)]
     lines += ["", "## Bad news and how fast the customer heard it", ""] + (
-        [_bad_news_line(b, tz) for b in data["bad_news"]] or ["- None."]
+        [_bad_news_line(b, tz, md) for b in data["bad_news"]] or ["- None."]
     )
-    lines += ["", "## Vendor follow-ups", ""] + ([_follow_up_line(f, tz) for f in data["follow_ups"]] or ["- None."])
-    lines += ["", "## Findings", ""] + ([f"- {f}" for f in data["findings"]] or ["- None drawn."])
+    lines += ["", "## Vendor follow-ups", ""] + (
+        [_follow_up_line(f, tz, md) for f in data["follow_ups"]] or ["- None."]
+    )
+    lines += ["", "## Findings", ""] + ([f"- {md(f)}" for f in data["findings"]] or ["- None drawn."])
     lines += ["", "## Lessons", ""] + (
-        [f"- {x['ref']}: {x['text']} ({x['by']})" for x in data["lessons"]] or ["- None recorded."]
+        [f"- {x['ref']}: {md(x['text'])} ({md(x['by'])})" for x in data["lessons"]] or ["- None recorded."]
     )
     lines += ["", "## Action items", ""] + (
         [
-            f"- {a['ref']}: {a['text']}"
-            + (f" — owner {a['owner']}" if a["owner"] else "")
+            f"- {a['ref']}: {md(a['text'])}"
+            + (f" — owner {md(a['owner'])}" if a["owner"] else "")
             + (f", due {_at(a['due'], tz)}" if a["due"] else "")
             for a in data["action_items"]
         ]
@@ -395,46 +430,50 @@ def to_message(data: dict[str, Any]) -> Message:
     return Message(f"Lessons learned · {data['incident']} · {data['title']}", tuple(blocks), Tone.INFO)
 
 
-def _bad_news_line(b: dict[str, Any], tz: ZoneInfo) -> str:
+def _same(text: str) -> str:
+    return text
+
+
+def _bad_news_line(b: dict[str, Any], tz: ZoneInfo, user: Callable[[str], str] = _same) -> str:
     told = (
         f"told in {format_duration(timedelta(minutes=b['latency_minutes']))} ({b['update']})"
         if b["latency_minutes"] is not None
         else "never told"
     )
-    return f"- {b.get('ref', 'B?')} {_at(b['at'], tz)} {b['trigger'].replace('_', ' ')}: {b['what']} — {told}"
+    return f"- {b.get('ref', 'B?')} {_at(b['at'], tz)} {b['trigger'].replace('_', ' ')}: {user(b['what'])} — {told}"
 
 
-def _follow_up_line(f: dict[str, Any], tz: ZoneInfo) -> str:
+def _follow_up_line(f: dict[str, Any], tz: ZoneInfo, user: Callable[[str], str] = _same) -> str:
     def took(what: str, minutes: float | None) -> str:
         return f"{what} after {format_duration(timedelta(minutes=minutes))}" if minutes is not None else f"never {what}"
 
     return (
-        f"- {f['ref']} {f['vendor']}: {f['ask']}"
-        + (f" ({f['reference']})" if f["reference"] else "")
+        f"- {f['ref']} {user(f['vendor'])}: {user(f['ask'])}"
+        + (f" ({user(f['reference'])})" if f["reference"] else "")
         + f" — asked {_at(f['asked_at'], tz)}, {took('heard back', f['time_to_hear_back_minutes'])}, "
         + f"{took('received', f['time_to_receive_minutes'])}; {f['chases']} chase(s), "
         + f"rung {f['rung_reached']} of {f['ladder_length']}"
-        + (f" ({f['contact_reached']})" if f["contact_reached"] else "")
+        + (f" ({user(f['contact_reached'])})" if f["contact_reached"] else "")
         + (", Plan B" if f["plan_b"] else "")
         + f"; {f['state']}"
     )
 
 
-def _header(data: dict[str, Any], tz: ZoneInfo) -> list[tuple[str, str]]:
+def _header(data: dict[str, Any], tz: ZoneInfo, user: Callable[[str], str] = _same) -> list[tuple[str, str]]:
     sev = data["severity"]
     duration = data["duration_minutes"]
     cost = data["cost_of_impact"]
     state = data.get("state") or "closed"
     if data.get("unresolved_reason"):
-        state += f" ({data['unresolved_reason']})"
+        state += f" ({user(data['unresolved_reason'])})"
     return [
         ("State", state),
-        ("Outcome", data.get("outcome") or "not recorded yet (`outcome INC-n …`)"),
-        ("Customer", data["customer"] or "not stated"),
+        ("Outcome", user(data["outcome"]) if data.get("outcome") else "not recorded yet (`outcome INC-n …`)"),
+        ("Customer", user(data["customer"]) if data["customer"] else "not stated"),
         ("Severity", f"{sev['final']}" + (f" (peak {sev['peak']})" if sev["peak"] != sev["final"] else "")),
         ("Duration", format_duration(timedelta(minutes=duration)) if duration is not None else "—"),
         ("Opened", _at(data["opened_at"], tz)),
-        ("Impact", data["impact"] or "not stated"),
+        ("Impact", user(data["impact"]) if data["impact"] else "not stated"),
         (
             "Cost of impact",
             f"{money(Decimal(cost))} ({money(Decimal(data['cost_per_hour']))}/h)" if cost else "not stated",

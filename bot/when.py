@@ -21,10 +21,11 @@ _END_OF_DAY = time(17, 0)
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
-_DURATION = re.compile(r"(?:(\d+)w)?\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?")
-_BUSINESS_DAYS = re.compile(r"(\d+)\s*bd")
-_CLOCK = re.compile(r"(\d{1,2})(?::(\d{2}))?\s*(am|pm)?")
-_ISO_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[t ](.+))?")
+# ASCII digits only: `\d` and `isdigit()` also take '١٠' and '²', which int() reads differently or not at all.
+_DURATION = re.compile(r"(?:(\d+)w)?\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?", re.ASCII)
+_BUSINESS_DAYS = re.compile(r"(\d+)\s*bd", re.ASCII)
+_CLOCK = re.compile(r"(\d{1,2})(?::(\d{2}))?\s*(am|pm)?", re.ASCII)
+_ISO_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[t ](.+))?", re.ASCII)
 # Two defaults that differ in every field we care about: a field equal in both parses came from the text.
 _PROBE_A = datetime(2000, 1, 1, 0, 0, tzinfo=UTC)
 _PROBE_B = datetime(2004, 2, 2, 1, 0, tzinfo=UTC)
@@ -63,6 +64,7 @@ def parse_when(
     """Read a person's time expression as an aware UTC datetime strictly after ``now``."""
     now = _utc(now)
     shown = text.strip()
+    _require_ascii_digits(shown, _EXAMPLE)
     try:
         at = _read_when(" ".join(shown.lower().split()), shown, now=now, tz=tz, business_days=business_days)
     except OverflowError:
@@ -77,6 +79,7 @@ def parse_when(
 def parse_duration(text: str) -> timedelta:
     """Read `30m`, `4h`, `2d`, `1w` (also combined: `1h30m`) as a positive timedelta."""
     shown = text.strip()
+    _require_ascii_digits(shown, "1h30m")
     weeks, days, hours, minutes = _read_duration(shown.lower(), shown)
     try:
         return timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes)
@@ -112,7 +115,7 @@ def _read_when(s: str, shown: str, *, now: datetime, tz: ZoneInfo, business_days
             raise BadInput(f"'{shown}' is zero business days", example='due:"3bd"')
         day = _after_business_days(local.date(), int(match[1]), business_days)
         return _local(day, local.time(), tz)
-    if s.lstrip("-")[:1].isdigit() and _DURATION.fullmatch(s.removeprefix("-")):
+    if _is_number(s.lstrip("-")[:1]) and _DURATION.fullmatch(s.removeprefix("-")):
         weeks, days, hours, minutes = _read_duration(s, shown)
         # Days follow the wall clock (2d is "same time, two days on" across DST); hours and minutes elapse.
         on = _local(local.date() + relativedelta(days=7 * weeks + days), local.time(), tz)
@@ -122,7 +125,7 @@ def _read_when(s: str, shown: str, *, now: datetime, tz: ZoneInfo, business_days
         if at > now:
             return at
         return _local(_after_business_days(local.date(), 1, business_days), _END_OF_DAY, tz)
-    if _CLOCK.fullmatch(s) and not s.isdigit():
+    if _CLOCK.fullmatch(s) and not _is_number(s):
         # A bare time of day ("17:00", "5pm") is the next time the clock shows it: today, else tomorrow.
         clock = _read_clock(s, shown, bare_ok=False)
         at = _local(local.date(), clock, tz)
@@ -175,7 +178,7 @@ def _read_iso(s: str, match: re.Match[str], shown: str, tz: ZoneInfo) -> datetim
         day = dateparser.isoparse(match[1]).date()
         if match[2] is None:
             return _local(day, _DEFAULT_CLOCK, tz)
-        if _CLOCK.fullmatch(match[2]) and not match[2].isdigit():
+        if _CLOCK.fullmatch(match[2]) and not _is_number(match[2]):
             return _local(day, _read_clock(match[2], shown, bare_ok=False), tz)
         parsed = dateparser.isoparse(s.upper())
     except ValueError:
@@ -208,6 +211,16 @@ def _no_zone(name: str | None, offset: int | None) -> None:
     # dateutil would map names like "CET" through the host's zone; only ISO offsets are unambiguous.
     if name is not None or offset is not None:
         raise ValueError("zone names and offsets need ISO 8601")
+
+
+def _require_ascii_digits(shown: str, example: str) -> None:
+    # dateutil would read '25 nov ١٠:٠٠' as 10:00 while our own patterns refuse it: one rule for every form.
+    if any(ch.isdigit() and not ch.isascii() for ch in shown):
+        raise BadInput(f"'{shown}' has digits other than 0-9; type the numbers with 0-9", example=example)
+
+
+def _is_number(s: str) -> bool:
+    return s.isascii() and s.isdigit()
 
 
 def _weekday(word: str) -> int | None:

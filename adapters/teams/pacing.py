@@ -39,7 +39,7 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     if value is None:
         return None
     value = value.strip()
-    if value.replace(".", "", 1).isdigit():
+    if value.isascii() and value.replace(".", "", 1).isdigit():  # float() refuses "²", which isdigit() takes
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
