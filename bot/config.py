@@ -49,7 +49,7 @@ class Settings:
             return value or None
 
         port_text = get("PORT") or "3000"
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
             raise ConfigError(f"PORT must be a port number, not {port_text!r}")
         host = get("HOST")
         if host is not None and not _is_host(host):

@@ -430,7 +430,9 @@ class SlackSurface:
             "response_url": to.response_url or "",
             "extra": extra,
         }
-        view = open_form(metadata, severity=int(sev) if sev.isdigit() else 3, customer=customer, impact=impact)
+        view = open_form(
+            metadata, severity=int(sev) if sev in ("1", "2", "3", "4") else 3, customer=customer, impact=impact
+        )
         self.slack.open_session()
         await self.slack.api("views.open", self.slack.client.views_open(trigger_id=trigger_id, view=view))
 
