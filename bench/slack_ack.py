@@ -130,10 +130,18 @@ async def wait_up(http: aiohttp.ClientSession, url: str) -> None:
     raise RuntimeError(f"{url} never came up")
 
 
-async def load(http: aiohttp.ClientSession, url: str, fake: str, *, requests: int, spec: str) -> dict[str, Any]:
-    """Send ``requests`` signed opens — ``N`` at a time, or ``R/s`` at a steady rate — ack latencies (ms), acks/s."""
+async def load(
+    http: aiohttp.ClientSession, url: str, fake: str, *, requests: int, spec: str, text: str = "open"
+) -> dict[str, Any]:
+    """Send ``requests`` signed commands — ``N`` at a time, or ``R/s`` at a steady rate — ack latencies (ms), acks/s.
+
+    ``open`` sends opens with distinct titles (each a real open in the background); anything else is sent as typed
+    (``list``: a read-only command, answered in the ack itself)."""
     bodies = [
-        command(f'open "Bench {uuid.uuid4().hex[:10]} router dead" sev:2', f"{fake}response/b{n}")
+        command(
+            f'open "Bench {uuid.uuid4().hex[:10]} router dead" sev:2' if text == "open" else text,
+            f"{fake}response/b{n}",
+        )
         for n in range(requests)
     ]
     latencies: list[float] = []
@@ -231,13 +239,13 @@ async def bench(args: argparse.Namespace) -> None:
                 for name, port in ports.items():
                     url = f"http://127.0.0.1:{port}/slack/events"
                     warm = await stats(http, fake)
-                    await load(http, url, fake, requests=WARMUP, spec=spec)
-                    if name == "Warroom":
+                    await load(http, url, fake, requests=WARMUP, spec=spec, text=args.command)
+                    if name == "Warroom" and args.command == "open":
                         await drained(http, fake, WARMUP, warm)
                     before = await stats(http, fake)
-                    result = await load(http, url, fake, requests=args.requests, spec=spec)
+                    result = await load(http, url, fake, requests=args.requests, spec=spec, text=args.command)
                     extra = ""
-                    if name == "Warroom":
+                    if name == "Warroom" and args.command == "open":
                         waited, calls = await drained(http, fake, args.requests, before)
                         per_open = sum(calls.values()) / args.requests
                         each = ", ".join(f"{m} {n / args.requests:g}" for m, n in sorted(calls.items()))
@@ -276,6 +284,9 @@ def main() -> None:
         "--loads", type=lambda s: s.split(","), default=["1", "8", "20/s"], help="N in flight, or R/s at a steady rate"
     )
     parser.add_argument("--postgres", default=None, help="a PostgreSQL server (a scratch database is made there)")
+    parser.add_argument(
+        "--command", default="open", help="`open` (a mutating command, the default) or a read-only one such as `list`"
+    )
     asyncio.run(bench(parser.parse_args()))
 
 

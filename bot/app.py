@@ -91,8 +91,23 @@ def web_app(app: App) -> web.Application:
             log.warning("readiness check failed: %s", err)
             database, schema = "unreachable", "unknown"
         ready = schema == "at head"
-        body = {"status": "ready" if ready else "not ready", "database": database, "schema": schema}
+        body: dict[str, object] = {"status": "ready" if ready else "not ready", "database": database, "schema": schema}
+        if ready:
+            body["backlog"] = await backlog()
         return web.json_response(body, status=200 if ready else 503)
+
+    async def backlog() -> dict[str, object]:
+        """What this deployment still owes: posts not yet delivered (and since when), commands not yet carried out.
+        A backlog does not make the replica unready — it is what a chat outage looks like, and it drains itself."""
+        try:
+            async with asyncio.timeout(READY_TIMEOUT):
+                async with app.db.read() as store:
+                    owed, since = await store.backlog()
+                    commands = await store.inbox_waiting()
+        except Exception as err:  # a slow count must not fail the probe that just succeeded
+            log.warning("could not count the backlog: %s", err)
+            return {"unknown": True}
+        return {"posts": owed, "oldest_post": since.isoformat() if since else None, "commands": commands}
 
     web_application = web.Application()
     web_application.router.add_get("/healthz", healthz)

@@ -69,7 +69,18 @@ async def test_both_probes_answer_200_when_the_database_answers_and_is_at_head(d
     settings = Settings(database_url=database_url, playbooks_dir=PLAYBOOKS)
     async with running(settings, chat=InMemoryChat(), clock=SimClock(START)) as app, probes(app) as answers:
         assert answers["/healthz"] == (200, {"status": "ok"})
-        assert answers["/readyz"] == (200, {"status": "ready", "database": app.db.dialect, "schema": "at head"})
+        backlog = {"posts": 0, "oldest_post": None, "commands": 0}
+        ready = {"status": "ready", "database": app.db.dialect, "schema": "at head", "backlog": backlog}
+        assert answers["/readyz"] == (200, ready)
+
+
+async def test_readyz_shows_the_backlog_a_chat_outage_leaves(tmp_path: Path) -> None:
+    async with app_on(tmp_path) as app:
+        async with app.db.transaction() as store:
+            await store.enqueue("C1", "inc-1", "{}", incident=None, now=START)
+        async with probes(app) as answers:
+            status, body = answers["/readyz"]
+    assert status == 200 and body["backlog"] == {"posts": 1, "oldest_post": START.isoformat(), "commands": 0}
 
 
 async def test_an_unreachable_database_leaves_the_process_alive_but_not_ready(tmp_path: Path) -> None:
