@@ -132,6 +132,10 @@ class Surface(Protocol):
         """Stop taking work, let work in flight finish (``grace`` seconds at most), close clients and connections."""
         ...
 
+    def lease_owners(self) -> list[str]:
+        """The lease owners this surface claims work under (its inbox), handed back at shutdown."""
+        ...
+
 
 def console_chat(out: TextIO, clock: SimClock, tz: str) -> ConsoleChat:
     """The terminal's chat: in-memory rooms, every post printed as it happens."""
@@ -199,7 +203,21 @@ async def serve(settings: Settings, *, clock: Clock, surface: Surface | None = N
             await runner.cleanup()  # stops listening at once; requests in flight get until the deadline
             await _finish(reminders, within=deadline - loop.time())
             await surface.close(grace=max(0.0, deadline - loop.time()))
+            await _hand_back(app, [app.engine.owner, app.warroom.desk.outbox.owner, *surface.lease_owners()])
         log.info("warroom stopped")
+
+
+async def _hand_back(app: App, owners: list[str]) -> None:
+    """What this replica claimed and did not finish goes back to the others at once, not after its leases."""
+    try:
+        async with asyncio.timeout(READY_TIMEOUT * 5):
+            async with app.db.transaction() as store:
+                released = sum([await store.hand_back(owner) for owner in owners])
+    except Exception as err:  # the database may be what is going away: the leases cover it
+        log.warning("could not hand back claimed work (%s); it comes back when the leases run out", err)
+        return
+    if released:
+        log.info("handed back %s claimed item(s) to the other replicas", released)
 
 
 async def _finish(task: asyncio.Task[None], *, within: float) -> None:

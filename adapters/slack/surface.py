@@ -163,6 +163,10 @@ class SlackSurface:
                 await asyncio.wait(pending)
         await self.slack.close()
 
+    def lease_owners(self) -> list[str]:
+        """The inbox's lease owner: what this replica claimed and did not finish is handed back at shutdown."""
+        return [self._inbox_.owner] if self._inbox_ is not None else []
+
     async def idle(self) -> None:
         """Wait until every background command has finished (tests and benchmarks)."""
         while self._tasks:

@@ -329,6 +329,10 @@ class TeamsSurface:
     async def start(self, app: Runtime) -> None:
         pass
 
+    def lease_owners(self) -> list[str]:
+        """Teams answers within its request and claims nothing under a lease."""
+        return []
+
     async def close(self, *, grace: float = 0.0) -> None:
         """Close the Graph client; work runs inside its request here, so the server's shutdown already waited for it."""
         if self.graph is not None:

@@ -11,6 +11,7 @@ import pytest
 
 from bot.chat import Invocation, RoomRef, UserRef
 from bot.inbox import Accepted, Inbox, InboxUnavailable
+from bot.reminders import ReminderEngine
 from bot.store import Database
 from tests.harness import LOBBY, Harness
 
@@ -149,3 +150,26 @@ async def test_an_error_reply_says_truthfully_whether_anything_was_recorded(db: 
     reply = await h.run("note the distributor called")
     assert reply.messages[0].title.endswith("part of it was recorded before it failed; `status` shows what.")
     assert await notes(db) == ["the distributor called"]
+
+
+async def test_a_replica_stopping_hands_back_what_it_claimed_so_others_take_it_at_once(db: Database) -> None:
+    h = Harness(db)
+    await h.ok('open "Registers down" sev:2')
+    await h.ok('vendor northwind "a unit" due:1h')
+    leaving = Inbox(db, h.clock, "slack")
+    await leaving.accept("k", payload("note late", h.room), ttl=TTL)
+    h.later(timedelta(hours=2))
+    now = h.clock.now()
+    async with db.transaction() as store:
+        await store.enqueue(h.room.id, h.room.name, "{}", incident=1, now=now)
+        assert await store.claim_commands("slack", leaving.owner, now, leaving.lease, 10)
+        assert await store.claim_deliveries(leaving.owner, now, leaving.lease, 10)
+    claimed = await h.engine.claim(now)  # the engine's claim too
+    assert claimed
+    async with db.transaction() as store:
+        assert await store.hand_back(leaving.owner) == 2
+        assert await store.hand_back(h.engine.owner) == len(claimed)
+    async with db.transaction() as store:  # another replica, right away: nothing waits for a lease to run out
+        assert len(await store.claim_commands("slack", "other", now, leaving.lease, 10)) == 1
+        assert len(await store.claim_deliveries("other", now, leaving.lease, 10)) == 1
+    assert sorted(await ReminderEngine(db, h.clock, {}).claim(now)) == sorted(claimed)
