@@ -144,6 +144,7 @@ class Reply:
     messages: tuple[Message, ...]
     ok: bool = True
     rooms_opened: tuple[RoomRef, ...] = field(default=())
+    failed: bool = False  # not the person's input: something broke (the log has the reference)
 
 
 @runtime_checkable

@@ -33,4 +33,8 @@ class PlaybookError(WarroomError):
 
 
 class ChatError(WarroomError):
-    """The chat platform refused or failed a call; the message names the call and the reason."""
+    """The chat platform refused or failed a call; the message names the call and the reason.
+
+    ``unknown_outcome`` says the platform may have done it anyway (a 5xx, a timeout, a dropped connection)."""
+
+    unknown_outcome: bool = False

@@ -39,6 +39,10 @@ class Accepted(Enum):
     REPLAY = "replay"  # the same signed request, seen before on some replica
 
 
+class TryAgainLater(Exception):
+    """Raised by a runner: keep the command in the inbox and run it again once its lease ends."""
+
+
 class InboxUnavailable(WarroomError):
     """The database could not take the command in time: nothing was recorded."""
 
@@ -98,6 +102,7 @@ class Inbox:
             by_room: dict[str, list[tuple[int, dict[str, Any], bool]]] = {}
             for row in rows:
                 payload = json.loads(row.payload)
+                payload["attempt"] = row.attempts  # a runner may retry a broken command a few times, then say so
                 by_room.setdefault(str(payload.get("room", "")), []).append((row.id, payload, row.state == APPLIED))
             done = await asyncio.gather(*(self._room(commands, run) for commands in by_room.values()))
             handled += sum(done)
@@ -111,9 +116,12 @@ class Inbox:
                 token = applying.set(None if already else Applying(row_id))
                 try:
                     forget = await run(payload, already)
+                except TryAgainLater as why:
+                    log.warning("an accepted %s command is tried again after its lease: %s", self.platform, why)
+                    return handled  # the rest of this room waits, in order, for the retry
                 except Exception:
                     log.exception("an accepted %s command failed; it is kept and retried", self.platform)
-                    return handled  # the rest of this room waits, in order, for the retry
+                    return handled
                 finally:
                     applying.reset(token)
             async with self.db.transaction() as store:

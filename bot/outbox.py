@@ -141,17 +141,26 @@ class Deliverer:
                 return delivered
 
     async def _room(self, rows: list[OutboxRow], now: datetime) -> int:
+        """One room's due posts, in order. A post whose earlier answer was lost goes again alone (or with the
+        catch-up it was part of), under the same key, so the platform can say it already has it; after an outage,
+        many posts not yet taken go out as catch-up posts of twenty, each remembered as a batch before it is sent."""
         room = RoomRef(rows[0].room_id, rows[0].room_name)
-        late = [r for r in rows if r.attempts > 1]
-        if len(rows) > CATCH_UP_AFTER and late:
-            done = 0
-            for i in range(0, len(rows), CATCH_UP_MAX):  # a few posts of twenty, each within the platforms' limits
-                chunk = rows[i : i + CATCH_UP_MAX]
-                done += await self._send(chunk, room, catch_up(chunk, now), chunk[0].key, now)
-            return done
-        done = 0
+        units: dict[str, list[OutboxRow]] = {}
+        fresh = [r for r in rows if r.batch_key is None and not r.maybe_posted]
+        if len(fresh) > CATCH_UP_AFTER and any(r.attempts > 1 for r in fresh):
+            chunks = [fresh[i : i + CATCH_UP_MAX] for i in range(0, len(fresh), CATCH_UP_MAX)]
+            async with self.db.transaction() as store:
+                for chunk in chunks:
+                    await store.batch([r.id for r in chunk], chunk[0].key)
+                    for r in chunk:
+                        r.batch_key = chunk[0].key
         for row in rows:
-            done += await self._send([row], room, message_from_json(row.message), row.key, now)
+            units.setdefault(row.batch_key or row.key, []).append(row)
+        done = 0
+        for key, unit in sorted(units.items(), key=lambda item: min(r.id for r in item[1])):
+            batched = unit[0].batch_key is not None
+            message = catch_up(unit, now) if batched else message_from_json(unit[0].message)
+            done += await self._send(unit, room, message, key, now)
         return done
 
     async def _send(self, rows: list[OutboxRow], room: RoomRef, message: Message, key: str, now: datetime) -> int:
@@ -163,7 +172,7 @@ class Deliverer:
             again = now + backoff(max(r.attempts for r in rows))
             log.warning("could not post in %s (%s); trying again at %s", room.name, err, again.isoformat())
             async with self.db.transaction() as store:
-                await store.retry_later(ids, self.owner, again, str(err))
+                await store.retry_later(ids, self.owner, again, str(err), maybe_posted=err.unknown_outcome)
             return 0
         async with self.db.transaction() as store:
             await store.delivered(ids, self.owner, ref.id, now)

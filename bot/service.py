@@ -120,7 +120,7 @@ class Warroom:
                 if recorded
                 else "nothing was recorded, so you can simply try again"
             )
-            return Reply((render.error(f"Something went wrong (ref {ref}); {said}."),), ok=False)
+            return Reply((render.error(f"Something went wrong (ref {ref}); {said}."),), ok=False, failed=True)
         finally:
             if token is not None:
                 applying.reset(token)

@@ -39,7 +39,7 @@ from bot import commands as c
 from bot.chat import ChatPort, Invocation, Message, Reply, RoomRef, Tone, UserRef
 from bot.config import ConfigError, Settings
 from bot.errors import BadInput, WarroomError
-from bot.inbox import Accepted, Inbox, InboxUnavailable
+from bot.inbox import Accepted, Inbox, InboxUnavailable, TryAgainLater
 from bot.runtime import Runtime
 from bot.store.inbox import applying
 
@@ -48,6 +48,7 @@ EVENTS_PATH = "/slack/events"
 EVENT_TTL = timedelta(hours=1)  # Slack retries an event three times within about five minutes
 REPEAT_TTL = timedelta(minutes=1)  # the same command twice within a minute is a double submit
 INLINE_ANSWER = 1.0  # seconds a read-only command may take to be answered in the ack itself
+RETRIES = 3  # tries of a command that broke without recording anything, before the person is told it failed
 READ_ONLY = (c.ShowStatus, c.ListIncidents, c.ShowHelp, c.ListFollowUps, c.ShowScorecard)
 _SLACK_ID = re.compile(r"[A-Z0-9]{2,30}")
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Za-z0-9]+>[\s:,]*")
@@ -349,14 +350,14 @@ class SlackSurface:
         try:
             reply = await self._core.warroom.handle(Invocation(str(payload["text"]), user, room))
         except Exception:  # the core answers its own errors; this is a bug of ours, said truthfully
-            ref = uuid.uuid4().hex[:8]
-            log.exception("an accepted Slack command failed (ref %s)", ref)
-            claim = applying.get()
-            recorded = claim is not None and claim.applied
-            said = "part of it was recorded; `status` shows what" if recorded else "nothing was recorded"
-            reply = Reply(
-                (Message(f"Something went wrong (ref {ref}); {said}. Try again.", tone=Tone.ERROR),), ok=False
-            )
+            reply = _broken()
+        claim = applying.get()
+        if reply.failed and not (claim and claim.applied) and int(payload.get("attempt", 1)) < RETRIES:
+            # Something broke (a database hiccup, a deadlock) and nothing was recorded: the command stays in the
+            # inbox and runs again once its lease ends, instead of being lost to a transient failure.
+            title = reply.messages[0].title.removesuffix(" Try again.")
+            await self._tell(to, f"{title} I will try it again in two minutes.")
+            raise TryAgainLater(f"{payload['text']!r} failed and recorded nothing")
         try:
             await self._reply(to, reply)
         except Exception as err:  # the command is recorded either way; only the answer is lost
@@ -511,6 +512,15 @@ def _wants_form(text: str) -> bool:
     except BadInput:
         return False
     return bool(tokens) and tokens[0].text.lower() == "open" and all(t.key for t in tokens[1:])
+
+
+def _broken() -> Reply:
+    """A failure of ours after the ack, logged with a reference and said truthfully."""
+    ref = uuid.uuid4().hex[:8]
+    log.exception("an accepted Slack command failed (ref %s)", ref)
+    claim = applying.get()
+    said = "part of it was recorded; `status` shows what" if claim and claim.applied else "nothing was recorded"
+    return Reply((Message(f"Something went wrong (ref {ref}); {said}. Try again.", tone=Tone.ERROR),), False, (), True)
 
 
 def _read_only(text: str) -> bool:

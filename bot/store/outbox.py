@@ -66,12 +66,21 @@ class OutboxStore:
             .values(state=SENT, sent_at=now, message_id=message_id, lease_owner=None, lease_until=None)
         )
 
-    async def retry_later(self, ids: list[int], owner: str, at: datetime, error: str) -> None:
+    async def retry_later(self, ids: list[int], owner: str, at: datetime, error: str, *, maybe_posted: bool) -> None:
+        """Try again at ``at``; ``maybe_posted`` when the platform may have taken it (the next try looks it up)."""
+        values: dict[str, object] = {"next_attempt_at": at, "last_error": error[:500], "lease_owner": None}
+        values["lease_until"] = None
+        if maybe_posted:
+            values["maybe_posted"] = True  # and a batch keeps its key: the platform may hold it under that key
+        else:
+            values["batch_key"] = None  # certainly not taken: free to join the next catch-up with what piles up
         await self.session.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id.in_(ids), OutboxRow.lease_owner == owner)
-            .values(next_attempt_at=at, last_error=error[:500], lease_owner=None, lease_until=None)
+            update(OutboxRow).where(OutboxRow.id.in_(ids), OutboxRow.lease_owner == owner).values(**values)
         )
+
+    async def batch(self, ids: list[int], key: str) -> None:
+        """These rows go out together in one catch-up post under ``key``, now and in every retry of it."""
+        await self.session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(batch_key=key))
 
     async def backlog(self, incident: int | None = None) -> tuple[int, datetime | None]:
         """How many messages wait to be delivered (for one incident, or all), and since when."""

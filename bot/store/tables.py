@@ -6,7 +6,19 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, MetaData, Numeric, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -320,6 +332,8 @@ class OutboxRow(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     message_id: Mapped[str | None] = mapped_column(String(256))  # the platform's id once delivered
     last_error: Mapped[str | None] = mapped_column(Text)
+    maybe_posted: Mapped[bool] = mapped_column(default=False, server_default=false())  # an attempt's answer was lost
+    batch_key: Mapped[str | None] = mapped_column(String(64))  # the catch-up post it went out in, once tried
 
     __table_args__ = (
         Index(

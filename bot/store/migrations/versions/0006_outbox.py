@@ -36,6 +36,8 @@ def upgrade() -> None:
         sa.Column("sent_at", bot.store.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column("message_id", sa.String(length=256), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("maybe_posted", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column("batch_key", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
         sa.UniqueConstraint("key", name=op.f("uq_outbox_key")),
     )
