@@ -42,6 +42,7 @@ from bot.store import Database  # noqa: E402
 from tests.adapters.fake_slack import BOT_TOKEN, LOBBY, TEAM, FakeSlack, user_id  # noqa: E402
 
 SECRET = "soak-signing-secret"
+LOGS = Path(os.environ.get("WARROOM_SOAK_LOGS", "/tmp/warroom-soak"))  # each replica's log, for what went wrong
 REPLICAS = 3
 
 
@@ -108,8 +109,9 @@ class Replica:
     def start(self) -> None:
         if self.alive:  # the killer and the keeper may both want it back: one process per replica
             return
+        log = open(LOGS / f"replica-{self.n}.log", "ab")  # noqa: SIM115  # the child keeps it for its lifetime
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve"], env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [sys.executable, "-m", "bot", "serve"], env=self.env, stdout=subprocess.DEVNULL, stderr=log
         )
         self.spawned.append(self.proc)
 
@@ -296,6 +298,7 @@ async def verify(
         await conn.close()
     lost: Counter[str] = Counter()
     twice: Counter[str] = Counter()
+    missing: list[str] = []
     for kind, channel, text in acked:
         if kind == "vendor":
             ask = text.split('"')[3]
@@ -304,6 +307,8 @@ async def verify(
             seen = notes[text.removeprefix("note ")]
         lost[kind] += seen == 0
         twice[kind] += seen > 1
+        if seen == 0:
+            missing.append(text)
     chases: Counter[tuple[str, str]] = Counter()
     keys: Counter[str] = Counter()
     for room in rooms:
@@ -321,7 +326,12 @@ async def verify(
                     if line.startswith("• ") and "⏰ V" in line:
                         chases[(room.id, line.split("⏰ ", 1)[1].split()[0])] += 1
     number_to_room = {v: k for k, v in by_room.items()}
-    never = sum(1 for f in follow_ups if chases[(number_to_room.get(f["incident"]), f"V{f['number']}")] == 0)
+    unposted = [f for f in follow_ups if chases[(number_to_room.get(f["incident"]), f"V{f['number']}")] == 0]
+    never = len(unposted)
+    for text in missing[:10]:
+        print("lost:", text, file=sys.stderr)
+    for f in unposted[:10]:
+        print(f"never posted: INC-{f['incident']} V{f['number']} ({f['chases']} chases)", file=sys.stderr)
     return {
         "acknowledged commands lost": dict(lost),
         "acknowledged commands run twice": dict(twice),
@@ -362,6 +372,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
     random.seed(args.seed)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    for old in LOGS.glob("replica-*.log"):
+        old.unlink()
     asyncio.run(main_async(args))
 
 

@@ -158,9 +158,13 @@ class Deliverer:
             units.setdefault(row.batch_key or row.key, []).append(row)
         done = 0
         for key, unit in sorted(units.items(), key=lambda item: min(r.id for r in item[1])):
-            batched = unit[0].batch_key is not None
-            message = catch_up(unit, now) if batched else message_from_json(unit[0].message)
-            done += await self._send(unit, room, message, key, now)
+            if unit[0].batch_key is None:
+                done += await self._send(unit, room, message_from_json(unit[0].message), key, now)
+                continue
+            async with self.db.transaction() as store:  # the whole batch, or none of it, goes under its key
+                whole = await store.claim_batch(key, self.owner, now, self.lease)
+            if whole:
+                done += await self._send(whole, room, catch_up(whole, now), key, now)
         return done
 
     async def _send(self, rows: list[OutboxRow], room: RoomRef, message: Message, key: str, now: datetime) -> int:

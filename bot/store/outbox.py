@@ -50,7 +50,13 @@ class OutboxStore:
         claim = (
             update(OutboxRow)
             .where(OutboxRow.id.in_(due.scalar_subquery()))
-            .values(lease_owner=owner, lease_until=now + lease, attempts=OutboxRow.attempts + 1)
+            .values(
+                lease_owner=owner,
+                lease_until=now + lease,
+                attempts=OutboxRow.attempts + 1,
+                # A lease still held here was never settled: its replica died mid-post, and the post may be there.
+                maybe_posted=or_(OutboxRow.maybe_posted, OutboxRow.lease_owner.is_not(None)),
+            )
             .returning(OutboxRow.id)
         )
         ids = sorted((await self.session.execute(claim)).scalars())
@@ -77,6 +83,22 @@ class OutboxStore:
         await self.session.execute(
             update(OutboxRow).where(OutboxRow.id.in_(ids), OutboxRow.lease_owner == owner).values(**values)
         )
+
+    async def claim_batch(self, key: str, owner: str, now: datetime, lease: timedelta) -> list[OutboxRow] | None:
+        """Every pending row of a catch-up batch, leased to ``owner``; None when another replica holds part of it
+        (then the batch waits: sending part of it under its key would mark the rest delivered unseen)."""
+        rows = list(
+            (
+                await self.session.execute(
+                    select(OutboxRow).where(OutboxRow.batch_key == key, OutboxRow.state == PENDING).with_for_update()
+                )
+            ).scalars()
+        )
+        if any(r.lease_owner not in (None, owner) and r.lease_until and r.lease_until >= now for r in rows):
+            return None
+        for r in rows:
+            r.lease_owner, r.lease_until = owner, now + lease
+        return sorted(rows, key=lambda r: r.id)
 
     async def batch(self, ids: list[int], key: str) -> None:
         """These rows go out together in one catch-up post under ``key``, now and in every retry of it."""

@@ -7,7 +7,7 @@ from datetime import timedelta
 from adapters.memory import InMemoryChat
 from bot.chat import Message, MessageRef, RoomRef
 from bot.errors import ChatError
-from bot.outbox import backoff
+from bot.outbox import Deliverer, backoff, message_from_json, message_to_json
 from bot.reminders import Reminder
 from bot.store import Database, Store
 from tests.harness import Harness
@@ -31,8 +31,14 @@ class FlakyChat(InMemoryChat):
         ref = await super().post(room, message, key=key, retry=retry)
         if self.lose_answers:
             self.lose_answers -= 1
-            raise ChatError("Slack chat.postMessage failed: HTTP 500")
+            lost = ChatError("Slack chat.postMessage failed: HTTP 500")
+            lost.unknown_outcome = True  # the platform took it; the answer never came back
+            raise lost
         return ref
+
+
+def overdue(n: int) -> str:
+    return message_to_json(Message(f"⏰ V{n} is overdue"))
 
 
 def chases(h: Harness) -> list[str]:
@@ -99,3 +105,36 @@ async def test_the_engine_never_gives_up_on_a_firing_that_keeps_failing(db: Data
 def test_backoff_doubles_up_to_ten_minutes_and_never_stops() -> None:
     assert [backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [5, 10, 20, 40]
     assert backoff(50) == backoff(10_000) == timedelta(minutes=10)
+
+
+async def test_a_post_made_just_before_its_replica_died_is_neither_lost_nor_repeated_in_a_catch_up(
+    db: Database,
+) -> None:
+    chat = FlakyChat()
+    h = Harness(db, chat=chat)
+    await h.ok(RMA)
+    now = h.clock.now()
+    async with db.transaction() as store:
+        rows = [
+            await store.enqueue(
+                h.room.id, h.room.name, message_to_json(Message(f"⏰ V{n} is overdue")), incident=1, now=now
+            )
+            for n in range(1, 7)
+        ]
+    dying = Deliverer(db, chat, h.clock, owner="dying")
+    async with db.transaction() as store:  # V1 is claimed, posted, and its replica dies before recording it
+        [first] = await store.claim_deliveries("dying", now, dying.lease, 1)
+    await chat.post(h.room, message_from_json(first.message), key=first.key)
+    chat.down = True  # the others fail while Slack is away (known failures: nothing was taken)
+    h.later(timedelta(minutes=3))
+    await h.warroom.desk.outbox.deliver()
+    chat.down = False
+    h.later(timedelta(minutes=11))
+    await h.warroom.desk.outbox.deliver()
+    texts = [p.text for p in h.room_posts]
+    everything = "\n".join(texts)
+    for n in range(1, 7):
+        assert everything.count(f"⏰ V{n} is overdue") == 1, everything
+    assert any(t.startswith("⏪ Catching up") for t in texts) and len(rows) == 6
+    async with db.transaction() as store:
+        assert await store.backlog() == (0, None)
