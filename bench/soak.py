@@ -42,6 +42,7 @@ from bot.store import Database  # noqa: E402
 from tests.adapters.fake_slack import BOT_TOKEN, LOBBY, TEAM, FakeSlack, user_id  # noqa: E402
 
 SECRET = "soak-signing-secret"
+ANSWERS: dict[str, str] = {}  # command text → the id of its response_url, to show what it was answered
 LOGS = Path(os.environ.get("WARROOM_SOAK_LOGS", "/tmp/warroom-soak"))  # each replica's log, for what went wrong
 REPLICAS = 3
 
@@ -127,6 +128,8 @@ class Replica:
 
 
 def signed(text: str, channel: str, n: int, fake: FakeSlack) -> tuple[str, dict[str, str]]:
+    answer_at = fake.response_url()
+    ANSWERS[text] = answer_at.rsplit("/", 1)[1]
     body = urlencode(
         {
             "command": "/incident",
@@ -136,7 +139,7 @@ def signed(text: str, channel: str, n: int, fake: FakeSlack) -> tuple[str, dict[
             "channel_id": channel,
             "channel_name": "soak",
             "team_id": TEAM,
-            "response_url": fake.response_url(),
+            "response_url": answer_at,
             "trigger_id": f"t{n}",
         }
     )
@@ -280,6 +283,7 @@ async def settle(database_url: str, *, within: float) -> bool:
             if inbox == outbox == due == 0:
                 return True
             await asyncio.sleep(1)
+        print(f"not settled: {inbox} commands, {outbox} posts, {due} reminders still owed", file=sys.stderr)
         return False
     finally:
         await conn.close()
@@ -329,7 +333,8 @@ async def verify(
     unposted = [f for f in follow_ups if chases[(number_to_room.get(f["incident"]), f"V{f['number']}")] == 0]
     never = len(unposted)
     for text in missing[:10]:
-        print("lost:", text, file=sys.stderr)
+        said = [r.get("text", "")[:160] for r in fake.responses if r.get("id") == ANSWERS.get(text)]
+        print("lost:", text, "— answered:", said, file=sys.stderr)
     for f in unposted[:10]:
         print(f"never posted: INC-{f['incident']} V{f['number']} ({f['chases']} chases)", file=sys.stderr)
     return {
@@ -353,7 +358,10 @@ async def main_async(args: argparse.Namespace) -> None:
         await db.dispose()
         result = await soak(args, url)
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if args.keep:
+            print(f"kept the database: {url}", file=sys.stderr)
+        else:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
     for key, value in result.items():
         print(f"| {key} | {value} |")
@@ -370,6 +378,7 @@ def main() -> None:
     parser.add_argument("--fail-after", type=float, default=0.03, help="posts answered 500/dropped after the work")
     parser.add_argument("--kill-after", type=float, default=0.005, help="posts after which the replica is killed")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards, to look into it")
     args = parser.parse_args()
     random.seed(args.seed)
     LOGS.mkdir(parents=True, exist_ok=True)

@@ -43,9 +43,9 @@ class ClosingDesk:
                 {"unresolved": cmd.unresolved is not None},
             )
             summary = await write_summary(store, incident, now=now, cadence=self._cadence(incident))
-        owed = await self.desk.announce(incident, summary)
-        await self.desk.outbox.deliver()
-        posted = await self.desk.delivered(owed)
+        summary_post = await self.desk.announce(incident, summary)
+        await self.desk.outbox.deliver(only=[summary_post] if summary_post else [])
+        posted = await self.desk.delivered(summary_post)
         where = (
             "The lessons-learned summary is posted in the war room"
             if posted

@@ -16,7 +16,7 @@ from bot.chat import ChatPort, Invocation, Message, MessageRef, Reply, RoomRef, 
 from bot.clock import Clock
 from bot.domain import Incident, Person
 from bot.errors import BadInput, ChatError
-from bot.outbox import Deliverer, message_to_json
+from bot.outbox import Deliverer, message_to_json, owed
 from bot.playbooks import PlaybookLibrary
 from bot.store import Database, Store
 
@@ -84,6 +84,8 @@ class Desk:
             incident=incident.number,
             now=self.now,
         )
+        if (mine := owed.get()) is not None:
+            mine.append(row.id)
         return row.id
 
     async def announce(self, incident: Incident, message: Message) -> int | None:

@@ -9,10 +9,12 @@ after an outage, what piled up for one room goes out as one catch-up post, not a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,6 +50,11 @@ UTC_ZONE = ZoneInfo("UTC")
 CATCH_UP_AFTER = 3  # more than this many posts owed to one room at once: one catch-up post instead
 CATCH_UP_MAX = 20  # messages per catch-up post
 CATCH_UP_ITEM = 300  # characters of each missed message shown in it
+
+
+# The rows one command owes (set by the service around a command): delivered right after it, and only they —
+# a backlog left by an outage is the engine's to deliver, not something a person's command waits behind.
+owed: ContextVar[list[int] | None] = ContextVar("warroom_owed_posts", default=None)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -125,19 +132,21 @@ class Deliverer:
         self.owner = owner or uuid.uuid4().hex[:12]
         self.lease, self.batch = lease, batch
 
-    async def deliver(self) -> int:
-        """Post everything due now; returns how many rows were delivered (a catch-up post counts them all)."""
+    async def deliver(self, only: Sequence[int] | None = None) -> int:
+        """Post everything due now (``only`` these rows when given); returns how many rows were delivered (a
+        catch-up post counts them all). Rooms go side by side; the chat port paces each room's posts."""
+        if only is not None and not only:
+            return 0
         delivered = 0
         while True:
             now = self.clock.now()
             async with self.db.transaction() as store:
-                rows = await store.claim_deliveries(self.owner, now, self.lease, self.batch)
+                rows = await store.claim_deliveries(self.owner, now, self.lease, self.batch, only=only)
             by_room: dict[str, list[OutboxRow]] = {}
             for row in rows:
                 by_room.setdefault(row.room_id, []).append(row)
-            for room_rows in by_room.values():
-                delivered += await self._room(room_rows, now)
-            if len(rows) < self.batch:
+            delivered += sum(await asyncio.gather(*(self._room(room_rows, now) for room_rows in by_room.values())))
+            if len(rows) < self.batch or only is not None:
                 return delivered
 
     async def _room(self, rows: list[OutboxRow], now: datetime) -> int:

@@ -30,6 +30,7 @@ from bot.customer import Trigger
 from bot.desk import Core, Desk, person
 from bot.domain import SEVERITY_MEANING, EventKind, Incident, IncidentState, Person, ResponderRecord, RoleAssignment
 from bot.errors import BadInput, ChatError, WarroomError
+from bot.outbox import owed
 from bot.playbooks import Playbook, Responder, responders_for
 from bot.reminders import Reminder
 from bot.scorecard import scorecard_message, vendor_scores
@@ -106,6 +107,8 @@ class Warroom:
         own = applying.get() is None
         token = applying.set(Applying(0)) if own else None
         claim = applying.get()
+        mine: list[int] = []
+        posts = owed.set(mine)
         try:
             command = c.parse(invocation.text)
             reply = await self._handlers[type(command)](command, invocation)
@@ -124,14 +127,15 @@ class Warroom:
         finally:
             if token is not None:
                 applying.reset(token)
-        await self._deliver()
+            owed.reset(posts)
+        await self._deliver(mine)
         return reply
 
-    async def _deliver(self) -> None:
+    async def _deliver(self, rows: list[int]) -> None:
         """What the command decided to post goes out now; if it cannot, the outbox keeps it and retries."""
         token = applying.set(None)  # delivering is not the command's own write
         try:
-            await self.desk.outbox.deliver()
+            await self.desk.outbox.deliver(only=rows)
         except Exception:
             log.exception("delivering posts failed; they stay in the outbox and are retried")
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
@@ -37,8 +38,11 @@ class OutboxStore:
         await self.session.flush()
         return row
 
-    async def claim_deliveries(self, owner: str, now: datetime, lease: timedelta, limit: int) -> list[OutboxRow]:
-        """Lease what is due to this deliverer (other replicas skip it until the lease runs out), oldest first."""
+    async def claim_deliveries(
+        self, owner: str, now: datetime, lease: timedelta, limit: int, *, only: Sequence[int] | None = None
+    ) -> list[OutboxRow]:
+        """Lease what is due to this deliverer (other replicas skip it until the lease runs out), oldest first;
+        ``only`` these rows when given (what one command just decided to post)."""
         due = (
             select(OutboxRow.id)
             .where(OutboxRow.state == PENDING, OutboxRow.next_attempt_at <= now)
@@ -47,6 +51,8 @@ class OutboxStore:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
+        if only is not None:
+            due = due.where(OutboxRow.id.in_(list(only)))
         claim = (
             update(OutboxRow)
             .where(OutboxRow.id.in_(due.scalar_subquery()))
