@@ -217,6 +217,11 @@ class Warroom:
                 (render.error(f"I could not open the war room ({err}); nothing was recorded, so just try again."),),
                 ok=False,
             )
+        # Recorded at once: a command typed in the new channel (or a replica dying while the room is staffed)
+        # must find its incident there, whatever happens to the invites and the kickoff card after.
+        incident = _with_room(incident, room, self.desk.now)
+        async with core.db.transaction() as store:
+            await store.save_incident(incident)
         return await self._staff_room(incident, room, playbook, wanted, people, roles, opener)
 
     async def _staff_room(

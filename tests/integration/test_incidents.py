@@ -257,3 +257,15 @@ async def test_platform_without_pins_still_opens(db: Database) -> None:
     h = Harness(db, chat=NoPins())
     await h.ok(OPEN_POS)
     assert h.chat.room_named("inc-1-pos-registers-freeze-in-300-stores").pins == []
+
+
+async def test_an_open_cut_short_after_its_room_exists_leaves_the_incident_in_that_room(db: Database) -> None:
+    class DiesWhileStaffing(InMemoryChat):
+        async def invite(self, room: RoomRef, users: object) -> None:
+            raise RuntimeError("the replica died here")  # not a ChatError: nothing after this line ran
+
+    h = Harness(db, chat=DiesWhileStaffing())
+    reply = await h.run('open "Registers down" sev:2')
+    assert not reply.ok and "part of it was recorded" in reply.messages[0].title
+    room = h.chat.room_named("inc-1-registers-down").ref
+    assert (await h.ok("note typed in the new channel", room=room)).startswith("INC-1: noted")
