@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select
 
 from bot.clock import Clock, SimClock
 from bot.outbox import backoff
@@ -54,24 +54,16 @@ class ReminderEngine:
 
     async def claim(self, now: datetime) -> list[int]:
         """Lease up to ``batch`` due reminders to this engine; other engines skip them until the lease runs out."""
-        due = (
-            select(ReminderRow.id)
-            .where(ReminderRow.state == PENDING, ReminderRow.due_at <= now)
-            .where(or_(ReminderRow.lease_until.is_(None), ReminderRow.lease_until < now))
-            .order_by(ReminderRow.due_at)
-            .limit(self.batch)
-            # PostgreSQL: rows another replica is claiming are skipped, not waited for. SQLite drops this
-            # clause; there BEGIN IMMEDIATE makes the whole claim one writer at a time.
-            .with_for_update(skip_locked=True)
-        )
-        claim = (
-            update(ReminderRow)
-            .where(ReminderRow.id.in_(due.scalar_subquery()))
-            .values(lease_owner=self.owner, lease_until=now + self.lease, attempts=ReminderRow.attempts + 1)
-            .returning(ReminderRow.id)
-        )
         async with self.db.transaction() as store:
-            return sorted((await store.session.execute(claim)).scalars())
+            return await store.claim_leased(
+                ReminderRow,
+                due=(ReminderRow.state == PENDING) & (ReminderRow.due_at <= now),
+                order=ReminderRow.due_at,
+                owner=self.owner,
+                now=now,
+                lease=self.lease,
+                limit=self.batch,
+            )
 
     async def fire(self, reminder_id: int, now: datetime) -> bool:
         """Fire one claimed reminder; conditions are checked again by its handler. False if it was not ours."""

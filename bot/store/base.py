@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.tables import (
@@ -22,6 +26,9 @@ Numbered = (
 )
 
 
+Leased = type[ReminderRow] | type[OutboxRow] | type[InboxRow]
+
+
 class StoreBase:
     session: AsyncSession
 
@@ -29,6 +36,38 @@ class StoreBase:
         """The next L<n>, A<n>, V<n>, C<n>, U<n> or B<n> of an incident (callers hold the incident's row lock)."""
         query = select(func.coalesce(func.max(table.number), 0)).where(table.incident == incident)
         return int((await self.session.execute(query)).scalar_one()) + 1
+
+    async def claim_leased(
+        self,
+        table: Leased,
+        *,
+        due: ColumnElement[bool],
+        order: Any,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        also: Mapping[str, Any] | None = None,
+    ) -> list[int]:
+        """Lease up to ``limit`` rows of a work queue (reminders, posts owed, accepted commands) that are ``due``
+        and not leased by a live owner; returns their ids. Other replicas skip them until the lease runs out."""
+        picked = (
+            select(table.id)
+            .where(due)
+            .where(or_(table.lease_until.is_(None), table.lease_until < now))
+            .order_by(order)
+            .limit(limit)
+            # PostgreSQL: rows another replica is claiming are skipped, not waited for. SQLite drops this clause;
+            # there BEGIN IMMEDIATE makes the whole claim one writer at a time.
+            .with_for_update(skip_locked=True)
+        )
+        claim = (
+            update(table)
+            .where(table.id.in_(picked.scalar_subquery()))
+            .values(lease_owner=owner, lease_until=now + lease, attempts=table.attempts + 1, **(also or {}))
+            .returning(table.id)
+        )
+        return sorted((await self.session.execute(claim)).scalars())
 
     async def hand_back(self, owner: str) -> int:
         """Release every lease ``owner`` holds on reminders, posts owed and accepted commands, so that another

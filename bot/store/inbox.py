@@ -6,10 +6,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.store.base import StoreBase
 from bot.store.tables import InboxRow
 
 PENDING, APPLIED, DONE = "pending", "applied", "done"
@@ -29,10 +29,8 @@ class Applying:
 applying: ContextVar[Applying | None] = ContextVar("warroom_inbox_applying", default=None)
 
 
-class InboxStore:
+class InboxStore(StoreBase):
     """The inbox, mixed into bot.store.Store; every method runs in the caller's transaction."""
-
-    session: AsyncSession
 
     async def accept(self, key: str, platform: str, payload: str, *, now: datetime, ttl: timedelta) -> bool:
         """Keep an accepted command; False when the same key was accepted within ``ttl`` (a double submit) or is
@@ -57,21 +55,15 @@ class InboxStore:
         self, platform: str, owner: str, now: datetime, lease: timedelta, limit: int
     ) -> list[InboxRow]:
         """Lease accepted commands not yet done, oldest first; a dead replica's lease runs out and they come back."""
-        due = (
-            select(InboxRow.id)
-            .where(InboxRow.platform == platform, InboxRow.state != DONE)
-            .where(or_(InboxRow.lease_until.is_(None), InboxRow.lease_until < now))
-            .order_by(InboxRow.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+        ids = await self.claim_leased(
+            InboxRow,
+            due=(InboxRow.platform == platform) & (InboxRow.state != DONE),
+            order=InboxRow.id,
+            owner=owner,
+            now=now,
+            lease=lease,
+            limit=limit,
         )
-        claim = (
-            update(InboxRow)
-            .where(InboxRow.id.in_(due.scalar_subquery()))
-            .values(lease_owner=owner, lease_until=now + lease, attempts=InboxRow.attempts + 1)
-            .returning(InboxRow.id)
-        )
-        ids = sorted((await self.session.execute(claim)).scalars())
         if not ids:
             return []
         rows = (await self.session.execute(select(InboxRow).where(InboxRow.id.in_(ids)))).scalars()

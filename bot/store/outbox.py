@@ -7,17 +7,15 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.store.base import StoreBase
 from bot.store.tables import OutboxRow
 
 PENDING, SENT, REFUSED = "pending", "sent", "refused"
 
 
-class OutboxStore:
+class OutboxStore(StoreBase):
     """The outbox, mixed into bot.store.Store; every method runs in the caller's transaction."""
-
-    session: AsyncSession
 
     async def enqueue(
         self, room_id: str, room_name: str, message: str, *, incident: int | None, now: datetime
@@ -43,29 +41,20 @@ class OutboxStore:
     ) -> list[OutboxRow]:
         """Lease what is due to this deliverer (other replicas skip it until the lease runs out), oldest first;
         ``only`` these rows when given (what one command just decided to post)."""
-        due = (
-            select(OutboxRow.id)
-            .where(OutboxRow.state == PENDING, OutboxRow.next_attempt_at <= now)
-            .where(or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < now))
-            .order_by(OutboxRow.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+        due = (OutboxRow.state == PENDING) & (OutboxRow.next_attempt_at <= now)
         if only is not None:
-            due = due.where(OutboxRow.id.in_(list(only)))
-        claim = (
-            update(OutboxRow)
-            .where(OutboxRow.id.in_(due.scalar_subquery()))
-            .values(
-                lease_owner=owner,
-                lease_until=now + lease,
-                attempts=OutboxRow.attempts + 1,
-                # A lease still held here was never settled: its replica died mid-post, and the post may be there.
-                maybe_posted=or_(OutboxRow.maybe_posted, OutboxRow.lease_owner.is_not(None)),
-            )
-            .returning(OutboxRow.id)
+            due = due & OutboxRow.id.in_(list(only))
+        ids = await self.claim_leased(
+            OutboxRow,
+            due=due,
+            order=OutboxRow.id,
+            owner=owner,
+            now=now,
+            lease=lease,
+            limit=limit,
+            # A lease still held here was never settled: its replica died mid-post, and the post may be there.
+            also={"maybe_posted": or_(OutboxRow.maybe_posted, OutboxRow.lease_owner.is_not(None))},
         )
-        ids = sorted((await self.session.execute(claim)).scalars())
         if not ids:
             return []
         rows = (await self.session.execute(select(OutboxRow).where(OutboxRow.id.in_(ids)))).scalars()
