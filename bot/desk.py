@@ -113,8 +113,12 @@ class Desk:
             row = await store.outbox_row(outbox_id)
         return row is not None and row.state == "sent"
 
+    async def roles(self, store: Store, incident: Incident) -> dict[str, Person]:
+        """Who holds which role in the incident (commander, comms, exec_sponsor, …)."""
+        return {r.role: r.person for r in await store.roles(incident.number)}
+
     async def commander(self, store: Store, incident: Incident) -> Person | None:
-        return next((r.person for r in await store.roles(incident.number) if r.role == "commander"), None)
+        return (await self.roles(store, incident)).get("commander")
 
     def ack(self, incident: Incident, text: str, *, tone: Tone = Tone.SUCCESS) -> Reply:
         return Reply((Message(f"{incident.ref}: {text}", tone=tone),))

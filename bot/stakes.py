@@ -86,7 +86,7 @@ class StakesDesk:
             return None
         async with self.desk.db.read() as store:
             there = {r.handle.casefold() for r in await store.responders(incident.number) if r.team == EXEC_TEAM}
-            roles = {r.role: r.person for r in await store.roles(incident.number)}
+            roles = await self.desk.roles(store, incident)
         new = [(h, why) for h, why in due if h.casefold() not in there]
         if not new:
             return None

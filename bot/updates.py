@@ -47,11 +47,8 @@ class CustomerDesk:
     def at_risk_window(self, incident: Incident) -> timedelta:
         return self.desk.playbooks.get(incident.playbook).at_risk_window
 
-    async def roles(self, store: Store, incident: Incident) -> dict[str, Person]:
-        return {r.role: r.person for r in await store.roles(incident.number)}
-
     async def comms(self, store: Store, incident: Incident) -> Person | None:
-        roles = await self.roles(store, incident)
+        roles = await self.desk.roles(store, incident)
         return roles.get("comms") or roles.get("commander")
 
     async def start_clock(self, store: Store, incident: Incident, now: datetime) -> None:
@@ -409,7 +406,7 @@ class CustomerDesk:
         untold = [b for b in await store.bad_news(incident.number) if not b.told]
         await store.count_repeat(incident.number, [b.number for b in untold])
         loudest = max([prompts, *(b.repeats + 1 for b in untold)])
-        roles = await self.roles(store, incident)
+        roles = await self.desk.roles(store, incident)
         who = roles.get("comms") or roles.get("commander")
         mentioned: list[Person] = [p for p in (who,) if p]
         if loudest >= 2 and roles.get("commander"):

@@ -385,8 +385,8 @@ class VendorDesk:
     ) -> list[Message]:
         """One rung up, or Plan B at the top: recorded, rescheduled, and returned for posting with what it means
         for the customer (bad news when a promise needs it, else an internal notice)."""
-        commander = await self.desk.commander(store, incident)
-        roles = await self.customer.roles(store, incident)
+        roles = await self.desk.roles(store, incident)
+        commander = roles.get("commander")
         previous = f.contact
         if f.rung + 1 < len(f.ladder):
             f = f.escalated()

@@ -248,7 +248,7 @@ class SlackSurface:
         if _read_only(text):
             self._spawn(lambda: self._guarded(self._mention(event_id, invocation, to), to), to, context)
             return
-        key = f"slack:event:{event_id}" if event_id else _repeat_key(invocation, to.team) or uuid.uuid4().hex
+        key = f"slack:event:{event_id}" if event_id else _repeat_key(invocation, to.team)
         await self._accept(invocation, to, context, key=key, ttl=EVENT_TTL, mention=True)
 
     # --- into the inbox: accepted before the ack, carried out after by whichever replica is alive ----
@@ -261,7 +261,7 @@ class SlackSurface:
         if _read_only(invocation.text):
             await self._answer_inline(invocation, to, context, ack, inline=inline)
             return
-        key = _repeat_key(invocation, to.team) or uuid.uuid4().hex
+        key = _repeat_key(invocation, to.team)
         said = await self._accept(invocation, to, context, key=key, ttl=REPEAT_TTL)
         if said is not None and inline:
             await ack(text=said.title, response_type="ephemeral")
@@ -531,13 +531,8 @@ def _read_only(text: str) -> bool:
         return True
 
 
-def _repeat_key(invocation: Invocation, team: str) -> str | None:
-    """A key for commands that change something; reading twice is never a double submit."""
-    try:
-        if isinstance(c.parse(invocation.text), READ_ONLY):
-            return None
-    except WarroomError:
-        return None
+def _repeat_key(invocation: Invocation, team: str) -> str:
+    """The double-submit key of a command that changes something (callers have ruled out reading: _read_only)."""
     said = " ".join(invocation.text.split())
     digest = hashlib.sha256(f"{team}|{invocation.user.id}|{invocation.room.id}|{said}".encode()).hexdigest()
     return f"slack:command:{digest}"
