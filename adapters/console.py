@@ -63,7 +63,8 @@ class ConsoleChat(InMemoryChat):
     def on_post(self, posted: Posted) -> None:
         stamp = format_when(self.clock.now(), self.tz)
         body = plain_text(posted.message).replace("\n", "\n    ")
-        self.write(f"\n[{stamp}] #{posted.ref.room.name} · warroom:\n    {body}\n")
+        where = " (in the thread)" if posted.thread else ""
+        self.write(f"\n[{stamp}] #{posted.ref.room.name}{where} · warroom:\n    {body}\n")
 
 
 class ConsoleSession:

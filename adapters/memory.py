@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 from bot.chat import Capability, Message, MessageRef, RoomRef, UserRef
 from bot.errors import ChatError
+from bot.pages import split
+from bot.render import plain_text
 
 _HANDLE = re.compile(r"^@?([\w.\-]{1,80})$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -27,16 +29,16 @@ class Room:
 class Posted:
     ref: MessageRef
     message: Message
+    thread: MessageRef | None = None  # the post this one replies to, in its thread
 
     @property
     def text(self) -> str:
-        from bot.render import plain_text
-
         return plain_text(self.message)
 
 
 class InMemoryChat:
-    """A chat platform in memory: ``directory`` limits who exists, ``fail`` makes a method's next call fail."""
+    """A chat platform in memory: ``directory`` limits who exists, ``fail`` makes a method's next call fail;
+    ``limit`` (characters of plain text) makes it refuse bigger posts, as a real platform refuses, and split to it."""
 
     platform = "memory"
     capabilities = (
@@ -48,7 +50,8 @@ class InMemoryChat:
         | Capability.BUTTONS
     )
 
-    def __init__(self, directory: Mapping[str, UserRef] | None = None) -> None:
+    def __init__(self, directory: Mapping[str, UserRef] | None = None, *, limit: int | None = None) -> None:
+        self.limit = limit
         self.directory = dict(directory) if directory is not None else None
         self.rooms: dict[str, Room] = {}
         self.posts: list[Posted] = []
@@ -84,17 +87,35 @@ class InMemoryChat:
         members = self._room(room).members
         members.extend(u for u in users if u not in members)
 
-    async def post(self, room: RoomRef, message: Message, *, key: str | None = None, retry: bool = False) -> MessageRef:
+    async def post(
+        self,
+        room: RoomRef,
+        message: Message,
+        *,
+        key: str | None = None,
+        retry: bool = False,
+        thread: MessageRef | None = None,
+    ) -> MessageRef:
         self._maybe_fail("post")
         self._room(room)
         if key is not None and key in self.keys:  # posted before under this delivery key: not again
             return self.keys[key]
-        posted = Posted(MessageRef(room, f"M{next(self._ids)}"), message)
+        if self.limit is not None and len(plain_text(message)) > self.limit:
+            refused = ChatError(f"post refused: {len(plain_text(message))} characters, over {self.limit}")
+            refused.refused = True
+            raise refused
+        posted = Posted(MessageRef(room, f"M{next(self._ids)}"), message, thread)
         if key is not None:
             self.keys[key] = posted.ref
         self.posts.append(posted)
         self.on_post(posted)
         return posted.ref
+
+    def split(self, message: Message) -> list[Message]:
+        """Parts within ``limit`` characters of plain text (no limit: the message as it is)."""
+        if self.limit is None:
+            return [message]
+        return split(message, measure=lambda m: (len(plain_text(m)),), budget=(self.limit,))
 
     async def update(self, ref: MessageRef, message: Message) -> None:
         self._maybe_fail("update")

@@ -122,6 +122,9 @@ class Message:
     title: str
     blocks: tuple[Block, ...] = ()
     tone: Tone = Tone.INFO
+    # Where the whole of it can be read when a platform refuses to show it (`warroom summary INC-1`); a short
+    # version that points there is posted instead. Empty: `status` is where things stand.
+    elsewhere: str = ""
 
     @property
     def mentions(self) -> tuple[UserRef, ...]:
@@ -164,10 +167,26 @@ class ChatPort(Protocol):
         """Pull people into a room, in one call where the platform allows."""
         ...
 
-    async def post(self, room: RoomRef, message: Message, *, key: str | None = None, retry: bool = False) -> MessageRef:
-        """Post a message in a room. ``key`` is the outbox's delivery key; ``retry`` says an earlier attempt's
-        outcome is unknown (a timeout, a 5xx, a crash). A platform that can look a posted key up returns the
-        message already posted under it instead of posting twice."""
+    async def post(
+        self,
+        room: RoomRef,
+        message: Message,
+        *,
+        key: str | None = None,
+        retry: bool = False,
+        thread: MessageRef | None = None,
+    ) -> MessageRef:
+        """Post a message in a room, or as a reply in the thread of ``thread`` where the platform has threads.
+
+        ``key`` is the outbox's delivery key; ``retry`` says an earlier attempt's outcome is unknown (a timeout, a
+        5xx, a crash). A platform that can look a posted key up returns the message already posted under it
+        instead of posting twice. A payload the platform refuses as it is (too big, malformed) raises a ChatError
+        whose ``refused`` is true: sending it again unchanged would be refused again."""
+        ...
+
+    def split(self, message: Message) -> list[Message]:
+        """The message as parts that each fit one post on this platform, counted as the platform counts (after
+        escaping), in order, nothing dropped: ``[message]`` when it fits."""
         ...
 
     async def update(self, ref: MessageRef, message: Message) -> None:

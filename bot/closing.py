@@ -42,15 +42,14 @@ class ClosingDesk:
                 + (f"; {stopped} pending reminder(s) stopped" if stopped else ""),
                 {"unresolved": cmd.unresolved is not None},
             )
-            summary = await write_summary(store, incident, now=now, cadence=self._cadence(incident))
-        summary_post = await self.desk.announce(incident, summary)
-        await self.desk.outbox.deliver(only=[summary_post] if summary_post else [])
-        posted = await self.desk.delivered(summary_post)
+            head, details = await write_summary(store, incident, now=now, cadence=self._cadence(incident))
+            summary_post = await self.desk.post(store, incident, head, replies=(details,))
+        await self.desk.deliver_owed()
+        trouble = await self.desk.fate(summary_post)
         where = (
-            "The lessons-learned summary is posted in the war room"
-            if posted
-            else "The lessons-learned summary is stored but not posted yet (the chat platform refused it; I keep"
-            " trying)"
+            f"The lessons-learned summary is stored, but in the war room {trouble}"
+            if trouble
+            else "The lessons-learned summary is posted in the war room, its details in the thread under it"
         )
         return Reply(
             (

@@ -8,6 +8,7 @@ person, post in a war room, and answer the person who typed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,9 +17,11 @@ from bot.chat import ChatPort, Invocation, Message, MessageRef, Reply, RoomRef, 
 from bot.clock import Clock
 from bot.domain import Incident, Person
 from bot.errors import BadInput, ChatError
-from bot.outbox import Deliverer, message_to_json, owed
+from bot.outbox import Deliverer, message_to_json, owed, short_version
 from bot.playbooks import PlaybookLibrary
 from bot.store import Database, Store
+from bot.store.inbox import applying
+from bot.store.outbox import PENDING, REFUSED, SENT, SHORT
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,14 @@ class Core:
     playbooks: PlaybookLibrary
     clock: Clock
     default_tz: str
+
+
+@dataclass(frozen=True)
+class Posted:
+    """What became of a post made at once: where it is (None if nowhere), and anything short of the whole story."""
+
+    ref: MessageRef | None
+    trouble: str = ""
 
 
 def person(invocation: Invocation) -> Person:
@@ -73,45 +84,109 @@ class Desk:
             raise BadInput(f"I can't find {handle[:60]}", example="role comms @dana")
         return Person(user.id, user.name)
 
-    async def post(self, store: Store, incident: Incident, message: Message) -> int | None:
-        """Owe a post to the war room, in the caller's transaction: delivered once it commits (the outbox)."""
+    async def post(
+        self, store: Store, incident: Incident, message: Message, *, replies: Sequence[Message] = ()
+    ) -> int | None:
+        """Owe a post to the war room, in the caller's transaction: delivered once it commits (the outbox).
+
+        What does not fit one message of the platform continues in replies in its thread, each owed on its own,
+        and so do ``replies``; returns the outbox row of the head."""
         if incident.room_id is None:
             return None
+        head, *rest = self.core.chat.split(message)
+        first = await self._owe(store, incident, head)
+        for part in [*rest, *(p for reply in replies for p in self.core.chat.split(reply))]:
+            await self._owe(store, incident, part, thread_of=first)
+        return first
+
+    async def _owe(self, store: Store, incident: Incident, message: Message, *, thread_of: int | None = None) -> int:
+        assert incident.room_id is not None
         row = await store.enqueue(
             incident.room_id,
             incident.room_name or incident.room_id,
             message_to_json(message),
             incident=incident.number,
             now=self.now,
+            thread_of=thread_of,
         )
         if (mine := owed.get()) is not None:
             mine.append(row.id)
         return row.id
 
-    async def announce(self, incident: Incident, message: Message) -> int | None:
+    async def announce(self, incident: Incident, message: Message, *, replies: Sequence[Message] = ()) -> int | None:
         """Owe a post to the war room after what it reports was committed; delivered by the outbox."""
         async with self.db.transaction() as store:
-            return await self.post(store, incident, message)
+            return await self.post(store, incident, message, replies=replies)
 
-    async def post_now(self, incident: Incident, message: Message) -> MessageRef | None:
+    async def post_now(self, incident: Incident, message: Message) -> Posted:
         """Post at once, for the one post whose platform id is needed right away (the kickoff card, to pin it).
 
-        A chat failure is logged and answered with None; nothing recorded is lost."""
+        What does not fit one message continues in its thread. A payload the platform refuses as it is falls back
+        once to its short version; any failure is logged and said in what this returns: nothing recorded is lost."""
         if incident.room_id is None:
-            return None
+            return Posted(None, "there is no war room to post in")
+        room = RoomRef(incident.room_id, incident.room_name or incident.room_id)
+        head, *rest = self.core.chat.split(message)
         try:
-            return await self.core.chat.post(RoomRef(incident.room_id, incident.room_name or incident.room_id), message)
+            ref = await self.core.chat.post(room, head)
+            said = ""
         except ChatError as err:
             log.warning("could not post in %s for %s: %s", incident.room_name, incident.ref, err)
-            return None
+            if not err.refused:
+                return Posted(None, f"it could not be posted ({err})")
+            try:
+                ref = await self.core.chat.post(room, short_version(head, str(err), incident.number))
+            except ChatError as again:
+                log.warning("its short version was refused too in %s: %s", incident.room_name, again)
+                return Posted(None, f"the chat platform refused it, and its short version ({again})")
+            said = f"the chat platform refused it in full ({err}), so a short version is posted"
+        missing = 0
+        for part in rest:
+            try:
+                await self.core.chat.post(room, part, thread=ref)
+            except ChatError as err:
+                log.warning("could not post part of a message in %s: %s", incident.room_name, err)
+                missing += 1
+        if missing:
+            said = f"{said + '; ' if said else ''}{missing} of its {len(rest)} continuation(s) could not be posted"
+        return Posted(ref, said)
 
-    async def delivered(self, outbox_id: int | None) -> bool:
-        """Whether an owed post has reached the room (after the outbox was flushed)."""
+    async def deliver_owed(self) -> None:
+        """Deliver now what this command owes the rooms so far (its answer says what became of it)."""
+        mine = list(owed.get() or [])
+        token = applying.set(None)  # delivering is not the command's own write
+        try:
+            await self.outbox.deliver(only=mine)
+        finally:
+            applying.reset(token)
+
+    async def fate(self, outbox_id: int | None) -> str:
+        """After the outbox was flushed: what became of an owed post and the replies in its thread, in words
+        fit for the person who asked for it ("" when all of it is in the room)."""
         if outbox_id is None:
-            return False
+            return "there is no war room to post it in"
         async with self.db.read() as store:
-            row = await store.outbox_row(outbox_id)
-        return row is not None and row.state == "sent"
+            head = await store.outbox_row(outbox_id)
+            replies = await store.thread_rows(outbox_id)
+        if head is None:
+            return "it was not posted"
+        said = []
+        if head.state == PENDING:
+            said.append("it is not posted yet: the chat platform cannot be reached for now; I keep trying")
+        elif head.state == REFUSED:
+            said.append(f"the chat platform refused it, even in a short version ({head.last_error})")
+        elif head.form == SHORT:
+            said.append(f"the chat platform refused it as it was ({head.last_error}), so a short version is posted")
+        waiting = sum(r.state == PENDING for r in replies)
+        refused = sum(r.state == REFUSED for r in replies)
+        short = sum(r.state == SENT and r.form == SHORT for r in replies)
+        if waiting:
+            said.append(f"{waiting} of the {len(replies)} replies in its thread are not posted yet; I keep trying")
+        if refused:
+            said.append(f"{refused} of the {len(replies)} replies in its thread were refused by the chat platform")
+        if short:
+            said.append(f"{short} of the {len(replies)} replies in its thread are posted in a short version only")
+        return "; ".join(said)
 
     async def roles(self, store: Store, incident: Incident) -> dict[str, Person]:
         """Who holds which role in the incident (commander, comms, exec_sponsor, …)."""

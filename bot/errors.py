@@ -35,6 +35,9 @@ class PlaybookError(WarroomError):
 class ChatError(WarroomError):
     """The chat platform refused or failed a call; the message names the call and the reason.
 
-    ``unknown_outcome`` says the platform may have done it anyway (a 5xx, a timeout, a dropped connection)."""
+    ``unknown_outcome`` says the platform may have done it anyway (a 5xx, a timeout, a dropped connection);
+    ``refused`` that it refused the payload itself (too big, malformed: Slack's `msg_blocks_too_long`, Teams' 413),
+    so the same payload would be refused again — it is never resent unchanged."""
 
     unknown_outcome: bool = False
+    refused: bool = False

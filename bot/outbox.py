@@ -5,6 +5,11 @@ chat outage: the row stays pending, is retried with exponential backoff (up to a
 takes), and is claimed under a lease so one replica delivers it. Each post carries its row's delivery key,
 so an adapter that can look a key up (Slack) makes a retried post exactly once. When the platform comes back
 after an outage, what piled up for one room goes out as one catch-up post, not a storm.
+
+A post too big for one message is owed as a head and replies in its thread, each a row with its own key, so
+each part is posted once too. A payload the platform refuses as it is (too big, malformed) is never sent again
+unchanged: its short version — the heading, the start, where the whole can be read — is sent once instead; if
+that is refused too, the post is given up on and the commander is told so in the room.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,6 +46,7 @@ from bot.clock import Clock
 from bot.errors import ChatError
 from bot.render import plain_text
 from bot.store import Database
+from bot.store.outbox import FULL, NOTICE, PENDING, SENT, SHORT
 from bot.store.tables import OutboxRow
 from bot.when import format_duration, format_when
 
@@ -50,6 +57,8 @@ UTC_ZONE = ZoneInfo("UTC")
 CATCH_UP_AFTER = 3  # more than this many posts owed to one room at once: one catch-up post instead
 CATCH_UP_MAX = 20  # messages per catch-up post
 CATCH_UP_ITEM = 300  # characters of each missed message shown in it
+SHORT_BODY = 280  # characters of a refused message's body its short version keeps
+SHORT_MENTIONS = 10  # people a short version still mentions
 
 
 # The rows one command owes (set by the service around a command): delivered right after it, and only they —
@@ -92,9 +101,10 @@ def message_to_json(message: Message) -> str:
             return {"bullets": list(b.items)}
         return {"actions": [[x.label, x.command, x.style] for x in b.buttons]}
 
-    return json.dumps(
-        {"title": message.title, "tone": message.tone.value, "blocks": [block(b) for b in message.blocks]}
-    )
+    data = {"title": message.title, "tone": message.tone.value, "blocks": [block(b) for b in message.blocks]}
+    if message.elsewhere:
+        data["elsewhere"] = message.elsewhere
+    return json.dumps(data)
 
 
 def message_from_json(text: str) -> Message:
@@ -109,7 +119,8 @@ def message_from_json(text: str) -> Message:
             return Bullets(tuple(b["bullets"]))
         return Actions(tuple(Button(label, command, style) for label, command, style in b["actions"]))
 
-    return Message(data["title"], tuple(block(b) for b in data["blocks"]), Tone(data["tone"]))
+    blocks = tuple(block(b) for b in data["blocks"])
+    return Message(data["title"], blocks, Tone(data["tone"]), str(data.get("elsewhere") or ""))
 
 
 # --- delivery --------------------------------------------------------------------------------------------
@@ -152,44 +163,170 @@ class Deliverer:
     async def _room(self, rows: list[OutboxRow], now: datetime) -> int:
         """One room's due posts, in order. A post whose earlier answer was lost goes again alone (or with the
         catch-up it was part of), under the same key, so the platform can say it already has it; after an outage,
-        many posts not yet taken go out as catch-up posts of twenty, each remembered as a batch before it is sent."""
+        many posts not yet taken go out as catch-up posts that each fit one message, each remembered as a batch
+        before it is sent. A reply waits for the post it replies to."""
         room = RoomRef(rows[0].room_id, rows[0].room_name)
         units: dict[str, list[OutboxRow]] = {}
-        fresh = [r for r in rows if r.batch_key is None and not r.maybe_posted]
+        fresh = [
+            r for r in rows if r.batch_key is None and not r.maybe_posted and r.thread_of is None and r.form == FULL
+        ]
         if len(fresh) > CATCH_UP_AFTER and any(r.attempts > 1 for r in fresh):
-            chunks = [fresh[i : i + CATCH_UP_MAX] for i in range(0, len(fresh), CATCH_UP_MAX)]
             async with self.db.transaction() as store:
-                for chunk in chunks:
+                for chunk in self._chunks(fresh, now):
                     await store.batch([r.id for r in chunk], chunk[0].key)
                     for r in chunk:
                         r.batch_key = chunk[0].key
         for row in rows:
             units.setdefault(row.batch_key or row.key, []).append(row)
         done = 0
+        posted: dict[int, str] = {}  # row id → the platform's id of its post, for the replies in its thread
         for key, unit in sorted(units.items(), key=lambda item: min(r.id for r in item[1])):
             if unit[0].batch_key is None:
-                done += await self._send(unit, room, message_from_json(unit[0].message), key, now)
+                row = unit[0]
+                thread: MessageRef | None = None
+                if row.thread_of is not None:
+                    head = posted.get(row.thread_of) or await self._head(row.thread_of)
+                    if head is None:  # the post it replies to is not there yet: wait for it
+                        async with self.db.transaction() as store:
+                            await store.retry_later(
+                                [row.id], self.owner, now + FIRST_RETRY, "waits for its thread", maybe_posted=False
+                            )
+                        continue
+                    thread = MessageRef(room, head) if head else None
+                sent, ref_id = await self._send(unit, room, message_from_json(row.message), key, now, thread=thread)
+                done += sent
+                if ref_id is not None:
+                    posted[row.id] = ref_id
                 continue
             async with self.db.transaction() as store:  # the whole batch, or none of it, goes under its key
                 whole = await store.claim_batch(key, self.owner, now, self.lease)
             if whole:
-                done += await self._send(whole, room, catch_up(whole, now), key, now)
+                sent, ref_id = await self._send(whole, room, catch_up(whole, now), key, now)
+                done += sent
+                if ref_id is not None:
+                    posted.update(dict.fromkeys((r.id for r in whole), ref_id))
         return done
 
-    async def _send(self, rows: list[OutboxRow], room: RoomRef, message: Message, key: str, now: datetime) -> int:
+    def _chunks(self, rows: list[OutboxRow], now: datetime) -> list[list[OutboxRow]]:
+        """Rows in order as catch-up posts of at most twenty, each small enough for one message."""
+        chunks: list[list[OutboxRow]] = []
+        for row in rows:
+            grown = [*chunks[-1], row] if chunks else []
+            if chunks and len(grown) <= CATCH_UP_MAX and len(self.chat.split(catch_up(grown, now))) == 1:
+                chunks[-1].append(row)
+            else:
+                chunks.append([row])
+        return chunks
+
+    async def _head(self, row_id: int) -> str | None:
+        """The platform's id of a delivered post ("" when it was given up on: reply outside any thread), or None
+        while it is still owed."""
+        async with self.db.read() as store:
+            head = await store.outbox_row(row_id)
+        if head is None or head.state not in (PENDING, SENT):
+            return ""
+        return head.message_id or "" if head.state == SENT else None
+
+    async def _send(
+        self,
+        rows: list[OutboxRow],
+        room: RoomRef,
+        message: Message,
+        key: str,
+        now: datetime,
+        *,
+        thread: MessageRef | None = None,
+    ) -> tuple[int, str | None]:
+        """Post one unit (a row, or a catch-up batch); how many rows it delivered and the post's id."""
         ids = [r.id for r in rows]
+        sent = short_version(message, rows[0].last_error or "", rows[0].incident) if rows[0].form == SHORT else message
         try:
             retry = any(r.attempts > 1 for r in rows)  # an earlier attempt may have reached the platform
-            ref: MessageRef = await self.chat.post(room, message, key=key, retry=retry)
+            ref: MessageRef = await self.chat.post(room, sent, key=key, retry=retry, thread=thread)
         except ChatError as err:
+            if err.refused:
+                return await self._refused(rows, room, message, key, now, err, thread)
             again = now + backoff(max(r.attempts for r in rows))
             log.warning("could not post in %s (%s); trying again at %s", room.name, err, again.isoformat())
             async with self.db.transaction() as store:
                 await store.retry_later(ids, self.owner, again, str(err), maybe_posted=err.unknown_outcome)
-            return 0
+            return 0, None
         async with self.db.transaction() as store:
             await store.delivered(ids, self.owner, ref.id, now)
-        return len(ids)
+        return len(ids), ref.id
+
+    async def _refused(
+        self,
+        rows: list[OutboxRow],
+        room: RoomRef,
+        message: Message,
+        key: str,
+        now: datetime,
+        err: ChatError,
+        thread: MessageRef | None,
+    ) -> tuple[int, str | None]:
+        """The platform refused the payload itself: never the same payload again. The full message falls back
+        once to its short version; a short version refused too is given up on, and the commander told."""
+        ids = [r.id for r in rows]
+        if rows[0].form == FULL:
+            log.warning("the platform refused a post in %s (%s); sending its short version instead", room.name, err)
+            async with self.db.transaction() as store:
+                await store.shorten(ids, self.owner, str(err))
+            for r in rows:
+                r.form, r.last_error = SHORT, str(err)
+            return await self._send(rows, room, message, key, now, thread=thread)
+        log.error("the platform refused a post in %s in full and in short (%s); giving up on it", room.name, err)
+        notice: int | None = None
+        async with self.db.transaction() as store:
+            await store.give_up(ids, self.owner, str(err))
+            if rows[0].form != NOTICE and rows[0].incident is not None:
+                roles = {r.role: r.person for r in await store.roles(rows[0].incident)}
+                commander = roles.get("commander")
+                said = gave_up(message, str(err), UserRef(commander.id, commander.name) if commander else None)
+                notice = (
+                    await store.enqueue(
+                        room.id, room.name, message_to_json(said), incident=rows[0].incident, now=now, form=NOTICE
+                    )
+                ).id
+        if notice is not None:
+            await self.deliver(only=[notice])
+        return 0, None
+
+
+def short_version(message: Message, reason: str, incident: int | None) -> Message:
+    """What is sent once a platform refused a message as it is: its heading, the start of its body, the people it
+    asks to act, and where the whole can be read."""
+    body = " ".join(plain_text(replace(message, title="")).split())
+    clipped = body if len(body) <= SHORT_BODY else body[: SHORT_BODY - 1] + "…"
+    people: list[Inline] = [p for u in message.mentions[:SHORT_MENTIONS] for p in (Mention(u), " ")]
+    where = message.elsewhere or (f"`status INC-{incident}`" if incident else "`status`") + " shows where things stand"
+    title = message.title if len(message.title) <= 150 else message.title[:149] + "…"
+    return Message(
+        title,
+        (
+            *((Section.of(*people, clipped),) if clipped or people else ()),
+            Section.of(f"(A short version: the chat platform refused the whole message — {reason}. {where}.)"),
+        ),
+        message.tone,
+        message.elsewhere,
+    )
+
+
+def gave_up(message: Message, reason: str, commander: UserRef | None) -> Message:
+    """The notice, in the room, of a post the platform refused in full and in short."""
+    title = message.title if len(message.title) <= 150 else message.title[:149] + "…"
+    where = message.elsewhere or "`status` shows where things stand"
+    return Message(
+        f"⚠ I could not post “{title}” here",
+        (
+            Section.of(
+                *((Mention(commander), " — ") if commander else ()),
+                f"the chat platform refused it in full and in a short version ({reason}). Nothing recorded is lost:"
+                f" {where}.",
+            ),
+        ),
+        Tone.ERROR,
+    )
 
 
 def catch_up(rows: list[OutboxRow], now: datetime) -> Message:

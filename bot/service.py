@@ -252,7 +252,8 @@ class Warroom:
         incident = _with_room(incident, room, self.desk.now)
         assignments = [RoleAssignment(role, who) for role, who in roles.items()]
         card = render.kickoff_card(incident, roles=assignments, responders=records, playbook=playbook)
-        kickoff = await self.desk.post_now(incident, card)
+        posted = await self.desk.post_now(incident, card)
+        kickoff = posted.ref
         if kickoff and Capability.PIN in core.chat.capabilities:
             try:
                 await core.chat.pin(kickoff)
@@ -302,6 +303,16 @@ class Warroom:
                             f"sev {incident.severity}, playbook {playbook.name}, opened "
                             f"{format_when(incident.opened_at, ZoneInfo(incident.timezone))}; "
                             f"{len(invitees)} people invited" + (f", {len(missing)} not found" if missing else "") + "."
+                        ),
+                        *(
+                            (
+                                Section.of(
+                                    f"⚠ The kickoff card: {posted.trouble}. The incident is recorded;"
+                                    " `status` in the war room shows it all."
+                                ),
+                            )
+                            if posted.trouble
+                            else ()
                         ),
                     ),
                     Tone.SUCCESS,

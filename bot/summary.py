@@ -37,7 +37,6 @@ KEY_EVENTS = {
 }
 SLOW_WAR_ROOM = timedelta(minutes=15)
 STAKES_LATE = timedelta(hours=1)  # stakes stated later than this were not there when the room was staffed
-MAX_EVENTS_IN_CHAT = 25
 _MICROSECONDS_PER_HOUR = Decimal(3_600_000_000)
 # Markdown that acts wherever it stands in a line: emphasis and code, links and images (`[`, `]`), autolinks and
 # HTML (`<`), GFM strikethrough and table cells, a heading's closing `#`; `\` so that none of these escapes undo.
@@ -400,17 +399,34 @@ def to_markdown(data: dict[str, Any]) -> str:
 
 
 def to_message(data: dict[str, Any]) -> Message:
-    """The summary as a chat message for the war room."""
+    """The summary as one chat message (head and body together), for a terminal or a test to read."""
+    head, body = to_messages(data)
+    return Message(head.title, head.blocks + body.blocks, head.tone, head.elsewhere)
+
+
+def to_messages(data: dict[str, Any]) -> tuple[Message, Message]:
+    """The summary for the war room: a short head posted in the room, and the body that continues in its thread.
+
+    The body holds every key event, follow-up, finding, lesson and action item — nothing is cut here; a platform
+    that cannot show it in one message posts it as several replies in the thread."""
     tz = ZoneInfo(data["timezone"])
-    events = tuple(f"{_at(e['at'], tz)} — {e['text']}" for e in data["timeline"])
-    blocks: list[Block] = [
-        Fields(tuple(_header(data, tz))),
-        Section.of(Strong("Key events")),
-        Bullets(
-            events
-            if len(events) <= MAX_EVENTS_IN_CHAT
-            else (*events[: MAX_EVENTS_IN_CHAT - 1], f"… and {len(events) - MAX_EVENTS_IN_CHAT + 1} more in the export")
+    where = f"the whole summary, as Markdown or JSON: `warroom summary {data['incident']}`"
+    counts = (
+        f"{len(data['timeline'])} key events, {len(data['follow_ups'])} vendor follow-ups, "
+        f"{len(data['findings'])} findings, {len(data['lessons'])} lessons, {len(data['action_items'])} action items"
+    )
+    head = Message(
+        f"Lessons learned · {data['incident']} · {data['title']}",
+        (
+            Fields(tuple(_header(data, tz))),
+            Section.of(f"{counts} — all of it follows in this thread; {where}."),
         ),
+        Tone.INFO,
+        elsewhere=where,
+    )
+    blocks: list[Block] = [
+        Section.of(Strong("Key events")),
+        Bullets(tuple(f"{_at(e['at'], tz)} — {e['text']}" for e in data["timeline"]) or ("None.",)),
         Section.of(Strong("Figures")),
         Bullets(tuple(f"{k}: {v}" for k, v in _figures(data))),
         Section.of(Strong("Bad news and how fast the customer heard it")),
@@ -427,7 +443,8 @@ def to_message(data: dict[str, Any]) -> Message:
             or ("None recorded.",)
         ),
     ]
-    return Message(f"Lessons learned · {data['incident']} · {data['title']}", tuple(blocks), Tone.INFO)
+    body = Message(f"Lessons learned · {data['incident']} · the details", tuple(blocks), Tone.INFO, elsewhere=where)
+    return head, body
 
 
 def _same(text: str) -> str:
@@ -518,8 +535,8 @@ def _at(iso: str | None, tz: ZoneInfo) -> str:
 
 async def write_summary(
     store: Store, incident: Incident, *, now: datetime, cadence: Mapping[int, timedelta]
-) -> Message:
-    """Build, store and return the summary of a closing incident."""
+) -> tuple[Message, Message]:
+    """Build and store the summary of a closing incident; return it for the war room (head, thread)."""
     data = await build_summary(store, incident, cadence)
     await store.save_summary(incident.number, now, to_markdown(data), data)
-    return to_message(data)
+    return to_messages(data)

@@ -26,7 +26,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from adapters.slack.blocks import blocks, fallback_text
+from adapters.slack.blocks import blocks, fallback_text, split
 from bot.chat import Capability, Message, MessageRef, RoomRef, UserRef
 from bot.errors import ChatError
 
@@ -39,6 +39,19 @@ _MENTION = re.compile(r"<@([A-Za-z0-9._-]+)(?:\|([^>]*))?>")
 _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
 _HANDLE = re.compile(r"@?([\w.\-]{1,80})")
 _HARMLESS = {"already_in_channel", "cant_invite_self", "already_pinned"}
+# Slack refused the payload itself: the same payload would be refused again, so it is never resent unchanged.
+REFUSED = {
+    "invalid_blocks",
+    "invalid_blocks_format",
+    "msg_too_long",
+    "msg_blocks_too_long",
+    "invalid_arguments",
+    "invalid_attachments",
+    "too_many_attachments",
+    "no_text",
+    "invalid_metadata_format",
+    "metadata_too_large",
+}
 DELIVERY_EVENT = "warroom_delivery"  # message metadata carrying the outbox's delivery key
 HISTORY_LOOKBACK = 100  # messages searched for a key: a room's posts since the failed attempt
 
@@ -49,6 +62,7 @@ class SlackCallError(ChatError):
     def __init__(self, method: str, code: str, *, unknown_outcome: bool = False) -> None:
         self.method, self.code = method, code
         self.unknown_outcome = unknown_outcome  # Slack may have done it: a 5xx, a timeout, a dropped connection
+        self.refused = code in REFUSED
         super().__init__(f"Slack {method} failed: {code}")
 
 
@@ -252,15 +266,25 @@ class SlackChat:
                 + ", ".join(f"{e.get('user')} ({e.get('error')})" for e in failed)
             )
 
-    async def post(self, room: RoomRef, message: Message, *, key: str | None = None, retry: bool = False) -> MessageRef:
-        """chat.postMessage, paced to one a second per channel, exactly once per delivery key.
+    async def post(
+        self,
+        room: RoomRef,
+        message: Message,
+        *,
+        key: str | None = None,
+        retry: bool = False,
+        thread: MessageRef | None = None,
+    ) -> MessageRef:
+        """chat.postMessage (in the thread of ``thread`` when given), paced to one a second per channel, exactly
+        once per delivery key.
 
         The key rides in the message's metadata. Only 429s are retried blindly (Slack did not take the post);
         when the outcome is unknown — a 5xx, a timeout, a dropped connection, or a retry after a crash — the
-        channel's recent history is searched for the key before anything is posted again.
+        channel's recent history (or the thread's) is searched for the key before anything is posted again.
+        A payload Slack refuses (`msg_blocks_too_long`, `invalid_blocks`, …) is a ChatError with ``refused`` set.
         """
         self.open_session()
-        if key is not None and retry and (found := await self._posted_under(room, key)):
+        if key is not None and retry and (found := await self._posted_under(room, key, thread)):
             return found
         text, rendered = fallback_text([message]), blocks([message])
         metadata = {"event_type": DELIVERY_EVENT, "event_payload": {"key": key}} if key else None
@@ -270,7 +294,12 @@ class SlackChat:
 
         def call() -> Awaitable[AsyncSlackResponse]:
             return client.chat_postMessage(
-                channel=room.id, text=text, blocks=rendered, unfurl_links=False, metadata=metadata
+                channel=room.id,
+                text=text,
+                blocks=rendered,
+                unfurl_links=False,
+                metadata=metadata,
+                thread_ts=thread.id if thread else None,
             )
 
         try:
@@ -278,11 +307,15 @@ class SlackChat:
         except SlackCallError as err:
             if key is None or not err.unknown_outcome:
                 raise
-            found = await self._posted_under(room, key)
+            found = await self._posted_under(room, key, thread)
             if found is None:
                 raise
             return found
         return MessageRef(room, str(posted["ts"]))
+
+    def split(self, message: Message) -> list[Message]:
+        """Parts that each fit one Slack message: block text, blocks, fields and lines within Slack's limits."""
+        return split(message)
 
     def _poster(self) -> AsyncWebClient:
         """The client posts go through: it waits out 429s but never resends blindly after a 5xx or a drop."""
@@ -296,12 +329,21 @@ class SlackChat:
         self._post_client.session = self.client.session
         return self._post_client
 
-    async def _posted_under(self, room: RoomRef, key: str) -> MessageRef | None:
-        """The message posted under a delivery key, from the channel's recent history (None if not there)."""
-        history = await self.api(
-            "conversations.history",
-            self.client.conversations_history(channel=room.id, limit=HISTORY_LOOKBACK, include_all_metadata=True),
-        )
+    async def _posted_under(self, room: RoomRef, key: str, thread: MessageRef | None = None) -> MessageRef | None:
+        """The message posted under a delivery key, from the channel's recent history — or the thread's, for a
+        reply, which the channel's history does not list (None if not there)."""
+        if thread is not None:
+            history = await self.api(
+                "conversations.replies",
+                self.client.conversations_replies(
+                    channel=room.id, ts=thread.id, limit=HISTORY_LOOKBACK, include_all_metadata=True
+                ),
+            )
+        else:
+            history = await self.api(
+                "conversations.history",
+                self.client.conversations_history(channel=room.id, limit=HISTORY_LOOKBACK, include_all_metadata=True),
+            )
         for item in history.get("messages") or []:
             payload = (item.get("metadata") or {}).get("event_payload") or {}
             if payload.get("key") == key:

@@ -32,6 +32,7 @@ from adapters.slack.blocks import (
     fallback_text,
     from_slack,
     open_form,
+    payloads,
 )
 from adapters.slack.chat import SlackCallError, SlackChat, retry_handlers, web_client
 from adapters.slack.edge import REPLAY_TTL, SIGNATURE, RefusalLog, SlackEdge, replay_key
@@ -40,6 +41,7 @@ from bot.chat import ChatPort, Invocation, Message, Reply, RoomRef, Tone, UserRe
 from bot.config import ConfigError, Settings
 from bot.errors import BadInput, WarroomError
 from bot.inbox import Accepted, Inbox, InboxUnavailable, TryAgainLater
+from bot.outbox import short_version
 from bot.runtime import Runtime
 from bot.store.inbox import applying
 
@@ -312,7 +314,7 @@ class SlackSurface:
         answer = asyncio.ensure_future(self._core.warroom.handle(invocation))
         if inline:
             done, _ = await asyncio.wait({answer}, timeout=INLINE_ANSWER)
-            if answer in done and not answer.exception():
+            if answer in done and not answer.exception() and len(payloads(answer.result().messages)) == 1:
                 reply = answer.result()
                 await ack(text=fallback_text(reply.messages), blocks=blocks(reply.messages), response_type="ephemeral")
                 return
@@ -442,14 +444,28 @@ class SlackSurface:
         await self.slack.api("views.open", self.slack.client.views_open(trigger_id=trigger_id, view=view))
 
     async def _reply(self, to: ReplyTo, reply: Reply) -> None:
-        """Ephemeral, to the person only: through response_url when there is one, else chat.postEphemeral."""
+        """Ephemeral, to the person only: through response_url when there is one, else chat.postEphemeral; an
+        answer too big for one message goes as several, and one Slack refuses as it is goes in its short version."""
         if not reply.messages:
             return
-        rendered, text = blocks(reply.messages), fallback_text(reply.messages)
+        groups = payloads(reply.messages)
         rooms = [r.id for r in reply.rooms_opened if _SLACK_ID.fullmatch(r.id)]
-        if rooms:
-            links = ", ".join(f"<#{room}>" for room in rooms)
-            rendered.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Jump in: {links}"}]})
+        for n, group in enumerate(groups):
+            rendered = blocks(group)
+            if rooms and n == len(groups) - 1:
+                links = ", ".join(f"<#{room}>" for room in rooms)
+                rendered.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Jump in: {links}"}]})
+            try:
+                await self._answer(to, rendered, fallback_text(group))
+            except SlackCallError as err:
+                if not err.refused:
+                    raise
+                log.warning("Slack refused an answer to %s (%s); sending its short version", to.user, err)
+                short = [short_version(m, str(err), None) for m in group]
+                await self._answer(to, blocks(short), fallback_text(short))
+
+    async def _answer(self, to: ReplyTo, rendered: list[dict[str, Any]], text: str) -> None:
+        """One ephemeral payload: response_url first, chat.postEphemeral when that fails or there is none."""
         if to.response_url:
             self.slack.open_session()
             hook = AsyncWebhookClient(

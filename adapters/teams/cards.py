@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot import pages
 from bot.chat import Actions, Block, Bullets, Fields, Inline, Mention, Message, Section, Strong, Tone, UserRef
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+# Teams refuses a bot message over 100 KB (413 MessageSizeTooBig), counted as UTF-16 over the whole activity,
+# mentions included; Microsoft advises staying within 80 KB. Ours: the card's activity within 80 KB, with room
+# kept for what the Bot Connector client adds around it (conversation, from, recipient, service URL).
+MAX_ACTIVITY = 80 * 1024  # bytes of UTF-16
+ENVELOPE = 4 * 1024  # bytes of UTF-16 kept for the conversation reference around the card
 SUBMIT_KEY = "warroom"  # Action.Submit data: {"warroom": "<command>"}
 _SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 _COLOR = {
@@ -77,6 +84,22 @@ def adaptive_card(message: Message) -> dict[str, Any]:
 def attachment(message: Message) -> dict[str, Any]:
     """The message as an activity attachment."""
     return {"contentType": CARD_CONTENT_TYPE, "content": adaptive_card(message)}
+
+
+def utf16_size(data: Any) -> int:
+    """Bytes of ``data`` as JSON in UTF-16: how Teams counts a message against its size limit."""
+    return len(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-16-le"))
+
+
+def measure(message: Message) -> tuple[int]:
+    """The activity carrying ``message`` as Teams sizes it, with the envelope's allowance."""
+    activity = {"type": "message", "attachments": [attachment(message)], "summary": message.title[:200]}
+    return (utf16_size(activity) + ENVELOPE,)
+
+
+def split(message: Message) -> list[Message]:
+    """A message as cards that each fit one Teams message (80 KB as UTF-16), nothing dropped."""
+    return pages.split(message, measure=measure, budget=(MAX_ACTIVITY,))
 
 
 def _block(block: Block, mentions: _Mentions) -> Iterable[dict[str, Any]]:

@@ -43,6 +43,18 @@ BOT_SCOPE = AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE + "/.default
 TEAMS_SERVICE_URL = "https://smba.trafficmanager.net/teams/"
 
 
+class TeamsCallError(ChatError):
+    """A call Teams answered with an error status; 400 and 413 (MessageSizeTooBig) refuse the payload itself."""
+
+    def __init__(self, what: str, status: int, detail: str) -> None:
+        self.status = status
+        self.refused = status in REFUSED
+        super().__init__(f"Teams refused to {what}: HTTP {status} {detail}")
+
+
+REFUSED = frozenset({400, 413})  # the same activity would be refused again: never resent unchanged
+
+
 def base_channel(conversation_id: str) -> str:
     """`19:…@thread.tacv2;messageid=42` → `19:…@thread.tacv2`: the channel a thread lives in."""
     return conversation_id.split(";messageid=", 1)[0]
@@ -268,7 +280,7 @@ class Connector:
                 status = getattr(err.response, "status_code", 0)
                 if status in RETRYABLE:
                     raise Retryable(status, str(err), retry_after(err.response.headers)) from err
-                raise ChatError(f"Teams refused to {what}: HTTP {status} {err}") from err
+                raise TeamsCallError(what, status, str(err)) from err
             except ClientRequestError as err:
                 raise ChatError(f"Teams is unreachable ({what}): {err}") from err
 

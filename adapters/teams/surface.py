@@ -14,13 +14,14 @@ from typing import Any
 from aiohttp import web
 from botbuilder.schema import Activity, ActivityTypes
 
-from adapters.teams.cards import command_from_submit, command_from_text
+from adapters.teams.cards import command_from_submit, command_from_text, split
 from adapters.teams.connector import TEAMS_SERVICE_URL, Address, Connector, base_channel
 from adapters.teams.graph import GRAPH_URL, LOGIN_URL, GraphClient, TokenSource, channel_name, graph_user_id
 from adapters.teams.pacing import Backoff, Pacer
 from bot.chat import Capability, ChatPort, Invocation, Message, MessageRef, RoomRef, Section, UserRef
 from bot.config import ConfigError, Settings
 from bot.errors import ChatError
+from bot.outbox import short_version
 from bot.runtime import Runtime
 from bot.store import Database
 
@@ -93,15 +94,32 @@ class TeamsChat:
         for _, uid in ids:
             await self.graph.add_member(self.team_id, address.channel_id, str(uid))
 
-    async def post(self, room: RoomRef, message: Message, *, key: str | None = None, retry: bool = False) -> MessageRef:
-        """Post in a thread or channel; Teams cannot look a delivery key up, so a retry may post twice."""
+    async def post(
+        self,
+        room: RoomRef,
+        message: Message,
+        *,
+        key: str | None = None,
+        retry: bool = False,
+        thread: MessageRef | None = None,
+    ) -> MessageRef:
+        """Post in a thread or channel — as a reply to ``thread`` when given; Teams cannot look a delivery key up,
+        so a retry may post twice. A 413 (too big) or 400 is a ChatError with ``refused`` set."""
         address = await self._known(room)
+        if thread is not None and address.kind == "channel" and address.channel_id:
+            # A war-room channel: the reply goes into the reply chain the post started.
+            chain = address.moved_to(f"{address.channel_id};messageid={thread.id}", kind="thread", name=address.name)
+            return MessageRef(room, await self.connector.send(chain, message))
         if address.kind == "channel" and address.channel_id:
             # Each post in a war-room channel starts its own reply chain, as a person's post would.
             _, activity_id = await self.connector.start_thread(address, address.channel_id, message)
         else:
             activity_id = await self.connector.send(address, message)
         return MessageRef(room, activity_id)
+
+    def split(self, message: Message) -> list[Message]:
+        """Cards that each fit one Teams message: 80 KB of activity as UTF-16."""
+        return split(message)
 
     async def update(self, ref: MessageRef, message: Message) -> None:
         address = await self._known(ref.room)
@@ -392,11 +410,18 @@ class _Inbound:
             reply = await self.app.warroom.handle(Invocation(command, user, room))
         finally:
             _speaker.reset(token)
-        for message in reply.messages:
+        for message in (part for m in reply.messages for part in split(m)):
             try:
                 await connector.reply(turn_context, message)
             except ChatError as err:
-                log.warning("could not answer %s in %s: %s", user.name, room.name, err)
+                if not err.refused:
+                    log.warning("could not answer %s in %s: %s", user.name, room.name, err)
+                    continue
+                log.warning("Teams refused an answer to %s (%s); sending its short version", user.name, err)
+                try:
+                    await connector.reply(turn_context, short_version(message, str(err), None))
+                except ChatError as again:
+                    log.warning("could not answer %s in %s even in short: %s", user.name, room.name, again)
 
     async def _first_time(self, key: str) -> bool:
         async with self.app.db.transaction() as store:

@@ -12,16 +12,28 @@ from bot.store.base import StoreBase
 from bot.store.tables import OutboxRow
 
 PENDING, SENT, REFUSED = "pending", "sent", "refused"
+FULL, SHORT, NOTICE = "full", "short", "notice"  # what a row sends: the message, its short version, a notice
 
 
 class OutboxStore(StoreBase):
     """The outbox, mixed into bot.store.Store; every method runs in the caller's transaction."""
 
     async def enqueue(
-        self, room_id: str, room_name: str, message: str, *, incident: int | None, now: datetime
+        self,
+        room_id: str,
+        room_name: str,
+        message: str,
+        *,
+        incident: int | None,
+        now: datetime,
+        thread_of: int | None = None,
+        form: str = FULL,
     ) -> OutboxRow:
-        """Owe ``message`` (serialised) to a room; it is delivered once the transaction commits."""
+        """Owe ``message`` (serialised) to a room; it is delivered once the transaction commits — as a reply in
+        the thread of the row ``thread_of`` when given, once that row's post exists."""
         row = OutboxRow(
+            thread_of=thread_of,
+            form=form,
             key=f"wr-{uuid.uuid4().hex}",
             incident=incident,
             room_id=room_id,
@@ -78,6 +90,34 @@ class OutboxStore(StoreBase):
         await self.session.execute(
             update(OutboxRow).where(OutboxRow.id.in_(ids), OutboxRow.lease_owner == owner).values(**values)
         )
+
+    async def shorten(self, ids: list[int], owner: str, error: str) -> None:
+        """The platform refused these rows' message in full: from now on their short version is what is sent."""
+        await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(ids), OutboxRow.lease_owner == owner)
+            .values(form=SHORT, last_error=error[:500], maybe_posted=False)
+        )
+
+    async def give_up(self, ids: list[int], owner: str, error: str) -> None:
+        """The platform refused even the short version: nothing more is sent for these rows."""
+        await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(ids), OutboxRow.lease_owner == owner)
+            .values(state=REFUSED, last_error=error[:500], lease_owner=None, lease_until=None)
+        )
+
+    async def thread_heads(self, ids: Sequence[int]) -> dict[int, OutboxRow]:
+        """The rows that posts reply to, by id."""
+        if not ids:
+            return {}
+        rows = (await self.session.execute(select(OutboxRow).where(OutboxRow.id.in_(list(ids))))).scalars()
+        return {r.id: r for r in rows}
+
+    async def thread_rows(self, head: int) -> list[OutboxRow]:
+        """The replies owed in the thread of one row, in order."""
+        query = select(OutboxRow).where(OutboxRow.thread_of == head).order_by(OutboxRow.id)
+        return list((await self.session.execute(query)).scalars())
 
     async def claim_batch(self, key: str, owner: str, now: datetime, lease: timedelta) -> list[OutboxRow] | None:
         """Every pending row of a catch-up batch, leased to ``owner``; None when another replica holds part of it

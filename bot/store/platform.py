@@ -1,4 +1,4 @@
-"""Storage the chat adapters need: idempotency keys and room addresses; mixed into Store."""
+"""Storage the chat adapters need: idempotency keys, room addresses, open forms' options; mixed into Store."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.tables import IdempotencyRow, RoomAddressRow
+from bot.store.tables import FormDraftRow, IdempotencyRow, RoomAddressRow
 
 _SWEEP_AFTER = timedelta(days=1)
+FORM_TTL = timedelta(days=1)  # a form left open longer than this has to be opened again
 
 
 class PlatformStore:
@@ -55,3 +56,16 @@ class PlatformStore:
     async def room_addresses(self, platform: str) -> dict[str, dict[str, Any]]:
         rows = (await self.session.execute(select(RoomAddressRow).where(RoomAddressRow.platform == platform))).scalars()
         return {r.room_id: json.loads(r.data) for r in rows}
+
+    async def save_form_draft(self, key: str, payload: dict[str, Any], *, now: datetime) -> None:
+        """Keep what a form was opened with (its channel, where to answer, the options typed) under ``key``."""
+        await self.session.execute(delete(FormDraftRow).where(FormDraftRow.created_at < now - FORM_TTL))
+        self.session.add(FormDraftRow(key=key, payload=json.dumps(payload), created_at=now))
+
+    async def form_draft(self, key: str, *, now: datetime) -> dict[str, Any] | None:
+        """What a form was opened with, or None once it is unknown or older than a day."""
+        row = await self.session.get(FormDraftRow, key[:64])
+        if row is None or row.created_at < now - FORM_TTL:
+            return None
+        data: dict[str, Any] = json.loads(row.payload)
+        return data

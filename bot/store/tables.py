@@ -334,6 +334,9 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     maybe_posted: Mapped[bool] = mapped_column(default=False, server_default=false())  # an attempt's answer was lost
     batch_key: Mapped[str | None] = mapped_column(String(64))  # the catch-up post it went out in, once tried
+    thread_of: Mapped[int | None] = mapped_column(Integer)  # the outbox row whose post this one replies to
+    # full | short (the platform refused it in full: its short version is what is sent) | notice (a post given up on)
+    form: Mapped[str] = mapped_column(String(8), default="full", server_default="full")
 
     __table_args__ = (
         Index(
@@ -343,6 +346,16 @@ class OutboxRow(Base):
             sqlite_where=text("state = 'pending'"),
         ),
     )
+
+
+class FormDraftRow(Base):
+    """What was typed with a form-opening command (`open sev:1 products:…`), kept here while the form is open."""
+
+    __tablename__ = "form_drafts"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    payload: Mapped[str] = mapped_column(Text)  # JSON
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class InboxRow(Base):

@@ -1,4 +1,11 @@
-"""A fake Slack Web API on loopback: checks tokens, validates arguments the way Slack does, records every call."""
+"""A fake Slack Web API on loopback: checks tokens, validates arguments the way Slack does, records every call.
+
+It is strict where Slack is: a message whose blocks hold more than 12,000 characters of text is refused with
+`msg_blocks_too_long`, more than 50 blocks or a section or field over its size with `invalid_blocks`, a `text` over
+40,000 characters with `msg_too_long` — in chat.postMessage, chat.update, chat.postEphemeral and on response_url —
+and a modal past its limits (title, private_metadata, an input's max_length and initial value) with
+`invalid_arguments`.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +26,8 @@ BOT_USER = "UBOT"
 TEAM = "T0ACME"
 LOBBY = "CLOBBY"
 _NAME = re.compile(r"[a-z0-9_-]+")
+MAX_BLOCK_TEXT = 12_000  # Slack reports msg_blocks_too_long past about this much block text (observed, not documented)
+MAX_MESSAGE_TEXT = 40_000  # chat.postMessage's `text`: msg_too_long beyond
 PEOPLE = (
     "dana",
     "lee",
@@ -75,6 +84,9 @@ class FakeSlack:
         self.channels: dict[str, Channel] = {LOBBY: Channel(LOBBY, "general", False, {BOT_USER, *self.users})}
         self.calls: list[Call] = []
         self.responses: list[dict[str, Any]] = []  # what was sent to response_url
+        self.refused_responses: list[dict[str, Any]] = []  # what response_url refused
+        self.ephemerals: list[dict[str, Any]] = []  # what chat.postEphemeral showed
+        self.views: list[dict[str, Any]] = []  # modals opened
         self.socket_acks: list[dict[str, Any]] = []
         self.fail: dict[str, str] = {}  # method → the error its next call returns
         self.gates: dict[str, asyncio.Event] = {}  # method → calls wait until the event is set
@@ -203,7 +215,13 @@ class FakeSlack:
         return web.json_response({"calls": counts, "responses": len(self.responses)})
 
     async def _response(self, request: web.Request) -> web.Response:
-        self.responses.append({"id": request.match_info["id"], **(await request.json())})
+        body = await request.json()
+        try:
+            _validate_message(body)
+        except SlackError as err:  # response_url answers a refused payload with a 4xx and the error as its body
+            self.refused_responses.append(body)
+            return web.Response(status=400, text=err.code)
+        self.responses.append({"id": request.match_info["id"], **body})
         return web.Response(text="ok")
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
@@ -290,17 +308,18 @@ class FakeSlack:
 
     def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args)
-        blocks = args.get("blocks")
-        blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
-        if not args.get("text") and not blocks:
-            raise SlackError("no_text")
-        _validate_blocks(blocks or [])
+        blocks = _validate_message(args)
+        thread_ts = str(args.get("thread_ts") or "")
+        if thread_ts and thread_ts not in channel.messages:
+            raise SlackError("thread_not_found")
         ts = f"{1_790_000_000 + next(self._ids)}.000100"
         metadata = args.get("metadata")
         metadata = json.loads(metadata) if isinstance(metadata, str) else metadata
         if metadata is not None and not (isinstance(metadata, dict) and metadata.get("event_type")):
             raise SlackError("invalid_metadata_format")
         channel.messages[ts] = {"ts": ts, "text": args.get("text", ""), "blocks": blocks or []}
+        if thread_ts:
+            channel.messages[ts]["thread_ts"] = thread_ts
         if metadata:
             channel.messages[ts]["metadata"] = metadata
         return {"channel": channel.id, "ts": ts, "message": channel.messages[ts]}
@@ -309,17 +328,34 @@ class FakeSlack:
         channel = self._channel(args)
         limit = min(int(args.get("limit") or 100), 999)
         include = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
-        newest_first = sorted(channel.messages.values(), key=lambda m: m["ts"], reverse=True)[:limit]
+        top = [m for m in channel.messages.values() if m.get("thread_ts", m["ts"]) == m["ts"]]  # no thread replies
+        newest_first = sorted(top, key=lambda m: m["ts"], reverse=True)[:limit]
         shown = [m if include else {k: v for k, v in m.items() if k != "metadata"} for m in newest_first]
-        return {"messages": shown, "has_more": len(channel.messages) > limit}
+        return {"messages": shown, "has_more": len(top) > limit}
+
+    def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args)
+        ts = str(args.get("ts", ""))
+        if ts not in channel.messages:
+            raise SlackError("thread_not_found")
+        limit = min(int(args.get("limit") or 1000), 1000)
+        include = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        thread = [m for m in channel.messages.values() if m["ts"] == ts or m.get("thread_ts") == ts]
+        oldest_first = sorted(thread, key=lambda m: m["ts"])[:limit]
+        shown = [m if include else {k: v for k, v in m.items() if k != "metadata"} for m in oldest_first]
+        return {"messages": shown, "has_more": len(thread) > limit}
+
+    def thread(self, channel: Channel, ts: str) -> list[dict[str, Any]]:
+        """The replies in a message's thread, oldest first."""
+        replies = [m for m in channel.messages.values() if m.get("thread_ts") == ts and m["ts"] != ts]
+        return sorted(replies, key=lambda m: m["ts"])
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args, member=False)
         ts = str(args.get("ts", ""))
         if ts not in channel.messages:
             raise SlackError("message_not_found")
-        blocks = args.get("blocks")
-        _validate_blocks(blocks or [])
+        blocks = _validate_message(args)
         channel.messages[ts] = {"ts": ts, "text": args.get("text", ""), "blocks": blocks or [], "edited": True}
         return {"channel": channel.id, "ts": ts}
 
@@ -327,6 +363,8 @@ class FakeSlack:
         self._channel(args)
         if str(args.get("user", "")) not in self.users:
             raise SlackError("user_not_found")
+        _validate_message(args)
+        self.ephemerals.append(args)
         return {"message_ts": f"{1_790_000_000 + next(self._ids)}.000200"}
 
     def _pins_add(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -364,15 +402,42 @@ class FakeSlack:
             raise SlackError("invalid_trigger_id")
         view = args.get("view")
         view = json.loads(view) if isinstance(view, str) else view
-        if not isinstance(view, dict) or view.get("type") != "modal" or len(view.get("blocks", [])) > 100:
+        if not isinstance(view, dict):
             raise SlackError("invalid_arguments")
+        problems = _view_problems(view)
+        if problems:
+            raise SlackError("invalid_arguments", response_metadata={"messages": problems})
+        self.views.append(view)
         return {"view": {"id": f"V{next(self._ids)}", **view}}
+
+
+def _validate_message(args: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """A message as Slack checks it (its text and its blocks); the blocks, parsed."""
+    blocks = args.get("blocks")
+    blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
+    if not args.get("text") and not blocks:
+        raise SlackError("no_text")
+    if len(str(args.get("text") or "")) > MAX_MESSAGE_TEXT:
+        raise SlackError("msg_too_long")
+    _validate_blocks(blocks or [])
+    return blocks
+
+
+def text_of(node: Any) -> int:
+    """Characters of every `text` string in a block tree: what msg_blocks_too_long is counted over."""
+    if isinstance(node, list):
+        return sum(text_of(n) for n in node)
+    if isinstance(node, dict):
+        return sum(len(v) if k == "text" and isinstance(v, str) else text_of(v) for k, v in node.items())
+    return 0
 
 
 def _validate_blocks(blocks: list[dict[str, Any]]) -> None:
     """Slack's Block Kit limits: a message that breaks them fails as a whole with invalid_blocks."""
     if len(blocks) > 50:
         raise SlackError("invalid_blocks", errors=["no more than 50 items allowed"])
+    if text_of(blocks) > MAX_BLOCK_TEXT:
+        raise SlackError("msg_blocks_too_long")
     action_ids = [e.get("action_id") for b in blocks if b.get("type") == "actions" for e in b.get("elements", [])]
     if len(set(action_ids)) != len(action_ids):
         raise SlackError("invalid_blocks", errors=["action_id must be unique within a message"])
@@ -392,3 +457,32 @@ def _validate_blocks(blocks: list[dict[str, Any]]) -> None:
                     raise SlackError("invalid_blocks")
         elif kind not in ("divider", "context", "header"):
             raise SlackError("invalid_blocks", errors=[f"unknown block type {kind}"])
+
+
+def _view_problems(view: dict[str, Any]) -> list[str]:
+    """What Slack says is wrong with a modal (views.open answers invalid_arguments with these)."""
+    problems = []
+    if view.get("type") != "modal":
+        problems.append("[ERROR] must be a modal [json-pointer:/view/type]")
+    for key, limit in (("title", 24), ("submit", 24), ("close", 24)):
+        if len((view.get(key) or {}).get("text", "")) > limit:
+            problems.append(f"[ERROR] must be less than {limit + 1} characters [json-pointer:/view/{key}/text]")
+    if len(str(view.get("private_metadata") or "")) > 3000:
+        problems.append("[ERROR] must be less than 3001 characters [json-pointer:/view/private_metadata]")
+    if len(str(view.get("callback_id") or "")) > 255:
+        problems.append("[ERROR] must be less than 256 characters [json-pointer:/view/callback_id]")
+    blocks = view.get("blocks") or []
+    if not 0 < len(blocks) <= 100:
+        problems.append("[ERROR] must have 1 to 100 blocks [json-pointer:/view/blocks]")
+    for n, block in enumerate(blocks):
+        where = f"/view/blocks/{n}"
+        if len((block.get("label") or {}).get("text", "")) > 2000:
+            problems.append(f"[ERROR] must be less than 2001 characters [json-pointer:{where}/label/text]")
+        element = block.get("element") or {}
+        if element.get("type") == "plain_text_input":
+            most = element.get("max_length", 3000)
+            if not 1 <= most <= 3000:
+                problems.append(f"[ERROR] must be between 1 and 3000 [json-pointer:{where}/element/max_length]")
+            if len(str(element.get("initial_value") or "")) > min(most, 3000):
+                problems.append(f"[ERROR] must be at most max_length [json-pointer:{where}/element/initial_value]")
+    return problems

@@ -1,7 +1,8 @@
 """Fake Microsoft services on loopback: a Bot Connector, Microsoft Graph and an Entra sign-in endpoint (TLS).
 
 They answer like the real ones — status codes, `{"error": {"code", "message"}}` bodies, Retry-After on 429 —
-record every call, and fail on request (`fail_next`) so tests can watch retries.
+record every call, and fail on request (`fail_next`) so tests can watch retries. The Bot Connector is strict where
+Teams is: an activity over 100 KB, counted as UTF-16, is refused with 413 `MessageSizeTooBig`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import itertools
+import json
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,6 +32,15 @@ TEAM_GROUP_ID = "57fb72d0-d811-46f4-8947-305e6072eaa5"  # the team's id in Graph
 TEAM_ID = "19:team-general@thread.tacv2"  # the team's id in the Bot Framework: its General channel
 GENERAL = TEAM_ID
 BOT = {"id": f"28:{APP_ID}", "name": "Warroom"}
+MAX_MESSAGE = 100 * 1024  # bytes of UTF-16: Teams answers 413 MessageSizeTooBig past this
+
+
+def too_big(activity: Any) -> web.Response | None:
+    """Teams' size check on a bot message: the whole activity as UTF-16."""
+    size = len(json.dumps(activity, ensure_ascii=False, separators=(",", ":")).encode("utf-16-le"))
+    if size > MAX_MESSAGE:
+        return error(413, "MessageSizeTooBig", f"Message size {size} bytes exceeds the limit of {MAX_MESSAGE}.")
+    return None
 
 
 def person(handle: str, name: str, n: int, domain: str = "contoso.com") -> dict[str, Any]:
@@ -137,6 +148,7 @@ class FakeConnector(_Service):
         self.updates: list[dict[str, Any]] = []
         self.members: dict[str, list[dict[str, Any]]] = {TEAM_ID: PEOPLE}
         self.roots: set[str] = set()  # people's own top-level posts, which the bot may reply under
+        self.refused: list[Any] = []  # activities refused as too big
         self._ids = itertools.count(1700000000001)
 
     def app(self) -> web.Application:
@@ -170,6 +182,9 @@ class FakeConnector(_Service):
         channel = ((params.get("channelData") or {}).get("channel") or {}).get("id")
         if not params.get("isGroup") or channel not in self.channels:
             return error(400, "BadArgument", "Incorrect conversation creation parameters")
+        if (refused := too_big(params.get("activity") or {})) is not None:
+            self.refused.append(params.get("activity") or {})
+            return refused
         activity_id = str(next(self._ids))
         self.activities[activity_id] = {"conversation": channel, "activity": params.get("activity") or {}}
         # Teams answers with the new reply chain's conversation id and the root activity's id.
@@ -181,6 +196,9 @@ class FakeConnector(_Service):
         conversation = unquote(request.match_info["cid"])
         if not self._exists(conversation):
             return error(404, "ConversationNotFound", "Conversation not found.")
+        if (refused := too_big(self.calls[-1].body)) is not None:
+            self.refused.append(self.calls[-1].body)
+            return refused
         activity_id = str(next(self._ids))
         self.activities[activity_id] = {"conversation": conversation, "activity": self.calls[-1].body}
         return web.json_response({"id": activity_id}, status=201)
@@ -192,6 +210,8 @@ class FakeConnector(_Service):
         found = self.activities.get(activity_id)
         if found is None or found["conversation"].split(";")[0] != conversation.split(";")[0]:
             return error(404, "ActivityNotFound", "Activity not found.")
+        if (refused := too_big(self.calls[-1].body)) is not None:
+            return refused
         found["activity"] = self.calls[-1].body
         self.updates.append(self.calls[-1].body)
         return web.json_response({"id": activity_id})

@@ -18,6 +18,7 @@ SCOPES = {
     "conversations_invite": {"channels:manage", "groups:write"},
     "chat_postMessage": {"chat:write"},
     "conversations_history": {"channels:history", "groups:history"},
+    "conversations_replies": {"channels:history", "groups:history"},
     "chat_update": {"chat:write"},
     "chat_postEphemeral": {"chat:write"},
     "pins_add": {"pins:write"},

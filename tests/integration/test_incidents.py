@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from adapters.memory import InMemoryChat
 from bot.chat import Capability, RoomRef, UserRef
 from bot.errors import ChatError
+from bot.render import plain_text
 from bot.store import Database
 from bot.store.tables import EventRow, IncidentRow
 from tests.harness import LOBBY, Harness
@@ -193,13 +194,16 @@ async def test_close_posts_and_stores_the_lessons_learned_summary(db: Database) 
     await h.ok("action add cost per hour to the intake form owner:@lee")
     h.later(timedelta(hours=5, minutes=30))
     await h.ok("resolve firmware 4.2.1 rolled out")
-    await h.ok("close")
-    summary = h.room_posts[-1].text
+    closed = await h.run("close")
+    assert closed.ok and "posted in the war room, its details in the thread under it" in plain_text(closed.messages[0])
+    head, details = h.room_posts[-2:]
+    summary = head.text
     assert summary.startswith("Lessons learned · INC-1 · POS registers freeze in 300 stores")
     assert "Duration: 6h" in summary and "Cost of impact: $240,000 ($40,000/h)" in summary
+    assert details.thread == head.ref  # the rest continues in the head's thread
     assert (
-        "L1: cost per hour made the urgency clear" in summary
-        and "A1: add cost per hour to the intake form — lee" in summary
+        "L1: cost per hour made the urgency clear" in details.text
+        and "A1: add cost per hour to the intake form — lee" in details.text
     )
     async with db.transaction() as store:
         stored = await store.summary(1)

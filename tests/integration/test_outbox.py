@@ -24,11 +24,19 @@ class FlakyChat(InMemoryChat):
         self.lose_answers = 0
         self.refused = 0
 
-    async def post(self, room: RoomRef, message: Message, *, key: str | None = None, retry: bool = False) -> MessageRef:
+    async def post(
+        self,
+        room: RoomRef,
+        message: Message,
+        *,
+        key: str | None = None,
+        retry: bool = False,
+        thread: MessageRef | None = None,
+    ) -> MessageRef:
         if self.down:
             self.refused += 1
             raise ChatError("Slack chat.postMessage failed: ClientConnectorError: cannot reach Slack")
-        ref = await super().post(room, message, key=key, retry=retry)
+        ref = await super().post(room, message, key=key, retry=retry, thread=thread)
         if self.lose_answers:
             self.lose_answers -= 1
             lost = ChatError("Slack chat.postMessage failed: HTTP 500")

@@ -94,7 +94,15 @@ class StallingChat(InMemoryChat):
         super().__init__()
         self.stalled = asyncio.Event()
 
-    async def post(self, room: RoomRef, message: Message, *, key: str | None = None, retry: bool = False) -> MessageRef:
+    async def post(
+        self,
+        room: RoomRef,
+        message: Message,
+        *,
+        key: str | None = None,
+        retry: bool = False,
+        thread: MessageRef | None = None,
+    ) -> MessageRef:
         self.stalled.set()
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
