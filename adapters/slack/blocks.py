@@ -12,13 +12,20 @@ from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
     DividerBlock,
+    InputBlock,
     MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
     PlainTextObject,
     SectionBlock,
+    StaticSelectElement,
 )
+from slack_sdk.models.views import View
 
 from bot import pages
 from bot.chat import Actions, Bullets, Fields, Inline, Mention, Message, Section, Strong, Tone
+from bot.commands import MAX_TEXT as MAX_IMPACT
+from bot.commands import MAX_TITLE
 from bot.render import plain_text
 
 # Slack's limits. Per block (https://docs.slack.dev/reference/block-kit/blocks): a section's text 3,000 characters,
@@ -240,48 +247,52 @@ def from_slack(text: str) -> tuple[str, dict[str, str]]:
 def open_form(
     metadata: Mapping[str, str], *, severity: int, customer: str | None, impact: str | None
 ) -> dict[str, Any]:
-    """A modal asking for what `open` needs; ``metadata`` (channel, response URL, other options) rides along."""
+    """A modal asking for what `open` needs, within the parser's limits; ``metadata`` (the channel, where to answer,
+    the key of the options kept server-side) rides along in ``private_metadata``.
 
-    def text_input(block_id: str, label: str, *, initial: str | None, optional: bool, multiline: bool = False) -> Any:
-        element: dict[str, Any] = {"type": "plain_text_input", "action_id": "value", "multiline": multiline}
-        if initial:
-            element["initial_value"] = initial
-        return {
-            "type": "input",
-            "block_id": block_id,
-            "optional": optional,
-            "label": {"type": "plain_text", "text": label},
-            "element": element,
-        }
+    Built through slack_sdk's View, whose checks cover the title, the buttons, ``private_metadata`` (3,000) and
+    the number of blocks; they do not compare an input's initial value with its ``max_length``, so a value past
+    the limit is never offered as one."""
+
+    def text_input(
+        block_id: str, label: str, *, initial: str | None, optional: bool, limit: int, multiline: bool = False
+    ) -> InputBlock:
+        element = PlainTextInputElement(
+            action_id="value",
+            multiline=multiline,
+            max_length=limit,
+            initial_value=initial if initial and len(initial) <= limit else None,
+        )
+        return InputBlock(block_id=block_id, label=label, element=element, optional=optional)
 
     options = [
-        {"text": {"type": "plain_text", "text": f"{n} — {word}"}, "value": str(n)}
+        Option(value=str(n), label=f"{n} — {word}")
         for n, word in ((1, "critical"), (2, "major"), (3, "moderate"), (4, "minor"))
     ]
-    return {
-        "type": "modal",
-        "callback_id": OPEN_FORM,
-        "private_metadata": json.dumps(dict(metadata))[:3000],
-        "title": {"type": "plain_text", "text": "Open an incident"},
-        "submit": {"type": "plain_text", "text": "Open war room"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
-            text_input("title", "What is broken, in a few words", initial=None, optional=False),
-            {
-                "type": "input",
-                "block_id": "sev",
-                "label": {"type": "plain_text", "text": "Severity"},
-                "element": {
-                    "type": "static_select",
-                    "action_id": "value",
-                    "options": options,
-                    "initial_option": options[min(max(severity, 1), 4) - 1],
-                },
-            },
-            text_input("customer", "Customer", initial=customer, optional=True),
-            text_input("impact", "Impact on the customer", initial=impact, optional=True, multiline=True),
+    view = View(
+        type="modal",
+        callback_id=OPEN_FORM,
+        private_metadata=json.dumps(dict(metadata)),
+        title="Open an incident",
+        submit="Open war room",
+        close="Cancel",
+        blocks=[
+            text_input("title", "What is broken, in a few words", initial=None, optional=False, limit=MAX_TITLE),
+            InputBlock(
+                block_id="sev",
+                label="Severity",
+                element=StaticSelectElement(
+                    action_id="value", options=options, initial_option=options[min(max(severity, 1), 4) - 1]
+                ),
+            ),
+            text_input("customer", "Customer", initial=customer, optional=True, limit=MAX_TITLE),
+            text_input(
+                "impact", "Impact on the customer", initial=impact, optional=True, limit=MAX_IMPACT, multiline=True
+            ),
         ],
-    }
+    )
+    rendered: dict[str, Any] = view.to_dict()  # to_dict() runs slack_sdk's checks
+    return rendered
 
 
 def _quoted(value: str) -> str:

@@ -57,6 +57,11 @@ _LEADING_MENTION = re.compile(r"^\s*<@[A-Za-z0-9]+>[\s:,]*")
 _BAD_TOKEN = {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
 IDENTITY_RETRY_MAX = 60.0  # seconds between two tries of auth.test while Slack cannot be reached
 NOTHING_RECORDED = "Warroom cannot reach its database right now, so nothing was recorded. Try again in a minute."
+FORM_FIELDS = ("sev", "customer", "impact")  # options the open form asks for itself
+FORM_LOST = (
+    "This form can no longer be submitted (it is more than a day old, or I lost what it was opened with)."
+    " Nothing was recorded: close it and type /incident open again."
+)
 
 
 @dataclass(frozen=True)
@@ -232,11 +237,19 @@ class SlackSurface:
     async def _on_form(
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
     ) -> None:
-        meta = json.loads(view.get("private_metadata") or "{}")
+        meta = await self._form_context(view)
+        if meta is None:  # shown on the form itself: the person learns at once that nothing ran
+            await ack(response_action="errors", errors={"title": FORM_LOST})
+            return
         text = command_from_form(view.get("state", {}).get("values", {}), str(meta.get("extra", "")))
+        try:
+            c.parse(text)
+        except BadInput as err:  # e.g. a customer with a mention in it: said next to the field, the form stays open
+            await ack(response_action="errors", errors={_field_of(str(err)): str(err)[:300]})
+            return
         room = RoomRef(str(meta.get("channel_id", "")), str(meta.get("channel_name", "")))
         invocation = Invocation(text, _user(body.get("user") or {}), room)
-        to = ReplyTo(room.id, invocation.user.id, meta.get("response_url"), _team(body))
+        to = ReplyTo(room.id, invocation.user.id, meta.get("response_url") or None, _team(body))
         await self._admit(invocation, to, context, ack, inline=False)
 
     async def _on_mention(self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -427,21 +440,49 @@ class SlackSurface:
                 log.error("could not tell %s about ref %s either: %s", to.user, ref, err)
 
     async def _open_form(self, trigger_id: str, text: str, room: RoomRef, to: ReplyTo) -> None:
-        options = {t.key: t.text for t in c.tokenize(text)[1:] if t.key}
-        sev = options.pop("sev", "3")
-        customer, impact = options.pop("customer", None), options.pop("impact", None)
-        extra = " ".join(f'{key}:"{value}"' for key, value in options.items() if '"' not in value)
-        metadata = {
-            "channel_id": room.id,
-            "channel_name": room.name,
-            "response_url": to.response_url or "",
-            "extra": extra,
-        }
+        """The `open` form, offered only for options the parser takes; what it cannot hold stays server-side."""
+        tokens = c.tokenize(text)[1:]
+        try:  # the same limits as a typed `open`: a form that could never run is not offered
+            c.parse(" ".join(["open", '"a title"', *(text[t.start : t.end] for t in tokens)]))
+        except BadInput as err:
+            await self._tell(to, f"{err}. Nothing was recorded.")
+            return
+        asked = {t.key: t.text for t in tokens if t.key}
+        sev = asked.get("sev", "3")
+        extra = " ".join(text[t.start : t.end] for t in tokens if t.key not in FORM_FIELDS)
+        key = uuid.uuid4().hex
+        app = self._core
+        async with app.db.transaction() as store:
+            await store.save_form_draft(
+                key, {"extra": extra, "channel_name": room.name}, now=app.warroom.core.clock.now()
+            )
+        metadata = {"channel_id": room.id, "response_url": to.response_url or "", "draft": key}
         view = open_form(
-            metadata, severity=int(sev) if sev in ("1", "2", "3", "4") else 3, customer=customer, impact=impact
+            metadata,
+            severity=int(sev) if sev in ("1", "2", "3", "4") else 3,
+            customer=asked.get("customer"),
+            impact=asked.get("impact"),
         )
         self.slack.open_session()
         await self.slack.api("views.open", self.slack.client.views_open(trigger_id=trigger_id, view=view))
+
+    async def _form_context(self, view: Mapping[str, Any]) -> dict[str, Any] | None:
+        """What a submitted form was opened with (channel, where to answer, the options typed), or None when it
+        cannot be known: a form from before a restart that lost it, or older than a day."""
+        try:
+            meta = json.loads(view.get("private_metadata") or "")
+        except ValueError:
+            return None
+        if not isinstance(meta, dict) or not isinstance(meta.get("draft"), str):
+            return None
+        app = self._core
+        try:
+            async with app.db.read() as store:
+                draft = await store.form_draft(meta["draft"], now=app.warroom.core.clock.now())
+        except Exception as err:  # the database: the person is told nothing ran
+            log.warning("cannot read a submitted form's options (%s: %s)", type(err).__name__, err)
+            return None
+        return None if draft is None else {**draft, **meta}
 
     async def _reply(self, to: ReplyTo, reply: Reply) -> None:
         """Ephemeral, to the person only: through response_url when there is one, else chat.postEphemeral; an
@@ -519,6 +560,13 @@ def _user(user: Mapping[str, Any]) -> UserRef:
 def _team(body: Mapping[str, Any]) -> str:
     team = body.get("team")
     return str(body.get("team_id") or (team.get("id") if isinstance(team, Mapping) else "") or "")
+
+
+def _field_of(error: str) -> str:
+    """The form field a parser error is about (its block id)."""
+    if error.startswith("customer"):
+        return "customer"
+    return "impact" if error.startswith(("that text", "impact")) else "title"
 
 
 def _wants_form(text: str) -> bool:

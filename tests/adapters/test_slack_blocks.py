@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.slack.blocks import blocks, command_from_form, escape, fallback_text, from_slack, open_form
+from adapters.slack.blocks import (
+    block_text,
+    blocks,
+    command_from_form,
+    escape,
+    fallback_text,
+    from_slack,
+    open_form,
+    split,
+)
 from bot.chat import Actions, Bullets, Button, Fields, Mention, Message, Section, Strong, Tone, UserRef
 from bot.commands import OpenIncident, parse
 
@@ -48,16 +57,33 @@ def test_fields_bullets_and_buttons_become_section_fields_lists_and_actions() ->
     assert len(set(ids)) == 3 and all(i.startswith("warroom:") for i in ids)
 
 
-def test_bad_news_is_marked_and_slacks_limits_hold() -> None:
+def test_bad_news_is_marked_and_a_message_past_slacks_limits_is_split_with_nothing_lost() -> None:
     long = Message("INC-2: severity raised", tuple(Section.of("x" * 5000) for _ in range(40)), Tone.BAD_NEWS)
-    rendered = blocks([long, Message("second")])
-    assert rendered[0]["text"]["text"].startswith("🔴 *INC-2")
-    assert len(rendered) == 50 and rendered[-1]["type"] == "context"
-    assert all(len(t) <= 3000 for t in texts(rendered))
+    parts = split(long)
+    n = len(parts)
+    assert n >= 20 and [p.title for p in parts] == [f"INC-2: severity raised ({i}/{n})" for i in range(1, n + 1)]
+    assert all(p.tone is Tone.BAD_NEWS for p in parts)
+    for part in parts:
+        rendered = blocks([part])
+        assert rendered[0]["text"]["text"].startswith("🔴 *INC-2")
+        assert len(rendered) <= 50 and block_text(rendered) <= 10_000
+        assert all(len(t) <= 3000 for t in texts(rendered))
+    body = "".join(str(p) for part in parts for b in part.blocks for p in b.parts)  # type: ignore[union-attr]
+    assert body.replace("…", "") == "x" * 5000 * 40
     assert len(fallback_text([long])) <= 3000
-    split = texts(blocks([Message("t", (Section.of("a" + "&" * 1500),))]))[1:]
-    assert "".join(split) == "a" + "&amp;" * 1500  # nothing lost, no entity cut in half
-    assert all(len(t) <= 3000 and t.endswith(";") for t in split) and split[1].startswith("&amp;")
+
+
+def test_text_is_cut_before_escaping_never_inside_an_entity() -> None:
+    amps = Message("t", (Fields((("Impact", "a" + "&" * 3000),)),))
+    parts = split(amps)
+    assert len(parts) > 1
+    values = [v for part in parts for b in part.blocks for _, v in b.items]  # type: ignore[union-attr]
+    assert "".join(values).replace("…", "") == "a" + "&" * 3000
+    for part in parts:
+        for field in blocks([part])[1]["fields"]:
+            assert len(field["text"]) <= 2000 and field["text"].endswith(("&amp;", "…"))
+    clipped = fallback_text([Message("&" * 4000)])
+    assert len(clipped) <= 3000 and clipped.endswith("&amp;…")
 
 
 def test_slacks_escaped_text_comes_back_as_typed() -> None:
