@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -167,6 +168,7 @@ async def slack_world(
     people: Iterable[str] = PEOPLE,
     post_interval: float = 0.01,
     fake: FakeSlack | None = None,
+    playbooks: Path = PLAYBOOKS,
     **settings: Any,
 ) -> AsyncIterator[SlackWorld]:
     """The whole server on loopback: fake Slack (``fake``, set up beforehand, or a new one), Warroom with the Slack
@@ -175,7 +177,7 @@ async def slack_world(
     api = await fake.start()
     config = Settings(
         database_url=database_url,
-        playbooks_dir=PLAYBOOKS,
+        playbooks_dir=playbooks,
         slack_bot_token=BOT_TOKEN,
         slack_api_url=api,
         **({"slack_signing_secret": SIGNING_SECRET} | settings),
