@@ -17,7 +17,7 @@ from bot.chat import ChatPort, Invocation, Message, MessageRef, Reply, RoomRef, 
 from bot.clock import Clock
 from bot.domain import Incident, Person
 from bot.errors import BadInput, ChatError
-from bot.outbox import Deliverer, message_to_json, owed, short_version
+from bot.outbox import Deliverer, explained, message_from_json, message_to_json, owed, short_version
 from bot.playbooks import PlaybookLibrary
 from bot.store import Database, Store
 from bot.store.inbox import applying
@@ -160,6 +160,27 @@ class Desk:
         finally:
             applying.reset(token)
 
+    async def troubles(self, rows: Sequence[int]) -> list[str]:
+        """What went wrong with the posts a command owed and whose fate its answer does not already tell: each
+        refused (and sent short, or given up on), or still waiting for the platform."""
+        told = explained.get() or set()
+        rows = [r for r in rows if r not in told]
+        if not rows:
+            return []
+        async with self.db.read() as store:
+            found = [row for r in rows if (row := await store.outbox_row(r)) is not None]
+        said = []
+        for row in found:
+            title = message_from_json(row.message).title
+            title = title if len(title) <= 80 else title[:79] + "…"
+            if row.state == REFUSED:
+                said.append(f"“{title}” was refused by the chat platform, even in short ({row.last_error})")
+            elif row.form == SHORT:
+                said.append(f"“{title}” was refused as it was ({row.last_error}); a short version is posted")
+            elif row.state == PENDING:
+                said.append(f"“{title}” is not posted yet (the chat platform cannot be reached); I keep trying")
+        return said
+
     async def fate(self, outbox_id: int | None) -> str:
         """After the outbox was flushed: what became of an owed post and the replies in its thread, in words
         fit for the person who asked for it ("" when all of it is in the room)."""
@@ -168,6 +189,8 @@ class Desk:
         async with self.db.read() as store:
             head = await store.outbox_row(outbox_id)
             replies = await store.thread_rows(outbox_id)
+        if (told := explained.get()) is not None:
+            told.update([outbox_id, *(r.id for r in replies)])
         if head is None:
             return "it was not posted"
         said = []

@@ -64,6 +64,8 @@ SHORT_MENTIONS = 10  # people a short version still mentions
 # The rows one command owes (set by the service around a command): delivered right after it, and only they —
 # a backlog left by an outage is the engine's to deliver, not something a person's command waits behind.
 owed: ContextVar[list[int] | None] = ContextVar("warroom_owed_posts", default=None)
+# The rows whose fate a command's answer already tells (close says what became of its summary).
+explained: ContextVar[set[int] | None] = ContextVar("warroom_explained_posts", default=None)
 
 
 def backoff(attempts: int) -> timedelta:

@@ -30,7 +30,7 @@ from bot.customer import Trigger
 from bot.desk import Core, Desk, person
 from bot.domain import SEVERITY_MEANING, EventKind, Incident, IncidentState, Person, ResponderRecord, RoleAssignment
 from bot.errors import BadInput, ChatError, WarroomError
-from bot.outbox import owed
+from bot.outbox import explained, owed
 from bot.playbooks import Playbook, Responder, responders_for
 from bot.reminders import Reminder
 from bot.scorecard import scorecard_message, vendor_scores
@@ -109,6 +109,16 @@ class Warroom:
         claim = applying.get()
         mine: list[int] = []
         posts = owed.set(mine)
+        told = explained.set(set())
+        try:
+            return await self._handle(invocation, claim, mine)
+        finally:
+            if token is not None:
+                applying.reset(token)
+            owed.reset(posts)
+            explained.reset(told)
+
+    async def _handle(self, invocation: Invocation, claim: Applying | None, mine: list[int]) -> Reply:
         try:
             command = c.parse(invocation.text)
             reply = await self._handlers[type(command)](command, invocation)
@@ -124,11 +134,15 @@ class Warroom:
                 else "nothing was recorded, so you can simply try again"
             )
             return Reply((render.error(f"Something went wrong (ref {ref}); {said}."),), ok=False, failed=True)
-        finally:
-            if token is not None:
-                applying.reset(token)
-            owed.reset(posts)
         await self._deliver(mine)
+        try:
+            troubles = await self.desk.troubles(mine)
+        except Exception:  # the answer is still true without it; the posts stay owed
+            log.exception("could not read what became of a command's posts")
+            troubles = []
+        if troubles:  # the answer says what became of the posts it decided, not only what was recorded
+            note = Message("⚠ Recorded — but in the war room: " + "; ".join(troubles) + ".", tone=Tone.ERROR)
+            reply = replace(reply, messages=(*reply.messages, note))
         return reply
 
     async def _deliver(self, rows: list[int]) -> None:

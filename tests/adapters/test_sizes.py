@@ -15,6 +15,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from adapters.teams.cards import utf16_size
 from bot.chat import Invocation, RoomRef, UserRef
 from bot.runtime import Runtime
@@ -253,3 +255,43 @@ async def test_teams_a_300_event_incident_posts_its_whole_summary_in_replies(tmp
         assert_all_there(posted, [f"L{n + 1}: {lesson(n)}" for n in range(40)])
         assert_all_there(posted, [f"A{n + 1}: {action(n)}" for n in range(40)])
         assert_teams_sizes(world)
+
+
+# --- refusals ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", ["invalid_blocks", "msg_too_long", "msg_blocks_too_long", "invalid_arguments"])
+async def test_slack_a_refused_post_is_sent_once_in_short_and_the_person_who_asked_is_told(
+    tmp_path: Path, code: str
+) -> None:
+    async with slack_world(f"sqlite:///{tmp_path / 'w.db'}") as slack:
+        channel = await slack.opened('open "Registers frozen" sev:3')
+        await slack.until(lambda: bool(slack.fake.responses), "the answer to open")
+        slack.fake.fail["chat.postMessage"] = code
+        before = len(slack.fake.responses)
+        assert await slack.command("sev 2 half the stores", room=channel) == 200
+        await slack.until(lambda: len(slack.fake.responses) > before, "the answer")
+        said = "\n".join(slack_lines(slack.fake.responses[-1]))
+        assert "⚠ Recorded — but in the war room: “INC-1: Severity raised from 3 to 2" in said
+        assert f"was refused as it was (Slack chat.postMessage failed: {code}); a short version is posted" in said
+        refused = [c for c in slack.fake.calls if c.error == code]
+        assert len(refused) == 1  # the refused payload is never sent again
+        shorts = [m for m in slack.posts(channel) if "(A short version:" in m["text"]]
+        assert len(shorts) == 1 and "Severity raised from 3 to 2" in shorts[0]["text"]
+
+
+async def test_teams_a_post_refused_as_too_big_is_sent_once_in_short_and_the_person_who_asked_is_told(
+    tmp_path: Path,
+) -> None:
+    async with microsoft(tmp_path) as fakes, teams_world(fakes, f"sqlite:///{tmp_path / 'w.db'}") as world:
+        room_id, _, _ = await teams_room(world)
+        fakes.connector.fail_next(413, matching="/activities")
+        before, calls = len(fakes.connector.posts_in(room_id)), len(fakes.connector.calls)
+        assert await world.say("incident sev 2 half the stores", conversation=room_id) == 200
+        posted = fakes.connector.posts_in(room_id)[before:]
+        said = "\n".join(line for a in posted for line in teams_lines(a))
+        assert "(A short version:" in said and "HTTP 413" in said
+        assert "⚠ Recorded — but in the war room: “INC-1: Severity raised from 1 to 2" not in said  # a fall, not a rise
+        assert "was refused as it was (Teams refused to post: HTTP 413" in said
+        sent = [c for c in fakes.connector.calls[calls:] if "/activities" in c.path]
+        assert len(sent) == len(posted) + 1  # one refused, never sent again
