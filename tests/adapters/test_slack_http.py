@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
@@ -269,3 +270,55 @@ async def test_a_failure_after_the_ack_is_reported_to_the_person_with_a_referenc
     await slack.surface._inbox.work(slack.surface._carry_out)
     await slack.until(lambda: len(slack.replies()) == 2, "the answer to the retried command")
     assert slack.replies()[1].startswith("Opened INC-1 in #inc-1-router-dead-on-arrival")
+
+
+async def test_an_open_form_is_offered_only_within_the_parsers_limits(slack: SlackWorld) -> None:
+    assert await slack.command(f'open sev:1 impact:"{"x" * 8000}"') == 200
+    await slack.until(lambda: bool(slack.fake.responses) or bool(slack.fake.ephemerals), "the answer")
+    said = slack.replies()[0]
+    assert said.startswith("that text is 8000 characters; the limit is 3000") and "Nothing was recorded" in said
+    assert not slack.fake.called("views.open") and await slack.incidents() == []
+
+
+async def test_a_long_option_list_stays_server_side_and_the_submitted_form_still_runs_it(slack: SlackWorld) -> None:
+    products = ",".join(f"product-{n:03d}" for n in range(300))  # 3,300 characters: more than private_metadata holds
+    assert await slack.command(f'open sev:2 impact:"{"tills down " * 250}" products:{products} at-risk:2M') == 200
+    await slack.until(lambda: bool(slack.fake.called("views.open")), "the form")
+    [view] = slack.fake.views
+    assert len(view["private_metadata"]) < 300 and "product-" not in view["private_metadata"]
+    inputs = {b["block_id"]: b["element"] for b in view["blocks"]}
+    assert inputs["title"]["max_length"] == 200 and inputs["customer"]["max_length"] == 200
+    assert inputs["impact"]["max_length"] == 3000 and len(inputs["impact"]["initial_value"]) <= 3000
+
+    values = {
+        "title": {"value": {"type": "plain_text_input", "value": "Registers frozen"}},
+        "sev": {"value": {"type": "static_select", "selected_option": {"value": "2"}}},
+        "customer": {"value": {"type": "plain_text_input", "value": None}},
+        "impact": {"value": {"type": "plain_text_input", "value": None}},
+    }
+    user = {"id": user_id("dana"), "username": "dana", "name": "dana", "team_id": "T0ACME"}
+    submitted = {**view, "id": "V1", "state": {"values": values}}
+    assert await slack.interact({"type": "view_submission", "team": {"id": "T0ACME"}, "user": user, "view": submitted})
+    await slack.until(lambda: bool(slack.fake.called("pins.add")), "the war room")
+    [incident] = await slack.incidents()
+    assert incident.revenue_at_risk == 2_000_000  # the options typed with the command reached it
+
+
+async def test_a_form_that_cannot_run_says_so_on_the_form_and_records_nothing(slack: SlackWorld) -> None:
+    lost = {
+        "id": "V9",
+        "type": "modal",
+        "team_id": "T0ACME",
+        "callback_id": "warroom:open",
+        "private_metadata": '{"channel_id": "C1", "draft": "gone"}',
+        "state": {"values": {}},
+    }
+    cut = {**lost, "private_metadata": '{"channel_id": "C1", "extra": "products:a,b,c'}  # cut mid-JSON
+    user = {"id": user_id("dana"), "username": "dana", "name": "dana", "team_id": "T0ACME"}
+    for view in (lost, cut):
+        payload = {"type": "view_submission", "team": {"id": "T0ACME"}, "user": user, "view": view}
+        status, body = await slack.exchange(urlencode({"payload": json.dumps(payload)}), FORM)
+        answer = json.loads(body)
+        assert status == 200 and answer["response_action"] == "errors"
+        assert "Nothing was recorded" in answer["errors"]["title"]
+    assert await slack.incidents() == []

@@ -12,7 +12,7 @@ import pytest
 
 from adapters.console import ConsoleChat
 from adapters.memory import InMemoryChat
-from bot.chat import Actions, Button, Capability, ChatPort, Mention, Message, MessageRef, Section, UserRef
+from bot.chat import Actions, Bullets, Button, Capability, ChatPort, Mention, Message, MessageRef, Section, UserRef
 from bot.clock import SimClock
 from bot.errors import ChatError
 
@@ -134,3 +134,23 @@ async def test_the_console_shows_user_text_as_text() -> None:
     room = await chat.open_room("inc-5-x", topic="t")
     await chat.post(room, MESSAGE)
     assert "Owner @lee — <!channel> & <b>" in out.getvalue()
+
+
+async def test_a_reply_lands_in_the_thread_of_the_post_it_continues(chat: ChatPort) -> None:
+    room = await chat.open_room("inc-6-x", topic="t")
+    head = await chat.post(room, MESSAGE)
+    reply = await chat.post(room, Message("INC-1 · the details"), thread=head, key="wr-thread-1")
+    assert reply.room == room and reply.id != head.id
+
+
+async def test_a_message_too_big_for_one_post_is_split_into_posts_the_platform_takes(chat: ChatPort) -> None:
+    items = tuple(f"item {n}: " + "&<x> " * 150 for n in range(200))  # ~150,000 characters once escaped
+    big = Message("INC-1 · big", (Bullets(items), Actions((Button("Status", "status"),))))
+    parts = chat.split(big)
+    shown = [i for part in parts for b in part.blocks if isinstance(b, Bullets) for i in b.items]
+    assert "".join("".join(shown).replace("…", "").split()) == "".join("".join(items).split())  # nothing dropped
+    assert any(isinstance(b, Actions) for b in parts[0].blocks)  # the buttons stay where the message starts
+    room = await chat.open_room("inc-7-x", topic="t")
+    head = await chat.post(room, parts[0])
+    for part in parts[1:]:
+        await chat.post(room, part, thread=head)
