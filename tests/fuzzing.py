@@ -21,8 +21,11 @@ from zoneinfo import ZoneInfo
 from hypothesis import strategies as st
 
 from adapters.console import ConsoleChat, ConsoleSession
-from adapters.slack.blocks import blocks, fallback_text
-from adapters.teams.cards import adaptive_card
+from adapters.slack.blocks import MAX_BLOCK_TEXT, block_text, blocks, fallback_text
+from adapters.slack.blocks import split as slack_split
+from adapters.teams.cards import MAX_ACTIVITY, adaptive_card
+from adapters.teams.cards import measure as teams_measure
+from adapters.teams.cards import split as teams_split
 from bot.chat import Invocation, Message, Reply, RoomRef
 from bot.clock import SimClock
 from bot.commands import HELP
@@ -273,8 +276,11 @@ _SHOWN = {"text", "title", "value"}  # the keys whose strings a person sees (not
 
 
 def rendering_problems(message: Message) -> list[str]:
-    """How each renderer could let user text act: a mention or broadcast, a link, HTML, a post Slack refuses."""
-    return _slack(message) + _teams(message) + _plain(message)
+    """How each renderer could let user text act: a mention or broadcast, a link, HTML, a post a platform refuses
+    (each part of the message as the adapter splits it)."""
+    slack = [p for part in slack_split(message) for p in _slack(part)]
+    teams = [p for part in teams_split(message) for p in _teams(part)]
+    return slack + teams + _plain(message)
 
 
 def _slack(message: Message) -> list[str]:
@@ -283,6 +289,8 @@ def _slack(message: Message) -> list[str]:
     rendered = blocks([message])
     if len(rendered) > _SLACK_MAX_BLOCKS:
         problems.append(f"Slack: {len(rendered)} blocks")
+    if block_text(rendered) > MAX_BLOCK_TEXT:
+        problems.append(f"Slack: {block_text(rendered)} characters of block text")
     for block in rendered:
         if len(block.get("text", {}).get("text", "")) > _SLACK_MAX_TEXT:
             problems.append("Slack: a section is longer than 3,000 characters")
@@ -301,6 +309,8 @@ def _slack(message: Message) -> list[str]:
 
 def _teams(message: Message) -> list[str]:
     card = adaptive_card(message)
+    if teams_measure(message)[0] > MAX_ACTIVITY:
+        return [f"Teams: an activity of {teams_measure(message)[0]} bytes"]
     entities = card["msteams"].get("entities", [])
     if {e["mentioned"]["id"] for e in entities} != {user.id for user in message.mentions}:
         problems = ["Teams: the card's mentions are not the message's mentions"]
