@@ -766,3 +766,7 @@ def _parse_commit(args: _Args, incident: int | None) -> Command:
         needs=_refs(needs, _FOLLOW_UP, "a follow-up like V1", "needs:V1,V2") if needs else (),
         incident=incident,
     )
+
+
+# Commands that change nothing: answered without a write (in Slack's ack itself), and kept in memory (bot/answers.py).
+READ_ONLY = (ShowStatus, ListIncidents, ShowHelp, ListFollowUps, ShowScorecard)

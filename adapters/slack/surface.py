@@ -10,6 +10,7 @@ import logging
 import re
 import traceback
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -48,8 +49,8 @@ EVENTS_PATH = "/slack/events"
 EVENT_TTL = timedelta(hours=1)  # Slack retries an event three times within about five minutes
 REPEAT_TTL = timedelta(minutes=1)  # the same command twice within a minute is a double submit
 INLINE_ANSWER = 1.0  # seconds a read-only command may take to be answered in the ack itself
+RENDERS_KEPT = 256  # Block Kit of kept answers (bot/answers.py), so a repeated `status` is not rendered again
 RETRIES = 3  # tries of a command that broke without recording anything, before the person is told it failed
-READ_ONLY = (c.ShowStatus, c.ListIncidents, c.ShowHelp, c.ListFollowUps, c.ShowScorecard)
 _SLACK_ID = re.compile(r"[A-Z0-9]{2,30}")
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Za-z0-9]+>[\s:,]*")
 _BAD_TOKEN = {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
@@ -103,6 +104,9 @@ class SlackSurface:
             # Bolt's own client carries no token: requests get the bot's from `authorize`, Socket Mode its app token.
             client=web_client(None, settings.slack_api_url),
             signing_secret=settings.slack_signing_secret or "",
+            # Every request over HTTP has been verified by the edge (SlackEdge.admit) before Bolt sees it, and
+            # Socket Mode needs no signature: checking again would only hash every body twice.
+            request_verification_enabled=False,
             authorize=authorize,
         )
         self.bolt.error(malformed)
@@ -122,6 +126,7 @@ class SlackSurface:
         self._inbox_: Inbox | None = None
         self._worker: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._renders: OrderedDict[int, tuple[Reply, str, list[dict[str, Any]]]] = OrderedDict()
 
     # --- the Surface protocol ------------------------------------------------------------------------
 
@@ -309,12 +314,16 @@ class SlackSurface:
         self, invocation: Invocation, to: ReplyTo, context: Mapping[str, Any], ack: AsyncAck, *, inline: bool
     ) -> None:
         """Reading needs no write: answer in the ack if it takes under a second, else after it."""
+        if inline and (kept := self._core.warroom.kept(invocation)) is not None:
+            text, rendered = self._rendered(kept)  # the common case in a busy room: nothing changed since
+            await ack(text=text, blocks=rendered, response_type="ephemeral")
+            return
         answer = asyncio.ensure_future(self._core.warroom.handle(invocation))
         if inline:
             done, _ = await asyncio.wait({answer}, timeout=INLINE_ANSWER)
             if answer in done and not answer.exception():
-                reply = answer.result()
-                await ack(text=fallback_text(reply.messages), blocks=blocks(reply.messages), response_type="ephemeral")
+                text, rendered = self._rendered(answer.result())
+                await ack(text=text, blocks=rendered, response_type="ephemeral")
                 return
         await ack()
 
@@ -322,6 +331,17 @@ class SlackSurface:
             await self._reply(to, await answer)
 
         self._spawn(lambda: self._guarded(later(), to), to, {})
+
+    def _rendered(self, reply: Reply) -> tuple[str, list[dict[str, Any]]]:
+        """Block Kit for a reply; a kept answer (the same Reply object) is rendered once, not on every ack."""
+        found = self._renders.get(id(reply))
+        if found is not None and found[0] is reply:
+            return found[1], found[2]
+        text, rendered = fallback_text(reply.messages), blocks(reply.messages)
+        self._renders[id(reply)] = (reply, text, rendered)  # holding the reply keeps its id from being reused
+        while len(self._renders) > RENDERS_KEPT:
+            self._renders.popitem(last=False)
+        return text, rendered
 
     def _spawn_work(self) -> None:
         """Carry out what was just accepted, here and now (the background loop covers other replicas' leftovers)."""
@@ -526,7 +546,7 @@ def _broken() -> Reply:
 def _read_only(text: str) -> bool:
     """Commands that change nothing — and words the parser refuses, whose answer changes nothing either."""
     try:
-        return isinstance(c.parse(text), READ_ONLY)
+        return isinstance(c.parse(text), c.READ_ONLY)
     except WarroomError:
         return True
 
