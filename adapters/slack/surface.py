@@ -250,7 +250,7 @@ class SlackSurface:
         self.slack.remember(people)
         invocation = Invocation(text, UserRef(to.user, to.user), RoomRef(to.channel, to.channel))
         event_id = str(body.get("event_id") or "")
-        if _read_only(text):
+        if c.reads_only(text):
             self._spawn(lambda: self._guarded(self._mention(event_id, invocation, to), to), to, context)
             return
         key = f"slack:event:{event_id}" if event_id else _repeat_key(invocation, to.team)
@@ -263,7 +263,7 @@ class SlackSurface:
     ) -> None:
         """Ack a request: a read-only command is answered in the ack itself when it is quick; a command that
         changes something is written to the inbox first, and the ack says whether it was."""
-        if _read_only(invocation.text):
+        if c.reads_only(invocation.text):
             await self._answer_inline(invocation, to, context, ack, inline=inline)
             return
         key = _repeat_key(invocation, to.team)
@@ -543,16 +543,8 @@ def _broken() -> Reply:
     return Reply((Message(f"Something went wrong (ref {ref}); {said}. Try again.", tone=Tone.ERROR),), False, (), True)
 
 
-def _read_only(text: str) -> bool:
-    """Commands that change nothing — and words the parser refuses, whose answer changes nothing either."""
-    try:
-        return isinstance(c.parse(text), c.READ_ONLY)
-    except WarroomError:
-        return True
-
-
 def _repeat_key(invocation: Invocation, team: str) -> str:
-    """The double-submit key of a command that changes something (callers have ruled out reading: _read_only)."""
+    """The double-submit key of a command that changes something (callers have ruled out reading: reads_only)."""
     said = " ".join(invocation.text.split())
     digest = hashlib.sha256(f"{team}|{invocation.user.id}|{invocation.room.id}|{said}".encode()).hexdigest()
     return f"slack:command:{digest}"
