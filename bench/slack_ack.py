@@ -135,15 +135,10 @@ async def load(
 ) -> dict[str, Any]:
     """Send ``requests`` signed commands — ``N`` at a time, or ``R/s`` at a steady rate — ack latencies (ms), acks/s.
 
-    ``open`` sends opens with distinct titles (each a real open in the background); anything else is sent as typed
-    (``list``: a read-only command, answered in the ack itself)."""
-    bodies = [
-        command(
-            f'open "Bench {uuid.uuid4().hex[:10]} router dead" sev:2' if text == "open" else text,
-            f"{fake}response/b{n}",
-        )
-        for n in range(requests)
-    ]
+    ``open`` sends opens with distinct titles (each a real open in the background); ``note`` sends distinct notes
+    to INC-1 (each written to the inbox before the ack, then carried out); anything else is sent as typed (``list``:
+    a read-only command, answered in the ack itself)."""
+    bodies = [command(typed(text), f"{fake}response/b{n}") for n in range(requests)]
     latencies: list[float] = []
 
     async def send(body: str) -> None:
@@ -178,6 +173,18 @@ async def load(
         "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
         "rps": requests / wall,
     }
+
+
+def typed(text: str) -> str:
+    """The command as sent: opens and notes get distinct words (the same words twice in a minute are one command)."""
+    if text == "open":
+        return f'open "Bench {uuid.uuid4().hex[:10]} router dead" sev:2'
+    if text == "note":
+        return f"note INC-1 bench step {uuid.uuid4().hex[:10]}"
+    return text
+
+
+MUTATING = ("open", "note")
 
 
 async def stats(http: aiohttp.ClientSession, fake: str) -> dict[str, Any]:
@@ -235,17 +242,22 @@ async def bench(args: argparse.Namespace) -> None:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
             for port in ports.values():
                 await wait_up(http, f"http://127.0.0.1:{port}/slack/events")
+            if args.command == "note":  # the notes go to INC-1, opened first
+                url = f"http://127.0.0.1:{ports['Warroom']}/slack/events"
+                warm = await stats(http, fake)
+                await load(http, url, fake, requests=1, spec="1", text="open")
+                await drained(http, fake, 1, warm)
             for spec in args.loads:
                 for name, port in ports.items():
                     url = f"http://127.0.0.1:{port}/slack/events"
                     warm = await stats(http, fake)
                     await load(http, url, fake, requests=WARMUP, spec=spec, text=args.command)
-                    if name == "Warroom" and args.command == "open":
+                    if name == "Warroom" and args.command in MUTATING:
                         await drained(http, fake, WARMUP, warm)
                     before = await stats(http, fake)
                     result = await load(http, url, fake, requests=args.requests, spec=spec, text=args.command)
                     extra = ""
-                    if name == "Warroom" and args.command == "open":
+                    if name == "Warroom" and args.command in MUTATING:
                         waited, calls = await drained(http, fake, args.requests, before)
                         per_open = sum(calls.values()) / args.requests
                         each = ", ".join(f"{m} {n / args.requests:g}" for m, n in sorted(calls.items()))
@@ -262,7 +274,7 @@ async def bench(args: argparse.Namespace) -> None:
             await admin.execute(f'DROP DATABASE "{scratch}" WITH (FORCE)')
             await admin.close()
     print()
-    print("| server | load | ack p50 (ms) | ack p99 (ms) | acks/s | opens finished/s | Web API calls per open |")
+    print("| server | load | ack p50 (ms) | ack p99 (ms) | acks/s | commands finished/s | Web API calls per command |")
     print("|---|---:|---:|---:|---:|---:|---|")
     for name, spec, r, extra in rows:
         done = f"{r['done']:.1f}" if "done" in r else "—"
@@ -285,7 +297,9 @@ def main() -> None:
     )
     parser.add_argument("--postgres", default=None, help="a PostgreSQL server (a scratch database is made there)")
     parser.add_argument(
-        "--command", default="open", help="`open` (a mutating command, the default) or a read-only one such as `list`"
+        "--command",
+        default="open",
+        help="`open` (the default) or `note` (mutating: through the inbox), or a read-only one such as `list`",
     )
     asyncio.run(bench(parser.parse_args()))
 

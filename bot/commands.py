@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.domain import INCIDENT_REF
-from bot.errors import BadInput
+from bot.errors import BadInput, WarroomError
 
 MAX_TITLE = 200
 MAX_TEXT = 3000
@@ -766,3 +766,15 @@ def _parse_commit(args: _Args, incident: int | None) -> Command:
         needs=_refs(needs, _FOLLOW_UP, "a follow-up like V1", "needs:V1,V2") if needs else (),
         incident=incident,
     )
+
+
+# Commands that change nothing: answered without a write (in Slack's ack itself), and kept in memory (bot/answers.py).
+READ_ONLY = (ShowStatus, ListIncidents, ShowHelp, ListFollowUps, ShowScorecard)
+
+
+def reads_only(text: str) -> bool:
+    """True for commands that change nothing — and for words the parser refuses, whose answer changes nothing."""
+    try:
+        return isinstance(parse(text), READ_ONLY)
+    except WarroomError:
+        return True

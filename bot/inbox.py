@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
@@ -25,6 +26,7 @@ from bot.store import Database
 from bot.store.inbox import APPLIED, Applying, applying
 
 log = logging.getLogger(__name__)
+SWEEP_EVERY = 60.0  # seconds between two sweeps of expired keys and done commands by one replica
 ACCEPT_DEADLINE = 1.5  # seconds: the write must fit inside Slack's 3-second ack with room to spare
 
 # What a surface does with one accepted command: (payload, already_applied) → run it and answer the person;
@@ -66,6 +68,7 @@ class Inbox:
         self.lease, self.deadline = lease, deadline
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
+        self._next_sweep = 0.0
 
     async def accept(
         self, key: str, payload: Mapping[str, Any], *, ttl: timedelta, replay: str | None = None
@@ -78,11 +81,14 @@ class Inbox:
 
         async def write() -> Accepted:
             now = self.clock.now()
+            sweep = time.monotonic() >= self._next_sweep  # old keys and done rows go once a minute, not per ack
             async with self.db.transaction() as store:
-                if replay is not None and not await store.first_time(replay, now=now, ttl=REPLAY_WINDOW):
+                if replay is not None and not await store.first_time(replay, now=now, ttl=REPLAY_WINDOW, sweep=sweep):
                     return Accepted.REPLAY
-                fresh = await store.accept(key, self.platform, json.dumps(payload), now=now, ttl=ttl)
-                return Accepted.NEW if fresh else Accepted.REPEAT
+                fresh = await store.accept(key, self.platform, json.dumps(payload), now=now, ttl=ttl, sweep=sweep)
+            if sweep:
+                self._next_sweep = time.monotonic() + SWEEP_EVERY
+            return Accepted.NEW if fresh else Accepted.REPEAT
 
         try:
             outcome = await asyncio.wait_for(write(), timeout=self.deadline)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot import commands as c
 from bot import render
+from bot.answers import Answers
 from bot.chat import (
     Bullets,
     Capability,
@@ -66,6 +67,7 @@ class Warroom:
         self.vendors = VendorDesk(desk, self.customer)
         self.stakes = StakesDesk(desk)
         self.closing = ClosingDesk(desk)
+        self.answers = Answers(core.db.changes)
         self._handlers: dict[type[c.Command], Callable[[c.Command, Invocation], Awaitable[Reply]]] = {
             c.OpenIncident: self._open,  # type: ignore[dict-item]
             c.ShowStatus: self._status,
@@ -103,7 +105,30 @@ class Warroom:
 
         Either way the answer says truthfully whether anything was recorded: the command's first committed
         write is tracked (by the inbox's claim when it came through the inbox, else by a claim of our own).
+        A read-only command may be answered from memory (bot/answers.py) when nothing it shows has changed.
         """
+        try:
+            command = c.parse(invocation.text)
+        except WarroomError as err:
+            return Reply((render.error(str(err)),), ok=False)
+        except Exception:
+            return _surprise(recorded=False)
+        if isinstance(command, c.READ_ONLY):
+            key = _answer_key(command, invocation)
+            return await self.answers.answer(key, self.desk.now, lambda: self._run(command, invocation))
+        return await self._run(command, invocation)
+
+    def kept(self, invocation: Invocation) -> Reply | None:
+        """The answer to a read-only command when one is kept in memory and still good; never waits."""
+        try:
+            command = c.parse(invocation.text)
+        except Exception:
+            return None
+        if not isinstance(command, c.READ_ONLY):
+            return None
+        return self.answers.kept(_answer_key(command, invocation), self.desk.now)
+
+    async def _run(self, command: c.Command, invocation: Invocation) -> Reply:
         own = applying.get() is None
         token = applying.set(Applying(0)) if own else None
         claim = applying.get()
@@ -111,29 +136,22 @@ class Warroom:
         posts = owed.set(mine)
         told = explained.set(set())
         try:
-            return await self._handle(invocation, claim, mine)
+            return await self._carry_out(command, invocation, claim, mine)
         finally:
             if token is not None:
                 applying.reset(token)
             owed.reset(posts)
             explained.reset(told)
 
-    async def _handle(self, invocation: Invocation, claim: Applying | None, mine: list[int]) -> Reply:
+    async def _carry_out(
+        self, command: c.Command, invocation: Invocation, claim: Applying | None, mine: list[int]
+    ) -> Reply:
         try:
-            command = c.parse(invocation.text)
             reply = await self._handlers[type(command)](command, invocation)
         except WarroomError as err:
             return Reply((render.error(str(err)),), ok=False)
         except Exception:
-            ref = uuid.uuid4().hex[:8]
-            log.exception("command failed (ref %s)", ref)
-            recorded = claim is not None and claim.applied
-            said = (
-                "part of it was recorded before it failed; `status` shows what"
-                if recorded
-                else "nothing was recorded, so you can simply try again"
-            )
-            return Reply((render.error(f"Something went wrong (ref {ref}); {said}."),), ok=False, failed=True)
+            return _surprise(recorded=claim is not None and claim.applied)
         await self._deliver(mine)
         try:
             troubles = await self.desk.troubles(mine)
@@ -347,7 +365,7 @@ class Warroom:
     # --- the other verbs ---------------------------------------------------------------------------
 
     async def _status(self, cmd: c.Command, inv: Invocation) -> Reply:
-        async with self.core.db.transaction() as store:
+        async with self.core.db.read() as store:
             incident = await self.desk.target(store, cmd, inv, lock=False)
             roles, actions = await store.roles(incident.number), await store.actions(incident.number)
             extra = await self._status_blocks(store, incident)
@@ -578,12 +596,12 @@ class Warroom:
         )
 
     async def _list(self, cmd: c.Command, inv: Invocation) -> Reply:
-        async with self.core.db.transaction() as store:
+        async with self.core.db.read() as store:
             incidents = await store.incidents()
         return Reply((render.incident_list(incidents, self.desk.now),))
 
     async def _scorecard(self, cmd: c.ShowScorecard, inv: Invocation) -> Reply:
-        async with self.core.db.transaction() as store:
+        async with self.core.db.read() as store:
             scores = vendor_scores(await store.follow_ups(), now=self.desk.now)
         if cmd.vendor:
             wanted = cmd.vendor.lower()
@@ -594,6 +612,23 @@ class Warroom:
 
     async def _help(self, cmd: c.ShowHelp, inv: Invocation) -> Reply:
         return Reply((render.help_message(cmd.verb),))
+
+
+def _answer_key(command: c.Command, invocation: Invocation) -> tuple[type[c.Command], str, str]:
+    """What a read-only answer depends on besides the data and the clock: the words asked and the room."""
+    return (type(command), " ".join(invocation.text.split()), invocation.room.id)
+
+
+def _surprise(*, recorded: bool) -> Reply:
+    """A failure of ours, logged with a reference; the answer says whether anything was recorded before it."""
+    ref = uuid.uuid4().hex[:8]
+    log.exception("command failed (ref %s)", ref)
+    said = (
+        "part of it was recorded before it failed; `status` shows what"
+        if recorded
+        else "nothing was recorded, so you can simply try again"
+    )
+    return Reply((render.error(f"Something went wrong (ref {ref}); {said}."),), ok=False, failed=True)
 
 
 def _with_room(incident: Incident, room: RoomRef, at: datetime) -> Incident:

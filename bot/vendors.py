@@ -357,7 +357,7 @@ class VendorDesk:
         return self.desk.ack(incident, text)
 
     async def list_follow_ups(self, cmd: c.Command, inv: Invocation) -> Reply:
-        async with self.desk.db.transaction() as store:
+        async with self.desk.db.read() as store:
             incident = await self.desk.target(store, cmd, inv, lock=False)
             follow_ups = await store.follow_ups(incident.number)
         if not follow_ups:

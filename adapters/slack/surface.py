@@ -10,6 +10,7 @@ import logging
 import re
 import traceback
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -50,8 +51,8 @@ EVENTS_PATH = "/slack/events"
 EVENT_TTL = timedelta(hours=1)  # Slack retries an event three times within about five minutes
 REPEAT_TTL = timedelta(minutes=1)  # the same command twice within a minute is a double submit
 INLINE_ANSWER = 1.0  # seconds a read-only command may take to be answered in the ack itself
+RENDERS_KEPT = 256  # Block Kit of kept answers (bot/answers.py), so a repeated `status` is not rendered again
 RETRIES = 3  # tries of a command that broke without recording anything, before the person is told it failed
-READ_ONLY = (c.ShowStatus, c.ListIncidents, c.ShowHelp, c.ListFollowUps, c.ShowScorecard)
 _SLACK_ID = re.compile(r"[A-Z0-9]{2,30}")
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Za-z0-9]+>[\s:,]*")
 _BAD_TOKEN = {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
@@ -110,6 +111,9 @@ class SlackSurface:
             # Bolt's own client carries no token: requests get the bot's from `authorize`, Socket Mode its app token.
             client=web_client(None, settings.slack_api_url),
             signing_secret=settings.slack_signing_secret or "",
+            # Every request over HTTP has been verified by the edge (SlackEdge.admit) before Bolt sees it, and
+            # Socket Mode needs no signature: checking again would only hash every body twice.
+            request_verification_enabled=False,
             authorize=authorize,
         )
         self.bolt.error(malformed)
@@ -129,6 +133,7 @@ class SlackSurface:
         self._inbox_: Inbox | None = None
         self._worker: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._renders: OrderedDict[int, tuple[Reply, tuple[str, list[dict[str, Any]]] | None]] = OrderedDict()
 
     # --- the Surface protocol ------------------------------------------------------------------------
 
@@ -260,7 +265,7 @@ class SlackSurface:
         self.slack.remember(people)
         invocation = Invocation(text, UserRef(to.user, to.user), RoomRef(to.channel, to.channel))
         event_id = str(body.get("event_id") or "")
-        if _read_only(text):
+        if c.reads_only(text):
             self._spawn(lambda: self._guarded(self._mention(event_id, invocation, to), to), to, context)
             return
         key = f"slack:event:{event_id}" if event_id else _repeat_key(invocation, to.team)
@@ -273,7 +278,7 @@ class SlackSurface:
     ) -> None:
         """Ack a request: a read-only command is answered in the ack itself when it is quick; a command that
         changes something is written to the inbox first, and the ack says whether it was."""
-        if _read_only(invocation.text):
+        if c.reads_only(invocation.text):
             await self._answer_inline(invocation, to, context, ack, inline=inline)
             return
         key = _repeat_key(invocation, to.team)
@@ -324,12 +329,14 @@ class SlackSurface:
         self, invocation: Invocation, to: ReplyTo, context: Mapping[str, Any], ack: AsyncAck, *, inline: bool
     ) -> None:
         """Reading needs no write: answer in the ack if it takes under a second, else after it."""
+        if inline and (kept := self._core.warroom.kept(invocation)) is not None and (shown := self._rendered(kept)):
+            await ack(text=shown[0], blocks=shown[1], response_type="ephemeral")  # the common case: nothing changed
+            return
         answer = asyncio.ensure_future(self._core.warroom.handle(invocation))
         if inline:
             done, _ = await asyncio.wait({answer}, timeout=INLINE_ANSWER)
-            if answer in done and not answer.exception() and len(payloads(answer.result().messages)) == 1:
-                reply = answer.result()
-                await ack(text=fallback_text(reply.messages), blocks=blocks(reply.messages), response_type="ephemeral")
+            if answer in done and not answer.exception() and (shown := self._rendered(answer.result())):
+                await ack(text=shown[0], blocks=shown[1], response_type="ephemeral")
                 return
         await ack()
 
@@ -337,6 +344,18 @@ class SlackSurface:
             await self._reply(to, await answer)
 
         self._spawn(lambda: self._guarded(later(), to), to, {})
+
+    def _rendered(self, reply: Reply) -> tuple[str, list[dict[str, Any]]] | None:
+        """Block Kit for a reply that fits one Slack message (None when it does not: it goes as several answers
+        after the ack); a kept answer (the same Reply object) is rendered once, not on every ack."""
+        found = self._renders.get(id(reply))
+        if found is not None and found[0] is reply:
+            return found[1]
+        shown = (fallback_text(reply.messages), blocks(reply.messages)) if len(payloads(reply.messages)) == 1 else None
+        self._renders[id(reply)] = (reply, shown)  # holding the reply keeps its id from being reused
+        while len(self._renders) > RENDERS_KEPT:
+            self._renders.popitem(last=False)
+        return shown
 
     def _spawn_work(self) -> None:
         """Carry out what was just accepted, here and now (the background loop covers other replicas' leftovers)."""
@@ -587,16 +606,8 @@ def _broken() -> Reply:
     return Reply((Message(f"Something went wrong (ref {ref}); {said}. Try again.", tone=Tone.ERROR),), False, (), True)
 
 
-def _read_only(text: str) -> bool:
-    """Commands that change nothing — and words the parser refuses, whose answer changes nothing either."""
-    try:
-        return isinstance(c.parse(text), READ_ONLY)
-    except WarroomError:
-        return True
-
-
 def _repeat_key(invocation: Invocation, team: str) -> str:
-    """The double-submit key of a command that changes something (callers have ruled out reading: _read_only)."""
+    """The double-submit key of a command that changes something (callers have ruled out reading: reads_only)."""
     said = " ".join(invocation.text.split())
     digest = hashlib.sha256(f"{team}|{invocation.user.id}|{invocation.room.id}|{said}".encode()).hexdigest()
     return f"slack:command:{digest}"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 import time
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -18,16 +21,23 @@ from adapters.teams.cards import command_from_submit, command_from_text, split
 from adapters.teams.connector import TEAMS_SERVICE_URL, Address, Connector, base_channel
 from adapters.teams.graph import GRAPH_URL, LOGIN_URL, GraphClient, TokenSource, channel_name, graph_user_id
 from adapters.teams.pacing import Backoff, Pacer
-from bot.chat import Capability, ChatPort, Invocation, Message, MessageRef, RoomRef, Section, UserRef
+from bot import commands as c
+from bot.chat import Capability, ChatPort, Invocation, Message, MessageRef, Reply, RoomRef, Section, Tone, UserRef
 from bot.config import ConfigError, Settings
 from bot.errors import ChatError
+from bot.inbox import Accepted, Inbox, InboxUnavailable, TryAgainLater
 from bot.outbox import short_version
 from bot.runtime import Runtime
 from bot.store import Database
+from bot.store.inbox import applying
 
 log = logging.getLogger(__name__)
 PLATFORM = "teams"
 ROSTER_TTL = 300.0  # seconds a team's member list is trusted before it is asked again
+REDELIVERY_TTL = timedelta(days=1)  # a message Bot Framework delivers again within this is the same command
+TURN_WAIT = 10.0  # seconds a request waits for its command, inside Bot Framework's 15 s before it redelivers
+RETRIES = 3  # tries of a command that broke without recording anything, before the person is told it failed
+NOTHING_RECORDED = "Warroom cannot reach its database right now, so nothing was recorded. Try again in a minute."
 _HANDLE = re.compile(r"^@?([\w.\-]{1,80})$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Who typed the command being handled: Graph needs an owner for a private channel.
@@ -336,7 +346,15 @@ class TeamsSurface:
         self.chat: ChatPort = self.teams
         self.graph = graph
 
+        self._inbox_: Inbox | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        # Requests being served here, by inbox key: the command's answer goes back into its own turn.
+        self._turns: dict[str, tuple[Any, asyncio.Event]] = {}
+        self._app: Runtime | None = None
+
     def mount(self, web_application: web.Application, app: Runtime) -> None:
+        self._app = app
         self.teams.bind(app.db)
         web_application.router.add_post("/api/messages", _Inbound(self, app).handle)
         if not self.connector.app_id:
@@ -345,16 +363,90 @@ class TeamsSurface:
             )
 
     async def start(self, app: Runtime) -> None:
-        pass
+        """Carry out what another replica accepted and could not finish (or this one, before a restart)."""
+        self._app = app
+        self._worker = asyncio.create_task(self.inbox.run_forever(self.carry_out, self._stop), name="teams-inbox")
 
     def lease_owners(self) -> list[str]:
-        """Teams answers within its request and claims nothing under a lease."""
-        return []
+        """The inbox's lease owner: what this replica claimed and did not finish is handed back at shutdown."""
+        return [self._inbox_.owner] if self._inbox_ is not None else []
 
     async def close(self, *, grace: float = 0.0) -> None:
-        """Close the Graph client; work runs inside its request here, so the server's shutdown already waited for it."""
+        """Stop the inbox worker (``grace`` seconds for the command it runs), close the Graph client."""
+        self._stop.set()
+        if self._worker is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._worker, timeout=max(grace, 0.1))
         if self.graph is not None:
             await self.graph.close()
+
+    @property
+    def inbox(self) -> Inbox:
+        app = self._runtime
+        if self._inbox_ is None or self._inbox_.db is not app.db:
+            self._inbox_ = Inbox(app.db, app.warroom.core.clock, PLATFORM)
+        return self._inbox_
+
+    @property
+    def _runtime(self) -> Runtime:
+        if self._app is None:
+            raise RuntimeError("the Teams surface is not mounted")
+        return self._app
+
+    async def carry_out(self, payload: Mapping[str, Any], already: bool) -> bool:
+        """Run one accepted command and answer its person: in their own turn when it is served here, else with a
+        post in the conversation it came from (a replica that died left it; this one picked it up)."""
+        key = str(payload.get("key", ""))
+        turn = self._turns.get(key)
+        room = RoomRef(str(payload["room"]), str(payload.get("room_name") or payload["room"]))
+        user = UserRef(str(payload["user"]), str(payload.get("user_name") or payload["user"]))
+        try:
+            if already:  # its first write committed before a replica died: it is not run again
+                typed = " ".join(str(payload["text"]).split())[:80]
+                said = f"✔ Recorded: {typed} (I restarted before I could confirm it)."
+                await self._answer(turn, room, user, Reply((Message(said, tone=Tone.SUCCESS),)))
+                return False
+            token = _speaker.set(user)
+            try:
+                reply = await self._runtime.warroom.handle(Invocation(str(payload["text"]), user, room))
+            finally:
+                _speaker.reset(token)
+            claim = applying.get()
+            if reply.failed and not (claim and claim.applied) and int(payload.get("attempt", 1)) < RETRIES:
+                # Nothing was recorded and something broke (a database hiccup): the command stays in the inbox
+                # and runs again once its lease ends, instead of being lost to a transient failure.
+                title = reply.messages[0].title.removesuffix(" Try again.")
+                await self._answer(turn, room, user, Reply((Message(f"{title} I will try it again in two minutes."),)))
+                raise TryAgainLater(f"{payload['text']!r} failed and recorded nothing")
+            await self._answer(turn, room, user, reply)
+            return not reply.ok
+        finally:
+            if turn is not None:
+                turn[1].set()
+
+    async def _answer(self, turn: tuple[Any, asyncio.Event] | None, room: RoomRef, user: UserRef, reply: Reply) -> None:
+        if turn is not None:
+            context = turn[0]
+            await answer(lambda message: self.connector.reply(context, message), reply, user, room)
+        else:
+            await answer(lambda message: self.teams.post(room, message), reply, user, room)
+
+
+async def answer(send: Callable[[Message], Awaitable[object]], reply: Reply, user: UserRef, room: RoomRef) -> None:
+    """A reply as cards that each fit one Teams message; one Teams refuses as it is goes in its short version. The
+    command is recorded either way: a failure here loses only the answer, and is logged."""
+    for message in (part for m in reply.messages for part in split(m)):
+        try:
+            await send(message)
+        except ChatError as err:
+            if not err.refused:
+                log.warning("could not answer %s in %s: %s", user.name, room.name, err)
+                continue
+            log.warning("Teams refused an answer to %s (%s); sending its short version", user.name, err)
+            try:
+                await send(short_version(message, str(err), None))
+            except ChatError as again:
+                log.warning("could not answer %s in %s even in short: %s", user.name, room.name, again)
 
 
 class _Inbound:
@@ -395,8 +487,11 @@ class _Inbound:
         if activity.type != ActivityTypes.message or sender is None or not sender.id:
             return
         room = await chat.remember(activity)
-        if activity.id and not await self._first_time(f"teams:{activity.conversation.id}:{activity.id}"):
-            return  # Bot Framework redelivered a message we already handled
+        key = (
+            f"teams:{activity.conversation.id}:{activity.id}"
+            if activity.id
+            else f"teams:{activity.conversation.id}:{uuid.uuid4().hex}"  # nothing to recognise a redelivery by
+        )
         command = command_from_submit(activity.value)
         if command is None:
             entities = [{"type": e.type, **(e.additional_properties or {})} for e in activity.entities or []]
@@ -405,24 +500,37 @@ class _Inbound:
             chat.learn(incoming.people)
             command = incoming.text
         user = UserRef(sender.aad_object_id or sender.id, sender.name or sender.id)
-        token = _speaker.set(user)
-        try:
-            reply = await self.app.warroom.handle(Invocation(command, user, room))
-        finally:
-            _speaker.reset(token)
-        for message in (part for m in reply.messages for part in split(m)):
+        if c.reads_only(command):  # reading records nothing: answered here and now
+            token = _speaker.set(user)
             try:
-                await connector.reply(turn_context, message)
-            except ChatError as err:
-                if not err.refused:
-                    log.warning("could not answer %s in %s: %s", user.name, room.name, err)
-                    continue
-                log.warning("Teams refused an answer to %s (%s); sending its short version", user.name, err)
-                try:
-                    await connector.reply(turn_context, short_version(message, str(err), None))
-                except ChatError as again:
-                    log.warning("could not answer %s in %s even in short: %s", user.name, room.name, again)
+                reply = await self.app.warroom.handle(Invocation(command, user, room))
+            finally:
+                _speaker.reset(token)
+            await answer(lambda message: connector.reply(turn_context, message), reply, user, room)
+            return
+        await self._accept(turn_context, command, user, room, key)
 
-    async def _first_time(self, key: str) -> bool:
-        async with self.app.db.transaction() as store:
-            return await store.first_time(key, now=datetime.now(UTC), ttl=timedelta(days=1))
+    async def _accept(self, turn_context: Any, command: str, user: UserRef, room: RoomRef, key: str) -> None:
+        """Write the command down first (a redelivery finds it there), then carry it out, answering in this turn.
+
+        A replica that dies after the write loses nothing: Bot Framework's redelivery is recognised as the same
+        command, and whichever replica's inbox worker is alive carries it out once the lease runs out."""
+        surface = self.surface
+        payload = {"text": command, "user": user.id, "user_name": user.name, "room": room.id, "room_name": room.name}
+        try:
+            outcome = await surface.inbox.accept(key, {**payload, "key": key}, ttl=REDELIVERY_TTL)
+        except InboxUnavailable:
+            with contextlib.suppress(ChatError):
+                await surface.connector.reply(turn_context, Message(NOTHING_RECORDED, tone=Tone.ERROR))
+            return
+        if outcome is not Accepted.NEW:
+            return  # Bot Framework redelivered a message already accepted: carried out once, by whoever holds it
+        finished = asyncio.Event()
+        surface._turns[key] = (turn_context, finished)
+        try:
+            await surface.inbox.work(surface.carry_out)
+            # The background worker may have claimed it first: wait for it, within Bot Framework's patience.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(finished.wait(), timeout=TURN_WAIT)
+        finally:
+            surface._turns.pop(key, None)

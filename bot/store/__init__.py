@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -25,6 +27,8 @@ from bot.domain import (
     TimelineEvent,
 )
 from bot.errors import NotFound
+from bot.store.changes import CHANNEL as CHANGED
+from bot.store.changes import Changes
 from bot.store.customer import CustomerStore
 from bot.store.followups import FollowUpStore
 from bot.store.inbox import InboxStore, applying
@@ -92,6 +96,11 @@ class Database:
         if self.dialect == "sqlite":
             _serialize_sqlite_writes(self.engine)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.changes = Changes(self.url)
+        # SQLite has one writer at a time, and a writer that finds the file locked sleeps in SQLite's busy handler
+        # (1, 2, 5 … 100 ms at a time) before it looks again. Writers of this process queue here instead, in
+        # order and without sleeping; the busy timeout is left for writers in other processes.
+        self._writers = asyncio.Lock() if self.dialect == "sqlite" else contextlib.nullcontext()
 
     @property
     def dialect(self) -> str:
@@ -102,17 +111,22 @@ class Database:
         """A Store inside one transaction: committed on success, rolled back on any error."""
         claim = applying.get()
         marked = False
-        async with self._sessions() as session, session.begin():
+        async with self._writers, self._sessions() as session, session.begin():
             store = Store(session, dialect=self.dialect)
-            wrote = _watch_writes(session) if claim is not None and not claim.applied else None
+            wrote = _watch_writes(session)
             yield store
-            pending = bool(session.new or session.dirty or session.deleted)  # flushed by the commit below
-            if claim is not None and wrote is not None and (wrote.seen or pending):
+            changed = wrote.seen or bool(session.new or session.dirty or session.deleted)  # flushed by the commit
+            if claim is not None and not claim.applied and changed:
                 # The command's first write: it and "applied" commit together, or neither does.
                 await store.mark_applied(claim.row_id)
                 marked = True
+            if changed and self.dialect == "postgresql":
+                # Delivered to every listener when (and only if) this commits: answers kept in memory are dropped.
+                await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANGED})
         if marked and claim is not None:
             claim.applied = True
+        if changed:
+            self.changes.committed()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Store]:
@@ -154,6 +168,7 @@ class Database:
             return await conn.run_sync(is_current)
 
     async def dispose(self) -> None:
+        await self.changes.close()
         await self.engine.dispose()
 
 
@@ -166,7 +181,9 @@ def _watch_writes(session: AsyncSession) -> _Writes:
     wrote = _Writes()
 
     def on_execute(state: Any) -> None:
-        if state.is_insert or state.is_update or state.is_delete:
+        if (state.is_insert or state.is_update or state.is_delete) and not state.execution_options.get(
+            "warroom_bookkeeping"
+        ):
             wrote.seen = True
 
     def on_flush(sync_session: Any, _context: Any) -> None:

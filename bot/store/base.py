@@ -25,6 +25,10 @@ Numbered = (
     type[LessonRow] | type[ActionRow] | type[FollowUpRow] | type[CommitmentRow] | type[UpdateRow] | type[BadNewsRow]
 )
 
+# Leases and attempt counts are how replicas share work, not what anyone is shown: a claim that writes only them
+# is not a change of the data (answers kept in memory stay good; see bot/store/changes.py).
+BOOKKEEPING = {"warroom_bookkeeping": True}
+
 
 Leased = type[ReminderRow] | type[OutboxRow] | type[InboxRow]
 
@@ -66,6 +70,7 @@ class StoreBase:
             .where(table.id.in_(picked.scalar_subquery()))
             .values(lease_owner=owner, lease_until=now + lease, attempts=table.attempts + 1, **(also or {}))
             .returning(table.id)
+            .execution_options(**BOOKKEEPING)
         )
         return sorted((await self.session.execute(claim)).scalars())
 
@@ -75,7 +80,10 @@ class StoreBase:
         released = 0
         for table in (ReminderRow, OutboxRow, InboxRow):
             result = await self.session.execute(
-                update(table).where(table.lease_owner == owner).values(lease_owner=None, lease_until=None)
+                update(table)
+                .where(table.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+                .execution_options(**BOOKKEEPING)
             )
             released += int(result.rowcount)  # type: ignore[attr-defined]
         return released

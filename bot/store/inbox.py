@@ -32,11 +32,16 @@ applying: ContextVar[Applying | None] = ContextVar("warroom_inbox_applying", def
 class InboxStore(StoreBase):
     """The inbox, mixed into bot.store.Store; every method runs in the caller's transaction."""
 
-    async def accept(self, key: str, platform: str, payload: str, *, now: datetime, ttl: timedelta) -> bool:
+    async def accept(
+        self, key: str, platform: str, payload: str, *, now: datetime, ttl: timedelta, sweep: bool = True
+    ) -> bool:
         """Keep an accepted command; False when the same key was accepted within ``ttl`` (a double submit) or is
-        still being carried out."""
+        still being carried out. ``sweep`` also drops every done row past its day (callers do it now and then)."""
         key = key[:200]
-        await self.session.execute(delete(InboxRow).where(InboxRow.state == DONE, InboxRow.done_at < now - KEEP_DONE))
+        if sweep:
+            await self.session.execute(
+                delete(InboxRow).where(InboxRow.state == DONE, InboxRow.done_at < now - KEEP_DONE)
+            )
         await self.session.execute(
             delete(InboxRow).where(InboxRow.key == key, InboxRow.state == DONE, InboxRow.created_at < now - ttl)
         )

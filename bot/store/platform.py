@@ -21,15 +21,19 @@ class PlatformStore:
 
     session: AsyncSession
 
-    async def first_time(self, key: str, *, now: datetime, ttl: timedelta) -> bool:
-        """True the first time ``key`` is seen within ``ttl`` (across replicas); False for a repeat."""
+    async def first_time(self, key: str, *, now: datetime, ttl: timedelta, sweep: bool = True) -> bool:
+        """True the first time ``key`` is seen within ``ttl`` (across replicas); False for a repeat. ``sweep`` also
+        drops every key past its day (callers on a hot path do it now and then)."""
         key = key[:200]
         # Expire this key only: a caller with a short ttl (a command, a minute) must not forget keys others keep
         # longer (Slack event ids, an hour). Anything older than a day goes, whatever its key.
         await self.session.execute(
             delete(IdempotencyRow).where(IdempotencyRow.key == key, IdempotencyRow.seen_at < now - ttl)
         )
-        await self.session.execute(delete(IdempotencyRow).where(IdempotencyRow.seen_at < now - max(ttl, _SWEEP_AFTER)))
+        if sweep:
+            await self.session.execute(
+                delete(IdempotencyRow).where(IdempotencyRow.seen_at < now - max(ttl, _SWEEP_AFTER))
+            )
         try:
             async with self.session.begin_nested():
                 self.session.add(IdempotencyRow(key=key, seen_at=now))

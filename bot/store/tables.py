@@ -373,3 +373,20 @@ class InboxRow(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        # Every replica claims what is still owed every few seconds; done rows stay a day and must not be scanned.
+        Index(
+            "ix_inbox_owed",
+            "platform",
+            "id",
+            postgresql_where=text("state != 'done'"),
+            sqlite_where=text("state != 'done'"),
+        ),
+        Index(
+            "ix_inbox_done_at",
+            "done_at",
+            postgresql_where=text("state = 'done'"),
+            sqlite_where=text("state = 'done'"),
+        ),
+    )

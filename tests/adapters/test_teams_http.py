@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,39 @@ def test_teams_is_the_surface_when_slack_is_not_configured(tmp_path: Path) -> No
         make_surface(Settings(microsoft_app_id=APP_ID))
     with pytest.raises(ConfigError, match="MICROSOFT_APP_TENANT_ID"):
         make_surface(Settings(microsoft_app_id=APP_ID, microsoft_app_password="x", teams_team_id="team"))
+
+
+async def test_a_command_accepted_by_a_replica_that_died_is_carried_out_once_by_another(
+    world: TeamsWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The message is written to the inbox before it runs; the replica dies before running it. Bot Framework
+    redelivers it (no 200 came back), and the redelivery is recognised — not run, not dropped: whichever replica's
+    inbox worker is alive carries it out once the dead one's lease runs out, and answers in the conversation."""
+    surface, inbox = world.surface, world.surface.inbox
+
+    async def died(*_args: object, **_kwargs: object) -> int:
+        raise ConnectionResetError("the replica was killed here")
+
+    assert await world.say(OPEN) == 200
+    room = await world.incident_room()
+    post = world.activity("incident note the spare router shipped", conversation=room)
+    with monkeypatch.context() as m:
+        m.setattr(inbox, "work", died)
+        assert await world.send(post) == 500  # accepted and written down, then the replica died
+    assert await world.send(post) == 200  # the redelivery: the same command, still owed
+    assert await notes(world) == []
+    before = len(world.connector.posts_in(room))
+
+    world.clock.advance(timedelta(minutes=3))  # the dead replica's lease runs out
+    assert await inbox.work(surface.carry_out) == 1
+    assert await notes(world) == ["the spare router shipped"]
+    answer = await eventually(lambda: world.connector.posts_in(room)[before:], what="the answer in the conversation")
+    assert "noted" in card_text(answer[0]).lower()
+    assert await world.send(post) == 200  # delivered once more, much later: still once
+    assert await inbox.work(surface.carry_out) == 0
+    assert await notes(world) == ["the spare router shipped"]
+
+
+async def notes(world: TeamsWorld) -> list[str]:
+    async with world.app.db.transaction() as store:
+        return [e.text for e in await store.timeline(1) if e.kind == "note"]

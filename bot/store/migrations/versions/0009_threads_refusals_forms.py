@@ -1,7 +1,7 @@
 """posts continued in a thread, posts refused by the platform, and what a form was opened with
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-01 10:00:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import bot.store.tables
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
