@@ -30,6 +30,7 @@ from bot.customer import Trigger
 from bot.desk import Core, Desk, person
 from bot.domain import SEVERITY_MEANING, EventKind, Incident, IncidentState, Person, ResponderRecord, RoleAssignment
 from bot.errors import BadInput, ChatError, WarroomError
+from bot.mail.desk import MailDesk
 from bot.outbox import owed
 from bot.playbooks import Playbook, Responder, responders_for
 from bot.reminders import Reminder
@@ -66,6 +67,9 @@ class Warroom:
         self.vendors = VendorDesk(desk, self.customer)
         self.stakes = StakesDesk(desk)
         self.closing = ClosingDesk(desk)
+        self.mail = MailDesk(desk, self.vendors, self.customer)
+        self.vendors.mail = self.mail
+        self.customer.can_email = self.mail.can_email_customer
         self._handlers: dict[type[c.Command], Callable[[c.Command, Invocation], Awaitable[Reply]]] = {
             c.OpenIncident: self._open,  # type: ignore[dict-item]
             c.ShowStatus: self._status,
@@ -96,6 +100,8 @@ class Warroom:
             c.MakeCommitment: self.customer.commit,  # type: ignore[dict-item]
             c.KeepCommitment: self.customer.kept,  # type: ignore[dict-item]
             c.MissCommitment: self.customer.missed,  # type: ignore[dict-item]
+            c.EmailFollowUp: self.mail.email_vendor,  # type: ignore[dict-item]
+            c.SendUpdate: self.mail.send_update,  # type: ignore[dict-item]
         }
 
     async def handle(self, invocation: Invocation) -> Reply:
@@ -140,6 +146,10 @@ class Warroom:
             log.exception("delivering posts failed; they stay in the outbox and are retried")
         finally:
             applying.reset(token)
+
+    async def deliver(self) -> int:
+        """What is owed outside the transactions that decided it: emails (whose sending posts), then posts."""
+        return await self.mail.deliver() + await self.desk.outbox.deliver()
 
     @property
     def reminder_handlers(self) -> dict[str, Callable[[Store, Reminder, datetime], Awaitable[None]]]:
