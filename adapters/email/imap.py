@@ -48,7 +48,7 @@ class ImapMailbox:
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[tuple[aioimaplib.IMAP4, int, int]]:
-        """Logged in, the folder selected read-only: (client, UIDVALIDITY, UIDNEXT)."""
+        """Logged in, the folder selected: (client, UIDVALIDITY, UIDNEXT)."""
         s = self.server
         try:
             if s.implicit_tls:
@@ -64,7 +64,7 @@ class ImapMailbox:
             login = await client.login(s.username or "", s.password or "")
             if login.result != "OK":
                 raise MailError(f"{self.name} refused the login")
-            selected = await client.examine(s.folder)  # read-only: nothing we do marks a message read
+            selected = await client.select(s.folder)  # messages are read with BODY.PEEK: none is marked read
             if selected.result != "OK":
                 raise MailError(f"{self.name} has no folder {s.folder!r}")
             text = b" ".join(line for line in selected.lines if isinstance(line, bytes))
