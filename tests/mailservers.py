@@ -115,7 +115,7 @@ class SmtpServer:
             ok = isinstance(data, LoginPassword) and data.password == (password or "").encode()
             if isinstance(data, LoginPassword):
                 inbox.logins.append((data.login, data.password))
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, handled=False)  # aiosmtpd then answers 535 itself
 
         def factory() -> SMTP:
             return SMTP(
