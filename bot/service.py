@@ -569,7 +569,11 @@ class Warroom:
 
     async def _scorecard(self, cmd: c.ShowScorecard, inv: Invocation) -> Reply:
         async with self.core.db.transaction() as store:
-            scores = vendor_scores(await store.follow_ups(), now=self.desk.now)
+            emailed: dict[tuple[int, int], datetime] = {}
+            for m in await store.mails():  # the real ask: the first email the vendor got
+                if m.follow_up is not None and m.sent_at is not None:
+                    emailed.setdefault((m.incident, m.follow_up), m.sent_at)
+            scores = vendor_scores(await store.follow_ups(), now=self.desk.now, emailed=emailed)
         if cmd.vendor:
             wanted = cmd.vendor.lower()
             scores = [s for s in scores if wanted in s.vendor.lower()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from adapters.memory import InMemoryChat, Posted
 from bot.chat import Invocation, Reply, RoomRef, UserRef
@@ -30,11 +31,12 @@ class Harness:
         default_tz: str = "UTC",
         mail: MailSender | None = None,
         mailbox: Mailbox | None = None,
+        playbooks: Path = PLAYBOOKS,
     ) -> None:
         self.db = db
         self.chat = chat or InMemoryChat()
         self.clock = SimClock(start)
-        self.playbooks = PlaybookLibrary.load(PLAYBOOKS)
+        self.playbooks = PlaybookLibrary.load(playbooks)
         self.warroom = Warroom(
             Core(
                 db=db,

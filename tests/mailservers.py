@@ -82,9 +82,7 @@ def self_signed(folder: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     cert_file, key_file = folder / "cert.pem", folder / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.load_cert_chain(cert_file, key_file)
@@ -109,9 +107,7 @@ class SmtpServer:
     ) -> SmtpServer:
         inbox = Inbox()
 
-        def authenticate(
-            server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
-        ) -> AuthResult:
+        def authenticate(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
             ok = isinstance(data, LoginPassword) and data.password == (password or "").encode()
             if isinstance(data, LoginPassword):
                 inbox.logins.append((data.login, data.password))

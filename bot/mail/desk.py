@@ -102,7 +102,8 @@ class MailDesk:
         earlier = await store.mails(incident.number, follow_up=f.number)
         if any(m.created_at.astimezone(ZoneInfo(f.timezone)).date() == today for m in earlier):
             return  # one email per follow-up per business day, unless a person clicks
-        await self._queue_chase(store, incident, f, now, actor=None, automatic=True, copy=None, leased=False)
+        copy = await self._email_of(f.owner)
+        await self._queue_chase(store, incident, f, now, actor=None, automatic=True, copy=copy, leased=False)
 
     # --- verbs -------------------------------------------------------------------------------------
 

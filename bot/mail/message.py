@@ -318,7 +318,7 @@ class _Text(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if not self.hidden and not self.quoted:
-            self.parts.append(" ".join(data.split()) if not data.isspace() else " ")
+            self.parts.append(re.sub(r"\s+", " ", data))
 
 
 def html_to_text(html: str) -> str:
