@@ -12,7 +12,7 @@ from adapters.email.imap import ImapMailbox
 from bot.config import MailServer
 from bot.mail.message import parse
 from bot.mail.port import MailError
-from tests.mailservers import Dovecot, dovecot  # noqa: F401 - the fixture
+from tests.mailservers import Dovecot
 
 
 def message(subject: str, body: str = "hello", *, attachment: bytes | None = None) -> bytes:
