@@ -162,3 +162,13 @@ def test_teams_is_the_surface_when_slack_is_not_configured(tmp_path: Path) -> No
         make_surface(Settings(microsoft_app_id=APP_ID))
     with pytest.raises(ConfigError, match="MICROSOFT_APP_TENANT_ID"):
         make_surface(Settings(microsoft_app_id=APP_ID, microsoft_app_password="x", teams_team_id="team"))
+
+
+async def test_a_team_members_email_address_comes_from_the_roster_for_a_chase_to_copy_them(world: TeamsWorld) -> None:
+    from bot.chat import UserRef
+
+    assert await world.send(world.activity(OPEN)) == 200  # the bot learns the team (and its roster) from a command
+    await world.incident_room()
+    chat = world.surface.chat
+    assert await chat.email_of(UserRef(str(DANA["aadObjectId"]), "Dana Scully")) == "dana@contoso.com"
+    assert await chat.email_of(UserRef("nobody-there", "Nobody")) is None
