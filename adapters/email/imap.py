@@ -29,6 +29,24 @@ _FETCH = re.compile(rb"UID (\d+)")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 
 
+class _Redact(logging.Filter):
+    """aioimaplib logs each command at DEBUG and scrubs the password only as typed, not as quoted on the wire."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        wire = secret.replace("\\", "\\\\").replace('"', '\\"')  # as IMAP quotes it
+        # … and as it shows inside the repr of the bytes sent, which is what gets logged
+        self.secrets = sorted({v for x in (secret, wire) for v in (x, repr(x.encode())[2:-1]) if v}, key=len)[::-1]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if any(secret in text for secret in self.secrets):
+            for secret in self.secrets:
+                text = text.replace(secret, "***")
+            record.msg, record.args = text, None
+        return True
+
+
 class ImapMailbox:
     """The email port's mailbox over IMAP: one folder of one account."""
 
@@ -45,6 +63,8 @@ class ImapMailbox:
         self.ssl_context = ssl_context
         self.timeout, self.read_limit = timeout, read_limit
         self._uidnext: int | None = None  # what the last look saw: a wait that finds more returns at once
+        if server.password:
+            logging.getLogger("aioimaplib.aioimaplib").addFilter(_Redact(server.password))
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[tuple[aioimaplib.IMAP4, int, int]]:
