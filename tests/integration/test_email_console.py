@@ -106,6 +106,20 @@ async def test_chase_by_email_and_the_reply_comes_back_while_an_out_of_office_do
         await session.execute("/outbox")
         assert "sent: to it-ops@acme-retail.example — [INC-1] Update: Router dead on arrival" in out.getvalue()
 
+        # The customer answers with 20 MB of photos attached: the text comes back, the attachment is not read.
+        update_mail = message_from_bytes(customer.original_content or b"", policy=policy.default)
+        big = EmailMessage(policy=policy.SMTP)
+        big["From"], big["To"] = "IT Ops <it-ops@acme-retail.example>", str(update_mail["From"])
+        big["Subject"], big["In-Reply-To"] = "Re: " + str(update_mail["Subject"]), str(update_mail["Message-ID"])
+        big.set_content("Thanks. Photos of the failed unit attached.")
+        big.add_attachment(b"\xff\xd8" * 10_000_000, maintype="image", subtype="jpeg", filename="unit.jpg")
+        await dovecot.append(user, password, big.as_bytes())
+        await session.execute("/clock +1m")
+        text = out.getvalue()
+        assert "📨 INC-1: Acme Retail replied by email (IT Ops <it-ops@acme-retail.example>)" in text
+        assert "Thanks. Photos of the failed unit attached." in text
+        assert "MB message: only its beginning was read; attachments are not kept." in text
+
 
 async def test_smtp_down_in_the_console_is_one_line_and_records_nothing(tmp_path: Path) -> None:
     from tests.mailservers import free_port
