@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TextIO
 from zoneinfo import ZoneInfo
@@ -23,6 +23,8 @@ CONSOLE_HELP = """Console commands:
   /clock               show the simulated time;  /clock +2h  move it forward (reminders fire as it passes)
   /as @name            type as someone else;     /join #room  move to another channel
   /rooms               list channels;            /quit        leave (Ctrl-D works too)
+  /outbox              the emails sent (or kept, without WARROOM_SMTP_URL)
+  /reply <address> [auto] <text>   that address answers the last email sent to it (`auto`: an out-of-office)
 Lines starting with # are comments."""
 
 
@@ -79,10 +81,12 @@ class ConsoleSession:
         user: str,
         on_clock: Callable[[datetime], Awaitable[object]] | None = None,
         echo: bool = False,
+        extra: Mapping[str, Callable[[str], Awaitable[None]]] | None = None,
     ) -> None:
         self.handle, self.chat, self.clock = handle, chat, clock
         self.user = UserRef(user.lstrip("@").lower(), user.lstrip("@"))
         self.on_clock, self.echo = on_clock, echo
+        self.extra = dict(extra or {})  # console commands the composition root adds (email's /outbox, /reply)
         self.room = RoomRef(LOBBY, LOBBY)
         chat.rooms.setdefault(LOBBY, Room(self.room, "where you type before a war room exists", False))
 
@@ -128,6 +132,8 @@ class ConsoleSession:
                 self.chat.write("".join(f"  #{r.ref.name} — {r.topic}\n" for r in self.chat.rooms.values()))
             elif word in ("/quit", "/exit"):
                 return False
+            elif word in self.extra:
+                await self.extra[word](rest.strip())
             elif word == "/help":
                 self.chat.write(CONSOLE_HELP + "\n")
             else:

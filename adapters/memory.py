@@ -58,6 +58,7 @@ class InMemoryChat:
         self.updates: list[Posted] = []
         self.fail: dict[str, ChatError] = {}
         self.keys: dict[str, MessageRef] = {}  # delivery key → the post made under it
+        self.emails: dict[str, str] = {}  # user id → email address, for platforms that tell it
         self._ids = itertools.count(1)
 
     def _maybe_fail(self, method: str) -> None:
@@ -135,6 +136,10 @@ class InMemoryChat:
             return UserRef(handle.lower(), handle.split("@")[0])
         match = _HANDLE.match(handle)
         return UserRef(match.group(1).lower(), match.group(1)) if match else None
+
+    async def email_of(self, user: UserRef) -> str | None:
+        """A person's email address, when the directory has one (a chase copies its owner in)."""
+        return self.emails.get(user.id)
 
     def on_post(self, posted: Posted) -> None:
         """Hook for subclasses that show posts as they happen."""

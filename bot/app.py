@@ -9,21 +9,31 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, TextIO
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from adapters.console import ConsoleChat, ConsoleSession
+from adapters.email.imap import ImapMailbox
+from adapters.email.local import LocalMailbox, LocalOutbox
+from adapters.email.smtp import SmtpSender
 from bot.chat import ChatPort
 from bot.clock import Clock, SimClock
 from bot.config import ConfigError, Settings
 from bot.desk import Core
+from bot.errors import BadInput
+from bot.mail.compose import outgoing
+from bot.mail.message import reply_bytes
+from bot.mail.port import Mailbox, MailSender, OutgoingMail
 from bot.playbooks import PlaybookLibrary
 from bot.reminders import ReminderEngine
+from bot.render import printable
 from bot.runtime import Runtime
 from bot.service import Warroom
 from bot.store import Database
+from bot.when import format_when
 
 log = logging.getLogger(__name__)
 READY_TIMEOUT = 1.0  # seconds /readyz waits for the database: a probe that hangs is worse than one that says no
@@ -61,14 +71,30 @@ async def prepare_database(settings: Settings) -> Database:
 
 
 @asynccontextmanager
-async def running(settings: Settings, *, chat: ChatPort, clock: Clock) -> AsyncIterator[App]:
+async def running(
+    settings: Settings,
+    *,
+    chat: ChatPort,
+    clock: Clock,
+    mail: MailSender | None = None,
+    mailbox: Mailbox | None = None,
+) -> AsyncIterator[App]:
     """Everything wired together for the lifetime of the block."""
     playbooks = load_playbooks(settings)
     db = await prepare_database(settings)
     try:
-        core = Core(db=db, chat=chat, playbooks=playbooks, clock=clock, default_tz=settings.timezone)
+        core = Core(
+            db=db,
+            chat=chat,
+            playbooks=playbooks,
+            clock=clock,
+            default_tz=settings.timezone,
+            mail=mail,
+            mailbox=mailbox,
+            mail_from=settings.mail_from or "Warroom <warroom@localhost>",
+        )
         warroom = Warroom(core)
-        engine = ReminderEngine(db, clock, warroom.reminder_handlers, deliver=warroom.desk.outbox.deliver)
+        engine = ReminderEngine(db, clock, warroom.reminder_handlers, deliver=warroom.deliver)
         yield App(settings=settings, db=db, warroom=warroom, playbooks=playbooks, engine=engine)
     finally:
         await db.dispose()
@@ -142,20 +168,85 @@ def console_chat(out: TextIO, clock: SimClock, tz: str) -> ConsoleChat:
     return ConsoleChat(out, clock, ZoneInfo(tz))
 
 
+def mail_sender(settings: Settings) -> MailSender | None:
+    """SMTP when WARROOM_SMTP_URL is set; else no email (the console keeps an outbox instead)."""
+    return SmtpSender(settings.smtp) if settings.smtp else None
+
+
+def mail_box(settings: Settings) -> Mailbox | None:
+    """The IMAP mailbox replies are read from, when WARROOM_IMAP_URL is set."""
+    return ImapMailbox(settings.imap) if settings.imap else None
+
+
+class ConsoleMail:
+    """Email in the terminal: without WARROOM_SMTP_URL emails go to an outbox the console prints (`/outbox` lists
+    them), and without WARROOM_IMAP_URL `/reply` plays the vendor or the customer answering one."""
+
+    def __init__(self, settings: Settings, chat: ConsoleChat, clock: SimClock) -> None:
+        self.chat, self.clock = chat, clock
+        self.sender: MailSender = mail_sender(settings) or LocalOutbox(self._show)
+        self.local = LocalMailbox() if settings.imap is None else None
+        self.mailbox: Mailbox = mail_box(settings) or self.local or LocalMailbox()
+        self.app: App | None = None
+
+    def _show(self, mail: OutgoingMail) -> None:
+        stamp = format_when(self.clock.now(), self.chat.tz)
+        to = ", ".join(mail.to) + (f" (cc {', '.join(mail.cc)})" if mail.cc else "")
+        self.chat.write(f"\n[{stamp}] ✉ to {to}: {mail.subject}  — kept in the outbox (no WARROOM_SMTP_URL): /outbox\n")
+
+    async def outbox(self, _rest: str) -> None:
+        assert self.app is not None
+        lines = await self.app.warroom.mail.outbox_lines(self.chat.tz)
+        self.chat.write("".join(f"  {line}\n" for line in lines) or "  (no email yet)\n")
+
+    async def reply(self, rest: str) -> None:
+        """`/reply <address> [auto] <text>`: <address> answers the last email sent to it, through the mailbox."""
+        assert self.app is not None
+        if self.local is None:
+            raise BadInput("replies come from the mailbox in WARROOM_IMAP_URL here", example="/help")
+        address, _, text = rest.partition(" ")
+        auto = text.startswith("auto ")
+        text = (text[5:] if auto else text).strip().strip('"')
+        async with self.app.db.read() as store:
+            sent = [m for m in await store.mails() if address.lower() in outgoing(m).recipients and m.state == "sent"]
+        if not sent or not text:
+            raise BadInput(
+                f"no email was sent to {address[:60] or 'that address'}", example='/reply sam@x.example "ok"'
+            )
+        original = outgoing(sent[-1])
+        self.local.deliver(reply_bytes(original, sender=address, text=text, auto=auto, date=self.clock.now()))
+        await self.check()
+
+    async def check(self) -> None:
+        if self.app is not None and (self.local is not None or self.app.settings.imap is not None):
+            try:
+                await self.app.warroom.mail.check()
+            except Exception as err:  # the mailbox being away must not stop the console
+                self.chat.write(f"  ✖ the mailbox: {printable(str(err))[:200]}\n")
+
+
 @asynccontextmanager
 async def console(
     settings: Settings, out: TextIO, clock: SimClock, *, user: str, echo: bool
 ) -> AsyncIterator[tuple[App, ConsoleSession]]:
     """The whole product in a terminal: the app on a console chat, and the session a person types into."""
     chat = console_chat(out, clock, settings.timezone)
-    async with running(settings, chat=chat, clock=clock) as app:
+    mail = ConsoleMail(settings, chat, clock)
+    async with running(settings, chat=chat, clock=clock, mail=mail.sender, mailbox=mail.mailbox) as app:
+        mail.app = app
+
+        async def on_clock(target: datetime) -> None:
+            await app.engine.run_until(target, clock)
+            await mail.check()
+
         session = ConsoleSession(
             app.warroom.handle,
             chat,
             clock,
             user=user,
             echo=echo,
-            on_clock=lambda target: app.engine.run_until(target, clock),
+            on_clock=on_clock,
+            extra={"/outbox": mail.outbox, "/reply": mail.reply},
         )
         yield app, session
 
@@ -176,7 +267,8 @@ async def serve(settings: Settings, *, clock: Clock, surface: Surface | None = N
     """Run the HTTP server and the reminder engine until SIGTERM (or cancellation), then shut down gracefully."""
     surface = surface or make_surface(settings)
     host = settings.bind_host
-    async with running(settings, chat=surface.chat, clock=clock) as app:
+    sender, mailbox = mail_sender(settings), mail_box(settings)
+    async with running(settings, chat=surface.chat, clock=clock, mail=sender, mailbox=mailbox) as app:
         web_application = web_app(app)
         surface.mount(web_application, app)
         runner = web.AppRunner(web_application, shutdown_timeout=GRACE)
@@ -188,6 +280,11 @@ async def serve(settings: Settings, *, clock: Clock, surface: Surface | None = N
             log.warning("HOST=%s exposes unauthenticated POST /api/messages beyond this machine", host)
         stop = asyncio.Event()
         reminders = asyncio.create_task(app.engine.run_forever(stop), name="reminder-engine")
+        if sender or mailbox:
+            log.info(
+                "email: out %s, replies from %s", sender.name if sender else "off", mailbox.name if mailbox else "-"
+            )
+        mail = asyncio.create_task(app.warroom.mail.run_forever(stop), name="mailbox") if mailbox else None
         terminated = asyncio.Event()
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals on Windows or off the main thread
@@ -202,8 +299,11 @@ async def serve(settings: Settings, *, clock: Clock, surface: Surface | None = N
             stop.set()  # the engine finishes the tick it is in; what it had not claimed stays due for other replicas
             await runner.cleanup()  # stops listening at once; requests in flight get until the deadline
             await _finish(reminders, within=deadline - loop.time())
+            if mail is not None:
+                await _finish(mail, within=0)
             await surface.close(grace=max(0.0, deadline - loop.time()))
-            await _hand_back(app, [app.engine.owner, app.warroom.desk.outbox.owner, *surface.lease_owners()])
+            owners = [app.engine.owner, app.warroom.desk.outbox.owner, app.warroom.mail.owner]
+            await _hand_back(app, [*owners, *surface.lease_owners()])
         log.info("warroom stopped")
 
 

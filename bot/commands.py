@@ -128,6 +128,7 @@ class ChangeFields(Command):
     revenue_at_risk: Decimal | None = None
     timezone: str | None = None
     doing: str | None = None
+    customer_contacts: tuple[str, ...] | None = None  # () clears them (`customer-contacts:none`)
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,11 @@ class SnoozeFollowUp(FollowUpCommand):
 
 
 @dataclass(frozen=True)
+class EmailFollowUp(FollowUpCommand):
+    """*Send email*: the drafted chase (or escalation) goes to the current rung's email address."""
+
+
+@dataclass(frozen=True)
 class ListFollowUps(Command):
     pass
 
@@ -198,6 +204,17 @@ class SendDraft(Command):
     """*Update sent*: the drafted text of a prompt was sent as it was; record it (and what bad news it told)."""
 
     bad_news: int | None = None  # B<n> whose prompt it was; None for the cadence prompt's draft
+
+
+@dataclass(frozen=True)
+class SendUpdate(Command):
+    """`update send …`: email the customer contacts, and record the update once the mail server took it."""
+
+    text: str | None = None  # None: the last drafted update (or B<n>'s draft)
+    bad_news: int | None = None
+    next: str | None = None
+    tells: tuple[int, ...] = ()
+    tells_all: bool = False
 
 
 @dataclass(frozen=True)
@@ -273,13 +290,15 @@ HELP: dict[str, VerbHelp] = {
         "outcome INC-4 customer did not renew the $2M contract",
     ),
     "set": VerbHelp(
-        'set [title:"…"] [customer:"…"] [impact:"…"] [cost:<amount>/h] [at-risk:<amount>] [tz:<zone>] [doing:"…"]',
+        'set [title:"…"] [customer:"…"] [impact:"…"] [cost:<amount>/h] [at-risk:<amount>] [tz:<zone>] [doing:"…"]'
+        " [customer-contacts:a@x.com,b@x.com]",
         "change what was said at open; stakes past the playbook's line pull in the exec sponsor; `doing:` is the"
-        " customer-facing line of every draft",
+        " customer-facing line of every draft; `customer-contacts:` who `update send` emails",
         "set at-risk:2M",
     ),
     "vendor": VerbHelp(
-        "vendor <vendor> <ask> due:<when> [owner:@p] [ref:<id>] | vendor heard|done|escalate|cancel|snooze V<n> …",
+        "vendor <vendor> <ask> due:<when> [owner:@p] [ref:<id>]"
+        " | vendor heard|done|escalate|cancel|snooze|email V<n> …",
         "wait on a third party: dated, owned, chased and escalated up the vendor's ladder",
         'vendor northwind "tracking number for the replacement unit" due:2d ref:RMA-4471',
     ),
@@ -290,8 +309,9 @@ HELP: dict[str, VerbHelp] = {
         'commit "replacement unit on site" due:"fri 17:00"',
     ),
     "update": VerbHelp(
-        "update <what we told the customer> [next:<when>] [tells:B1,B2|all] | update sent B<n>",
-        "record a customer update; it resets the update clock and tells the bad news it names (`tells:`)",
+        "update <what we told the customer> [next:<when>] [tells:B1,B2|all] | update sent B<n> | update send <text>",
+        "record a customer update; it resets the update clock and tells the bad news it names (`tells:`); `update"
+        " send` emails it to the customer contacts first",
         'update "replacement ships friday; next update thursday noon" next:"thu 12:00"',
     ),
     "list": VerbHelp("list", "incidents that are not closed", "list"),
@@ -305,7 +325,7 @@ _OPTIONS: dict[str, frozenset[str]] = {
     "vendor": frozenset({"owner", "due", "ref"}),
     "commit": frozenset({"due", "needs"}),
     "update": frozenset({"next", "tells"}),
-    "set": frozenset({"title", "customer", "impact", "cost", "at-risk", "tz", "doing"}),
+    "set": frozenset({"title", "customer", "impact", "cost", "at-risk", "tz", "doing", "customer-contacts"}),
     "close": frozenset({"outcome"}),
 }
 # Stakes typed after `sev` ("sev 1 cost:45k/h") belong to `set`: say so instead of keeping them as the reason.
@@ -320,6 +340,7 @@ VENDOR_FORMS = {
     "escalate": ("vendor escalate V<n> [note]", "vendor escalate V1 no answer since monday"),
     "cancel": ("vendor cancel V<n> <reason>", "vendor cancel V1 bought the unit elsewhere"),
     "snooze": ("vendor snooze V<n> [for]", "vendor snooze V1 1h"),
+    "email": ("vendor email V<n>", "vendor email V1"),
 }
 _OPTION_ALIASES = {
     "severity": "sev",
@@ -329,6 +350,8 @@ _OPTION_ALIASES = {
     "timezone": "tz",
     "need": "needs",
     "tell": "tells",
+    "customer_contacts": "customer-contacts",
+    "contacts": "customer-contacts",
 }
 _BAD_NEWS = re.compile(r"^B([0-9]+)$", re.IGNORECASE)
 
@@ -578,7 +601,9 @@ def _parse_set(args: _Args, incident: int | None) -> Command:
     doing = opts.get("doing")
     if doing is not None and (not doing or _MENTION.search(doing)):
         raise BadInput("doing: must be plain words for the customer, with no mentions", example='doing:"…"')
+    contacts = opts.get("customer-contacts")
     return ChangeFields(
+        customer_contacts=parse_addresses(contacts) if contacts is not None else None,
         title=title,
         customer=_checked_name(opts.get("customer"), "customer"),
         impact=_checked_text(opts.get("impact")),
@@ -590,8 +615,32 @@ def _parse_set(args: _Args, incident: int | None) -> Command:
     )
 
 
+_ADDRESS = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
+MAX_CONTACTS = 20
+
+
+def parse_addresses(text: str) -> tuple[str, ...]:
+    """`a@x.com,b@x.com` → the addresses, lower-cased; `none` → (). Anything else is a one-line error."""
+    if text.strip().lower() == "none":
+        return ()
+    example = "set customer-contacts:ops@acme.example,cio@acme.example"
+    found = [part.strip() for part in re.split(r"[,;\s]+", text) if part.strip()]
+    if not found:
+        raise BadInput("customer-contacts: needs email addresses (or `none`)", example=example)
+    for address in found:
+        if len(address) > 254 or not _ADDRESS.match(address):
+            raise BadInput(f"'{_clip(address)}' is not an email address", example=example)
+    if len(found) > MAX_CONTACTS:
+        raise BadInput(f"{len(found)} addresses; {MAX_CONTACTS} at most", example=example)
+    return tuple(dict.fromkeys(a.lower() for a in found))
+
+
 def _parse_update(args: _Args, incident: int | None) -> Command:
     words = args.words
+    if words and not words[0].quoted and words[0].text.lower() == "send":
+        return _parse_update_send(args, incident)
     if words and not words[0].quoted and words[0].text.lower() == "sent" and not args.options:
         rest = [w.text.lower() for w in words[1:]]
         if len(rest) == 1 and (m := _BAD_NEWS.match(rest[0])):
@@ -603,6 +652,26 @@ def _parse_update(args: _Args, incident: int | None) -> Command:
     tells = () if tells_all or not tells_text else _refs(tells_text, _BAD_NEWS, "bad news like B1", "tells:B1,B2")
     return RecordUpdate(
         text=args.required_text("what the customer was told"),
+        next=args.options.get("next") or None,
+        tells=tells,
+        tells_all=tells_all,
+        incident=incident,
+    )
+
+
+def _parse_update_send(args: _Args, incident: int | None) -> Command:
+    """`update send` (the last draft), `update send B<n>` (its draft), `update send <text> [next:] [tells:]`."""
+    rest = [w.text.lower() for w in args.words[1:]]
+    if not args.options and (rest in ([], ["as", "drafted"])):
+        return SendUpdate(incident=incident)
+    if not args.options and len(rest) == 1 and (m := _BAD_NEWS.match(rest[0])):
+        return SendUpdate(bad_news=ref_number(m, "update send B1"), incident=incident)
+    args.words = args.words[1:]
+    tells_text = args.options.get("tells", "")
+    tells_all = tells_text.strip().lower() == "all"
+    tells = () if tells_all or not tells_text else _refs(tells_text, _BAD_NEWS, "bad news like B1", "tells:B1,B2")
+    return SendUpdate(
+        text=args.required_text("what to email the customer"),
         next=args.options.get("next") or None,
         tells=tells,
         tells_all=tells_all,
@@ -737,6 +806,10 @@ def _parse_follow_up(sub: str, number: int, args: _Args, incident: int | None) -
         return ReceivedFromVendor(number=number, note=note, incident=incident)
     if sub == "escalate":
         return EscalateFollowUp(number=number, note=note, incident=incident)
+    if sub == "email":
+        if note:
+            raise BadInput("`vendor email` sends the drafted chase as it is; it takes no text", example=example)
+        return EmailFollowUp(number=number, incident=incident)
     if sub == "cancel":
         if not note:
             raise BadInput("say why the follow-up is cancelled", example=example)

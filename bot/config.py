@@ -6,7 +6,10 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from email.headerregistry import Address
+from email.utils import formataddr, parseaddr
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
@@ -21,6 +24,84 @@ EVERYWHERE = "0.0.0.0"
 
 class ConfigError(WarroomError):
     """A setting has a value Warroom cannot use."""
+
+
+_MAIL_PORTS = {"smtp": 587, "smtps": 465, "imap": 143, "imaps": 993}
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+
+@dataclass(frozen=True)
+class MailServer:
+    """An SMTP or IMAP server read from a URL: where, how it is secured, as whom. ``str()`` never shows the password.
+
+    ``smtp://`` is STARTTLS (required, but where the server is this machine: then only if offered), ``smtps://``
+    TLS from the first byte; ``imaps://`` is TLS, ``imap://`` plain text and only to this machine. An IMAP URL's
+    path is the folder replies are read from (``INBOX`` when it has none)."""
+
+    scheme: str
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    folder: str = "INBOX"
+
+    @property
+    def implicit_tls(self) -> bool:
+        return self.scheme in ("smtps", "imaps")
+
+    @property
+    def loopback(self) -> bool:
+        return self.host.lower() in _LOOPBACK_NAMES
+
+    @property
+    def starttls(self) -> bool | None:
+        """SMTP's STARTTLS: True (required), None (if the server offers it: this machine only), False (TLS already)."""
+        if self.implicit_tls:
+            return False
+        return None if self.loopback else True
+
+    def __str__(self) -> str:
+        user = f"{quote(self.username, safe='')}@" if self.username else ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        path = f"/{quote(self.folder, safe='')}" if self.scheme.startswith("imap") else ""
+        return f"{self.scheme}://{user}{host}:{self.port}{path}"
+
+    @classmethod
+    def parse(cls, setting: str, url: str, schemes: tuple[str, str]) -> MailServer:
+        """Read ``url`` (the value of ``setting``); a ConfigError that never repeats the password otherwise."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            raise ConfigError(f"{setting} is not a URL like {schemes[0]}://user:password@host:port") from None
+        if parts.scheme not in schemes or not parts.hostname:
+            raise ConfigError(f"{setting} must start {schemes[0]}:// or {schemes[1]}:// and name a host")
+        folder = unquote(parts.path.lstrip("/")) or "INBOX"
+        server = cls(
+            scheme=parts.scheme,
+            host=parts.hostname,
+            port=port or _MAIL_PORTS[parts.scheme],
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password is not None else None,
+            folder=folder,
+        )
+        if server.scheme == "imap" and not server.loopback:
+            raise ConfigError(f"{setting}: imap:// sends the password in clear text; use imaps:// for {server.host}")
+        if any(ch in folder for ch in '\r\n\x00"') or len(folder) > 200:
+            raise ConfigError(f"{setting}: the folder {folder[:40]!r} is not a mailbox name")
+        return server
+
+
+def mail_address(setting: str, value: str) -> str:
+    """`warroom@acme.example` or `Warroom <warroom@acme.example>`, checked, as a From header value."""
+    name, address = parseaddr(value)
+    try:
+        parsed = Address(addr_spec=address)
+    except (ValueError, IndexError):
+        parsed = None
+    if parsed is None or not parsed.domain or "." not in parsed.domain or any(ch in value for ch in "\r\n"):
+        raise ConfigError(f"{setting} must be an email address like warroom@acme.example, not {value[:60]!r}")
+    return formataddr((name, address)) if name else address
 
 
 @dataclass(frozen=True)
@@ -39,6 +120,9 @@ class Settings:
     microsoft_app_tenant_id: str | None = None
     teams_team_id: str | None = None
     graph_api_url: str | None = None
+    smtp: MailServer | None = None  # email out; None: emails go to the console's outbox, or nowhere in `serve`
+    mail_from: str | None = None
+    imap: MailServer | None = None  # the mailbox replies are read from
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -59,6 +143,13 @@ class Settings:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(f"WARROOM_TZ {tz!r} is not a time zone; try Europe/Berlin or America/New_York") from None
+        smtp_url, imap_url, mail_from = get("WARROOM_SMTP_URL"), get("WARROOM_IMAP_URL"), get("WARROOM_MAIL_FROM")
+        smtp = MailServer.parse("WARROOM_SMTP_URL", smtp_url, ("smtp", "smtps")) if smtp_url else None
+        imap = MailServer.parse("WARROOM_IMAP_URL", imap_url, ("imaps", "imap")) if imap_url else None
+        if mail_from is None and smtp is not None:
+            if smtp.username is None or "@" not in smtp.username:
+                raise ConfigError("WARROOM_SMTP_URL is set: set WARROOM_MAIL_FROM to the address Warroom sends from")
+            mail_from = smtp.username
         return cls(
             database_url=get("WARROOM_DATABASE_URL") or cls.database_url,
             playbooks_dir=Path(get("WARROOM_PLAYBOOKS") or cls.playbooks_dir),
@@ -74,6 +165,9 @@ class Settings:
             microsoft_app_tenant_id=get("MICROSOFT_APP_TENANT_ID"),
             teams_team_id=get("WARROOM_TEAMS_TEAM_ID"),
             graph_api_url=get("GRAPH_API_URL"),
+            smtp=smtp,
+            mail_from=mail_address("WARROOM_MAIL_FROM", mail_from) if mail_from else None,
+            imap=imap,
         )
 
     @property

@@ -32,6 +32,10 @@ SCRIPT = """\
 # at once (bad news B1). Lee's update only says "we are chasing": it does not tell B1, and the bot says so.
 /clock +2d3h
 /incident update told Acme the distributor has not confirmed shipping yet and we are chasing daily next:"fri 12:00"
+# Lee sends the chase by email (the chase post's "Send email" button, typed). Northwind's rep answers at once —
+# with an out-of-office: shown in the room, and not an answer, so the chase goes on.
+/incident vendor email V1
+/reply sam.ortiz@northwind.example auto "I am out of the office until Monday 9 March with no access to email."
 # An hour later Lee tells the customer the truth, and says which bad news it tells.
 /clock +1h
 /incident update told Acme Friday is at risk because the distributor has not shipped tells:B1 next:"fri 12:00"

@@ -17,6 +17,7 @@ from bot.chat import ChatPort, Invocation, Message, MessageRef, Reply, RoomRef, 
 from bot.clock import Clock
 from bot.domain import Incident, Person
 from bot.errors import BadInput, ChatError
+from bot.mail.port import Mailbox, MailSender
 from bot.outbox import Deliverer, explained, message_from_json, message_to_json, owed, short_version
 from bot.playbooks import PlaybookLibrary
 from bot.store import Database, Store
@@ -35,6 +36,9 @@ class Core:
     playbooks: PlaybookLibrary
     clock: Clock
     default_tz: str
+    mail: MailSender | None = None  # email out; None when email is not set up
+    mailbox: Mailbox | None = None  # where replies are read from
+    mail_from: str = "warroom@localhost"
 
 
 @dataclass(frozen=True)

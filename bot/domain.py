@@ -57,6 +57,8 @@ class EventKind(StrEnum):
     EXEC_SPONSOR = "exec_sponsor"
     OUTCOME = "outcome"
     NOTICE = "notice"
+    EMAIL_SENT = "email_sent"
+    EMAIL_RECEIVED = "email_received"
 
 
 SEVERITY_MEANING = {
@@ -107,6 +109,7 @@ class Incident:
     doing: str | None = None
     outcome: str | None = None
     unresolved_reason: str | None = None
+    customer_contacts: tuple[str, ...] = ()  # the customer's email addresses (`set customer-contacts:…`)
 
     @property
     def ref(self) -> str:

@@ -150,6 +150,17 @@ class Reader:
         values = [self.text(item, f"each item of {what}") for item in items]
         return tuple(v for v in values if v is not None) if None not in values else None
 
+    def addresses(self, node: yaml.Node, what: str) -> tuple[str, ...] | None:
+        """A list of email addresses."""
+        values = self.texts(node, what)
+        if values is None:
+            return None
+        wrong = [v for v in values if not _EMAIL.fullmatch(v)]
+        if wrong:
+            self.problem(node, f"{what}: '{wrong[0][:60]}' is not an email address")
+            return None
+        return tuple(v.lower() for v in values)
+
     def integer(self, node: yaml.Node, what: str, *, low: int, high: int | None = None) -> int | None:
         """A whole number in ``low``..``high``."""
         if not isinstance(node, yaml.ScalarNode) or node.tag != _YAML_TYPE + "int":

@@ -24,11 +24,11 @@ DEFAULT_ESCALATE_AFTER = 2
 
 _TOP_KEYS = (
     "name", "title", "description", "keywords", "timezone", "channel_pattern", "private",
-    "roles", "teams", "products", "exec_sponsor", "updates", "vendors", "checklist",
+    "roles", "teams", "products", "exec_sponsor", "updates", "vendors", "checklist", "customer_contacts",
 )  # fmt: skip
 _VENDOR_KEYS = (
     "name", "aliases", "timezone", "business_hours", "remind_every", "escalate_after", "ladder", "plan_b",
-    "customer_name",
+    "customer_name", "auto_send",
 )  # fmt: skip
 _NO_TEXT: tuple[str, ...] = ()
 
@@ -55,6 +55,7 @@ class VendorProfile:
     ladder: tuple[LadderRung, ...]
     plan_b: str
     customer_name: str | None = None  # how drafts to the customer name this vendor
+    auto_send: bool = False  # chases go out by email without a click (when the current rung has an address)
 
     def matches(self, text: str) -> bool:
         """True when ``text`` names this vendor or one of its aliases (case-insensitive)."""
@@ -109,6 +110,7 @@ class Playbook:
     vendors: tuple[VendorProfile, ...]
     checklist: tuple[str, ...]
     source: str = field(default="", compare=False)
+    customer_contacts: tuple[str, ...] = ()  # who `update send` emails when the incident names nobody
 
     def vendor(self, name: str) -> VendorProfile | None:
         """The vendor profile that ``name`` names (by name or alias), if any."""
@@ -273,6 +275,7 @@ def _read_playbook(r: Reader, root: yaml.Node, stem: str) -> Playbook | None:
         vendors=_read_vendors(r, fields["vendors"], timezone) if "vendors" in fields else (),
         checklist=value(fields, "checklist", r.texts, _NO_TEXT),
         source=r.source,
+        customer_contacts=value(fields, "customer_contacts", r.addresses, _NO_TEXT),
     )
 
 
@@ -366,6 +369,7 @@ def _read_vendor(r: Reader, node: yaml.Node, what: str, timezone: str | None) ->
         ladder=tuple(ladder),
         plan_b=value(fields, "plan_b", r.text, "", within=what),
         customer_name=value(fields, "customer_name", r.text, None, within=what),
+        auto_send=value(fields, "auto_send", r.boolean, False, within=what),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import mean
@@ -34,15 +34,25 @@ class VendorScore:
         return (-max(waits, default=0.0), -self.chases, -self.escalations)
 
 
-def vendor_scores(follow_ups: Iterable[FollowUp], *, now: datetime) -> list[VendorScore]:
-    """Score each vendor; a follow-up never heard back is a silence from asked until now or until it closed."""
+def vendor_scores(
+    follow_ups: Iterable[FollowUp], *, now: datetime, emailed: Mapping[tuple[int, int], datetime] | None = None
+) -> list[VendorScore]:
+    """Score each vendor; a follow-up never heard back is a silence from asked until now or until it closed.
+
+    ``emailed`` is when Warroom first emailed a follow-up: the vendor's response time runs from that email."""
+    emailed = emailed or {}
+
+    def asked(f: FollowUp) -> datetime:
+        sent = emailed.get((f.incident, f.number))
+        return sent if sent is not None and (f.heard_at is None or sent <= f.heard_at) else f.asked_at
+
     by_vendor: dict[str, list[FollowUp]] = {}
     for f in follow_ups:
         by_vendor.setdefault(f.vendor, []).append(f)
     scores = []
     for vendor, fs in by_vendor.items():
-        waits = [f.heard_at - f.asked_at for f in fs if f.heard_at]
-        silences = [(f.closed_at or now) - f.asked_at for f in fs if f.heard_at is None]
+        waits = [f.heard_at - asked(f) for f in fs if f.heard_at]
+        silences = [(f.closed_at or now) - asked(f) for f in fs if f.heard_at is None]
         receipts = [f.received_at - f.asked_at for f in fs if f.received_at]
         scores.append(
             VendorScore(

@@ -31,6 +31,7 @@ from bot.customer import Trigger
 from bot.desk import Core, Desk, person
 from bot.domain import SEVERITY_MEANING, EventKind, Incident, IncidentState, Person, ResponderRecord, RoleAssignment
 from bot.errors import BadInput, ChatError, WarroomError
+from bot.mail.desk import MailDesk
 from bot.outbox import explained, owed
 from bot.playbooks import Playbook, Responder, responders_for
 from bot.reminders import Reminder
@@ -68,6 +69,9 @@ class Warroom:
         self.stakes = StakesDesk(desk)
         self.closing = ClosingDesk(desk)
         self.answers = Answers(core.db.changes)
+        self.mail = MailDesk(desk, self.vendors, self.customer)
+        self.vendors.mail = self.mail
+        self.customer.can_email = self.mail.can_email_customer
         self._handlers: dict[type[c.Command], Callable[[c.Command, Invocation], Awaitable[Reply]]] = {
             c.OpenIncident: self._open,  # type: ignore[dict-item]
             c.ShowStatus: self._status,
@@ -98,6 +102,8 @@ class Warroom:
             c.MakeCommitment: self.customer.commit,  # type: ignore[dict-item]
             c.KeepCommitment: self.customer.kept,  # type: ignore[dict-item]
             c.MissCommitment: self.customer.missed,  # type: ignore[dict-item]
+            c.EmailFollowUp: self.mail.email_vendor,  # type: ignore[dict-item]
+            c.SendUpdate: self.mail.send_update,  # type: ignore[dict-item]
         }
 
     async def handle(self, invocation: Invocation) -> Reply:
@@ -172,6 +178,10 @@ class Warroom:
             log.exception("delivering posts failed; they stay in the outbox and are retried")
         finally:
             applying.reset(token)
+
+    async def deliver(self) -> int:
+        """What is owed outside the transactions that decided it: emails (whose sending posts), then posts."""
+        return await self.mail.deliver() + await self.desk.outbox.deliver()
 
     @property
     def reminder_handlers(self) -> dict[str, Callable[[Store, Reminder, datetime], Awaitable[None]]]:
@@ -602,7 +612,11 @@ class Warroom:
 
     async def _scorecard(self, cmd: c.ShowScorecard, inv: Invocation) -> Reply:
         async with self.core.db.read() as store:
-            scores = vendor_scores(await store.follow_ups(), now=self.desk.now)
+            emailed: dict[tuple[int, int], datetime] = {}
+            for m in await store.mails():  # the real ask: the first email the vendor got
+                if m.follow_up is not None and m.sent_at is not None:
+                    emailed.setdefault((m.incident, m.follow_up), m.sent_at)
+            scores = vendor_scores(await store.follow_ups(), now=self.desk.now, emailed=emailed)
         if cmd.vendor:
             wanted = cmd.vendor.lower()
             scores = [s for s in scores if wanted in s.vendor.lower()]

@@ -21,6 +21,8 @@ def _shown(field: str, value: object) -> str:
         return "not stated"
     if isinstance(value, Decimal):
         return render.money(value) + ("/h" if field == "cost_per_hour" else "")
+    if isinstance(value, tuple):
+        return ", ".join(value) or "none"
     return f'"{value}"'
 
 
@@ -32,6 +34,7 @@ _LABELS = {
     "revenue_at_risk": "revenue at risk",
     "timezone": "time zone",
     "doing": "what we are doing (for the customer)",
+    "customer_contacts": "customer contacts",
 }
 
 

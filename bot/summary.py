@@ -13,6 +13,7 @@ from bot.chat import Block, Bullets, Fields, Message, Section, Strong, Tone
 from bot.customer import Commitment, CommitmentState, CustomerUpdate
 from bot.domain import EventKind, Incident, TimelineEvent
 from bot.followups import FollowUp, routes
+from bot.mail.figures import email_findings, follow_up_figures
 from bot.render import money, printable
 from bot.store import Store
 from bot.when import format_duration, format_when
@@ -34,6 +35,8 @@ KEY_EVENTS = {
     EventKind.FOLLOW_UP_CANCELLED,
     EventKind.ESCALATED,
     EventKind.PLAN_B,
+    EventKind.EMAIL_SENT,
+    EventKind.EMAIL_RECEIVED,
 }
 SLOW_WAR_ROOM = timedelta(minutes=15)
 STAKES_LATE = timedelta(hours=1)  # stakes stated later than this were not there when the room was staffed
@@ -97,6 +100,8 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
         }
         for b in bad_news
     ]
+    follow_up_data = [_follow_up(f) for f in follow_ups]
+    follow_up_figures(timeline, follow_up_data)
     return {
         "incident": incident.ref,
         "title": incident.title,
@@ -122,12 +127,13 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
             if e.kind in KEY_EVENTS
         ],
         "figures": figures,
-        "follow_ups": [_follow_up(f) for f in follow_ups],
+        "follow_ups": follow_up_data,
         "commitments": commitments,
         "bad_news": latencies,
         "findings": _findings(incident, timeline, figures, peak)
         + close_findings(incident, timeline)
         + vendor_findings(follow_ups)
+        + email_findings(timeline)
         + customer_findings(silences, commitments, latencies, incident),
         "lessons": [{"ref": x.ref, "text": x.text, "by": x.author.name} for x in lessons],
         "action_items": [
@@ -472,6 +478,16 @@ def _follow_up_line(f: dict[str, Any], tz: ZoneInfo, user: Callable[[str], str] 
         + f"rung {f['rung_reached']} of {f['ladder_length']}"
         + (f" ({user(f['contact_reached'])})" if f["contact_reached"] else "")
         + (", Plan B" if f["plan_b"] else "")
+        + (
+            f"; first emailed {_at(f['first_email_at'], tz)}, "
+            + (
+                f"answered by email after {format_duration(timedelta(minutes=f['email_reply_minutes']))}"
+                if f.get("email_reply_minutes") is not None
+                else "no answer by email"
+            )
+            if f.get("first_email_at")
+            else ""
+        )
         + f"; {f['state']}"
     )
 

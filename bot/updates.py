@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -36,6 +36,7 @@ class CustomerDesk:
 
     def __init__(self, desk: Desk) -> None:
         self.desk = desk
+        self.can_email: Callable[[Incident], bool] = lambda _incident: False  # set when email is wired in
 
     # --- the clock ---------------------------------------------------------------------------------
 
@@ -146,7 +147,12 @@ class CustomerDesk:
                     f"cadence) until an update says it told it: *Update sent* below, or `update … tells:{news.ref}`.",
                 ),
                 Section.of(Strong("Draft: "), draft),
-                Actions((Button("Update sent", f"update sent {news.ref}", "primary"),)),
+                Actions(
+                    (
+                        Button("Update sent", f"update sent {news.ref}", "primary"),
+                        *([Button("Send email", f"update send {news.ref}")] if self.can_email(incident) else []),
+                    )
+                ),
             ),
             Tone.BAD_NEWS,
         )
@@ -244,6 +250,8 @@ class CustomerDesk:
         inv: Invocation,
         *,
         strict: bool = True,
+        next_at: datetime | None = None,
+        via: str | None = None,
     ) -> Reply:
         now = self.desk.now
         incident.require_open("record customer updates")
@@ -258,7 +266,7 @@ class CustomerDesk:
             if strict and n not in untold:
                 raise BadInput(f"B{n} was already told in U{known[n].update_number}", example="tells:B1")
         tells = tuple(n for n in tells if n in untold)
-        next_due = parse_when(next_text, now=now, tz=ZoneInfo(incident.timezone)) if next_text else None
+        next_due = parse_when(next_text, now=now, tz=ZoneInfo(incident.timezone)) if next_text else next_at
         if incident.state in (IncidentState.OPEN, IncidentState.MITIGATED):
             next_due = next_due or now + self.cadence(incident)
             await store.schedule(incident.number, UPDATE_DUE, 0, next_due, now=now)
@@ -288,13 +296,29 @@ class CustomerDesk:
             store,
             incident,
             Message(
-                f"📣 {incident.ref}: customer updated ({u.ref})" + (f", telling {told}" if told else ""),
+                f"📣 {incident.ref}: customer updated ({u.ref})"
+                + (f" {via}" if via else "")
+                + (f", telling {told}" if told else ""),
                 (Section.of(text),),
             ),
         )
         return self.desk.ack(
             incident, f"{u.ref} recorded: {text}." + tail, tone=Tone.REMINDER if still else Tone.SUCCESS
         )
+
+    async def record(
+        self,
+        store: Store,
+        incident: Incident,
+        text: str,
+        *,
+        tells: tuple[int, ...],
+        inv: Invocation,
+        next_at: datetime | None,
+        via: str,
+    ) -> None:
+        """Record an update that already went out (an email the server took): exactly its text, and what it told."""
+        await self._record(store, incident, text, None, tells, False, inv, strict=False, next_at=next_at, via=via)
 
     async def commit(self, cmd: c.MakeCommitment, inv: Invocation) -> Reply:
         now = self.desk.now
@@ -464,11 +488,12 @@ class CustomerDesk:
                     "; ".join(f"{b.ref} ({format_duration(now - b.at)} old) {b.what}" for b in untold),
                 )
             )
-        blocks += [Section.of(Strong("Draft: "), draft), self._sent_button()]
+        blocks += [Section.of(Strong("Draft: "), draft), self._sent_button(incident)]
         await self.desk.post(store, incident, Message(title, tuple(blocks), Tone.BAD_NEWS if untold else Tone.REMINDER))
 
-    def _sent_button(self) -> Actions:
-        return Actions((Button("Update sent", "update sent as drafted", "primary"),))
+    def _sent_button(self, incident: Incident) -> Actions:
+        email = [Button("Send email", "update send as drafted")] if self.can_email(incident) else []
+        return Actions((Button("Update sent", "update sent as drafted", "primary"), *email))
 
     async def watch_commitment(self, store: Store, reminder: Reminder, now: datetime) -> None:
         """At the at-risk window: bad news that it may slip. At the due time: missed, unless kept."""
@@ -526,7 +551,7 @@ class CustomerDesk:
                     *mention, "service is restored; tell the customer, then record it with `/incident update …`."
                 ),
                 Section.of(Strong("Draft: "), draft),
-                self._sent_button(),
+                self._sent_button(incident),
             ),
             Tone.REMINDER,
         )

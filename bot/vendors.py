@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot import commands as c
@@ -29,22 +30,31 @@ def _rung(r: LadderRung | None) -> str:
     return f"{r.name}" + (f" ({r.role})" if r.role else "") + f", {r.contact}"
 
 
-def _buttons(f: FollowUp) -> Actions:
+def _buttons(f: FollowUp, *, email: bool = False) -> Actions:
     return Actions(
         (
             Button("Heard back", f"vendor heard {f.ref}", "primary"),
             Button("Received", f"vendor done {f.ref}"),
             Button("Escalate", f"vendor escalate {f.ref}", "danger"),
             Button("Snooze 1h", f"vendor snooze {f.ref} 1h"),
+            *([Button("Send email", f"vendor email {f.ref}")] if email else []),
         )
     )
+
+
+class ChaseMail(Protocol):
+    """Email for chases (bot/mail): whether the current rung can be emailed, and the chase a playbook auto-sends."""
+
+    def can_email(self, f: FollowUp) -> bool: ...
+
+    async def chased(self, store: Store, incident: Incident, f: FollowUp, now: datetime) -> None: ...
 
 
 def title(f: FollowUp) -> str:
     return f"{f.ref} {f.vendor}: {f.ask}" + (f" ({f.reference})" if f.reference else "")
 
 
-def overdue_message(f: FollowUp, incident: Incident, now: datetime) -> Message:
+def overdue_message(f: FollowUp, incident: Incident, now: datetime, *, email: bool = False) -> Message:
     """The chase: the owner is mentioned with the ask, how late it is and who to call."""
     left = max(f.escalate_after - f.unanswered, 0)
     after = (
@@ -66,7 +76,7 @@ def overdue_message(f: FollowUp, incident: Incident, now: datetime) -> Message:
             ),
             Section.of(Strong("Current contact: "), _rung(f.contact)),
             Section.of(after),
-            _buttons(f),
+            _buttons(f, email=email),
         ),
         Tone.REMINDER,
     )
@@ -91,7 +101,13 @@ def escalation_draft(f: FollowUp, incident: Incident, previous: LadderRung | Non
 
 
 def escalation_message(
-    f: FollowUp, incident: Incident, previous: LadderRung | None, commander: Person | None, now: datetime
+    f: FollowUp,
+    incident: Incident,
+    previous: LadderRung | None,
+    commander: Person | None,
+    now: datetime,
+    *,
+    email: bool = False,
 ) -> Message:
     who: list[Inline] = [render.mention(commander), " "] if commander and commander != f.owner else []
     return Message(
@@ -105,7 +121,7 @@ def escalation_message(
             ),
             Section.of(Strong(_rung(f.contact))),
             Section.of(Strong("Draft to send: "), escalation_draft(f, incident, previous, now)),
-            _buttons(f),
+            _buttons(f, email=email),
         ),
         Tone.BAD_NEWS,
     )
@@ -151,6 +167,10 @@ class VendorDesk:
 
     def __init__(self, desk: Desk, customer: CustomerDesk) -> None:
         self.desk, self.customer = desk, customer
+        self.mail: ChaseMail | None = None  # set by the service when email is wired in
+
+    def _email(self, f: FollowUp) -> bool:
+        return self.mail is not None and self.mail.can_email(f)
 
     def profile(self, incident: Incident, name: str) -> VendorProfile | None:
         """The vendor as the incident's playbook knows it, else as any playbook does."""
@@ -390,7 +410,7 @@ class VendorDesk:
         previous = f.contact
         if f.rung + 1 < len(f.ladder):
             f = f.escalated()
-            message = escalation_message(f, incident, previous, commander, now)
+            message = escalation_message(f, incident, previous, commander, now, email=self._email(f))
             text = f"{f.ref} escalated to {_rung(f.contact)}" + (f": {note}" if note else "")
             kind, trigger = EventKind.ESCALATED, Trigger.VENDOR_ESCALATED
             what = (
@@ -411,6 +431,8 @@ class VendorDesk:
             incident.number, now, kind, actor, text, {"follow_up": f.number, "rung": f.rung, "vendor": f.vendor}
         )
         follow = await self.customer.follow_up_slipped(store, incident, f, trigger, what, tell, now)
+        if self.mail is not None and f.plan_b_at is None:
+            await self.mail.chased(store, incident, f, now)
         return [message, *([follow] if follow else [])]
 
     async def chase(self, store: Store, reminder: Reminder, now: datetime) -> None:
@@ -439,7 +461,9 @@ class VendorDesk:
                 f"{f.ref} chased {f.owner.name} ({f.chases}): {f.vendor} is {format_duration(now - f.due)} late",
                 {"follow_up": f.number},
             )
-            messages = [overdue_message(f, incident, now)]
+            messages = [overdue_message(f, incident, now, email=self._email(f))]
+            if self.mail is not None:
+                await self.mail.chased(store, incident, f, now)
             if first:  # overdue now: a promise that needs it is at risk at once
                 slipped = await self.customer.follow_up_slipped(
                     store,

@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from bot.store import Database
 from bot.store.tables import Base
+from tests.mailservers import dovecot  # noqa: F401 - the throwaway Dovecot, for every test that asks for it
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAYBOOKS = ROOT / "playbooks"

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import strategies as st
 
 from adapters.console import ConsoleChat, ConsoleSession
+from adapters.email.local import LocalMailbox, LocalOutbox
 from adapters.slack.blocks import MAX_BLOCK_TEXT, block_text, blocks, fallback_text
 from adapters.slack.blocks import split as slack_split
 from adapters.teams.cards import MAX_ACTIVITY, adaptive_card
@@ -46,6 +47,7 @@ SETUP = (
     '/incident vendor fabrikam "terminal logs from store 112" due:2h',
     '/incident commit "workaround in every store" due:1d needs:V1',
     "/incident sev 1 every store is down",
+    "/incident set customer-contacts:ops@acme-retail.example",
 )
 # Frequent verbs more often, then the rest of the grammar; now and then a word that is not a verb at all.
 VERBS = (*("note", "vendor", "commit", "update", "set", "open", "sev", "close", "invite", "role", "action"), *HELP)
@@ -100,6 +102,7 @@ OPTION_VALUES: dict[str, tuple[str, ...]] = {
     "playbook": ("interop-defect", "hardware-rma", "default", "billing-dispute", "nonsense", "../etc", "DEFAULT"),
     "products": ("pos,terminal", "pos", ",", "payments-gateway,store-network"),
     "ref": ("RMA-4471", "TICKET 9", "#1"),
+    "customer-contacts": ("ops@acme.example", "a@x.io,b@y.io", "none", "not-an-address", "a@b", "<a@x.io>", ","),
 }
 OPTION_KEYS = (*OPTION_VALUES, "customer", "impact", "title", "doing", "outcome", "bogus", "Sev", "x-y", "a")
 QUOTES = {'"': '"', "\u201c": "\u201d", "\u201e": "\u201c", "\u201d": "\u201d"}  # as people pair them
@@ -205,12 +208,14 @@ def _subform(verb: str, d: Draw) -> list[str]:
     roll = d.number(0, 9)
     if verb == "vendor":
         if roll < 5:
-            return [d.pick(("heard", "done", "escalate", "cancel", "snooze", "HEARD")), d.pick(REFS)]
+            return [d.pick(("heard", "done", "escalate", "cancel", "snooze", "HEARD", "email")), d.pick(REFS)]
         return [d.pick(("fabrikam", "acme", '"Contoso Payments"', "northwind", "<!channel>", "x" * 201))]
     if verb == "commit" and roll < 4:
         return [d.pick(("kept", "missed")), d.pick(REFS)]
     if verb == "update" and roll < 3:
         return ["sent", *([d.pick(REFS)] if roll < 2 else [])]
+    if verb == "update" and roll < 5:
+        return ["send", *([d.pick(REFS)] if roll < 4 else [])]
     if verb == "close" and roll < 3:
         return ["unresolved"]
     if verb == "sev" and roll < 8:
@@ -387,7 +392,7 @@ class Rig:
     def __init__(self, db: Database, *, state: Callable[[], object], room: RoomRef | None = None) -> None:
         self.out = io.StringIO()
         self.chat = chat = ConsoleChat(self.out, SimClock(START), ZoneInfo("UTC"))
-        self.harness = h = Harness(db, chat=chat)
+        self.harness = h = Harness(db, chat=chat, mail=LocalOutbox(), mailbox=LocalMailbox())
         chat.clock = h.clock  # posts are stamped with the war room's own simulated time
         self.state = state
         # Reminders fire on `/clock` lines only: the console's engine run after every command costs an empty

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from adapters.memory import InMemoryChat, Posted
 from bot.chat import Invocation, Reply, RoomRef, UserRef
 from bot.clock import SimClock
 from bot.desk import Core
+from bot.mail.port import Mailbox, MailSender
 from bot.playbooks import PlaybookLibrary
 from bot.reminders import ReminderEngine
 from bot.service import Warroom
@@ -21,19 +23,34 @@ class Harness:
     """The core wired to fakes; ``run`` types a command as someone, in a room."""
 
     def __init__(
-        self, db: Database, *, chat: InMemoryChat | None = None, start: datetime = START, default_tz: str = "UTC"
+        self,
+        db: Database,
+        *,
+        chat: InMemoryChat | None = None,
+        start: datetime = START,
+        default_tz: str = "UTC",
+        mail: MailSender | None = None,
+        mailbox: Mailbox | None = None,
+        playbooks: Path = PLAYBOOKS,
     ) -> None:
         self.db = db
         self.chat = chat or InMemoryChat()
         self.clock = SimClock(start)
-        self.playbooks = PlaybookLibrary.load(PLAYBOOKS)
+        self.playbooks = PlaybookLibrary.load(playbooks)
         self.warroom = Warroom(
-            Core(db=db, chat=self.chat, playbooks=self.playbooks, clock=self.clock, default_tz=default_tz)
+            Core(
+                db=db,
+                chat=self.chat,
+                playbooks=self.playbooks,
+                clock=self.clock,
+                default_tz=default_tz,
+                mail=mail,
+                mailbox=mailbox,
+                mail_from="Warroom <warroom@acme.example>",
+            )
         )
         self.room = LOBBY
-        self.engine = ReminderEngine(
-            db, self.clock, self.warroom.reminder_handlers, deliver=self.warroom.desk.outbox.deliver
-        )
+        self.engine = ReminderEngine(db, self.clock, self.warroom.reminder_handlers, deliver=self.warroom.deliver)
 
     async def run(self, text: str, *, user: str = "dana", room: RoomRef | None = None) -> Reply:
         reply = await self.warroom.handle(Invocation(text, UserRef(user, user), room or self.room))

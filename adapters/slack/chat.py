@@ -380,6 +380,15 @@ class SlackChat:
             return await self._by_name(m.group(1).lower())
         return None
 
+    async def email_of(self, user: UserRef) -> str | None:
+        """A person's email address from the workspace directory (`users:read.email`): a chase copies its owner."""
+        for attempt in range(2):
+            found = next((email for email, u in self._directory.by_email.items() if u.id == user.id), None)
+            if found is not None or attempt:
+                return found
+            await self._load_directory()
+        return None
+
     # --- people --------------------------------------------------------------------------------------
 
     async def _by_name(self, name: str) -> UserRef | None:

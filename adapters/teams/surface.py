@@ -270,6 +270,14 @@ class TeamsChat:
         self.learn([person], alias=str(member["id"]), sure=True)
         return person
 
+    async def email_of(self, user: UserRef) -> str | None:
+        """A team member's email (else their UPN) from the roster: a chase copies its owner."""
+        for m in await self._members():
+            if user.id in (str(m.get("aadObjectId") or ""), str(m.get("id") or "")):
+                found = str(m.get("email") or m.get("userPrincipalName") or "").lower()
+                return found if "@" in found else None
+        return None
+
     async def _entra_id(self, user: UserRef) -> str | None:
         await self._members()
         known = self._people.get(user.id)

@@ -32,6 +32,7 @@ from bot.store.changes import Changes
 from bot.store.customer import CustomerStore
 from bot.store.followups import FollowUpStore
 from bot.store.inbox import InboxStore, applying
+from bot.store.mail import MailStore
 from bot.store.outbox import OutboxStore
 from bot.store.platform import PlatformStore
 from bot.store.tables import (
@@ -253,6 +254,7 @@ def _incident(row: IncidentRow) -> Incident:
         doing=row.doing,
         outcome=row.outcome,
         unresolved_reason=row.unresolved_reason,
+        customer_contacts=tuple(json.loads(row.customer_contacts or "[]")),
     )
 
 
@@ -280,7 +282,7 @@ _INCIDENT_FIELDS = [
 ]
 
 
-class Store(FollowUpStore, CustomerStore, PlatformStore, OutboxStore, InboxStore):
+class Store(FollowUpStore, CustomerStore, PlatformStore, OutboxStore, InboxStore, MailStore):
     """Reads and writes domain values inside the caller's transaction."""
 
     def __init__(self, session: AsyncSession, *, dialect: str) -> None:
@@ -295,6 +297,7 @@ class Store(FollowUpStore, CustomerStore, PlatformStore, OutboxStore, InboxStore
             state=incident.state.value,
             opened_by_id=incident.opened_by.id,
             opened_by_name=incident.opened_by.name,
+            customer_contacts=json.dumps(list(incident.customer_contacts)) if incident.customer_contacts else None,
             **{f: getattr(incident, f) for f in _INCIDENT_FIELDS},
         )
         self.session.add(row)
@@ -306,6 +309,7 @@ class Store(FollowUpStore, CustomerStore, PlatformStore, OutboxStore, InboxStore
         row.state = incident.state.value
         for name in _INCIDENT_FIELDS:
             setattr(row, name, getattr(incident, name))
+        row.customer_contacts = json.dumps(list(incident.customer_contacts)) if incident.customer_contacts else None
 
     async def get_incident(self, number: int, *, lock: bool = False) -> Incident:
         """The incident; with ``lock`` its row is held until commit so commands on it run one at a time."""

@@ -16,6 +16,8 @@ from bot.store.tables import (
     FollowUpRow,
     InboxRow,
     LessonRow,
+    MailInRow,
+    MailOutRow,
     OutboxRow,
     ReminderRow,
     UpdateRow,
@@ -30,7 +32,7 @@ Numbered = (
 BOOKKEEPING = {"warroom_bookkeeping": True}
 
 
-Leased = type[ReminderRow] | type[OutboxRow] | type[InboxRow]
+Leased = type[ReminderRow] | type[OutboxRow] | type[InboxRow] | type[MailOutRow] | type[MailInRow]
 
 
 class StoreBase:
@@ -76,9 +78,9 @@ class StoreBase:
 
     async def hand_back(self, owner: str) -> int:
         """Release every lease ``owner`` holds on reminders, posts owed and accepted commands, so that another
-        replica takes them now instead of when the leases run out (a graceful shutdown)."""
+        replica takes them now instead of when the leases run out (a graceful shutdown); emails too."""
         released = 0
-        for table in (ReminderRow, OutboxRow, InboxRow):
+        for table in (ReminderRow, OutboxRow, InboxRow, MailOutRow, MailInRow):
             result = await self.session.execute(
                 update(table)
                 .where(table.lease_owner == owner)

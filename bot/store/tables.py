@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     ForeignKey,
     Index,
@@ -86,6 +87,7 @@ class IncidentRow(Base):
     doing: Mapped[str | None] = mapped_column(Text)  # the customer-facing "what we are doing" (`set doing:`)
     outcome: Mapped[str | None] = mapped_column(Text)  # what the crisis cost or won in the end
     unresolved_reason: Mapped[str | None] = mapped_column(Text)  # set by `close unresolved <reason>`
+    customer_contacts: Mapped[str | None] = mapped_column(Text)  # JSON: the customer's email addresses
 
 
 class RoleRow(Base):
@@ -390,3 +392,67 @@ class InboxRow(Base):
             sqlite_where=text("state = 'done'"),
         ),
     )
+
+
+class MailOutRow(Base):
+    """An email Warroom owes: written in the transaction that decided it, sent after, recorded as sent only when the
+    server took it. Claimed under a lease like every work queue, retried with backoff while the server is down."""
+
+    __tablename__ = "mail_out"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(250), unique=True)  # replies thread on it
+    incident: Mapped[int] = mapped_column(ForeignKey("incidents.number", ondelete="CASCADE"), index=True)
+    follow_up: Mapped[int | None]  # V<n> it chases; None for a customer update
+    purpose: Mapped[str] = mapped_column(String(16))  # chase | update
+    sender: Mapped[str] = mapped_column(Text)
+    recipients: Mapped[str] = mapped_column(Text)  # JSON: {"to": […], "cc": […]}
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    in_reply_to: Mapped[str | None] = mapped_column(String(250))
+    refs: Mapped[str] = mapped_column(Text, default="[]")  # JSON: the References header
+    automatic: Mapped[bool] = mapped_column(default=False)  # sent without a click (a playbook's auto_send)
+    actor_id: Mapped[str | None] = mapped_column(String(128))
+    actor_name: Mapped[str | None] = mapped_column(String(200))
+    data: Mapped[str] = mapped_column(Text, default="{}")  # JSON: what recording it as sent needs (tells, next…)
+    state: Mapped[str] = mapped_column(String(16))  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index(
+            "ix_mail_out_pending_next",
+            "next_attempt_at",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
+    )
+
+
+class MailInRow(Base):
+    """A message taken in from the mailbox: kept (once, by its key) before it is handled, then handled once, under a
+    lease, by whichever replica claims it — a restart between the two loses nothing and repeats nothing."""
+
+    __tablename__ = "mail_in"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)  # its Message-ID, else folder/UIDVALIDITY/UID
+    folder: Mapped[str] = mapped_column(String(200))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the mailbox gave it to us: the reply time
+    mail: Mapped[str] = mapped_column(Text)  # JSON: what was read of it (bot.mail.message.Received)
+    state: Mapped[str] = mapped_column(String(16))  # pending | done
+    attempts: Mapped[int] = mapped_column(default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    incident: Mapped[int | None] = mapped_column(Integer)  # what it was matched to, if anything
+    outcome: Mapped[str | None] = mapped_column(Text)  # what was done with it, or why it was left alone
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_mail_in_folder_uid", "folder", "uidvalidity", "uid"),)

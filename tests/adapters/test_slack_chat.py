@@ -181,3 +181,11 @@ async def test_a_post_slack_never_took_is_reported_for_the_outbox_to_retry(chat:
     with pytest.raises(SlackCallError) as refused:
         await chat.post(room, Message("⏰ V1"), key="wr-down")
     assert refused.value.unknown_outcome and fake.channels[room.id].messages == {}
+
+
+async def test_a_persons_email_address_comes_from_the_directory_for_a_chase_to_copy_them(
+    chat: SlackChat, fake: FakeSlack
+) -> None:
+    assert await chat.email_of(UserRef(user_id("lee"), "lee")) == "lee@example.com"
+    assert await chat.email_of(UserRef("UGHOST", "ghost")) is None
+    assert len(fake.called("users.list")) <= 2

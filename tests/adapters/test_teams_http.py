@@ -199,3 +199,13 @@ async def test_a_command_accepted_by_a_replica_that_died_is_carried_out_once_by_
 async def notes(world: TeamsWorld) -> list[str]:
     async with world.app.db.transaction() as store:
         return [e.text for e in await store.timeline(1) if e.kind == "note"]
+
+
+async def test_a_team_members_email_address_comes_from_the_roster_for_a_chase_to_copy_them(world: TeamsWorld) -> None:
+    from bot.chat import UserRef
+
+    assert await world.send(world.activity(OPEN)) == 200  # the bot learns the team (and its roster) from a command
+    await world.incident_room()
+    chat = world.surface.chat
+    assert await chat.email_of(UserRef(str(DANA["aadObjectId"]), "Dana Scully")) == "dana@contoso.com"
+    assert await chat.email_of(UserRef("nobody-there", "Nobody")) is None

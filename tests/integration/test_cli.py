@@ -177,12 +177,16 @@ def test_demo_tells_the_rma_story_and_its_summary_names_the_vendor_figures(tmp_p
         "Dale Whitaker (VP Sales)",
         "time for Plan B",
         "✅ V2 received from Contoso Supply",
+        "📧 V1 chase emailed to sam.ortiz@northwind.example",
+        "kept in the outbox (no WARROOM_SMTP_URL)",
+        "an automatic reply from sam.ortiz@northwind.example — not an answer",
     ):
         assert moment in out, moment
     summary = out[out.index("The lessons-learned summary (warroom summary INC-1)") :]
     assert "- V1 Northwind Distribution: tracking number for the replacement router (RMA-4471)" in summary
     assert "never heard back, never received; 6 chase(s), rung 3 of 3 (Dale Whitaker (VP Sales)), Plan B" in summary
     assert "Northwind Distribution is a single contact path" in summary
+    assert "Only automatic replies came back from Northwind Distribution: 1 email(s), 1 auto-reply" in summary
     assert not (tmp_path / "warroom.db").exists()  # the demo leaves the real database alone
 
 

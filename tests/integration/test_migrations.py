@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from alembic.script import ScriptDirectory
 
@@ -46,3 +47,18 @@ async def test_database_written_by_the_old_layout_opens_upgrades_and_takes_comma
         assert await h.advance(timedelta(days=1)) > 0  # its pending reminders still fire
     finally:
         await db.dispose()
+
+
+async def test_the_email_migration_builds_what_the_models_describe(db: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from bot.store.tables import Base
+
+    def diff(conn: Any) -> list[Any]:
+        return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+
+    async with db.engine.connect() as conn:
+        found = await conn.run_sync(diff)
+    mine = [d for d in found if any(t in str(d) for t in ("mail_out", "mail_in", "customer_contacts"))]
+    assert mine == []
