@@ -17,7 +17,7 @@ from bot.chat import Capability, Inline, Invocation, Message, Reply, RoomRef, Se
 from bot.desk import Desk, person
 from bot.domain import EventKind, Incident, Person
 from bot.errors import BadInput, ChatError
-from bot.followups import ROOT_CAUSE, TEAM, FollowUp, FollowUpState, Push
+from bot.followups import ROOT_CAUSE, TEAM, FollowUp, Push, pushed_onto, root_cause
 from bot.playbooks import LadderRung, TeamLadder
 from bot.store import Store
 from bot.vendors import CHASE, VendorDesk, generic_ladder, with_rhythm
@@ -25,16 +25,6 @@ from bot.when import parse_when
 
 RCA_ASK = "the root-cause analysis"
 US = "us"
-
-
-def root_cause(follow_ups: list[FollowUp]) -> FollowUp | None:
-    """The incident's root cause R: the follow-up that tracks it (a cancelled one no longer does)."""
-    owned = [f for f in follow_ups if f.is_root_cause and f.state is not FollowUpState.CANCELLED]
-    return owned[-1] if owned else None
-
-
-def pushed_onto(push: Push) -> str:
-    return "the customer" if push.onto == "customer" else "us"
 
 
 class AskDesk:

@@ -184,6 +184,16 @@ class FollowUp:
         return self.business_hours.next_open(self.due) if self.business_hours else self.due
 
 
+def root_cause(follow_ups: list[FollowUp]) -> FollowUp | None:
+    """The incident's root cause R: the follow-up that tracks it (a cancelled one no longer does)."""
+    owned = [f for f in follow_ups if f.is_root_cause and f.state is not FollowUpState.CANCELLED]
+    return owned[-1] if owned else None
+
+
+def pushed_onto(push: Push) -> str:
+    return "the customer" if push.onto == "customer" else "us"
+
+
 def hours_to_json(hours: BusinessHours | None) -> dict[str, Any] | None:
     if hours is None:
         return None

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from bot import commands as c
 from bot import render
 from bot.actions import ACTION_DUE, ActionDesk
-from bot.asks import AskDesk, pushed_onto, root_cause
+from bot.asks import AskDesk
 from bot.chat import (
     Bullets,
     Capability,
@@ -32,6 +32,7 @@ from bot.customer import Trigger
 from bot.desk import Core, Desk, person
 from bot.domain import SEVERITY_MEANING, EventKind, Incident, IncidentState, Person, ResponderRecord, RoleAssignment
 from bot.errors import BadInput, ChatError, WarroomError
+from bot.followups import pushed_onto, root_cause
 from bot.outbox import owed
 from bot.playbooks import Playbook, Responder, responders_for
 from bot.reminders import Reminder
