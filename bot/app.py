@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from adapters.console import ConsoleChat, ConsoleSession
-from bot.chat import ChatPort
+from bot.chat import ChatPort, RoomRef
 from bot.clock import Clock, SimClock
 from bot.config import ConfigError, Settings
 from bot.desk import Core
@@ -149,6 +149,13 @@ async def console(
     """The whole product in a terminal: the app on a console chat, and the session a person types into."""
     chat = console_chat(out, clock, settings.timezone)
     async with running(settings, chat=chat, clock=clock) as app:
+        async with app.db.read() as store:
+            for incident in await store.incidents(include_closed=True):
+                if incident.room_id:  # the war rooms an earlier run opened: `/join` finds them
+                    chat.remember(
+                        RoomRef(incident.room_id, incident.room_name or incident.room_id),
+                        f"{incident.ref} sev {incident.severity}: {incident.title}",
+                    )
         session = ConsoleSession(
             app.warroom.handle,
             chat,
