@@ -187,7 +187,7 @@ class AskDesk:
                     kind=ROOT_CAUSE,
                 )
                 f, ticket = await self.vendors.open_follow_up(
-                    store, incident, with_rhythm(draft, cmd.every, cmd.escalate_after), inv, what="owns the root cause:"
+                    store, incident, with_rhythm(draft, cmd.every, cmd.escalate_after), inv
                 )
             text = (
                 f"R: the root cause is owned by {'us' if f.vendor == US else f.vendor}"

@@ -218,7 +218,7 @@ class VendorDesk:
         return await self.opened(incident, f, ticket, warning=warning)
 
     async def open_follow_up(
-        self, store: Store, incident: Incident, draft: FollowUp, inv: Invocation, *, what: str = "asked"
+        self, store: Store, incident: Incident, draft: FollowUp, inv: Invocation
     ) -> tuple[FollowUp, FollowUp | None]:
         """Record a follow-up and start its chase — or, when another open incident already chases the same vendor
         ticket (vendor and `ref:`), join that chase. Returns the follow-up and the one it joined, if any."""
@@ -243,7 +243,11 @@ class VendorDesk:
         f = await store.add_follow_up(draft)
         if lead is None:
             await store.schedule(incident.number, CHASE, f.number, f.first_reminder(), now=now)
-        text = f"{f.ref} {what} {f.waits_on} for {f.ask}, due {render.when(f.due, incident)}, owner {f.owner.name}"
+        text = (
+            f"{f.ref} asked {f.waits_on} for {f.ask}"
+            + (" (the root cause)" if f.is_root_cause else "")
+            + f", due {render.when(f.due, incident)}, owner {f.owner.name}"
+        )
         if lead is not None:
             text += f"; one ticket with INC-{lead.incident} {lead.ref}, which chases it for both"
         await store.add_event(

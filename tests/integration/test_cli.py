@@ -186,6 +186,29 @@ def test_demo_tells_the_rma_story_and_its_summary_names_the_vendor_figures(tmp_p
     assert not (tmp_path / "warroom.db").exists()  # the demo leaves the real database alone
 
 
+def test_demo_second_act_asks_our_team_is_pushed_a_root_cause_and_keeps_a_promise_that_needs_it(
+    tmp_path: Path,
+) -> None:
+    out = warroom("demo", cwd=tmp_path).stdout
+    act = out[out.index("Act two:") : out.index("The lessons-learned summary (warroom summary INC-1)")]
+    for moment in (
+        "📦 V2 our team network-eng: confirm every store failed over to 4G",
+        "🔺 V2 our team network-eng: confirm every store failed over to 4G escalated to rung 2 of 3",
+        "R: the root cause is owned by Tailspin Telecom (owner dana), due Fri 27 Mar 2026 16:00 GMT; tracked as V3",
+        "C1 promised: root-cause report to Globex, by Tue 31 Mar 2026 16:00 BST, needs V3",
+        "⚠ INC-2 · root cause: Tailspin Telecom pushed its root-cause analysis onto the customer",
+        "🔭 INC-2: the watch is over",
+        "🚨 B1 · Bad news for Globex: V3 Tailspin Telecom is overdue with root-cause analysis of the Leeds outage",
+        "✅ INC-2: C1 kept: root-cause report to Globex",
+    ):
+        assert moment in act, moment
+    summary = out[out.index("The lessons-learned summary (warroom summary INC-2)") :]
+    root = summary[summary.index("## Root cause") : summary.index("## Findings")]
+    assert "- Owner: Tailspin Telecom (dana), V3: root-cause analysis of the Leeds outage" in root
+    assert "- Pushed onto the customer Tue 24 Mar 2026 21:00 GMT: asked Globex's network lead" in root
+    assert "- Tailspin Telecom pushed its root-cause analysis onto the customer:" in summary
+
+
 def test_tick_fires_due_reminders_once_from_cron(tmp_path: Path) -> None:
     env = {"WARROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
     warroom("console", stdin='/incident open "Router dead" sev:2\n/incident vendor acme "unit" due:1h\n', env=env)
