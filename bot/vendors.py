@@ -388,6 +388,7 @@ class VendorDesk:
     ) -> Reply:
         """The vendor answered (typed in any room waiting on the ticket): chasing starts again from the due time."""
         mine = await store.follow_up(incident.number, number)
+        mine.heard(now, None)  # refuses a received or cancelled follow-up before the ticket it shared is touched
         ticket = await self.ticket(store, incident, mine)
         before = ticket[0][1]
         new_due = parse_when(due_text, now=now, tz=ZoneInfo(incident.timezone)) if due_text else None

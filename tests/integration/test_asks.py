@@ -266,3 +266,24 @@ async def test_bad_input_to_every_new_verb_is_one_line_and_changes_nothing(
     assert not reply.ok and "\n" not in reply.messages[0].title, command
     assert reason in reply.messages[0].title
     assert await snapshot(db) == before, command
+
+
+async def test_a_cancelled_copy_of_a_shared_ticket_cannot_move_it_and_the_other_keeps_chasing(db: Database) -> None:
+    h = Harness(db)
+    await h.ok(OUTAGE)
+    first = h.room
+    await h.ok('vendor tailspin "RCA" due:1d ref:TS-5521')
+    await h.ok('open "Voice down at Globex HQ" sev:2 customer:Globex playbook:service-provider-outage')
+    second = h.room
+    await h.ok('vendor tailspin "RCA" due:1d ref:TS-5521')
+    # the chasing incident cancels its ask: the second one takes the chase over
+    cancelled = await h.ok("vendor cancel V1 Globex HQ escalated it themselves", room=first)
+    assert "the other incidents waiting on the ticket keep chasing it" in cancelled
+    refused = await h.run("vendor heard V1 nothing", room=first)
+    assert not refused.ok and refused.messages[0].title == "V1 is cancelled; you cannot record that you heard back"
+    await h.advance(timedelta(days=1))
+    assert len(chases(h, second.name)) == 1 and chases(h, first.name) == []
+    async with db.transaction() as store:
+        assert (await store.follow_up(2, 1)).lead is None and (await store.follow_up(1, 1)).lead == (2, 1)
+    score = render.plain_text((await h.run("scorecard tailspin")).messages[0])
+    assert "1 ask(s)" in score
