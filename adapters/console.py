@@ -168,6 +168,7 @@ class ConsoleSession:
         self.chat.write(f"  (it is now {format_when(self.clock.now(), self.chat.tz)})\n")
 
     def _as(self, handle: str) -> None:
+        handle = printable(handle).strip()  # escape codes typed into a name are not part of it
         match = _HANDLE.fullmatch(handle)
         if match is None:
             raise BadInput(f"'{handle[:40]}' is not a handle; type as someone with a name", example="/as @lee")

@@ -199,7 +199,7 @@ async def test_close_posts_and_stores_the_lessons_learned_summary(db: Database) 
     assert "Duration: 6h" in summary and "Cost of impact: $240,000 ($40,000/h)" in summary
     assert (
         "L1: cost per hour made the urgency clear" in summary
-        and "A1: add cost per hour to the intake form — lee" in summary
+        and "A1: add cost per hour to the intake form — owner lee, no due date; open" in summary
     )
     async with db.transaction() as store:
         stored = await store.summary(1)
