@@ -18,6 +18,7 @@ from bot.when import format_duration, format_when, parse_duration
 
 LOBBY = "console"
 MAX_CLOCK_STEP = timedelta(days=366)
+_HANDLE = re.compile(r"@?([A-Za-z0-9][A-Za-z0-9._-]{0,79})")
 CONSOLE_HELP = """Console commands:
   /incident <verb> …   talk to the bot (`/incident help` lists the verbs); `incident …` works too
   /clock               show the simulated time;  /clock +2h  move it forward (reminders fire as it passes)
@@ -54,6 +55,10 @@ class ConsoleChat(InMemoryChat):
         self.rooms[ref.id] = Room(ref, topic, private)
         self.write(f"\n  ** #{unique} created — {topic}\n")
         return ref
+
+    def remember(self, room: RoomRef, topic: str) -> None:
+        """A war room an earlier run of the console opened (its incidents are in the database): `/join` finds it."""
+        self.rooms.setdefault(room.id, Room(room, topic, False))
 
     def write(self, text: str) -> None:
         """Print on the terminal, as text only."""
@@ -117,15 +122,15 @@ class ConsoleSession:
             return True
         if self.echo:
             self.chat.write(f"\n{self.user.name}@#{self.room.name}> {line}\n")
-        word, _, rest = line.partition(" ")
+        typed, _, rest = line.partition(" ")
+        word = typed.lower()  # `/INCIDENT STATUS` is `/incident status`
         try:
             if word in ("/incident", "incident"):
                 await self._incident(rest)
             elif word == "/clock":
                 await self._clock(rest.strip())
             elif word == "/as":
-                self.user = UserRef(rest.strip().lstrip("@").lower(), rest.strip().lstrip("@"))
-                self.chat.write(f"  (you are now @{self.user.name})\n")
+                self._as(rest.strip())
             elif word == "/join":
                 self._join(rest.strip().lstrip("#"))
             elif word == "/rooms":
@@ -137,7 +142,7 @@ class ConsoleSession:
             elif word == "/help":
                 self.chat.write(CONSOLE_HELP + "\n")
             else:
-                self.chat.write(f"  ✖ '{word[:40]}' is not a console command; try /help or /incident help\n")
+                self.chat.write(f"  ✖ '{typed[:40]}' is not a console command; try /help or /incident help\n")
         except (BadInput, ChatError) as err:
             self.chat.write(f"  ✖ {err}\n")
         self.chat.out.flush()
@@ -169,9 +174,22 @@ class ConsoleSession:
                 self.clock.set(target)
         self.chat.write(f"  (it is now {format_when(self.clock.now(), self.chat.tz)})\n")
 
+    def _as(self, handle: str) -> None:
+        handle = printable(handle).strip()  # escape codes typed into a name are not part of it
+        match = _HANDLE.fullmatch(handle)
+        if match is None:
+            raise BadInput(f"'{handle[:40]}' is not a handle; type as someone with a name", example="/as @lee")
+        self.user = UserRef(match.group(1).lower(), match.group(1))
+        self.chat.write(f"  (you are now @{self.user.name})\n")
+
     def _join(self, name: str) -> None:
         room = next((r.ref for r in self.chat.rooms.values() if r.ref.name == name), None)
-        self.room = room or RoomRef(name, name)
+        if room is None:
+            known = ", ".join(f"#{r.ref.name}" for r in self.chat.rooms.values())
+            raise BadInput(
+                f"there is no #{name[:60]}; the rooms are {known} (/rooms lists them)", example="/join #console"
+            )
+        self.room = room
         self.chat.write(f"  → you are now in #{self.room.name}\n")
 
 

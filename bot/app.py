@@ -19,7 +19,7 @@ from adapters.console import ConsoleChat, ConsoleSession
 from adapters.email.imap import ImapMailbox
 from adapters.email.local import LocalMailbox, LocalOutbox
 from adapters.email.smtp import SmtpSender
-from bot.chat import ChatPort
+from bot.chat import ChatPort, RoomRef
 from bot.clock import Clock, SimClock
 from bot.config import ConfigError, Settings
 from bot.desk import Core
@@ -234,6 +234,13 @@ async def console(
     mail = ConsoleMail(settings, chat, clock)
     async with running(settings, chat=chat, clock=clock, mail=mail.sender, mailbox=mail.mailbox) as app:
         mail.app = app
+        async with app.db.read() as store:
+            for incident in await store.incidents(include_closed=True):
+                if incident.room_id:  # the war rooms an earlier run opened: `/join` finds them
+                    chat.remember(
+                        RoomRef(incident.room_id, incident.room_name or incident.room_id),
+                        f"{incident.ref} sev {incident.severity}: {incident.title}",
+                    )
 
         async def on_clock(target: datetime) -> None:
             await app.engine.run_until(target, clock)

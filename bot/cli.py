@@ -9,12 +9,14 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from bot import __version__
 from bot.clock import SimClock, SystemClock
-from bot.commands import ref_number
+from bot.commands import parse_timezone, ref_number
 from bot.config import Settings
 from bot.domain import INCIDENT_REF
 from bot.errors import BadInput, NotFound, PlaybookError, WarroomError
@@ -26,6 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     console = sub.add_parser("console", help="the whole product in a terminal, on simulated time")
     console.add_argument("--user", default=os.environ.get("USER") or "you", help="who you are (default: $USER)")
+    console.add_argument(
+        "--start",
+        help='when the simulated clock starts, e.g. "2026-03-02 09:00" (in --tz): a piped script replays the same'
+        " way on any day (default: now)",
+    )
+    console.add_argument("--tz", help="the time zone the console shows and reads times in (default: WARROOM_TZ)")
     sub.add_parser("demo", help="replay the RMA story end to end and print the summary")
     sub.add_parser("serve", help="run the HTTP server (Slack, Bot Framework, health) and the reminder engine")
     tick = sub.add_parser("tick", help="run the reminder engine once (cron-friendly)")
@@ -61,16 +69,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _console_start(text: str | None, tz: str) -> datetime:
+    """`--start "2026-03-02 09:00"` in the console's zone (an ISO offset wins); the wall clock without it."""
+    if text is None:
+        return datetime.now(UTC).replace(second=0, microsecond=0)  # the wall clock, to the minute
+    try:
+        start = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise BadInput(f"--start '{text[:40]}' is not a date and time", example='--start "2026-03-02 09:00"') from None
+    return start.replace(tzinfo=ZoneInfo(tz)) if start.tzinfo is None else start
+
+
 async def _console(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import console
 
-    clock = SimClock(datetime.now(UTC).replace(second=0, microsecond=0))  # the wall clock, to the minute
+    if args.tz is not None:
+        settings = replace(settings, timezone=parse_timezone(args.tz))
+    clock = SimClock(_console_start(args.start, settings.timezone))
     interactive = sys.stdin.isatty()
     async with console(settings, sys.stdout, clock, user=args.user, echo=not interactive) as (app, session):
         async with app.db.transaction() as store:
             latest = await store.latest_event_at()
         if latest is not None and latest > clock.now():
-            clock.set(latest)  # a console that moved time forward resumes where it left off
+            clock.set(latest)  # a console that moved time forward resumes where it left off (time never goes back)
         if interactive:
             print(
                 f"Warroom console on {settings.database_url} — /help for console commands, /incident help for the bot."

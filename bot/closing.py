@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot import commands as c
 from bot import render
-from bot.chat import Invocation, Message, Reply, Section, Strong, Tone
+from bot.chat import Actions, Button, Inline, Invocation, Message, Reply, Section, Strong, Tone
 from bot.desk import Desk, person
-from bot.domain import EventKind, Incident
+from bot.domain import EventKind, Incident, IncidentState
+from bot.reminders import Reminder
 from bot.store import Store
 from bot.summary import write_summary
+from bot.vendors import VendorDesk
+from bot.when import format_duration
+
+WATCH = "watch"  # `resolve … watch:3d`: at its end, comms confirms with the customer that all is well
 
 
 class ClosingDesk:
     """`close`, `close unresolved`, `outcome`, and the stored summary kept true after close."""
 
-    def __init__(self, desk: Desk) -> None:
-        self.desk = desk
+    def __init__(self, desk: Desk, vendors: VendorDesk) -> None:
+        self.desk, self.vendors = desk, vendors
 
     async def close(self, cmd: c.CloseIncident, inv: Invocation) -> Reply:
         now = self.desk.now
@@ -31,6 +36,7 @@ class ClosingDesk:
                 incident = before.close(now, outcome=cmd.outcome)
                 words = "Closed"
             await store.save_incident(incident)
+            await self.vendors.leave_tickets(store, incident, now)  # other incidents keep chasing shared tickets
             stopped = await store.cancel_reminders(incident.number)
             await store.add_event(
                 incident.number,
@@ -89,6 +95,62 @@ class ClosingDesk:
             return ""
         await write_summary(store, incident, now=self.desk.now, cadence=self._cadence(incident))
         return f"; the stored summary is updated (`warroom summary {incident.ref}`)"
+
+    # --- the watch after resolve ---------------------------------------------------------------------
+
+    async def start_watch(self, store: Store, incident: Incident, watch: timedelta) -> str:
+        """`resolve … watch:3d`: a check with the customer at the end of the watch; says when."""
+        at = self.desk.now + watch
+        await store.schedule(incident.number, WATCH, 0, at, now=self.desk.now)
+        return f"; watching for {format_duration(watch)}: comms confirms with the customer {render.when(at, incident)}"
+
+    async def watch_ended(self, store: Store, reminder: Reminder, now: datetime) -> None:
+        """The fix held through the watch: prompt comms to confirm with the customer, with a draft."""
+        incident = await store.get_incident(reminder.incident, lock=True)
+        if incident.state is not IncidentState.RESOLVED or incident.resolved_at is None:
+            return  # reopened (bad news already) or closed meanwhile
+        roles = await self.desk.roles(store, incident)
+        who = roles.get("comms") or roles.get("commander")
+        held = format_duration(now - incident.resolved_at)
+        draft = (
+            f"Update on {incident.title}" + (f" for {incident.customer}" if incident.customer else "") + ". "
+            f"Service was restored on {render.when(incident.resolved_at, incident)} and has held for {held}. "
+            "Is everything working as it should on your side? If anything is still wrong, tell us and we will pick "
+            "it up at once; otherwise we will close the incident and send the review."
+        )
+        await store.add_event(
+            incident.number,
+            now,
+            EventKind.WATCH_ENDED,
+            None,
+            f"Watch ended: the fix held for {held}; comms prompted to confirm with the customer",
+        )
+        await store.add_event(
+            incident.number,
+            now,
+            EventKind.UPDATE_PROMPTED,
+            None,
+            f"{incident.ref}: confirm with the customer that all is well",
+            {"watch": True, "draft": draft, "tells": []},
+        )
+        mention: list[Inline] = [render.mention(who), " — "] if who else []
+        await self.desk.post(
+            store,
+            incident,
+            Message(
+                f"🔭 {incident.ref}: the watch is over — confirm with the customer that all is well",
+                (
+                    Section.of(
+                        *mention,
+                        f"the fix has held for {held}. Ask {incident.customer or 'the customer'} to confirm, record "
+                        "it with `/incident update …`, then `close`; if it is not well, `reopen`.",
+                    ),
+                    Section.of(Strong("Draft: "), draft),
+                    Actions((Button("Update sent", "update sent as drafted", "primary"),)),
+                ),
+                Tone.REMINDER,
+            ),
+        )
 
     def _cadence(self, incident: Incident) -> Mapping[int, timedelta]:
         return self.desk.playbooks.get(incident.playbook).update_cadence

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.domain import INCIDENT_REF
 from bot.errors import BadInput, WarroomError
+from bot.when import Every, parse_duration, parse_every
 
 MAX_TITLE = 200
 MAX_TEXT = 3000
@@ -99,6 +101,7 @@ class MitigateIncident(Command):
 @dataclass(frozen=True)
 class ResolveIncident(Command):
     note: str | None = None
+    watch: timedelta | None = None  # `watch:3d`: confirm with the customer that all is well at the end of it
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,18 @@ class ChangeFields(Command):
 
 
 @dataclass(frozen=True)
+class FinishAction(Command):
+    number: int
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class SnoozeAction(Command):
+    number: int
+    duration: str = "1d"
+
+
+@dataclass(frozen=True)
 class ListIncidents(Command):
     pass
 
@@ -148,6 +163,53 @@ class AskVendor(Command):
     due: str
     owner: str | None = None
     reference: str | None = None
+    every: Every | None = None  # this ask's own chase cadence, over the playbook's
+    escalate_after: int | None = None
+
+
+@dataclass(frozen=True)
+class AskTeam(Command):
+    """`ask`: a follow-up of one of our own teams (or a person), escalated up the team's ladder."""
+
+    team: str
+    ask: str
+    due: str
+    owner: str | None = None
+    reference: str | None = None
+    every: Every | None = None
+    escalate_after: int | None = None
+
+
+@dataclass(frozen=True)
+class OwnRootCause(Command):
+    """`rca <vendor|us>`: who owns finding the root cause, by when; chased like a follow-up."""
+
+    owner_side: str  # a vendor's name, or "us"
+    due: str
+    ask: str | None = None
+    owner: str | None = None
+    reference: str | None = None
+    every: Every | None = None
+    escalate_after: int | None = None
+
+
+@dataclass(frozen=True)
+class RootCauseHeard(Command):
+    note: str | None = None
+    due: str | None = None
+
+
+@dataclass(frozen=True)
+class RootCauseDelivered(Command):
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class RootCausePushed(Command):
+    """The owner handed (part of) its analysis to us or the customer."""
+
+    what: str
+    onto: str | None = None  # "us" | "customer"; None: read from what was typed
 
 
 @dataclass(frozen=True)
@@ -271,12 +333,16 @@ HELP: dict[str, VerbHelp] = {
         "lesson <text>", "record a lesson for the review", "lesson the partner has a single distributor"
     ),
     "action": VerbHelp(
-        "action <text> [owner:@p] [due:<when>]",
-        "record an action item for the review",
+        "action <text> [owner:@p] [due:<when>] | action done A<n> [note] | action snooze A<n> [for]",
+        "record an action item for the review; with a due time its owner is reminded then, and daily while open",
         'action "qualify a second distributor" owner:@lee due:2w',
     ),
     "mitigate": VerbHelp("mitigate [note]", "impact contained, not yet fixed", "mitigate stores on offline mode"),
-    "resolve": VerbHelp("resolve [note]", "service restored for the customer", "resolve firmware 4.2.1 rolled out"),
+    "resolve": VerbHelp(
+        "resolve [note] [watch:<duration>]",
+        "service restored for the customer; with watch:, comms confirms with the customer at its end that all is well",
+        "resolve firmware 4.2.1 rolled out watch:3d",
+    ),
     "reopen": VerbHelp("reopen [reason]", "the fix did not hold", "reopen registers freezing again in 12 stores"),
     "close": VerbHelp(
         'close [outcome:"…"] | close unresolved <reason> [outcome:"…"]',
@@ -297,10 +363,23 @@ HELP: dict[str, VerbHelp] = {
         "set at-risk:2M",
     ),
     "vendor": VerbHelp(
-        "vendor <vendor> <ask> due:<when> [owner:@p] [ref:<id>]"
+        "vendor <vendor> <ask> due:<when> [owner:@p] [ref:<id>] [every:<duration>] [escalate-after:<n>]"
         " | vendor heard|done|escalate|cancel|snooze|email V<n> …",
         "wait on a third party: dated, owned, chased and escalated up the vendor's ladder",
         'vendor northwind "tracking number for the replacement unit" due:2d ref:RMA-4471',
+    ),
+    "ask": VerbHelp(
+        "ask <@person|team> <ask> due:<when> [owner:@p] [ref:<id>] [every:<duration>] [escalate-after:<n>]",
+        "wait on one of our own teams: chased like a vendor, escalated up the team's ladder (lead, manager, exec"
+        " sponsor); `vendor heard|done|… V<n>` moves it",
+        'ask @payments-eng "confirm the POS patch is safe for 300 stores" due:4h',
+    ),
+    "rca": VerbHelp(
+        "rca <vendor|us> [ask] due:<when> [owner:@p] [ref:<id>] [every:<duration>] | rca heard|done [note]"
+        " | rca pushed <what they asked of us or the customer> [onto:us|customer]",
+        "who owns the root cause, chased on its own cadence (a business day unless the playbook says otherwise);"
+        " `pushed` records the owner handing its analysis to us or the customer",
+        "rca tailspin due:5bd ref:TS-5521",
     ),
     "vendors": VerbHelp("vendors", "the incident's vendor follow-ups", "vendors"),
     "commit": VerbHelp(
@@ -322,7 +401,10 @@ HELP: dict[str, VerbHelp] = {
 _OPTIONS: dict[str, frozenset[str]] = {
     "open": frozenset({"sev", "customer", "playbook", "impact", "cost", "at-risk", "products"}),
     "action": frozenset({"owner", "due"}),
-    "vendor": frozenset({"owner", "due", "ref"}),
+    "vendor": frozenset({"owner", "due", "ref", "every", "escalate-after"}),
+    "ask": frozenset({"owner", "due", "ref", "every", "escalate-after"}),
+    "rca": frozenset({"owner", "due", "ref", "every", "escalate-after", "onto"}),
+    "resolve": frozenset({"watch"}),
     "commit": frozenset({"due", "needs"}),
     "update": frozenset({"next", "tells"}),
     "set": frozenset({"title", "customer", "impact", "cost", "at-risk", "tz", "doing", "customer-contacts"}),
@@ -352,6 +434,19 @@ _OPTION_ALIASES = {
     "tell": "tells",
     "customer_contacts": "customer-contacts",
     "contacts": "customer-contacts",
+    "escalate_after": "escalate-after",
+    "escalateafter": "escalate-after",
+}
+MAX_ESCALATE_AFTER = 20
+MAX_WATCH = timedelta(days=30)
+_ACTION = re.compile(r"^A([0-9]+)$", re.IGNORECASE)
+RCA_FORMS = {
+    "heard": ("rca heard [note] [due:<new when>]", "rca heard Tailspin says the report is in review"),
+    "done": ("rca done [note]", "rca done report received: a fibre cut in the Leeds exchange"),
+    "pushed": (
+        "rca pushed <what they asked of us or the customer> [onto:us|customer]",
+        'rca pushed "asked Globex\'s network lead to pull their own router logs"',
+    ),
 }
 _BAD_NEWS = re.compile(r"^B([0-9]+)$", re.IGNORECASE)
 
@@ -714,6 +809,17 @@ def _parse_invite(args: _Args, incident: int | None) -> Command:
 
 
 def _parse_action(args: _Args, incident: int | None) -> Command:
+    words = args.words
+    sub = words[0].text.lower() if words and not words[0].quoted else ""
+    if sub in ("done", "snooze") and len(words) >= 2 and (m := _ACTION.match(words[1].text)):
+        example = f"action {sub} A1" + (" 1d" if sub == "snooze" else "")
+        if args.options:
+            raise BadInput(f"`action {sub}` takes no options", example=example)
+        number = ref_number(m, example)
+        args.words = words[2:]
+        if sub == "done":
+            return FinishAction(number=number, note=args.text(), incident=incident)
+        return SnoozeAction(number=number, duration=args.text(40, "the snooze") or "1d", incident=incident)
     return AddAction(
         text=args.required_text("what should be done"),
         owner=args.options.get("owner") or None,
@@ -751,7 +857,7 @@ _PARSERS: dict[str, _Parser] = {
     "lesson": lambda a, i: AddLesson(text=a.required_text("the lesson"), incident=i),
     "action": _parse_action,
     "mitigate": lambda a, i: MitigateIncident(note=a.text(), incident=i),
-    "resolve": lambda a, i: ResolveIncident(note=a.text(), incident=i),
+    "resolve": lambda a, i: _parse_resolve(a, i),
     "reopen": lambda a, i: ReopenIncident(reason=a.text(), incident=i),
     "close": _parse_close,
     "outcome": lambda a, i: RecordOutcome(text=a.required_text("what it cost or won"), incident=i),
@@ -760,6 +866,8 @@ _PARSERS: dict[str, _Parser] = {
     "help": _parse_help,
     "vendor": lambda a, i: _parse_vendor(a, i),
     "vendors": _no_args(ListFollowUps),
+    "ask": lambda a, i: _parse_ask(a, i),
+    "rca": lambda a, i: _parse_rca(a, i),
     "commit": lambda a, i: _parse_commit(a, i),
     "update": _parse_update,
     "scorecard": lambda a, i: ShowScorecard(vendor=a.text(MAX_TITLE, "the vendor name"), incident=i),
@@ -782,14 +890,118 @@ def _parse_vendor(args: _Args, incident: int | None) -> Command:
     if len(vendor) > MAX_TITLE or _MENTION.search(vendor):
         raise BadInput("the vendor must be a plain name", example=HELP["vendor"].example)
     args.words = words[1:]
+    every, escalate_after = _chase_options(args)
     return AskVendor(
         vendor=vendor,
         ask=args.text(MAX_TITLE * 2, "the ask") or "",
         due=args.options["due"],
         owner=args.options.get("owner") or None,
-        reference=args.options.get("ref") or None,
+        reference=_checked_ref(args.options.get("ref")),
+        every=every,
+        escalate_after=escalate_after,
         incident=incident,
     )
+
+
+def _chase_options(args: _Args) -> tuple[Every | None, int | None]:
+    """`every:` and `escalate-after:`: this ask's own cadence, checked before anything is recorded."""
+    example = HELP[args.verb].example + " every:1bd"
+    every = parse_every(args.options["every"], example=example) if "every" in args.options else None
+    escalate_after = None
+    if "escalate-after" in args.options:
+        text = args.options["escalate-after"].strip()
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_ESCALATE_AFTER:
+            raise BadInput(
+                f"escalate-after: must be a number of unanswered chases from 1 to {MAX_ESCALATE_AFTER}, not "
+                f"'{_clip(text)}'",
+                example=HELP[args.verb].example + " escalate-after:3",
+            )
+        escalate_after = int(text)
+    return every, escalate_after
+
+
+def _checked_ref(value: str | None) -> str | None:
+    if value is not None and (len(value) > MAX_TITLE or _MENTION.search(value)):
+        raise BadInput(f"ref: must be a plain reference under {MAX_TITLE} characters", example="ref:TS-5521")
+    return value or None
+
+
+def _parse_ask(args: _Args, incident: int | None) -> Command:
+    words = args.words
+    if len(words) < 2:
+        raise BadInput("`ask` needs a team or @person and what we are waiting for", example=HELP["ask"].example)
+    if "due" not in args.options:
+        raise BadInput("an ask needs a due time, so it can be chased", example=HELP["ask"].example)
+    team = words[0].text.strip()
+    if words[0].quoted or len(team) > 80 or _MENTION.search(team) or not re.fullmatch(r"@?[\w.@-]+", team):
+        raise BadInput(f"'{_clip(team)}' is not a team or a @person", example=HELP["ask"].example)
+    args.words = words[1:]
+    every, escalate_after = _chase_options(args)
+    return AskTeam(
+        team=team,
+        ask=args.text(MAX_TITLE * 2, "the ask") or "",
+        due=args.options["due"],
+        owner=args.options.get("owner") or None,
+        reference=_checked_ref(args.options.get("ref")),
+        every=every,
+        escalate_after=escalate_after,
+        incident=incident,
+    )
+
+
+def _parse_rca(args: _Args, incident: int | None) -> Command:
+    words = args.words
+    sub = words[0].text.lower() if words and not words[0].quoted else ""
+    if sub in RCA_FORMS:
+        usage, example = RCA_FORMS[sub]
+        allowed = {"heard": {"due"}, "pushed": {"onto"}}.get(sub, set())
+        extra = sorted(set(args.options) - allowed)
+        if extra:
+            raise BadInput(f"`rca {sub}` takes no {extra[0]}: option ({usage})", example=example)
+        args.words = words[1:]
+        if sub == "heard":
+            return RootCauseHeard(note=args.text(), due=args.options.get("due") or None, incident=incident)
+        if sub == "done":
+            return RootCauseDelivered(note=args.text(), incident=incident)
+        onto = args.options.get("onto", "").strip().lower().removeprefix("the ") or None
+        if onto not in (None, "us", "customer"):
+            raise BadInput("onto: is `us` or `customer`", example=example + " onto:customer")
+        return RootCausePushed(
+            what=args.required_text("what they asked of us or the customer"), onto=onto, incident=incident
+        )
+    if "onto" in args.options:
+        raise BadInput("onto: goes with `rca pushed`", example=RCA_FORMS["pushed"][1])
+    if not words:
+        raise BadInput("`rca` needs who owns the root cause: a vendor, or us", example=HELP["rca"].example)
+    if "due" not in args.options:
+        raise BadInput("a root cause needs a due time, so it can be chased", example=HELP["rca"].example)
+    side = words[0].text.strip()
+    if len(side) > MAX_TITLE or _MENTION.search(side) or side.startswith("@"):
+        raise BadInput("the root cause's owner is a vendor's name or `us`", example=HELP["rca"].example)
+    args.words = words[1:]
+    every, escalate_after = _chase_options(args)
+    return OwnRootCause(
+        owner_side="us" if side.lower() == "us" else side,
+        due=args.options["due"],
+        ask=args.text(MAX_TITLE * 2, "the ask"),
+        owner=args.options.get("owner") or None,
+        reference=_checked_ref(args.options.get("ref")),
+        every=every,
+        escalate_after=escalate_after,
+        incident=incident,
+    )
+
+
+def _parse_resolve(args: _Args, incident: int | None) -> Command:
+    watch = None
+    if "watch" in args.options:
+        try:
+            watch = parse_duration(args.options["watch"])
+        except BadInput as err:
+            raise BadInput(f"watch: {err.reason}", example=HELP["resolve"].example) from None
+        if watch > MAX_WATCH:
+            raise BadInput("watch for 30 days at most", example=HELP["resolve"].example)
+    return ResolveIncident(note=args.text(), watch=watch, incident=incident)
 
 
 def _parse_follow_up(sub: str, number: int, args: _Args, incident: int | None) -> Command:

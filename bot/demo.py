@@ -1,4 +1,5 @@
-"""`warroom demo`: the RMA that sat for two months, replayed in simulated time through the console adapter."""
+"""`warroom demo`: the RMA that sat for two months, then the provider that pushed its root cause onto the customer,
+replayed in simulated time through the console adapter."""
 
 from __future__ import annotations
 
@@ -66,6 +67,47 @@ SCRIPT = """\
 /incident close outcome:"Acme kept DC-3 running on the backup link; the renewal is at risk until the review"
 """
 
+SECOND_ACT = """\
+# Act two, a week on: the carrier that tried to hand its root-cause analysis to the customer's own expert.
+# Forty Globex stores lose their circuit. The carrier's ticket, our own network team and the root cause are three
+# asks, each on its own clock: Tailspin restores every 2 hours, our team every 2 hours, the root cause once a
+# business day.
+/clock +7d
+/as @dana
+/incident open "Carrier outage at Globex stores" sev:2 customer:Globex playbook:service-provider-outage impact:"40 stores on 4G backup links" cost:1200/h
+/incident role comms @lee
+/incident set doing:"getting the carrier to restore the circuit, with every store on 4G backup meanwhile"
+/incident vendor tailspin "restore the Leeds circuit" due:4h ref:TS-5521
+/incident ask @network-eng "confirm every store failed over to 4G" due:1h
+/incident rca tailspin "root-cause analysis of the Leeds outage" due:3bd owner:@dana
+# The promise to Globex depends on the root cause arriving.
+/incident commit "root-cause report to Globex" due:5bd needs:V3
+# Our own team is silent: chased, then up its ladder to its manager.
+/clock +5h
+/incident vendor done V2 all 40 stores confirmed on 4G
+/incident vendor done V1 circuit restored at 14:10
+/as @lee
+/incident update told Globex the circuit is back; Tailspin owes us the root cause by Friday next:"tomorrow 12:00"
+# Tailspin asks Globex's network lead to pull their own router logs: the analysis pushed onto the customer.
+/as @dana
+/incident rca pushed "asked Globex's network lead to pull their own router logs"
+/incident rca heard Tailspin withdrew the request; their NOC pulls the logs
+/incident resolve circuit stable on the primary link watch:1d
+/clock +1d
+/as @lee
+/incident update sent as drafted
+/clock +2d
+# The analysis is late: it is chased once a business day, and the promise that needs it is at risk at once (B1);
+# Lee tells Globex the same day.
+/incident update told Globex the root-cause report is late and Friday's date may slip tells:B1
+/clock +1d
+/incident rca done fibre cut at the Leeds exchange; Tailspin adds a diverse route
+/incident commit kept C1
+/incident lesson a provider owns its root cause; the customer's experts are not its free labour
+/incident action "ask Tailspin for a diverse route at every Globex site" owner:@dana due:2w
+/incident close outcome:"Globex renewed; the carrier's root-cause analysis arrived a day late"
+"""
+
 
 async def run_demo(settings: Settings, out: TextIO) -> int:
     """Replay the story on a throwaway database; print the transcript, then the summary as Markdown."""
@@ -77,10 +119,14 @@ async def run_demo(settings: Settings, out: TextIO) -> int:
         async with console(demo, out, clock, user="dana", echo=True) as (app, session):
             out.write("Warroom demo: the RMA that sat for two months, replayed in simulated time.\n")
             await session.run(SCRIPT.splitlines())
+            out.write("\n" + "=" * 100 + "\nAct two: the provider that pushed its root cause onto the customer.\n")
+            await session.run(SECOND_ACT.splitlines())
             async with app.db.transaction() as store:
-                stored = await store.summary(1)
-        if stored is None:
-            out.write("\nThe demo did not reach its summary.\n")
-            return 1
-        out.write("\n" + "=" * 100 + "\nThe lessons-learned summary (warroom summary INC-1):\n\n" + stored[0])
+                summaries = [await store.summary(1), await store.summary(2)]
+        for number, stored in enumerate(summaries, start=1):
+            if stored is None:
+                out.write(f"\nThe demo did not reach the summary of INC-{number}.\n")
+                return 1
+            heading = f"The lessons-learned summary (warroom summary INC-{number}):"
+            out.write("\n" + "=" * 100 + f"\n{heading}\n\n" + stored[0])
     return 0

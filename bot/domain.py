@@ -59,6 +59,12 @@ class EventKind(StrEnum):
     NOTICE = "notice"
     EMAIL_SENT = "email_sent"
     EMAIL_RECEIVED = "email_received"
+    ACTION_DUE = "action_due"
+    ACTION_DONE = "action_done"
+    ROOT_CAUSE = "root_cause"
+    PUSHED = "rca_pushed"
+    WATCH_ENDED = "watch_ended"
+    JOINED = "ticket_joined"
 
 
 SEVERITY_MEANING = {
@@ -233,7 +239,17 @@ class ActionItem:
     due: datetime | None
     author: Person
     at: datetime
+    done_at: datetime | None = None
 
     @property
     def ref(self) -> str:
         return f"A{self.number}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.done_at is None
+
+    def done(self, at: datetime) -> ActionItem:
+        if not self.is_open:
+            raise Conflict(f"{self.ref} is already done")
+        return replace(self, done_at=at)

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from bot.domain import Person
 from bot.errors import Conflict
 from bot.playbooks import LadderRung
-from bot.when import BusinessHours
+from bot.when import BusinessHours, Every
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -27,6 +27,22 @@ class FollowUpState(StrEnum):
 
 AFTER_PLAN_B = timedelta(weeks=1)
 OPEN_STATES = (FollowUpState.WAITING, FollowUpState.OVERDUE, FollowUpState.ESCALATED)
+VENDOR, TEAM, ROOT_CAUSE = "vendor", "team", "rca"  # what a follow-up waits for: a third party, our team, the RCA
+# What every incident waiting on one vendor ticket sees alike: the chase's state, copied to each of them.
+SHARED_FIELDS = (
+    "state", "chases", "unanswered", "rung", "escalations", "heard_at", "last_heard_at", "received_at",
+    "plan_b_at", "due",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Push:
+    """What a root cause's owner tried to hand to someone else: to us, or to the customer."""
+
+    at: datetime
+    what: str
+    onto: str  # "us" | "customer"
+    by: str  # who recorded it
 
 
 @dataclass(frozen=True)
@@ -60,10 +76,31 @@ class FollowUp:
     closed_at: datetime | None = None
     plan_b_at: datetime | None = None
     customer_name: str | None = None
+    kind: str = VENDOR
+    every_business_days: int = 0  # chased every N business days instead of every ``remind_every``
+    lead: tuple[int, int] | None = None  # (incident, number) of the follow-up whose chase this one shares
+    pushes: tuple[Push, ...] = ()
 
     @property
     def ref(self) -> str:
         return f"V{self.number}"
+
+    @property
+    def every(self) -> Every:
+        return Every(business_days=self.every_business_days) if self.every_business_days else Every(self.remind_every)
+
+    @property
+    def is_root_cause(self) -> bool:
+        return self.kind == ROOT_CAUSE
+
+    @property
+    def waits_on(self) -> str:
+        """Who we wait on, as the war room says it: the vendor, or our own team."""
+        return f"our team {self.vendor}" if self.kind == TEAM else self.vendor
+
+    def mirror(self, lead: FollowUp) -> FollowUp:
+        """This incident's copy of a shared vendor ticket, brought level with the follow-up that chases it."""
+        return replace(self, **{name: getattr(lead, name) for name in SHARED_FIELDS})
 
     @property
     def named_for_customer(self) -> str:
@@ -136,11 +173,25 @@ class FollowUp:
     def next_reminder(self, after: datetime) -> datetime:
         """The next chase: ``remind_every`` after ``after`` (a week once Plan B is posted: the ask stays visible
         until someone cancels it, without flooding the room), moved into the vendor's business hours."""
-        at = after + (max(self.remind_every, AFTER_PLAN_B) if self.plan_b_at else self.remind_every)
+        if self.plan_b_at:
+            at = after + max(self.every.approximate, AFTER_PLAN_B)
+        else:
+            days = self.business_hours.days if self.business_hours else frozenset({0, 1, 2, 3, 4})
+            at = self.every.after(after, ZoneInfo(self.timezone), days)
         return self.business_hours.next_open(at) if self.business_hours else at
 
     def first_reminder(self) -> datetime:
         return self.business_hours.next_open(self.due) if self.business_hours else self.due
+
+
+def root_cause(follow_ups: list[FollowUp]) -> FollowUp | None:
+    """The incident's root cause R: the follow-up that tracks it (a cancelled one no longer does)."""
+    owned = [f for f in follow_ups if f.is_root_cause and f.state is not FollowUpState.CANCELLED]
+    return owned[-1] if owned else None
+
+
+def pushed_onto(push: Push) -> str:
+    return "the customer" if push.onto == "customer" else "us"
 
 
 def hours_to_json(hours: BusinessHours | None) -> dict[str, Any] | None:

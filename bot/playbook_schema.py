@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from bot.errors import BadInput
-from bot.when import BusinessHours, parse_duration
+from bot.when import BusinessHours, Every, parse_duration, parse_every
 
 T = TypeVar("T")
 SEVERITIES = (1, 2, 3, 4)
@@ -203,6 +203,17 @@ class Reader:
             return parse_duration(value)
         except BadInput:
             self.problem(node, f"{what}: '{value}' is not a duration like 30m, 4h or 1d")
+            return None
+
+    def every(self, node: yaml.Node, what: str) -> Every | None:
+        """A chase cadence: a duration such as `4h`, or business days such as `1bd`."""
+        value = self.text(node, what)
+        if value is None:
+            return None
+        try:
+            return parse_every(value)
+        except BadInput as err:
+            self.problem(node, f"{what}: {err.reason}")
             return None
 
     def timezone(self, node: yaml.Node, what: str) -> str | None:

@@ -14,18 +14,24 @@ import yaml
 
 from bot.errors import NotFound, PlaybookError
 from bot.playbook_schema import Reader, value
-from bot.when import BusinessHours
+from bot.when import BusinessHours, Every
 
+_GROUP_NAME = re.compile(r"[a-z][a-z0-9_-]*")
 STANDARD_ROLES = ("commander", "comms", "scribe", "vendor_manager", "exec_sponsor")
 DEFAULT_PLAYBOOK = "default"
 DEFAULT_AT_RISK_WINDOW = timedelta(hours=4)
 DEFAULT_REMIND_EVERY = timedelta(days=1)
 DEFAULT_ESCALATE_AFTER = 2
+# How hard each kind of ask is chased when neither the command (`every:`, `escalate-after:`), the vendor or team
+# nor the playbook's `chase:` says: a root-cause analysis takes days, so it is chased once a business day.
+ASK_KINDS = ("vendor", "team", "root_cause")
 
 _TOP_KEYS = (
     "name", "title", "description", "keywords", "timezone", "channel_pattern", "private",
-    "roles", "teams", "products", "exec_sponsor", "updates", "vendors", "checklist", "customer_contacts",
+    "roles", "teams", "products", "exec_sponsor", "updates", "vendors", "checklist", "customer_contacts", "chase",
+    "team_ladders",
 )  # fmt: skip
+_TEAM_LADDER_KEYS = ("aliases", "lead", "manager", "exec_sponsor", "remind_every", "escalate_after")
 _VENDOR_KEYS = (
     "name", "aliases", "timezone", "business_hours", "remind_every", "escalate_after", "ladder", "plan_b",
     "customer_name", "auto_send",
@@ -40,6 +46,7 @@ class LadderRung:
     name: str
     role: str
     contact: str
+    person_id: str | None = None  # one of our people (a team's ladder): mentioned when they are the contact
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,41 @@ class VendorProfile:
     def matches(self, text: str) -> bool:
         """True when ``text`` names this vendor or one of its aliases (case-insensitive)."""
         wanted = text.strip().casefold()
+        return any(wanted == known.casefold() for known in (self.name, *self.aliases))
+
+
+@dataclass(frozen=True)
+class ChaseRhythm:
+    """How often an ask is chased, and after how many unanswered chases it climbs a rung."""
+
+    every: Every
+    escalate_after: int
+
+
+DEFAULT_RHYTHMS: Mapping[str, ChaseRhythm] = MappingProxyType(
+    {
+        "vendor": ChaseRhythm(Every(DEFAULT_REMIND_EVERY), DEFAULT_ESCALATE_AFTER),
+        "team": ChaseRhythm(Every(DEFAULT_REMIND_EVERY), DEFAULT_ESCALATE_AFTER),
+        "root_cause": ChaseRhythm(Every(business_days=1), DEFAULT_ESCALATE_AFTER),
+    }
+)
+
+
+@dataclass(frozen=True)
+class TeamLadder:
+    """One of our own teams we can `ask`, and who to go to when it does not answer: lead, manager, exec sponsor."""
+
+    name: str
+    aliases: tuple[str, ...]
+    lead: str
+    manager: str
+    exec_sponsor: str | None
+    every: Every | None = None
+    escalate_after: int | None = None
+
+    def matches(self, text: str) -> bool:
+        """True when ``text`` (with or without a leading @) names this team or one of its aliases."""
+        wanted = text.strip().lstrip("@").casefold()
         return any(wanted == known.casefold() for known in (self.name, *self.aliases))
 
 
@@ -111,10 +153,20 @@ class Playbook:
     checklist: tuple[str, ...]
     source: str = field(default="", compare=False)
     customer_contacts: tuple[str, ...] = ()  # who `update send` emails when the incident names nobody
+    chase: Mapping[str, ChaseRhythm] = field(default_factory=lambda: DEFAULT_RHYTHMS)
+    team_ladders: tuple[TeamLadder, ...] = ()
 
     def vendor(self, name: str) -> VendorProfile | None:
         """The vendor profile that ``name`` names (by name or alias), if any."""
         return next((vendor for vendor in self.vendors if vendor.matches(name)), None)
+
+    def team(self, name: str) -> TeamLadder | None:
+        """The team ladder that ``name`` names (by name or alias, `@` or not), if any."""
+        return next((team for team in self.team_ladders if team.matches(name)), None)
+
+    def rhythm(self, kind: str) -> ChaseRhythm:
+        """How an ask of this kind (vendor, team, root_cause) is chased unless it says otherwise."""
+        return self.chase.get(kind) or DEFAULT_RHYTHMS[kind]
 
 
 def responders_for(
@@ -276,7 +328,58 @@ def _read_playbook(r: Reader, root: yaml.Node, stem: str) -> Playbook | None:
         checklist=value(fields, "checklist", r.texts, _NO_TEXT),
         source=r.source,
         customer_contacts=value(fields, "customer_contacts", r.addresses, _NO_TEXT),
+        chase=MappingProxyType(_read_chase(r, fields["chase"]) if "chase" in fields else dict(DEFAULT_RHYTHMS)),
+        team_ladders=_read_team_ladders(r, fields["team_ladders"]) if "team_ladders" in fields else (),
     )
+
+
+def _read_chase(r: Reader, node: yaml.Node) -> dict[str, ChaseRhythm]:
+    """`chase: {root_cause: {remind_every: 1bd, escalate_after: 3}}`: the rhythm of each kind of ask."""
+    rhythms = dict(DEFAULT_RHYTHMS)
+    kinds = r.mapping(node, "chase", allowed=ASK_KINDS)
+    for kind, kind_node in (kinds or {}).items():
+        what = f"chase.{kind}"
+        fields = r.mapping(kind_node, what, allowed=("remind_every", "escalate_after"))
+        if fields is None:
+            continue
+        default = DEFAULT_RHYTHMS[kind]
+        rhythms[kind] = ChaseRhythm(
+            every=value(fields, "remind_every", r.every, default.every, within=what),
+            escalate_after=value(fields, "escalate_after", r.at_least_one, default.escalate_after, within=what),
+        )
+    return rhythms
+
+
+def _read_team_ladders(r: Reader, node: yaml.Node) -> tuple[TeamLadder, ...]:
+    """`team_ladders: {payments-eng: {lead: "@…", manager: "@…", exec_sponsor: "@…"}}`: our teams `ask` reaches."""
+    if not isinstance(node, yaml.MappingNode):
+        r.problem(node, "team_ladders must be a mapping of team names to their ladders")
+        return ()
+    ladders: list[TeamLadder] = []
+    owners: dict[str, str] = {}
+    for name, (key_node, item) in r.entries(node, "team_ladders").items():
+        what = f"team_ladders.{name}"
+        if not _GROUP_NAME.fullmatch(name):
+            r.problem(key_node, f"team_ladders: '{name}' must be a lowercase name like payments-eng")
+        fields = r.mapping(item, what, allowed=_TEAM_LADDER_KEYS, required=("lead", "manager"))
+        if fields is None:
+            continue
+        ladder = TeamLadder(
+            name=name,
+            aliases=value(fields, "aliases", r.texts, _NO_TEXT, within=what),
+            lead=value(fields, "lead", r.handle, "", within=what),
+            manager=value(fields, "manager", r.handle, "", within=what),
+            exec_sponsor=value(fields, "exec_sponsor", r.handle, None, within=what),
+            every=value(fields, "remind_every", r.every, None, within=what),
+            escalate_after=value(fields, "escalate_after", r.at_least_one, None, within=what),
+        )
+        for known in (ladder.name, *ladder.aliases):
+            folded = known.lstrip("@").casefold()
+            if folded in owners:
+                r.problem(key_node, f"{what}: '{known}' already names team '{owners[folded]}'")
+            owners.setdefault(folded, ladder.name)
+        ladders.append(ladder)
+    return tuple(ladders)
 
 
 def _read_updates(r: Reader, node: yaml.Node) -> tuple[dict[int, timedelta], timedelta | None]:

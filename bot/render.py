@@ -108,8 +108,8 @@ def kickoff_card(
         blocks += [Section.of(Strong("Kickoff checklist")), Bullets(playbook.checklist)]
     blocks.append(
         Section.of(
-            "Talk to me with `/incident <verb>` in this channel: `note`, `vendor`, `commit`, `update`, `sev`, `role`,"
-            " `invite`, `lesson`, `action`, `status`, `resolve`, `close` — `help` for all of it."
+            "Talk to me with `/incident <verb>` in this channel: `note`, `vendor`, `ask`, `rca`, `commit`, `update`,"
+            " `sev`, `role`, `invite`, `lesson`, `action`, `status`, `resolve`, `close` — `help` for all of it."
         )
     )
     blocks.append(Actions((Button("Status", "status"),)))

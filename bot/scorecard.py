@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from statistics import mean
 
 from bot.chat import Bullets, Message, Section
-from bot.followups import FollowUp
+from bot.followups import TEAM, FollowUp
 from bot.when import format_duration
 
 
@@ -26,6 +26,7 @@ class VendorScore:
     escalations: int
     plan_bs: int
     top_rung: int
+    pushes: int = 0  # times its root-cause analysis was pushed onto us or the customer
 
     @property
     def rank_key(self) -> tuple[float, int, int]:
@@ -39,7 +40,9 @@ def vendor_scores(
 ) -> list[VendorScore]:
     """Score each vendor; a follow-up never heard back is a silence from asked until now or until it closed.
 
-    ``emailed`` is when Warroom first emailed a follow-up: the vendor's response time runs from that email."""
+    Asks of our own teams and root causes we own are not a vendor's; a vendor ticket several incidents waited on
+    counts once (its copies are left out), but every push of a root-cause analysis counts. ``emailed`` is when
+    Warroom first emailed a follow-up: the vendor's response time runs from that email."""
     emailed = emailed or {}
 
     def asked(f: FollowUp) -> datetime:
@@ -47,8 +50,13 @@ def vendor_scores(
         return sent if sent is not None and (f.heard_at is None or sent <= f.heard_at) else f.asked_at
 
     by_vendor: dict[str, list[FollowUp]] = {}
+    pushes: dict[str, int] = {}
     for f in follow_ups:
-        by_vendor.setdefault(f.vendor, []).append(f)
+        if f.kind == TEAM or f.vendor == "us":
+            continue
+        pushes[f.vendor] = pushes.get(f.vendor, 0) + len(f.pushes)
+        if f.lead is None:
+            by_vendor.setdefault(f.vendor, []).append(f)
     scores = []
     for vendor, fs in by_vendor.items():
         waits = [f.heard_at - asked(f) for f in fs if f.heard_at]
@@ -68,6 +76,7 @@ def vendor_scores(
                 escalations=sum(f.escalations for f in fs),
                 plan_bs=sum(f.plan_b_at is not None for f in fs),
                 top_rung=max(min(f.rung, len(f.ladder) - 1) for f in fs) + 1,
+                pushes=pushes.get(vendor, 0),
             )
         )
     return sorted(scores, key=lambda s: (s.rank_key, s.vendor))
@@ -89,6 +98,7 @@ def scorecard_message(scores: list[VendorScore]) -> Message:
         f"{s.asks} ask(s), {s.received} received, {s.open} open, {s.chases} chase(s), {s.escalations} escalation(s), "
         f"rung {s.top_rung} reached"
         + (f", Plan B {s.plan_bs}×" if s.plan_bs else "")
+        + (f", pushed its root-cause analysis onto others {s.pushes}×" if s.pushes else "")
         + (f", never answered {s.never_heard}× (longest silence {_d(s.longest_silence)})" if s.never_heard else "")
         for i, s in enumerate(scores, 1)
     )

@@ -12,7 +12,9 @@ from zoneinfo import ZoneInfo
 
 from bot import commands as c
 from bot import render
+from bot.actions import ACTION_DUE, ActionDesk
 from bot.answers import Answers
+from bot.asks import AskDesk
 from bot.chat import (
     Bullets,
     Capability,
@@ -26,11 +28,12 @@ from bot.chat import (
     Tone,
     UserRef,
 )
-from bot.closing import ClosingDesk
+from bot.closing import WATCH, ClosingDesk
 from bot.customer import Trigger
 from bot.desk import Core, Desk, person
 from bot.domain import SEVERITY_MEANING, EventKind, Incident, IncidentState, Person, ResponderRecord, RoleAssignment
 from bot.errors import BadInput, ChatError, WarroomError
+from bot.followups import pushed_onto, root_cause
 from bot.mail.desk import MailDesk
 from bot.outbox import explained, owed
 from bot.playbooks import Playbook, Responder, responders_for
@@ -67,7 +70,9 @@ class Warroom:
         self.customer = CustomerDesk(desk)
         self.vendors = VendorDesk(desk, self.customer)
         self.stakes = StakesDesk(desk)
-        self.closing = ClosingDesk(desk)
+        self.closing = ClosingDesk(desk, self.vendors)
+        self.asks = AskDesk(desk, self.vendors)
+        self.actions = ActionDesk(desk)
         self.answers = Answers(core.db.changes)
         self.mail = MailDesk(desk, self.vendors, self.customer)
         self.vendors.mail = self.mail
@@ -97,6 +102,13 @@ class Warroom:
             c.CancelFollowUp: self.vendors.cancel,  # type: ignore[dict-item]
             c.SnoozeFollowUp: self.vendors.snooze,  # type: ignore[dict-item]
             c.ListFollowUps: self.vendors.list_follow_ups,
+            c.AskTeam: self.asks.ask,  # type: ignore[dict-item]
+            c.OwnRootCause: self.asks.own,  # type: ignore[dict-item]
+            c.RootCauseHeard: self.asks.heard,  # type: ignore[dict-item]
+            c.RootCauseDelivered: self.asks.delivered,  # type: ignore[dict-item]
+            c.RootCausePushed: self.asks.pushed,  # type: ignore[dict-item]
+            c.FinishAction: self.actions.done,  # type: ignore[dict-item]
+            c.SnoozeAction: self.actions.snooze,  # type: ignore[dict-item]
             c.ShowScorecard: self._scorecard,  # type: ignore[dict-item]
             c.RecordUpdate: self.customer.update,  # type: ignore[dict-item]
             c.MakeCommitment: self.customer.commit,  # type: ignore[dict-item]
@@ -190,6 +202,8 @@ class Warroom:
             CHASE: self.vendors.chase,
             UPDATE_DUE: self.customer.prompt_update,
             COMMITMENT: self.customer.watch_commitment,
+            ACTION_DUE: self.actions.remind,
+            WATCH: self.closing.watch_ended,
         }
 
     # --- open --------------------------------------------------------------------------------------
@@ -385,9 +399,22 @@ class Warroom:
         """What the status card says about vendors, promises and the customer clock."""
         n, now = incident.number, self.desk.now
         blocks: list[Section | Bullets] = []
-        waiting = [f for f in await store.follow_ups(n) if f.is_open]
+        follow_ups = await store.follow_ups(n)
+        waiting = [f for f in follow_ups if f.is_open]
         if waiting:
             blocks += [Section.of(Strong("Waiting on")), follow_up_lines(waiting, incident, now)]
+        if (r := root_cause(follow_ups)) is not None:
+            owner = "us" if r.vendor == "us" else r.vendor
+            state = "delivered" if r.received_at else r.state.value + (", heard back" if r.heard_at else "")
+            lines = [
+                f"Owned by {owner} (owner {r.owner.name}), tracked as {r.ref}"
+                + (f" ({r.reference})" if r.reference else "")
+                + f": due {render.when(r.due, incident)}, {state}; chased every {r.every}, {r.chases} chase(s)"
+            ]
+            lines += [f"⚠ pushed onto {pushed_onto(p)} {render.when(p.at, incident)}: {p.what}" for p in r.pushes]
+            blocks += [Section.of(Strong("Root cause")), Bullets(tuple(lines))]
+        else:
+            blocks.append(Section.of("Root cause: nobody owns it yet (`rca <vendor|us> due:…`)."))
         promises = [p for p in await store.commitments(n) if p.is_open]
         if promises:
             blocks += [
@@ -544,6 +571,7 @@ class Warroom:
             item = await store.add_action(
                 incident.number, cmd.text, owner=owner, due=due, author=person(inv), at=self.desk.now
             )
+            await self.actions.schedule(store, incident, item)
             text = (
                 f"{item.ref}: {cmd.text}"
                 + (f" — owner {owner.name}" if owner else "")
@@ -587,15 +615,25 @@ class Warroom:
         )
 
     async def _resolve(self, cmd: c.ResolveIncident, inv: Invocation) -> Reply:
+        watching = ""
+
         async def final(store: Store, incident: Incident, _: str) -> Message:
+            nonlocal watching
+            if cmd.watch is not None:
+                watching = await self.closing.start_watch(store, incident, cmd.watch)
             return await self.customer.final_prompt(store, incident, self.desk.now)
 
-        return await self._transition(
+        reply = await self._transition(
             cmd, inv, EventKind.RESOLVED, lambda i: i.resolve(self.desk.now), "Resolved", cmd.note, final
         )
+        if not watching:
+            return reply
+        first = reply.messages[0]
+        return replace(reply, messages=(replace(first, title=first.title + watching), *reply.messages[1:]))
 
     async def _reopen(self, cmd: c.ReopenIncident, inv: Invocation) -> Reply:
         async def bad_news(store: Store, incident: Incident, text: str) -> Message:
+            await store.cancel_reminders(incident.number, WATCH)
             await self.customer.restart_clock(store, incident, self.desk.now)
             what = "the fix did not hold and the incident is open again" + (f": {cmd.reason}" if cmd.reason else "")
             tell = "the fix did not hold and we are working on the problem again"

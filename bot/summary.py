@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 from bot.chat import Block, Bullets, Fields, Message, Section, Strong, Tone
 from bot.customer import Commitment, CommitmentState, CustomerUpdate
-from bot.domain import EventKind, Incident, TimelineEvent
-from bot.followups import FollowUp, routes
+from bot.domain import ActionItem, EventKind, Incident, TimelineEvent
+from bot.followups import TEAM, FollowUp, pushed_onto, root_cause, routes
 from bot.mail.figures import email_findings, follow_up_figures
 from bot.render import money, printable
 from bot.store import Store
@@ -37,6 +37,9 @@ KEY_EVENTS = {
     EventKind.PLAN_B,
     EventKind.EMAIL_SENT,
     EventKind.EMAIL_RECEIVED,
+    EventKind.ROOT_CAUSE,
+    EventKind.PUSHED,
+    EventKind.WATCH_ENDED,
 }
 SLOW_WAR_ROOM = timedelta(minutes=15)
 STAKES_LATE = timedelta(hours=1)  # stakes stated later than this were not there when the room was staffed
@@ -130,17 +133,82 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
         "follow_ups": follow_up_data,
         "commitments": commitments,
         "bad_news": latencies,
+        "root_cause": _root_cause(follow_ups),
         "findings": _findings(incident, timeline, figures, peak)
         + close_findings(incident, timeline)
         + vendor_findings(follow_ups)
         + email_findings(timeline)
-        + customer_findings(silences, commitments, latencies, incident),
+        + customer_findings(silences, commitments, latencies, incident)
+        + left_behind(incident, follow_ups, commitments, actions),
         "lessons": [{"ref": x.ref, "text": x.text, "by": x.author.name} for x in lessons],
         "action_items": [
-            {"ref": a.ref, "text": a.text, "owner": a.owner.name if a.owner else None, "due": _iso(a.due)}
+            {
+                "ref": a.ref,
+                "text": a.text,
+                "owner": a.owner.name if a.owner else None,
+                "due": _iso(a.due),
+                "state": "open" if a.is_open else "done",
+                "done_at": _iso(a.done_at),
+            }
             for a in actions
         ],
     }
+
+
+def _root_cause(follow_ups: list[FollowUp]) -> dict[str, Any] | None:
+    r = root_cause(follow_ups)
+    if r is None:
+        return None
+    return {
+        "ref": r.ref,
+        "owner": r.vendor,
+        "owner_person": r.owner.name,
+        "ask": r.ask,
+        "reference": r.reference,
+        "asked_at": _iso(r.asked_at),
+        "due": _iso(r.due),
+        "heard_at": _iso(r.heard_at),
+        "delivered_at": _iso(r.received_at),
+        "state": r.state.value,
+        "chases": r.chases,
+        "pushed": [{"at": _iso(p.at), "onto": p.onto, "what": p.what, "by": p.by} for p in r.pushes],
+    }
+
+
+def left_behind(
+    incident: Incident, follow_ups: list[FollowUp], commitments: list[dict[str, Any]], actions: list[ActionItem]
+) -> list[str]:
+    """What close leaves behind: asks still waiting, promises neither kept nor missed, the root cause, actions
+    nobody owns or dated."""
+    at = "at close" if incident.is_closed else "so far"
+    found = [
+        f"{f.ref} {f.waits_on}: {f.ask} was still {f.state.value} {at}: nobody received or cancelled it."
+        for f in follow_ups
+        if f.is_open
+    ]
+    found += [
+        f"{c['ref']} ({c['promise']}) was neither kept nor missed {at}: the customer may still be waiting on it."
+        for c in commitments
+        if c["state"] in ("open", "at_risk")
+    ]
+    r = root_cause(follow_ups)
+    if r is None:
+        found.append("Nobody was named to own the root cause (`rca <vendor|us> due:…`): it was never asked for.")
+    else:
+        owner = "we" if r.vendor == "us" else r.vendor
+        if r.received_at is None:
+            found.append(
+                f"The root cause was never delivered: {'we' if r.vendor == 'us' else r.vendor} owned it ({r.ref}, "
+                f"due {format_when(r.due, ZoneInfo(incident.timezone))}, {r.chases} chase(s))."
+            )
+        for p in r.pushes:
+            whose = "our" if r.vendor == "us" else "its"
+            found.append(f"{owner} pushed {whose} root-cause analysis onto {pushed_onto(p)}: {p.what}.")
+    for a in actions:
+        missing = [what for what, gone in (("no owner", a.owner is None), ("no due date", a.due is None)) if gone]
+        if missing:
+            found.append(f"{a.ref} ({a.text}) has {' and '.join(missing)}: it may never be done.")
+    return found
 
 
 def cost_of_impact(cost_per_hour: Decimal, duration: timedelta) -> Decimal:
@@ -157,7 +225,9 @@ def _follow_up(f: FollowUp) -> dict[str, Any]:
     reached = f.ladder[min(f.rung, len(f.ladder) - 1)] if f.ladder else None
     return {
         "ref": f.ref,
-        "vendor": f.vendor,
+        "kind": f.kind,
+        "shared_with": f"INC-{f.lead[0]} V{f.lead[1]}" if f.lead else None,
+        "vendor": f.waits_on,
         "ask": f.ask,
         "reference": f.reference,
         "owner": f.owner.name,
@@ -279,7 +349,7 @@ def vendor_findings(follow_ups: list[FollowUp]) -> list[str]:
     found: list[str] = []
     seen: set[str] = set()
     for f in follow_ups:
-        if f.vendor in seen:
+        if f.vendor in seen or f.kind == TEAM or f.vendor == "us":  # our own people are not a vendor's contact path
             continue
         seen.add(f.vendor)
         paths = routes(f.ladder, f.vendor)
@@ -388,18 +458,13 @@ def to_markdown(data: dict[str, Any]) -> str:
     lines += ["", "## Vendor follow-ups", ""] + (
         [_follow_up_line(f, tz, md) for f in data["follow_ups"]] or ["- None."]
     )
+    lines += ["", "## Root cause", ""] + [f"- {line}" for line in _root_cause_lines(data, tz, md)]
     lines += ["", "## Findings", ""] + ([f"- {md(f)}" for f in data["findings"]] or ["- None drawn."])
     lines += ["", "## Lessons", ""] + (
         [f"- {x['ref']}: {md(x['text'])} ({md(x['by'])})" for x in data["lessons"]] or ["- None recorded."]
     )
     lines += ["", "## Action items", ""] + (
-        [
-            f"- {a['ref']}: {md(a['text'])}"
-            + (f" — owner {md(a['owner'])}" if a["owner"] else "")
-            + (f", due {_at(a['due'], tz)}" if a["due"] else "")
-            for a in data["action_items"]
-        ]
-        or ["- None recorded."]
+        [f"- {_action_line(a, tz, md)}" for a in data["action_items"]] or ["- None recorded."]
     )
     return "\n".join(lines) + "\n"
 
@@ -439,15 +504,14 @@ def to_messages(data: dict[str, Any]) -> tuple[Message, Message]:
         Bullets(tuple(_bad_news_line(b, tz)[2:] for b in data["bad_news"]) or ("None.",)),
         Section.of(Strong("Vendor follow-ups")),
         Bullets(tuple(_follow_up_line(f, tz)[2:] for f in data["follow_ups"]) or ("None.",)),
+        Section.of(Strong("Root cause")),
+        Bullets(tuple(_root_cause_lines(data, tz))),
         Section.of(Strong("Findings")),
         Bullets(tuple(data["findings"]) or ("None drawn.",)),
         Section.of(Strong("Lessons")),
         Bullets(tuple(f"{x['ref']}: {x['text']}" for x in data["lessons"]) or ("None recorded.",)),
         Section.of(Strong("Action items")),
-        Bullets(
-            tuple(f"{a['ref']}: {a['text']}" + (f" — {a['owner']}" if a["owner"] else "") for a in data["action_items"])
-            or ("None recorded.",)
-        ),
+        Bullets(tuple(_action_line(a, tz) for a in data["action_items"]) or ("None recorded.",)),
     ]
     body = Message(f"Lessons learned · {data['incident']} · the details", tuple(blocks), Tone.INFO, elsewhere=where)
     return head, body
@@ -455,6 +519,35 @@ def to_messages(data: dict[str, Any]) -> tuple[Message, Message]:
 
 def _same(text: str) -> str:
     return text
+
+
+def _action_line(a: dict[str, Any], tz: ZoneInfo, user: Callable[[str], str] = _same) -> str:
+    """An action item as the export and the posted summary both show it: owner, due date, open or done."""
+    state = a.get("state", "open")
+    return (
+        f"{a['ref']}: {user(a['text'])}"
+        + (f" — owner {user(a['owner'])}" if a["owner"] else " — no owner")
+        + (f", due {_at(a['due'], tz)}" if a["due"] else ", no due date")
+        + (f"; done {_at(a['done_at'], tz)}" if state == "done" and a.get("done_at") else f"; {state}")
+    )
+
+
+def _root_cause_lines(data: dict[str, Any], tz: ZoneInfo, user: Callable[[str], str] = _same) -> list[str]:
+    r = data.get("root_cause")
+    if not r:
+        return ["Nobody was named to own it."]
+    owner = "us" if r["owner"] == "us" else user(r["owner"])
+    lines = [
+        f"Owner: {owner} ({user(r['owner_person'])}), {r['ref']}: {user(r['ask'])}"
+        + (f" ({user(r['reference'])})" if r["reference"] else ""),
+        f"Asked {_at(r['asked_at'], tz)}, due {_at(r['due'], tz)}; heard back: {_at(r['heard_at'], tz)}; "
+        f"delivered: {_at(r['delivered_at'], tz) if r['delivered_at'] else 'never'}; {r['chases']} chase(s)",
+    ]
+    lines += [
+        f"Pushed onto {'the customer' if p['onto'] == 'customer' else 'us'} {_at(p['at'], tz)}: {user(p['what'])}"
+        for p in r["pushed"]
+    ] or ["Pushed onto anyone else: no"]
+    return lines
 
 
 def _bad_news_line(b: dict[str, Any], tz: ZoneInfo, user: Callable[[str], str] = _same) -> str:

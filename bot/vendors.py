@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -14,12 +14,12 @@ from bot.customer import Trigger
 from bot.desk import Desk
 from bot.domain import EventKind, Incident, Person
 from bot.errors import BadInput
-from bot.followups import FollowUp, FollowUpState
-from bot.playbooks import DEFAULT_ESCALATE_AFTER, DEFAULT_REMIND_EVERY, LadderRung, VendorProfile
+from bot.followups import TEAM, FollowUp, FollowUpState
+from bot.playbooks import LadderRung, VendorProfile
 from bot.reminders import Reminder
 from bot.store import Store
 from bot.updates import CustomerDesk
-from bot.when import format_duration, parse_duration, parse_when
+from bot.when import Every, format_duration, parse_duration, parse_when
 
 CHASE = "follow_up"
 
@@ -28,6 +28,13 @@ def _rung(r: LadderRung | None) -> str:
     if r is None:
         return "nobody left on the ladder"
     return f"{r.name}" + (f" ({r.role})" if r.role else "") + f", {r.contact}"
+
+
+def _contact(r: LadderRung | None) -> tuple[Inline, ...]:
+    """The contact to name in a post: one of our people (a team's ladder) is mentioned, so they are told."""
+    if r is None or r.person_id is None:
+        return (_rung(r),)
+    return (render.mention(Person(r.person_id, r.name)), f" ({r.role})" if r.role else "")
 
 
 def _buttons(f: FollowUp, *, email: bool = False) -> Actions:
@@ -51,7 +58,7 @@ class ChaseMail(Protocol):
 
 
 def title(f: FollowUp) -> str:
-    return f"{f.ref} {f.vendor}: {f.ask}" + (f" ({f.reference})" if f.reference else "")
+    return f"{f.ref} {f.waits_on}: {f.ask}" + (f" ({f.reference})" if f.reference else "")
 
 
 def overdue_message(f: FollowUp, incident: Incident, now: datetime, *, email: bool = False) -> Message:
@@ -71,10 +78,10 @@ def overdue_message(f: FollowUp, incident: Incident, now: datetime, *, email: bo
         (
             Section.of(
                 render.mention(f.owner),
-                f" — nothing received from {f.vendor}. It was due "
+                f" — nothing received from {f.waits_on}. It was due "
                 f"{render.when(f.due, incident)}, {format_duration(now - f.due)} ago; chase {f.chases}.",
             ),
-            Section.of(Strong("Current contact: "), _rung(f.contact)),
+            Section.of(Strong("Current contact: "), *_contact(f.contact)),
             Section.of(after),
             _buttons(f, email=email),
         ),
@@ -87,7 +94,7 @@ def escalation_draft(f: FollowUp, incident: Incident, previous: LadderRung | Non
     nxt = f.contact
     stake = incident.impact or incident.title
     cost = f" (costing them {render.money(incident.cost_per_hour)} an hour)" if incident.cost_per_hour else ""
-    by = render.when(now + f.remind_every, incident)
+    by = render.when(now + f.every.approximate, incident)
     asked, due = render.when(f.asked_at, incident), render.when(f.due, incident)
     customer = f"Our customer {incident.customer}" if incident.customer else "Our customer"
     return (
@@ -119,7 +126,9 @@ def escalation_message(
                 f" — {f.vendor} has not answered since {render.when(f.last_heard_at or f.asked_at, incident)}"
                 f" ({f.chases} chase(s)). Next contact:",
             ),
-            Section.of(Strong(_rung(f.contact))),
+            Section.of(*_contact(f.contact))
+            if f.contact and f.contact.person_id
+            else Section.of(Strong(_rung(f.contact))),
             Section.of(Strong("Draft to send: "), escalation_draft(f, incident, previous, now)),
             _buttons(f, email=email),
         ),
@@ -157,13 +166,21 @@ def follow_up_lines(follow_ups: list[FollowUp], incident: Incident, now: datetim
         return (
             f"{title(f)} — {f.state.value}, owner {f.owner.name}, due {render.when(f.due, incident)}{late}; "
             f"chases {f.chases}, contact {_rung(f.contact) if f.is_open else '—'}"
+            + (f"; one ticket with INC-{f.lead[0]} V{f.lead[1]}, which chases it" if f.lead and f.is_open else "")
         )
 
     return Bullets(tuple(line(f) for f in follow_ups))
 
 
+Ticket = list[tuple[Incident, FollowUp]]  # every open incident waiting on one vendor ticket, the one chasing first
+
+
 class VendorDesk:
-    """The `vendor`, `vendors` and `scorecard` verbs, and the chase the reminder engine fires."""
+    """The `vendor`, `vendors` and `scorecard` verbs, and the chase the reminder engine fires.
+
+    Several incidents can wait on one vendor ticket (the same vendor and `ref:`): each has its own V<n>, but only
+    the first chases; every move on any of them is copied to all, and every post goes to every room waiting.
+    """
 
     def __init__(self, desk: Desk, customer: CustomerDesk) -> None:
         self.desk, self.customer = desk, customer
@@ -187,6 +204,7 @@ class VendorDesk:
             due = parse_when(cmd.due, now=now, tz=ZoneInfo(incident.timezone))
             known = self.profile(incident, cmd.vendor)
             commander = await self.desk.commander(store, incident)
+            rhythm = self.desk.playbooks.get(incident.playbook).rhythm("vendor")
             draft = FollowUp(
                 incident=incident.number,
                 number=0,
@@ -197,146 +215,300 @@ class VendorDesk:
                 owner=owner,
                 due=due,
                 asked_at=now,
-                ladder=known.ladder
-                if known
-                else (
-                    LadderRung(owner.name, "Owner", f"@{owner.name}"),
-                    LadderRung(
-                        commander.name if commander else "the commander",
-                        "Incident commander",
-                        f"@{commander.name}" if commander else "—",
-                    ),
-                ),
+                ladder=known.ladder if known else generic_ladder(owner, commander),
                 plan_b=known.plan_b if known else None,
                 customer_name=known.customer_name if known else None,
                 timezone=known.timezone if known else incident.timezone,
                 business_hours=known.business_hours if known else None,
-                remind_every=known.remind_every if known else DEFAULT_REMIND_EVERY,
-                escalate_after=known.escalate_after if known else DEFAULT_ESCALATE_AFTER,
+                remind_every=known.remind_every if known else rhythm.every.approximate,
+                escalate_after=known.escalate_after if known else rhythm.escalate_after,
+                every_business_days=0 if known else rhythm.every.business_days,
             )
-            f = await store.add_follow_up(draft)
+            f, ticket = await self.open_follow_up(
+                store, incident, with_rhythm(draft, cmd.every, cmd.escalate_after), inv
+            )
+        warning = (
+            None
+            if known
+            else (
+                f"⚠ No playbook knows '{cmd.vendor}': using a generic ladder (owner, then commander). Add the vendor "
+                "to a playbook for a real ladder and Plan B."
+            )
+        )
+        return await self.opened(incident, f, ticket, warning=warning)
+
+    async def open_follow_up(
+        self, store: Store, incident: Incident, draft: FollowUp, inv: Invocation
+    ) -> tuple[FollowUp, FollowUp | None]:
+        """Record a follow-up and start its chase — or, when another open incident already chases the same vendor
+        ticket (vendor and `ref:`), join that chase. Returns the follow-up and the one it joined, if any."""
+        now = self.desk.now
+        lead = (
+            await store.open_ticket(draft.vendor, draft.reference, besides=incident.number)
+            if draft.reference and draft.kind != TEAM
+            else None
+        )
+        if lead is not None:
+            draft = replace(
+                draft,
+                ladder=lead.ladder,
+                plan_b=lead.plan_b,
+                timezone=lead.timezone,
+                business_hours=lead.business_hours,
+                remind_every=lead.remind_every,
+                every_business_days=lead.every_business_days,
+                escalate_after=lead.escalate_after,
+                lead=(lead.incident, lead.number),
+            ).mirror(lead)
+        f = await store.add_follow_up(draft)
+        if lead is None:
             await store.schedule(incident.number, CHASE, f.number, f.first_reminder(), now=now)
-            text = f"{f.ref} asked {f.vendor} for {f.ask}, due {render.when(due, incident)}, owner {owner.name}"
+        text = (
+            f"{f.ref} asked {f.waits_on} for {f.ask}"
+            + (" (the root cause)" if f.is_root_cause else "")
+            + f", due {render.when(f.due, incident)}, owner {f.owner.name}"
+        )
+        if lead is not None:
+            text += f"; one ticket with INC-{lead.incident} {lead.ref}, which chases it for both"
+        await store.add_event(
+            incident.number,
+            now,
+            EventKind.FOLLOW_UP,
+            Person(inv.user.id, inv.user.name),
+            text,
+            {"follow_up": f.number, "vendor": f.vendor, "kind": f.kind},
+        )
+        if lead is not None:
             await store.add_event(
-                incident.number,
+                lead.incident,
                 now,
-                EventKind.FOLLOW_UP,
-                Person(inv.user.id, inv.user.name),
-                text,
-                {"follow_up": f.number, "vendor": f.vendor},
+                EventKind.JOINED,
+                None,
+                f"{lead.ref} {lead.vendor} ({lead.reference}) is waited on by INC-{incident.number} too, as {f.ref}",
+                {"follow_up": lead.number},
             )
+        return f, lead
+
+    async def opened(
+        self, incident: Incident, f: FollowUp, ticket: FollowUp | None, *, warning: str | None = None
+    ) -> Reply:
+        """Announce a new follow-up in its war room and answer with what was understood."""
         blocks: list[Section] = [
             Section.of(
-                f"First contact {_rung(f.contact)}; reminders every {format_duration(f.remind_every)}"
+                "First contact ",
+                *_contact(f.contact),
+                f"; reminders every {f.every}"
                 + (" in the vendor's business hours" if f.business_hours else "")
-                + f", escalating after {f.escalate_after} unanswered."
+                + f", escalating after {f.escalate_after} unanswered.",
             )
         ]
-        if not known:
-            blocks.append(
+        if ticket is not None:
+            blocks.insert(
+                0,
                 Section.of(
-                    f"⚠ No playbook knows '{cmd.vendor}': using a generic ladder (owner, then "
-                    "commander). Add the vendor to a playbook for a real ladder and Plan B."
-                )
+                    f"INC-{ticket.incident} already waits on {ticket.vendor} ticket {ticket.reference} as "
+                    f"{ticket.ref}: one chase for both, posted in both rooms, answered from either; due "
+                    f"{render.when(f.due, incident)}."
+                ),
             )
+        if warning:
+            blocks.append(Section.of(warning))
         await self.desk.announce(
             incident,
             Message(
                 f"📦 {title(f)}",
-                (Section.of("Owner ", render.mention(owner), f", due {render.when(due, incident)}."), *blocks),
+                (Section.of("Owner ", render.mention(f.owner), f", due {render.when(f.due, incident)}."), *blocks),
             ),
         )
-        return Reply((Message(f"{incident.ref}: {text}", tuple(blocks), Tone.SUCCESS if known else Tone.REMINDER),))
+        text = f"{f.ref} asked {f.waits_on} for {f.ask}, due {render.when(f.due, incident)}, owner {f.owner.name}"
+        return Reply((Message(f"{incident.ref}: {text}", tuple(blocks), Tone.REMINDER if warning else Tone.SUCCESS),))
+
+    # --- one vendor ticket, several incidents --------------------------------------------------------
+
+    async def ticket(self, store: Store, incident: Incident, f: FollowUp) -> Ticket:
+        """Every open incident waiting on ``f``'s vendor ticket with its copy, the follow-up that chases first.
+
+        The chasing follow-up's incident is locked (the caller holds its own), so moves on one ticket from two
+        rooms, and its chase, run one at a time."""
+        if f.lead is None:
+            lead_incident, lead = incident, f
+        else:
+            lead_incident = await store.get_incident(f.lead[0], lock=True)
+            lead = await store.follow_up(*f.lead)
+        ticket: Ticket = [(lead_incident, lead)]
+        for copy in await store.ticket_copies(lead.incident, lead.number):
+            copy_incident = incident if copy.incident == incident.number else await store.get_incident(copy.incident)
+            if copy.is_open and not copy_incident.is_closed:
+                ticket.append((copy_incident, copy))
+        return ticket
+
+    async def save_ticket(self, store: Store, ticket: Ticket, moved: FollowUp) -> Ticket:
+        """The chasing follow-up moved: save it, and bring every copy level with it."""
+        saved: Ticket = []
+        for i, (incident, f) in enumerate(ticket):
+            f = moved if i == 0 else f.mirror(moved)
+            await store.save_follow_up(f)
+            saved.append((incident, f))
+        return saved
+
+    async def _leave(self, store: Store, ticket: Ticket, leaving: FollowUp, now: datetime) -> None:
+        """An incident stops waiting on a shared ticket (it cancelled its ask, or closed): if it was the one chasing,
+        the next incident waiting takes the chase over, at the same next reminder."""
+        others = [(i, f) for i, f in ticket if (i.number, f.number) != (leaving.incident, leaving.number)]
+        if not others:
+            return
+        if leaving.lead is not None:  # a copy leaves: the chase goes on as it was
+            return
+        heir_incident, heir = others[0]
+        pending = await store.pending_reminder(leaving.incident, CHASE, leaving.number)
+        await store.cancel_reminders(leaving.incident, CHASE, leaving.number)
+        heir = replace(heir, lead=None)
+        await store.save_follow_up(heir)
+        at = pending.due_at if pending is not None else heir.next_reminder(now)
+        await store.schedule(heir.incident, CHASE, heir.number, max(at, now), now=now)
+        for _, f in others[1:]:
+            await store.save_follow_up(replace(f, lead=(heir.incident, heir.number)))
+        # The leaving follow-up stays as it is, pointing at the ticket's new chaser (the scorecard counts it once).
+        await store.save_follow_up(
+            replace(await store.follow_up(leaving.incident, leaving.number), lead=(heir.incident, heir.number))
+        )
+        await store.add_event(
+            heir.incident,
+            now,
+            EventKind.JOINED,
+            None,
+            f"{heir.ref} now chases {heir.vendor} ticket {heir.reference} (INC-{leaving.incident} stopped waiting)",
+            {"follow_up": heir.number},
+        )
+
+    async def leave_tickets(self, store: Store, incident: Incident, now: datetime) -> None:
+        """A closing incident hands the chase of every vendor ticket it shares to the next incident waiting."""
+        for f in await store.follow_ups(incident.number):
+            if f.is_open and f.lead is None and f.reference:
+                await self._leave(store, await self.ticket(store, incident, f), f, now)
+
+    # --- the verbs ---------------------------------------------------------------------------------
 
     async def heard(self, cmd: c.HeardFromVendor, inv: Invocation) -> Reply:
         now = self.desk.now
         async with self.desk.db.transaction() as store:
             incident = await self.desk.target(store, cmd, inv)
             incident.require_open("record vendor news")
-            before = await store.follow_up(incident.number, cmd.number)
-            new_due = parse_when(cmd.due, now=now, tz=ZoneInfo(incident.timezone)) if cmd.due else None
-            f = before.heard(now, new_due)
-            await store.save_follow_up(f)
-            next_at = f.first_reminder() if f.due > now else f.next_reminder(now)
-            await store.schedule(incident.number, CHASE, f.number, next_at, now=now)
-            slipped = new_due is not None and new_due > before.due
+            return await self.hear(store, incident, cmd.number, cmd.note, cmd.due, inv, now)
+
+    async def hear(
+        self,
+        store: Store,
+        incident: Incident,
+        number: int,
+        note: str | None,
+        due_text: str | None,
+        inv: Invocation,
+        now: datetime,
+    ) -> Reply:
+        """The vendor answered (typed in any room waiting on the ticket): chasing starts again from the due time."""
+        mine = await store.follow_up(incident.number, number)
+        mine.heard(now, None)  # refuses a received or cancelled follow-up before the ticket it shared is touched
+        ticket = await self.ticket(store, incident, mine)
+        before = ticket[0][1]
+        new_due = parse_when(due_text, now=now, tz=ZoneInfo(incident.timezone)) if due_text else None
+        moved = before.heard(now, new_due)
+        ticket = await self.save_ticket(store, ticket, moved)
+        next_at = moved.first_reminder() if moved.due > now else moved.next_reminder(now)
+        await store.schedule(moved.incident, CHASE, moved.number, next_at, now=now)
+        slipped = new_due is not None and new_due > before.due
+        posts: list[tuple[Incident, Message]] = []
+        answer = ""
+        for room, f in ticket:
             text = (
-                f"{f.ref} heard back from {f.vendor}"
-                + (f": {cmd.note}" if cmd.note else "")
+                f"{f.ref} heard back from {f.waits_on}"
+                + (f": {note}" if note else "")
                 + (
-                    f"; ETA moved from {render.when(before.due, incident)} to {render.when(new_due, incident)}"
+                    f"; ETA moved from {render.when(before.due, room)} to {render.when(f.due, room)}"
                     if slipped
-                    else (f"; now due {render.when(new_due, incident)}" if new_due else "")
+                    else (f"; now due {render.when(f.due, room)}" if new_due else "")
                 )
             )
             await store.add_event(
-                incident.number,
+                room.number,
                 now,
                 EventKind.HEARD,
                 Person(inv.user.id, inv.user.name),
                 text,
                 {"follow_up": f.number, "slipped": slipped, "from": before.due.isoformat(), "to": f.due.isoformat()},
             )
-            prompt = None
+            posts.append((room, Message(f"📬 {text}", tone=Tone.REMINDER if slipped else Tone.INFO)))
+            answer = text if room.number == incident.number else answer
             if slipped:
-                moved = f"from {render.when(before.due, incident)} to {render.when(f.due, incident)}"
+                moved_text = f"from {render.when(before.due, room)} to {render.when(f.due, room)}"
                 prompt = await self.customer.follow_up_slipped(
                     store,
-                    incident,
+                    room,
                     f,
                     Trigger.ETA_SLIPPED,
-                    f"{f.ref} {f.vendor} moved its date for {f.ask} {moved}",
-                    f"{f.named_for_customer} moved its date for {f.ask} {moved}",
+                    f"{f.ref} {f.waits_on} moved its date for {f.ask} {moved_text}",
+                    f"{f.named_for_customer} moved its date for {f.ask} {moved_text}",
                     now,
                 )
-        await self.desk.announce(incident, Message(f"📬 {text}", tone=Tone.REMINDER if slipped else Tone.INFO))
-        if prompt:
-            await self.desk.announce(incident, prompt)
-        return self.desk.ack(incident, text + f". Next check {render.when(next_at, incident)}.")
+                posts += [(room, prompt)] if prompt else []
+        for room, message in posts:
+            await self.desk.post(store, room, message)
+        return self.desk.ack(incident, answer + f". Next check {render.when(next_at, incident)}.")
 
     async def received(self, cmd: c.ReceivedFromVendor, inv: Invocation) -> Reply:
-        return await self._finish(
-            cmd, inv, lambda f, now: f.received(now, cmd.note), EventKind.RECEIVED, "received from", cmd.note
-        )
-
-    async def cancel(self, cmd: c.CancelFollowUp, inv: Invocation) -> Reply:
-        return await self._finish(
-            cmd,
-            inv,
-            lambda f, now: f.cancelled(now, cmd.reason),
-            EventKind.FOLLOW_UP_CANCELLED,
-            "cancelled with",
-            cmd.reason,
-        )
-
-    async def _finish(
-        self,
-        cmd: c.FollowUpCommand,
-        inv: Invocation,
-        move: Callable[[FollowUp, datetime], FollowUp],
-        kind: EventKind,
-        words: str,
-        note: str | None,
-    ) -> Reply:
         now = self.desk.now
         async with self.desk.db.transaction() as store:
             incident = await self.desk.target(store, cmd, inv)
-            f = move(await store.follow_up(incident.number, cmd.number), now)
+            return await self.receive(store, incident, cmd.number, cmd.note, inv, now)
+
+    async def receive(
+        self, store: Store, incident: Incident, number: int, note: str | None, inv: Invocation, now: datetime
+    ) -> Reply:
+        """Received (in any room waiting on the ticket): the chase stops for every incident waiting on it."""
+        mine = await store.follow_up(incident.number, number)
+        ticket = await self.ticket(store, incident, mine) if mine.is_open else [(incident, mine)]
+        moved = ticket[0][1].received(now, note)
+        ticket = await self.save_ticket(store, ticket, moved)
+        await store.cancel_reminders(moved.incident, CHASE, moved.number)
+        answer = ""
+        for room, f in ticket:
+            f = replace(f, closed_note=note, closed_at=now)
             await store.save_follow_up(f)
-            await store.cancel_reminders(incident.number, CHASE, f.number)
             text = (
-                f"{f.ref} {words} {f.vendor}"
+                f"{f.ref} received from {f.waits_on}"
                 + (f": {note}" if note else "")
-                + (
-                    f" after {format_duration(now - f.asked_at)}, {f.chases} chase(s)"
-                    if kind is EventKind.RECEIVED
-                    else ""
-                )
+                + f" after {format_duration(now - f.asked_at)}, {f.chases} chase(s)"
             )
             await store.add_event(
-                incident.number, now, kind, Person(inv.user.id, inv.user.name), text, {"follow_up": f.number}
+                room.number, now, EventKind.RECEIVED, Person(inv.user.id, inv.user.name), text, {"follow_up": f.number}
             )
-        await self.desk.announce(incident, Message(f"✅ {text}" if kind is EventKind.RECEIVED else f"✖ {text}"))
+            await self.desk.post(store, room, Message(f"✅ {text}"))
+            answer = text if room.number == incident.number else answer
+        return self.desk.ack(incident, answer)
+
+    async def cancel(self, cmd: c.CancelFollowUp, inv: Invocation) -> Reply:
+        """Cancelled: this incident stops waiting; another incident sharing the ticket keeps chasing it."""
+        now = self.desk.now
+        async with self.desk.db.transaction() as store:
+            incident = await self.desk.target(store, cmd, inv)
+            mine = await store.follow_up(incident.number, cmd.number)
+            f = mine.cancelled(now, cmd.reason)
+            ticket = await self.ticket(store, incident, mine)
+            await self._leave(store, ticket, mine, now)
+            await store.save_follow_up(replace(f, lead=(await store.follow_up(incident.number, cmd.number)).lead))
+            await store.cancel_reminders(incident.number, CHASE, f.number)
+            text = f"{f.ref} cancelled with {f.waits_on}: {cmd.reason}"
+            if len(ticket) > 1:
+                text += "; the other incidents waiting on the ticket keep chasing it"
+            await store.add_event(
+                incident.number,
+                now,
+                EventKind.FOLLOW_UP_CANCELLED,
+                Person(inv.user.id, inv.user.name),
+                text,
+                {"follow_up": f.number},
+            )
+        await self.desk.announce(incident, Message(f"✖ {text}"))
         return self.desk.ack(incident, text)
 
     async def escalate(self, cmd: c.EscalateFollowUp, inv: Invocation) -> Reply:
@@ -344,12 +516,15 @@ class VendorDesk:
         async with self.desk.db.transaction() as store:
             incident = await self.desk.target(store, cmd, inv)
             incident.require_open("escalate a follow-up")
-            f = await store.follow_up(incident.number, cmd.number)
-            f.escalated()  # refuses a closed follow-up before anything is posted
-            messages = await self._climb(store, incident, f, now, Person(inv.user.id, inv.user.name), cmd.note)
-        for message in messages:
-            await self.desk.announce(incident, message)
-        return self.desk.ack(incident, messages[0].title)
+            mine = await store.follow_up(incident.number, cmd.number)
+            mine.escalated()  # refuses a closed follow-up before anything is posted
+            posts = await self._climb(
+                store, await self.ticket(store, incident, mine), now, Person(inv.user.id, inv.user.name), cmd.note
+            )
+            for room, message in posts:
+                await self.desk.post(store, room, message)
+        title_ = next(m.title for r, m in posts if r.number == incident.number)
+        return self.desk.ack(incident, title_)
 
     async def snooze(self, cmd: c.SnoozeFollowUp, inv: Invocation) -> Reply:
         now = self.desk.now
@@ -364,7 +539,8 @@ class VendorDesk:
             f = await store.follow_up(incident.number, cmd.number)
             if not f.is_open:
                 raise BadInput(f"{f.ref} is {f.state}; there is nothing to snooze")
-            await store.schedule(incident.number, CHASE, f.number, now + delta, now=now)
+            lead = (await self.ticket(store, incident, f))[0][1]
+            await store.schedule(lead.incident, CHASE, lead.number, now + delta, now=now)
             text = f"{f.ref} snoozed until {render.when(now + delta, incident)}"
             await store.add_event(
                 incident.number,
@@ -401,39 +577,45 @@ class VendorDesk:
     # --- the chase ---------------------------------------------------------------------------------
 
     async def _climb(
-        self, store: Store, incident: Incident, f: FollowUp, now: datetime, actor: Person | None, note: str | None
-    ) -> list[Message]:
-        """One rung up, or Plan B at the top: recorded, rescheduled, and returned for posting with what it means
-        for the customer (bad news when a promise needs it, else an internal notice)."""
-        roles = await self.desk.roles(store, incident)
-        commander = roles.get("commander")
-        previous = f.contact
-        if f.rung + 1 < len(f.ladder):
-            f = f.escalated()
-            message = escalation_message(f, incident, previous, commander, now, email=self._email(f))
-            text = f"{f.ref} escalated to {_rung(f.contact)}" + (f": {note}" if note else "")
-            kind, trigger = EventKind.ESCALATED, Trigger.VENDOR_ESCALATED
-            what = (
-                f"{f.ref} {f.vendor} has not delivered {f.ask} (due {render.when(f.due, incident)}); we escalated to "
-                f"{f.contact.name if f.contact else 'the next contact'}"
+        self, store: Store, ticket: Ticket, now: datetime, actor: Person | None, note: str | None
+    ) -> list[tuple[Incident, Message]]:
+        """One rung up, or Plan B at the top: recorded, rescheduled, and returned for posting in every room waiting,
+        with what it means for each room's customer (bad news when a promise needs it, else an internal notice)."""
+        lead = ticket[0][1]
+        previous = lead.contact
+        top = lead.rung + 1 >= len(lead.ladder)
+        moved = lead.escalated().with_plan_b(now) if top else lead.escalated()
+        ticket = await self.save_ticket(store, ticket, moved)
+        await store.schedule(moved.incident, CHASE, moved.number, moved.next_reminder(now), now=now)
+        posts: list[tuple[Incident, Message]] = []
+        for incident, f in ticket:
+            roles = await self.desk.roles(store, incident)
+            commander = roles.get("commander")
+            if not top:
+                message = escalation_message(f, incident, previous, commander, now, email=self._email(f))
+                text = f"{f.ref} escalated to {_rung(f.contact)}" + (f": {note}" if note else "")
+                kind, trigger = EventKind.ESCALATED, Trigger.VENDOR_ESCALATED
+                what = (
+                    f"{f.ref} {f.waits_on} has not delivered {f.ask} (due {render.when(f.due, incident)}); we escalated"
+                    f" to {f.contact.name if f.contact else 'the next contact'}"
+                )
+                tell = (
+                    f"{f.named_for_customer} has not yet delivered {f.ask}, and we have escalated within their company"
+                )
+            else:
+                message = plan_b_message(f, incident, commander, roles.get("exec_sponsor"))
+                text = f"{f.ref} ran out of ladder at {f.waits_on}; Plan B posted"
+                kind, trigger = EventKind.PLAN_B, Trigger.VENDOR_PLAN_B
+                what = f"{f.ref} {f.waits_on} has not answered anyone up to its top contact about {f.ask}; Plan B"
+                tell = f"{f.named_for_customer} has not delivered {f.ask}, so we are switching to another way to get it"
+            await store.add_event(
+                incident.number, now, kind, actor, text, {"follow_up": f.number, "rung": f.rung, "vendor": f.vendor}
             )
-            tell = f"{f.named_for_customer} has not yet delivered {f.ask}, and we have escalated within their company"
-        else:
-            f = f.escalated().with_plan_b(now)
-            message = plan_b_message(f, incident, commander, roles.get("exec_sponsor"))
-            text = f"{f.ref} ran out of ladder at {f.vendor}; Plan B posted"
-            kind, trigger = EventKind.PLAN_B, Trigger.VENDOR_PLAN_B
-            what = f"{f.ref} {f.vendor} has not answered anyone up to its top contact about {f.ask}; Plan B"
-            tell = f"{f.named_for_customer} has not delivered {f.ask}, so we are switching to another way to get it"
-        await store.save_follow_up(f)
-        await store.schedule(incident.number, CHASE, f.number, f.next_reminder(now), now=now)
-        await store.add_event(
-            incident.number, now, kind, actor, text, {"follow_up": f.number, "rung": f.rung, "vendor": f.vendor}
-        )
-        follow = await self.customer.follow_up_slipped(store, incident, f, trigger, what, tell, now)
-        if self.mail is not None and f.plan_b_at is None:
-            await self.mail.chased(store, incident, f, now)
-        return [message, *([follow] if follow else [])]
+            follow = await self.customer.follow_up_slipped(store, incident, f, trigger, what, tell, now)
+            posts += [(incident, message), *([(incident, follow)] if follow else [])]
+        if self.mail is not None and not top:  # the ticket is chased once, by email too: from its first incident
+            await self.mail.chased(store, ticket[0][0], ticket[0][1], now)
+        return posts
 
     async def chase(self, store: Store, reminder: Reminder, now: datetime) -> None:
         """Fire a follow-up's reminder, unless what it waits for has already happened."""
@@ -441,40 +623,62 @@ class VendorDesk:
         if incident.is_closed:
             return
         f = await store.follow_up(incident.number, reminder.subject)
-        if not f.is_open:
+        if not f.is_open or f.lead is not None:  # a copy of a shared ticket is chased by the follow-up it copies
             return
         if f.due > now:  # heard back with a later date; wait for that
             await store.schedule(incident.number, CHASE, f.number, f.first_reminder(), now=now)
             return
+        ticket = await self.ticket(store, incident, f)
         if f.unanswered >= f.escalate_after and f.plan_b_at is None:
-            messages = await self._climb(store, incident, f, now, None, None)
+            posts = await self._climb(store, ticket, now, None, None)
         else:
             first = f.state is FollowUpState.WAITING
-            f = f.chased()
-            await store.save_follow_up(f)
-            await store.schedule(incident.number, CHASE, f.number, f.next_reminder(now), now=now)
-            await store.add_event(
-                incident.number,
-                now,
-                EventKind.CHASED,
-                None,
-                f"{f.ref} chased {f.owner.name} ({f.chases}): {f.vendor} is {format_duration(now - f.due)} late",
-                {"follow_up": f.number},
-            )
-            messages = [overdue_message(f, incident, now, email=self._email(f))]
-            if self.mail is not None:
-                await self.mail.chased(store, incident, f, now)
-            if first:  # overdue now: a promise that needs it is at risk at once
-                slipped = await self.customer.follow_up_slipped(
-                    store,
-                    incident,
-                    f,
-                    Trigger.COMMITMENT_AT_RISK,
-                    f"{f.ref} {f.vendor} is overdue with {f.ask} (due {render.when(f.due, incident)})",
-                    f"{f.ask} from {f.named_for_customer} is late",
+            moved = f.chased()
+            ticket = await self.save_ticket(store, ticket, moved)
+            await store.schedule(incident.number, CHASE, f.number, moved.next_reminder(now), now=now)
+            posts = []
+            for room, g in ticket:
+                await store.add_event(
+                    room.number,
                     now,
-                    notice=False,
+                    EventKind.CHASED,
+                    None,
+                    f"{g.ref} chased {g.owner.name} ({g.chases}): {g.waits_on} is {format_duration(now - g.due)} late",
+                    {"follow_up": g.number},
                 )
-                messages += [slipped] if slipped else []
-        for message in messages:
-            await self.desk.post(store, incident, message)
+                posts.append((room, overdue_message(g, room, now, email=self._email(g))))
+                if first:  # overdue now: a promise that needs it is at risk at once
+                    slipped = await self.customer.follow_up_slipped(
+                        store,
+                        room,
+                        g,
+                        Trigger.COMMITMENT_AT_RISK,
+                        f"{g.ref} {g.waits_on} is overdue with {g.ask} (due {render.when(g.due, room)})",
+                        f"{g.ask} from {g.named_for_customer} is late",
+                        now,
+                        notice=False,
+                    )
+                    posts += [(room, slipped)] if slipped else []
+            if self.mail is not None:
+                await self.mail.chased(store, ticket[0][0], ticket[0][1], now)
+        for room, message in posts:
+            await self.desk.post(store, room, message)
+
+
+def generic_ladder(owner: Person, commander: Person | None) -> tuple[LadderRung, ...]:
+    """For a vendor no playbook knows: the owner, then the commander."""
+    return (
+        LadderRung(owner.name, "Owner", f"@{owner.name}"),
+        LadderRung(
+            commander.name if commander else "the commander",
+            "Incident commander",
+            f"@{commander.name}" if commander else "—",
+        ),
+    )
+
+
+def with_rhythm(draft: FollowUp, every: Every | None, escalate_after: int | None) -> FollowUp:
+    """A follow-up with the cadence its command asked for (`every:`, `escalate-after:`) over the defaults."""
+    if every is not None:
+        draft = replace(draft, remind_every=every.approximate, every_business_days=every.business_days)
+    return replace(draft, escalate_after=escalate_after) if escalate_after is not None else draft

@@ -87,6 +87,57 @@ def parse_duration(text: str) -> timedelta:
         raise BadInput(f"'{shown}' is too long", example="1h30m") from None
 
 
+@dataclass(frozen=True)
+class Every:
+    """How often a chase repeats: a duration (`4h`), or a number of business days (`1bd`: same local time on the
+    next working day, weekends skipped)."""
+
+    delta: timedelta = timedelta(0)
+    business_days: int = 0
+
+    def after(self, at: datetime, tz: ZoneInfo, days: frozenset[int] = frozenset({0, 1, 2, 3, 4})) -> datetime:
+        """The next time after ``at``; business days are counted in ``tz`` on the working ``days``."""
+        if not self.business_days:
+            return at + self.delta
+        local = _utc(at).astimezone(tz)
+        return _local(_after_business_days(local.date(), self.business_days, days), local.time(), tz)
+
+    @property
+    def approximate(self) -> timedelta:
+        """A duration standing for it where one is needed (a draft's "by"): a business day is a day."""
+        return timedelta(days=self.business_days) if self.business_days else self.delta
+
+    def __str__(self) -> str:
+        return f"{self.business_days}bd" if self.business_days else format_duration(self.delta)
+
+
+MIN_EVERY = timedelta(minutes=15)  # a chase more often than this floods the room
+MAX_EVERY = timedelta(days=30)
+MAX_EVERY_BUSINESS_DAYS = 20
+
+
+def parse_every(text: str, *, example: str = "every:4h") -> Every:
+    """A chase cadence as people type it: `30m`, `4h`, `1d`, `2h30m`, or `1bd` (one business day)."""
+    shown = text.strip()
+    _require_ascii_digits(shown, example)
+    if match := _BUSINESS_DAYS.fullmatch(shown.lower()):
+        days = int(match[1])
+        if not 1 <= days <= MAX_EVERY_BUSINESS_DAYS:
+            raise BadInput(f"'{shown}' must be 1 to {MAX_EVERY_BUSINESS_DAYS} business days", example=example)
+        return Every(business_days=days)
+    try:
+        delta = parse_duration(shown)
+    except BadInput as err:
+        raise BadInput(f"{err.reason} (a cadence is like 30m, 4h, 1d or 1bd)", example=example) from None
+    if not MIN_EVERY <= delta <= MAX_EVERY:
+        raise BadInput(
+            f"'{shown}' is not a cadence: chase every {format_duration(MIN_EVERY)} at the most often, every "
+            f"{format_duration(MAX_EVERY)} at the least",
+            example=example,
+        )
+    return Every(delta=delta)
+
+
 def format_when(at: datetime, tz: ZoneInfo) -> str:
     """Show an instant in a time zone, e.g. `Tue 24 Nov 2026 09:00 CET`."""
     local = _utc(at).astimezone(tz)

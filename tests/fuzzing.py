@@ -48,9 +48,13 @@ SETUP = (
     '/incident commit "workaround in every store" due:1d needs:V1',
     "/incident sev 1 every store is down",
     "/incident set customer-contacts:ops@acme-retail.example",
+    '/incident action "roll firmware 4.2.1 to every store" owner:@lee due:1d',
 )
 # Frequent verbs more often, then the rest of the grammar; now and then a word that is not a verb at all.
-VERBS = (*("note", "vendor", "commit", "update", "set", "open", "sev", "close", "invite", "role", "action"), *HELP)
+VERBS = (
+    *("note", "vendor", "commit", "update", "set", "open", "sev", "close", "invite", "role", "action", "ask", "rca"),
+    *HELP,
+)
 NOT_VERBS = ("", "OPEN", "Note", "frobnicate", "incident", "/incident", "INC-1", "²", "ñote", "note:", '"note"')
 FEW_WORDS = frozenset({"status", "list", "vendors", "role", "set", "close"})  # mostly nothing more, or options
 WORDS = (
@@ -75,8 +79,10 @@ MENTIONS = (
 )  # fmt: skip
 REFS = (
     "V1", "V2", "v1", "V0", "V99999999999999999999", "V١", "C1", "C2", "C0", "B1", "B2", "B0", "INC-1", "INC-2",
-    "inc-1", "INC-0", "INC-99999999999", "INC-١", "V1,V2", "B1,B2", "all", "U1", "L1", "A1",
+    "inc-1", "INC-0", "INC-99999999999", "INC-١", "V1,V2", "B1,B2", "all", "U1", "L1", "A1", "A2", "A0", "a1",
 )  # fmt: skip
+CADENCES = ("1bd", "4h", "2h30m", "1d4h", "30m", "0m", "1m", "-1d", "31d", "0bd", "21bd", "1BD", "x", "²h", "")
+TEAMS = ("@payments-eng", "payments", "@pos-eng", "store-network", "@lee", "nobody", "@", "@@", "<!channel>", "us")
 TIMES = (
     "30m", "4h", "2d", "1w", "1h30m", "3bd", "eod", "today 15:00", "tomorrow", "tomorrow 09:00", "fri 17:00",
     "2026-11-25 10:00", "2026-11-25T10:00:00+01:00", "25 nov", "nov 25 10:00", "17:00", "5pm", "yesterday",
@@ -101,8 +107,13 @@ OPTION_VALUES: dict[str, tuple[str, ...]] = {
     "owner": MENTIONS,
     "playbook": ("interop-defect", "hardware-rma", "default", "billing-dispute", "nonsense", "../etc", "DEFAULT"),
     "products": ("pos,terminal", "pos", ",", "payments-gateway,store-network"),
-    "ref": ("RMA-4471", "TICKET 9", "#1"),
+    "ref": ("RMA-4471", "TICKET 9", "#1", "TS-5521", "<!here>"),
     "customer-contacts": ("ops@acme.example", "a@x.io,b@y.io", "none", "not-an-address", "a@b", "<a@x.io>", ","),
+    "every": CADENCES,
+    "escalate-after": ("1", "2", "3", "0", "-1", "21", "two", "²", " 2"),
+    "escalate_after": ("1", "0"),
+    "watch": ("3d", "1d4h", "2h30m", "-1d", "0m", "31d", "soon"),
+    "onto": ("us", "customer", "the customer", "partner", ""),
 }
 OPTION_KEYS = (*OPTION_VALUES, "customer", "impact", "title", "doing", "outcome", "bogus", "Sev", "x-y", "a")
 QUOTES = {'"': '"', "\u201c": "\u201d", "\u201e": "\u201c", "\u201d": "\u201d"}  # as people pair them
@@ -210,6 +221,14 @@ def _subform(verb: str, d: Draw) -> list[str]:
         if roll < 5:
             return [d.pick(("heard", "done", "escalate", "cancel", "snooze", "HEARD", "email")), d.pick(REFS)]
         return [d.pick(("fabrikam", "acme", '"Contoso Payments"', "northwind", "<!channel>", "x" * 201))]
+    if verb == "ask":
+        return [d.pick(TEAMS)]
+    if verb == "rca":
+        if roll < 5:
+            return [d.pick(("heard", "done", "pushed", "PUSHED"))]
+        return [d.pick(("fabrikam", "us", "US", "tailspin", "@lee", '"Contoso Payments"', "x" * 201))]
+    if verb == "action" and roll < 4:
+        return [d.pick(("done", "snooze", "DONE")), d.pick(REFS)]
     if verb == "commit" and roll < 4:
         return [d.pick(("kept", "missed")), d.pick(REFS)]
     if verb == "update" and roll < 3:

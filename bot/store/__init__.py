@@ -229,6 +229,11 @@ def _person(pid: str | None, name: str | None) -> Person | None:
     return Person(pid, name or pid) if pid else None
 
 
+def _action(r: ActionRow) -> ActionItem:
+    owner = _person(r.owner_id, r.owner_name)
+    return ActionItem(r.number, r.text, owner, r.due, Person(r.author_id, r.author_name), r.at, r.done_at)
+
+
 def _incident(row: IncidentRow) -> Incident:
     return Incident(
         number=row.number,
@@ -444,12 +449,21 @@ class Store(FollowUpStore, CustomerStore, PlatformStore, OutboxStore, InboxStore
 
     async def actions(self, number: int) -> list[ActionItem]:
         query = select(ActionRow).where(ActionRow.incident == number).order_by(ActionRow.number)
-        return [
-            ActionItem(
-                r.number, r.text, _person(r.owner_id, r.owner_name), r.due, Person(r.author_id, r.author_name), r.at
-            )
-            for r in (await self.session.execute(query)).scalars()
-        ]
+        return [_action(r) for r in (await self.session.execute(query)).scalars()]
+
+    async def action(self, incident: int, number: int) -> ActionItem:
+        return _action(await self._action_row(incident, number))
+
+    async def save_action(self, item: ActionItem, incident: int) -> None:
+        row = await self._action_row(incident, item.number)
+        row.state, row.done_at = ("open" if item.is_open else "done"), item.done_at
+
+    async def _action_row(self, incident: int, number: int) -> ActionRow:
+        query = select(ActionRow).where(ActionRow.incident == incident, ActionRow.number == number)
+        row = (await self.session.execute(query)).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"INC-{incident} has no A{number}; `status` lists its action items")
+        return row
 
     # summaries ------------------------------------------------------------------------------------
 

@@ -6,13 +6,13 @@ import json
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from bot.errors import NotFound
-from bot.followups import FollowUp, FollowUpState, hours_from_json, hours_to_json
+from bot.followups import OPEN_STATES, FollowUp, FollowUpState, Push, hours_from_json, hours_to_json
 from bot.playbooks import LadderRung
 from bot.store.base import StoreBase
-from bot.store.tables import FollowUpRow, ReminderRow
+from bot.store.tables import FollowUpRow, IncidentRow, ReminderRow
 
 PENDING, DONE, CANCELLED = "pending", "done", "cancelled"
 
@@ -48,13 +48,21 @@ def _follow_up(row: FollowUpRow) -> FollowUp:
         closed_at=row.closed_at,
         plan_b_at=row.plan_b_at,
         customer_name=row.customer_name,
+        kind=row.kind,
+        every_business_days=row.every_business_days,
+        lead=(row.lead_incident, row.lead_number) if row.lead_incident and row.lead_number else None,
+        pushes=tuple(
+            Push(datetime.fromisoformat(p["at"]), p["what"], p["onto"], p["by"]) for p in json.loads(row.pushes or "[]")
+        ),
     )
 
 
 def _fill(row: FollowUpRow, f: FollowUp) -> None:
     row.vendor, row.known_vendor, row.ask, row.reference = f.vendor, f.known_vendor, f.ask, f.reference
     row.owner_id, row.owner_name, row.due, row.asked_at = f.owner.id, f.owner.name, f.due, f.asked_at
-    row.ladder = json.dumps([{"name": r.name, "role": r.role, "contact": r.contact} for r in f.ladder])
+    row.ladder = json.dumps(
+        [{"name": r.name, "role": r.role, "contact": r.contact, "person_id": r.person_id} for r in f.ladder]
+    )
     row.plan_b, row.timezone = f.plan_b, f.timezone
     hours = hours_to_json(f.business_hours)
     row.business_hours = json.dumps(hours) if hours else None
@@ -63,6 +71,9 @@ def _fill(row: FollowUpRow, f: FollowUp) -> None:
     row.rung, row.escalations, row.heard_at, row.last_heard_at = f.rung, f.escalations, f.heard_at, f.last_heard_at
     row.received_at, row.closed_note, row.plan_b_at = f.received_at, f.closed_note, f.plan_b_at
     row.closed_at, row.customer_name = f.closed_at, f.customer_name
+    row.kind, row.every_business_days = f.kind, f.every_business_days
+    row.lead_incident, row.lead_number = f.lead if f.lead else (None, None)
+    row.pushes = json.dumps([{"at": p.at.isoformat(), "what": p.what, "onto": p.onto, "by": p.by} for p in f.pushes])
 
 
 class FollowUpStore(StoreBase):
@@ -95,6 +106,34 @@ class FollowUpStore(StoreBase):
         query = select(FollowUpRow).order_by(FollowUpRow.incident, FollowUpRow.number)
         if incident is not None:
             query = query.where(FollowUpRow.incident == incident)
+        return [_follow_up(r) for r in (await self.session.execute(query)).scalars()]
+
+    async def open_ticket(self, vendor: str, reference: str, *, besides: int) -> FollowUp | None:
+        """The open follow-up, in another open incident, that chases this vendor ticket itself (not a copy)."""
+        query = (
+            select(FollowUpRow)
+            .join(IncidentRow, IncidentRow.number == FollowUpRow.incident)
+            .where(
+                func.lower(FollowUpRow.vendor) == vendor.lower(),
+                func.lower(FollowUpRow.reference) == reference.strip().lower(),
+                FollowUpRow.incident != besides,
+                FollowUpRow.lead_incident.is_(None),
+                FollowUpRow.state.in_([s.value for s in OPEN_STATES]),
+                IncidentRow.state != "closed",
+            )
+            .order_by(FollowUpRow.asked_at, FollowUpRow.id)
+            .limit(1)
+        )
+        row = (await self.session.execute(query)).scalar_one_or_none()
+        return _follow_up(row) if row else None
+
+    async def ticket_copies(self, incident: int, number: int) -> list[FollowUp]:
+        """The follow-ups of other incidents that share this one's vendor ticket (it chases for all of them)."""
+        query = (
+            select(FollowUpRow)
+            .where(FollowUpRow.lead_incident == incident, FollowUpRow.lead_number == number)
+            .order_by(FollowUpRow.incident, FollowUpRow.number)
+        )
         return [_follow_up(r) for r in (await self.session.execute(query)).scalars()]
 
     # reminders ------------------------------------------------------------------------------------

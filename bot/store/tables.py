@@ -154,6 +154,8 @@ class ActionRow(Base):
     author_id: Mapped[str] = mapped_column(String(128))
     author_name: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16), default="open", server_default="open")  # open | done
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("incident", "number"),)
 
@@ -199,8 +201,15 @@ class FollowUpRow(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     plan_b_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     customer_name: Mapped[str | None] = mapped_column(String(200))  # how the customer hears of this vendor
+    kind: Mapped[str] = mapped_column(String(16), default="vendor", server_default="vendor")  # vendor | team | rca
+    every_business_days: Mapped[int] = mapped_column(default=0, server_default="0")  # `every:1bd`; 0: remind_every
+    # One vendor ticket waited on by several incidents: the follow-up whose chase this one shares (None: its own).
+    lead_incident: Mapped[int | None]
+    lead_number: Mapped[int | None]
+    pushes: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")  # JSON: what a root cause's owner
+    # pushed onto us or the customer
 
-    __table_args__ = (UniqueConstraint("incident", "number"),)
+    __table_args__ = (UniqueConstraint("incident", "number"), Index("ix_follow_ups_reference", "reference"))
 
 
 class ReminderRow(Base):

@@ -190,6 +190,29 @@ def test_demo_tells_the_rma_story_and_its_summary_names_the_vendor_figures(tmp_p
     assert not (tmp_path / "warroom.db").exists()  # the demo leaves the real database alone
 
 
+def test_demo_second_act_asks_our_team_is_pushed_a_root_cause_and_keeps_a_promise_that_needs_it(
+    tmp_path: Path,
+) -> None:
+    out = warroom("demo", cwd=tmp_path).stdout
+    act = out[out.index("Act two:") : out.index("The lessons-learned summary (warroom summary INC-1)")]
+    for moment in (
+        "📦 V2 our team network-eng: confirm every store failed over to 4G",
+        "🔺 V2 our team network-eng: confirm every store failed over to 4G escalated to rung 2 of 3",
+        "R: the root cause is owned by Tailspin Telecom (owner dana), due Fri 27 Mar 2026 16:00 GMT; tracked as V3",
+        "C1 promised: root-cause report to Globex, by Tue 31 Mar 2026 16:00 BST, needs V3",
+        "⚠ INC-2 · root cause: Tailspin Telecom pushed its root-cause analysis onto the customer",
+        "🔭 INC-2: the watch is over",
+        "🚨 B1 · Bad news for Globex: V3 Tailspin Telecom is overdue with root-cause analysis of the Leeds outage",
+        "✅ INC-2: C1 kept: root-cause report to Globex",
+    ):
+        assert moment in act, moment
+    summary = out[out.index("The lessons-learned summary (warroom summary INC-2)") :]
+    root = summary[summary.index("## Root cause") : summary.index("## Findings")]
+    assert "- Owner: Tailspin Telecom (dana), V3: root-cause analysis of the Leeds outage" in root
+    assert "- Pushed onto the customer Tue 24 Mar 2026 21:00 GMT: asked Globex's network lead" in root
+    assert "- Tailspin Telecom pushed its root-cause analysis onto the customer:" in summary
+
+
 def test_tick_fires_due_reminders_once_from_cron(tmp_path: Path) -> None:
     env = {"WARROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
     warroom("console", stdin='/incident open "Router dead" sev:2\n/incident vendor acme "unit" due:1h\n', env=env)
@@ -246,3 +269,51 @@ def test_a_restarted_console_resumes_its_simulated_time(tmp_path: Path) -> None:
     warroom("console", stdin="/incident open Registers down sev:3\n/clock +3d\n/incident note three days on\n", env=env)
     status = warroom("console", stdin="/join #inc-1-registers-down\n/incident status\n", env=env).stdout
     assert "Open for 3d." in status  # not "0m": the clock did not jump back to the wall clock
+
+
+REPLAY = """\
+# the same transcript on any day: --start fixes the simulated clock
+/INCIDENT open "Carrier outage at Globex stores" sev:2 customer:Globex playbook:service-provider-outage
+/incident VENDOR tailspin "RCA for the 3 Dec outage" due:2d every:1bd ref:TS-5521
+/incident rca tailspin due:5bd ref:TS-5521
+/incident rca pushed "asked Globex's network lead to pull their own router logs"
+/incident ask @network-eng "confirm the backup links are up" due:2h30m
+/incident action "add a diverse circuit" owner:@lee due:1d4h
+/Clock +2d
+/incident resolve watch:1d
+/clock +1d
+/incident close
+"""
+
+
+def test_a_piped_script_with_start_gives_the_same_transcript_twice(tmp_path: Path) -> None:
+    args = ("console", "--start", "2026-03-02 09:00", "--tz", "America/New_York")
+    runs = [
+        warroom(*args, stdin=REPLAY, env={"WARROOM_DATABASE_URL": f"sqlite:///{tmp_path / f'{n}.db'}"})
+        for n in ("first", "second")
+    ]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
+    assert runs[0].stdout == runs[1].stdout
+    out = runs[0].stdout
+    assert "[Mon 2 Mar 2026 09:00 EST] #inc-1-carrier-outage-at-globex-stores · warroom:" in out
+    assert "V2 asked our team network-eng for confirm the backup links are up, due Mon 2 Mar 2026 16:30 GMT" in out
+    assert "A1: add a diverse circuit — owner lee, due Tue 3 Mar 2026 18:00 GMT" in out  # 1d4h
+    assert "⏳ A1 add a diverse circuit is due" in out and "🔭 INC-1: the watch is over" in out
+    summary = out[out.index("Lessons learned · INC-1") :]
+    assert "Pushed onto the customer" in summary
+    assert "Tailspin Telecom pushed its root-cause analysis onto the customer" in summary
+
+
+def test_console_refuses_an_unknown_room_an_empty_handle_and_a_bad_start(tmp_path: Path) -> None:
+    env = {"WARROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
+    result = warroom("console", stdin="/join #typo\n/as @\n/as lee\n/JOIN #console\n/rooms\n", env=env)
+    errors = [line for line in result.stdout.splitlines() if "✖" in line]
+    assert errors == [
+        "  ✖ there is no #typo; the rooms are #console (/rooms lists them) — e.g. `/join #console`",
+        "  ✖ '@' is not a handle; type as someone with a name — e.g. `/as @lee`",
+    ]
+    assert "(you are now @lee)" in result.stdout and "#typo" not in result.stdout.split("/rooms")[-1]
+    bad = warroom("console", "--start", "soon", stdin="", env=env)
+    assert bad.returncode == 2 and "--start 'soon' is not a date and time" in bad.stderr
+    zone = warroom("console", "--tz", "Mars/Olympus", stdin="", env=env)
+    assert zone.returncode == 2 and "is not an IANA time zone" in zone.stderr

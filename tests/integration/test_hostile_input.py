@@ -124,6 +124,8 @@ HOSTILE_INCIDENT = [
     'lesson "trust\n\n---\n> quoted ![img](http://evil.example/x.png)"',
     'action "call `them`\n1. listed *now*\r\n<!-- comment -->" owner:@lee',
     'vendor "Evil\n# Vendor" "send logs\n- **Customer:** Evil [x](javascript:alert(1))" due:2h ref:"RMA\n# 1"',
+    'rca "Evil\n# Vendor" due:3d ref:"RMA\n# 1"',
+    'rca pushed "asked <b>them</b>\n# to pull [x](javascript:alert(1)) logs"',
     'commit "ship <b>it</b>\n# now &lt;b&gt;" due:1d',
     'commit missed C1 "it | slipped | badly\n|---|---|\n```"',
     'sev 1 "<http://evil.example|all> stores\n## down\u2028- **Severity:** 4"',
@@ -135,6 +137,7 @@ SECTIONS = (
     "## Figures",
     "## Bad news and how fast the customer heard it",
     "## Vendor follow-ups",
+    "## Root cause",
     "## Findings",
     "## Lessons",
     "## Action items",
@@ -168,6 +171,7 @@ async def test_the_markdown_export_shows_user_text_as_typed_and_lets_none_of_it_
         "## Figures": 9,
         "## Bad news and how fast the customer heard it": 2,  # the missed promise and the severity rise
         "## Vendor follow-ups": 1,
+        "## Root cause": 3,  # its owner, its dates, the push
         "## Findings": len(data["findings"]),
         "## Lessons": 1,
         "## Action items": 1,

@@ -203,7 +203,7 @@ async def test_close_posts_and_stores_the_lessons_learned_summary(db: Database) 
     assert details.thread == head.ref  # the rest continues in the head's thread
     assert (
         "L1: cost per hour made the urgency clear" in details.text
-        and "A1: add cost per hour to the intake form — lee" in details.text
+        and "A1: add cost per hour to the intake form — owner lee, no due date; open" in details.text
     )
     async with db.transaction() as store:
         stored = await store.summary(1)

@@ -112,3 +112,60 @@ def test_amounts_as_people_type_them(text: str, amount: str) -> None:
 
 def test_cost_per_hour_accepts_rate_suffixes() -> None:
     assert parse_amount("40k/h", per_hour=True) == parse_amount("40000/hour", per_hour=True) == Decimal(40000)
+
+
+def test_per_ask_cadence_team_asks_root_cause_and_action_forms() -> None:
+    from datetime import timedelta
+
+    from bot.commands import (
+        AskTeam,
+        AskVendor,
+        FinishAction,
+        OwnRootCause,
+        ResolveIncident,
+        RootCausePushed,
+        SnoozeAction,
+    )
+    from bot.when import Every
+
+    assert parse('vendor tailspin "RCA" due:2d every:1bd escalate-after:3 ref:TS-5521') == AskVendor(
+        vendor="tailspin", ask="RCA", due="2d", reference="TS-5521", every=Every(business_days=1), escalate_after=3
+    )
+    assert parse('ask @payments-eng "confirm the patch" due:4h every:2h30m') == AskTeam(
+        team="@payments-eng", ask="confirm the patch", due="4h", every=Every(timedelta(hours=2, minutes=30))
+    )
+    assert parse("RCA us due:5bd owner:@lee") == OwnRootCause(owner_side="us", due="5bd", owner="@lee")
+    assert parse('rca pushed "asked the customer for logs" onto:"the customer"') == RootCausePushed(
+        what="asked the customer for logs", onto="customer"
+    )
+    assert parse("action done a2 signed") == FinishAction(number=2, note="signed")
+    assert parse("action snooze A1") == SnoozeAction(number=1)
+    assert parse("action done with the runbook") == AddAction(text="done with the runbook")
+    assert parse("resolve fixed watch:1d4h") == ResolveIncident(note="fixed", watch=timedelta(days=1, hours=4))
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('vendor x "y" due:1h every:0m', "'0m' is no time at all"),
+        ('vendor x "y" due:1h every:5m', "chase every 15m at the most often"),
+        ('vendor x "y" due:1h every:0bd', "must be 1 to 20 business days"),
+        ('vendor x "y" due:1h escalate-after:0', "escalate-after: must be a number of unanswered chases"),
+        ('vendor x "y" due:1h escalate-after:²', "escalate-after: must be a number"),
+        ('ask "payments eng" "y" due:1h', "is not a team or a @person"),
+        ("ask @payments-eng", "`ask` needs a team or @person and what"),
+        ('ask @payments-eng "y"', "an ask needs a due time"),
+        ("rca tailspin", "a root cause needs a due time"),
+        ("rca @lee due:1d", "a vendor's name or `us`"),
+        ("rca heard onto:us", "`rca heard` takes no onto: option"),
+        ("rca pushed", "`rca` needs what they asked of us or the customer"),
+        ("resolve watch:-1d", "watch: '-1d' is negative"),
+        ("resolve watch:soon", "watch: I can't read 'soon'"),
+        ("action done A1 due:1d", "`action done` takes no options"),
+    ],
+)
+def test_bad_input_to_the_new_forms_is_one_line_with_an_example(text: str, reason: str) -> None:
+    with pytest.raises(BadInput) as caught:
+        parse(text)
+    message = str(caught.value)
+    assert reason in message and "\n" not in message and "e.g. `" in message

@@ -364,3 +364,70 @@ def test_vendor_is_found_by_name_or_alias_ignoring_case_and_spaces() -> None:
     assert rma.vendor("north") is None
     assert rma.vendors[0].matches("nwd")
     assert not rma.vendors[0].matches("nwd ltd")
+
+
+# --- team ladders and how each kind of ask is chased ---------------------------------------------------
+
+TEAMS = """\
+team_ladders:
+  payments-eng:
+    aliases: [payments]
+    lead: "@payments-eng-oncall"
+    manager: "@payments-eng-manager"
+    exec_sponsor: "@vp-engineering"
+    remind_every: 2h
+chase:
+  root_cause: {remind_every: 1bd, escalate_after: 3}
+"""
+
+
+def test_every_shipped_playbook_has_team_ladders_lead_manager_and_exec_sponsor() -> None:
+    library = PlaybookLibrary.load(SHIPPED)
+    for name in library.names:
+        playbook = library.get(name)
+        assert playbook.team_ladders, name
+        for team in playbook.team_ladders:
+            assert team.lead and team.manager and team.exec_sponsor, (name, team.name)
+        assert str(playbook.rhythm("root_cause").every) == "1bd", name
+    outage = library.get("service-provider-outage")
+    assert outage.rhythm("root_cause").escalate_after == 3
+    payments = library.get("interop-defect").team("@Payments")
+    assert payments is not None and payments.name == "payments-eng" and str(payments.every) == "2h"
+
+
+def test_team_ladders_and_chase_are_read(tmp_path: Path) -> None:
+    folder = write_folder(tmp_path, broken=BROKEN + TEAMS)
+    playbook = PlaybookLibrary.load(folder).get("broken")
+    [team] = playbook.team_ladders
+    assert (team.lead, team.manager, team.exec_sponsor) == (
+        "@payments-eng-oncall",
+        "@payments-eng-manager",
+        "@vp-engineering",
+    )
+    assert playbook.team("payments") is team and playbook.team("@payments-eng") is team
+    assert playbook.rhythm("root_cause").escalate_after == 3
+    assert playbook.rhythm("vendor").escalate_after == 2  # what the file does not say keeps its default
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "fragment"),
+    [
+        pytest.param(
+            '    lead: "@payments-eng-oncall"\n', "", 20, "team_ladders.payments-eng is missing 'lead'", id="no-lead"
+        ),
+        pytest.param('"@payments-eng-manager"', '"payments manager"', 22, "neither a handle", id="bad-handle"),
+        pytest.param("remind_every: 2h", "remind_every: 0bd", 24, "must be 1 to 20 business days", id="bad-every"),
+        pytest.param("remind_every: 2h", "remind_every: 1m", 24, "chase every 15m at the most often", id="too-often"),
+        pytest.param("escalate_after: 3}", "escalate_after: 0}", 26, "at least 1, not 0", id="escalate-after"),
+        pytest.param("  root_cause:", "  rca:", 26, "unknown key 'rca' in chase", id="unknown-kind"),
+        pytest.param("  payments-eng:", "  Payments:", 19, "must be a lowercase name", id="team-name"),
+        pytest.param("aliases: [payments]", "aliases: [payments]\n    pager: x", 21, "unknown key 'pager'", id="key"),
+    ],
+)
+def test_each_team_ladder_mistake_is_reported_with_its_file_and_line(
+    tmp_path: Path, old: str, new: str, line: int, fragment: str
+) -> None:
+    text = BROKEN + TEAMS
+    assert old in text
+    problems = check(write_folder(tmp_path, broken=text.replace(old, new, 1)))
+    assert any(f"broken.yaml:{line}:" in p and fragment in p for p in problems), problems

@@ -256,3 +256,27 @@ def test_bare_time_of_day_is_the_next_time_the_clock_shows_it() -> None:
     assert parse_when("9am", now=now, tz=berlin) == datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
     with pytest.raises(BadInput):
         parse_when("17", now=now, tz=berlin)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2h30m", timedelta(hours=2, minutes=30)),
+        ("1d4h", timedelta(days=1, hours=4)),
+        ("2h 30m", timedelta(hours=2, minutes=30)),
+    ],
+)
+def test_compound_durations_read_as_due_times_and_durations(text: str, expected: timedelta) -> None:
+    now = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+    assert parse_when(text, now=now, tz=ZoneInfo("UTC")) == now + expected
+    assert parse_duration(text) == expected
+
+
+def test_a_business_day_cadence_skips_the_weekend_at_the_same_local_time() -> None:
+    from bot.when import Every, parse_every
+
+    every = parse_every("1bd")
+    assert str(every) == "1bd" and every == Every(business_days=1)
+    friday = datetime(2026, 3, 6, 14, 0, tzinfo=UTC)  # 09:00 in New York
+    assert every.after(friday, ZoneInfo("America/New_York")) == datetime(2026, 3, 9, 13, 0, tzinfo=UTC)  # EDT now
+    assert parse_every("2h30m").after(friday, ZoneInfo("UTC")) == friday + timedelta(hours=2, minutes=30)

@@ -1,0 +1,306 @@
+"""Asks beyond vendors: `ask` one of our own teams (or a person), and `rca`, who owns the root cause.
+
+Both are follow-ups (V<n>) chased by the vendor desk's engine on their own cadence; a team's ask climbs the
+team's ladder from the playbook (lead, manager, exec sponsor), the root cause its owner's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot import commands as c
+from bot import render
+from bot.chat import Capability, Inline, Invocation, Message, Reply, RoomRef, Section, Tone, UserRef
+from bot.desk import Desk, person
+from bot.domain import EventKind, Incident, Person
+from bot.errors import BadInput, ChatError
+from bot.followups import ROOT_CAUSE, TEAM, FollowUp, Push, pushed_onto, root_cause
+from bot.playbooks import LadderRung, TeamLadder
+from bot.store import Store
+from bot.vendors import CHASE, VendorDesk, generic_ladder, with_rhythm
+from bot.when import parse_when
+
+RCA_ASK = "the root-cause analysis"
+US = "us"
+
+
+class AskDesk:
+    """The `ask` and `rca` verbs."""
+
+    def __init__(self, desk: Desk, vendors: VendorDesk) -> None:
+        self.desk, self.vendors = desk, vendors
+
+    # --- ask -----------------------------------------------------------------------------------------
+
+    def _team(self, incident: Incident, name: str) -> TeamLadder | None:
+        books = self.desk.playbooks
+        own = books.get(incident.playbook).team(name)
+        return own or next((t for n in books.names if (t := books.get(n).team(name))), None)
+
+    def _known_teams(self, incident: Incident) -> str:
+        names = [t.name for t in self.desk.playbooks.get(incident.playbook).team_ladders]
+        return ", ".join(names) if names else "none in this incident's playbook"
+
+    async def _rung(self, handle: str | None, role: str) -> LadderRung | None:
+        if handle is None:
+            return None
+        user = await self.desk.core.chat.find_user(handle)
+        if user is None:
+            return LadderRung(handle.lstrip("@"), role, handle)
+        return LadderRung(user.name, role, f"@{user.name}", person_id=user.id)
+
+    async def ask(self, cmd: c.AskTeam, inv: Invocation) -> Reply:
+        now = self.desk.now
+        owner = await self.desk.resolve_person(cmd.owner) if cmd.owner else person(inv)
+        async with self.desk.db.read() as store:
+            incident = await self.desk.target(store, cmd, inv, lock=False)
+            incident.require_open("ask a team")
+            roles = await self.desk.roles(store, incident)
+        team = self._team(incident, cmd.team)
+        if team is not None:
+            rungs = [
+                await self._rung(team.lead, "Team lead"),
+                await self._rung(team.manager, "Manager"),
+                await self._rung(team.exec_sponsor, "Exec sponsor"),
+            ]
+            name = team.name
+        else:
+            asked = await self.desk.core.chat.find_user(cmd.team) if cmd.team.startswith("@") else None
+            if asked is None:
+                raise BadInput(
+                    f"no playbook knows the team '{cmd.team[:60]}' (teams: {self._known_teams(incident)})"
+                    + (
+                        f", and I can't find {cmd.team[:60]}" if cmd.team.startswith("@") else "; ask a person as @name"
+                    ),
+                    example=c.HELP["ask"].example,
+                )
+            commander, sponsor = roles.get("commander"), roles.get("exec_sponsor")
+            rungs = [
+                LadderRung(asked.name, "Asked", f"@{asked.name}", person_id=asked.id),
+                LadderRung(commander.name, "Incident commander", f"@{commander.name}", commander.id)
+                if commander
+                else None,
+                LadderRung(sponsor.name, "Exec sponsor", f"@{sponsor.name}", sponsor.id) if sponsor else None,
+            ]
+            name = asked.name
+        ladder = tuple(dict.fromkeys(r for r in rungs if r is not None))
+        book = self.desk.playbooks.get(incident.playbook)
+        rhythm = book.rhythm("team")
+        every = (team.every if team else None) or rhythm.every
+        async with self.desk.db.transaction() as store:
+            incident = await self.desk.target(store, cmd, inv)
+            incident.require_open("ask a team")
+            draft = FollowUp(
+                incident=incident.number,
+                number=0,
+                vendor=name,
+                known_vendor=True,
+                ask=cmd.ask,
+                reference=cmd.reference,
+                owner=owner,
+                due=parse_when(cmd.due, now=now, tz=ZoneInfo(incident.timezone)),
+                asked_at=now,
+                ladder=ladder,
+                plan_b=None,
+                customer_name="our own team",
+                timezone=incident.timezone,
+                business_hours=None,
+                remind_every=every.approximate,
+                every_business_days=every.business_days,
+                escalate_after=(team.escalate_after if team else None) or rhythm.escalate_after,
+                kind=TEAM,
+            )
+            f, _ = await self.vendors.open_follow_up(
+                store, incident, with_rhythm(draft, cmd.every, cmd.escalate_after), inv
+            )
+        await self._invite_first_contact(incident, f)
+        return await self.vendors.opened(incident, f, None)
+
+    async def _invite_first_contact(self, incident: Incident, f: FollowUp) -> None:
+        """The team's lead is pulled into the war room, so the chase reaches them (best effort)."""
+        contact = f.contact
+        chat = self.desk.core.chat
+        if contact is None or contact.person_id is None or incident.room_id is None:
+            return
+        if Capability.INVITE not in chat.capabilities:
+            return
+        with contextlib.suppress(ChatError):  # they are mentioned on every chase all the same
+            await chat.invite(
+                RoomRef(incident.room_id, incident.room_name or ""), [UserRef(contact.person_id, contact.name)]
+            )
+
+    # --- rca -----------------------------------------------------------------------------------------
+
+    async def own(self, cmd: c.OwnRootCause, inv: Invocation) -> Reply:
+        now = self.desk.now
+        owner = await self.desk.resolve_person(cmd.owner) if cmd.owner else person(inv)
+        async with self.desk.db.transaction() as store:
+            incident = await self.desk.target(store, cmd, inv)
+            incident.require_open("name the root cause's owner")
+            follow_ups = await store.follow_ups(incident.number)
+            if (r := root_cause(follow_ups)) is not None:
+                raise BadInput(
+                    f"{incident.ref} already has its root cause: {r.ref} owned by {r.vendor}; move it with "
+                    "`rca heard`, `rca done` or `rca pushed`",
+                    example="rca heard the report is in review",
+                )
+            due = parse_when(cmd.due, now=now, tz=ZoneInfo(incident.timezone))
+            book = self.desk.playbooks.get(incident.playbook)
+            rhythm = book.rhythm("root_cause")
+            roles = await self.desk.roles(store, incident)
+            adopted = self._same_ticket(follow_ups, cmd)
+            if adopted is not None:
+                f = await self._adopt(store, incident, adopted, due, cmd, inv)
+                ticket = None
+            else:
+                known = None if cmd.owner_side == US else self.vendors.profile(incident, cmd.owner_side)
+                if cmd.owner_side == US:
+                    sponsor = roles.get("exec_sponsor")
+                    ladder = generic_ladder(owner, roles.get("commander")) + (
+                        (LadderRung(sponsor.name, "Exec sponsor", f"@{sponsor.name}", sponsor.id),) if sponsor else ()
+                    )
+                else:
+                    ladder = known.ladder if known else generic_ladder(owner, roles.get("commander"))
+                draft = FollowUp(
+                    incident=incident.number,
+                    number=0,
+                    vendor=US if cmd.owner_side == US else (known.name if known else cmd.owner_side),
+                    known_vendor=known is not None or cmd.owner_side == US,
+                    ask=cmd.ask or RCA_ASK,
+                    reference=cmd.reference,
+                    owner=owner,
+                    due=due,
+                    asked_at=now,
+                    ladder=ladder,
+                    plan_b=known.plan_b if known else None,
+                    customer_name="our own engineers"
+                    if cmd.owner_side == US
+                    else (known.customer_name if known else None),
+                    timezone=known.timezone if known else incident.timezone,
+                    business_hours=known.business_hours if known else None,
+                    remind_every=rhythm.every.approximate,
+                    every_business_days=rhythm.every.business_days,
+                    escalate_after=rhythm.escalate_after,
+                    kind=ROOT_CAUSE,
+                )
+                f, ticket = await self.vendors.open_follow_up(
+                    store, incident, with_rhythm(draft, cmd.every, cmd.escalate_after), inv
+                )
+            text = (
+                f"R: the root cause is owned by {'us' if f.vendor == US else f.vendor}"
+                + ("" if f.owner == person(inv) and cmd.owner is None else f" (owner {f.owner.name})")
+                + f", due {render.when(f.due, incident)}; tracked as {f.ref}, chased every {f.every}"
+            )
+            await store.add_event(
+                incident.number, now, EventKind.ROOT_CAUSE, person(inv), text, {"follow_up": f.number}
+            )
+        if adopted is not None:
+            await self.desk.announce(incident, Message(f"🔎 {incident.ref}: {text}"))
+            return self.desk.ack(incident, text)
+        reply = await self.vendors.opened(incident, f, ticket)
+        return Reply((Message(f"{incident.ref}: {text}", reply.messages[0].blocks, reply.messages[0].tone),))
+
+    def _same_ticket(self, follow_ups: list[FollowUp], cmd: c.OwnRootCause) -> FollowUp | None:
+        """An open ask of this incident to the same vendor about the same `ref:`: the root cause takes it over."""
+        if cmd.owner_side == US or not cmd.reference:
+            return None
+        wanted = cmd.owner_side.casefold()
+        for f in follow_ups:
+            same_vendor = wanted == f.vendor.casefold() or any(
+                (v := b.vendor(cmd.owner_side)) is not None and v.name == f.vendor
+                for b in (self.desk.playbooks.get(n) for n in self.desk.playbooks.names)
+            )
+            if (
+                f.is_open
+                and f.kind != TEAM
+                and same_vendor
+                and (f.reference or "").casefold() == cmd.reference.casefold()
+            ):
+                return f
+        return None
+
+    async def _adopt(
+        self, store: Store, incident: Incident, f: FollowUp, due: datetime, cmd: c.OwnRootCause, inv: Invocation
+    ) -> FollowUp:
+        """The ask already open for this ticket becomes the root cause: one chase, now due when the RCA is."""
+        now = self.desk.now
+        ticket = await self.vendors.ticket(store, incident, f)
+        lead = replace(ticket[0][1], due=due)
+        if cmd.every is not None or cmd.escalate_after is not None:
+            lead = with_rhythm(lead, cmd.every, cmd.escalate_after)
+        saved = await self.vendors.save_ticket(store, ticket, lead)
+        mine = next(g for i, g in saved if i.number == incident.number and g.number == f.number)
+        mine = replace(mine, kind=ROOT_CAUSE, owner=await self._owner(cmd, mine))
+        await store.save_follow_up(mine)
+        if due > now:
+            await store.schedule(lead.incident, CHASE, lead.number, lead.first_reminder(), now=now)
+        return mine
+
+    async def _owner(self, cmd: c.OwnRootCause, f: FollowUp) -> Person:
+        return await self.desk.resolve_person(cmd.owner) if cmd.owner else f.owner
+
+    async def _root_cause(self, store: Store, incident: Incident) -> FollowUp:
+        r = root_cause(await store.follow_ups(incident.number))
+        if r is None:
+            raise BadInput(f"{incident.ref} has no root-cause owner yet", example=c.HELP["rca"].example)
+        return r
+
+    async def heard(self, cmd: c.RootCauseHeard, inv: Invocation) -> Reply:
+        async with self.desk.db.transaction() as store:
+            incident = await self.desk.target(store, cmd, inv)
+            incident.require_open("record root-cause news")
+            r = await self._root_cause(store, incident)
+            return await self.vendors.hear(store, incident, r.number, cmd.note, cmd.due, inv, self.desk.now)
+
+    async def delivered(self, cmd: c.RootCauseDelivered, inv: Invocation) -> Reply:
+        async with self.desk.db.transaction() as store:
+            incident = await self.desk.target(store, cmd, inv)
+            r = await self._root_cause(store, incident)
+            return await self.vendors.receive(store, incident, r.number, cmd.note, inv, self.desk.now)
+
+    async def pushed(self, cmd: c.RootCausePushed, inv: Invocation) -> Reply:
+        """The owner handed its analysis to someone else: recorded, announced, a finding and a scorecard mark."""
+        now = self.desk.now
+        async with self.desk.db.transaction() as store:
+            incident = await self.desk.target(store, cmd, inv)
+            incident.require_open("record what the root cause's owner pushed")
+            r = await self._root_cause(store, incident)
+            customer = (incident.customer or "").casefold()
+            said = cmd.what.casefold()
+            onto = cmd.onto or ("customer" if "customer" in said or (customer and customer in said) else "us")
+            push = Push(now, cmd.what, onto, inv.user.name)
+            await store.save_follow_up(replace(r, pushes=(*r.pushes, push)))
+            who = "we" if r.vendor == US else r.vendor
+            whose = "our" if r.vendor == US else "its"
+            text = f"{who} pushed {whose} root-cause analysis onto {pushed_onto(push)}: {cmd.what}"
+            await store.add_event(
+                incident.number,
+                now,
+                EventKind.PUSHED,
+                person(inv),
+                f"R ({r.ref}): {text}",
+                {"follow_up": r.number, "onto": onto},
+            )
+            commander = await self.desk.commander(store, incident)
+            mention: list[Inline] = [render.mention(commander), " — "] if commander else []
+            await self.desk.post(
+                store,
+                incident,
+                Message(
+                    f"⚠ {incident.ref} · root cause: {text}",
+                    (
+                        Section.of(
+                            *mention,
+                            f"the root cause is {r.vendor if r.vendor != US else 'ours'} to find, not "
+                            f"{pushed_onto(push)}'s. It goes in the summary as a finding"
+                            + ("" if r.vendor == US else f" and on {r.vendor}'s scorecard")
+                            + f"; {r.ref} is still chased until the analysis is delivered (`rca done`).",
+                        ),
+                    ),
+                    Tone.REMINDER,
+                ),
+            )
+        return self.desk.ack(incident, f"R: {text}")
