@@ -124,8 +124,9 @@ async def test_the_root_cause_story_status_summary_finding_and_scorecard(db: Dat
     section = markdown[markdown.index("## Root cause") : markdown.index("## Findings")]
     assert "- Owner: Tailspin Telecom (dana), V1: RCA for the 3 Dec outage (TS-5521)" in section
     assert "delivered: never" in section and "Pushed onto the customer" in section
-    posted = next(p for p in h.room_posts if p.text.startswith("Lessons learned"))
-    assert "Root cause" in posted.text and "Pushed onto the customer" in posted.text
+    head = next(i for i, p in enumerate(h.room_posts) if p.text.startswith("Lessons learned"))
+    posted = "\n".join(p.text for p in h.room_posts[head:])  # the head and the thread it continues in
+    assert "Root cause" in posted and "Pushed onto the customer" in posted
 
 
 async def test_rca_heard_and_done_move_the_root_cause_and_close_finds_nothing_left(db: Database) -> None:
