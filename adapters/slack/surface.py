@@ -193,6 +193,8 @@ class SlackSurface:
         admitted = await self.edge.admit(request)
         if isinstance(admitted, web.Response):
             return admitted
+        if (kept := self._kept_answer(admitted.body)) is not None:
+            return kept
         try:
             response = await self.bolt.async_dispatch(admitted)
         except Exception as error:  # Bolt's own error path tripped over the payload's shape too
@@ -344,6 +346,24 @@ class SlackSurface:
             await self._reply(to, await answer)
 
         self._spawn(lambda: self._guarded(later(), to), to, {})
+
+    def _kept_answer(self, body: Mapping[str, Any]) -> web.Response | None:
+        """The ack of a signed `/incident <read-only command>` whose answer is kept in memory (bot/answers.py),
+        straight from the edge. Bolt would route it to _on_command, which acks with the same body; nothing else of
+        Bolt's applies to a slash command answered without a Web API call (no URL check, no events, no token)."""
+        if self._app is None or body.get("command") != "/incident" or not body.get("trigger_id"):
+            return None
+        text, people = from_slack(str(body.get("text") or ""))
+        if _wants_form(text):
+            return None
+        user = UserRef(str(body.get("user_id", "")), str(body.get("user_name") or body.get("user_id", "")))
+        room = RoomRef(str(body.get("channel_id", "")), str(body.get("channel_name") or body.get("channel_id", "")))
+        reply = self._app.warroom.kept(Invocation(text, user, room))
+        shown = self._rendered(reply) if reply is not None else None
+        if shown is None:
+            return None
+        self.slack.remember(people)
+        return web.json_response({"text": shown[0], "blocks": shown[1], "response_type": "ephemeral"})
 
     def _rendered(self, reply: Reply) -> tuple[str, list[dict[str, Any]]] | None:
         """Block Kit for a reply that fits one Slack message (None when it does not: it goes as several answers

@@ -322,3 +322,23 @@ async def test_a_form_that_cannot_run_says_so_on_the_form_and_records_nothing(sl
         assert status == 200 and answer["response_action"] == "errors"
         assert "Nothing was recorded" in answer["errors"]["title"]
     assert await slack.incidents() == []
+
+
+async def test_a_repeated_status_is_answered_from_memory_in_the_ack_until_something_changes(
+    slack_each_db: SlackWorld,
+) -> None:
+    world = slack_each_db
+    room = await world.opened()
+    first = await world.ask("status", room=room)
+    kept = world.app.warroom.answers.hits
+    for _ in range(3):
+        status, body = await world.exchange(world.command_body("status", channel=room.id, channel_name=room.name), FORM)
+        answer = json.loads(body)
+        assert status == 200 and answer["text"] == first and answer["response_type"] == "ephemeral"
+        assert answer["blocks"]  # the whole card, not only its fallback text
+    assert world.app.warroom.answers.hits > kept  # answered without a read (background writes may force one)
+
+    assert await world.command('vendor northwind "RMA tracking number" due:2h', room=room) == 200
+    await world.until(lambda: len(world.fake.responses) >= 2, "the vendor command's answer")
+    await world.surface.idle()
+    assert "RMA tracking number" in await world.ask("status", room=room)
