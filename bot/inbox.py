@@ -20,6 +20,7 @@ from datetime import timedelta
 from enum import Enum
 from typing import Any
 
+from bot.chat import Message, Reply, Tone
 from bot.clock import Clock
 from bot.errors import WarroomError
 from bot.store import Database
@@ -33,6 +34,27 @@ ACCEPT_DEADLINE = 1.5  # seconds: the write must fit inside Slack's 3-second ack
 # True when it changed nothing (a rejected command), so the same words sent again at once count as new.
 Runner = Callable[[Mapping[str, Any], bool], Awaitable[bool]]
 REPLAY_WINDOW = timedelta(minutes=10)  # a signature is valid five minutes either side of its timestamp
+
+
+RETRIES = 3  # tries of a command that broke without recording anything, before the person is told it failed
+NOTHING_RECORDED = "Warroom cannot reach its database right now, so nothing was recorded. Try again in a minute."
+
+
+def recorded_before_restart(payload: Mapping[str, Any], *, quote: str = "") -> Reply:
+    """The answer to a command whose first write committed before its replica died: it is not run again."""
+    typed = " ".join(str(payload["text"]).split())[:80]
+    said = f"✔ Recorded: {quote}{typed}{quote} (I restarted before I could confirm it)."
+    return Reply((Message(said, tone=Tone.SUCCESS),))
+
+
+def try_again(reply: Reply, payload: Mapping[str, Any]) -> str | None:
+    """What to tell the person when their command broke (a database hiccup, a deadlock), recorded nothing and has
+    tries left: the runner says it, then raises TryAgainLater, and the command runs again once its lease ends
+    instead of being lost to a transient failure. None when the reply stands."""
+    claim = applying.get()
+    if not reply.failed or (claim and claim.applied) or int(payload.get("attempt", 1)) >= RETRIES:
+        return None
+    return reply.messages[0].title.removesuffix(" Try again.") + " I will try it again in two minutes."
 
 
 class Accepted(Enum):

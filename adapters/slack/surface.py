@@ -41,7 +41,15 @@ from bot import commands as c
 from bot.chat import ChatPort, Invocation, Message, Reply, RoomRef, Tone, UserRef
 from bot.config import ConfigError, Settings
 from bot.errors import BadInput, WarroomError
-from bot.inbox import Accepted, Inbox, InboxUnavailable, TryAgainLater
+from bot.inbox import (
+    NOTHING_RECORDED,
+    Accepted,
+    Inbox,
+    InboxUnavailable,
+    TryAgainLater,
+    recorded_before_restart,
+    try_again,
+)
 from bot.outbox import short_version
 from bot.runtime import Runtime
 from bot.store.inbox import applying
@@ -52,12 +60,10 @@ EVENT_TTL = timedelta(hours=1)  # Slack retries an event three times within abou
 REPEAT_TTL = timedelta(minutes=1)  # the same command twice within a minute is a double submit
 INLINE_ANSWER = 1.0  # seconds a read-only command may take to be answered in the ack itself
 RENDERS_KEPT = 256  # Block Kit of kept answers (bot/answers.py), so a repeated `status` is not rendered again
-RETRIES = 3  # tries of a command that broke without recording anything, before the person is told it failed
 _SLACK_ID = re.compile(r"[A-Z0-9]{2,30}")
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Za-z0-9]+>[\s:,]*")
 _BAD_TOKEN = {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
 IDENTITY_RETRY_MAX = 60.0  # seconds between two tries of auth.test while Slack cannot be reached
-NOTHING_RECORDED = "Warroom cannot reach its database right now, so nothing was recorded. Try again in a minute."
 FORM_FIELDS = ("sev", "customer", "impact")  # options the open form asks for itself
 FORM_LOST = (
     "This form can no longer be submitted (it is more than a day old, or I lost what it was opened with)."
@@ -392,10 +398,7 @@ class SlackSurface:
         channel, user_id, response_url, team = payload["to"]
         to = ReplyTo(channel, user_id, response_url, team)
         if already:  # its first write committed before a replica died: it is not run again
-            said = (
-                f"✔ Recorded: `{' '.join(str(payload['text']).split())[:80]}` (I restarted before I could confirm it)."
-            )
-            await self._reply(to, Reply((Message(said, tone=Tone.SUCCESS),)))
+            await self._reply(to, recorded_before_restart(payload, quote="`"))
             return False
         user = UserRef(str(payload["user"]), str(payload.get("user_name") or payload["user"]))
         if payload.get("mention"):
@@ -405,12 +408,8 @@ class SlackSurface:
             reply = await self._core.warroom.handle(Invocation(str(payload["text"]), user, room))
         except Exception:  # the core answers its own errors; this is a bug of ours, said truthfully
             reply = _broken()
-        claim = applying.get()
-        if reply.failed and not (claim and claim.applied) and int(payload.get("attempt", 1)) < RETRIES:
-            # Something broke (a database hiccup, a deadlock) and nothing was recorded: the command stays in the
-            # inbox and runs again once its lease ends, instead of being lost to a transient failure.
-            title = reply.messages[0].title.removesuffix(" Try again.")
-            await self._tell(to, f"{title} I will try it again in two minutes.")
+        if (again := try_again(reply, payload)) is not None:
+            await self._tell(to, again)
             raise TryAgainLater(f"{payload['text']!r} failed and recorded nothing")
         try:
             await self._reply(to, reply)

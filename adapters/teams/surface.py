@@ -25,19 +25,24 @@ from bot import commands as c
 from bot.chat import Capability, ChatPort, Invocation, Message, MessageRef, Reply, RoomRef, Section, Tone, UserRef
 from bot.config import ConfigError, Settings
 from bot.errors import ChatError
-from bot.inbox import Accepted, Inbox, InboxUnavailable, TryAgainLater
+from bot.inbox import (
+    NOTHING_RECORDED,
+    Accepted,
+    Inbox,
+    InboxUnavailable,
+    TryAgainLater,
+    recorded_before_restart,
+    try_again,
+)
 from bot.outbox import short_version
 from bot.runtime import Runtime
 from bot.store import Database
-from bot.store.inbox import applying
 
 log = logging.getLogger(__name__)
 PLATFORM = "teams"
 ROSTER_TTL = 300.0  # seconds a team's member list is trusted before it is asked again
 REDELIVERY_TTL = timedelta(days=1)  # a message Bot Framework delivers again within this is the same command
 TURN_WAIT = 10.0  # seconds a request waits for its command, inside Bot Framework's 15 s before it redelivers
-RETRIES = 3  # tries of a command that broke without recording anything, before the person is told it failed
-NOTHING_RECORDED = "Warroom cannot reach its database right now, so nothing was recorded. Try again in a minute."
 _HANDLE = re.compile(r"^@?([\w.\-]{1,80})$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Who typed the command being handled: Graph needs an owner for a private channel.
@@ -410,21 +415,15 @@ class TeamsSurface:
         user = UserRef(str(payload["user"]), str(payload.get("user_name") or payload["user"]))
         try:
             if already:  # its first write committed before a replica died: it is not run again
-                typed = " ".join(str(payload["text"]).split())[:80]
-                said = f"✔ Recorded: {typed} (I restarted before I could confirm it)."
-                await self._answer(turn, room, user, Reply((Message(said, tone=Tone.SUCCESS),)))
+                await self._answer(turn, room, user, recorded_before_restart(payload))
                 return False
             token = _speaker.set(user)
             try:
                 reply = await self._runtime.warroom.handle(Invocation(str(payload["text"]), user, room))
             finally:
                 _speaker.reset(token)
-            claim = applying.get()
-            if reply.failed and not (claim and claim.applied) and int(payload.get("attempt", 1)) < RETRIES:
-                # Nothing was recorded and something broke (a database hiccup): the command stays in the inbox
-                # and runs again once its lease ends, instead of being lost to a transient failure.
-                title = reply.messages[0].title.removesuffix(" Try again.")
-                await self._answer(turn, room, user, Reply((Message(f"{title} I will try it again in two minutes."),)))
+            if (again := try_again(reply, payload)) is not None:
+                await self._answer(turn, room, user, Reply((Message(again),)))
                 raise TryAgainLater(f"{payload['text']!r} failed and recorded nothing")
             await self._answer(turn, room, user, reply)
             return not reply.ok
