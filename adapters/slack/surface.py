@@ -226,17 +226,16 @@ class SlackSurface:
                 return
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        text, people = from_slack(str(body.get("text") or ""))
+        invocation, people = _slash_command(body)
         self.slack.remember(people)
-        user = UserRef(str(body.get("user_id", "")), str(body.get("user_name") or body.get("user_id", "")))
-        room = RoomRef(str(body.get("channel_id", "")), str(body.get("channel_name") or body.get("channel_id", "")))
-        to = ReplyTo(room.id, user.id, body.get("response_url"), _team(body))
+        text, room = invocation.text, invocation.room
+        to = ReplyTo(room.id, invocation.user.id, body.get("response_url"), _team(body))
         if _wants_form(text) and body.get("trigger_id"):
             await ack()  # the form opens after the ack; submitting it comes back as a command
             trigger = str(body["trigger_id"])
             self._spawn(lambda: self._guarded(self._open_form(trigger, text, room, to), to), to, context)
             return
-        await self._admit(Invocation(text, user, room), to, context, ack, inline=True)
+        await self._admit(invocation, to, context, ack, inline=True)
 
     async def _on_button(self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         action = (body.get("actions") or [{}])[0]
@@ -359,12 +358,10 @@ class SlackSurface:
         Bolt's applies to a slash command answered without a Web API call (no URL check, no events, no token)."""
         if self._app is None or body.get("command") != "/incident" or not body.get("trigger_id"):
             return None
-        text, people = from_slack(str(body.get("text") or ""))
-        if _wants_form(text):
+        invocation, people = _slash_command(body)
+        if _wants_form(invocation.text):
             return None
-        user = UserRef(str(body.get("user_id", "")), str(body.get("user_name") or body.get("user_id", "")))
-        room = RoomRef(str(body.get("channel_id", "")), str(body.get("channel_name") or body.get("channel_id", "")))
-        reply = self._app.warroom.kept(Invocation(text, user, room))
+        reply = self._app.warroom.kept(invocation)
         shown = self._rendered(reply) if reply is not None else None
         if shown is None:
             return None
@@ -593,6 +590,15 @@ def _where(error: Exception) -> str:
 
 def _user(user: Mapping[str, Any]) -> UserRef:
     return UserRef(str(user.get("id", "")), str(user.get("username") or user.get("name") or user.get("id", "")))
+
+
+def _slash_command(body: Mapping[str, Any]) -> tuple[Invocation, dict[str, str]]:
+    """What a slash command's body says: the words (mentions as handles), who typed them, where; and the people
+    its mentions name."""
+    text, people = from_slack(str(body.get("text") or ""))
+    user = UserRef(str(body.get("user_id", "")), str(body.get("user_name") or body.get("user_id", "")))
+    room = RoomRef(str(body.get("channel_id", "")), str(body.get("channel_name") or body.get("channel_id", "")))
+    return Invocation(text, user, room), people
 
 
 def _team(body: Mapping[str, Any]) -> str:
