@@ -1,0 +1,313 @@
+"""Outbound webhooks over real HTTP, on SQLite and PostgreSQL: signed, owed with the event in one transaction,
+retried with backoff for 24 hours, at least once and in order per incident, shared safely between replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from adapters.web.webhooks import HttpWebhookPoster
+from bot.domain import EventKind, Person
+from bot.errors import ChatError
+from bot.store import Database
+from bot.store.tables import WebhookDeliveryRow
+from bot.webhook_delivery import Answer, WebhookWorker
+from bot.webhooks import EVENTS
+from tests.harness import LOBBY, Harness
+from tests.webhook_receiver import Receiver
+
+SECRET = "whsec_test_0123456789abcdef"
+RMA = 'open "Router dead" sev:3 playbook:hardware-rma customer:"Acme Retail"'
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    r = Receiver(SECRET)
+    await r.start()
+    yield r
+    await r.close()
+
+
+@pytest.fixture
+async def poster() -> AsyncIterator[HttpWebhookPoster]:
+    p = HttpWebhookPoster(timeout=5)
+    yield p
+    await p.close()
+
+
+async def subscribe(db: Database, url: str, *events: str) -> None:
+    async with db.transaction() as store:
+        await store.add_webhook(url, events, secret=SECRET, now=Harness(db).clock.now())
+
+
+def worker(h: Harness, poster: HttpWebhookPoster, outcomes: list[str] | None = None, **kw: object) -> WebhookWorker:
+    tell = outcomes.append if outcomes is not None else None
+    return WebhookWorker(h.db, poster, h.clock, jitter=lambda: 0.5, on_outcome=tell, **kw)  # type: ignore[arg-type]
+
+
+async def owed(db: Database) -> int:
+    async with db.read() as store:
+        query = select(func.count()).select_from(WebhookDeliveryRow).where(WebhookDeliveryRow.state == "pending")
+        return int((await store.session.execute(query)).scalar_one())
+
+
+async def test_incident_opened_is_signed_retried_with_the_same_id_and_the_next_event_waits_its_turn(
+    db: Database, receiver: Receiver, poster: HttpWebhookPoster
+) -> None:
+    await subscribe(db, receiver.url)
+    h = Harness(db)
+    outcomes: list[str] = []
+    hooks = worker(h, poster, outcomes)
+    failures = {"left": 2}
+
+    def answer(got: object) -> tuple[int, dict[str, str]]:
+        if getattr(got, "body")["incident"]["number"] == 1 and failures["left"]:  # noqa: B009
+            failures["left"] -= 1
+            return 500, {}
+        return 200, {}
+
+    receiver.answer = answer
+    await h.ok(RMA)
+    await hooks.deliver_due()
+    [first] = receiver.received
+    assert first.signed and first.type == "incident.opened"
+    assert first.headers["Content-Type"] == "application/json"
+    assert first.headers["Warroom-Event-Type"] == "incident.opened"
+    assert first.headers["Warroom-Event-Id"] == first.event_id == first.body["id"]
+    assert first.headers["Warroom-Timestamp"] == str(int(h.clock.now().timestamp()))
+    assert first.body["occurred_at"] == h.clock.now().isoformat()
+    assert first.body["incident"] == {
+        "number": 1,
+        "ref": "INC-1",
+        "title": "Router dead",
+        "severity": 3,
+        "customer": "Acme Retail",
+        "state": "open",
+    }
+    assert first.body["data"]["actor"] == {"id": "dana", "name": "dana"} and first.body["data"]["severity"] == 3
+
+    await h.ok("sev 2 second site down")  # INC-1's next event: waits behind the opened that failed
+    await h.ok('open "Checkout slow" sev:3', room=LOBBY)  # another incident is not held up by INC-1
+    await hooks.deliver_due()
+    assert receiver.types() == ["incident.opened", "incident.opened"]
+    assert receiver.received[1].body["incident"]["ref"] == "INC-2"
+
+    h.later(timedelta(seconds=5))  # the retry is due 10 s (±20 %) after the first attempt, not yet
+    await hooks.deliver_due()
+    assert len(receiver.received) == 2
+    h.later(timedelta(seconds=10))
+    await hooks.deliver_due()  # the retry, answered 500 again; the severity change still waits
+    assert [r.event_id for r in receiver.received if r.body["incident"]["number"] == 1] == [first.event_id] * 2
+    h.later(timedelta(seconds=25))
+    await hooks.deliver_due()  # delivered at last, and then what waited behind it, in order
+    inc1 = [r for r in receiver.received if r.body["incident"]["number"] == 1]
+    assert [r.event_id for r in inc1[:3]] == [first.event_id] * 3
+    assert [r.type for r in inc1[3:]] == ["incident.severity_changed", "bad_news.raised"]
+    assert all(r.signed for r in receiver.received)
+    assert inc1[2].raw == first.raw  # every retry sends (and signs) the same bytes
+    assert inc1[2].headers["Warroom-Timestamp"] == str(int(h.clock.now().timestamp()))  # signed when sent
+    assert inc1[3].body["data"]["from"] == 3 and inc1[3].body["incident"]["severity"] == 2
+    assert sorted(outcomes) == ["delivered"] * 4 + ["retried"] * 2
+    assert await owed(db) == 0
+
+
+async def test_every_event_type_fires_where_its_timeline_event_is_written(
+    db: Database, receiver: Receiver, poster: HttpWebhookPoster
+) -> None:
+    await subscribe(db, receiver.url)
+    h = Harness(db)
+    await h.ok(RMA)
+    await h.ok('vendor northwind "replacement" due:2h')
+    await h.ok('commit "unit on site" due:2d needs:V1')
+    await h.ok('commit "status call" due:1d')
+    await h.advance(timedelta(hours=3))  # V1 goes overdue: C1 needs it, so it is at risk and bad news is raised
+    await h.ok("vendor heard V1 backorder due:6h")
+    for _ in range(6):  # up the ladder until Plan B
+        await h.ok("vendor escalate V1")
+        async with db.read() as store:
+            if any(e.kind is EventKind.PLAN_B for e in await store.timeline(1)):
+                break
+    await h.ok("vendor done V1 arrived")
+    await h.ok("commit kept C2")
+    await h.ok("commit missed C1 courier lost it")
+    await h.ok("sev 2")
+    await h.ok("update told Acme everything tells:all")
+    await h.ok("resolve")
+    await h.ok("close")
+    await worker(h, poster).deliver_due()
+    types = receiver.types()
+    assert set(types) == set(EVENTS)
+    assert types == [
+        "incident.opened",
+        *("follow_up.overdue", "commitment.at_risk", "bad_news.raised"),  # V1 late; C1 needs it
+        *("follow_up.heard", "bad_news.raised"),  # its new date is later than C1's
+        *("follow_up.escalated", "bad_news.raised") * 2,
+        *("follow_up.plan_b", "bad_news.raised"),
+        "follow_up.received",
+        "commitment.kept",
+        *("commitment.missed", "bad_news.raised"),
+        *("incident.severity_changed", "bad_news.raised"),
+        "update.recorded",
+        *("bad_news.told",) * 7,  # tells:all told B1…B7
+        "incident.resolved",
+        "incident.closed",
+    ]
+    told = [r.body["data"] for r in receiver.received if r.type == "bad_news.told"]
+    assert told == [{"bad_news": n, "update": 1} for n in range(1, 8)]
+    stamps = [r.body["occurred_at"] for r in receiver.received]
+    assert stamps == sorted(stamps)  # in the order they happened
+    assert len({r.event_id for r in receiver.received}) == len(types)  # each event once
+
+
+async def test_a_rolled_back_command_and_a_forgotten_incident_send_nothing(
+    db: Database, receiver: Receiver, poster: HttpWebhookPoster
+) -> None:
+    await subscribe(db, receiver.url)
+    h = Harness(db)
+    await h.ok(RMA)
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as store:
+            await store.add_event(1, h.clock.now(), EventKind.RESOLVED, Person("dana", "dana"), "Resolved")
+            assert await owed(db) == 1  # (only the opened, committed; this one is not visible outside)
+            raise RuntimeError("the command failed after writing its event")
+    h.chat.fail["open_room"] = ChatError("Slack conversations.create failed: HTTP 500")
+    reply = await h.run('open "Printer on fire" sev:2', room=LOBBY)
+    assert not reply.ok and "nothing was recorded" in reply.messages[0].title
+    await worker(h, poster).deliver_due()
+    assert receiver.types() == ["incident.opened"]
+    assert receiver.received[0].body["incident"]["title"] == "Router dead"
+    assert await owed(db) == 0
+
+
+async def test_after_24_hours_of_failures_the_delivery_is_failed_listed_and_can_be_sent_again(
+    db: Database, receiver: Receiver, poster: HttpWebhookPoster
+) -> None:
+    await subscribe(db, receiver.url, "incident.opened")
+    h = Harness(db)
+    outcomes: list[str] = []
+    hooks = worker(h, poster, outcomes)
+    receiver.answer = lambda _r: (429, {"Retry-After": "600"})
+    await h.ok(RMA)
+    opened = h.clock.now()
+    await hooks.deliver_due()
+    assert await hooks.next_due() == opened + timedelta(seconds=600)  # the receiver's Retry-After, not our 10 s
+    receiver.answer = lambda _r: (500, {})
+    for _ in range(60):
+        due = await hooks.next_due()
+        if due is None:
+            break
+        h.clock.set(max(due, h.clock.now()))
+        await hooks.deliver_due()
+    assert await hooks.next_due() is None
+    assert h.clock.now() == opened + timedelta(hours=24)  # the last try is at the deadline, then it gives up
+    assert outcomes[-1] == "failed" and set(outcomes[:-1]) == {"retried"}
+    assert len(receiver.received) == len(outcomes) < 40  # backed off: doubling, up to an hour apart
+    assert {r.event_id for r in receiver.received} == {receiver.received[0].event_id}
+    async with db.read() as store:
+        [failed] = await store.failing_webhooks()
+    assert failed.state == "failed" and failed.last_error == "HTTP 500" and failed.last_status == 500
+    assert failed.type == "incident.opened" and failed.url == receiver.url
+
+    await h.ok("sev 2")  # not subscribed to it: nothing owed
+    assert await owed(db) == 0
+    async with db.transaction() as store:
+        await store.retry_webhook(failed.id, h.clock.now())
+    receiver.answer = lambda _r: (200, {})
+    await hooks.deliver_due()
+    assert receiver.received[-1].event_id == failed.event_id and outcomes[-1] == "delivered"
+    async with db.read() as store:
+        assert await store.failing_webhooks() == []
+
+
+class Hanging:
+    """A replica that claims a delivery and dies before its POST ends: the POST never answers."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+
+    async def post(self, url: str, payload: bytes, headers: Mapping[str, str]) -> Answer:
+        self.started.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_delivery_claimed_by_a_killed_replica_is_delivered_after_its_lease_once(
+    db: Database, receiver: Receiver, poster: HttpWebhookPoster
+) -> None:
+    await subscribe(db, receiver.url)
+    h = Harness(db)
+    await h.ok(RMA)
+    dying = Hanging()
+    killed = asyncio.create_task(WebhookWorker(db, dying, h.clock, lease=timedelta(minutes=1)).deliver_due())
+    await asyncio.wait_for(dying.started.wait(), timeout=10)
+    killed.cancel()  # kill -9: the lease is never released
+    with pytest.raises(asyncio.CancelledError):
+        await killed
+    other = worker(h, poster)
+    await other.deliver_due()
+    assert receiver.received == []  # the lease still holds
+    h.later(timedelta(seconds=61))
+    await other.deliver_due()
+    assert receiver.types() == ["incident.opened"] and receiver.received[0].signed
+
+
+async def test_replicas_delivering_side_by_side_send_each_event_once_and_in_order(
+    db: Database, receiver: Receiver, poster: HttpWebhookPoster
+) -> None:
+    await subscribe(db, receiver.url)
+    h = Harness(db)
+    for n in range(4):
+        await h.ok(f'open "Outage {n}" sev:3', room=LOBBY)
+        await h.ok("sev 2")
+        await h.ok("resolve")
+    replicas = [worker(h, poster, batch=2) for _ in range(3)]
+    await asyncio.gather(*(r.deliver_due() for r in replicas))
+    for _ in range(3):  # what a replica found still waiting its turn is picked up on the next pass
+        await asyncio.gather(*(r.deliver_due() for r in replicas))
+    ids = [r.event_id for r in receiver.received]
+    assert len(ids) == len(set(ids)) == 4 * 4  # opened, severity_changed, bad_news.raised, resolved: once each
+    for number in range(1, 5):
+        mine = [r.type for r in receiver.received if r.body["incident"]["number"] == number]
+        assert mine == ["incident.opened", "incident.severity_changed", "bad_news.raised", "incident.resolved"]
+
+
+async def test_the_webhook_tables_are_what_the_migration_builds(db: Database) -> None:
+    from typing import Any
+
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from bot.store.tables import Base
+
+    def diff(conn: Any) -> list[Any]:
+        return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+
+    async with db.engine.connect() as conn:
+        found = await conn.run_sync(diff)
+    assert [d for d in found if "webhook" in str(d)] == []
+
+
+def test_bodies_are_json_with_the_documented_fields() -> None:
+    from datetime import UTC, datetime
+
+    from bot.webhooks import body
+
+    text = body(
+        event_id="evt_1",
+        event_type="incident.opened",
+        at=datetime(2026, 11, 23, 14, 0, tzinfo=UTC),
+        incident={"number": 7, "title": "t", "severity": 1, "customer": None, "state": "open"},
+        data={"severity": 1},
+    )
+    assert json.loads(text) == {
+        "id": "evt_1",
+        "type": "incident.opened",
+        "occurred_at": "2026-11-23T14:00:00+00:00",
+        "incident": {"number": 7, "ref": "INC-7", "title": "t", "severity": 1, "customer": None, "state": "open"},
+        "data": {"severity": 1},
+    }
