@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from collections.abc import AsyncIterator, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -18,6 +20,7 @@ from bot.store import Database
 from bot.store.tables import WebhookDeliveryRow
 from bot.webhook_delivery import Answer, WebhookWorker
 from bot.webhooks import EVENTS
+from tests.conftest import PLAYBOOKS
 from tests.harness import LOBBY, Harness
 from tests.webhook_receiver import Receiver
 
@@ -311,3 +314,78 @@ def test_bodies_are_json_with_the_documented_fields() -> None:
         "incident": {"number": 7, "ref": "INC-7", "title": "t", "severity": 1, "customer": None, "state": "open"},
         "data": {"severity": 1},
     }
+
+
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str, *args: str) -> tuple[int, str]:
+    """`warroom webhook …` in this process: its exit code, and what it printed (stdout, then stderr)."""
+    from bot.cli import main
+
+    monkeypatch.setenv("WARROOM_DATABASE_URL", url)
+    monkeypatch.setenv("WARROOM_PLAYBOOKS", str(PLAYBOOKS))
+    code = main(["webhook", *args])
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+def test_the_webhook_command_refuses_bad_input_in_one_line_and_changes_nothing(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(_migrate(database_url))
+    code, said = cli(monkeypatch, capsys, database_url, "add", "ftp://files.example/hook")
+    assert code == 2 and said.count("\n") == 1
+    assert said.startswith("warroom: webhooks go to http:// or https:// URLs only, not 'ftp://files.example/hook'")
+    code, said = cli(monkeypatch, capsys, database_url, "add", "https://h.example/a", "--events", "incident.exploded")
+    assert code == 2 and said.count("\n") == 1 and "unknown webhook event 'incident.exploded'" in said
+    code, said = cli(monkeypatch, capsys, database_url, "add", "https://h.example/a", "--secret", "short")
+    assert code == 2 and said.count("\n") == 1 and "--secret must be at least 16 characters" in said
+    assert cli(monkeypatch, capsys, database_url, "list") == (
+        0,
+        "no webhooks: `warroom webhook add URL` or WARROOM_WEBHOOKS adds one\n",
+    )
+
+    code, said = cli(monkeypatch, capsys, database_url, "add", "https://h.example/a", "--events", "incident.opened")
+    assert code == 0 and said.startswith("webhook 1: https://h.example/a gets incident.opened\n")
+    secret = said.split("give it to the receiver): ")[1].strip()
+    assert secret.startswith("whsec_") and len(secret) == 6 + 64
+    code, said = cli(monkeypatch, capsys, database_url, "add", "https://h.example/a")
+    assert code == 2 and said == (
+        "warroom: https://h.example/a is already subscribed as webhook 1; remove it first to change it\n"
+    )
+    code, listed = cli(monkeypatch, capsys, database_url, "list")
+    assert listed == "1  https://h.example/a  incident.opened  (added here; 0 owed, 0 failed)\n"
+    assert secret not in listed
+    assert cli(monkeypatch, capsys, database_url, "failed") == (0, "no webhook delivery is failing\n")
+    code, said = cli(monkeypatch, capsys, database_url, "retry", "9")
+    assert code == 2 and said == "warroom: no webhook delivery 9; `warroom webhook failed` lists them\n"
+    code, said = cli(monkeypatch, capsys, database_url, "remove", "https://h.example/a")
+    assert code == 0 and said.startswith("removed webhook 1 (https://h.example/a)")
+    code, said = cli(monkeypatch, capsys, database_url, "remove", "1")
+    assert code == 2 and said == "warroom: no webhook 1; `warroom webhook list` shows them\n"
+
+
+async def _migrate(url: str) -> None:
+    db = Database(url)
+    await db.upgrade()
+    await db.dispose()
+
+
+async def test_warroom_serve_delivers_to_the_subscribers_its_settings_name(tmp_path: Path, receiver: Receiver) -> None:
+    from tests.integration.test_serve import warroom_serve
+
+    settings = {"WARROOM_WEBHOOKS": f"{receiver.url} events=incident.opened", "WARROOM_WEBHOOK_SECRET": SECRET}
+    async with warroom_serve(tmp_path, settings) as served:
+        db = Database(f"sqlite:///{tmp_path / 'served.db'}")
+        try:
+            async with db.read() as store:
+                [sub] = await store.webhooks()
+            assert (sub.url, sub.events, sub.origin) == (receiver.url, ("incident.opened",), "settings")
+            h = Harness(db, start=datetime.now(UTC))  # another process (a chat command) opens an incident
+            await h.ok(RMA)
+            await served.until(lambda: bool(receiver.received), "the server to deliver incident.opened")
+        finally:
+            await db.dispose()
+        served.process.send_signal(signal.SIGTERM)
+        assert await served.exit_code() == 0
+    [got] = receiver.received
+    assert got.signed and got.type == "incident.opened" and got.body["incident"]["ref"] == "INC-1"
+    assert SECRET not in served.log and "Traceback" not in served.log
