@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -20,9 +21,9 @@ from bot.store import Database
 from bot.store.tables import WebhookDeliveryRow
 from bot.webhook_delivery import Answer, WebhookWorker
 from bot.webhooks import EVENTS
-from tests.conftest import PLAYBOOKS
+from tests.conftest import PLAYBOOKS, ROOT
 from tests.harness import LOBBY, Harness
-from tests.webhook_receiver import Receiver
+from tests.webhook_receiver import Receiver, expected_signature
 
 SECRET = "whsec_test_0123456789abcdef"
 RMA = 'open "Router dead" sev:3 playbook:hardware-rma customer:"Acme Retail"'
@@ -280,8 +281,6 @@ async def test_replicas_delivering_side_by_side_send_each_event_once_and_in_orde
 
 
 async def test_the_webhook_tables_are_what_the_migration_builds(db: Database) -> None:
-    from typing import Any
-
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
@@ -389,3 +388,23 @@ async def test_warroom_serve_delivers_to_the_subscribers_its_settings_name(tmp_p
     [got] = receiver.received
     assert got.signed and got.type == "incident.opened" and got.body["incident"]["ref"] == "INC-1"
     assert SECRET not in served.log and "Traceback" not in served.log
+    verify = readme_verify()  # the README's recipe, run as a receiver would run it
+    seen: set[str] = set()
+    assert verify(SECRET, got.headers, got.raw, seen) == got.body
+    assert verify(SECRET, got.headers, got.raw, seen) is None  # the same event again: already handled
+    assert verify(SECRET, got.headers, got.raw.replace(b"Router", b"Rooter"), set()) is None  # tampered
+    assert verify("another-secret-entirely", got.headers, got.raw, set()) is None
+    old = str(int(got.headers["Warroom-Timestamp"]) - 301)
+    replayed = got.headers | {"Warroom-Timestamp": old, "Warroom-Signature": expected_signature(SECRET, old, got.raw)}
+    assert verify(SECRET, replayed, got.raw, set()) is None  # rightly signed, but more than five minutes old
+
+
+def readme_verify() -> Callable[..., Any]:
+    """The `verify` function the README's Webhooks section tells receivers to use."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```python\nimport hashlib, hmac, json, time")
+    code = readme[start + len("```python\n") : readme.index("```", start + 10)]
+    scope: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - our own documentation
+    verify: Callable[..., Any] = scope["verify"]
+    return verify
