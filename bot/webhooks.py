@@ -71,7 +71,8 @@ def occurrences(
     kind: EventKind, data: Mapping[str, Any], *, text: str, actor: Mapping[str, str] | None
 ) -> list[Occurrence]:
     """The webhook events a timeline event of ``kind`` means (most mean one, many none, an update may mean more)."""
-    base = {**data, "text": text, "actor": dict(actor) if actor else None}
+    who = dict(actor) if actor else None
+    base = {**data, "text": text, "actor": who}
     if kind is EventKind.CHASED:
         # Only the chase that turns a waiting follow-up overdue is news; later chases are the ladder's business.
         return [Occurrence("follow_up.overdue", base)] if data.get("overdue") else []
@@ -82,7 +83,12 @@ def occurrences(
     if kind is EventKind.UPDATE:
         # Bad news counts as told when an update says it told it (`tells:B1`, *Update sent*): see bot/updates.py.
         update = data.get("update")
-        found += [Occurrence("bad_news.told", {"bad_news": n, "update": update}) for n in data.get("tells") or ()]
+        found += [
+            Occurrence(
+                "bad_news.told", {"bad_news": n, "update": update, "text": f"B{n} told in U{update}", "actor": who}
+            )
+            for n in data.get("tells") or ()
+        ]
     return found
 
 

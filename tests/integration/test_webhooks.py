@@ -162,7 +162,8 @@ async def test_every_event_type_fires_where_its_timeline_event_is_written(
         "incident.closed",
     ]
     told = [r.body["data"] for r in receiver.received if r.type == "bad_news.told"]
-    assert told == [{"bad_news": n, "update": 1} for n in range(1, 8)]
+    assert [(d["bad_news"], d["update"], d["text"]) for d in told] == [(n, 1, f"B{n} told in U1") for n in range(1, 8)]
+    assert told[0]["actor"] == {"id": "dana", "name": "dana"}
     stamps = [r.body["occurred_at"] for r in receiver.received]
     assert stamps == sorted(stamps)  # in the order they happened
     assert len({r.event_id for r in receiver.received}) == len(types)  # each event once
