@@ -261,6 +261,25 @@ async def test_a_delivery_claimed_by_a_killed_replica_is_delivered_after_its_lea
     assert receiver.types() == ["incident.opened"] and receiver.received[0].signed
 
 
+async def test_a_replica_stopping_gracefully_hands_its_claims_back_at_once(
+    db: Database, receiver: Receiver, poster: HttpWebhookPoster
+) -> None:
+    await subscribe(db, receiver.url)
+    h = Harness(db)
+    await h.ok(RMA)
+    dying = Hanging()
+    stopping = WebhookWorker(db, dying, h.clock)
+    cut = asyncio.create_task(stopping.deliver_due())
+    await asyncio.wait_for(dying.started.wait(), timeout=10)
+    cut.cancel()  # SIGTERM's grace ran out mid-POST
+    with pytest.raises(asyncio.CancelledError):
+        await cut
+    async with db.transaction() as store:
+        assert await store.hand_back_webhooks(stopping.owner) == 1
+    await worker(h, poster).deliver_due()  # no waiting for the lease
+    assert receiver.types() == ["incident.opened"]
+
+
 async def test_replicas_delivering_side_by_side_send_each_event_once_and_in_order(
     db: Database, receiver: Receiver, poster: HttpWebhookPoster
 ) -> None:
