@@ -19,6 +19,7 @@ from adapters.console import ConsoleChat, ConsoleSession
 from adapters.email.imap import ImapMailbox
 from adapters.email.local import LocalMailbox, LocalOutbox
 from adapters.email.smtp import SmtpSender
+from adapters.web.webhooks import HttpWebhookPoster
 from bot.chat import ChatPort, RoomRef
 from bot.clock import Clock, SimClock
 from bot.config import ConfigError, Settings
@@ -33,6 +34,7 @@ from bot.render import printable
 from bot.runtime import Runtime
 from bot.service import Warroom
 from bot.store import Database
+from bot.webhook_delivery import Outcome, WebhookPoster, WebhookWorker
 from bot.when import format_when
 
 log = logging.getLogger(__name__)
@@ -270,12 +272,31 @@ def make_surface(settings: Settings) -> Surface:
     return TeamsSurface(settings)
 
 
-async def serve(settings: Settings, *, clock: Clock, surface: Surface | None = None) -> None:
-    """Run the HTTP server and the reminder engine until SIGTERM (or cancellation), then shut down gracefully."""
+async def webhook_worker(
+    app: App, poster: WebhookPoster, clock: Clock, *, on_outcome: Outcome | None = None
+) -> WebhookWorker:
+    """The webhook worker of a serving replica, after recording the subscriptions WARROOM_WEBHOOKS names."""
+    async with app.db.transaction() as store:
+        await store.record_settings_webhooks(app.settings.webhooks, clock.now())
+    secrets = {t.url: t.secret for t in app.settings.webhooks}
+    return WebhookWorker(app.db, poster, clock, secrets=secrets, on_outcome=on_outcome)
+
+
+async def serve(
+    settings: Settings,
+    *,
+    clock: Clock,
+    surface: Surface | None = None,
+    on_webhook: Outcome | None = None,
+) -> None:
+    """Run the HTTP server, the reminder engine and the webhook worker until SIGTERM (or cancellation), then shut
+    down gracefully. ``on_webhook`` is told each webhook delivery's outcome (delivered, retried, failed)."""
     surface = surface or make_surface(settings)
     host = settings.bind_host
     sender, mailbox = mail_sender(settings), mail_box(settings)
     async with running(settings, chat=surface.chat, clock=clock, mail=sender, mailbox=mailbox) as app:
+        poster = HttpWebhookPoster()
+        hooks = await webhook_worker(app, poster, clock, on_outcome=on_webhook)
         web_application = web_app(app)
         surface.mount(web_application, app)
         runner = web.AppRunner(web_application, shutdown_timeout=GRACE)
@@ -292,6 +313,7 @@ async def serve(settings: Settings, *, clock: Clock, surface: Surface | None = N
                 "email: out %s, replies from %s", sender.name if sender else "off", mailbox.name if mailbox else "-"
             )
         mail = asyncio.create_task(app.warroom.mail.run_forever(stop), name="mailbox") if mailbox else None
+        webhooks = asyncio.create_task(hooks.run_forever(stop), name="webhooks")
         terminated = asyncio.Event()
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals on Windows or off the main thread
@@ -308,8 +330,10 @@ async def serve(settings: Settings, *, clock: Clock, surface: Surface | None = N
             await _finish(reminders, within=deadline - loop.time())
             if mail is not None:
                 await _finish(mail, within=0)
+            await _finish(webhooks, within=deadline - loop.time())  # a POST in flight gets its 10 s, then its lease
+            await poster.close()
             await surface.close(grace=max(0.0, deadline - loop.time()))
-            owners = [app.engine.owner, app.warroom.desk.outbox.owner, app.warroom.mail.owner]
+            owners = [app.engine.owner, app.warroom.desk.outbox.owner, app.warroom.mail.owner, hooks.owner]
             await _hand_back(app, [*owners, *surface.lease_owners()])
         log.info("warroom stopped")
 
@@ -319,7 +343,7 @@ async def _hand_back(app: App, owners: list[str]) -> None:
     try:
         async with asyncio.timeout(READY_TIMEOUT * 5):
             async with app.db.transaction() as store:
-                released = sum([await store.hand_back(owner) for owner in owners])
+                released = sum([await store.hand_back(o) + await store.hand_back_webhooks(o) for o in owners])
     except Exception as err:  # the database may be what is going away: the leases cover it
         log.warning("could not hand back claimed work (%s); it comes back when the leases run out", err)
         return

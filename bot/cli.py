@@ -46,7 +46,23 @@ def _parser() -> argparse.ArgumentParser:
     playbooks.add_argument("--dir", type=Path, help="folder to check (default: WARROOM_PLAYBOOKS)")
     db = sub.add_parser("db", help="database tools")
     db.add_argument("action", choices=("upgrade",))
+    _webhook_parser(sub)
     return p
+
+
+def _webhook_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    hook = sub.add_parser("webhook", help="outbound webhooks: subscribe URLs to incident events")
+    actions = hook.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="subscribe a URL; its signing secret is printed once")
+    add.add_argument("url", help="an http:// or https:// URL")
+    add.add_argument("--events", default="", help="comma-separated event names (default: every event)")
+    add.add_argument("--secret", help="the signing secret to use (default: a new random one)")
+    actions.add_parser("list", help="the subscriptions, with what each still owes and what failed")
+    remove = actions.add_parser("remove", help="unsubscribe a URL (by its URL or its ID)")
+    remove.add_argument("which", metavar="URL|ID")
+    actions.add_parser("failed", help="deliveries that gave up or are failing, with the last error")
+    retry = actions.add_parser("retry", help="send a failed delivery again (retried for another 24 hours)")
+    retry.add_argument("delivery", type=int, metavar="ID")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -189,6 +205,18 @@ async def _tick(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _webhook(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import prepare_database
+    from bot.webhook_cli import run_webhook_command
+
+    db = await prepare_database(settings)
+    try:
+        print(await run_webhook_command(db, args, now=datetime.now(UTC)))
+    finally:
+        await db.dispose()
+    return 0
+
+
 _COMMANDS = {
     "tick": _tick,
     "console": _console,
@@ -197,6 +225,7 @@ _COMMANDS = {
     "summary": _summary,
     "playbooks": _playbooks,
     "db": _db,
+    "webhook": _webhook,
 }
 
 __all__ = ["main", "NotFound"]

@@ -15,8 +15,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 
 from bot.errors import WarroomError
+from bot.webhooks import SubscriptionError, WebhookTarget, parse_targets
 
-_SECRETS = {"slack_bot_token", "slack_signing_secret", "slack_app_token", "microsoft_app_password"}
+_SECRETS = {
+    "slack_bot_token",
+    "slack_signing_secret",
+    "slack_app_token",
+    "microsoft_app_password",
+    "webhook_secret",
+}
 _HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*")
 LOOPBACK = "127.0.0.1"
 EVERYWHERE = "0.0.0.0"
@@ -123,6 +130,8 @@ class Settings:
     smtp: MailServer | None = None  # email out; None: emails go to the console's outbox, or nowhere in `serve`
     mail_from: str | None = None
     imap: MailServer | None = None  # the mailbox replies are read from
+    webhooks: tuple[WebhookTarget, ...] = ()  # WARROOM_WEBHOOKS: subscriptions kept in the settings
+    webhook_secret: str | None = field(default=None, repr=False)  # their signing secret unless one says secret=
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -150,6 +159,11 @@ class Settings:
             if smtp.username is None or "@" not in smtp.username:
                 raise ConfigError("WARROOM_SMTP_URL is set: set WARROOM_MAIL_FROM to the address Warroom sends from")
             mail_from = smtp.username
+        webhook_secret = get("WARROOM_WEBHOOK_SECRET")
+        try:
+            webhooks = parse_targets(get("WARROOM_WEBHOOKS") or "", default_secret=webhook_secret)
+        except SubscriptionError as err:
+            raise ConfigError(f"WARROOM_WEBHOOKS: {err}") from None
         return cls(
             database_url=get("WARROOM_DATABASE_URL") or cls.database_url,
             playbooks_dir=Path(get("WARROOM_PLAYBOOKS") or cls.playbooks_dir),
@@ -168,6 +182,8 @@ class Settings:
             smtp=smtp,
             mail_from=mail_address("WARROOM_MAIL_FROM", mail_from) if mail_from else None,
             imap=imap,
+            webhooks=webhooks,
+            webhook_secret=webhook_secret,
         )
 
     @property

@@ -644,7 +644,7 @@ class VendorDesk:
                     EventKind.CHASED,
                     None,
                     f"{g.ref} chased {g.owner.name} ({g.chases}): {g.waits_on} is {format_duration(now - g.due)} late",
-                    {"follow_up": g.number},
+                    {"follow_up": g.number, "overdue": first},  # the chase that made it overdue (webhooks tell it)
                 )
                 posts.append((room, overdue_message(g, room, now, email=self._email(g))))
                 if first:  # overdue now: a promise that needs it is at risk at once

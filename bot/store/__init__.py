@@ -49,7 +49,9 @@ from bot.store.tables import (
     RoleRow,
     SummaryRow,
     UpdateRow,
+    WebhookDeliveryRow,
 )
+from bot.store.webhooks import WebhookStore
 
 CHILD_TABLES = (
     RoleRow,
@@ -64,6 +66,7 @@ CHILD_TABLES = (
     UpdateRow,
     BadNewsRow,
     OutboxRow,
+    WebhookDeliveryRow,
 )
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
 
@@ -287,7 +290,7 @@ _INCIDENT_FIELDS = [
 ]
 
 
-class Store(FollowUpStore, CustomerStore, PlatformStore, OutboxStore, InboxStore, MailStore):
+class Store(FollowUpStore, CustomerStore, PlatformStore, OutboxStore, InboxStore, MailStore, WebhookStore):
     """Reads and writes domain values inside the caller's transaction."""
 
     def __init__(self, session: AsyncSession, *, dialect: str) -> None:
@@ -402,6 +405,9 @@ class Store(FollowUpStore, CustomerStore, PlatformStore, OutboxStore, InboxStore
                 data=json.dumps(data or {}, sort_keys=True),
             )
         )
+        # Webhook deliveries are owed in the same transaction: sent if and only if the event is recorded.
+        who = {"id": actor.id, "name": actor.name} if actor else None
+        await self.owe_webhooks(number, at, kind, actor=who, text=text, data=data or {})
 
     async def latest_event_at(self) -> datetime | None:
         """When anything last happened, in any incident (simulated clocks resume from there)."""

@@ -1,0 +1,1 @@
+"""The web surface beyond chat platforms: aiohttp code, one module per concern."""

@@ -1,0 +1,430 @@
+"""Outbound webhooks over real HTTP, on SQLite and PostgreSQL: signed, owed with the event in one transaction,
+retried with backoff for 24 hours, at least once and in order per incident, shared safely between replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from adapters.web.webhooks import HttpWebhookPoster
+from bot.domain import EventKind, Person
+from bot.errors import ChatError
+from bot.store import Database
+from bot.store.tables import WebhookDeliveryRow
+from bot.webhook_delivery import Answer, WebhookWorker
+from bot.webhooks import EVENTS
+from tests.conftest import PLAYBOOKS, ROOT
+from tests.harness import LOBBY, Harness
+from tests.webhook_receiver import Receiver, expected_signature
+
+SECRET = "whsec_test_0123456789abcdef"
+RMA = 'open "Router dead" sev:3 playbook:hardware-rma customer:"Acme Retail"'
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    r = Receiver(SECRET)
+    await r.start()
+    yield r
+    await r.close()
+
+
+@pytest.fixture
+async def poster() -> AsyncIterator[HttpWebhookPoster]:
+    p = HttpWebhookPoster(timeout=5)
+    yield p
+    await p.close()
+
+
+async def subscribe(db: Database, url: str, *events: str) -> None:
+    async with db.transaction() as store:
+        await store.add_webhook(url, events, secret=SECRET, now=Harness(db).clock.now())
+
+
+def worker(h: Harness, poster: HttpWebhookPoster, outcomes: list[str] | None = None, **kw: object) -> WebhookWorker:
+    tell = outcomes.append if outcomes is not None else None
+    return WebhookWorker(h.db, poster, h.clock, jitter=lambda: 0.5, on_outcome=tell, **kw)  # type: ignore[arg-type]
+
+
+async def owed(db: Database) -> int:
+    async with db.read() as store:
+        query = select(func.count()).select_from(WebhookDeliveryRow).where(WebhookDeliveryRow.state == "pending")
+        return int((await store.session.execute(query)).scalar_one())
+
+
+async def test_incident_opened_is_signed_retried_with_the_same_id_and_the_next_event_waits_its_turn(
+    db: Database, receiver: Receiver, poster: HttpWebhookPoster
+) -> None:
+    await subscribe(db, receiver.url)
+    h = Harness(db)
+    outcomes: list[str] = []
+    hooks = worker(h, poster, outcomes)
+    failures = {"left": 2}
+
+    def answer(got: object) -> tuple[int, dict[str, str]]:
+        if getattr(got, "body")["incident"]["number"] == 1 and failures["left"]:  # noqa: B009
+            failures["left"] -= 1
+            return 500, {}
+        return 200, {}
+
+    receiver.answer = answer
+    await h.ok(RMA)
+    await hooks.deliver_due()
+    [first] = receiver.received
+    assert first.signed and first.type == "incident.opened"
+    assert first.headers["Content-Type"] == "application/json"
+    assert first.headers["Warroom-Event-Type"] == "incident.opened"
+    assert first.headers["Warroom-Event-Id"] == first.event_id == first.body["id"]
+    assert first.headers["Warroom-Timestamp"] == str(int(h.clock.now().timestamp()))
+    assert first.body["occurred_at"] == h.clock.now().isoformat()
+    assert first.body["incident"] == {
+        "number": 1,
+        "ref": "INC-1",
+        "title": "Router dead",
+        "severity": 3,
+        "customer": "Acme Retail",
+        "state": "open",
+    }
+    assert first.body["data"]["actor"] == {"id": "dana", "name": "dana"} and first.body["data"]["severity"] == 3
+
+    await h.ok("sev 2 second site down")  # INC-1's next event: waits behind the opened that failed
+    await h.ok('open "Checkout slow" sev:3', room=LOBBY)  # another incident is not held up by INC-1
+    await hooks.deliver_due()
+    assert receiver.types() == ["incident.opened", "incident.opened"]
+    assert receiver.received[1].body["incident"]["ref"] == "INC-2"
+
+    h.later(timedelta(seconds=5))  # the retry is due 10 s (±20 %) after the first attempt, not yet
+    await hooks.deliver_due()
+    assert len(receiver.received) == 2
+    h.later(timedelta(seconds=10))
+    await hooks.deliver_due()  # the retry, answered 500 again; the severity change still waits
+    assert [r.event_id for r in receiver.received if r.body["incident"]["number"] == 1] == [first.event_id] * 2
+    h.later(timedelta(seconds=25))
+    await hooks.deliver_due()  # delivered at last, and then what waited behind it, in order
+    inc1 = [r for r in receiver.received if r.body["incident"]["number"] == 1]
+    assert [r.event_id for r in inc1[:3]] == [first.event_id] * 3
+    assert [r.type for r in inc1[3:]] == ["incident.severity_changed", "bad_news.raised"]
+    assert all(r.signed for r in receiver.received)
+    assert inc1[2].raw == first.raw  # every retry sends (and signs) the same bytes
+    assert inc1[2].headers["Warroom-Timestamp"] == str(int(h.clock.now().timestamp()))  # signed when sent
+    assert inc1[3].body["data"]["from"] == 3 and inc1[3].body["incident"]["severity"] == 2
+    assert sorted(outcomes) == ["delivered"] * 4 + ["retried"] * 2
+    assert await owed(db) == 0
+
+
+async def test_every_event_type_fires_where_its_timeline_event_is_written(
+    db: Database, receiver: Receiver, poster: HttpWebhookPoster
+) -> None:
+    await subscribe(db, receiver.url)
+    h = Harness(db)
+    await h.ok(RMA)
+    await h.ok('vendor northwind "replacement" due:2h')
+    await h.ok('commit "unit on site" due:2d needs:V1')
+    await h.ok('commit "status call" due:1d')
+    await h.advance(timedelta(hours=3))  # V1 goes overdue: C1 needs it, so it is at risk and bad news is raised
+    await h.ok("vendor heard V1 backorder due:6h")
+    for _ in range(6):  # up the ladder until Plan B
+        await h.ok("vendor escalate V1")
+        async with db.read() as store:
+            if any(e.kind is EventKind.PLAN_B for e in await store.timeline(1)):
+                break
+    await h.ok("vendor done V1 arrived")
+    await h.ok("commit kept C2")
+    await h.ok("commit missed C1 courier lost it")
+    await h.ok("sev 2")
+    await h.ok("update told Acme everything tells:all")
+    await h.ok("resolve")
+    await h.ok("close")
+    await worker(h, poster).deliver_due()
+    types = receiver.types()
+    assert set(types) == set(EVENTS)
+    assert types == [
+        "incident.opened",
+        *("follow_up.overdue", "commitment.at_risk", "bad_news.raised"),  # V1 late; C1 needs it
+        *("follow_up.heard", "bad_news.raised"),  # its new date is later than C1's
+        *("follow_up.escalated", "bad_news.raised") * 2,
+        *("follow_up.plan_b", "bad_news.raised"),
+        "follow_up.received",
+        "commitment.kept",
+        *("commitment.missed", "bad_news.raised"),
+        *("incident.severity_changed", "bad_news.raised"),
+        "update.recorded",
+        *("bad_news.told",) * 7,  # tells:all told B1…B7
+        "incident.resolved",
+        "incident.closed",
+    ]
+    told = [r.body["data"] for r in receiver.received if r.type == "bad_news.told"]
+    assert [(d["bad_news"], d["update"], d["text"]) for d in told] == [(n, 1, f"B{n} told in U1") for n in range(1, 8)]
+    assert told[0]["actor"] == {"id": "dana", "name": "dana"}
+    stamps = [r.body["occurred_at"] for r in receiver.received]
+    assert stamps == sorted(stamps)  # in the order they happened
+    assert len({r.event_id for r in receiver.received}) == len(types)  # each event once
+
+
+async def test_a_rolled_back_command_and_a_forgotten_incident_send_nothing(
+    db: Database, receiver: Receiver, poster: HttpWebhookPoster
+) -> None:
+    await subscribe(db, receiver.url)
+    h = Harness(db)
+    await h.ok(RMA)
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as store:
+            await store.add_event(1, h.clock.now(), EventKind.RESOLVED, Person("dana", "dana"), "Resolved")
+            assert await owed(db) == 1  # (only the opened, committed; this one is not visible outside)
+            raise RuntimeError("the command failed after writing its event")
+    h.chat.fail["open_room"] = ChatError("Slack conversations.create failed: HTTP 500")
+    reply = await h.run('open "Printer on fire" sev:2', room=LOBBY)
+    assert not reply.ok and "nothing was recorded" in reply.messages[0].title
+    await worker(h, poster).deliver_due()
+    assert receiver.types() == ["incident.opened"]
+    assert receiver.received[0].body["incident"]["title"] == "Router dead"
+    assert await owed(db) == 0
+
+
+async def test_after_24_hours_of_failures_the_delivery_is_failed_listed_and_can_be_sent_again(
+    db: Database, receiver: Receiver, poster: HttpWebhookPoster
+) -> None:
+    await subscribe(db, receiver.url, "incident.opened")
+    h = Harness(db)
+    outcomes: list[str] = []
+    hooks = worker(h, poster, outcomes)
+    receiver.answer = lambda _r: (429, {"Retry-After": "600"})
+    await h.ok(RMA)
+    opened = h.clock.now()
+    await hooks.deliver_due()
+    assert await hooks.next_due() == opened + timedelta(seconds=600)  # the receiver's Retry-After, not our 10 s
+    receiver.answer = lambda _r: (500, {})
+    for _ in range(60):
+        due = await hooks.next_due()
+        if due is None:
+            break
+        h.clock.set(max(due, h.clock.now()))
+        await hooks.deliver_due()
+    assert await hooks.next_due() is None
+    assert h.clock.now() == opened + timedelta(hours=24)  # the last try is at the deadline, then it gives up
+    assert outcomes[-1] == "failed" and set(outcomes[:-1]) == {"retried"}
+    assert len(receiver.received) == len(outcomes) < 40  # backed off: doubling, up to an hour apart
+    assert {r.event_id for r in receiver.received} == {receiver.received[0].event_id}
+    async with db.read() as store:
+        [failed] = await store.failing_webhooks()
+    assert failed.state == "failed" and failed.last_error == "HTTP 500" and failed.last_status == 500
+    assert failed.type == "incident.opened" and failed.url == receiver.url
+
+    await h.ok("sev 2")  # not subscribed to it: nothing owed
+    assert await owed(db) == 0
+    async with db.transaction() as store:
+        await store.retry_webhook(failed.id, h.clock.now())
+    receiver.answer = lambda _r: (200, {})
+    await hooks.deliver_due()
+    assert receiver.received[-1].event_id == failed.event_id and outcomes[-1] == "delivered"
+    async with db.read() as store:
+        assert await store.failing_webhooks() == []
+
+
+class Hanging:
+    """A replica that claims a delivery and dies before its POST ends: the POST never answers."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+
+    async def post(self, url: str, payload: bytes, headers: Mapping[str, str]) -> Answer:
+        self.started.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_delivery_claimed_by_a_killed_replica_is_delivered_after_its_lease_once(
+    db: Database, receiver: Receiver, poster: HttpWebhookPoster
+) -> None:
+    await subscribe(db, receiver.url)
+    h = Harness(db)
+    await h.ok(RMA)
+    dying = Hanging()
+    killed = asyncio.create_task(WebhookWorker(db, dying, h.clock, lease=timedelta(minutes=1)).deliver_due())
+    await asyncio.wait_for(dying.started.wait(), timeout=10)
+    killed.cancel()  # kill -9: the lease is never released
+    with pytest.raises(asyncio.CancelledError):
+        await killed
+    other = worker(h, poster)
+    await other.deliver_due()
+    assert receiver.received == []  # the lease still holds
+    h.later(timedelta(seconds=61))
+    await other.deliver_due()
+    assert receiver.types() == ["incident.opened"] and receiver.received[0].signed
+
+
+async def test_a_replica_stopping_gracefully_hands_its_claims_back_at_once(
+    db: Database, receiver: Receiver, poster: HttpWebhookPoster
+) -> None:
+    await subscribe(db, receiver.url)
+    h = Harness(db)
+    await h.ok(RMA)
+    dying = Hanging()
+    stopping = WebhookWorker(db, dying, h.clock)
+    cut = asyncio.create_task(stopping.deliver_due())
+    await asyncio.wait_for(dying.started.wait(), timeout=10)
+    cut.cancel()  # SIGTERM's grace ran out mid-POST
+    with pytest.raises(asyncio.CancelledError):
+        await cut
+    async with db.transaction() as store:
+        assert await store.hand_back_webhooks(stopping.owner) == 1
+    await worker(h, poster).deliver_due()  # no waiting for the lease
+    assert receiver.types() == ["incident.opened"]
+
+
+async def test_replicas_delivering_side_by_side_send_each_event_once_and_in_order(
+    db: Database, receiver: Receiver, poster: HttpWebhookPoster
+) -> None:
+    await subscribe(db, receiver.url)
+    h = Harness(db)
+    for n in range(4):
+        await h.ok(f'open "Outage {n}" sev:3', room=LOBBY)
+        await h.ok("sev 2")
+        await h.ok("resolve")
+    replicas = [worker(h, poster, batch=2) for _ in range(3)]
+    await asyncio.gather(*(r.deliver_due() for r in replicas))
+    for _ in range(3):  # what a replica found still waiting its turn is picked up on the next pass
+        await asyncio.gather(*(r.deliver_due() for r in replicas))
+    ids = [r.event_id for r in receiver.received]
+    assert len(ids) == len(set(ids)) == 4 * 4  # opened, severity_changed, bad_news.raised, resolved: once each
+    for number in range(1, 5):
+        mine = [r.type for r in receiver.received if r.body["incident"]["number"] == number]
+        assert mine == ["incident.opened", "incident.severity_changed", "bad_news.raised", "incident.resolved"]
+
+
+async def test_the_webhook_tables_are_what_the_migration_builds(db: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from bot.store.tables import Base
+
+    def diff(conn: Any) -> list[Any]:
+        return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+
+    async with db.engine.connect() as conn:
+        found = await conn.run_sync(diff)
+    assert [d for d in found if "webhook" in str(d)] == []
+
+
+def test_bodies_are_json_with_the_documented_fields() -> None:
+    from datetime import UTC, datetime
+
+    from bot.webhooks import body
+
+    text = body(
+        event_id="evt_1",
+        event_type="incident.opened",
+        at=datetime(2026, 11, 23, 14, 0, tzinfo=UTC),
+        incident={"number": 7, "title": "t", "severity": 1, "customer": None, "state": "open"},
+        data={"severity": 1},
+    )
+    assert json.loads(text) == {
+        "id": "evt_1",
+        "type": "incident.opened",
+        "occurred_at": "2026-11-23T14:00:00+00:00",
+        "incident": {"number": 7, "ref": "INC-7", "title": "t", "severity": 1, "customer": None, "state": "open"},
+        "data": {"severity": 1},
+    }
+
+
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str, *args: str) -> tuple[int, str]:
+    """`warroom webhook …` in this process: its exit code, and what it printed (stdout, then stderr)."""
+    from bot.cli import main
+
+    monkeypatch.setenv("WARROOM_DATABASE_URL", url)
+    monkeypatch.setenv("WARROOM_PLAYBOOKS", str(PLAYBOOKS))
+    code = main(["webhook", *args])
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+def test_the_webhook_command_refuses_bad_input_in_one_line_and_changes_nothing(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(_migrate(database_url))
+    code, said = cli(monkeypatch, capsys, database_url, "add", "ftp://files.example/hook")
+    assert code == 2 and said.count("\n") == 1
+    assert said.startswith("warroom: webhooks go to http:// or https:// URLs only, not 'ftp://files.example/hook'")
+    code, said = cli(monkeypatch, capsys, database_url, "add", "https://h.example/a", "--events", "incident.exploded")
+    assert code == 2 and said.count("\n") == 1 and "unknown webhook event 'incident.exploded'" in said
+    code, said = cli(monkeypatch, capsys, database_url, "add", "https://h.example/a", "--secret", "short")
+    assert code == 2 and said.count("\n") == 1 and "--secret must be at least 16 characters" in said
+    assert cli(monkeypatch, capsys, database_url, "list") == (
+        0,
+        "no webhooks: `warroom webhook add URL` or WARROOM_WEBHOOKS adds one\n",
+    )
+
+    code, said = cli(monkeypatch, capsys, database_url, "add", "https://h.example/a", "--events", "incident.opened")
+    assert code == 0 and said.startswith("webhook 1: https://h.example/a gets incident.opened\n")
+    secret = said.split("give it to the receiver): ")[1].strip()
+    assert secret.startswith("whsec_") and len(secret) == 6 + 64
+    code, said = cli(monkeypatch, capsys, database_url, "add", "https://h.example/a")
+    assert code == 2 and said == (
+        "warroom: https://h.example/a is already subscribed as webhook 1; remove it first to change it\n"
+    )
+    code, listed = cli(monkeypatch, capsys, database_url, "list")
+    assert listed == "1  https://h.example/a  incident.opened  (added here; 0 owed, 0 failed)\n"
+    assert secret not in listed
+    assert cli(monkeypatch, capsys, database_url, "failed") == (0, "no webhook delivery is failing\n")
+    code, said = cli(monkeypatch, capsys, database_url, "retry", "9")
+    assert code == 2 and said == "warroom: no webhook delivery 9; `warroom webhook failed` lists them\n"
+    code, said = cli(monkeypatch, capsys, database_url, "remove", "https://h.example/a")
+    assert code == 0 and said.startswith("removed webhook 1 (https://h.example/a)")
+    code, said = cli(monkeypatch, capsys, database_url, "remove", "1")
+    assert code == 2 and said == "warroom: no webhook 1; `warroom webhook list` shows them\n"
+
+
+async def _migrate(url: str) -> None:
+    db = Database(url)
+    await db.upgrade()
+    await db.dispose()
+
+
+async def test_warroom_serve_delivers_to_the_subscribers_its_settings_name(tmp_path: Path, receiver: Receiver) -> None:
+    from tests.integration.test_serve import warroom_serve
+
+    settings = {"WARROOM_WEBHOOKS": f"{receiver.url} events=incident.opened", "WARROOM_WEBHOOK_SECRET": SECRET}
+    async with warroom_serve(tmp_path, settings) as served:
+        db = Database(f"sqlite:///{tmp_path / 'served.db'}")
+        try:
+            async with db.read() as store:
+                [sub] = await store.webhooks()
+            assert (sub.url, sub.events, sub.origin) == (receiver.url, ("incident.opened",), "settings")
+            h = Harness(db, start=datetime.now(UTC))  # another process (a chat command) opens an incident
+            await h.ok(RMA)
+            await served.until(lambda: bool(receiver.received), "the server to deliver incident.opened")
+        finally:
+            await db.dispose()
+        served.process.send_signal(signal.SIGTERM)
+        assert await served.exit_code() == 0
+    [got] = receiver.received
+    assert got.signed and got.type == "incident.opened" and got.body["incident"]["ref"] == "INC-1"
+    assert SECRET not in served.log and "Traceback" not in served.log
+    verify = readme_verify()  # the README's recipe, run as a receiver would run it
+    seen: set[str] = set()
+    assert verify(SECRET, got.headers, got.raw, seen) == got.body
+    assert verify(SECRET, got.headers, got.raw, seen) is None  # the same event again: already handled
+    assert verify(SECRET, got.headers, got.raw.replace(b"Router", b"Rooter"), set()) is None  # tampered
+    assert verify("another-secret-entirely", got.headers, got.raw, set()) is None
+    old = str(int(got.headers["Warroom-Timestamp"]) - 301)
+    replayed = got.headers | {"Warroom-Timestamp": old, "Warroom-Signature": expected_signature(SECRET, old, got.raw)}
+    assert verify(SECRET, replayed, got.raw, set()) is None  # rightly signed, but more than five minutes old
+
+
+def readme_verify() -> Callable[..., Any]:
+    """The `verify` function the README's Webhooks section tells receivers to use."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```python\nimport hashlib, hmac, json, time")
+    code = readme[start + len("```python\n") : readme.index("```", start + 10)]
+    scope: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - our own documentation
+    verify: Callable[..., Any] = scope["verify"]
+    return verify
