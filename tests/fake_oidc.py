@@ -20,8 +20,10 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from bot.clock import Clock
+from bot.config import WebSignIn
 
 CLIENT_ID, CLIENT_SECRET = "warroom-dashboard", "fake-client-secret"
+SECRET = secrets.token_urlsafe(32)  # WARROOM_WEB_SECRET of the dashboards under test
 TENANT = "0b4e6a3c-1f2d-4e5a-9b8c-7d6e5f4a3b2c"
 SLACK_TEAM = "T0123ACME"
 
@@ -131,16 +133,29 @@ class FakeOidc:
         return jwt.encode({"alg": "RS256", "kid": str(key.kid)}, claims, key)
 
 
+def sign_in_settings(provider: FakeOidc, allow: tuple[str, ...] = ("@acme.example",)) -> WebSignIn:
+    """The dashboard's sign-in settings for ``provider``: who is let in is ``allow``."""
+    return WebSignIn(
+        issuer=provider.issuer, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, secret=SECRET, allow=allow
+    )
+
+
 @asynccontextmanager
-async def fake_oidc(provider: FakeOidc) -> AsyncIterator[FakeOidc]:
-    """``provider`` served on 127.0.0.1, port 0, for the block."""
-    runner = web.AppRunner(provider.application())
+async def serving(application: web.Application) -> AsyncIterator[str]:
+    """``application`` served on 127.0.0.1, port 0, for the block: its base URL."""
+    runner = web.AppRunner(application)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    provider.base = f"http://127.0.0.1:{port}"
     try:
-        yield provider
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def fake_oidc(provider: FakeOidc) -> AsyncIterator[FakeOidc]:
+    """``provider`` served on port 0 for the block."""
+    async with serving(provider.application()) as base:
+        provider.base = base
+        yield provider

@@ -5,7 +5,6 @@ the dashboard's pages."""
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -26,10 +25,18 @@ from bot.app import running, web_app
 from bot.clock import SimClock
 from bot.config import ConfigError, Settings, WebSignIn
 from tests.conftest import PLAYBOOKS, START
-from tests.fake_oidc import CLIENT_ID, CLIENT_SECRET, SLACK_TEAM, TENANT, FakeOidc, fake_oidc, rsa_key
+from tests.fake_oidc import (
+    CLIENT_ID,
+    SLACK_TEAM,
+    TENANT,
+    FakeOidc,
+    fake_oidc,
+    rsa_key,
+    serving,
+    sign_in_settings,
+)
 
 PATIENCE = aiohttp.ClientTimeout(total=15)
-SECRET = secrets.token_urlsafe(32)
 
 
 @dataclass
@@ -53,24 +60,6 @@ def add_probe(application: web.Application, site: Site) -> None:
     application.router.add_get("/", probe, name="dashboard.probe")
     application.router.add_get("/incidents/{ref}", probe, name="dashboard.incident")
     application.router.add_post("/act", act, name="dashboard.act")
-
-
-@asynccontextmanager
-async def serving(application: web.Application) -> AsyncIterator[str]:
-    runner = web.AppRunner(application)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    finally:
-        await runner.cleanup()
-
-
-def sign_in_settings(provider: FakeOidc, allow: tuple[str, ...] = ("@acme.example",)) -> WebSignIn:
-    return WebSignIn(
-        issuer=provider.issuer, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, secret=SECRET, allow=allow
-    )
 
 
 @asynccontextmanager
@@ -205,6 +194,7 @@ def expired(provider: FakeOidc) -> None:
 
 REFUSALS = {
     "another audience": (("@acme.example",), bend_claims(aud="some-other-app"), NOT_VERIFIED),
+    "another audience, us as azp": (("@acme.example",), bend_claims(aud=["other"], azp=CLIENT_ID), NOT_VERIFIED),
     "another issuer": (("@acme.example",), bend_claims(iss="https://evil.example"), NOT_VERIFIED),
     "another tenant": (("entra:" + TENANT,), bend_user(tid="11111111-2222-3333-4444-555555555555"), NOT_ALLOWED),
     "another Slack team": (("slack:" + SLACK_TEAM,), bend_user(**{"https://slack.com/team_id": "T999"}), NOT_ALLOWED),
