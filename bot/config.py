@@ -119,22 +119,18 @@ class WebSignIn:
     """Who may open the dashboard and how they prove it: OpenID Connect with one provider (Slack, Entra ID, ...).
 
     ``allow`` holds ``@domain`` (a verified email in that domain), ``name@domain`` (that address), ``slack:T…`` (a
-    Slack team id) and ``entra:<tenant id>`` entries; ``public_url`` is the origin browsers use, behind a proxy."""
+    Slack team id) and ``entra:<tenant id>`` entries."""
 
     issuer: str
     client_id: str
     client_secret: str = field(repr=False)
     secret: str = field(repr=False)  # WARROOM_WEB_SECRET: the session cookies' key
     allow: tuple[str, ...]
-    public_url: str | None = None
 
     @classmethod
     def from_env(cls, get: Callable[[str], str | None]) -> WebSignIn | None:
         """The WARROOM_OIDC_* and WARROOM_WEB_* settings; None when no issuer is set; a ConfigError if incomplete."""
         issuer = get("WARROOM_OIDC_ISSUER")
-        public_url = get("WARROOM_PUBLIC_URL")
-        if public_url is not None:
-            public_url = _origin("WARROOM_PUBLIC_URL", public_url)
         if issuer is None:
             stray = [name for name in _WEB_NAMES if get(name)]
             if stray:
@@ -142,7 +138,7 @@ class WebSignIn:
             return None
         issuer = issuer.rstrip("/")
         _origin("WARROOM_OIDC_ISSUER", issuer, path=True)
-        missing = [name for name in _WEB_NAMES if name != "WARROOM_PUBLIC_URL" and not get(name)]
+        missing = [name for name in _WEB_NAMES if not get(name)]
         if missing:
             raise ConfigError(f"WARROOM_OIDC_ISSUER is set: set {' and '.join(missing)} too")
         secret = get("WARROOM_WEB_SECRET") or ""
@@ -163,7 +159,6 @@ class WebSignIn:
             client_secret=get("WARROOM_OIDC_CLIENT_SECRET") or "",
             secret=secret,
             allow=tuple(entry.lower() if "@" in entry else entry for entry in allow),
-            public_url=public_url,
         )
 
 
@@ -172,7 +167,6 @@ _WEB_NAMES = (
     "WARROOM_OIDC_CLIENT_SECRET",
     "WARROOM_WEB_SECRET",
     "WARROOM_WEB_ALLOW",
-    "WARROOM_PUBLIC_URL",
 )
 _ALLOW = re.compile(
     r"@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+|[^@\s:]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+|slack:T[A-Z0-9]+|entra:[0-9a-fA-F-]{36}"
@@ -216,6 +210,7 @@ class Settings:
     mail_from: str | None = None
     imap: MailServer | None = None  # the mailbox replies are read from
     web: WebSignIn | None = None  # dashboard sign-in; None: the dashboard answers this machine only
+    public_url: str | None = None  # the origin browsers use (behind a proxy); None: taken from each request
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -237,6 +232,7 @@ class Settings:
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(f"WARROOM_TZ {tz!r} is not a time zone; try Europe/Berlin or America/New_York") from None
         smtp_url, imap_url, mail_from = get("WARROOM_SMTP_URL"), get("WARROOM_IMAP_URL"), get("WARROOM_MAIL_FROM")
+        public_url = get("WARROOM_PUBLIC_URL")
         smtp = MailServer.parse("WARROOM_SMTP_URL", smtp_url, ("smtp", "smtps")) if smtp_url else None
         imap = MailServer.parse("WARROOM_IMAP_URL", imap_url, ("imaps", "imap")) if imap_url else None
         if mail_from is None and smtp is not None:
@@ -262,6 +258,7 @@ class Settings:
             mail_from=mail_address("WARROOM_MAIL_FROM", mail_from) if mail_from else None,
             imap=imap,
             web=WebSignIn.from_env(get),
+            public_url=_origin("WARROOM_PUBLIC_URL", public_url) if public_url else None,
         )
 
     @property

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 COOKIE = "warroom_session"
 SESSION = timedelta(hours=12)  # a sign-in lasts this long, checked on the server, whatever the browser keeps
 PENDING = timedelta(minutes=10)  # time to finish signing in at the provider
+MAX_PENDING = 4  # sign-ins one browser may have started and not finished (they travel in the cookie)
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-IP")
 LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -79,8 +80,8 @@ class Guard:
 
     __middleware_version__ = 1  # what @web.middleware marks: a new-style middleware, (request, handler)
 
-    def __init__(self, config: WebSignIn | None, *, clock: Clock) -> None:
-        self.config, self.clock = config, clock
+    def __init__(self, config: WebSignIn | None, *, clock: Clock, public_url: str | None = None) -> None:
+        self.config, self.clock, self.public_url = config, clock, public_url
         self.provider = Provider(config, clock=clock) if config else None
 
     async def __call__(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -125,12 +126,21 @@ class Guard:
             log.warning("sign-in could not start: %s", err)
             return page(502, "The sign-in provider did not answer; try again in a minute.", link=_AGAIN)
         until = (self.clock.now() + PENDING).timestamp()
-        session["pending"] = {"state": state, "nonce": nonce, "verifier": verifier, "next": after, "until": until}
+        started = {"state": state, "nonce": nonce, "verifier": verifier, "next": after, "until": until}
+        # A few at once: tabs restored together each start a sign-in, and each must be able to finish.
+        earlier = self._pending(session)
+        session["pending"] = [*earlier[len(earlier) - MAX_PENDING + 1 :], started]
         return web.Response(status=302, headers={"Location": url, "Cache-Control": "no-store"})
 
+    def _pending(self, session: Session) -> list[dict[str, Any]]:
+        """The sign-ins this browser started and may still finish, oldest first."""
+        started, now = session.get("pending"), self.clock.now().timestamp()
+        if not isinstance(started, list):
+            return []
+        return [p for p in started if isinstance(p, dict) and _number(p.get("until")) > now]
+
     def _redirect_uri(self, request: web.Request) -> str:
-        assert self.config is not None
-        return f"{self.config.public_url or request.url.origin()}{CALLBACK}"
+        return f"{self.public_url or request.url.origin()}{CALLBACK}"
 
     async def sign_in(self, request: web.Request) -> web.Response:
         """GET /auth/sign-in[?next=/path]: off to the provider."""
@@ -143,11 +153,16 @@ class Guard:
         if self.provider is None:
             return page(404, "Sign-in is not configured: the dashboard answers this machine only.")
         session = await get_session(request)
-        pending = session.pop("pending", None)  # one attempt per sign-in started: a replayed answer finds nothing
-        if not isinstance(pending, dict) or self.clock.now().timestamp() >= pending.get("until", 0):
-            return page(400, "This sign-in was not started in this browser, or took too long.", link=_AGAIN)
-        if not hmac.compare_digest(request.query.get("state", "").encode(), str(pending["state"]).encode()):
-            log.warning("sign-in refused: the state does not match the sign-in this browser started")
+        started, sent = self._pending(session), request.query.get("state", "").encode()
+        pending = next((p for p in started if hmac.compare_digest(sent, str(p.get("state")).encode())), None)
+        # One attempt per sign-in started: a replayed answer finds nothing; a forged one ends them all.
+        session["pending"] = [p for p in started if p is not pending] if pending else []
+        if pending is None:
+            if self._viewer(session) is not None:  # another tab finished first: this one has nothing left to do
+                return web.Response(status=302, headers={"Location": "/"})
+            if not started:
+                return page(400, "This sign-in was not started in this browser, or took too long.", link=_AGAIN)
+            log.warning("sign-in refused: the state does not match a sign-in this browser started")
             return page(403, "Sign-in refused: the answer does not belong to the sign-in this browser started.")
         if "error" in request.query or "code" not in request.query:
             reason = request.query.get("error_description") or request.query.get("error") or "no code"
@@ -194,11 +209,11 @@ def install(web_application: web.Application, settings: Settings, *, clock: Cloc
     config = settings.web
     # Without sign-in the cookie only carries the CSRF token: a key that lives as long as the process is enough.
     key = session_key(config.secret) if config else Fernet(Fernet.generate_key())
-    secure = bool(config and config.public_url and config.public_url.startswith("https://"))
+    secure = bool(settings.public_url and settings.public_url.startswith("https://"))
     storage = EncryptedCookieStorage(
         key, cookie_name=COOKIE, max_age=int(SESSION.total_seconds()), httponly=True, samesite="Lax", secure=secure
     )
-    guard = Guard(config, clock=clock)
+    guard = Guard(config, clock=clock, public_url=settings.public_url)
     web_application.middlewares.append(session_middleware(storage))
     web_application.middlewares.append(guard)
     web_application.router.add_get(SIGN_IN, guard.sign_in, name="auth.sign_in")
@@ -231,6 +246,10 @@ def _not_local(request: web.Request) -> str | None:
     if host not in LOCAL_NAMES and not host.endswith(".localhost"):
         return "open it as http://127.0.0.1 or http://localhost"
     return None
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
 def _loopback(address: str) -> bool:

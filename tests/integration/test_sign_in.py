@@ -63,10 +63,10 @@ def add_probe(application: web.Application, site: Site) -> None:
 
 
 @asynccontextmanager
-async def dashboard(config: WebSignIn | None, clock: SimClock) -> AsyncIterator[Site]:
+async def dashboard(config: WebSignIn | None, clock: SimClock, public_url: str | None = None) -> AsyncIterator[Site]:
     """The sign-in guard and the probe pages served on port 0."""
     application = web.Application()
-    install(application, Settings(web=config), clock=clock)
+    install(application, Settings(web=config, public_url=public_url), clock=clock)
     site = Site("")
     add_probe(application, site)
     async with serving(application) as base:
@@ -144,6 +144,38 @@ async def test_after_signing_in_the_browser_lands_where_it_was_going_and_never_o
     async with world() as (_provider, site, http, _clock):
         status, text, response = await page(http, f"{site.base}/auth/sign-in?next=//evil.example/x")
         assert status == 200 and response.url == URL(f"{site.base}/")
+
+
+async def test_several_tabs_signing_in_at_once_each_finish() -> None:
+    async with world() as (_provider, site, http, _clock):
+        starts = []
+        for path in ("/incidents/inc-1", "/incidents/inc-2"):
+            status, _, response = await page(http, f"{site.base}{path}", allow_redirects=False)
+            starts.append(response.headers["Location"])
+        callbacks = []
+        for start in starts:
+            status, _, response = await page(http, start, allow_redirects=False)
+            callbacks.append(response.headers["Location"])
+        status, text, first = await page(http, callbacks[0])  # the older sign-in, started before the other
+        assert status == 200 and json.loads(text)["path"] == "/incidents/inc-1"
+        status, text, second = await page(http, callbacks[1])  # already signed in: nothing more to do
+        assert status == 200 and json.loads(text)["path"] == "/"
+        status, text, _ = await page(http, callbacks[0])  # an answer replayed: used up, and the tab is signed in
+        assert status == 200 and json.loads(text)["path"] == "/"
+
+
+async def test_behind_a_proxy_the_public_url_makes_the_redirect_and_a_secure_cookie() -> None:
+    clock = SimClock(START)
+    public_url = "https://warroom.acme.example"
+    async with (
+        fake_oidc(FakeOidc(clock=clock)) as provider,
+        dashboard(sign_in_settings(provider), clock, public_url=public_url) as site,
+        browser() as http,
+    ):
+        status, _, response = await page(http, f"{site.base}/", allow_redirects=False)
+    asked = parse_qs(urlsplit(response.headers["Location"]).query)
+    assert status == 302 and asked["redirect_uri"] == ["https://warroom.acme.example/auth/callback"]
+    assert response.cookies[COOKIE]["secure"] and response.cookies[COOKIE]["httponly"]
 
 
 @pytest.mark.parametrize(
@@ -365,8 +397,8 @@ def test_the_sign_in_settings_are_read_and_their_secrets_never_shown() -> None:
         client_secret="shh",
         secret="k" * 44,
         allow=("slack:T0123ACME", "@acme.example", "entra:" + TENANT),
-        public_url="https://warroom.acme.example",
     )
+    assert settings.public_url == "https://warroom.acme.example"
     assert "shh" not in str(settings.describe()) and "k" * 44 not in str(settings.describe())
     assert Settings.from_env({}).web is None
 
