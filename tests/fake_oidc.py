@@ -53,6 +53,7 @@ class FakeOidc:
     signing_key: RSAKey | None = None  # sign with this instead of the published key
     overrides: dict[str, Any] = field(default_factory=dict)  # claims to put into (None: leave out of) the ID token
     state: str | None = None  # send this state back instead of the one the client sent
+    error: str | None = None  # answer /authorize with this error (the person said no) instead of a code
     base: str = ""
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
@@ -96,6 +97,8 @@ class FakeOidc:
         code = secrets.token_urlsafe(16)
         self.codes[code] = query
         back = {"code": code, "state": self.state if self.state is not None else query.get("state", "")}
+        if self.error is not None:
+            back = {"error": self.error, "state": query.get("state", "")}
         raise web.HTTPFound(f"{query['redirect_uri']}?{urlencode(back)}")
 
     async def token(self, request: web.Request) -> web.Response:

@@ -171,8 +171,8 @@ class Guard:
             identity = await self.provider.sign_in(
                 code=request.query["code"],
                 redirect_uri=self._redirect_uri(request),
-                verifier=str(pending["verifier"]),
-                nonce=str(pending["nonce"]),
+                verifier=str(pending.get("verifier")),
+                nonce=str(pending.get("nonce")),
             )
         except Refused as err:
             log.warning("sign-in refused: %s", err)

@@ -263,6 +263,15 @@ async def test_an_answer_with_the_wrong_state_is_refused_before_the_code_is_used
         assert status == 400 and "not started in this browser" in text and provider.token_requests == []
 
 
+async def test_a_person_who_says_no_at_the_provider_is_told_so_and_gets_no_session() -> None:
+    async with world() as (provider, site, http, _clock):
+        provider.error = "access_denied"
+        status, text, _ = await page(http, f"{site.base}/")
+        assert status == 403 and "The sign-in provider said no: access_denied" in text
+        assert provider.token_requests == []
+        await still_signed_out(provider, site, http)
+
+
 async def test_a_forged_or_foreign_cookie_is_treated_as_signed_out_never_an_error() -> None:
     async with world() as (provider, site, http, clock):
         for forged in ("garbage", "gAAAAA" + "A" * 200, "", "💥"):
