@@ -16,14 +16,7 @@ from sqlalchemy.engine import make_url
 
 from bot.errors import WarroomError
 
-_SECRETS = {
-    "slack_bot_token",
-    "slack_signing_secret",
-    "slack_app_token",
-    "microsoft_app_password",
-    "oidc_client_secret",
-    "web_secret",
-}
+_SECRETS = {"slack_bot_token", "slack_signing_secret", "slack_app_token", "microsoft_app_password"}
 _HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*")
 LOOPBACK = "127.0.0.1"
 EVERYWHERE = "0.0.0.0"
@@ -123,7 +116,7 @@ class WebSignIn:
 
     issuer: str
     client_id: str
-    client_secret: str = field(repr=False)
+    client_secret: str = field(repr=False)  # hidden from repr, so Settings.describe() never shows it
     secret: str = field(repr=False)  # WARROOM_WEB_SECRET: the session cookies' key
     allow: tuple[str, ...]
 
