@@ -19,9 +19,10 @@ from adapters.console import ConsoleChat, ConsoleSession
 from adapters.email.imap import ImapMailbox
 from adapters.email.local import LocalMailbox, LocalOutbox
 from adapters.email.smtp import SmtpSender
+from adapters.web.auth import install as install_sign_in
 from adapters.web.webhooks import HttpWebhookPoster
 from bot.chat import ChatPort, RoomRef
-from bot.clock import Clock, SimClock
+from bot.clock import Clock, SimClock, SystemClock
 from bot.config import ConfigError, Settings
 from bot.desk import Core
 from bot.errors import BadInput
@@ -102,8 +103,9 @@ async def running(
         await db.dispose()
 
 
-def web_app(app: App) -> web.Application:
-    """The HTTP surface: liveness and readiness; the chat platform's endpoint is mounted by its surface."""
+def web_app(app: App, *, clock: Clock | None = None) -> web.Application:
+    """The HTTP surface: liveness, readiness and the dashboard's sign-in; the chat platform's endpoint is mounted by
+    its surface."""
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})  # liveness: the process answers; the database is /readyz's
@@ -140,6 +142,7 @@ def web_app(app: App) -> web.Application:
     web_application = web.Application()
     web_application.router.add_get("/healthz", healthz)
     web_application.router.add_get("/readyz", readyz)
+    install_sign_in(web_application, app.settings, clock=clock or SystemClock())
     return web_application
 
 
@@ -297,7 +300,7 @@ async def serve(
     async with running(settings, chat=surface.chat, clock=clock, mail=sender, mailbox=mailbox) as app:
         poster = HttpWebhookPoster()
         hooks = await webhook_worker(app, poster, clock, on_outcome=on_webhook)
-        web_application = web_app(app)
+        web_application = web_app(app, clock=clock)
         surface.mount(web_application, app)
         runner = web.AppRunner(web_application, shutdown_timeout=GRACE)
         await runner.setup()
@@ -306,6 +309,8 @@ async def serve(
         log.info("warroom serving on %s:%s with %s", host, settings.port, settings.describe())
         if settings.teams_unauthenticated and host not in ("127.0.0.1", "::1", "localhost"):
             log.warning("HOST=%s exposes unauthenticated POST /api/messages beyond this machine", host)
+        if settings.web is None:
+            log.info("dashboard: no sign-in configured (WARROOM_OIDC_ISSUER); it answers this machine only")
         stop = asyncio.Event()
         reminders = asyncio.create_task(app.engine.run_forever(stop), name="reminder-engine")
         if sender or mailbox:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from email.headerregistry import Address
 from email.utils import formataddr, parseaddr
@@ -111,6 +111,85 @@ def mail_address(setting: str, value: str) -> str:
     return formataddr((name, address)) if name else address
 
 
+MIN_WEB_SECRET = 32  # characters: `openssl rand -base64 32` gives 44
+
+
+@dataclass(frozen=True)
+class WebSignIn:
+    """Who may open the dashboard and how they prove it: OpenID Connect with one provider (Slack, Entra ID, ...).
+
+    ``allow`` holds ``@domain`` (a verified email in that domain), ``name@domain`` (that address), ``slack:T…`` (a
+    Slack team id) and ``entra:<tenant id>`` entries."""
+
+    issuer: str
+    client_id: str
+    client_secret: str = field(repr=False)  # hidden from repr, so Settings.describe() never shows it
+    secret: str = field(repr=False)  # WARROOM_WEB_SECRET: the session cookies' key
+    allow: tuple[str, ...]
+
+    @classmethod
+    def from_env(cls, get: Callable[[str], str | None]) -> WebSignIn | None:
+        """The WARROOM_OIDC_* and WARROOM_WEB_* settings; None when no issuer is set; a ConfigError if incomplete."""
+        issuer = get("WARROOM_OIDC_ISSUER")
+        if issuer is None:
+            stray = [name for name in _WEB_NAMES if get(name)]
+            if stray:
+                raise ConfigError(f"{stray[0]} is set: set WARROOM_OIDC_ISSUER too, or unset it")
+            return None
+        issuer = issuer.rstrip("/")
+        _origin("WARROOM_OIDC_ISSUER", issuer, path=True)
+        missing = [name for name in _WEB_NAMES if not get(name)]
+        if missing:
+            raise ConfigError(f"WARROOM_OIDC_ISSUER is set: set {' and '.join(missing)} too")
+        secret = get("WARROOM_WEB_SECRET") or ""
+        if len(secret) < MIN_WEB_SECRET:
+            raise ConfigError(
+                f"WARROOM_WEB_SECRET must be at least {MIN_WEB_SECRET} characters; make one: openssl rand -base64 32"
+            )
+        allow = tuple((get("WARROOM_WEB_ALLOW") or "").replace(",", " ").split())
+        for entry in allow:
+            if not _ALLOW.fullmatch(entry):
+                raise ConfigError(
+                    f"WARROOM_WEB_ALLOW: {entry[:60]!r} is not @domain, name@domain, slack:<team id> "
+                    "or entra:<tenant id>"
+                )
+        return cls(
+            issuer=issuer,
+            client_id=get("WARROOM_OIDC_CLIENT_ID") or "",
+            client_secret=get("WARROOM_OIDC_CLIENT_SECRET") or "",
+            secret=secret,
+            allow=tuple(entry.lower() if "@" in entry else entry for entry in allow),
+        )
+
+
+_WEB_NAMES = (
+    "WARROOM_OIDC_CLIENT_ID",
+    "WARROOM_OIDC_CLIENT_SECRET",
+    "WARROOM_WEB_SECRET",
+    "WARROOM_WEB_ALLOW",
+)
+_ALLOW = re.compile(
+    r"@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+|[^@\s:]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+|slack:T[A-Z0-9]+|entra:[0-9a-fA-F-]{36}"
+)
+
+
+def _origin(setting: str, value: str, *, path: bool = False) -> str:
+    """``value`` as ``scheme://host[:port]`` (with a path when ``path``); https, or http to this machine only."""
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = urlsplit("")
+    local = (parts.hostname or "").lower() in _LOOPBACK_NAMES
+    if not parts.hostname or parts.scheme not in ("https", "http") or parts.query or parts.fragment:
+        raise ConfigError(f"{setting} must be a URL like https://warroom.example.com, not {value[:60]!r}")
+    if parts.scheme == "http" and not local:
+        raise ConfigError(f"{setting} must start https:// (http:// only for this machine), not {value[:60]!r}")
+    if not path and parts.path not in ("", "/"):
+        raise ConfigError(f"{setting} must be an origin with no path, like https://warroom.example.com")
+    return f"{parts.scheme}://{parts.netloc}" + (parts.path.rstrip("/") if path else "")
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///warroom.db"
@@ -132,6 +211,8 @@ class Settings:
     imap: MailServer | None = None  # the mailbox replies are read from
     webhooks: tuple[WebhookTarget, ...] = ()  # WARROOM_WEBHOOKS: subscriptions kept in the settings
     webhook_secret: str | None = field(default=None, repr=False)  # their signing secret unless one says secret=
+    web: WebSignIn | None = None  # dashboard sign-in; None: the dashboard answers this machine only
+    public_url: str | None = None  # the origin browsers use (behind a proxy); None: taken from each request
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -153,6 +234,7 @@ class Settings:
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(f"WARROOM_TZ {tz!r} is not a time zone; try Europe/Berlin or America/New_York") from None
         smtp_url, imap_url, mail_from = get("WARROOM_SMTP_URL"), get("WARROOM_IMAP_URL"), get("WARROOM_MAIL_FROM")
+        public_url = get("WARROOM_PUBLIC_URL")
         smtp = MailServer.parse("WARROOM_SMTP_URL", smtp_url, ("smtp", "smtps")) if smtp_url else None
         imap = MailServer.parse("WARROOM_IMAP_URL", imap_url, ("imaps", "imap")) if imap_url else None
         if mail_from is None and smtp is not None:
@@ -184,6 +266,8 @@ class Settings:
             imap=imap,
             webhooks=webhooks,
             webhook_secret=webhook_secret,
+            web=WebSignIn.from_env(get),
+            public_url=_origin("WARROOM_PUBLIC_URL", public_url) if public_url else None,
         )
 
     @property

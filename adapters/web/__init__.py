@@ -1,1 +1,1 @@
-"""The web surface beyond chat platforms: aiohttp code, one module per concern."""
+"""The web surface beyond chat platforms: the dashboard, its sign-in, the API, webhooks and metrics (aiohttp)."""
