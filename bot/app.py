@@ -19,6 +19,7 @@ from adapters.console import ConsoleChat, ConsoleSession
 from adapters.email.imap import ImapMailbox
 from adapters.email.local import LocalMailbox, LocalOutbox
 from adapters.email.smtp import SmtpSender
+from adapters.web.metrics import mount_metrics
 from bot.chat import ChatPort, RoomRef
 from bot.clock import Clock, SimClock
 from bot.config import ConfigError, Settings
@@ -27,6 +28,8 @@ from bot.errors import BadInput
 from bot.mail.compose import outgoing
 from bot.mail.message import reply_bytes
 from bot.mail.port import Mailbox, MailSender, OutgoingMail
+from bot.metrics import Gauges, Metrics
+from bot.observe import QUIET, ObservedMailbox, ObservedSender, Observer
 from bot.playbooks import PlaybookLibrary
 from bot.reminders import ReminderEngine
 from bot.render import printable
@@ -47,6 +50,8 @@ class App:
     warroom: Warroom
     playbooks: PlaybookLibrary
     engine: ReminderEngine
+    metrics: Metrics  # this app's own Prometheus registry and instruments (GET /metrics)
+    gauges: Gauges
 
 
 def load_playbooks(settings: Settings) -> PlaybookLibrary:
@@ -78,10 +83,17 @@ async def running(
     clock: Clock,
     mail: MailSender | None = None,
     mailbox: Mailbox | None = None,
+    metrics: Metrics | None = None,
 ) -> AsyncIterator[App]:
-    """Everything wired together for the lifetime of the block."""
+    """Everything wired together for the lifetime of the block; ``metrics`` is made here unless the caller
+    already gave it to the chat surface."""
     playbooks = load_playbooks(settings)
     db = await prepare_database(settings)
+    metrics = metrics or Metrics()
+    if mail is not None or mailbox is not None:
+        metrics.enable_mail()
+        mail = ObservedSender(mail, metrics) if mail is not None else None
+        mailbox = ObservedMailbox(mailbox, metrics) if mailbox is not None else None
     try:
         core = Core(
             db=db,
@@ -94,14 +106,23 @@ async def running(
             mail_from=settings.mail_from or "Warroom <warroom@localhost>",
         )
         warroom = Warroom(core)
-        engine = ReminderEngine(db, clock, warroom.reminder_handlers, deliver=warroom.deliver)
-        yield App(settings=settings, db=db, warroom=warroom, playbooks=playbooks, engine=engine)
+        engine = ReminderEngine(db, clock, warroom.reminder_handlers, deliver=warroom.deliver, observer=metrics)
+        gauges = metrics.watch(db)
+        yield App(
+            settings=settings,
+            db=db,
+            warroom=warroom,
+            playbooks=playbooks,
+            engine=engine,
+            metrics=metrics,
+            gauges=gauges,
+        )
     finally:
         await db.dispose()
 
 
 def web_app(app: App) -> web.Application:
-    """The HTTP surface: liveness and readiness; the chat platform's endpoint is mounted by its surface."""
+    """The HTTP surface: liveness, readiness and metrics; the chat platform's endpoint is mounted by its surface."""
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})  # liveness: the process answers; the database is /readyz's
@@ -138,6 +159,7 @@ def web_app(app: App) -> web.Application:
     web_application = web.Application()
     web_application.router.add_get("/healthz", healthz)
     web_application.router.add_get("/readyz", readyz)
+    mount_metrics(web_application, app.metrics, app.gauges, token=app.settings.metrics_token)
     return web_application
 
 
@@ -258,24 +280,25 @@ async def console(
         yield app, session
 
 
-def make_surface(settings: Settings) -> Surface:
-    """The chat platform this deployment serves, chosen from the settings."""
+def make_surface(settings: Settings, *, observer: Observer = QUIET) -> Surface:
+    """The chat platform this deployment serves, chosen from the settings, reporting its calls to ``observer``."""
     if settings.slack_bot_token:
         from adapters.slack.surface import SlackSurface
 
-        return SlackSurface(settings)
+        return SlackSurface(settings, observer=observer)
     # Teams is the fallback: with no Microsoft app id it answers unauthenticated requests, for local use only.
     from adapters.teams.surface import TeamsSurface
 
-    return TeamsSurface(settings)
+    return TeamsSurface(settings, observer=observer)
 
 
 async def serve(settings: Settings, *, clock: Clock, surface: Surface | None = None) -> None:
     """Run the HTTP server and the reminder engine until SIGTERM (or cancellation), then shut down gracefully."""
-    surface = surface or make_surface(settings)
+    metrics = Metrics()
+    surface = surface or make_surface(settings, observer=metrics)
     host = settings.bind_host
     sender, mailbox = mail_sender(settings), mail_box(settings)
-    async with running(settings, chat=surface.chat, clock=clock, mail=sender, mailbox=mailbox) as app:
+    async with running(settings, chat=surface.chat, clock=clock, mail=sender, mailbox=mailbox, metrics=metrics) as app:
         web_application = web_app(app)
         surface.mount(web_application, app)
         runner = web.AppRunner(web_application, shutdown_timeout=GRACE)

@@ -16,10 +16,12 @@ from sqlalchemy.engine import make_url
 
 from bot.errors import WarroomError
 
-_SECRETS = {"slack_bot_token", "slack_signing_secret", "slack_app_token", "microsoft_app_password"}
+_SECRETS = {"slack_bot_token", "slack_signing_secret", "slack_app_token", "microsoft_app_password", "metrics_token"}
 _HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*")
 LOOPBACK = "127.0.0.1"
 EVERYWHERE = "0.0.0.0"
+# A bearer token (RFC 6750's b64token), long enough not to be guessed: `openssl rand -hex 32` makes one.
+_BEARER = re.compile(r"[A-Za-z0-9._~+/-]{16,}=*")
 
 
 class ConfigError(WarroomError):
@@ -123,6 +125,7 @@ class Settings:
     smtp: MailServer | None = None  # email out; None: emails go to the console's outbox, or nowhere in `serve`
     mail_from: str | None = None
     imap: MailServer | None = None  # the mailbox replies are read from
+    metrics_token: str | None = field(default=None, repr=False)  # None: GET /metrics needs no token
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -150,6 +153,11 @@ class Settings:
             if smtp.username is None or "@" not in smtp.username:
                 raise ConfigError("WARROOM_SMTP_URL is set: set WARROOM_MAIL_FROM to the address Warroom sends from")
             mail_from = smtp.username
+        metrics_token = get("WARROOM_METRICS_TOKEN")
+        if metrics_token is not None and not _BEARER.fullmatch(metrics_token):
+            raise ConfigError(
+                "WARROOM_METRICS_TOKEN must be at least 16 letters, digits or -._~+/ (e.g. `openssl rand -hex 32`)"
+            )
         return cls(
             database_url=get("WARROOM_DATABASE_URL") or cls.database_url,
             playbooks_dir=Path(get("WARROOM_PLAYBOOKS") or cls.playbooks_dir),
@@ -168,6 +176,7 @@ class Settings:
             smtp=smtp,
             mail_from=mail_address("WARROOM_MAIL_FROM", mail_from) if mail_from else None,
             imap=imap,
+            metrics_token=metrics_token,
         )
 
     @property
