@@ -30,6 +30,7 @@ from bot.metrics import Metrics
 from bot.store import Database
 from bot.store.migrations import config as alembic_config
 from tests.adapters.fake_slack import FakeSlack
+from tests.adapters.fake_teams_world import microsoft, teams_world
 from tests.adapters.slack_world import slack_world
 from tests.conftest import PLAYBOOKS, START
 
@@ -261,6 +262,37 @@ async def test_slack_calls_are_counted_by_method_and_status_and_acks_are_timed(t
     assert seen("warroom_chat_api_errors_total", **refused) == 1
     assert seen("warroom_ack_latency_seconds_count", platform="slack") == 1  # the refused request is no ack
     assert seen("warroom_ack_latency_seconds_bucket", platform="slack", le="3.0") == 1
+
+
+# --- Teams ----------------------------------------------------------------------------------------------------
+
+GRAPH_METHODS = {"create_channel", "add_channel_member"}
+
+
+async def test_teams_connector_and_graph_calls_are_counted_and_turns_are_timed(tmp_path: Path) -> None:
+    async with (
+        microsoft(tmp_path, team=True) as fakes,
+        teams_world(fakes, f"sqlite:///{tmp_path / 'w.db'}") as world,
+    ):
+        assert fakes.graph is not None
+        fakes.graph.fail_next(429, retry_after="0", matching="POST /v1.0/teams")  # throttled once, then created
+        assert await world.say('incident open "Router dead on arrival" sev:2') == 200
+        fakes.graph.fail_next(403, matching="POST /v1.0/teams")  # refused: nothing recorded, the person is told
+        assert await world.say('incident open "Payments down" sev:1') == 200
+        seen = await scrape(world.url)
+
+    counted = {
+        (dict(labels)["method"], dict(labels)["status"]): value
+        for labels, value in seen.labelled("warroom_chat_api_requests_total").items()
+        if dict(labels)["platform"] == "teams"
+    }
+    graph = {key: n for key, n in counted.items() if key[0] in GRAPH_METHODS}
+    assert graph == {("create_channel", "429"): 1, ("create_channel", "201"): 1, ("create_channel", "403"): 1}
+    assert sum(graph.values()) == len([c for c in fakes.graph.calls if c.method == "POST"])
+    connector = sum(n for key, n in counted.items() if key[0] not in GRAPH_METHODS)
+    assert connector == len(fakes.connector.calls) and connector >= 3  # the kickoff, the answers
+    assert seen("warroom_chat_api_errors_total", platform="teams", method="create_channel", error="http_403") == 1
+    assert seen("warroom_ack_latency_seconds_count", platform="teams") == 2
 
 
 # --- email and webhooks ---------------------------------------------------------------------------------------
