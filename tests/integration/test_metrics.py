@@ -29,10 +29,11 @@ from bot.mail.port import MailError
 from bot.metrics import Metrics
 from bot.store import Database
 from bot.store.migrations import config as alembic_config
-from tests.adapters.fake_slack import FakeSlack
+from tests.adapters.fake_slack import BOT_TOKEN, FakeSlack
 from tests.adapters.fake_teams_world import microsoft, teams_world
-from tests.adapters.slack_world import slack_world
+from tests.adapters.slack_world import SIGNING_SECRET, sign, slack_world
 from tests.conftest import PLAYBOOKS, START
+from tests.integration.test_serve import open_command, warroom_serve
 
 PATIENCE = aiohttp.ClientTimeout(total=15)
 LOBBY = RoomRef("C-LOBBY", "general")
@@ -262,6 +263,37 @@ async def test_slack_calls_are_counted_by_method_and_status_and_acks_are_timed(t
     assert seen("warroom_chat_api_errors_total", **refused) == 1
     assert seen("warroom_ack_latency_seconds_count", platform="slack") == 1  # the refused request is no ack
     assert seen("warroom_ack_latency_seconds_bucket", platform="slack", le="3.0") == 1
+
+
+async def test_warroom_serve_wires_the_metrics_behind_its_token(tmp_path: Path) -> None:
+    fake = FakeSlack()
+    api = await fake.start()
+    env = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": api,
+        "HOST": "127.0.0.1",
+        "WARROOM_METRICS_TOKEN": TOKEN,
+    }
+    try:
+        async with warroom_serve(tmp_path, env) as served:
+            body = open_command(fake)
+            headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
+            async with (
+                aiohttp.ClientSession(timeout=PATIENCE) as http,
+                http.post(f"{served.base}/slack/events", data=body, headers=headers) as acked,
+            ):
+                assert acked.status == 200
+            await served.until(lambda: bool(fake.called("pins.add")), "the kickoff to be pinned")
+            assert (await get(f"{served.base}/metrics"))[0] == 401
+            seen = await scrape(served.base, Authorization=f"Bearer {TOKEN}")
+    finally:
+        await fake.close()
+    pinned = len(fake.called("pins.add"))
+    assert seen("warroom_chat_api_requests_total", platform="slack", method="pins.add", status="200") == pinned
+    assert seen("warroom_ack_latency_seconds_count", platform="slack") == 1
+    assert seen("warroom_incidents_open", severity="2") == 1
+    assert seen("warroom_build_info", version=__version__) == 1
 
 
 # --- Teams ----------------------------------------------------------------------------------------------------
