@@ -236,9 +236,11 @@ class Gauges:
             self._version, self._shown_at = version, self._read_at
 
     def describe(self) -> Iterable[Metric]:
+        """The gauges' names and help, without reading anything (the registry checks names on register)."""
         return list(self._families(None))
 
     def collect(self) -> Iterable[Metric]:
+        """The gauges as of the last snapshot (none before the first read succeeded); never reads the database."""
         return list(self._families(self.snapshot))
 
     def _families(self, snap: Snapshot | None) -> Iterable[Metric]:
