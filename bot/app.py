@@ -20,6 +20,7 @@ from adapters.email.imap import ImapMailbox
 from adapters.email.local import LocalMailbox, LocalOutbox
 from adapters.email.smtp import SmtpSender
 from adapters.web.auth import install as install_sign_in
+from adapters.web.metrics import mount_metrics
 from adapters.web.webhooks import HttpWebhookPoster
 from bot.chat import ChatPort, RoomRef
 from bot.clock import Clock, SimClock, SystemClock
@@ -29,6 +30,8 @@ from bot.errors import BadInput
 from bot.mail.compose import outgoing
 from bot.mail.message import reply_bytes
 from bot.mail.port import Mailbox, MailSender, OutgoingMail
+from bot.metrics import Gauges, Metrics
+from bot.observe import QUIET, ObservedMailbox, ObservedSender, Observer
 from bot.playbooks import PlaybookLibrary
 from bot.reminders import ReminderEngine
 from bot.render import printable
@@ -50,6 +53,8 @@ class App:
     warroom: Warroom
     playbooks: PlaybookLibrary
     engine: ReminderEngine
+    metrics: Metrics  # this app's own Prometheus registry and instruments (GET /metrics)
+    gauges: Gauges
 
 
 def load_playbooks(settings: Settings) -> PlaybookLibrary:
@@ -81,10 +86,17 @@ async def running(
     clock: Clock,
     mail: MailSender | None = None,
     mailbox: Mailbox | None = None,
+    metrics: Metrics | None = None,
 ) -> AsyncIterator[App]:
-    """Everything wired together for the lifetime of the block."""
+    """Everything wired together for the lifetime of the block; ``metrics`` is made here unless the caller
+    already gave it to the chat surface."""
     playbooks = load_playbooks(settings)
     db = await prepare_database(settings)
+    metrics = metrics or Metrics()
+    if mail is not None or mailbox is not None:
+        metrics.enable_mail()
+        mail = ObservedSender(mail, metrics) if mail is not None else None
+        mailbox = ObservedMailbox(mailbox, metrics) if mailbox is not None else None
     try:
         core = Core(
             db=db,
@@ -97,15 +109,24 @@ async def running(
             mail_from=settings.mail_from or "Warroom <warroom@localhost>",
         )
         warroom = Warroom(core)
-        engine = ReminderEngine(db, clock, warroom.reminder_handlers, deliver=warroom.deliver)
-        yield App(settings=settings, db=db, warroom=warroom, playbooks=playbooks, engine=engine)
+        engine = ReminderEngine(db, clock, warroom.reminder_handlers, deliver=warroom.deliver, observer=metrics)
+        gauges = metrics.watch(db)
+        yield App(
+            settings=settings,
+            db=db,
+            warroom=warroom,
+            playbooks=playbooks,
+            engine=engine,
+            metrics=metrics,
+            gauges=gauges,
+        )
     finally:
         await db.dispose()
 
 
 def web_app(app: App, *, clock: Clock | None = None) -> web.Application:
-    """The HTTP surface: liveness, readiness and the dashboard's sign-in; the chat platform's endpoint is mounted by
-    its surface."""
+    """The HTTP surface: liveness, readiness, metrics and the dashboard's sign-in; the chat platform's endpoint is
+    mounted by its surface."""
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})  # liveness: the process answers; the database is /readyz's
@@ -143,6 +164,7 @@ def web_app(app: App, *, clock: Clock | None = None) -> web.Application:
     web_application.router.add_get("/healthz", healthz)
     web_application.router.add_get("/readyz", readyz)
     install_sign_in(web_application, app.settings, clock=clock or SystemClock())
+    mount_metrics(web_application, app.metrics, app.gauges, token=app.settings.metrics_token)
     return web_application
 
 
@@ -263,16 +285,16 @@ async def console(
         yield app, session
 
 
-def make_surface(settings: Settings) -> Surface:
-    """The chat platform this deployment serves, chosen from the settings."""
+def make_surface(settings: Settings, *, observer: Observer = QUIET) -> Surface:
+    """The chat platform this deployment serves, chosen from the settings, reporting its calls to ``observer``."""
     if settings.slack_bot_token:
         from adapters.slack.surface import SlackSurface
 
-        return SlackSurface(settings)
+        return SlackSurface(settings, observer=observer)
     # Teams is the fallback: with no Microsoft app id it answers unauthenticated requests, for local use only.
     from adapters.teams.surface import TeamsSurface
 
-    return TeamsSurface(settings)
+    return TeamsSurface(settings, observer=observer)
 
 
 async def webhook_worker(
@@ -294,12 +316,13 @@ async def serve(
 ) -> None:
     """Run the HTTP server, the reminder engine and the webhook worker until SIGTERM (or cancellation), then shut
     down gracefully. ``on_webhook`` is told each webhook delivery's outcome (delivered, retried, failed)."""
-    surface = surface or make_surface(settings)
+    metrics = Metrics()
+    surface = surface or make_surface(settings, observer=metrics)
     host = settings.bind_host
     sender, mailbox = mail_sender(settings), mail_box(settings)
-    async with running(settings, chat=surface.chat, clock=clock, mail=sender, mailbox=mailbox) as app:
+    async with running(settings, chat=surface.chat, clock=clock, mail=sender, mailbox=mailbox, metrics=metrics) as app:
         poster = HttpWebhookPoster()
-        hooks = await webhook_worker(app, poster, clock, on_outcome=on_webhook)
+        hooks = await webhook_worker(app, poster, clock, on_outcome=on_webhook or metrics.observe_webhook)
         web_application = web_app(app, clock=clock)
         surface.mount(web_application, app)
         runner = web.AppRunner(web_application, shutdown_timeout=GRACE)

@@ -23,10 +23,13 @@ _SECRETS = {
     "slack_app_token",
     "microsoft_app_password",
     "webhook_secret",
+    "metrics_token",
 }
 _HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*")
 LOOPBACK = "127.0.0.1"
 EVERYWHERE = "0.0.0.0"
+# A bearer token (RFC 6750's b64token), long enough not to be guessed: `openssl rand -hex 32` makes one.
+_BEARER = re.compile(r"[A-Za-z0-9._~+/-]{16,}=*")
 
 
 class ConfigError(WarroomError):
@@ -213,6 +216,7 @@ class Settings:
     webhook_secret: str | None = field(default=None, repr=False)  # their signing secret unless one says secret=
     web: WebSignIn | None = None  # dashboard sign-in; None: the dashboard answers this machine only
     public_url: str | None = None  # the origin browsers use (behind a proxy); None: taken from each request
+    metrics_token: str | None = field(default=None, repr=False)  # None: GET /metrics needs no token
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -246,6 +250,11 @@ class Settings:
             webhooks = parse_targets(get("WARROOM_WEBHOOKS") or "", default_secret=webhook_secret)
         except SubscriptionError as err:
             raise ConfigError(f"WARROOM_WEBHOOKS: {err}") from None
+        metrics_token = get("WARROOM_METRICS_TOKEN")
+        if metrics_token is not None and not _BEARER.fullmatch(metrics_token):
+            raise ConfigError(
+                "WARROOM_METRICS_TOKEN must be at least 16 letters, digits or -._~+/ (e.g. `openssl rand -hex 32`)"
+            )
         return cls(
             database_url=get("WARROOM_DATABASE_URL") or cls.database_url,
             playbooks_dir=Path(get("WARROOM_PLAYBOOKS") or cls.playbooks_dir),
@@ -268,6 +277,7 @@ class Settings:
             webhook_secret=webhook_secret,
             web=WebSignIn.from_env(get),
             public_url=_origin("WARROOM_PUBLIC_URL", public_url) if public_url else None,
+            metrics_token=metrics_token,
         )
 
     @property

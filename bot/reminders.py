@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from bot.clock import Clock, SimClock
+from bot.observe import QUIET, Observer
 from bot.outbox import backoff
 from bot.store import Database, Store
 from bot.store.followups import DONE, PENDING
@@ -46,11 +47,13 @@ class ReminderEngine:
         lease: timedelta = timedelta(minutes=2),
         batch: int = 200,
         deliver: Callable[[], Awaitable[int]] | None = None,
+        observer: Observer = QUIET,
     ) -> None:
         self.db, self.clock, self.handlers = db, clock, handlers
         self.owner = owner or uuid.uuid4().hex[:12]
         self.lease, self.batch = lease, batch
         self.deliver = deliver  # the outbox: what firings decided to post goes out after they commit
+        self.observer = observer  # told each firing (and how late it was) once it has committed, and each failure
 
     async def claim(self, now: datetime) -> list[int]:
         """Lease up to ``batch`` due reminders to this engine; other engines skip them until the lease runs out."""
@@ -75,6 +78,7 @@ class ReminderEngine:
             await store.session.flush()  # the handler may schedule the next reminder for the same subject
             reminder = Reminder(row.id, row.incident, row.kind, row.subject, row.due_at)
             await self.handlers[row.kind](store, reminder, now)
+        self.observer.reminder_fired((now - reminder.due_at).total_seconds())
         return True
 
     async def _back_off(self, reminder_id: int, now: datetime) -> None:
@@ -96,6 +100,7 @@ class ReminderEngine:
                     fired += await self.fire(reminder_id, now)
                 except Exception:
                     log.exception("reminder %s failed; it will be retried with backoff", reminder_id)
+                    self.observer.reminder_failed()
                     with contextlib.suppress(Exception):  # the database may be what failed: the lease covers it
                         await self._back_off(reminder_id, now)
             if len(claimed) < self.batch:

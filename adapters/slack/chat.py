@@ -9,6 +9,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -29,6 +30,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from adapters.slack.blocks import blocks, fallback_text, split
 from bot.chat import Capability, Message, MessageRef, RoomRef, UserRef
 from bot.errors import ChatError
+from bot.observe import QUIET, Observer
 
 log = logging.getLogger(__name__)
 SLACK_API = "https://slack.com/api/"
@@ -39,6 +41,7 @@ _MENTION = re.compile(r"<@([A-Za-z0-9._-]+)(?:\|([^>]*))?>")
 _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
 _HANDLE = re.compile(r"@?([\w.\-]{1,80})")
 _HARMLESS = {"already_in_channel", "cant_invite_self", "already_pinned"}
+_METHOD = re.compile(r"[A-Za-z]+(\.[A-Za-z]+)+")  # a Web API method: `chat.postMessage`, `admin.users.list`
 # Slack refused the payload itself: the same payload would be refused again, so it is never resent unchanged.
 REFUSED = {
     "invalid_blocks",
@@ -153,8 +156,9 @@ class SlackChat:
         | Capability.BUTTONS
     )
 
-    def __init__(self, client: AsyncWebClient, *, post_interval: float = 1.0) -> None:
+    def __init__(self, client: AsyncWebClient, *, post_interval: float = 1.0, observer: Observer = QUIET) -> None:
         self.client = client
+        self.observer = observer  # told every HTTP request to Slack (retries included) and every failed call
         self.pacer = Pacer(post_interval)
         self._directory = _Directory({}, {}, {})
         self._missing_emails: dict[str, float] = {}
@@ -174,14 +178,43 @@ class SlackChat:
             code = data.get("error") if isinstance(data, dict) else None
             status = getattr(err.response, "status_code", None) or getattr(err.response, "status", "?")
             server = isinstance(status, int) and status >= 500
+            self.observer.chat_error("slack", method, str(code) if code and status == 200 else f"http_{status}")
             raise SlackCallError(method, str(code or f"HTTP {status}"), unknown_outcome=server) from None
         except (aiohttp.ClientError, TimeoutError) as err:
+            self.observer.chat_error("slack", method, "unreachable")
             raise SlackCallError(method, f"{type(err).__name__}: cannot reach Slack", unknown_outcome=True) from None
 
     def open_session(self) -> None:
         """One pooled HTTP session for every call (slack_sdk opens one per call otherwise); made inside the loop."""
         if self.client.session is None or self.client.session.closed:
-            self.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.client.timeout))
+            self.client.session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.client.timeout), trace_configs=[self._counted()]
+            )
+
+    def _counted(self) -> aiohttp.TraceConfig:
+        """Every HTTP request on the pooled session reported to the observer as it ends: each attempt of a retried
+        call counts, as Slack's rate limits do."""
+        trace = aiohttp.TraceConfig()
+
+        async def answered(_s: aiohttp.ClientSession, _c: SimpleNamespace, end: aiohttp.TraceRequestEndParams) -> None:
+            self.observer.chat_request("slack", self._method_of(str(end.url)), str(end.response.status))
+
+        async def unanswered(
+            _s: aiohttp.ClientSession, _c: SimpleNamespace, failed: aiohttp.TraceRequestExceptionParams
+        ) -> None:
+            self.observer.chat_request("slack", self._method_of(str(failed.url)), "unreachable")
+
+        trace.on_request_end.append(answered)
+        trace.on_request_exception.append(unanswered)
+        return trace
+
+    def _method_of(self, url: str) -> str:
+        """The Web API method a URL calls; `response_url` for an answer to a command (its URL is a secret)."""
+        base = self.client.base_url
+        if not url.startswith(base):
+            return "response_url"
+        method = url[len(base) :].split("?", 1)[0]
+        return method if _METHOD.fullmatch(method) else "other"
 
     async def close(self) -> None:
         """Close the pooled HTTP session."""

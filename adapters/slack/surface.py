@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 import traceback
 import uuid
 from collections import OrderedDict
@@ -22,6 +23,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -50,6 +52,7 @@ from bot.inbox import (
     recorded_before_restart,
     try_again,
 )
+from bot.observe import QUIET, Observer
 from bot.outbox import short_version
 from bot.runtime import Runtime
 from bot.store.inbox import applying
@@ -84,14 +87,17 @@ class ReplyTo:
 class SlackSurface:
     """Slack as the server sees it: the chat port, the Bolt app on the one aiohttp server, Socket Mode, its tasks."""
 
-    def __init__(self, settings: Settings, *, post_interval: float = 1.0, concurrency: int = 4) -> None:
+    def __init__(
+        self, settings: Settings, *, post_interval: float = 1.0, concurrency: int = 4, observer: Observer = QUIET
+    ) -> None:
         if not settings.slack_bot_token:
             raise ConfigError("SLACK_BOT_TOKEN is not set")
         if not (settings.slack_signing_secret or settings.slack_app_token):
             raise ConfigError("set SLACK_SIGNING_SECRET (requests over HTTP) or SLACK_APP_TOKEN (Socket Mode)")
         self.settings = settings
+        self.observer = observer  # told each Web API call (by the chat) and how long each ack took
         self.slack = SlackChat(
-            web_client(settings.slack_bot_token, settings.slack_api_url), post_interval=post_interval
+            web_client(settings.slack_bot_token, settings.slack_api_url), post_interval=post_interval, observer=observer
         )
         self.chat: ChatPort = self.slack
         self.socket_mode = bool(settings.slack_app_token)
@@ -196,9 +202,17 @@ class SlackSurface:
     async def _http(self, request: web.Request) -> web.Response:
         if self.edge is None:
             raise web.HTTPNotFound()
+        arrived = time.monotonic()
         admitted = await self.edge.admit(request)
         if isinstance(admitted, web.Response):
-            return admitted
+            return admitted  # refused (or Slack's certificate check): not an ack worth timing
+        try:
+            return await self._ack(admitted)
+        finally:  # from the request's arrival to its ack, the edge's own checks included
+            self.observer.acked("slack", time.monotonic() - arrived)
+
+    async def _ack(self, admitted: AsyncBoltRequest) -> web.Response:
+        """The ack of a request the edge admitted: a kept answer at once, else whatever Bolt's listener acks."""
         if (kept := self._kept_answer(admitted.body)) is not None:
             return kept
         try:

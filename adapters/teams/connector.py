@@ -31,9 +31,10 @@ from urllib3 import Retry
 
 from adapters.teams.cards import CARD_CONTENT_TYPE, adaptive_card
 from adapters.teams.graph import TokenSource
-from adapters.teams.pacing import RETRYABLE, Backoff, Pacer, Retryable, retry_after, with_retries
+from adapters.teams.pacing import RETRYABLE, Backoff, Pacer, Retryable, failure, retry_after, with_retries
 from bot.chat import Message
 from bot.errors import ChatError
+from bot.observe import QUIET, Observer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -159,8 +160,10 @@ class Connector:
         backoff: Backoff,
         pacer: Pacer,
         channel_auth: Mapping[str, str] | None = None,
+        observer: Observer = QUIET,
     ) -> None:
         self.app_id, self.tokens, self.backoff, self.pacer = app_id, tokens, backoff, pacer
+        self.observer = observer  # told every request to the Bot Connector (retries included) and every failed call
         # channel_auth holds botbuilder's cloud settings (TO_BOT_FROM_CHANNEL_TOKEN_ISSUER, …) for other clouds.
         settings = SimpleNamespace(APP_ID=app_id or "", APP_TYPE="MultiTenant", **(channel_auth or {}))
         self.auth = ConfigurationBotFrameworkAuthentication(
@@ -188,7 +191,7 @@ class Connector:
         async def send() -> Any:
             return await turn_context.send_activity(message_activity(message))
 
-        response = await self._call(send, key=conversation, what="reply")
+        response = await self._call(send, key=conversation, what="reply", method="reply_to_activity")
         return str(getattr(response, "id", "") or "")
 
     async def send(self, address: Address, message: Message) -> str:
@@ -198,7 +201,9 @@ class Connector:
             activity = TurnContext.apply_conversation_reference(message_activity(message), reference)
             return await client.conversations.send_to_conversation(reference.conversation.id, activity)
 
-        response = await self._proactive(address, op, key=address.conversation_id, what="post")
+        response = await self._proactive(
+            address, op, key=address.conversation_id, what="post", method="send_to_conversation"
+        )
         return str(response.id)
 
     async def start_thread(self, address: Address, channel_id: str, message: Message) -> tuple[str, str]:
@@ -216,7 +221,9 @@ class Connector:
             )
             return await client.conversations.create_conversation(params)
 
-        created = await self._proactive(address, op, key=channel_id, what="start a thread")
+        created = await self._proactive(
+            address, op, key=channel_id, what="start a thread", method="create_conversation"
+        )
         conversation = str(created.id or "")
         if ";messageid=" not in conversation:
             conversation = f"{channel_id};messageid={created.activity_id}"
@@ -230,7 +237,7 @@ class Connector:
             activity.id, activity.conversation = activity_id, ConversationAccount(id=conversation_id)
             return await client.conversations.update_activity(conversation_id, activity_id, activity)
 
-        await self._proactive(address, op, key=conversation_id, what="edit")
+        await self._proactive(address, op, key=conversation_id, what="edit", method="update_activity")
 
     async def members(self, address: Address, roster_id: str) -> list[dict[str, Any]]:
         """The people of a team (or chat), as Teams describes them: id, name, aadObjectId, email, UPN."""
@@ -246,11 +253,13 @@ class Connector:
                     break
             return people
 
-        result: list[dict[str, Any]] = await self._proactive(address, op, key=None, what="list members")
+        result: list[dict[str, Any]] = await self._proactive(
+            address, op, key=None, what="list members", method="get_conversation_paged_members"
+        )
         return result
 
     async def _proactive(
-        self, address: Address, op: Callable[[Any, Any], Awaitable[T]], *, key: str | None, what: str
+        self, address: Address, op: Callable[[Any, Any], Awaitable[T]], *, key: str | None, what: str, method: str
     ) -> T:
         """Run ``op`` with a connector for the address, through continue_conversation as botbuilder intends."""
         await self._warm()
@@ -260,7 +269,7 @@ class Connector:
         async def callback(turn_context: Any) -> None:
             client = turn_context.turn_state.get(self.adapter.BOT_CONNECTOR_CLIENT_KEY)
             _no_hidden_retries(client)
-            box.append(await self._call(lambda: op(client, reference), key=key, what=what))
+            box.append(await self._call(lambda: op(client, reference), key=key, what=what, method=method))
 
         try:
             await self.adapter.continue_conversation(reference, callback, self.app_id or None)
@@ -270,21 +279,29 @@ class Connector:
             raise ChatError(f"{what} in {address.name}: {err}") from err
         return box[0]
 
-    async def _call(self, call: Callable[[], Awaitable[T]], *, key: str | None, what: str) -> T:
+    async def _call(self, call: Callable[[], Awaitable[T]], *, key: str | None, what: str, method: str) -> T:
         async def once() -> T:
             if key is not None:
                 await self.pacer.wait(key)
             try:
-                return await call()
+                result = await call()
             except HttpOperationError as err:
                 status = getattr(err.response, "status_code", 0)
+                self.observer.chat_request("teams", method, str(status))
                 if status in RETRYABLE:
                     raise Retryable(status, str(err), retry_after(err.response.headers)) from err
                 raise TeamsCallError(what, status, str(err)) from err
             except ClientRequestError as err:
+                self.observer.chat_request("teams", method, "unreachable")
                 raise ChatError(f"Teams is unreachable ({what}): {err}") from err
+            self.observer.chat_request("teams", method, "2xx")  # msrest does not say which success it was
+            return result
 
-        return await with_retries(once, backoff=self.backoff, what=f"Teams {what}")
+        try:
+            return await with_retries(once, backoff=self.backoff, what=f"Teams {what}")
+        except ChatError as err:
+            self.observer.chat_error("teams", method, failure(err))
+            raise
 
     async def _warm(self) -> None:
         # The connector asks for its token synchronously on the event loop; fetch it first, off the loop.

@@ -13,8 +13,9 @@ import aiohttp
 import msal
 import requests
 
-from adapters.teams.pacing import RETRYABLE, Backoff, Retryable, retry_after, with_retries
+from adapters.teams.pacing import RETRYABLE, Backoff, Retryable, failure, retry_after, with_retries
 from bot.errors import ChatError
+from bot.observe import QUIET, Observer
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +112,9 @@ class GraphError(ChatError):
 class GraphClient:
     """The few Graph calls war rooms need: create a channel, add members to a private one."""
 
-    def __init__(self, *, base_url: str, tokens: TokenSource, backoff: Backoff) -> None:
+    def __init__(self, *, base_url: str, tokens: TokenSource, backoff: Backoff, observer: Observer = QUIET) -> None:
         self.base_url, self.tokens, self.backoff = base_url.rstrip("/"), tokens, backoff
+        self.observer = observer  # told every request to Graph (retries included) and every failed call
         self._session: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
@@ -136,7 +138,7 @@ class GraphClient:
                     raise ChatError("a private channel needs an owner; open it from Teams so I know who you are")
                 body["members"] = [self._member(owner, owner=True)]
             try:
-                data = await self._call("POST", f"/teams/{quote(team_id)}/channels", body)
+                data = await self._call("POST", f"/teams/{quote(team_id)}/channels", body, name="create_channel")
             except GraphError as err:
                 if err.name_taken:
                     continue
@@ -148,7 +150,7 @@ class GraphClient:
         """Add a person to a private channel; already being a member is fine."""
         path = f"/teams/{quote(team_id)}/channels/{quote(channel_id)}/members"
         try:
-            await self._call("POST", path, self._member(user_id, owner=False))
+            await self._call("POST", path, self._member(user_id, owner=False), name="add_channel_member")
         except GraphError as err:
             if err.status != 409:
                 raise
@@ -160,7 +162,7 @@ class GraphClient:
             "user@odata.bind": f"{self.base_url}/users('{user_id}')",
         }
 
-    async def _call(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _call(self, method: str, path: str, body: dict[str, Any], *, name: str) -> dict[str, Any]:
         async def once() -> dict[str, Any]:
             token = await self.tokens.token(GRAPH_SCOPE)
             if self._session is None:
@@ -169,6 +171,7 @@ class GraphClient:
                 async with self._session.request(
                     method, self.base_url + path, json=body, headers={"Authorization": f"Bearer {token}"}
                 ) as resp:
+                    self.observer.chat_request("teams", name, str(resp.status))
                     data = await _json(resp)
                     if resp.status in RETRYABLE:
                         raise Retryable(resp.status, _message(data), retry_after(resp.headers))
@@ -178,9 +181,14 @@ class GraphClient:
                         raise GraphError(resp.status, code, _message(data))
                     return data
             except aiohttp.ClientError as err:
+                self.observer.chat_request("teams", name, "unreachable")
                 raise ChatError(f"Graph is unreachable at {self.base_url}: {err}") from err
 
-        return await with_retries(once, backoff=self.backoff, what=f"Graph {method} {path}")
+        try:
+            return await with_retries(once, backoff=self.backoff, what=f"Graph {method} {path}")
+        except ChatError as err:  # a taken channel name too: it is how a free one is found, but Graph refused it
+            self.observer.chat_error("teams", name, failure(err))
+            raise
 
 
 async def _json(resp: aiohttp.ClientResponse) -> dict[str, Any]:

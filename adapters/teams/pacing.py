@@ -79,6 +79,13 @@ async def with_retries(call: Callable[[], Awaitable[T]], *, backoff: Backoff, wh
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def failure(err: ChatError) -> str:
+    """What a failed Teams or Graph call is counted as: `http_<status>` (retries given up included), else
+    `unreachable`."""
+    status = getattr(err, "status", None) or getattr(err.__cause__, "status", None)
+    return f"http_{status}" if isinstance(status, int) and status else "unreachable"
+
+
 class Pacer:
     """Sliding windows per conversation: ``wait(key)`` returns once one more post fits in every window."""
 

@@ -34,6 +34,7 @@ from bot.inbox import (
     recorded_before_restart,
     try_again,
 )
+from bot.observe import QUIET, Observer
 from bot.outbox import short_version
 from bot.runtime import Runtime
 from bot.store import Database
@@ -331,6 +332,7 @@ class TeamsSurface:
         backoff: Backoff | None = None,
         pacer: Pacer | None = None,
         channel_auth: Mapping[str, str] | None = None,
+        observer: Observer = QUIET,
     ) -> None:
         app_id, secret, tenant = (
             settings.microsoft_app_id,
@@ -351,10 +353,18 @@ class TeamsSurface:
             tokens = TokenSource(client_id=app_id, secret=secret, authority=authority, verify=tls_verify)
         graph = None
         if settings.teams_team_id and tokens is not None:
-            graph = GraphClient(base_url=settings.graph_api_url or GRAPH_URL, tokens=tokens, backoff=backoff)
+            graph = GraphClient(
+                base_url=settings.graph_api_url or GRAPH_URL, tokens=tokens, backoff=backoff, observer=observer
+            )
         self.connector = Connector(
-            app_id=app_id, tokens=tokens, backoff=backoff, pacer=pacer or Pacer(), channel_auth=channel_auth
+            app_id=app_id,
+            tokens=tokens,
+            backoff=backoff,
+            pacer=pacer or Pacer(),
+            channel_auth=channel_auth,
+            observer=observer,
         )
+        self.observer = observer  # told each call to Teams (by the connector and Graph) and how long each turn took
         self.teams = TeamsChat(self.connector, graph=graph, team_id=settings.teams_team_id, service_url=service_url)
         self.chat: ChatPort = self.teams
         self.graph = graph
@@ -463,6 +473,7 @@ class _Inbound:
         self.surface, self.app = surface, app
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
         if "application/json" not in request.headers.get("Content-Type", ""):
             return web.json_response({"error": "send the activity as application/json"}, status=415)
         try:
@@ -478,7 +489,10 @@ class _Inbound:
         except Exception as err:  # botbuilder raises PermissionError, JWT errors or lookup errors: all mean no
             log.info("refused an unauthenticated Bot Framework request: %s", type(err).__name__)
             return web.json_response({"error": "unauthorized"}, status=401)
-        invoke = await connector.run_turn(authenticated, activity, self.on_turn)
+        try:
+            invoke = await connector.run_turn(authenticated, activity, self.on_turn)
+        finally:  # an authenticated turn, from its arrival to its answer (a command's reply is sent within it)
+            self.surface.observer.acked("teams", time.monotonic() - arrived)
         if invoke is not None:
             return web.json_response(invoke.body, status=invoke.status)
         return web.Response(status=200)

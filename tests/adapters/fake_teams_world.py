@@ -27,6 +27,8 @@ from adapters.teams.surface import TeamsChat, TeamsSurface
 from bot.app import App, running, web_app
 from bot.clock import SimClock
 from bot.config import Settings
+from bot.metrics import Metrics
+from bot.observe import QUIET, Observer
 from bot.store import Database
 from tests.adapters.fake_teams import (
     APP_ID,
@@ -255,12 +257,13 @@ async def teams_world(
     settings: dict[str, Any] | None = None,
 ) -> AsyncIterator[TeamsWorld]:
     """The real server (aiohttp, Database, playbooks) with the Teams surface, talking to ``fakes``."""
+    metrics = Metrics()  # the app's own, reported to by the surface as in `warroom serve`
     config, surface = teams_surface(
-        fakes, database_url, playbooks=playbooks, backoff=backoff, pacer=pacer, settings=settings
+        fakes, database_url, playbooks=playbooks, backoff=backoff, pacer=pacer, settings=settings, observer=metrics
     )
     clock = SimClock(start)
     async with AsyncExitStack() as stack:
-        app = await stack.enter_async_context(running(config, chat=surface.chat, clock=clock))
+        app = await stack.enter_async_context(running(config, chat=surface.chat, clock=clock, metrics=metrics))
         application = web_app(app)
         surface.mount(application, app)
         stack.push_async_callback(surface.close)
@@ -278,6 +281,7 @@ def teams_surface(
     backoff: Backoff | None = None,
     pacer: Pacer | None = None,
     settings: dict[str, Any] | None = None,
+    observer: Observer = QUIET,
 ) -> tuple[Settings, TeamsSurface]:
     """Settings and a Teams surface pointed at the fakes: their service URL, sign-in, issuer and Graph."""
     values: dict[str, Any] = {"database_url": database_url, "playbooks_dir": playbooks}
@@ -295,7 +299,12 @@ def teams_surface(
         values |= {"teams_team_id": TEAM_GROUP_ID, "graph_api_url": fakes.graph.url}
     config = Settings(**(values | (settings or {})))
     surface = TeamsSurface(
-        config, service_url=fakes.connector.url + "/", backoff=backoff or fast_backoff(), pacer=pacer, **options
+        config,
+        service_url=fakes.connector.url + "/",
+        backoff=backoff or fast_backoff(),
+        pacer=pacer,
+        observer=observer,
+        **options,
     )
     return config, surface
 

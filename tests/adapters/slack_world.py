@@ -21,6 +21,7 @@ from bot.app import App, running, web_app
 from bot.clock import SimClock
 from bot.config import Settings
 from bot.domain import Incident
+from bot.metrics import Metrics
 from tests.adapters.fake_slack import BOT_TOKEN, LOBBY, PEOPLE, TEAM, Channel, FakeSlack, user_id
 from tests.conftest import PLAYBOOKS, START
 
@@ -182,10 +183,11 @@ async def slack_world(
         slack_api_url=api,
         **({"slack_signing_secret": SIGNING_SECRET} | settings),
     )
-    surface = SlackSurface(config, post_interval=post_interval)
+    metrics = Metrics()  # the app's own, reported to by the surface as in `warroom serve`
+    surface = SlackSurface(config, post_interval=post_interval, observer=metrics)
     clock = SimClock(START)
     try:
-        async with running(config, chat=surface.chat, clock=clock) as app:
+        async with running(config, chat=surface.chat, clock=clock, metrics=metrics) as app:
             web_application = web_app(app)
             surface.mount(web_application, app)
             runner = web.AppRunner(web_application)

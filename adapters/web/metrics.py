@@ -1,0 +1,39 @@
+"""GET /metrics: the App's registry in Prometheus' text format (or OpenMetrics, when the scraper asks for it).
+
+No token by default: Prometheus scrapes the port from inside the cluster. Where the port is exposed, set
+WARROOM_METRICS_TOKEN and give Prometheus the same token as a bearer token; the check runs before anything is read.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from aiohttp import web
+from prometheus_client.exposition import choose_encoder
+
+from bot.metrics import Gauges, Metrics
+
+METRICS_PATH = "/metrics"
+
+
+def mount_metrics(
+    web_application: web.Application, metrics: Metrics, gauges: Gauges | None, *, token: str | None
+) -> None:
+    """Add GET /metrics for ``metrics`` (the gauges are refreshed before each scrape) to the server."""
+    expected = f"Bearer {token}".encode() if token else None
+
+    async def scrape(request: web.Request) -> web.Response:
+        if expected is not None:
+            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+            if not hmac.compare_digest(given, expected):  # constant time: the token is not guessed byte by byte
+                return web.json_response(
+                    {"error": "send the metrics token as `Authorization: Bearer <WARROOM_METRICS_TOKEN>`"},
+                    status=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="warroom metrics"'},
+                )
+        if gauges is not None:
+            await gauges.refresh()
+        encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+        return web.Response(body=encode(metrics.registry), headers={"Content-Type": content_type})
+
+    web_application.router.add_get(METRICS_PATH, scrape)
