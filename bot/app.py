@@ -19,6 +19,7 @@ from adapters.console import ConsoleChat, ConsoleSession
 from adapters.email.imap import ImapMailbox
 from adapters.email.local import LocalMailbox, LocalOutbox
 from adapters.email.smtp import SmtpSender
+from adapters.web.api import mount as mount_api
 from bot.chat import ChatPort, RoomRef
 from bot.clock import Clock, SimClock
 from bot.config import ConfigError, Settings
@@ -101,7 +102,7 @@ async def running(
 
 
 def web_app(app: App) -> web.Application:
-    """The HTTP surface: liveness and readiness; the chat platform's endpoint is mounted by its surface."""
+    """The HTTP surface: liveness, readiness and the API; the chat platform's endpoint is mounted by its surface."""
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})  # liveness: the process answers; the database is /readyz's
@@ -138,6 +139,7 @@ def web_app(app: App) -> web.Application:
     web_application = web.Application()
     web_application.router.add_get("/healthz", healthz)
     web_application.router.add_get("/readyz", readyz)
+    mount_api(web_application, app)  # /api/v1: bearer tokens (`warroom token create`)
     return web_application
 
 

@@ -1,0 +1,217 @@
+"""/api/v1 over real HTTP on port 0: tokens, opening from an alert (with its war room), commands, refusals."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+
+from adapters.memory import InMemoryChat
+from bot.app import App, running
+from bot.chat import ChatPort
+from bot.cli import main
+from bot.clock import SimClock
+from bot.config import Settings
+from bot.store.tables import ApiRequestRow, EventRow, IncidentRow
+from bot.tokens import Scope, new_token, token_hash
+from tests.conftest import PLAYBOOKS, START
+from tests.integration.test_serve import PATIENCE, serve_on_port_0
+
+ALERT = {"title": "POS freeze", "severity": 1, "customer": "Acme"}
+
+
+@dataclass
+class Served:
+    app: App
+    base: str
+    http: aiohttp.ClientSession
+    clock: SimClock
+
+    async def token(self, name: str, scope: str) -> str:
+        secret = new_token()
+        async with self.app.db.transaction() as store:
+            await store.add_token(name, Scope(scope), token_hash(secret), now=self.clock.now())
+        return secret
+
+    async def call(
+        self, method: str, path: str, token: str | None = None, *, body: Any = None, **kwargs: Any
+    ) -> tuple[int, Any, aiohttp.typedefs.LooseHeaders]:
+        headers = dict(kwargs.pop("headers", {}))
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if body is not None:
+            kwargs["json"] = body
+        async with self.http.request(method, self.base + path, headers=headers, **kwargs) as response:
+            text = await response.text()
+            kind = response.content_type
+            parsed = json.loads(text) if kind.endswith("json") else text
+            if response.status >= 400:
+                assert kind == "application/problem+json", (response.status, text)
+                assert set(parsed) >= {"type", "title", "status", "detail"} and parsed["status"] == response.status
+                assert "\n" not in parsed["detail"]
+            return response.status, parsed, response.headers
+
+    async def counts(self) -> tuple[int, int, int]:
+        async with self.app.db.read() as store:
+            s = store.session
+            return (
+                (await s.execute(select(func.count()).select_from(IncidentRow))).scalar_one(),
+                (await s.execute(select(func.count()).select_from(EventRow))).scalar_one(),
+                (await s.execute(select(func.count()).select_from(ApiRequestRow))).scalar_one(),
+            )
+
+
+@asynccontextmanager
+async def served(database_url: str, chat: ChatPort | None = None) -> AsyncIterator[Served]:
+    settings = Settings(database_url=database_url, playbooks_dir=PLAYBOOKS)
+    clock = SimClock(START)
+    async with running(settings, chat=chat or InMemoryChat(), clock=clock) as app:
+        runner, base = await serve_on_port_0(app)
+        try:
+            async with aiohttp.ClientSession(timeout=PATIENCE) as http:
+                yield Served(app, base, http, clock)
+        finally:
+            await runner.cleanup()
+
+
+async def test_an_alert_opens_one_incident_with_its_war_room_however_often_it_is_retried(database_url: str) -> None:
+    chat = InMemoryChat()
+    async with served(database_url, chat) as s:
+        write = await s.token("pagerduty", "write")
+        key = {"Idempotency-Key": "alert-7781"}
+        status, first, headers = await s.call("POST", "/api/v1/incidents", write, body=ALERT, headers=key)
+        assert status == 201 and headers["Location"] == "/api/v1/incidents/1"
+        assert (first["ref"], first["title"], first["severity"], first["customer"]) == (
+            "INC-1",
+            "POS freeze",
+            1,
+            "Acme",
+        )
+        [room] = [r for r in chat.rooms.values() if r.ref.name.startswith("inc-1")]
+        assert "INC-1" in chat.posts_in(room.ref)[0].text  # the kickoff card is in the war room
+        assert {r["role"] for r in first["roles"]} >= {"commander"}
+
+        status, again, headers = await s.call("POST", "/api/v1/incidents", write, body=ALERT, headers=key)
+        assert status == 200 and again["number"] == 1 and headers["Location"] == "/api/v1/incidents/1"
+        assert (await s.counts())[0] == 1 and len(
+            [r for r in chat.rooms.values() if r.ref.name.startswith("inc-")]
+        ) == 1
+
+        other = dict(ALERT, severity=2)
+        status, problem, _ = await s.call("POST", "/api/v1/incidents", write, body=other, headers=key)
+        assert status == 422 and "different request" in problem["detail"]
+        status, second, _ = await s.call("POST", "/api/v1/incidents", write, body=ALERT)  # no key: a new one
+        assert status == 201 and second["ref"] == "INC-2"
+
+
+async def test_tokens_no_token_a_read_token_writing_and_a_revoked_token(database_url: str) -> None:
+    async with served(database_url) as s:
+        write, read = await s.token("alerts", "write"), await s.token("dashboard", "read")
+        status, problem, headers = await s.call("GET", "/api/v1/incidents")
+        assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer")
+        status, _, headers = await s.call("GET", "/api/v1/incidents", "wr_" + "x" * 43)
+        assert status == 401 and 'error="invalid_token"' in headers["WWW-Authenticate"]
+        status, _, _ = await s.call("GET", "/api/v1/incidents", read)
+        assert status == 200
+        status, problem, _ = await s.call("POST", "/api/v1/incidents", read, body=ALERT)
+        assert status == 403 and "read" in problem["detail"]
+        assert (await s.counts())[0] == 0
+        assert (await s.call("GET", "/api/v1/incidents", write))[0] == 200
+        async with s.app.db.transaction() as store:
+            await store.revoke_token("alerts", now=s.clock.now())
+        status, problem, _ = await s.call("POST", "/api/v1/incidents", write, body=ALERT)
+        assert status == 401 and "revoked" in problem["detail"]
+        assert (await s.counts())[0] == 0
+        async with s.app.db.read() as store:
+            used = {t.name: t.last_used_at for t in await store.api_tokens()}
+        assert used == {"alerts": START, "dashboard": START}
+
+
+async def test_bad_input_is_a_problem_document_and_changes_nothing(database_url: str) -> None:
+    async with served(database_url) as s:
+        write = await s.token("alerts", "write")
+        await s.call("POST", "/api/v1/incidents", write, body=ALERT)
+        before = await s.counts()
+        post = "/api/v1/incidents"
+        cases: list[tuple[int, str, dict[str, Any]]] = [
+            (422, "surprise: is not a field", {"body": dict(ALERT, surprise=1)}),
+            (422, "severity: Input should be less than or equal to 4", {"body": dict(ALERT, severity=9)}),
+            (422, "title: Field required", {"body": {"severity": 1}}),
+            (400, "not valid JSON", {"data": b'{"title": "POS', "headers": {"Content-Type": "application/json"}}),
+            (400, "not valid JSON", {"data": b'{"title": NaN}', "headers": {"Content-Type": "application/json"}}),
+            (415, "application/json", {"data": b"title=POS", "headers": {"Content-Type": "text/plain"}}),
+            (
+                413,
+                "limit",
+                {"data": b"{" + b" " * (2 * 1024 * 1024) + b"}", "headers": {"Content-Type": "application/json"}},
+            ),
+            (422, "mentions", {"body": dict(ALERT, title="POS @channel")}),
+        ]
+        for status, detail, kwargs in cases:
+            got, problem, _ = await s.call("POST", post, write, **kwargs)
+            assert (got, detail in problem["detail"]) == (status, True), problem
+        assert (await s.call("GET", "/api/v1/incidents/99", write))[0] == 404
+        assert (await s.call("GET", "/api/v1/incidents/99999999999", write))[0] == 404
+        assert (await s.call("POST", "/api/v1/incidents/99/commands", write, body={"text": "note hi"}))[0] == 404
+        assert (await s.call("GET", "/api/v1/incidents?severity=9", write))[0] == 400
+        assert (await s.call("GET", "/api/v1/incidents?colour=red", write))[0] == 400
+        status, _, headers = await s.call("DELETE", "/api/v1/incidents/1", write)
+        assert status == 405 and headers["Allow"] == "GET"
+        assert (await s.call("GET", "/api/v1/nothing-here", write))[0] == 404
+        assert await s.counts() == before
+
+
+async def test_commands_follow_ups_and_the_summary(database_url: str) -> None:
+    async with served(database_url) as s:
+        write = await s.token("alerts", "write")
+        await s.call("POST", "/api/v1/incidents", write, body=dict(ALERT, playbook="hardware-rma"))
+        ask = 'vendor northwind "tracking number for the replacement unit" due:1h ref:RMA-4471'
+        status, reply, _ = await s.call("POST", "/api/v1/incidents/1/commands", write, body={"text": ask})
+        assert status == 200 and reply["ok"]
+        assert reply["text"].startswith(
+            "INC-1: V1 asked Northwind Distribution for tracking number for the replacement unit"
+        )
+        status, problem, _ = await s.call("POST", "/api/v1/incidents/1/commands", write, body={"text": "sev 7"})
+        assert status == 422 and problem["detail"].startswith("severity must be 1 (worst) to 4")
+        status, problem, _ = await s.call("POST", "/api/v1/incidents/1/commands", write, body={"text": "status INC-2"})
+        assert status == 422 and "INC-1" in problem["detail"]
+        assert (await s.call("GET", "/api/v1/follow-ups?state=overdue", write))[1]["items"] == []
+        s.clock.advance(timedelta(hours=2))
+        status, overdue, _ = await s.call("GET", "/api/v1/follow-ups?state=overdue", write)
+        assert [(f["incident"], f["ref"], f["vendor"], f["overdue"]) for f in overdue["items"]] == [
+            (1, "V1", "Northwind Distribution", True)
+        ]
+        status, markdown, _ = await s.call("GET", "/api/v1/incidents/1/summary", write)
+        assert status == 200 and markdown.startswith("> Draft: INC-1 is not closed yet.")
+        status, data, _ = await s.call("GET", "/api/v1/incidents/1/summary?format=json", write)
+        assert data["draft"] is True and data["incident"] == "INC-1"
+        status, timeline, _ = await s.call("GET", "/api/v1/incidents/1/timeline", write)
+        assert timeline["items"][0]["kind"] == "opened" and timeline["items"][0]["actor"] == "alerts"
+
+
+@pytest.mark.parametrize("scope", ["read", "write"])
+def test_token_commands(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scope: str
+) -> None:
+    monkeypatch.setenv("WARROOM_DATABASE_URL", f"sqlite:///{tmp_path / 'w.db'}")
+    monkeypatch.setenv("WARROOM_PLAYBOOKS", str(PLAYBOOKS))
+    assert main(["token", "create", "grafana", "--scope", scope]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("wr_") and len(out.strip()) == 46 and "shown only now" in err
+    assert main(["token", "create", "grafana"]) == 2
+    assert "already a token named grafana" in capsys.readouterr().err
+    assert main(["token", "list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[1].split()[:2] == ["grafana", scope] and listed[1].endswith("-")
+    assert main(["token", "revoke", "grafana"]) == 0
+    assert "revoked" in capsys.readouterr().out
+    assert main(["token", "list"]) == 0
+    assert not capsys.readouterr().out.splitlines()[1].endswith(" -")
+    assert main(["token", "revoke", "nobody"]) == 2
