@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.customer import BadNews, Commitment
 from bot.domain import Incident, IncidentState
+from bot.errors import NotFound
 from bot.followups import ROOT_CAUSE, FollowUp, root_cause
 from bot.playbooks import PlaybookLibrary
 from bot.scorecard import VendorScore, vendor_scores
@@ -227,7 +228,7 @@ def _cadence(playbooks: PlaybookLibrary, incident: Incident) -> timedelta:
     # The same lookup as CustomerDesk.cadence; a playbook since removed falls back to the default.
     try:
         book = playbooks.get(incident.playbook)
-    except Exception:  # an unknown playbook must not break the overview
+    except NotFound:  # a playbook removed since must not break the overview
         return _DEFAULT_CADENCE
     return book.update_cadence.get(incident.severity) or _DEFAULT_CADENCE
 

@@ -10,7 +10,9 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -36,6 +38,7 @@ from bot import __version__, views
 from bot import commands as c
 from bot.chat import Invocation, Reply, RoomRef, UserRef
 from bot.errors import NotFound, WarroomError
+from bot.playbooks import PlaybookLibrary
 from bot.render import plain_text
 from bot.runtime import Runtime
 from bot.summary import build_summary, to_markdown
@@ -156,11 +159,11 @@ class Api:
         self.runtime = runtime
 
     @property
-    def now(self) -> Any:
+    def now(self) -> datetime:
         return self.runtime.warroom.desk.now
 
     @property
-    def playbooks(self) -> Any:
+    def playbooks(self) -> PlaybookLibrary:
         return self.runtime.warroom.core.playbooks
 
     async def authenticate(self, request: web.Request, scope: Scope) -> ApiToken:
@@ -220,7 +223,10 @@ class Api:
             stored = await store.summary(n)
             if stored is None:
                 incident = await store.get_incident(n)
-                cadence = self.playbooks.get(incident.playbook).update_cadence
+                try:
+                    cadence = self.playbooks.get(incident.playbook).update_cadence
+                except NotFound:  # its playbook was removed since: the summary still reads, without silences
+                    cadence = MappingProxyType({})
                 data = await build_summary(store, incident, cadence)
                 data["draft"] = True
                 stored = (to_markdown(data), data)

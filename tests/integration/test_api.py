@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -215,3 +216,59 @@ def test_token_commands(
     assert main(["token", "list"]) == 0
     assert not capsys.readouterr().out.splitlines()[1].endswith(" -")
     assert main(["token", "revoke", "nobody"]) == 2
+
+
+async def test_an_alert_opens_a_real_slack_channel_and_invites_the_responders_not_the_token(tmp_path: Any) -> None:
+    from adapters.slack.chat import SlackChat, web_client
+    from tests.adapters.fake_slack import BOT_TOKEN, FakeSlack, user_id
+
+    fake = FakeSlack()
+    api = await fake.start()
+    slack = SlackChat(web_client(BOT_TOKEN, api), post_interval=0.0)
+    try:
+        async with served(f"sqlite:///{tmp_path / 'w.db'}", slack) as s:
+            write = await s.token("alerts", "write")
+            alert = dict(ALERT, playbook="default", impact="no sales in any store")
+            status, opened, _ = await s.call("POST", "/api/v1/incidents", write, body=alert)
+            assert status == 201
+            channel = fake.channel_named("inc-1-pos-freeze")
+            assert user_id("csm-lead") in channel.members and user_id("support-duty") in channel.members
+            invited = [u for call in fake.called("conversations.invite") for u in str(call.args["users"]).split(",")]
+            assert invited and not [u for u in invited if u.startswith("api:")]
+            assert not [m for m in channel.messages.values() if "not in the room yet" in json.dumps(m)]
+            assert opened["chat_link"] == f"https://slack.com/app_redirect?channel={channel.id}"
+    finally:
+        await slack.close()
+        await fake.close()
+
+
+async def test_a_body_sent_without_a_length_is_cut_off_at_the_limit(tmp_path: Any) -> None:
+    async with served(f"sqlite:///{tmp_path / 'w.db'}") as s:
+        write = await s.token("alerts", "write")
+
+        async def two_megabytes() -> AsyncIterator[bytes]:  # sent chunked: no Content-Length to refuse it by
+            yield b'{"title": "'
+            for _ in range(128):
+                yield b"x" * (16 * 1024)
+            yield b'"}'
+
+        headers = {"Authorization": f"Bearer {write}", "Content-Type": "application/json"}
+        async with s.http.post(s.base + "/api/v1/incidents", data=two_megabytes(), headers=headers) as response:
+            assert response.status == 413 and response.content_type == "application/problem+json"
+            assert "limit" in (await response.json())["detail"]
+        assert (await s.counts())[0] == 0
+
+
+async def test_two_replicas_given_the_same_key_at_once_open_one_incident(database_url: str) -> None:
+    async with served(database_url) as one, served(database_url) as two:
+        write = await one.token("alerts", "write")
+        key = {"Idempotency-Key": "alert-1"}
+        answers = await asyncio.gather(
+            one.call("POST", "/api/v1/incidents", write, body=ALERT, headers=key),
+            two.call("POST", "/api/v1/incidents", write, body=ALERT, headers=key),
+        )
+        statuses = sorted(status for status, _body, _headers in answers)
+        assert statuses in ([200, 201], [201, 409])  # the loser waits for the winner's row, or finds it in flight
+        assert (await one.counts())[0] == 1
+        status, again, _ = await two.call("POST", "/api/v1/incidents", write, body=ALERT, headers=key)
+        assert (status, again["ref"]) == (200, "INC-1")
