@@ -10,14 +10,22 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
-from decimal import Decimal
+from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
 
+from adapters.web.bodies import (
+    MAX_BODY,
+    command_reply,
+    incident_number,
+    json_body,
+    open_command,
+    read_body,
+    read_query,
+    refusal,
+)
 from adapters.web.models import (
     CommandReply,
     CommitmentList,
@@ -26,130 +34,28 @@ from adapters.web.models import (
     FollowUpQuery,
     IncidentQuery,
     OpenIncident,
-    ReplyMessage,
     RunCommand,
     ScorecardQuery,
     SummaryQuery,
     Timeline,
 )
 from adapters.web.openapi import Body, Route, document
-from adapters.web.problems import FieldError, ProblemError, problem
+from adapters.web.problems import ProblemError, problem
 from bot import __version__, views
 from bot import commands as c
-from bot.chat import Invocation, Reply, RoomRef, UserRef
+from bot.chat import Invocation, RoomRef, UserRef
 from bot.errors import NotFound, WarroomError
 from bot.playbooks import PlaybookLibrary
-from bot.render import plain_text
 from bot.runtime import Runtime
+from bot.store.tokens import USED_EVERY, SeenRequest
 from bot.summary import build_summary, to_markdown
 from bot.tokens import ApiToken, Scope, api_user_id, looks_like_token, same_hash, token_hash
 
 log = logging.getLogger(__name__)
 PREFIX = "/api/v1"
-MAX_BODY = 64 * 1024
-MAX_INCIDENT = 2**31 - 1  # what the database's integer column holds
+STALE = timedelta(minutes=2)  # a request with an Idempotency-Key still pending after this died midway
 _KEY_CHARS = frozenset(chr(i) for i in range(0x21, 0x7F))
-M = TypeVar("M", bound=BaseModel)
 TokenHandler = Callable[[web.Request, ApiToken | None], Awaitable[web.StreamResponse]]
-
-
-def _json(model: BaseModel, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(text=model.model_dump_json(), status=status, content_type="application/json", headers=headers)
-
-
-def _field_errors(err: ValidationError) -> list[FieldError]:
-    found = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "body"
-        message = "is not a field of this request" if e["type"] == "extra_forbidden" else str(e["msg"])
-        found.append(FieldError(field=where, message=message))
-    return found
-
-
-def _refused(err: ValidationError, status: int) -> ProblemError:
-    errors = _field_errors(err)
-    return ProblemError(status, "; ".join(f"{e.field}: {e.message}" for e in errors[:3]), errors=errors)
-
-
-def _query(request: web.Request, model: type[M]) -> M:
-    if len(set(request.query)) != len(request.query):
-        raise ProblemError(400, "a query parameter is given twice")
-    try:
-        return model.model_validate(dict(request.query))
-    except ValidationError as err:
-        raise _refused(err, 400) from None
-
-
-async def _body(request: web.Request, model: type[M]) -> M:
-    """The JSON body as ``model``: refused when not JSON, over 64 KB (before reading it), or not the model."""
-    if request.content_type != "application/json":
-        raise ProblemError(415, f"send the body as application/json, not {request.content_type[:60] or 'nothing'}")
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise ProblemError(413, f"the body is {request.content_length} bytes; the limit is {MAX_BODY}")
-    raw = bytearray()
-    while chunk := await request.content.read(16 * 1024):
-        raw += chunk
-        if len(raw) > MAX_BODY:  # sent without a length (chunked): stop reading at the limit
-            raise ProblemError(413, f"the body is over the limit of {MAX_BODY} bytes")
-    try:
-        data = json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise ProblemError(400, f"the body is not valid JSON: {str(err)[:120]}") from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as err:
-        raise _refused(err, 422) from None
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _number(request: web.Request) -> int:
-    n = int(request.match_info["n"])
-    if not 1 <= n <= MAX_INCIDENT:
-        raise ProblemError(404, f"there is no INC-{n}")
-    return n
-
-
-def _quoted(value: str, what: str) -> str:
-    """A value as one word of the command grammar: in straight quotes, or curly ones when it holds a straight one."""
-    if '"' not in value:
-        return f'"{value}"'
-    if "\u201d" not in value and "\u201c" not in value:
-        return f"\u201c{value}\u201d"
-    raise ProblemError(422, f"{what} cannot hold both straight and curly double quotes")
-
-
-def open_command(body: OpenIncident) -> str:
-    """The `open` command an alert's fields make, so the API opens exactly as `/incident open` does."""
-    words = ["open", _quoted(body.title, "title")]
-    if body.severity is not None:
-        words.append(f"sev:{body.severity}")
-    for option, value in (("customer", body.customer), ("playbook", body.playbook), ("impact", body.impact)):
-        if value is not None:
-            words.append(f"{option}:{_quoted(value, option)}")
-    if body.cost_per_hour is not None:
-        words.append(f"cost:{body.cost_per_hour}/h")
-    if body.revenue_at_risk is not None:
-        words.append(f"at-risk:{body.revenue_at_risk}")
-    if body.products:
-        if any(not p or any(ch.isspace() or ch in ',"' for ch in p) for p in body.products):
-            raise ProblemError(422, "products: each is one word, without spaces, commas or quotes")
-        words.append("products:" + ",".join(body.products))
-    return " ".join(words)
-
-
-def _reply(reply: Reply) -> CommandReply:
-    messages = [ReplyMessage(title=m.title, text=plain_text(m), tone=str(m.tone)) for m in reply.messages]
-    return CommandReply(ok=reply.ok, text="\n\n".join(m.text for m in messages), messages=messages)
-
-
-def _refusal(reply: Reply) -> ProblemError:
-    """A command the core refused (422) or that broke (500), with its one-line reason."""
-    answer = _reply(reply)
-    first = reply.messages[0].title if reply.messages else "refused"
-    return ProblemError(500 if reply.failed else 422, first, reply=answer.text)
 
 
 class Api:
@@ -185,14 +91,15 @@ class Api:
             raise ProblemError(401, f"the token {token.name} was revoked", headers=invalid)
         if not token.may(scope):
             raise ProblemError(403, f"the token {token.name} may only read; this needs a write token")
-        async with self.runtime.db.transaction() as store:
-            await store.touch_token(token.id, now=self.now)
+        if token.last_used_at is None or self.now - token.last_used_at >= USED_EVERY:
+            async with self.runtime.db.transaction() as store:  # not a write per request: once a minute at most
+                await store.touch_token(token.id, now=self.now)
         return token
 
     # --- reads ---------------------------------------------------------------------------------------
 
     async def list_incidents(self, request: web.Request, _token: ApiToken | None) -> web.StreamResponse:
-        q = _query(request, IncidentQuery)
+        q = read_query(request, IncidentQuery)
         async with self.runtime.db.read() as store:
             page = await views.incident_list(
                 store,
@@ -204,21 +111,21 @@ class Api:
                 limit=q.limit,
                 offset=q.offset,
             )
-        return _json(page)
+        return json_body(page)
 
     async def get_incident(self, request: web.Request, _token: ApiToken | None) -> web.StreamResponse:
-        n = _number(request)
+        n = incident_number(request)
         async with self.runtime.db.read() as store:
-            return _json(await views.incident_detail(store, n, playbooks=self.playbooks, now=self.now))
+            return json_body(await views.incident_detail(store, n, playbooks=self.playbooks, now=self.now))
 
     async def get_timeline(self, request: web.Request, _token: ApiToken | None) -> web.StreamResponse:
-        n = _number(request)
+        n = incident_number(request)
         async with self.runtime.db.read() as store:
-            return _json(Timeline(items=await views.timeline(store, n)))
+            return json_body(Timeline(items=await views.timeline(store, n)))
 
     async def get_summary(self, request: web.Request, _token: ApiToken | None) -> web.StreamResponse:
         """The lessons-learned summary; for an incident not closed yet, the draft (as `warroom summary` prints)."""
-        n, q = _number(request), _query(request, SummaryQuery)
+        n, q = incident_number(request), read_query(request, SummaryQuery)
         async with self.runtime.db.read() as store:
             stored = await store.summary(n)
             if stored is None:
@@ -238,21 +145,21 @@ class Api:
         return web.Response(text=markdown, content_type="text/markdown")
 
     async def list_follow_ups(self, request: web.Request, _token: ApiToken | None) -> web.StreamResponse:
-        q = _query(request, FollowUpQuery)
+        q = read_query(request, FollowUpQuery)
         async with self.runtime.db.read() as store:
             items = await views.follow_ups(store, now=self.now, state=q.state, vendor=q.vendor)
-        return _json(FollowUpList(items=items))
+        return json_body(FollowUpList(items=items))
 
     async def list_commitments(self, request: web.Request, _token: ApiToken | None) -> web.StreamResponse:
-        q = _query(request, CommitmentQuery)
+        q = read_query(request, CommitmentQuery)
         async with self.runtime.db.read() as store:
             items = await views.commitments(store, now=self.now, state=q.state)
-        return _json(CommitmentList(items=items))
+        return json_body(CommitmentList(items=items))
 
     async def get_scorecard(self, request: web.Request, _token: ApiToken | None) -> web.StreamResponse:
-        q = _query(request, ScorecardQuery)
+        q = read_query(request, ScorecardQuery)
         async with self.runtime.db.read() as store:
-            return _json(await views.scorecard(store, now=self.now, vendor=q.vendor))
+            return json_body(await views.scorecard(store, now=self.now, vendor=q.vendor))
 
     async def openapi(self, _request: web.Request, _token: ApiToken | None) -> web.StreamResponse:
         return web.json_response(OPENAPI)
@@ -265,7 +172,7 @@ class Api:
         key = request.headers.get("Idempotency-Key")
         if key is not None and not (1 <= len(key) <= 200 and set(key) <= _KEY_CHARS):
             raise ProblemError(400, "Idempotency-Key: 1 to 200 visible ASCII characters")
-        body = await _body(request, OpenIncident)
+        body = await read_body(request, OpenIncident)
         text = open_command(body)
         db = self.runtime.db
         if key is not None:
@@ -273,7 +180,7 @@ class Api:
             async with db.transaction() as store:
                 seen = await store.claim_request(token.id, key, fingerprint, now=self.now)
             if seen is not None:
-                return await self._repeat(seen.fingerprint == fingerprint, seen.state, seen.incident)
+                return await self._repeat(seen, same=seen.fingerprint == fingerprint)
         identity = UserRef(api_user_id(token.name), token.name)
         try:
             reply = await self.runtime.warroom.handle(Invocation(text, identity, RoomRef("", f"API ({token.name})")))
@@ -284,7 +191,7 @@ class Api:
         if not reply.ok or not reply.rooms_opened:
             if key is not None:
                 await self._settle(token.id, key, None, failed=reply.failed)
-            raise _refusal(reply)
+            raise refusal(reply)
         async with db.read() as store:
             incident = await store.incident_in_room(reply.rooms_opened[-1].id)
         assert incident is not None  # the war room was recorded before the reply was made
@@ -299,12 +206,13 @@ class Api:
             else:
                 await store.finish_request(token_id, key, incident, state="failed" if failed else "done")
 
-    async def _repeat(self, same: bool, state: str, incident: int | None) -> web.StreamResponse:
+    async def _repeat(self, seen: SeenRequest, *, same: bool) -> web.StreamResponse:
         if not same:
             raise ProblemError(422, "this Idempotency-Key was used for a different request; use a new key")
-        if state == "done" and incident is not None:
-            return await self._incident(incident, status=200)
-        if state == "failed":
+        if seen.state == "done" and seen.incident is not None:
+            return await self._incident(seen.incident, status=200)
+        # An open takes seconds; one pending for minutes died with its replica, after or before it recorded anything.
+        if seen.state == "failed" or self.now - seen.at > STALE:
             raise ProblemError(
                 409,
                 "the first request with this Idempotency-Key broke midway; check GET /incidents, then use a new key",
@@ -314,13 +222,13 @@ class Api:
     async def _incident(self, number: int, *, status: int) -> web.StreamResponse:
         async with self.runtime.db.read() as store:
             detail = await views.incident_detail(store, number, playbooks=self.playbooks, now=self.now)
-        return _json(detail, status=status, headers={"Location": f"{PREFIX}/incidents/{number}"})
+        return json_body(detail, status=status, headers={"Location": f"{PREFIX}/incidents/{number}"})
 
     async def run_command(self, request: web.Request, token: ApiToken | None) -> web.StreamResponse:
         """Run one command in the incident's war room as the token, answered as a person typing it would be."""
         assert token is not None
-        n = _number(request)
-        body = await _body(request, RunCommand)
+        n = incident_number(request)
+        body = await read_body(request, RunCommand)
         async with self.runtime.db.read() as store:
             incident = await store.get_incident(n)
         try:
@@ -337,8 +245,8 @@ class Api:
         identity = UserRef(api_user_id(token.name), token.name)
         reply = await self.runtime.warroom.handle(Invocation(body.text, identity, room))
         if not reply.ok:
-            raise _refusal(reply)
-        return _json(_reply(reply))
+            raise refusal(reply)
+        return json_body(command_reply(reply))
 
 
 def _guard(api: Api, route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:

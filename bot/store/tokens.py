@@ -14,7 +14,7 @@ from bot.store.tables import ApiRequestRow, ApiTokenRow
 from bot.tokens import ApiToken, Scope
 
 KEY_TTL = timedelta(days=1)  # a retry comes within minutes; a day covers any client's backoff
-_TOUCH_EVERY = timedelta(minutes=1)  # last used, to the minute: not a write on every request
+USED_EVERY = timedelta(minutes=1)  # last used, to the minute: not a write on every request
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class SeenRequest:
     fingerprint: str
     state: str  # pending | done | failed
     incident: int | None
+    at: datetime  # when the first one came
 
 
 def _token(r: ApiTokenRow) -> ApiToken:
@@ -67,7 +68,7 @@ class TokenStore(StoreBase):
         await self.session.execute(
             update(ApiTokenRow)
             .where(ApiTokenRow.id == token_id)
-            .where(or_(ApiTokenRow.last_used_at.is_(None), ApiTokenRow.last_used_at < now - _TOUCH_EVERY))
+            .where(or_(ApiTokenRow.last_used_at.is_(None), ApiTokenRow.last_used_at <= now - USED_EVERY))
             .values(last_used_at=now)
             .execution_options(**BOOKKEEPING)
         )
@@ -83,8 +84,8 @@ class TokenStore(StoreBase):
         except IntegrityError:
             row = await self.session.get(ApiRequestRow, (token_id, key))
             if row is None:  # expired and swept between the insert and this read: the next try is a first
-                return SeenRequest(fingerprint, "pending", None)
-            return SeenRequest(row.fingerprint, row.state, row.incident)
+                return SeenRequest(fingerprint, "pending", None, now)
+            return SeenRequest(row.fingerprint, row.state, row.incident, row.created_at)
         return None
 
     async def finish_request(self, token_id: int, key: str, incident: int | None, *, state: str) -> None:

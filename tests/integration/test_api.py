@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.memory import InMemoryChat
+from adapters.web.models import OpenIncident as OpenIncidentBody
 from bot.app import App, running
 from bot.chat import ChatPort
 from bot.cli import main
@@ -272,3 +274,20 @@ async def test_two_replicas_given_the_same_key_at_once_open_one_incident(databas
         assert (await one.counts())[0] == 1
         status, again, _ = await two.call("POST", "/api/v1/incidents", write, body=ALERT, headers=key)
         assert (status, again["ref"]) == (200, "INC-1")
+
+
+async def test_a_key_whose_first_request_is_in_flight_or_died_midway_opens_nothing(database_url: str) -> None:
+    async with served(database_url) as s:
+        write = await s.token("alerts", "write")
+        async with s.app.db.read() as store:
+            [token] = await store.api_tokens()
+        fingerprint = hashlib.sha256(OpenIncidentBody.model_validate(ALERT).model_dump_json().encode()).hexdigest()
+        async with s.app.db.transaction() as store:  # as a replica leaves it when it dies in the middle of an open
+            assert await store.claim_request(token.id, "alert-9", fingerprint, now=s.clock.now()) is None
+        key = {"Idempotency-Key": "alert-9"}
+        status, problem, _ = await s.call("POST", "/api/v1/incidents", write, body=ALERT, headers=key)
+        assert status == 409 and "still being carried out" in problem["detail"]
+        s.clock.advance(timedelta(minutes=3))
+        status, problem, _ = await s.call("POST", "/api/v1/incidents", write, body=ALERT, headers=key)
+        assert status == 409 and "broke midway; check GET /incidents" in problem["detail"]
+        assert (await s.counts())[0] == 0
