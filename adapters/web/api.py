@@ -266,6 +266,16 @@ async def problems(
     """Every error under /api/v1 as a problem document; other paths are left as they are."""
     if not request.path.startswith(PREFIX + "/") and request.path != PREFIX:
         return await handler(request)
+    response = await _answer(request, handler)
+    # What an incident says is not for caches to keep, nor for a browser to read as anything but what it is.
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
+
+
+async def _answer(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     try:
         return await handler(request)
     except ProblemError as err:

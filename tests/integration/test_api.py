@@ -121,8 +121,8 @@ async def test_tokens_no_token_a_read_token_writing_and_a_revoked_token(database
         assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer")
         status, _, headers = await s.call("GET", "/api/v1/incidents", "wr_" + "x" * 43)
         assert status == 401 and 'error="invalid_token"' in headers["WWW-Authenticate"]
-        status, _, _ = await s.call("GET", "/api/v1/incidents", read)
-        assert status == 200
+        status, _, headers = await s.call("GET", "/api/v1/incidents", read)
+        assert status == 200 and headers["Cache-Control"] == "no-store"
         status, problem, _ = await s.call("POST", "/api/v1/incidents", read, body=ALERT)
         assert status == 403 and "read" in problem["detail"]
         assert (await s.counts())[0] == 0
