@@ -51,27 +51,26 @@ _ERRORS = {
     401: "no token, an unknown one, or a revoked one",
     403: "a read token cannot write",
     404: "there is no such incident",
-    409: "the Idempotency-Key is in use by another request",
+    409: "the Idempotency-Key's first request is in flight or broke midway, or the incident has no war room yet",
     413: "the body is over 64 KB",
     415: "the body is not application/json",
     422: "the body is refused: see detail (and errors)",
+    500: "something broke on our side (the server's log has it)",
 }
 
 
 def _errors(route: Route) -> list[int]:
     codes = []
     if route.scope is not None:
-        codes.append(401)
+        codes += [401, 500]
     if route.scope == "write":
-        codes.append(403)
+        codes += [403, 409]
     if route.query is not None or route.body is not None:
         codes.append(400)
     if "{n}" in route.path:
         codes.append(404)
     if route.body is not None:
         codes += [413, 415, 422]
-    if "Idempotency-Key" in route.headers:
-        codes.append(409)
     return sorted(set(codes) - set(route.responses))
 
 

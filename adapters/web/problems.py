@@ -9,6 +9,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 PROBLEM_TYPE = "application/problem+json"
+# RFC 9110's names, the same on every Python (3.13 renamed some of http.HTTPStatus's phrases to these).
+TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
 
 
 class FieldError(BaseModel):
@@ -41,7 +43,8 @@ def problem(
 ) -> web.Response:
     """A problem document response; the detail is cut to one line."""
     line = " ".join(detail.split())[:500]
-    body = Problem(title=HTTPStatus(status).phrase, status=status, detail=line, errors=errors, reply=reply)
+    title = TITLES.get(status) or HTTPStatus(status).phrase
+    body = Problem(title=title, status=status, detail=line, errors=errors, reply=reply)
     return web.Response(
         status=status,
         text=body.model_dump_json(exclude_none=True),
