@@ -40,10 +40,10 @@ from adapters.web.models import (
     Timeline,
 )
 from adapters.web.openapi import Body, Route, document
-from adapters.web.problems import ProblemError, problem
+from adapters.web.problems import PROBLEM_TYPE, Problem, ProblemError, problem
 from bot import __version__, views
 from bot import commands as c
-from bot.chat import Invocation, RoomRef, UserRef
+from bot.chat import Capability, Invocation, RoomRef, UserRef
 from bot.errors import NotFound, WarroomError
 from bot.playbooks import PlaybookLibrary
 from bot.runtime import Runtime
@@ -55,6 +55,10 @@ log = logging.getLogger(__name__)
 PREFIX = "/api/v1"
 STALE = timedelta(minutes=2)  # a request with an Idempotency-Key still pending after this died midway
 _KEY_CHARS = frozenset(chr(i) for i in range(0x21, 0x7F))
+NO_ROOMS = (
+    "this chat platform opens a war room as a thread under the channel where `open` is typed, and an API call has "
+    "none (in Microsoft Teams, set WARROOM_TEAMS_TEAM_ID so that war rooms are channels)"
+)
 TokenHandler = Callable[[web.Request, ApiToken | None], Awaitable[web.StreamResponse]]
 
 
@@ -172,6 +176,8 @@ class Api:
         key = request.headers.get("Idempotency-Key")
         if key is not None and not (1 <= len(key) <= 200 and set(key) <= _KEY_CHARS):
             raise ProblemError(400, "Idempotency-Key: 1 to 200 visible ASCII characters")
+        if Capability.CREATE_ROOM not in self.runtime.warroom.core.chat.capabilities:
+            raise ProblemError(501, NO_ROOMS)
         body = await read_body(request, OpenIncident)
         text = open_command(body)
         db = self.runtime.db
@@ -308,7 +314,8 @@ def routes(api: Api) -> list[Route]:
         Route("POST", "/incidents", api.open_incident, "openIncident", "Open an incident and its war room", "write",
               {201: Body("opened", views.IncidentDetail, headers={"Location": "where the incident is"}),
                200: Body("already opened by a request with this Idempotency-Key", views.IncidentDetail,
-                         headers={"Location": "where the incident is"})},
+                         headers={"Location": "where the incident is"}),
+               501: Body("the chat platform opens war rooms only under a channel", Problem, media=PROBLEM_TYPE)},
               body=OpenIncident, headers={"Idempotency-Key": "a retry with the same key opens nothing new"}),
         Route("GET", "/incidents/{n}", api.get_incident, "getIncident", "One incident in full", "read",
               {200: Body("the incident", views.IncidentDetail)}),

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from adapters.memory import InMemoryChat
 from adapters.web.models import OpenIncident as OpenIncidentBody
 from bot.app import App, running
-from bot.chat import ChatPort
+from bot.chat import Capability, ChatPort
 from bot.cli import main
 from bot.clock import SimClock
 from bot.config import Settings
@@ -290,4 +290,14 @@ async def test_a_key_whose_first_request_is_in_flight_or_died_midway_opens_nothi
         s.clock.advance(timedelta(minutes=3))
         status, problem, _ = await s.call("POST", "/api/v1/incidents", write, body=ALERT, headers=key)
         assert status == 409 and "broke midway; check GET /incidents" in problem["detail"]
+        assert (await s.counts())[0] == 0
+
+
+async def test_a_platform_that_opens_war_rooms_only_as_threads_says_so(tmp_path: Any) -> None:
+    chat = InMemoryChat()
+    chat.capabilities = Capability.BUTTONS | Capability.EDIT  # as Teams without WARROOM_TEAMS_TEAM_ID
+    async with served(f"sqlite:///{tmp_path / 'w.db'}", chat) as s:
+        write = await s.token("alerts", "write")
+        status, problem, _ = await s.call("POST", "/api/v1/incidents", write, body=ALERT)
+        assert status == 501 and "WARROOM_TEAMS_TEAM_ID" in problem["detail"]
         assert (await s.counts())[0] == 0
