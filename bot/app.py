@@ -19,6 +19,7 @@ from adapters.console import ConsoleChat, ConsoleSession
 from adapters.email.imap import ImapMailbox
 from adapters.email.local import LocalMailbox, LocalOutbox
 from adapters.email.smtp import SmtpSender
+from adapters.web.api import mount as mount_api
 from adapters.web.auth import install as install_sign_in
 from adapters.web.metrics import mount_metrics
 from adapters.web.webhooks import HttpWebhookPoster
@@ -125,8 +126,8 @@ async def running(
 
 
 def web_app(app: App, *, clock: Clock | None = None) -> web.Application:
-    """The HTTP surface: liveness, readiness, metrics and the dashboard's sign-in; the chat platform's endpoint is
-    mounted by its surface."""
+    """The HTTP surface: liveness, readiness, metrics, the API and the dashboard's sign-in; the chat platform's
+    endpoint is mounted by its surface."""
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})  # liveness: the process answers; the database is /readyz's
@@ -165,6 +166,7 @@ def web_app(app: App, *, clock: Clock | None = None) -> web.Application:
     web_application.router.add_get("/readyz", readyz)
     install_sign_in(web_application, app.settings, clock=clock or SystemClock())
     mount_metrics(web_application, app.metrics, app.gauges, token=app.settings.metrics_token)
+    mount_api(web_application, app)  # /api/v1: bearer tokens (`warroom token create`)
     return web_application
 
 

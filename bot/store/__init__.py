@@ -51,6 +51,8 @@ from bot.store.tables import (
     UpdateRow,
     WebhookDeliveryRow,
 )
+from bot.store.tokens import TokenStore
+from bot.store.views import ViewStore
 from bot.store.webhooks import WebhookStore
 
 CHILD_TABLES = (
@@ -290,7 +292,9 @@ _INCIDENT_FIELDS = [
 ]
 
 
-class Store(FollowUpStore, CustomerStore, PlatformStore, OutboxStore, InboxStore, MailStore, WebhookStore):
+class Store(
+    FollowUpStore, CustomerStore, PlatformStore, OutboxStore, InboxStore, MailStore, WebhookStore, ViewStore, TokenStore
+):
     """Reads and writes domain values inside the caller's transaction."""
 
     def __init__(self, session: AsyncSession, *, dialect: str) -> None:
@@ -342,6 +346,15 @@ class Store(FollowUpStore, CustomerStore, PlatformStore, OutboxStore, InboxStore
         if not include_closed:
             query = query.where(IncidentRow.state != IncidentState.CLOSED.value)
         return [_incident(r) for r in (await self.session.execute(query)).scalars()]
+
+    async def incident_page(
+        self, *, states: Sequence[str] | None, severity: int | None, customer: str | None, limit: int, offset: int
+    ) -> tuple[list[Incident], int]:
+        """One page of incidents matching the filters (worst severity first, then oldest) and the total matching."""
+        rows, total = await self.incident_rows(
+            states=states, severity=severity, customer=customer, limit=limit, offset=offset
+        )
+        return [_incident(r) for r in rows], total
 
     async def delete_incident(self, number: int) -> None:
         """Forget an incident whose war room could not be opened (everything under it cascades)."""

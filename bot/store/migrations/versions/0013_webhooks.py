@@ -1,7 +1,7 @@
 """outbound webhooks: subscriptions, and the deliveries owed to them (claimed under leases, in order per incident)
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-02 10:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import bot.store.tables
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
