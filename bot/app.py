@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TextIO
 from zoneinfo import ZoneInfo
@@ -19,8 +19,9 @@ from adapters.console import ConsoleChat, ConsoleSession
 from adapters.email.imap import ImapMailbox
 from adapters.email.local import LocalMailbox, LocalOutbox
 from adapters.email.smtp import SmtpSender
+from adapters.web import dashboard as web_dashboard
 from bot.chat import ChatPort, RoomRef
-from bot.clock import Clock, SimClock
+from bot.clock import Clock, SimClock, SystemClock
 from bot.config import ConfigError, Settings
 from bot.desk import Core
 from bot.errors import BadInput
@@ -47,6 +48,7 @@ class App:
     warroom: Warroom
     playbooks: PlaybookLibrary
     engine: ReminderEngine
+    clock: Clock = field(default_factory=SystemClock)
 
 
 def load_playbooks(settings: Settings) -> PlaybookLibrary:
@@ -95,13 +97,13 @@ async def running(
         )
         warroom = Warroom(core)
         engine = ReminderEngine(db, clock, warroom.reminder_handlers, deliver=warroom.deliver)
-        yield App(settings=settings, db=db, warroom=warroom, playbooks=playbooks, engine=engine)
+        yield App(settings=settings, db=db, warroom=warroom, playbooks=playbooks, engine=engine, clock=clock)
     finally:
         await db.dispose()
 
 
 def web_app(app: App) -> web.Application:
-    """The HTTP surface: liveness and readiness; the chat platform's endpoint is mounted by its surface."""
+    """The HTTP surface: probes and the dashboard; the chat platform's endpoint is mounted by its surface."""
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})  # liveness: the process answers; the database is /readyz's
@@ -138,7 +140,32 @@ def web_app(app: App) -> web.Application:
     web_application = web.Application()
     web_application.router.add_get("/healthz", healthz)
     web_application.router.add_get("/readyz", readyz)
+    web_dashboard.mount(web_application, db=app.db, playbooks=app.playbooks, clock=app.clock)
     return web_application
+
+
+async def dashboard(settings: Settings, *, port: int, clock: Clock, ready: Callable[[str], None]) -> None:
+    """`warroom dashboard`: the dashboard alone on 127.0.0.1, reading the database, until SIGTERM or Ctrl-C."""
+    playbooks = load_playbooks(settings)
+    db = await prepare_database(settings)
+    try:
+        web_application = web.Application()
+        web_dashboard.mount(web_application, db=db, playbooks=playbooks, clock=clock)
+        runner = web.AppRunner(web_application, shutdown_timeout=1)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", port)  # no sign-in here: never beyond this machine
+        await site.start()
+        try:
+            ready(f"http://127.0.0.1:{runner.addresses[0][1]}/")  # the port chosen, when asked for any (0)
+            terminated = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signal.SIGTERM, terminated.set)
+            await terminated.wait()
+        finally:
+            await runner.cleanup()
+    finally:
+        await db.dispose()
 
 
 class Surface(Protocol):
