@@ -50,6 +50,7 @@ from bot.store.tables import (
     SummaryRow,
     UpdateRow,
 )
+from bot.store.views import ViewStore
 
 CHILD_TABLES = (
     RoleRow,
@@ -287,7 +288,7 @@ _INCIDENT_FIELDS = [
 ]
 
 
-class Store(FollowUpStore, CustomerStore, PlatformStore, OutboxStore, InboxStore, MailStore):
+class Store(FollowUpStore, CustomerStore, PlatformStore, OutboxStore, InboxStore, MailStore, ViewStore):
     """Reads and writes domain values inside the caller's transaction."""
 
     def __init__(self, session: AsyncSession, *, dialect: str) -> None:
@@ -339,6 +340,15 @@ class Store(FollowUpStore, CustomerStore, PlatformStore, OutboxStore, InboxStore
         if not include_closed:
             query = query.where(IncidentRow.state != IncidentState.CLOSED.value)
         return [_incident(r) for r in (await self.session.execute(query)).scalars()]
+
+    async def incident_page(
+        self, *, states: Sequence[str] | None, severity: int | None, customer: str | None, limit: int, offset: int
+    ) -> tuple[list[Incident], int]:
+        """One page of incidents matching the filters (worst severity first, then oldest) and the total matching."""
+        rows, total = await self.incident_rows(
+            states=states, severity=severity, customer=customer, limit=limit, offset=offset
+        )
+        return [_incident(r) for r in rows], total
 
     async def delete_incident(self, number: int) -> None:
         """Forget an incident whose war room could not be opened (everything under it cascades)."""

@@ -1,0 +1,164 @@
+"""Reads for the read models (bot/views.py): a page of incidents and what belongs to them, a few queries per page
+whatever its size; mixed into Store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+
+from bot.customer import BadNews, Commitment, CustomerUpdate, Trigger
+from bot.domain import IncidentState, Person
+from bot.followups import OPEN_STATES, FollowUp
+from bot.store.base import StoreBase
+from bot.store.customer import _commitment
+from bot.store.followups import PENDING, _follow_up
+from bot.store.tables import (
+    BadNewsRow,
+    CommitmentRow,
+    FollowUpRow,
+    IncidentRow,
+    ReminderRow,
+    RoomAddressRow,
+    UpdateRow,
+)
+
+_OPEN_FOLLOW_UP = [s.value for s in OPEN_STATES]
+
+
+def _not_closed() -> ColumnElement[bool]:
+    return IncidentRow.state != IncidentState.CLOSED.value
+
+
+def _bad_news(r: BadNewsRow) -> BadNews:
+    return BadNews(
+        r.incident,
+        r.number,
+        Trigger(r.trigger),
+        r.what,
+        r.tell or r.what,
+        r.at,
+        r.draft or "",
+        r.repeats,
+        r.answered_at,
+        r.update_number,
+    )
+
+
+class ViewStore(StoreBase):
+    """Batched reads across incidents for lists and overviews, mixed into bot.store.Store."""
+
+    async def incident_rows(
+        self,
+        *,
+        states: Sequence[str] | None,
+        severity: int | None,
+        customer: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[IncidentRow], int]:
+        """One page of incidents (worst severity first, then oldest) and how many match in all."""
+        where: list[ColumnElement[bool]] = []
+        if states is not None:
+            where.append(IncidentRow.state.in_(list(states)))
+        if severity is not None:
+            where.append(IncidentRow.severity == severity)
+        if customer is not None:
+            where.append(func.lower(IncidentRow.customer) == customer.lower())
+        total = (await self.session.execute(select(func.count()).select_from(IncidentRow).where(*where))).scalar_one()
+        query = (
+            select(IncidentRow)
+            .where(*where)
+            .order_by(IncidentRow.severity, IncidentRow.number)
+            .limit(limit)
+            .offset(offset)
+        )
+        return list((await self.session.execute(query)).scalars()), int(total)
+
+    async def latest_updates(self, numbers: Sequence[int]) -> dict[int, CustomerUpdate]:
+        """Each incident's last customer update (U<n> with the highest n)."""
+        if not numbers:
+            return {}
+        last = (
+            select(UpdateRow.incident, func.max(UpdateRow.number).label("n"))
+            .where(UpdateRow.incident.in_(list(numbers)))
+            .group_by(UpdateRow.incident)
+            .subquery()
+        )
+        query = select(UpdateRow).join(last, (UpdateRow.incident == last.c.incident) & (UpdateRow.number == last.c.n))
+        return {
+            r.incident: CustomerUpdate(
+                r.incident, r.number, r.text, Person(r.author_id, r.author_name), r.at, r.next_due
+            )
+            for r in (await self.session.execute(query)).scalars()
+        }
+
+    async def untold_counts(self, numbers: Sequence[int]) -> dict[int, int]:
+        """Pieces of bad news not yet told, per incident."""
+        query = (
+            select(BadNewsRow.incident, func.count())
+            .where(BadNewsRow.incident.in_(list(numbers)), BadNewsRow.answered_at.is_(None))
+            .group_by(BadNewsRow.incident)
+        )
+        return {int(n): int(count) for n, count in (await self.session.execute(query)).all()}
+
+    async def open_follow_up_counts(self, numbers: Sequence[int]) -> dict[int, int]:
+        """Follow-ups still waiting (waiting, overdue or escalated), per incident."""
+        query = (
+            select(FollowUpRow.incident, func.count())
+            .where(FollowUpRow.incident.in_(list(numbers)), FollowUpRow.state.in_(_OPEN_FOLLOW_UP))
+            .group_by(FollowUpRow.incident)
+        )
+        return {int(n): int(count) for n, count in (await self.session.execute(query)).all()}
+
+    async def pending_dues(self, numbers: Sequence[int], kind: str) -> dict[int, datetime]:
+        """When each incident's pending incident-wide reminder of ``kind`` fires."""
+        query = select(ReminderRow.incident, ReminderRow.due_at).where(
+            ReminderRow.incident.in_(list(numbers)),
+            ReminderRow.kind == kind,
+            ReminderRow.subject == 0,
+            ReminderRow.state == PENDING,
+        )
+        return {int(n): at for n, at in (await self.session.execute(query)).all()}
+
+    async def addresses_of(self, room_ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """The stored address (platform, data) of each of these rooms that has one."""
+        if not room_ids:
+            return {}
+        query = select(RoomAddressRow).where(RoomAddressRow.room_id.in_(list(room_ids)))
+        return {r.room_id: (r.platform, json.loads(r.data)) for r in (await self.session.execute(query)).scalars()}
+
+    async def follow_ups_of_open_incidents(self, *, vendor: str | None = None) -> list[FollowUp]:
+        """Every follow-up of every incident not closed, earliest due first."""
+        query = (
+            select(FollowUpRow)
+            .join(IncidentRow, IncidentRow.number == FollowUpRow.incident)
+            .where(_not_closed())
+            .order_by(FollowUpRow.due, FollowUpRow.incident, FollowUpRow.number)
+        )
+        if vendor is not None:
+            query = query.where(func.lower(FollowUpRow.vendor) == vendor.lower())
+        return [_follow_up(r) for r in (await self.session.execute(query)).scalars()]
+
+    async def commitments_of_open_incidents(self) -> list[Commitment]:
+        """Every commitment of every incident not closed, earliest due first."""
+        query = (
+            select(CommitmentRow)
+            .join(IncidentRow, IncidentRow.number == CommitmentRow.incident)
+            .where(_not_closed())
+            .order_by(CommitmentRow.due, CommitmentRow.incident, CommitmentRow.number)
+        )
+        return [_commitment(r) for r in (await self.session.execute(query)).scalars()]
+
+    async def untold_bad_news_of_open_incidents(self) -> list[BadNews]:
+        """Bad news not yet told, in incidents not closed, oldest first."""
+        query = (
+            select(BadNewsRow)
+            .join(IncidentRow, IncidentRow.number == BadNewsRow.incident)
+            .where(_not_closed(), BadNewsRow.answered_at.is_(None))
+            .order_by(BadNewsRow.at, BadNewsRow.incident, BadNewsRow.number)
+        )
+        return [_bad_news(r) for r in (await self.session.execute(query)).scalars()]

@@ -1,0 +1,538 @@
+"""Read models: what the API and the dashboard show of incidents, as pydantic models built from the Store.
+
+Every function reads inside the caller's transaction (``Database.read()``) and takes the clock's ``now``; a list
+loads what belongs to its incidents in a few queries, whatever its length.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.customer import BadNews, Commitment
+from bot.domain import Incident, IncidentState
+from bot.followups import ROOT_CAUSE, FollowUp, root_cause
+from bot.playbooks import PlaybookLibrary
+from bot.scorecard import VendorScore, vendor_scores
+from bot.store import Store
+from bot.summary import cost_of_impact
+from bot.updates import UPDATE_DUE
+
+MAX_PAGE = 500
+ACTIVE = (IncidentState.OPEN, IncidentState.MITIGATED)  # the customer is still waiting on these
+StateFilter = Literal["open", "mitigated", "resolved", "closed", "active", "all"]
+_SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{6,}$")
+_DEFAULT_CADENCE = timedelta(hours=4)
+
+
+class View(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class IncidentBrief(View):
+    """One line of the overview: the incident, its stakes, its update clock and what is waiting."""
+
+    number: int
+    ref: str = Field(examples=["INC-1"])
+    title: str
+    severity: int = Field(ge=1, le=4)
+    customer: str | None
+    state: str = Field(description="open, mitigated, resolved or closed")
+    playbook: str
+    opened_at: datetime
+    age_seconds: int = Field(description="seconds since it was opened (until it closed, once closed)")
+    cost_per_hour: Decimal | None
+    cost_so_far: Decimal | None = Field(description="cost per hour times the time of impact so far")
+    revenue_at_risk: Decimal | None
+    last_update_at: datetime | None = Field(description="when the customer was last updated")
+    next_update_due: datetime | None = Field(description="when the next customer update is due; null once resolved")
+    update_overdue: bool
+    untold_bad_news: int
+    open_follow_ups: int
+    chat_link: str | None = Field(description="the war room in Slack or Teams, where known")
+
+
+class IncidentPage(View):
+    items: list[IncidentBrief]
+    total: int
+    limit: int
+    offset: int
+
+
+class Rung(View):
+    name: str
+    role: str
+    contact: str
+
+
+class FollowUpView(View):
+    incident: int
+    ref: str = Field(examples=["V1"])
+    kind: str = Field(description="vendor, team or rca (the root cause)")
+    vendor: str
+    ask: str
+    reference: str | None
+    owner: str
+    state: str = Field(description="waiting, overdue, escalated, received or cancelled")
+    asked_at: datetime
+    due: datetime
+    overdue: bool = Field(description="still open and past due")
+    days_late: int
+    chases: int
+    escalations: int
+    rung: int = Field(description="the rung of the ladder reached, from 1")
+    ladder: list[Rung]
+    heard_at: datetime | None
+    received_at: datetime | None
+    plan_b: str | None
+
+
+class CommitmentView(View):
+    incident: int
+    ref: str = Field(examples=["C1"])
+    promise: str
+    due: datetime
+    state: Literal["open", "at_risk", "kept", "missed"]
+    overdue: bool
+    made_at: datetime
+    made_by: str
+    at_risk_at: datetime | None
+    closed_at: datetime | None
+    note: str | None
+
+
+class UpdateView(View):
+    ref: str = Field(examples=["U1"])
+    text: str
+    author: str
+    at: datetime
+    next_due: datetime | None
+
+
+class BadNewsView(View):
+    incident: int
+    ref: str = Field(examples=["B1"])
+    trigger: str
+    what: str = Field(description="as the war room says it")
+    tell: str = Field(description="as the customer may hear it")
+    raised_at: datetime
+    told_at: datetime | None
+    told_in: str | None = Field(description="the update that told it, e.g. U2")
+    age_seconds: int = Field(description="seconds since it was raised (until it was told)")
+    repeats: int
+
+
+class Push(View):
+    at: datetime
+    onto: str
+    what: str
+    by: str
+
+
+class RootCauseView(View):
+    ref: str
+    owner: str = Field(description="the vendor that owes it, or us")
+    asked_at: datetime
+    due: datetime
+    heard_at: datetime | None
+    delivered_at: datetime | None
+    state: str
+    chases: int
+    pushed: list[Push]
+
+
+class RoleView(View):
+    role: str
+    person: str
+
+
+class LessonView(View):
+    ref: str
+    text: str
+    author: str
+    at: datetime
+
+
+class ActionView(View):
+    ref: str
+    text: str
+    owner: str | None
+    due: datetime | None
+    done_at: datetime | None
+    state: Literal["open", "done"]
+
+
+class IncidentDetail(IncidentBrief):
+    """Everything about one incident that the war room keeps."""
+
+    impact: str | None
+    doing: str | None
+    mitigated_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    outcome: str | None
+    unresolved_reason: str | None
+    roles: list[RoleView]
+    follow_ups: list[FollowUpView]
+    commitments: list[CommitmentView]
+    updates: list[UpdateView]
+    bad_news: list[BadNewsView]
+    root_cause: RootCauseView | None
+    lessons: list[LessonView]
+    actions: list[ActionView]
+
+
+class TimelineEntry(View):
+    at: datetime
+    kind: str
+    actor: str | None
+    text: str
+
+
+class VendorScoreView(View):
+    vendor: str
+    asks: int
+    received: int
+    open: int
+    overdue_now: int = Field(description="open follow-ups past due right now")
+    never_heard: int
+    mean_hear_back_seconds: int | None
+    mean_receive_seconds: int | None
+    longest_silence_seconds: int | None
+    chases: int = Field(description="reminders sent because an ask was overdue")
+    escalations: int
+    plan_bs: int
+    top_rung: int
+    pushes: int
+
+
+class Scorecard(View):
+    vendors: list[VendorScoreView] = Field(description="slowest to answer first")
+
+
+# --- builders ---------------------------------------------------------------------------------------
+
+
+def _seconds(delta: timedelta | None) -> int | None:
+    return None if delta is None else int(delta.total_seconds())
+
+
+def _cadence(playbooks: PlaybookLibrary, incident: Incident) -> timedelta:
+    # The same lookup as CustomerDesk.cadence; a playbook since removed falls back to the default.
+    try:
+        book = playbooks.get(incident.playbook)
+    except Exception:  # an unknown playbook must not break the overview
+        return _DEFAULT_CADENCE
+    return book.update_cadence.get(incident.severity) or _DEFAULT_CADENCE
+
+
+def chat_link(room_id: str | None, address: tuple[str, dict[str, Any]] | None) -> str | None:
+    """A link that opens the war room: a Teams channel or thread from its stored address, a Slack channel."""
+    if not room_id:
+        return None
+    if address is not None and address[0] == "teams":
+        data = address[1]
+        tenant = f"?tenantId={quote(str(data['tenant_id']))}" if data.get("tenant_id") else ""
+        conversation = str((data.get("reference") or {}).get("conversation", {}).get("id") or room_id)
+        channel, _, message = conversation.partition(";messageid=")
+        if data.get("kind") == "thread" and message:
+            return f"https://teams.microsoft.com/l/message/{quote(channel, safe='')}/{quote(message)}{tenant}"
+        name = quote(str(data.get("name") or "war room"), safe="")
+        where = quote(str(data.get("channel_id") or channel), safe="")
+        return f"https://teams.microsoft.com/l/channel/{where}/{name}{tenant}"
+    if _SLACK_CHANNEL.match(room_id):
+        return f"https://slack.com/app_redirect?channel={room_id}"
+    return None
+
+
+def _brief_fields(
+    incident: Incident,
+    *,
+    now: datetime,
+    cadence: timedelta,
+    last: tuple[datetime, datetime | None] | None,
+    pending_due: datetime | None,
+    untold: int,
+    open_follow_ups: int,
+    link: str | None,
+) -> dict[str, Any]:
+    end = incident.closed_at or now
+    impact_end = incident.resolved_at or incident.closed_at or now
+    cost = (
+        cost_of_impact(incident.cost_per_hour, max(timedelta(0), impact_end - incident.opened_at))
+        if incident.cost_per_hour
+        else None
+    )
+    next_due: datetime | None = None
+    overdue = False
+    if incident.state in ACTIVE:
+        # The clock as the bot keeps it: the pending prompt, or once prompts go unanswered the due that passed.
+        expected = (last[1] or last[0] + cadence) if last else incident.opened_at + cadence
+        next_due = pending_due if pending_due is not None and incident.update_prompts == 0 else expected
+        overdue = incident.update_prompts > 0 or now >= next_due
+    return {
+        "number": incident.number,
+        "ref": incident.ref,
+        "title": incident.title,
+        "severity": incident.severity,
+        "customer": incident.customer,
+        "state": incident.state.value,
+        "playbook": incident.playbook,
+        "opened_at": incident.opened_at,
+        "age_seconds": max(0, int((end - incident.opened_at).total_seconds())),
+        "cost_per_hour": incident.cost_per_hour,
+        "cost_so_far": cost,
+        "revenue_at_risk": incident.revenue_at_risk,
+        "last_update_at": last[0] if last else None,
+        "next_update_due": next_due,
+        "update_overdue": overdue,
+        "untold_bad_news": untold,
+        "open_follow_ups": open_follow_ups,
+        "chat_link": link,
+    }
+
+
+async def _briefs(
+    store: Store, incidents: Sequence[Incident], *, playbooks: PlaybookLibrary, now: datetime
+) -> list[dict[str, Any]]:
+    numbers = [i.number for i in incidents]
+    if not numbers:
+        return []
+    updates = await store.latest_updates(numbers)
+    untold = await store.untold_counts(numbers)
+    waiting = await store.open_follow_up_counts(numbers)
+    dues = await store.pending_dues(numbers, UPDATE_DUE)
+    addresses = await store.addresses_of([i.room_id for i in incidents if i.room_id])
+    return [
+        _brief_fields(
+            i,
+            now=now,
+            cadence=_cadence(playbooks, i),
+            last=(u.at, u.next_due) if (u := updates.get(i.number)) else None,
+            pending_due=dues.get(i.number),
+            untold=untold.get(i.number, 0),
+            open_follow_ups=waiting.get(i.number, 0),
+            link=chat_link(i.room_id, addresses.get(i.room_id) if i.room_id else None),
+        )
+        for i in incidents
+    ]
+
+
+def _states(state: StateFilter | None) -> list[str] | None:
+    if state is None or state == "active":
+        return [s.value for s in IncidentState if s is not IncidentState.CLOSED]
+    return None if state == "all" else [state]
+
+
+async def incident_list(
+    store: Store,
+    *,
+    playbooks: PlaybookLibrary,
+    now: datetime,
+    state: StateFilter | None = None,
+    severity: int | None = None,
+    customer: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> IncidentPage:
+    """A page of incidents, worst severity first then oldest; ``state`` None means every incident not closed."""
+    limit, offset = max(1, min(limit, MAX_PAGE)), max(0, offset)
+    incidents, total = await store.incident_page(
+        states=_states(state), severity=severity, customer=customer, limit=limit, offset=offset
+    )
+    items = [IncidentBrief(**b) for b in await _briefs(store, incidents, playbooks=playbooks, now=now)]
+    return IncidentPage(items=items, total=total, limit=limit, offset=offset)
+
+
+def follow_up_view(f: FollowUp, *, now: datetime) -> FollowUpView:
+    late = f.is_open and now > f.due
+    return FollowUpView(
+        incident=f.incident,
+        ref=f.ref,
+        kind=f.kind,
+        vendor=f.waits_on,
+        ask=f.ask,
+        reference=f.reference,
+        owner=f.owner.name,
+        state=f.state.value,
+        asked_at=f.asked_at,
+        due=f.due,
+        overdue=late,
+        days_late=(now - f.due).days if late else 0,
+        chases=f.chases,
+        escalations=f.escalations,
+        rung=min(f.rung, max(len(f.ladder) - 1, 0)) + 1,
+        ladder=[Rung(name=r.name, role=r.role, contact=r.contact) for r in f.ladder],
+        heard_at=f.heard_at,
+        received_at=f.received_at,
+        plan_b=f.plan_b,
+    )
+
+
+def commitment_view(c: Commitment, *, now: datetime) -> CommitmentView:
+    return CommitmentView(
+        incident=c.incident,
+        ref=c.ref,
+        promise=c.promise,
+        due=c.due,
+        state=c.state.value,
+        overdue=c.is_open and now > c.due,
+        made_at=c.made_at,
+        made_by=c.author.name,
+        at_risk_at=c.at_risk_at,
+        closed_at=c.closed_at,
+        note=c.note,
+    )
+
+
+def bad_news_view(b: BadNews, *, now: datetime) -> BadNewsView:
+    return BadNewsView(
+        incident=b.incident,
+        ref=b.ref,
+        trigger=b.trigger.value,
+        what=b.what,
+        tell=b.tell,
+        raised_at=b.at,
+        told_at=b.answered_at,
+        told_in=f"U{b.update_number}" if b.update_number else None,
+        age_seconds=max(0, int(((b.answered_at or now) - b.at).total_seconds())),
+        repeats=b.repeats,
+    )
+
+
+def _root_cause(follow_ups: list[FollowUp]) -> RootCauseView | None:
+    r = root_cause(follow_ups)
+    if r is None:
+        return None
+    return RootCauseView(
+        ref=r.ref,
+        owner=r.vendor,
+        asked_at=r.asked_at,
+        due=r.due,
+        heard_at=r.heard_at,
+        delivered_at=r.received_at,
+        state=r.state.value,
+        chases=r.chases,
+        pushed=[Push(at=p.at, onto=p.onto, what=p.what, by=p.by) for p in r.pushes],
+    )
+
+
+async def incident_detail(store: Store, number: int, *, playbooks: PlaybookLibrary, now: datetime) -> IncidentDetail:
+    """One incident in full; bot.errors.NotFound when there is no such incident."""
+    incident = await store.get_incident(number)
+    [brief] = await _briefs(store, [incident], playbooks=playbooks, now=now)
+    follow_ups = await store.follow_ups(number)
+    return IncidentDetail(
+        **brief,
+        impact=incident.impact,
+        doing=incident.doing,
+        mitigated_at=incident.mitigated_at,
+        resolved_at=incident.resolved_at,
+        closed_at=incident.closed_at,
+        outcome=incident.outcome,
+        unresolved_reason=incident.unresolved_reason,
+        roles=[RoleView(role=r.role, person=r.person.name) for r in await store.roles(number)],
+        follow_ups=[follow_up_view(f, now=now) for f in follow_ups if f.kind != ROOT_CAUSE],
+        commitments=[commitment_view(c, now=now) for c in await store.commitments(number)],
+        updates=[
+            UpdateView(ref=u.ref, text=u.text, author=u.author.name, at=u.at, next_due=u.next_due)
+            for u in await store.updates(number)
+        ],
+        bad_news=[bad_news_view(b, now=now) for b in await store.bad_news(number)],
+        root_cause=_root_cause(follow_ups),
+        lessons=[
+            LessonView(ref=x.ref, text=x.text, author=x.author.name, at=x.at) for x in await store.lessons(number)
+        ],
+        actions=[
+            ActionView(
+                ref=a.ref,
+                text=a.text,
+                owner=a.owner.name if a.owner else None,
+                due=a.due,
+                done_at=a.done_at,
+                state="open" if a.is_open else "done",
+            )
+            for a in await store.actions(number)
+        ],
+    )
+
+
+async def timeline(store: Store, number: int) -> list[TimelineEntry]:
+    """An incident's timeline, oldest first; bot.errors.NotFound when there is no such incident."""
+    await store.get_incident(number)
+    return [
+        TimelineEntry(at=e.at, kind=e.kind.value, actor=e.actor.name if e.actor else None, text=e.text)
+        for e in await store.timeline(number)
+    ]
+
+
+FollowUpFilter = Literal["waiting", "overdue", "escalated", "received", "cancelled", "open"]
+CommitmentFilter = Literal["open", "at_risk", "kept", "missed", "overdue"]
+
+
+async def follow_ups(
+    store: Store, *, now: datetime, state: FollowUpFilter | None = None, vendor: str | None = None
+) -> list[FollowUpView]:
+    """Follow-ups across the incidents not closed, earliest due first. ``state`` overdue: open and past due
+    (escalated ones included); open: still waited for; else the follow-up's own state."""
+    views = [follow_up_view(f, now=now) for f in await store.follow_ups_of_open_incidents(vendor=vendor)]
+    if state == "overdue":
+        return [v for v in views if v.overdue]
+    if state == "open":
+        return [v for v in views if v.state in ("waiting", "overdue", "escalated")]
+    return [v for v in views if state is None or v.state == state]
+
+
+async def commitments(store: Store, *, now: datetime, state: CommitmentFilter | None = None) -> list[CommitmentView]:
+    """Commitments across the incidents not closed, earliest due first; ``state`` overdue: open and past due."""
+    views = [commitment_view(c, now=now) for c in await store.commitments_of_open_incidents()]
+    if state == "overdue":
+        return [v for v in views if v.overdue]
+    return [v for v in views if state is None or v.state == state]
+
+
+async def untold_bad_news(store: Store, *, now: datetime) -> list[BadNewsView]:
+    """Bad news the customer has not been told, across the incidents not closed, oldest first."""
+    return [bad_news_view(b, now=now) for b in await store.untold_bad_news_of_open_incidents()]
+
+
+def _score(s: VendorScore, overdue_now: int) -> VendorScoreView:
+    return VendorScoreView(
+        vendor=s.vendor,
+        asks=s.asks,
+        received=s.received,
+        open=s.open,
+        overdue_now=overdue_now,
+        never_heard=s.never_heard,
+        mean_hear_back_seconds=_seconds(s.mean_hear_back),
+        mean_receive_seconds=_seconds(s.mean_receive),
+        longest_silence_seconds=_seconds(s.longest_silence),
+        chases=s.chases,
+        escalations=s.escalations,
+        plan_bs=s.plan_bs,
+        top_rung=s.top_rung,
+        pushes=s.pushes,
+    )
+
+
+async def scorecard(store: Store, *, now: datetime, vendor: str | None = None) -> Scorecard:
+    """The vendor scorecard as `scorecard` computes it (bot/scorecard.py), slowest to answer first."""
+    emailed: dict[tuple[int, int], datetime] = {}
+    for m in await store.mails():  # the real ask: the first email the vendor got
+        if m.follow_up is not None and m.sent_at is not None:
+            emailed.setdefault((m.incident, m.follow_up), m.sent_at)
+    every = await store.follow_ups()
+    overdue: dict[str, int] = {}
+    for f in every:
+        if f.is_open and f.lead is None and now > f.due:
+            overdue[f.vendor] = overdue.get(f.vendor, 0) + 1
+    scores = vendor_scores(every, now=now, emailed=emailed)
+    if vendor is not None:
+        scores = [s for s in scores if vendor.lower() in s.vendor.lower()]
+    return Scorecard(vendors=[_score(s, overdue.get(s.vendor, 0)) for s in scores])
