@@ -140,7 +140,9 @@ def web_app(app: App) -> web.Application:
     web_application = web.Application()
     web_application.router.add_get("/healthz", healthz)
     web_application.router.add_get("/readyz", readyz)
-    web_dashboard.mount(web_application, db=app.db, playbooks=app.playbooks, clock=app.clock)
+    web_dashboard.mount(
+        web_application, db=app.db, playbooks=app.playbooks, clock=app.clock, default_zone=app.settings.timezone
+    )
     return web_application
 
 
@@ -150,7 +152,7 @@ async def dashboard(settings: Settings, *, port: int, clock: Clock, ready: Calla
     db = await prepare_database(settings)
     try:
         web_application = web.Application()
-        web_dashboard.mount(web_application, db=db, playbooks=playbooks, clock=clock)
+        web_dashboard.mount(web_application, db=db, playbooks=playbooks, clock=clock, default_zone=settings.timezone)
         runner = web.AppRunner(web_application, shutdown_timeout=1)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", port)  # no sign-in here: never beyond this machine

@@ -15,14 +15,17 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from adapters.web import live, render
+from adapters.web import charts, live, render
+from bot import views
 from bot.clock import Clock
 from bot.errors import NotFound
 from bot.playbooks import PlaybookLibrary
-from bot.store import Database
+from bot.store import Database, Store
 from bot.summary import build_summary, to_markdown
 
 HERE = Path(__file__).parent
+OVERVIEW_LIMIT = 200  # incidents on the overview; more than a wall screen can show, fewer than a slow page
+CLOSED_LIMIT = 200
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("dashboard_templates", jinja2.Environment)
 LOGOUT_PATH = "/auth/logout"  # the sign-in's log-out endpoint (POST, with the CSRF token)
 
@@ -49,6 +52,7 @@ class Dashboard:
     playbooks: PlaybookLibrary
     clock: Clock
     csrf: Callable[[web.Request], str] = no_csrf
+    default_zone: str = "UTC"  # WARROOM_TZ: where times show that belong to no incident
 
     def page(
         self, request: web.Request, template: str, context: Mapping[str, Any], *, status: int = 200
@@ -60,6 +64,7 @@ class Dashboard:
             "csrf_token": lambda: self.csrf(request),
             "logout_path": LOGOUT_PATH,
             "page": request.match_info.route.name,
+            "default_zone": self.default_zone,
             **context,
         }
         response = aiohttp_jinja2.render_template(template, request, full, app_key=TEMPLATES, status=status)
@@ -68,6 +73,82 @@ class Dashboard:
 
     def not_found(self, request: web.Request, message: str) -> web.Response:
         return self.page(request, "not_found.html", {"message": message}, status=404)
+
+    async def overview(self, request: web.Request) -> web.Response:
+        """GET /: the open incidents, and across them what is overdue, at risk or untold."""
+        return self.page(request, "overview.html", await self._overview())
+
+    async def overview_fragment(self, request: web.Request) -> web.Response:
+        """GET /overview/live: the overview's live part alone, for the page's script to swap in."""
+        return self.page(request, "_overview.html", await self._overview())
+
+    async def _overview(self) -> dict[str, Any]:
+        now = self.clock.now()
+        async with self.db.read() as store:
+            page_of = await views.incident_list(store, playbooks=self.playbooks, now=now, limit=OVERVIEW_LIMIT)
+            late = await views.follow_ups(store, now=now, state="overdue")
+            promises = await views.commitments(store, now=now)
+            untold = await views.untold_bad_news(store, now=now)
+            zones = await _zones(store, closed=False)
+        late.sort(key=lambda f: f.due)  # the longest overdue first
+        at_risk = [c for c in promises if c.state == "at_risk" or c.overdue]
+        untold.sort(key=lambda b: b.raised_at)
+        return {"now": now, "page_of": page_of, "late": late, "at_risk": at_risk, "untold": untold, "zones": zones}
+
+    async def incident(self, request: web.Request) -> web.Response:
+        """GET /incidents/{n}: one incident in full, with its timeline."""
+        number = incident_number(request)
+        if number is None:
+            return self.not_found(request, "There is no such incident.")
+        now = self.clock.now()
+        async with self.db.read() as store:
+            try:
+                detail = await views.incident_detail(store, number, playbooks=self.playbooks, now=now)
+            except NotFound:
+                return self.not_found(request, f"There is no incident INC-{number}.")
+            events = await views.timeline(store, number)
+            zone = (await store.get_incident(number)).timezone
+        return self.page(request, "incident.html", {"i": detail, "events": events, "zone": zone, "now": now})
+
+    async def closed(self, request: web.Request) -> web.Response:
+        """GET /closed: the closed incidents, each with its summary."""
+        now = self.clock.now()
+        async with self.db.read() as store:
+            page_of = await views.incident_list(
+                store, playbooks=self.playbooks, now=now, state="closed", limit=CLOSED_LIMIT
+            )
+            zones = await _zones(store, closed=True)
+        return self.page(request, "closed.html", {"page_of": page_of, "zones": zones})
+
+    async def vendors(self, request: web.Request) -> web.Response:
+        """GET /vendors: the scorecard, and its chart."""
+        async with self.db.read() as store:
+            card = await views.scorecard(store, now=self.clock.now())
+        bars = [
+            charts.VendorBar(
+                vendor=s.vendor,
+                hours_to_answer=max(s.mean_hear_back_seconds or 0, s.longest_silence_seconds or 0) / 3600 or None,
+                chases=s.chases,
+                escalations=s.escalations,
+            )
+            for s in card.vendors
+        ]
+        return self.page(request, "vendors.html", {"scores": card.vendors, "chart": charts.vendor_chart(bars)})
+
+    async def vendor(self, request: web.Request) -> web.Response:
+        """GET /vendors/{name}: that vendor's follow-ups across every incident, open or closed."""
+        name = request.match_info["name"]
+        now = self.clock.now()
+        async with self.db.read() as store:
+            mine = [f for f in await store.follow_ups() if f.waits_on.lower() == name.lower()]
+            card = await views.scorecard(store, now=now, vendor=name) if mine else None
+            zones = await _zones(store, closed=True) if mine else {}
+        if not mine:
+            return self.not_found(request, f"No follow-up was ever asked of {name[:80]}.")
+        name = mine[0].waits_on  # as the war room spells it
+        score = next((s for s in card.vendors if s.vendor.lower() == name.lower()), None) if card else None
+        shown = sorted((views.follow_up_view(f, now=now) for f in mine), key=lambda f: f.asked_at, reverse=True)
+        return self.page(request, "vendor.html", {"name": name, "score": score, "follow_ups": shown, "zones": zones})
 
     async def summary(self, request: web.Request) -> web.Response:
         """GET /incidents/{n}/summary: the lessons-learned summary as HTML (a draft while the incident is open)."""
@@ -107,6 +188,11 @@ class Dashboard:
             return number, to_markdown(await build_summary(store, incident, cadence)), True
 
 
+async def _zones(store: Store, *, closed: bool) -> dict[int, str]:
+    """Each incident's time zone: times show in it when the page's script does not rewrite them."""
+    return {i.number: i.timezone for i in await store.incidents(include_closed=closed)}
+
+
 def incident_number(request: web.Request) -> int | None:
     """The incident number in the path, or None when it is not one (`/incidents/abc`, a number too big to be)."""
     text = request.match_info.get("number", "")
@@ -120,9 +206,10 @@ def mount(
     playbooks: PlaybookLibrary,
     clock: Clock,
     csrf: Callable[[web.Request], str] = no_csrf,
+    default_zone: str = "UTC",
 ) -> Dashboard:
     """Add the dashboard's pages, its live stream and its static files to ``web_application``."""
-    board = Dashboard(db=db, playbooks=playbooks, clock=clock, csrf=csrf)
+    board = Dashboard(db=db, playbooks=playbooks, clock=clock, csrf=csrf, default_zone=default_zone)
     env = aiohttp_jinja2.setup(
         web_application,
         app_key=TEMPLATES,
@@ -132,10 +219,16 @@ def mount(
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=render.when, duration=render.duration, money=render.money)
+    env.filters.update(when=render.when, duration=render.duration, seconds=render.seconds, money=render.money)
     web_application[aiohttp_jinja2.static_root_key] = "/static"
     live.install(web_application, db.changes.version)
     routes = web_application.router
+    routes.add_get("/", board.overview, name="dashboard.overview")
+    routes.add_get("/overview/live", board.overview_fragment, name="dashboard.overview_fragment")
+    routes.add_get("/closed", board.closed, name="dashboard.closed")
+    routes.add_get("/incidents/{number}", board.incident, name="dashboard.incident")
+    routes.add_get("/vendors", board.vendors, name="dashboard.vendors")
+    routes.add_get("/vendors/{name:.+}", board.vendor, name="dashboard.vendor")
     routes.add_get("/incidents/{number}/summary", board.summary, name="dashboard.summary")
     routes.add_get("/incidents/{number}/summary.md", board.summary_markdown, name="dashboard.summary_markdown")
     routes.add_get("/live", live.stream, name="dashboard.live")

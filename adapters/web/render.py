@@ -33,6 +33,11 @@ def duration(delta: timedelta | None) -> str:
     return format_duration(delta) if delta is not None else "—"
 
 
+def seconds(count: int | None) -> str:
+    """A count of seconds as a duration, `2d 3h`, or a dash."""
+    return duration(timedelta(seconds=count) if count is not None else None)
+
+
 def money(amount: Decimal | None) -> str:
     """`$2,500`, or a dash."""
     return _money(amount) if amount is not None else "—"
@@ -43,4 +48,4 @@ def markdown(text: str) -> Markup:
     return Markup(_MARKDOWN.render(text))
 
 
-__all__ = ["duration", "escape", "markdown", "money", "when"]
+__all__ = ["duration", "escape", "markdown", "money", "seconds", "when"]
