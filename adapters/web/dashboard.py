@@ -133,7 +133,8 @@ class Dashboard:
             )
             for s in card.vendors
         ]
-        return self.page(request, "vendors.html", {"scores": card.vendors, "chart": charts.vendor_chart(bars)})
+        hours, effort = charts.vendor_charts(bars)
+        return self.page(request, "vendors.html", {"scores": card.vendors, "hours": hours, "effort": effort})
 
     async def vendor(self, request: web.Request) -> web.Response:
         """GET /vendors/{name}: that vendor's follow-ups across every incident, open or closed."""
