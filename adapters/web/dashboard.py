@@ -6,14 +6,17 @@ Every page route is named `dashboard.<page>`: the sign-in middleware protects ex
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from adapters.web import charts, live, render
 from bot import views
@@ -26,6 +29,8 @@ from bot.summary import build_summary, to_markdown
 HERE = Path(__file__).parent
 OVERVIEW_LIMIT = 200  # incidents on the overview; more than a wall screen can show, fewer than a slow page
 CLOSED_LIMIT = 200
+LIST_LIMIT = 50  # rows of each list across incidents on the overview (overdue, at risk, untold); the rest counted
+KEEP_OVERVIEW = timedelta(seconds=10)  # how long an unchanged overview is served again: ages and clocks may lag this
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("dashboard_templates", jinja2.Environment)
 LOGOUT_PATH = "/auth/logout"  # the sign-in's log-out endpoint (POST, with the CSRF token)
 
@@ -44,6 +49,16 @@ def no_csrf(_request: web.Request) -> str:
     return ""
 
 
+@dataclass
+class _Kept:
+    """The last overview read, with the database's change token it was read at."""
+
+    version: Hashable | None = None
+    at: datetime | None = None
+    html: Markup | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
 @dataclass(frozen=True)
 class Dashboard:
     """What the pages read from: the database, the playbooks (update cadences), the clock, the CSRF tokens."""
@@ -53,6 +68,8 @@ class Dashboard:
     clock: Clock
     csrf: Callable[[web.Request], str] = no_csrf
     default_zone: str = "UTC"  # WARROOM_TZ: where times show that belong to no incident
+    keep: timedelta = KEEP_OVERVIEW
+    _kept: _Kept = field(default_factory=_Kept)
 
     def page(
         self, request: web.Request, template: str, context: Mapping[str, Any], *, status: int = 200
@@ -76,14 +93,31 @@ class Dashboard:
 
     async def overview(self, request: web.Request) -> web.Response:
         """GET /: the open incidents, and across them what is overdue, at risk or untold."""
-        return self.page(request, "overview.html", await self._overview())
+        return self.page(request, "overview.html", {"overview": await self._overview(request)})
 
     async def overview_fragment(self, request: web.Request) -> web.Response:
         """GET /overview/live: the overview's live part alone, for the page's script to swap in."""
-        return self.page(request, "_overview.html", await self._overview())
+        response = web.Response(text=await self._overview(request), content_type="text/html")
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
-    async def _overview(self) -> dict[str, Any]:
-        now = self.clock.now()
+    async def _overview(self, request: web.Request) -> Markup:
+        """The overview's live part as HTML; while the database has not changed, the same for a few seconds.
+
+        Each change wakes every open overview at once (the live stream): they ask together, and one of them reads
+        and renders for all. The part holds no viewer's details (those are in the page around it)."""
+        kept = self._kept
+        async with kept.lock:
+            version, now = self.db.changes.version(), self.clock.now()
+            fresh = kept.at is not None and now - kept.at < self.keep
+            if kept.html is not None and version is not None and version == kept.version and fresh:
+                return kept.html
+            context = await self._read_overview(now)
+            html = Markup(request.app[TEMPLATES].get_template("_overview.html").render(context))
+            kept.version, kept.at, kept.html = version, now, html
+            return html
+
+    async def _read_overview(self, now: datetime) -> dict[str, Any]:
         async with self.db.read() as store:
             page_of = await views.incident_list(store, playbooks=self.playbooks, now=now, limit=OVERVIEW_LIMIT)
             late = await views.follow_ups(store, now=now, state="overdue")
@@ -93,7 +127,16 @@ class Dashboard:
         late.sort(key=lambda f: f.due)  # the longest overdue first
         at_risk = [c for c in promises if c.state == "at_risk" or c.overdue]
         untold.sort(key=lambda b: b.raised_at)
-        return {"now": now, "page_of": page_of, "late": late, "at_risk": at_risk, "untold": untold, "zones": zones}
+        return {
+            "now": now,
+            "page_of": page_of,
+            "late": late,
+            "at_risk": at_risk,
+            "untold": untold,
+            "zones": zones,
+            "list_limit": LIST_LIMIT,
+            "default_zone": self.default_zone,
+        }
 
     async def incident(self, request: web.Request) -> web.Response:
         """GET /incidents/{n}: one incident in full, with its timeline."""
@@ -208,9 +251,10 @@ def mount(
     clock: Clock,
     csrf: Callable[[web.Request], str] = no_csrf,
     default_zone: str = "UTC",
+    keep: timedelta = KEEP_OVERVIEW,
 ) -> Dashboard:
     """Add the dashboard's pages, its live stream and its static files to ``web_application``."""
-    board = Dashboard(db=db, playbooks=playbooks, clock=clock, csrf=csrf, default_zone=default_zone)
+    board = Dashboard(db=db, playbooks=playbooks, clock=clock, csrf=csrf, default_zone=default_zone, keep=keep)
     env = aiohttp_jinja2.setup(
         web_application,
         app_key=TEMPLATES,
