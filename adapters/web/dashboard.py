@@ -32,7 +32,7 @@ CLOSED_LIMIT = 200
 LIST_LIMIT = 50  # rows of each list across incidents on the overview (overdue, at risk, untold); the rest counted
 KEEP_OVERVIEW = timedelta(seconds=10)  # how long an unchanged overview is served again: ages and clocks may lag this
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("dashboard_templates", jinja2.Environment)
-LOGOUT_PATH = "/auth/logout"  # the sign-in's log-out endpoint (POST, with the CSRF token)
+LOGOUT_PATH = "/auth/sign-out"  # the sign-in's sign-out endpoint (POST, with the CSRF token)
 
 
 @dataclass(frozen=True)
