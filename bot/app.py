@@ -20,6 +20,7 @@ from adapters.email.imap import ImapMailbox
 from adapters.email.local import LocalMailbox, LocalOutbox
 from adapters.email.smtp import SmtpSender
 from adapters.web import dashboard as web_dashboard
+from adapters.web.api import mount as mount_api
 from bot.chat import ChatPort, RoomRef
 from bot.clock import Clock, SimClock, SystemClock
 from bot.config import ConfigError, Settings
@@ -103,7 +104,7 @@ async def running(
 
 
 def web_app(app: App) -> web.Application:
-    """The HTTP surface: probes and the dashboard; the chat platform's endpoint is mounted by its surface."""
+    """The HTTP surface: probes, the API and the dashboard; the chat platform's endpoint is mounted by its surface."""
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})  # liveness: the process answers; the database is /readyz's
@@ -140,6 +141,7 @@ def web_app(app: App) -> web.Application:
     web_application = web.Application()
     web_application.router.add_get("/healthz", healthz)
     web_application.router.add_get("/readyz", readyz)
+    mount_api(web_application, app)  # /api/v1: bearer tokens (`warroom token create`)
     web_dashboard.mount(
         web_application, db=app.db, playbooks=app.playbooks, clock=app.clock, default_zone=app.settings.timezone
     )

@@ -49,6 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     playbooks.add_argument("--dir", type=Path, help="folder to check (default: WARROOM_PLAYBOOKS)")
     db = sub.add_parser("db", help="database tools")
     db.add_argument("action", choices=("upgrade",))
+    token = sub.add_parser("token", help="bearer tokens of the HTTP API (/api/v1)")
+    token_actions = token.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = token_actions.add_parser("create", help="make a token and print it (once)")
+    create.add_argument("name", help="what uses it, e.g. pagerduty")
+    create.add_argument("--scope", choices=("read", "write"), default="read", help="read: GET only (default)")
+    token_actions.add_parser("list", help="name, scope, created, last used, revoked")
+    revoke = token_actions.add_parser("revoke", help="refuse the token from now on, on every replica")
+    revoke.add_argument("name")
     return p
 
 
@@ -211,6 +219,41 @@ async def _tick(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _token(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import prepare_database
+    from bot.tokens import Scope, check_name, new_token, token_hash
+
+    now = datetime.now(UTC)
+    db = await prepare_database(settings)
+    try:
+        if args.action == "create":
+            secret = new_token()
+            async with db.transaction() as store:
+                await store.add_token(check_name(args.name), Scope(args.scope), token_hash(secret), now=now)
+            print(secret)
+            print(
+                f"{args.scope} token {args.name} created; it is shown only now: keep it in a secret store.",
+                file=sys.stderr,
+            )
+        elif args.action == "revoke":
+            async with db.transaction() as store:
+                revoked = await store.revoke_token(args.name, now=now)
+            print(f"token {revoked.name} revoked {revoked.revoked_at:%Y-%m-%d %H:%M} UTC: it is refused from now on")
+        else:
+            async with db.read() as store:
+                tokens = await store.api_tokens()
+
+            def at(when: datetime | None) -> str:
+                return f"{when:%Y-%m-%d %H:%M}" if when else "-"
+
+            print(f"{'NAME':<24} {'SCOPE':<6} {'CREATED':<17} {'LAST USED':<17} REVOKED")
+            for t in tokens:
+                print(f"{t.name:<24} {t.scope:<6} {at(t.created_at):<17} {at(t.last_used_at):<17} {at(t.revoked_at)}")
+    finally:
+        await db.dispose()
+    return 0
+
+
 _COMMANDS = {
     "tick": _tick,
     "console": _console,
@@ -220,6 +263,7 @@ _COMMANDS = {
     "summary": _summary,
     "playbooks": _playbooks,
     "db": _db,
+    "token": _token,
 }
 
 __all__ = ["main", "NotFound"]

@@ -42,6 +42,7 @@ from bot.scorecard import scorecard_message, vendor_scores
 from bot.stakes import EXEC_TEAM, StakesDesk
 from bot.store import Store
 from bot.store.inbox import Applying, applying
+from bot.tokens import is_api_user
 from bot.updates import COMMITMENT, UPDATE_DUE, CustomerDesk
 from bot.vendors import CHASE, VendorDesk, follow_up_lines
 from bot.when import format_duration, format_when, parse_when
@@ -301,7 +302,8 @@ class Warroom:
             )
             for r in wanted
         ]
-        invitees = {p.id: p for p in [*roles.values(), *(r.person for r in records if r.person)]}
+        people_in = [*roles.values(), *(r.person for r in records if r.person)]
+        invitees = {p.id: p for p in people_in if not is_api_user(p.id)}  # an API token is nobody to invite
         invite_error = await self._invite_people(room, list(invitees.values()))
         if invite_error:
             records = [ResponderRecord(r.handle, r.team, r.reason, r.person, invited=False) for r in records]

@@ -9,211 +9,45 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from bot.customer import BadNews, Commitment
 from bot.domain import Incident, IncidentState
+from bot.errors import NotFound
 from bot.followups import ROOT_CAUSE, FollowUp, root_cause
 from bot.playbooks import PlaybookLibrary
 from bot.scorecard import VendorScore, vendor_scores
 from bot.store import Store
 from bot.summary import cost_of_impact
 from bot.updates import UPDATE_DUE
+from bot.view_models import (
+    ActionView,
+    BadNewsView,
+    CommitmentFilter,
+    CommitmentView,
+    FollowUpFilter,
+    FollowUpView,
+    IncidentBrief,
+    IncidentDetail,
+    IncidentPage,
+    LessonView,
+    Push,
+    RoleView,
+    RootCauseView,
+    Rung,
+    Scorecard,
+    StateFilter,
+    TimelineEntry,
+    UpdateView,
+    VendorScoreView,
+    View,
+)
 
-MAX_PAGE = 500
+MAX_PAGE = 500  # the longest page a list answers: an overview of every open incident
 ACTIVE = (IncidentState.OPEN, IncidentState.MITIGATED)  # the customer is still waiting on these
-StateFilter = Literal["open", "mitigated", "resolved", "closed", "active", "all"]
 _SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{6,}$")
 _DEFAULT_CADENCE = timedelta(hours=4)
-
-
-class View(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class IncidentBrief(View):
-    """One line of the overview: the incident, its stakes, its update clock and what is waiting."""
-
-    number: int
-    ref: str = Field(examples=["INC-1"])
-    title: str
-    severity: int = Field(ge=1, le=4)
-    customer: str | None
-    state: str = Field(description="open, mitigated, resolved or closed")
-    playbook: str
-    opened_at: datetime
-    age_seconds: int = Field(description="seconds since it was opened (until it closed, once closed)")
-    cost_per_hour: Decimal | None
-    cost_so_far: Decimal | None = Field(description="cost per hour times the time of impact so far")
-    revenue_at_risk: Decimal | None
-    last_update_at: datetime | None = Field(description="when the customer was last updated")
-    next_update_due: datetime | None = Field(description="when the next customer update is due; null once resolved")
-    update_overdue: bool
-    untold_bad_news: int
-    open_follow_ups: int
-    chat_link: str | None = Field(description="the war room in Slack or Teams, where known")
-
-
-class IncidentPage(View):
-    items: list[IncidentBrief]
-    total: int
-    limit: int
-    offset: int
-
-
-class Rung(View):
-    name: str
-    role: str
-    contact: str
-
-
-class FollowUpView(View):
-    incident: int
-    ref: str = Field(examples=["V1"])
-    kind: str = Field(description="vendor, team or rca (the root cause)")
-    vendor: str
-    ask: str
-    reference: str | None
-    owner: str
-    state: str = Field(description="waiting, overdue, escalated, received or cancelled")
-    asked_at: datetime
-    due: datetime
-    overdue: bool = Field(description="still open and past due")
-    days_late: int
-    chases: int
-    escalations: int
-    rung: int = Field(description="the rung of the ladder reached, from 1")
-    ladder: list[Rung]
-    heard_at: datetime | None
-    received_at: datetime | None
-    plan_b: str | None
-
-
-class CommitmentView(View):
-    incident: int
-    ref: str = Field(examples=["C1"])
-    promise: str
-    due: datetime
-    state: Literal["open", "at_risk", "kept", "missed"]
-    overdue: bool
-    made_at: datetime
-    made_by: str
-    at_risk_at: datetime | None
-    closed_at: datetime | None
-    note: str | None
-
-
-class UpdateView(View):
-    ref: str = Field(examples=["U1"])
-    text: str
-    author: str
-    at: datetime
-    next_due: datetime | None
-
-
-class BadNewsView(View):
-    incident: int
-    ref: str = Field(examples=["B1"])
-    trigger: str
-    what: str = Field(description="as the war room says it")
-    tell: str = Field(description="as the customer may hear it")
-    raised_at: datetime
-    told_at: datetime | None
-    told_in: str | None = Field(description="the update that told it, e.g. U2")
-    age_seconds: int = Field(description="seconds since it was raised (until it was told)")
-    repeats: int
-
-
-class Push(View):
-    at: datetime
-    onto: str
-    what: str
-    by: str
-
-
-class RootCauseView(View):
-    ref: str
-    owner: str = Field(description="the vendor that owes it, or us")
-    asked_at: datetime
-    due: datetime
-    heard_at: datetime | None
-    delivered_at: datetime | None
-    state: str
-    chases: int
-    pushed: list[Push]
-
-
-class RoleView(View):
-    role: str
-    person: str
-
-
-class LessonView(View):
-    ref: str
-    text: str
-    author: str
-    at: datetime
-
-
-class ActionView(View):
-    ref: str
-    text: str
-    owner: str | None
-    due: datetime | None
-    done_at: datetime | None
-    state: Literal["open", "done"]
-
-
-class IncidentDetail(IncidentBrief):
-    """Everything about one incident that the war room keeps."""
-
-    impact: str | None
-    doing: str | None
-    mitigated_at: datetime | None
-    resolved_at: datetime | None
-    closed_at: datetime | None
-    outcome: str | None
-    unresolved_reason: str | None
-    roles: list[RoleView]
-    follow_ups: list[FollowUpView]
-    commitments: list[CommitmentView]
-    updates: list[UpdateView]
-    bad_news: list[BadNewsView]
-    root_cause: RootCauseView | None
-    lessons: list[LessonView]
-    actions: list[ActionView]
-
-
-class TimelineEntry(View):
-    at: datetime
-    kind: str
-    actor: str | None
-    text: str
-
-
-class VendorScoreView(View):
-    vendor: str
-    asks: int
-    received: int
-    open: int
-    overdue_now: int = Field(description="open follow-ups past due right now")
-    never_heard: int
-    mean_hear_back_seconds: int | None
-    mean_receive_seconds: int | None
-    longest_silence_seconds: int | None
-    chases: int = Field(description="reminders sent because an ask was overdue")
-    escalations: int
-    plan_bs: int
-    top_rung: int
-    pushes: int
-
-
-class Scorecard(View):
-    vendors: list[VendorScoreView] = Field(description="slowest to answer first")
 
 
 # --- builders ---------------------------------------------------------------------------------------
@@ -227,7 +61,7 @@ def _cadence(playbooks: PlaybookLibrary, incident: Incident) -> timedelta:
     # The same lookup as CustomerDesk.cadence; a playbook since removed falls back to the default.
     try:
         book = playbooks.get(incident.playbook)
-    except Exception:  # an unknown playbook must not break the overview
+    except NotFound:  # a playbook removed since must not break the overview
         return _DEFAULT_CADENCE
     return book.update_cadence.get(incident.severity) or _DEFAULT_CADENCE
 
@@ -472,10 +306,6 @@ async def timeline(store: Store, number: int) -> list[TimelineEntry]:
     ]
 
 
-FollowUpFilter = Literal["waiting", "overdue", "escalated", "received", "cancelled", "open"]
-CommitmentFilter = Literal["open", "at_risk", "kept", "missed", "overdue"]
-
-
 async def follow_ups(
     store: Store, *, now: datetime, state: FollowUpFilter | None = None, vendor: str | None = None
 ) -> list[FollowUpView]:
@@ -536,3 +366,39 @@ async def scorecard(store: Store, *, now: datetime, vendor: str | None = None) -
     if vendor is not None:
         scores = [s for s in scores if vendor.lower() in s.vendor.lower()]
     return Scorecard(vendors=[_score(s, overdue.get(s.vendor, 0)) for s in scores])
+
+
+__all__ = [
+    "ActionView",
+    "BadNewsView",
+    "CommitmentFilter",
+    "CommitmentView",
+    "FollowUpFilter",
+    "FollowUpView",
+    "IncidentBrief",
+    "IncidentDetail",
+    "IncidentPage",
+    "LessonView",
+    "Push",
+    "RoleView",
+    "RootCauseView",
+    "Rung",
+    "Scorecard",
+    "StateFilter",
+    "TimelineEntry",
+    "UpdateView",
+    "VendorScoreView",
+    "View",
+    "MAX_PAGE",
+    "bad_news_view",
+    "chat_link",
+    "commitment_view",
+    "commitments",
+    "follow_up_view",
+    "follow_ups",
+    "incident_detail",
+    "incident_list",
+    "scorecard",
+    "timeline",
+    "untold_bad_news",
+]

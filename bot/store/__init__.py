@@ -50,6 +50,7 @@ from bot.store.tables import (
     SummaryRow,
     UpdateRow,
 )
+from bot.store.tokens import TokenStore
 from bot.store.views import ViewStore
 
 CHILD_TABLES = (
@@ -288,7 +289,7 @@ _INCIDENT_FIELDS = [
 ]
 
 
-class Store(FollowUpStore, CustomerStore, PlatformStore, OutboxStore, InboxStore, MailStore, ViewStore):
+class Store(FollowUpStore, CustomerStore, PlatformStore, OutboxStore, InboxStore, MailStore, ViewStore, TokenStore):
     """Reads and writes domain values inside the caller's transaction."""
 
     def __init__(self, session: AsyncSession, *, dialect: str) -> None:

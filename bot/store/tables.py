@@ -456,7 +456,7 @@ class MailInRow(Base):
     uid: Mapped[int] = mapped_column(BigInteger)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the mailbox gave it to us: the reply time
     mail: Mapped[str] = mapped_column(Text)  # JSON: what was read of it (bot.mail.message.Received)
-    state: Mapped[str] = mapped_column(String(16))  # pending | done
+    state: Mapped[str] = mapped_column(String(16))  # pending | done | failed (broke midway: may have made one)
     attempts: Mapped[int] = mapped_column(default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -465,3 +465,31 @@ class MailInRow(Base):
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_mail_in_folder_uid", "folder", "uidvalidity", "uid"),)
+
+
+class ApiTokenRow(Base):
+    """A bearer token of the HTTP API: only its SHA-256 is kept; the token itself is shown once, at creation."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    scope: Mapped[str] = mapped_column(String(8))  # read | write
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # every request looks it up by this
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiRequestRow(Base):
+    """A POST sent with an Idempotency-Key: what it asked (its fingerprint) and what it made, so a retry made on any
+    replica answers with the same incident instead of opening another."""
+
+    __tablename__ = "api_requests"
+
+    token: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of the method, path and body
+    state: Mapped[str] = mapped_column(String(16))  # pending | done | failed (broke midway: may have made one)
+    incident: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
