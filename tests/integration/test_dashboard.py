@@ -19,6 +19,7 @@ import pytest
 from aiohttp import web
 
 from adapters.memory import InMemoryChat
+from adapters.web import render
 from bot.app import App, running, web_app
 from bot.chat import Invocation, RoomRef, UserRef
 from bot.clock import SimClock
@@ -188,6 +189,12 @@ async def test_the_overview_is_read_once_per_change_and_never_served_stale_after
     async with board.http.get(board.base + "/") as response:
         assert response.headers["Cache-Control"] == "no-store"
         assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_markdown_from_user_text_never_becomes_markup() -> None:
+    html = render.markdown("# INC-1\n\n<img src=x onerror=alert(1)> [x](javascript:alert(1)) **kept**\n")
+    assert "<img" not in html and "&lt;img src=x" in html and 'href="javascript' not in html
+    assert "<h1>INC-1</h1>" in html and "<strong>kept</strong>" in html
 
 
 @pytest.mark.parametrize("path", ["/incidents/99", "/incidents/abc", "/incidents/99/summary", "/vendors/nobody"])
