@@ -50,13 +50,15 @@
         });
     }
 
-    var source = new EventSource(stream);
+    var source = new EventSource(stream), lost = false;
     source.addEventListener("ready", function () {
       if (status) { status.textContent = "Live: this page updates itself."; }
       document.body.setAttribute("data-live-ready", "1");
+      if (lost) { lost = false; refresh(); }  // what changed while the stream was down
     });
     source.addEventListener("changed", refresh);
     source.onerror = function () {
+      lost = true;  // the browser reconnects by itself; the server says "ready" again when it is back
       if (status) { status.textContent = "Live updates paused; reconnecting…"; }
     };
   }
