@@ -151,14 +151,24 @@ class Dashboard:
         return self.page(request, "incident.html", {"i": detail, "events": events, "zone": zone, "now": now})
 
     async def closed(self, request: web.Request) -> web.Response:
-        """GET /closed: the closed incidents, each with its summary."""
+        """GET /closed[?page=N]: the closed incidents, each with its summary, CLOSED_LIMIT to a page."""
+        text = request.query.get("page", "1")
+        number = int(text) if text.isascii() and text.isdigit() and 0 < len(text) <= 6 else 1
+        number = max(number, 1)
         now = self.clock.now()
         async with self.db.read() as store:
             page_of = await views.incident_list(
-                store, playbooks=self.playbooks, now=now, state="closed", limit=CLOSED_LIMIT
+                store,
+                playbooks=self.playbooks,
+                now=now,
+                state="closed",
+                limit=CLOSED_LIMIT,
+                offset=(number - 1) * CLOSED_LIMIT,
             )
             zones = await _zones(store, closed=True)
-        return self.page(request, "closed.html", {"page_of": page_of, "zones": zones})
+        more = page_of.offset + len(page_of.items) < page_of.total
+        context = {"page_of": page_of, "zones": zones, "number": number, "more": more}
+        return self.page(request, "closed.html", context)
 
     async def vendors(self, request: web.Request) -> web.Response:
         """GET /vendors: the scorecard, and its chart."""

@@ -149,6 +149,8 @@ async def test_vendors_closed_and_summary_pages(board: Board) -> None:
     await board.run('/incident close outcome:"Acme kept DC-3 running"')
     closed = text_of(await board.page("/closed"))
     assert "1 closed incident" in closed and "INC-1 Edge router failed at Acme DC-3" in closed
+    assert "No closed incidents on this page" in text_of(await board.page("/closed?page=2"))
+    assert "INC-1 Edge router" in text_of(await board.page("/closed?page=x%3Cb%3E"))  # not a page: the first
     assert "0 open incidents" in text_of(await board.page("/"))
     summary = await board.page("/incidents/1/summary")
     assert "Draft" not in summary and "<h1>" in summary and "Acme kept DC-3 running" in text_of(summary)
