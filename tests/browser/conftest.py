@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REQUIRE_BROWSER = os.environ.get("WARROOM_REQUIRE_BROWSER") == "1"
-WINDOW = (1600, 1200)  # wide enough for the overview's tables side by side: the screenshot in the README
+WINDOW = (1600, 1000)  # wide enough for the overview's tables side by side: the screenshot in the README
 
 
 def _binary(env: str, *names: str) -> str | None:
