@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Hashable
 
 from aiohttp import web
 from aiohttp_sse import sse_response
 
+log = logging.getLogger(__name__)
 POLL = 0.5  # seconds between two looks at the change token: near-instant for people, negligible for the database
 BLIND_EVERY = 15.0  # seconds between two "re-read" events while no change token can be told
 PING = 15.0  # seconds between two SSE comments that keep proxies from closing an idle stream
@@ -23,9 +25,12 @@ PING = 15.0  # seconds between two SSE comments that keep proxies from closing a
 class Watcher:
     """Counts changes of the database's token; streams wait on the count."""
 
-    def __init__(self, version: Callable[[], Hashable | None], *, poll: float = POLL) -> None:
+    def __init__(
+        self, version: Callable[[], Hashable | None], *, poll: float = POLL, blind_every: float = BLIND_EVERY
+    ) -> None:
         self._version = version
         self._poll = poll
+        self._blind_every = blind_every
         self.generation = 0
         self.closing = False
         self._changed = asyncio.Condition()
@@ -58,14 +63,14 @@ class Watcher:
             return None if self.closing else self.generation
 
     async def _run(self) -> None:
-        seen = self._version()
+        seen = self._look()
         blind_since = asyncio.get_running_loop().time()
         while True:
             await asyncio.sleep(self._poll)
             now = asyncio.get_running_loop().time()
-            current = self._version()
+            current = self._look()
             if current is None:
-                if now - blind_since < BLIND_EVERY:
+                if now - blind_since < self._blind_every:
                     continue
                 blind_since = now  # cannot tell: say "maybe changed" now and then
             elif current == seen:
@@ -74,6 +79,13 @@ class Watcher:
             async with self._changed:
                 self.generation += 1
                 self._changed.notify_all()
+
+    def _look(self) -> Hashable | None:
+        try:
+            return self._version()
+        except Exception as err:  # the live pages must outlive a bad moment of the database
+            log.warning("cannot tell whether the database changed (%s); pages are told to re-read now and then", err)
+            return None
 
 
 WATCHER: web.AppKey[Watcher] = web.AppKey("dashboard_watcher", Watcher)
@@ -94,7 +106,10 @@ async def stream(request: web.Request) -> web.StreamResponse:
             if generation is None:
                 break
             if generation != seen:
-                await sse.send(str(generation), event="changed", id=str(generation))
+                try:
+                    await sse.send(str(generation), event="changed", id=str(generation))
+                except ConnectionError:  # the page went away between two pings
+                    break
     return sse
 
 

@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 
 from adapters.memory import InMemoryChat
-from adapters.web import render
+from adapters.web import live, render
 from bot.app import App, running, web_app
 from bot.chat import Invocation, RoomRef, UserRef
 from bot.clock import SimClock
@@ -191,6 +191,21 @@ async def test_the_overview_is_read_once_per_change_and_never_served_stale_after
     async with board.http.get(board.base + "/") as response:
         assert response.headers["Cache-Control"] == "no-store"
         assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+async def test_the_watcher_counts_changes_and_says_maybe_now_and_then_when_it_cannot_tell() -> None:
+    token: list[object] = [1]
+    watcher = live.Watcher(lambda: token[0], poll=0.01, blind_every=0.05)
+    watcher.start()
+    try:
+        assert await watcher.wait_past(0, patience=0.1) == 0  # nothing changed: the same generation back
+        token[0] = 2
+        assert await watcher.wait_past(0, patience=10) == 1
+        token[0] = None  # e.g. PostgreSQL's LISTEN connection is down: pages re-read at a slow pace
+        assert await watcher.wait_past(1, patience=10) == 2
+    finally:
+        await watcher.close()
+    assert await watcher.wait_past(2, patience=10) is None  # closing: every stream ends
 
 
 def test_markdown_from_user_text_never_becomes_markup() -> None:
