@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TextIO
 from zoneinfo import ZoneInfo
@@ -19,7 +19,9 @@ from adapters.console import ConsoleChat, ConsoleSession
 from adapters.email.imap import ImapMailbox
 from adapters.email.local import LocalMailbox, LocalOutbox
 from adapters.email.smtp import SmtpSender
+from adapters.web import dashboard as web_dashboard
 from adapters.web.api import mount as mount_api
+from adapters.web.auth import csrf_token
 from adapters.web.auth import install as install_sign_in
 from adapters.web.metrics import mount_metrics
 from adapters.web.webhooks import HttpWebhookPoster
@@ -56,6 +58,7 @@ class App:
     engine: ReminderEngine
     metrics: Metrics  # this app's own Prometheus registry and instruments (GET /metrics)
     gauges: Gauges
+    clock: Clock = field(default_factory=SystemClock)
 
 
 def load_playbooks(settings: Settings) -> PlaybookLibrary:
@@ -120,13 +123,14 @@ async def running(
             engine=engine,
             metrics=metrics,
             gauges=gauges,
+            clock=clock,
         )
     finally:
         await db.dispose()
 
 
 def web_app(app: App, *, clock: Clock | None = None) -> web.Application:
-    """The HTTP surface: liveness, readiness, metrics, the API and the dashboard's sign-in; the chat platform's
+    """The HTTP surface: liveness, readiness, metrics, the API, the dashboard and its sign-in; the chat platform's
     endpoint is mounted by its surface."""
 
     async def healthz(_request: web.Request) -> web.Response:
@@ -164,10 +168,42 @@ def web_app(app: App, *, clock: Clock | None = None) -> web.Application:
     web_application = web.Application()
     web_application.router.add_get("/healthz", healthz)
     web_application.router.add_get("/readyz", readyz)
-    install_sign_in(web_application, app.settings, clock=clock or SystemClock())
+    install_sign_in(web_application, app.settings, clock=clock or app.clock)
     mount_metrics(web_application, app.metrics, app.gauges, token=app.settings.metrics_token)
     mount_api(web_application, app)  # /api/v1: bearer tokens (`warroom token create`)
+    web_dashboard.mount(
+        web_application,
+        db=app.db,
+        playbooks=app.playbooks,
+        clock=app.clock,
+        default_zone=app.settings.timezone,
+        csrf=csrf_token,
+    )
     return web_application
+
+
+async def dashboard(settings: Settings, *, port: int, clock: Clock, ready: Callable[[str], None]) -> None:
+    """`warroom dashboard`: the dashboard alone on 127.0.0.1, reading the database, until SIGTERM or Ctrl-C."""
+    playbooks = load_playbooks(settings)
+    db = await prepare_database(settings)
+    try:
+        web_application = web.Application()
+        web_dashboard.mount(web_application, db=db, playbooks=playbooks, clock=clock, default_zone=settings.timezone)
+        runner = web.AppRunner(web_application, shutdown_timeout=1)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", port)  # no sign-in here: never beyond this machine
+        await site.start()
+        try:
+            ready(f"http://127.0.0.1:{runner.addresses[0][1]}/")  # the port chosen, when asked for any (0)
+            terminated = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signal.SIGTERM, terminated.set)
+            await terminated.wait()
+        finally:
+            await runner.cleanup()
+    finally:
+        await db.dispose()
 
 
 class Surface(Protocol):

@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     console.add_argument("--tz", help="the time zone the console shows and reads times in (default: WARROOM_TZ)")
     sub.add_parser("demo", help="replay the RMA story end to end and print the summary")
+    board = sub.add_parser("dashboard", help="the web dashboard alone, on this machine only (127.0.0.1)")
+    board.add_argument("--port", type=int, default=8000, help="the port to listen on (default: 8000; 0: any free one)")
+    board.add_argument("--demo", action="store_true", help="show the war rooms of the last `warroom demo`")
     sub.add_parser("serve", help="run the HTTP server (Slack, Bot Framework, health) and the reminder engine")
     tick = sub.add_parser("tick", help="run the reminder engine once (cron-friendly)")
     tick.add_argument("--at", help="ISO 8601 instant to run at (default: now)")
@@ -134,6 +137,25 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import serve
 
     await serve(settings, clock=SystemClock())
+    return 0
+
+
+async def _dashboard(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import dashboard
+    from bot.demo import DEMO_DATABASE
+
+    if not 0 <= args.port < 65536:
+        raise BadInput(f"--port {args.port} is not a port number", example="--port 8000")
+    if args.demo:
+        if not DEMO_DATABASE.exists():
+            raise BadInput(f"no {DEMO_DATABASE} here: run `warroom demo` first", example="warroom demo")
+        settings = replace(settings, database_url=f"sqlite:///{DEMO_DATABASE}")
+
+    def ready(url: str) -> None:
+        database = settings.describe()["database_url"]
+        print(f"Warroom dashboard on {url} (database {database}) — Ctrl-C to stop", flush=True)
+
+    await dashboard(settings, port=args.port, clock=SystemClock(), ready=ready)
     return 0
 
 
@@ -265,6 +287,7 @@ _COMMANDS = {
     "console": _console,
     "demo": _demo,
     "serve": _serve,
+    "dashboard": _dashboard,
     "summary": _summary,
     "playbooks": _playbooks,
     "db": _db,

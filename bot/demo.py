@@ -3,6 +3,7 @@ replayed in simulated time through the console adapter."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from dataclasses import replace
 from datetime import datetime
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import SimClock
 from bot.config import Settings
 
+DEMO_DATABASE = Path("warroom-demo.db")  # in the current folder, replaced by each run; `warroom dashboard --demo`
 START = datetime(2026, 3, 2, 9, 0, tzinfo=ZoneInfo("America/Chicago"))  # a Monday; US clocks change on the 8th
 
 SCRIPT = """\
@@ -110,11 +112,16 @@ SECOND_ACT = """\
 
 
 async def run_demo(settings: Settings, out: TextIO) -> int:
-    """Replay the story on a throwaway database; print the transcript, then the summary as Markdown."""
+    """Replay the story on a database of its own; print the transcript, then the summary as Markdown.
+
+    The real database (WARROOM_DATABASE_URL) is left alone; the demo's is kept in warroom-demo.db, replaced by each
+    run, so that `warroom dashboard --demo` shows its war rooms afterwards."""
     from bot.app import console
 
     with tempfile.TemporaryDirectory(prefix="warroom-demo-") as folder:
-        demo = replace(settings, database_url=f"sqlite:///{Path(folder) / 'demo.db'}", timezone="America/Chicago")
+        # Built aside and moved into place at the end: an interrupted demo never leaves half a story behind.
+        building = Path(folder) / "demo.db"
+        demo = replace(settings, database_url=f"sqlite:///{building}", timezone="America/Chicago")
         clock = SimClock(START)
         async with console(demo, out, clock, user="dana", echo=True) as (app, session):
             out.write("Warroom demo: the RMA that sat for two months, replayed in simulated time.\n")
@@ -129,4 +136,6 @@ async def run_demo(settings: Settings, out: TextIO) -> int:
                 return 1
             heading = f"The lessons-learned summary (warroom summary INC-{number}):"
             out.write("\n" + "=" * 100 + f"\n{heading}\n\n" + stored[0])
+        shutil.move(building, DEMO_DATABASE)
+    out.write(f"\nThe demo's war rooms are kept in {DEMO_DATABASE}: `warroom dashboard --demo` shows them.\n")
     return 0

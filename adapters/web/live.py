@@ -1,0 +1,124 @@
+"""Live pages: one watcher per process turns "the database changed" into server-sent events.
+
+bot/store/changes.py answers "has anything changed?" without a query (SQLite's data_version, PostgreSQL's NOTIFY),
+so one cheap poll serves every open page; each page's script then re-fetches what it shows. When the change token
+cannot be told (PostgreSQL's LISTEN connection down), pages are told to re-read at a slow pace instead, so a page
+is never stale for long and never hammers the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Hashable
+
+from aiohttp import web
+from aiohttp_sse import sse_response
+
+log = logging.getLogger(__name__)
+POLL = 0.5  # seconds between two looks at the change token: near-instant for people, negligible for the database
+BLIND_EVERY = 15.0  # seconds between two "re-read" events while no change token can be told
+PING = 15.0  # seconds between two SSE comments that keep proxies from closing an idle stream
+
+
+class Watcher:
+    """Counts changes of the database's token; streams wait on the count."""
+
+    def __init__(
+        self, version: Callable[[], Hashable | None], *, poll: float = POLL, blind_every: float = BLIND_EVERY
+    ) -> None:
+        self._version = version
+        self._poll = poll
+        self._blind_every = blind_every
+        self.generation = 0
+        self.closing = False
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Begin watching (idempotent): called on the first stream, inside the running loop."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="dashboard-live")
+
+    async def close(self) -> None:
+        """Stop watching and let every stream end (at shutdown: an open page must not hold the server up)."""
+        self.closing = True
+        async with self._changed:
+            self._changed.notify_all()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def wait_past(self, generation: int, *, patience: float) -> int | None:
+        """The generation after ``generation`` once the database has changed; the same one after ``patience``
+        seconds of quiet; None when the watcher is closing."""
+        async with self._changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: self.closing or self.generation > generation), patience
+                )
+            return None if self.closing else self.generation
+
+    async def _run(self) -> None:
+        seen = self._look()
+        blind_since = asyncio.get_running_loop().time()
+        while True:
+            await asyncio.sleep(self._poll)
+            now = asyncio.get_running_loop().time()
+            current = self._look()
+            if current is None:
+                if now - blind_since < self._blind_every:
+                    continue
+                blind_since = now  # cannot tell: say "maybe changed" now and then
+            elif current == seen:
+                continue
+            seen = current
+            async with self._changed:
+                self.generation += 1
+                self._changed.notify_all()
+
+    def _look(self) -> Hashable | None:
+        try:
+            return self._version()
+        except Exception as err:  # the live pages must outlive a bad moment of the database
+            log.warning("cannot tell whether the database changed (%s); pages are told to re-read now and then", err)
+            return None
+
+
+WATCHER: web.AppKey[Watcher] = web.AppKey("dashboard_watcher", Watcher)
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    """GET /live: an `event: changed` each time the database changes, until the page goes away."""
+    watcher = request.app[WATCHER]
+    watcher.start()
+    async with sse_response(request, ping_interval=PING) as sse:
+        generation: int | None = watcher.generation
+        await sse.send("ready", event="ready")  # the page knows the stream is up (and tests know when to act)
+        # A page that went away is noticed by the ping failing (aiohttp does not cancel the handler): look again
+        # every PING seconds.
+        while sse.is_connected():
+            seen = generation
+            generation = await watcher.wait_past(seen or 0, patience=PING)
+            if generation is None:
+                break
+            if generation != seen:
+                try:
+                    await sse.send(str(generation), event="changed", id=str(generation))
+                except ConnectionError:  # the page went away between two pings
+                    break
+    return sse
+
+
+def install(web_application: web.Application, version: Callable[[], Hashable | None]) -> None:
+    """Add the watcher to ``web_application``, stopped when the application shuts down."""
+    watcher = Watcher(version)
+    web_application[WATCHER] = watcher
+
+    async def stop(_app: web.Application) -> None:
+        await watcher.close()
+
+    web_application.on_shutdown.append(stop)

@@ -1,0 +1,51 @@
+"""What the dashboard's templates use to show values: times, durations, money, Markdown, all escaped."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from markdown_it import MarkdownIt
+from markupsafe import Markup, escape
+
+from bot.render import money as _money
+from bot.when import format_duration, format_when
+
+# "js-default" is CommonMark with raw HTML off (and linkify off): `<script>` in a summary shows as text, and links
+# go through markdown-it's URL validation, which refuses javascript:, vbscript:, file: and most data: URLs.
+_MARKDOWN = MarkdownIt("js-default")
+
+
+def when(at: datetime | None, tz: str = "UTC") -> Markup:
+    """A `<time>` the page's script shows in the viewer's zone; without script, the incident's zone."""
+    if at is None:
+        return Markup("—")
+    zone = ZoneInfo(tz)
+    shown = format_when(at, zone)
+    return Markup('<time datetime="{iso}" data-zone="{zone}" title="{title}">{shown}</time>').format(
+        iso=at.isoformat(), zone=tz, title=f"{shown} ({tz})", shown=shown
+    )
+
+
+def duration(delta: timedelta | None) -> str:
+    """`2d 3h`, or a dash."""
+    return format_duration(delta) if delta is not None else "—"
+
+
+def seconds(count: int | None) -> str:
+    """A count of seconds as a duration, `2d 3h`, or a dash."""
+    return duration(timedelta(seconds=count) if count is not None else None)
+
+
+def money(amount: Decimal | None) -> str:
+    """`$2,500`, or a dash."""
+    return _money(amount) if amount is not None else "—"
+
+
+def markdown(text: str) -> Markup:
+    """Markdown as HTML with raw HTML disabled: user text in it can never become markup."""
+    return Markup(_MARKDOWN.render(text))
+
+
+__all__ = ["duration", "escape", "markdown", "money", "seconds", "when"]
