@@ -45,8 +45,9 @@ class Site:
     changes: list[str] = field(default_factory=list)
 
 
-def add_probe(application: web.Application, site: Site) -> None:
-    """Stand-ins for the dashboard's pages: one to look at, one that changes something."""
+def add_probe(application: web.Application, site: Site, *, home: str = "/") -> None:
+    """Stand-ins for the dashboard's pages: one to look at, one that changes something (beside the real pages, the
+    one to look at moves to ``home``)."""
 
     async def probe(request: web.Request) -> web.Response:
         viewer = request["viewer"]
@@ -57,8 +58,9 @@ def add_probe(application: web.Application, site: Site) -> None:
         site.changes.append(str((await request.post()).get("what", "")))
         return web.Response(text="done")
 
-    application.router.add_get("/", probe, name="dashboard.probe")
-    application.router.add_get("/incidents/{ref}", probe, name="dashboard.incident")
+    application.router.add_get(home, probe, name="dashboard.probe")
+    if home == "/":
+        application.router.add_get("/incidents/{ref}", probe, name="dashboard.incident")
     application.router.add_post("/act", act, name="dashboard.act")
 
 
@@ -348,13 +350,13 @@ async def test_a_provider_that_does_not_answer_gives_a_clear_page_not_a_crash(tm
 
 @asynccontextmanager
 async def local_dashboard(tmp_path: Path) -> AsyncIterator[Site]:
-    """The real web_app of a deployment with no sign-in configured, plus the probe pages."""
+    """The real web_app of a deployment with no sign-in configured (the real overview at /), plus the probe pages."""
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'w.db'}", playbooks_dir=PLAYBOOKS)
     clock = SimClock(START)
     async with running(settings, chat=InMemoryChat(), clock=clock) as app:
         application = web_app(app, clock=clock)
         site = Site("")
-        add_probe(application, site)
+        add_probe(application, site, home="/probe")
         async with serving(application) as base:
             site.base = base
             yield site
@@ -362,8 +364,12 @@ async def local_dashboard(tmp_path: Path) -> AsyncIterator[Site]:
 
 async def test_without_sign_in_only_this_machine_gets_in_and_never_through_a_proxy(tmp_path: Path) -> None:
     async with local_dashboard(tmp_path) as site, browser() as http:
-        seen = await signed_in(http, site)
+        status, text, _ = await page(http, f"{site.base}/probe")
+        assert status == 200, text
+        seen = json.loads(text)
         assert seen["local"] is True
+        status, text, _ = await page(http, f"{site.base}/")
+        assert status == 200 and "this machine only" in text  # the real overview, in local mode
         for headers in ({"X-Forwarded-For": "203.0.113.9"}, {"Forwarded": "for=203.0.113.9"}, {"X-Real-IP": "1.2.3.4"}):
             status, text, _ = await page(http, f"{site.base}/", headers=headers)
             assert status == 403 and "Sign-in is not configured" in text and "proxy" in text
