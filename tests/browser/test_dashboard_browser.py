@@ -6,6 +6,7 @@ Set WARROOM_UPDATE_SCREENSHOT=1 to write the overview's screenshot to docs/dashb
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import shutil
@@ -26,10 +27,11 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from adapters.console import ConsoleSession
 from bot.app import console, web_app
-from bot.clock import SimClock
-from bot.config import Settings
+from bot.clock import SimClock, SystemClock
+from bot.config import Settings, WebSignIn
 from bot.demo import SCRIPT, SECOND_ACT, START
 from tests.conftest import PLAYBOOKS, ROOT
+from tests.fake_oidc import FakeOidc, fake_oidc, sign_in_settings
 
 PATIENCE = 15  # seconds a condition may take in a browser on a busy machine; passing tests never wait that long
 
@@ -55,10 +57,12 @@ STORY = [*_until(SCRIPT, "/incident update sent B2"), *_without(_until(SECOND_AC
 
 
 class Site:
-    """The demo's data served by the dashboard from a thread of its own, on port 0."""
+    """The demo's data served by the dashboard from a thread of its own, on port 0; with ``sign_in``, behind
+    OpenID Connect sign-in through a fake provider served on the same loop."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    def __init__(self, folder: Path, *, sign_in: bool = False) -> None:
+        self.folder, self.sign_in = folder, sign_in
+        self.provider: FakeOidc | None = None
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.base = ""
@@ -75,14 +79,26 @@ class Site:
             self.ready.set()
 
     async def _serve(self) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            web_sign_in = None
+            if self.sign_in:  # ID tokens are stamped with the wall clock, so the guard checks them against it
+                self.provider = await stack.enter_async_context(fake_oidc(FakeOidc(clock=SystemClock())))
+                web_sign_in = sign_in_settings(self.provider)
+            await self._serve_demo(web_sign_in)
+
+    async def _serve_demo(self, web_sign_in: WebSignIn | None) -> None:
         settings = Settings(
-            database_url=f"sqlite:///{self.folder / 'demo.db'}", playbooks_dir=PLAYBOOKS, timezone="America/Chicago"
+            database_url=f"sqlite:///{self.folder / 'demo.db'}",
+            playbooks_dir=PLAYBOOKS,
+            timezone="America/Chicago",
+            web=web_sign_in,
         )
         self._stop = asyncio.Event()
         async with console(settings, io.StringIO(), SimClock(START), user="dana", echo=False) as (app, session):
             await session.run(STORY)
             self.session = session
-            runner = web.AppRunner(web_app(replace(app, clock=session.clock)), shutdown_timeout=1)
+            application = web_app(replace(app, clock=session.clock), clock=SystemClock())
+            runner = web.AppRunner(application, shutdown_timeout=1)
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", 0).start()
             self.base = f"http://127.0.0.1:{runner.addresses[0][1]}"
@@ -103,13 +119,24 @@ class Site:
         self.thread.join(timeout=PATIENCE)
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    served = Site(tmp_path_factory.mktemp("dashboard"))
+def _started(served: Site) -> Site:
     served.thread.start()
     assert served.ready.wait(timeout=120), "the demo's war rooms were not served in time"
     if served.failure is not None:
         raise served.failure
+    return served
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    served = _started(Site(tmp_path_factory.mktemp("dashboard")))
+    yield served
+    served.stop()
+
+
+@pytest.fixture
+def signed_site(tmp_path: Path) -> Iterator[Site]:
+    served = _started(Site(tmp_path, sign_in=True))
     yield served
     served.stop()
 
@@ -176,3 +203,19 @@ def test_keyboard_and_a_360px_screen(site: Site, browser: WebDriver) -> None:
             assert width <= 360, f"{path} is {width}px wide on a 360px screen"
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_signing_in_to_the_demo_then_an_incident_its_timeline_and_signing_out(
+    signed_site: Site, browser: WebDriver
+) -> None:
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})  # no session left by another test on 127.0.0.1
+    browser.get(signed_site.base + "/")  # off to the provider, which signs Sam in and sends the browser back
+    wait(browser).until(seen.presence_of_element_located((By.CSS_SELECTOR, "#incidents")))
+    assert browser.current_url == signed_site.base + "/"
+    assert "Sam <Ops> Lee" in browser.find_element(By.CSS_SELECTOR, "header .viewer").text
+    browser.find_element(By.LINK_TEXT, "INC-1").click()
+    timeline = wait(browser).until(seen.visibility_of_element_located((By.ID, "timeline")))
+    assert "Opened at severity 2" in timeline.find_elements(By.TAG_NAME, "li")[0].text
+    browser.find_element(By.CSS_SELECTOR, "header .viewer button").click()  # the form carries its CSRF token
+    wait(browser).until(seen.text_to_be_present_in_element((By.TAG_NAME, "body"), "You are signed out"))
+    assert signed_site.provider is not None and len(signed_site.provider.token_requests) == 1
