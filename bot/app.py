@@ -188,10 +188,18 @@ async def dashboard(settings: Settings, *, port: int, clock: Clock, ready: Calla
     db = await prepare_database(settings)
     try:
         web_application = web.Application()
-        web_dashboard.mount(web_application, db=db, playbooks=playbooks, clock=clock, default_zone=settings.timezone)
+        install_sign_in(web_application, settings, clock=clock)  # loopback only without sign-in, proxies refused
+        web_dashboard.mount(
+            web_application,
+            db=db,
+            playbooks=playbooks,
+            clock=clock,
+            default_zone=settings.timezone,
+            csrf=csrf_token,
+        )
         runner = web.AppRunner(web_application, shutdown_timeout=1)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", port)  # no sign-in here: never beyond this machine
+        site = web.TCPSite(runner, "127.0.0.1", port)  # never beyond this machine, even with sign-in
         await site.start()
         try:
             ready(f"http://127.0.0.1:{runner.addresses[0][1]}/")  # the port chosen, when asked for any (0)

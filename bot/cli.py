@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -20,6 +22,8 @@ from bot.commands import parse_timezone, ref_number
 from bot.config import Settings
 from bot.domain import INCIDENT_REF
 from bot.errors import BadInput, NotFound, PlaybookError, WarroomError
+
+DEFAULT_DB = Path("warroom.db")  # the embedded database of the default WARROOM_DATABASE_URL
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -146,17 +150,34 @@ async def _dashboard(settings: Settings, args: argparse.Namespace) -> int:
 
     if not 0 <= args.port < 65536:
         raise BadInput(f"--port {args.port} is not a port number", example="--port 8000")
+    note = ""
     if args.demo:
         if not DEMO_DATABASE.exists():
             raise BadInput(f"no {DEMO_DATABASE} here: run `warroom demo` first", example="warroom demo")
         settings = replace(settings, database_url=f"sqlite:///{DEMO_DATABASE}")
+    elif settings.database_url == Settings.database_url and DEMO_DATABASE.exists() and _no_incidents(DEFAULT_DB):
+        # `warroom demo` then `warroom dashboard` on a new machine: show the demo rather than an empty page, without
+        # ever writing the demo into the real database
+        settings = replace(settings, database_url=f"sqlite:///{DEMO_DATABASE}")
+        note = f"\n{DEFAULT_DB} has no incidents yet, so this shows the last `warroom demo` ({DEMO_DATABASE})."
 
     def ready(url: str) -> None:
         database = settings.describe()["database_url"]
-        print(f"Warroom dashboard on {url} (database {database}) — Ctrl-C to stop", flush=True)
+        print(f"Warroom dashboard on {url} (database {database}) — Ctrl-C to stop{note}", flush=True)
 
     await dashboard(settings, port=args.port, clock=SystemClock(), ready=ready)
     return 0
+
+
+def _no_incidents(path: Path) -> bool:
+    """True when the embedded database file is absent or holds no incident (read only: nothing is created)."""
+    if not path.exists():
+        return True
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            return int(conn.execute("SELECT count(*) FROM incidents").fetchone()[0]) == 0
+    except sqlite3.Error:  # not migrated yet (no incidents table), or not ours: nothing to show either way
+        return not path.stat().st_size
 
 
 async def _summary(settings: Settings, args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import SimClock
 from bot.config import Settings
 
-DEMO_DATABASE = Path("warroom-demo.db")  # in the current folder, replaced by each run; `warroom dashboard --demo`
+DEMO_DATABASE = Path("warroom-demo.db")  # in the current folder, replaced by each run; `warroom dashboard` shows it
 START = datetime(2026, 3, 2, 9, 0, tzinfo=ZoneInfo("America/Chicago"))  # a Monday; US clocks change on the 8th
 
 SCRIPT = """\
@@ -115,7 +115,7 @@ async def run_demo(settings: Settings, out: TextIO) -> int:
     """Replay the story on a database of its own; print the transcript, then the summary as Markdown.
 
     The real database (WARROOM_DATABASE_URL) is left alone; the demo's is kept in warroom-demo.db, replaced by each
-    run, so that `warroom dashboard --demo` shows its war rooms afterwards."""
+    run, so that `warroom dashboard` shows its war rooms afterwards."""
     from bot.app import console
 
     with tempfile.TemporaryDirectory(prefix="warroom-demo-") as folder:
@@ -137,5 +137,7 @@ async def run_demo(settings: Settings, out: TextIO) -> int:
             heading = f"The lessons-learned summary (warroom summary INC-{number}):"
             out.write("\n" + "=" * 100 + f"\n{heading}\n\n" + stored[0])
         shutil.move(building, DEMO_DATABASE)
-    out.write(f"\nThe demo's war rooms are kept in {DEMO_DATABASE}: `warroom dashboard --demo` shows them.\n")
+    out.write(
+        f"\nThe demo's war rooms are kept in {DEMO_DATABASE}: `warroom dashboard` shows them (or `warroom dashboard --demo`, once warroom.db has incidents of its own).\n"
+    )
     return 0

@@ -188,7 +188,7 @@ def test_demo_tells_the_rma_story_and_its_summary_names_the_vendor_figures(tmp_p
     assert "Northwind Distribution is a single contact path" in summary
     assert "Only automatic replies came back from Northwind Distribution: 1 email(s), 1 auto-reply" in summary
     assert not (tmp_path / "warroom.db").exists()  # the demo leaves the real database alone
-    assert (tmp_path / "warroom-demo.db").exists() and "warroom dashboard --demo" in out  # … and keeps its own
+    assert (tmp_path / "warroom-demo.db").exists() and "`warroom dashboard` shows them" in out  # … and keeps its own
 
 
 def test_demo_second_act_asks_our_team_is_pushed_a_root_cause_and_keeps_a_promise_that_needs_it(

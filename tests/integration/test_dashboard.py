@@ -254,9 +254,9 @@ def test_warroom_dashboard_shows_the_demos_war_rooms_on_this_machine_only(tmp_pa
         timeout=60,
     )
     assert typed.returncode == 0, typed.stderr
-    env.pop("WARROOM_DATABASE_URL")  # `--demo` needs no setting
+    env.pop("WARROOM_DATABASE_URL")  # no setting: warroom.db has no incidents, so the demo's are shown
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "dashboard", "--demo", "--port", "0"],
+        [sys.executable, "-m", "bot", "dashboard", "--port", "0"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -268,6 +268,7 @@ def test_warroom_dashboard_shows_the_demos_war_rooms_on_this_machine_only(tmp_pa
         line = process.stdout.readline()
         found = re.search(r"http://127\.0\.0\.1:(\d+)/", line)  # loopback only: no sign-in here
         assert found, line + (process.stderr.read() if process.poll() is not None and process.stderr else "")
+        assert "this shows the last `warroom demo`" in process.stdout.readline()
         overview = asyncio.run(_fetch(found.group(0)))
         assert "INC-1" in overview and "Edge router failed at Acme Retail DC-3" in overview
     finally:
