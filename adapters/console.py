@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from adapters.memory import InMemoryChat, Posted, Room
 from bot.chat import Invocation, Reply, RoomRef, UserRef
-from bot.clock import SimClock
+from bot.clock import Clock, SimClock
 from bot.errors import BadInput, ChatError
 from bot.render import plain_text, printable
 from bot.when import format_duration, format_when, parse_duration
@@ -38,7 +38,7 @@ class ConsoleChat(InMemoryChat):
 
     platform = "console"
 
-    def __init__(self, out: TextIO, clock: SimClock, tz: ZoneInfo) -> None:
+    def __init__(self, out: TextIO, clock: Clock, tz: ZoneInfo) -> None:
         super().__init__()
         self.out, self.clock, self.tz = out, clock, tz
 
@@ -61,8 +61,9 @@ class ConsoleChat(InMemoryChat):
         self.rooms.setdefault(room.id, Room(room, topic, False))
 
     def write(self, text: str) -> None:
-        """Print on the terminal, as text only."""
+        """Print on the terminal, as text only (at once, even when the output is a pipe)."""
         self.out.write(printable(text))
+        self.out.flush()
 
     def _room(self, room: RoomRef) -> Room:
         return self.rooms.setdefault(room.id, Room(room, "", False))

@@ -298,6 +298,41 @@ class ConsoleMail:
                 self.chat.write(f"  ✖ the mailbox: {printable(str(err))[:200]}\n")
 
 
+async def remember_rooms(chat: ConsoleChat, db: Database) -> None:
+    """The war rooms an earlier run opened, from the database: the terminal's chat knows them again (`/join`)."""
+    async with db.read() as store:
+        for incident in await store.incidents(include_closed=True):
+            if incident.room_id:
+                chat.remember(
+                    RoomRef(incident.room_id, incident.room_name or incident.room_id),
+                    f"{incident.ref} sev {incident.severity}: {incident.title}",
+                )
+
+
+class ConsoleSurface:
+    """`warroom serve --console`: no chat platform. War rooms are opened in this process and every post is printed
+    on stdout; commands come in through the HTTP API. For trying the API, the dashboard, webhooks and metrics on
+    one machine — nothing here authenticates, so `serve` listens on 127.0.0.1 unless HOST says otherwise."""
+
+    def __init__(self, settings: Settings, clock: Clock, out: TextIO) -> None:
+        self.terminal = ConsoleChat(out, clock, ZoneInfo(settings.timezone))
+        self.chat: ChatPort = self.terminal
+
+    def mount(self, web_application: web.Application, app: Runtime) -> None:
+        """No chat endpoint: the terminal only shows what the war rooms are told."""
+
+    async def start(self, app: Runtime) -> None:
+        await remember_rooms(self.terminal, app.db)
+        self.terminal.write("Chat: this terminal (--console). War-room posts are printed here; send commands through "
+                        "the HTTP API (/api/v1).\n")  # fmt: skip
+
+    async def close(self, *, grace: float) -> None:
+        """Nothing to close: the rooms live in the database and this process."""
+
+    def lease_owners(self) -> list[str]:
+        return []
+
+
 @asynccontextmanager
 async def console(
     settings: Settings, out: TextIO, clock: SimClock, *, user: str, echo: bool
@@ -307,13 +342,7 @@ async def console(
     mail = ConsoleMail(settings, chat, clock)
     async with running(settings, chat=chat, clock=clock, mail=mail.sender, mailbox=mail.mailbox) as app:
         mail.app = app
-        async with app.db.read() as store:
-            for incident in await store.incidents(include_closed=True):
-                if incident.room_id:  # the war rooms an earlier run opened: `/join` finds them
-                    chat.remember(
-                        RoomRef(incident.room_id, incident.room_name or incident.room_id),
-                        f"{incident.ref} sev {incident.severity}: {incident.title}",
-                    )
+        await remember_rooms(chat, app.db)
 
         async def on_clock(target: datetime) -> None:
             await app.engine.run_until(target, clock)

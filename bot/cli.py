@@ -42,7 +42,14 @@ def _parser() -> argparse.ArgumentParser:
     board = sub.add_parser("dashboard", help="the web dashboard alone, on this machine only (127.0.0.1)")
     board.add_argument("--port", type=int, default=8000, help="the port to listen on (default: 8000; 0: any free one)")
     board.add_argument("--demo", action="store_true", help="show the war rooms of the last `warroom demo`")
-    sub.add_parser("serve", help="run the HTTP server (Slack, Bot Framework, health) and the reminder engine")
+    serve = sub.add_parser(
+        "serve", help="run the HTTP server (Slack or Teams, API, dashboard, metrics) and the reminder engine"
+    )
+    serve.add_argument(
+        "--console",
+        action="store_true",
+        help="no chat platform: war-room posts are printed here and commands come through the API (for trying it)",
+    )
     tick = sub.add_parser("tick", help="run the reminder engine once (cron-friendly)")
     tick.add_argument("--at", help="ISO 8601 instant to run at (default: now)")
     summary = sub.add_parser("summary", help="export an incident's lessons-learned summary")
@@ -138,9 +145,10 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import serve
+    from bot.app import ConsoleSurface, serve
 
-    await serve(settings, clock=SystemClock())
+    clock = SystemClock()
+    await serve(settings, clock=clock, surface=ConsoleSurface(settings, clock, sys.stdout) if args.console else None)
     return 0
 
 

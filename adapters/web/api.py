@@ -57,7 +57,8 @@ STALE = timedelta(minutes=2)  # a request with an Idempotency-Key still pending 
 _KEY_CHARS = frozenset(chr(i) for i in range(0x21, 0x7F))
 NO_ROOMS = (
     "this chat platform opens a war room as a thread under the channel where `open` is typed, and an API call has "
-    "none (in Microsoft Teams, set WARROOM_TEAMS_TEAM_ID so that war rooms are channels)"
+    "none (in Microsoft Teams, set WARROOM_TEAMS_TEAM_ID so that war rooms are channels; to try the API without a "
+    "chat platform, run `warroom serve --console`)"
 )
 TokenHandler = Callable[[web.Request, ApiToken | None], Awaitable[web.StreamResponse]]
 

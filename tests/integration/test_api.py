@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from adapters.memory import InMemoryChat
@@ -24,9 +28,10 @@ from bot.clock import SimClock
 from bot.config import Settings
 from bot.store.tables import ApiRequestRow, EventRow, IncidentRow
 from bot.tokens import Scope, new_token, token_hash
-from tests.conftest import PLAYBOOKS, START
-from tests.integration.test_serve import PATIENCE, serve_on_port_0
+from tests.conftest import PLAYBOOKS, ROOT, START
+from tests.integration.test_serve import PATIENCE, serve_on_port_0, warroom_serve
 
+FORM = "application/x-www-form-urlencoded"  # what curl -d says without -H 'Content-Type: application/json'
 ALERT = {"title": "POS freeze", "severity": 1, "customer": "Acme"}
 
 
@@ -150,6 +155,7 @@ async def test_bad_input_is_a_problem_document_and_changes_nothing(database_url:
             (400, "not valid JSON", {"data": b'{"title": "POS', "headers": {"Content-Type": "application/json"}}),
             (400, "not valid JSON", {"data": b'{"title": NaN}', "headers": {"Content-Type": "application/json"}}),
             (415, "application/json", {"data": b"title=POS", "headers": {"Content-Type": "text/plain"}}),
+            (400, "not valid JSON", {"data": b"title=POS", "headers": {"Content-Type": FORM}}),
             (
                 413,
                 "limit",
@@ -169,6 +175,16 @@ async def test_bad_input_is_a_problem_document_and_changes_nothing(database_url:
         assert status == 405 and headers["Allow"] == "GET"
         assert (await s.call("GET", "/api/v1/nothing-here", write))[0] == 404
         assert await s.counts() == before
+
+
+async def test_json_sent_the_way_curl_d_labels_it_opens_the_incident(database_url: str) -> None:
+    """`curl -X POST … -d '{"title": …}'` without a Content-Type header says the body is a form: it is read as JSON."""
+    async with served(database_url) as s:
+        write = await s.token("alerts", "write")
+        status, body, _ = await s.call(
+            "POST", "/api/v1/incidents", write, data=json.dumps(ALERT).encode(), headers={"Content-Type": FORM}
+        )
+        assert status == 201 and body["ref"] == "INC-1" and body["title"] == "POS freeze"
 
 
 async def test_commands_follow_ups_and_the_summary(database_url: str) -> None:
@@ -301,3 +317,41 @@ async def test_a_platform_that_opens_war_rooms_only_as_threads_says_so(tmp_path:
         status, problem, _ = await s.call("POST", "/api/v1/incidents", write, body=ALERT)
         assert status == 501 and "WARROOM_TEAMS_TEAM_ID" in problem["detail"]
         assert (await s.counts())[0] == 0
+
+
+async def test_a_new_user_opens_an_incident_from_curl_on_warroom_serve_console(tmp_path: Path) -> None:
+    """The README's first API steps on a machine with no chat platform: a write token, then `curl -d` opens INC-1 with
+    its war room (printed by `serve --console`), the same Idempotency-Key opens nothing new, no token is a 401."""
+    env = {**os.environ, "WARROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}"}
+    env["WARROOM_PLAYBOOKS"] = str(PLAYBOOKS)
+    made = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "token", "create", "ci", "--scope", "write",
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(made.communicate(), timeout=60)
+    assert made.returncode == 0, err.decode()
+    token = out.decode().strip()
+    alert = json.dumps({"title": "POS freeze", "severity": 1, "customer": "Acme"})
+    with (tmp_path / "stdout.txt").open("w") as terminal:
+        async with warroom_serve(tmp_path, {}, args=["--console"], stdout=terminal) as server:
+            async with aiohttp.ClientSession(timeout=PATIENCE) as http:
+
+                async def post(headers: dict[str, str]) -> tuple[int, Any]:
+                    form = {"Content-Type": FORM}  # what curl -d sends
+                    async with http.post(f"{server.base}/api/v1/incidents", data=alert, headers=form | headers) as r:
+                        return r.status, await r.json(content_type=None)
+
+                key = {"Authorization": f"Bearer {token}", "Idempotency-Key": "alert-1"}
+                assert (await post(key))[0] == 201
+                again, body = await post(key)
+                assert again == 200 and body["ref"] == "INC-1"
+                assert (await post({}))[0] == 401
+                async with http.get(f"{server.base}/api/v1/incidents?state=all", headers=key) as listed:
+                    assert [i["ref"] for i in (await listed.json())["items"]] == ["INC-1"]
+                async with http.get(f"{server.base}/metrics") as scraped:
+                    families = {f.name: f for f in text_string_to_metric_families(await scraped.text())}
+            opened = [s for s in families["warroom_incidents_open"].samples if s.labels.get("severity") == "1"]
+            assert [s.value for s in opened] == [1.0]
+            assert "warroom_reminder_lag_seconds" in families
+    printed = (tmp_path / "stdout.txt").read_text()
+    assert "created" in printed and "POS freeze" in printed  # the war room, opened in the terminal

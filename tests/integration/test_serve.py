@@ -10,11 +10,11 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlencode
 
 import aiohttp
@@ -173,7 +173,9 @@ class Served:
 
 
 @asynccontextmanager
-async def warroom_serve(tmp_path: Path, settings: Mapping[str, str]) -> AsyncIterator[Served]:
+async def warroom_serve(
+    tmp_path: Path, settings: Mapping[str, str], *, args: Sequence[str] = (), stdout: IO[str] | None = None
+) -> AsyncIterator[Served]:
     """A `warroom serve` process on a free port and a throwaway SQLite database, answering /healthz."""
     port = free_port()
     inherited = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV")}
@@ -184,7 +186,7 @@ async def warroom_serve(tmp_path: Path, settings: Mapping[str, str]) -> AsyncIte
         **settings,
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE
+        sys.executable, "-m", "bot", "serve", *args, cwd=ROOT, env=env, stdout=stdout, stderr=asyncio.subprocess.PIPE
     )
     served = Served(process, port)
     try:
