@@ -16,6 +16,22 @@ from bot.store.base import StoreBase
 from bot.store.tables import BadNewsRow, CommitmentRow, UpdateRow
 
 
+def bad_news_value(r: BadNewsRow) -> BadNews:
+    """A bad-news row as the domain value."""
+    return BadNews(
+        r.incident,
+        r.number,
+        Trigger(r.trigger),
+        r.what,
+        r.tell or r.what,
+        r.at,
+        r.draft or "",
+        r.repeats,
+        r.answered_at,
+        r.update_number,
+    )
+
+
 def _commitment(r: CommitmentRow) -> Commitment:
     return Commitment(
         r.incident,
@@ -127,18 +143,4 @@ class CustomerStore(StoreBase):
 
     async def bad_news(self, incident: int) -> list[BadNews]:
         query = select(BadNewsRow).where(BadNewsRow.incident == incident).order_by(BadNewsRow.number)
-        return [
-            BadNews(
-                r.incident,
-                r.number,
-                Trigger(r.trigger),
-                r.what,
-                r.tell or r.what,
-                r.at,
-                r.draft or "",
-                r.repeats,
-                r.answered_at,
-                r.update_number,
-            )
-            for r in (await self.session.execute(query)).scalars()
-        ]
+        return [bad_news_value(r) for r in (await self.session.execute(query)).scalars()]

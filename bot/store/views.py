@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 
-from bot.customer import BadNews, Commitment, CustomerUpdate, Trigger
+from bot.customer import BadNews, Commitment, CustomerUpdate
 from bot.domain import IncidentState, Person
 from bot.followups import OPEN_STATES, FollowUp
 from bot.store.base import StoreBase
-from bot.store.customer import _commitment
+from bot.store.customer import _commitment, bad_news_value
 from bot.store.followups import PENDING, _follow_up
 from bot.store.tables import (
     BadNewsRow,
@@ -31,21 +31,6 @@ _OPEN_FOLLOW_UP = [s.value for s in OPEN_STATES]
 
 def _not_closed() -> ColumnElement[bool]:
     return IncidentRow.state != IncidentState.CLOSED.value
-
-
-def _bad_news(r: BadNewsRow) -> BadNews:
-    return BadNews(
-        r.incident,
-        r.number,
-        Trigger(r.trigger),
-        r.what,
-        r.tell or r.what,
-        r.at,
-        r.draft or "",
-        r.repeats,
-        r.answered_at,
-        r.update_number,
-    )
 
 
 class ViewStore(StoreBase):
@@ -161,4 +146,4 @@ class ViewStore(StoreBase):
             .where(_not_closed(), BadNewsRow.answered_at.is_(None))
             .order_by(BadNewsRow.at, BadNewsRow.incident, BadNewsRow.number)
         )
-        return [_bad_news(r) for r in (await self.session.execute(query)).scalars()]
+        return [bad_news_value(r) for r in (await self.session.execute(query)).scalars()]
