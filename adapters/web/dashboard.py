@@ -29,6 +29,7 @@ from bot.summary import build_summary, to_markdown
 HERE = Path(__file__).parent
 OVERVIEW_LIMIT = 200  # incidents on the overview; more than a wall screen can show, fewer than a slow page
 CLOSED_LIMIT = 200
+RECENT_LIMIT = 5  # closed incidents the overview shows when none is open
 LIST_LIMIT = 50  # rows of each list across incidents on the overview (overdue, at risk, untold); the rest counted
 KEEP_OVERVIEW = timedelta(seconds=10)  # how long an unchanged overview is served again: ages and clocks may lag this
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("dashboard_templates", jinja2.Environment)
@@ -120,13 +121,19 @@ class Dashboard:
             late = await views.follow_ups(store, now=now, state="overdue")
             promises = await views.commitments(store, now=now)
             untold = await views.untold_bad_news(store, now=now)
-            zones = await _zones(store, closed=False)
+            recent = None
+            if not page_of.total:  # nothing open: the last war rooms closed, rather than an empty page
+                recent = await views.incident_list(
+                    store, playbooks=self.playbooks, now=now, state="closed", limit=RECENT_LIMIT
+                )
+            zones = await _zones(store, closed=recent is not None)
         late.sort(key=lambda f: f.due)  # the longest overdue first
         at_risk = [c for c in promises if c.state == "at_risk" or c.overdue]
         untold.sort(key=lambda b: b.raised_at)
         return {
             "now": now,
             "page_of": page_of,
+            "recent": recent,
             "late": late,
             "at_risk": at_risk,
             "untold": untold,

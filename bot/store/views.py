@@ -45,7 +45,8 @@ class ViewStore(StoreBase):
         limit: int,
         offset: int,
     ) -> tuple[list[IncidentRow], int]:
-        """One page of incidents (worst severity first, then oldest) and how many match in all."""
+        """One page of incidents (worst severity first, then oldest; closed ones alone: the last closed first) and how
+        many match in all."""
         where: list[ColumnElement[bool]] = []
         if states is not None:
             where.append(IncidentRow.state.in_(list(states)))
@@ -57,7 +58,13 @@ class ViewStore(StoreBase):
         query = (
             select(IncidentRow)
             .where(*where)
-            .order_by(IncidentRow.severity, IncidentRow.number)
+            .order_by(
+                *(
+                    (IncidentRow.closed_at.desc(), IncidentRow.number.desc())
+                    if states is not None and set(states) == {IncidentState.CLOSED.value}
+                    else (IncidentRow.severity, IncidentRow.number)
+                )
+            )
             .limit(limit)
             .offset(offset)
         )

@@ -151,7 +151,8 @@ async def test_vendors_closed_and_summary_pages(board: Board) -> None:
     assert "1 closed incident" in closed and "INC-1 Edge router failed at Acme DC-3" in closed
     assert "No closed incidents on this page" in text_of(await board.page("/closed?page=2"))
     assert "INC-1 Edge router" in text_of(await board.page("/closed?page=x%3Cb%3E"))  # not a page: the first
-    assert "0 open incidents" in text_of(await board.page("/"))
+    overview = text_of(await board.page("/"))
+    assert "0 open incidents" in overview and "Closed lately INC-1 Edge router failed at Acme DC-3" in overview
     summary = await board.page("/incidents/1/summary")
     assert "Draft" not in summary and "<h1>" in summary and "Acme kept DC-3 running" in text_of(summary)
     assert 'href="/api/v1/incidents/1/summary?format=json"' in summary
@@ -159,6 +160,21 @@ async def test_vendors_closed_and_summary_pages(board: Board) -> None:
         assert download.status == 200 and download.content_type == "text/markdown"
         assert 'filename="INC-1-summary.md"' in download.headers["Content-Disposition"]
         assert (await download.text()).startswith("# ")
+
+
+async def test_closed_incidents_are_listed_the_last_closed_first(board: Board) -> None:
+    for title in ("First fire", "Second fire"):
+        await board.run(f'/incident open "{title}" sev:3')
+        await board.later(timedelta(hours=1))
+    await board.run("/incident resolve INC-1 put out")
+    await board.run("/incident close INC-1 outcome:done")
+    await board.later(timedelta(hours=1))
+    await board.run("/incident resolve INC-2 put out")
+    await board.run("/incident close INC-2 outcome:done")
+    closed = text_of(await board.page("/closed"))
+    assert closed.index("INC-2 Second fire") < closed.index("INC-1 First fire")  # INC-2 closed last
+    overview = text_of(await board.page("/"))
+    assert overview.index("INC-2 Second fire") < overview.index("INC-1 First fire")
 
 
 async def test_hostile_user_text_is_escaped_on_every_page(board: Board) -> None:
