@@ -15,7 +15,7 @@ from urllib.parse import quote
 from bot.customer import BadNews, Commitment
 from bot.domain import Incident, IncidentState
 from bot.errors import NotFound
-from bot.followups import ROOT_CAUSE, FollowUp, root_cause
+from bot.followups import OPEN_STATES, ROOT_CAUSE, FollowUp, root_cause
 from bot.playbooks import PlaybookLibrary
 from bot.scorecard import VendorScore, vendor_scores
 from bot.store import Store
@@ -311,12 +311,12 @@ async def follow_ups(
 ) -> list[FollowUpView]:
     """Follow-ups across the incidents not closed, earliest due first. ``state`` overdue: open and past due
     (escalated ones included); open: still waited for; else the follow-up's own state."""
-    views = [follow_up_view(f, now=now) for f in await store.follow_ups_of_open_incidents(vendor=vendor)]
-    if state == "overdue":
-        return [v for v in views if v.overdue]
-    if state == "open":
-        return [v for v in views if v.state in ("waiting", "overdue", "escalated")]
-    return [v for v in views if state is None or v.state == state]
+    still_open = [s.value for s in OPEN_STATES]
+    states = still_open if state in ("overdue", "open") else None if state is None else [state]
+    found = await store.follow_ups_of_open_incidents(
+        vendor=vendor, states=states, due_before=now if state == "overdue" else None
+    )
+    return [follow_up_view(f, now=now) for f in found]
 
 
 async def commitments(store: Store, *, now: datetime, state: CommitmentFilter | None = None) -> list[CommitmentView]:

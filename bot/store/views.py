@@ -123,8 +123,15 @@ class ViewStore(StoreBase):
         query = select(RoomAddressRow).where(RoomAddressRow.room_id.in_(list(room_ids)))
         return {r.room_id: (r.platform, json.loads(r.data)) for r in (await self.session.execute(query)).scalars()}
 
-    async def follow_ups_of_open_incidents(self, *, vendor: str | None = None) -> list[FollowUp]:
-        """Every follow-up of every incident not closed, earliest due first."""
+    async def follow_ups_of_open_incidents(
+        self,
+        *,
+        vendor: str | None = None,
+        states: Sequence[str] | None = None,
+        due_before: datetime | None = None,
+    ) -> list[FollowUp]:
+        """The follow-ups of every incident not closed (in ``states``, due before ``due_before``), earliest due
+        first: the filters run in the database, so the overview's overdue list does not load every follow-up."""
         query = (
             select(FollowUpRow)
             .join(IncidentRow, IncidentRow.number == FollowUpRow.incident)
@@ -133,6 +140,10 @@ class ViewStore(StoreBase):
         )
         if vendor is not None:
             query = query.where(func.lower(FollowUpRow.vendor) == vendor.lower())
+        if states is not None:
+            query = query.where(FollowUpRow.state.in_(list(states)))
+        if due_before is not None:
+            query = query.where(FollowUpRow.due < due_before)
         return [_follow_up(r) for r in (await self.session.execute(query)).scalars()]
 
     async def commitments_of_open_incidents(self) -> list[Commitment]:
