@@ -459,6 +459,7 @@ class VendorDesk:
         now = self.desk.now
         async with self.desk.db.transaction() as store:
             incident = await self.desk.target(store, cmd, inv)
+            incident.require_open("record vendor news")  # its shared tickets went to the incidents still waiting
             return await self.receive(store, incident, cmd.number, cmd.note, inv, now)
 
     async def receive(
@@ -491,6 +492,7 @@ class VendorDesk:
         now = self.desk.now
         async with self.desk.db.transaction() as store:
             incident = await self.desk.target(store, cmd, inv)
+            incident.require_open("cancel a follow-up")
             mine = await store.follow_up(incident.number, cmd.number)
             f = mine.cancelled(now, cmd.reason)
             ticket = await self.ticket(store, incident, mine)
@@ -536,6 +538,7 @@ class VendorDesk:
             )
         async with self.desk.db.transaction() as store:
             incident = await self.desk.target(store, cmd, inv)
+            incident.require_open("snooze a follow-up")
             f = await store.follow_up(incident.number, cmd.number)
             if not f.is_open:
                 raise BadInput(f"{f.ref} is {f.state}; there is nothing to snooze")
