@@ -143,7 +143,22 @@ class Dashboard:
         }
 
     async def incident(self, request: web.Request) -> web.Response:
-        """GET /incidents/{n}: one incident in full, with its timeline."""
+        """GET /incidents/{n}: one incident in full, with its timeline; it refreshes itself like the overview."""
+        found = await self._incident(request)
+        if isinstance(found, web.Response):
+            return found
+        detail, part = found
+        return self.page(request, "incident.html", {"i": detail, "part": part})
+
+    async def incident_fragment(self, request: web.Request) -> web.Response:
+        """GET /incidents/{n}/live: the incident page's live part alone, for the page's script to swap in."""
+        found = await self._incident(request)
+        if isinstance(found, web.Response):
+            return found
+        return guarded(web.Response(text=found[1], content_type="text/html"))
+
+    async def _incident(self, request: web.Request) -> tuple[views.IncidentDetail, Markup] | web.Response:
+        """The incident of the path and its page's live part as HTML, or the 404 page."""
         number = incident_number(request)
         if number is None:
             return self.not_found(request, "There is no such incident.")
@@ -155,7 +170,8 @@ class Dashboard:
                 return self.not_found(request, f"There is no incident INC-{number}.")
             events = await views.timeline(store, number)
             zone = (await store.get_incident(number)).timezone
-        return self.page(request, "incident.html", {"i": detail, "events": events, "zone": zone, "now": now})
+        context = {"i": detail, "events": events, "zone": zone, "now": now}
+        return detail, Markup(request.app[TEMPLATES].get_template("_incident.html").render(context))
 
     async def closed(self, request: web.Request) -> web.Response:
         """GET /closed[?page=N]: the closed incidents, each with its summary, CLOSED_LIMIT to a page."""
@@ -306,6 +322,7 @@ def mount(
     routes.add_get("/overview/live", board.overview_fragment, name="dashboard.overview_fragment")
     routes.add_get("/closed", board.closed, name="dashboard.closed")
     routes.add_get("/incidents/{number}", board.incident, name="dashboard.incident")
+    routes.add_get("/incidents/{number}/live", board.incident_fragment, name="dashboard.incident_fragment")
     routes.add_get("/vendors", board.vendors, name="dashboard.vendors")
     routes.add_get("/vendors/{name:.+}", board.vendor, name="dashboard.vendor")
     routes.add_get("/incidents/{number}/summary", board.summary, name="dashboard.summary")

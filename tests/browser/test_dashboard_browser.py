@@ -187,6 +187,15 @@ def test_the_overview_refreshes_itself_when_the_war_room_changes(site: Site, bro
     assert "3 open incidents" in browser.find_element(By.ID, "open-h").text
 
 
+def test_an_incident_page_shows_a_new_note_by_itself(site: Site, browser: WebDriver) -> None:
+    browser.get(site.base + "/incidents/2")
+    wait(browser).until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-live-ready") == "1")
+    assert "Tailspin engineer on site" not in browser.find_element(By.ID, "timeline").text
+    assert site.session is not None
+    site.run(site.session.run(['/incident note INC-2 "Tailspin engineer on site"']))
+    wait(browser).until(lambda b: "Tailspin engineer on site" in b.find_element(By.ID, "timeline").text)
+
+
 def test_keyboard_and_a_360px_screen(site: Site, browser: WebDriver) -> None:
     browser.get(site.base + "/")
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)

@@ -162,6 +162,18 @@ async def test_vendors_closed_and_summary_pages(board: Board) -> None:
         assert (await download.text()).startswith("# ")
 
 
+async def test_the_incident_pages_live_part_is_the_page_as_it_is_now(board: Board) -> None:
+    await rma(board)
+    page = await board.page("/incidents/1")
+    assert 'data-live="/incidents/1/live"' in page and 'data-stream="/live"' in page
+    await board.run('/incident note "Priya promised the tracking number by noon"')
+    part = await board.page("/incidents/1/live")
+    assert "<html" not in part and 'id="timeline"' in part
+    assert "Priya promised the tracking number by noon" in text_of(part)
+    status, missing = await board.get("/incidents/99/live")
+    assert status == 404 and "There is no incident INC-99" in text_of(missing)
+
+
 async def test_closed_incidents_are_listed_the_last_closed_first(board: Board) -> None:
     for title in ("First fire", "Second fire"):
         await board.run(f'/incident open "{title}" sev:3')
