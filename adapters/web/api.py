@@ -174,9 +174,7 @@ class Api:
     async def open_incident(self, request: web.Request, token: ApiToken | None) -> web.StreamResponse:
         """Open an incident and its war room as `/incident open` does; an Idempotency-Key makes a retry open none."""
         assert token is not None
-        key = request.headers.get("Idempotency-Key")
-        if key is not None and not (1 <= len(key) <= 200 and set(key) <= _KEY_CHARS):
-            raise ProblemError(400, "Idempotency-Key: 1 to 200 visible ASCII characters")
+        key = idempotency_key(request)
         if Capability.CREATE_ROOM not in self.runtime.warroom.core.chat.capabilities:
             raise ProblemError(501, NO_ROOMS)
         body = await read_body(request, OpenIncident)
@@ -206,23 +204,28 @@ class Api:
             await self._settle(token.id, key, incident.number, failed=False)
         return await self._incident(incident.number, status=201)
 
-    async def _settle(self, token_id: int, key: str, incident: int | None, *, failed: bool) -> None:
+    async def _settle(
+        self, token_id: int, key: str, incident: int | None, *, failed: bool, reply: str | None = None
+    ) -> None:
         async with self.runtime.db.transaction() as store:
-            if incident is None and not failed:
+            if incident is None and reply is None and not failed:
                 await store.drop_request(token_id, key)  # refused: nothing was recorded, the key is free again
             else:
-                await store.finish_request(token_id, key, incident, state="failed" if failed else "done")
+                await store.finish_request(token_id, key, incident, state="failed" if failed else "done", reply=reply)
 
     async def _repeat(self, seen: SeenRequest, *, same: bool) -> web.StreamResponse:
         if not same:
             raise ProblemError(422, "this Idempotency-Key was used for a different request; use a new key")
+        if seen.state == "done" and seen.reply is not None:  # a command: its reply again, nothing run twice
+            return json_body(CommandReply.model_validate_json(seen.reply), headers={"Idempotent-Replayed": "true"})
         if seen.state == "done" and seen.incident is not None:
             return await self._incident(seen.incident, status=200)
         # An open takes seconds; one pending for minutes died with its replica, after or before it recorded anything.
         if seen.state == "failed" or self.now - seen.at > STALE:
             raise ProblemError(
                 409,
-                "the first request with this Idempotency-Key broke midway; check GET /incidents, then use a new key",
+                "the first request with this Idempotency-Key broke midway; check GET /incidents (or the incident's "
+                "timeline), then use a new key",
             )
         raise ProblemError(409, "the first request with this Idempotency-Key is still being carried out; retry shortly")
 
@@ -235,6 +238,7 @@ class Api:
         """Run one command in the incident's war room as the token, answered as a person typing it would be."""
         assert token is not None
         n = incident_number(request)
+        key = idempotency_key(request)
         body = await read_body(request, RunCommand)
         async with self.runtime.db.read() as store:
             incident = await store.get_incident(n)
@@ -250,10 +254,34 @@ class Api:
             raise ProblemError(409, f"{incident.ref} has no war room to run commands in")
         room = RoomRef(incident.room_id, incident.room_name or incident.ref)
         identity = UserRef(api_user_id(token.name), token.name)
-        reply = await self.runtime.warroom.handle(Invocation(body.text, identity, room))
+        if key is not None:
+            fingerprint = hashlib.sha256(f"{n} {body.model_dump_json()}".encode()).hexdigest()
+            async with self.runtime.db.transaction() as store:
+                seen = await store.claim_request(token.id, key, fingerprint, now=self.now)
+            if seen is not None:
+                return await self._repeat(seen, same=seen.fingerprint == fingerprint)
+        try:
+            reply = await self.runtime.warroom.handle(Invocation(body.text, identity, room))
+        except BaseException:
+            if key is not None:  # nothing says whether it recorded anything: keep the key, so a retry runs none
+                await self._settle(token.id, key, None, failed=True)
+            raise
         if not reply.ok:
+            if key is not None:  # refused: nothing recorded, the key is free; broke: it may have recorded something
+                await self._settle(token.id, key, None, failed=reply.failed)
             raise refusal(reply)
-        return json_body(command_reply(reply))
+        answer = command_reply(reply)
+        if key is not None:
+            await self._settle(token.id, key, n, failed=False, reply=answer.model_dump_json())
+        return json_body(answer)
+
+
+def idempotency_key(request: web.Request) -> str | None:
+    """The request's Idempotency-Key header, checked: 1 to 200 visible ASCII characters."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (1 <= len(key) <= 200 and set(key) <= _KEY_CHARS):
+        raise ProblemError(400, "Idempotency-Key: 1 to 200 visible ASCII characters")
+    return key
 
 
 def _guard(api: Api, route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -326,7 +354,8 @@ def routes(api: Api) -> list[Route]:
               {200: Body("the summary (a draft until it closes)", schema={"type": "string"}, media="text/markdown")},
               query=SummaryQuery),
         Route("POST", "/incidents/{n}/commands", api.run_command, "runCommand", "Run a command in the war room",
-              "write", {200: Body("the reply a person would get", CommandReply)}, body=RunCommand),
+              "write", {200: Body("the reply a person would get (again, to a retry with the same key)", CommandReply)},
+              body=RunCommand, headers={"Idempotency-Key": "a retry with the same key runs nothing again"}),
         Route("GET", "/follow-ups", api.list_follow_ups, "listFollowUps", "Follow-ups of incidents not closed", "read",
               {200: Body("earliest due first", FollowUpList)}, query=FollowUpQuery),
         Route("GET", "/commitments", api.list_commitments, "listCommitments", "Commitments of incidents not closed",

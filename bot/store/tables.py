@@ -553,4 +553,5 @@ class ApiRequestRow(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of the method, path and body
     state: Mapped[str] = mapped_column(String(16))  # pending | done | failed (broke midway: may have made one)
     incident: Mapped[int | None]
+    reply: Mapped[str | None] = mapped_column(Text)  # a command's reply (JSON), given again to a retry
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

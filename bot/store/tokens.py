@@ -25,6 +25,7 @@ class SeenRequest:
     state: str  # pending | done | failed
     incident: int | None
     at: datetime  # when the first one came
+    reply: str | None = None  # a command's reply, as JSON
 
 
 def _token(r: ApiTokenRow) -> ApiToken:
@@ -85,15 +86,18 @@ class TokenStore(StoreBase):
             row = await self.session.get(ApiRequestRow, (token_id, key))
             if row is None:  # expired and swept between the insert and this read: the next try is a first
                 return SeenRequest(fingerprint, "pending", None, now)
-            return SeenRequest(row.fingerprint, row.state, row.incident, row.created_at)
+            return SeenRequest(row.fingerprint, row.state, row.incident, row.created_at, row.reply)
         return None
 
-    async def finish_request(self, token_id: int, key: str, incident: int | None, *, state: str) -> None:
-        """What the request made (done), or that it broke midway and may have made something (failed)."""
+    async def finish_request(
+        self, token_id: int, key: str, incident: int | None, *, state: str, reply: str | None = None
+    ) -> None:
+        """What the request made (done: the incident, a command's reply), or that it broke midway and may have made
+        something (failed)."""
         await self.session.execute(
             update(ApiRequestRow)
             .where(ApiRequestRow.token == token_id, ApiRequestRow.key == key)
-            .values(state=state, incident=incident)
+            .values(state=state, incident=incident, reply=reply)
         )
 
     async def drop_request(self, token_id: int, key: str) -> None:

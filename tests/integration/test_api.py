@@ -187,6 +187,28 @@ async def test_json_sent_the_way_curl_d_labels_it_opens_the_incident(database_ur
         assert status == 201 and body["ref"] == "INC-1" and body["title"] == "POS freeze"
 
 
+async def test_a_command_retried_with_its_idempotency_key_runs_once_and_gets_the_same_reply(
+    database_url: str,
+) -> None:
+    async with served(database_url) as s:
+        write = await s.token("alerts", "write")
+        await s.call("POST", "/api/v1/incidents", write, body=ALERT)
+        path, key = "/api/v1/incidents/1/commands", {"Idempotency-Key": "note-7"}
+        note = {"text": 'note "store 12 back on the old firmware"'}
+        first, reply, _ = await s.call("POST", path, write, body=note, headers=key)
+        again, replayed, headers = await s.call("POST", path, write, body=note, headers=key)
+        assert (first, again) == (200, 200) and replayed == reply and headers["Idempotent-Replayed"] == "true"
+        status, problem, _ = await s.call("POST", path, write, body={"text": "note something else"}, headers=key)
+        assert status == 422 and "used for a different request" in problem["detail"]
+        refused = {"Idempotency-Key": "note-8"}
+        assert (await s.call("POST", path, write, body={"text": "vendor heard V9 hi"}, headers=refused))[0] == 422
+        status, _, _ = await s.call("POST", path, write, body={"text": "note the key was free again"}, headers=refused)
+        assert status == 200  # a refused command recorded nothing, so its key could be used again
+        async with s.app.db.read() as store:
+            notes = [e.text for e in await store.timeline(1) if e.kind.value == "note"]
+        assert notes == ["store 12 back on the old firmware", "the key was free again"]
+
+
 async def test_commands_follow_ups_and_the_summary(database_url: str) -> None:
     async with served(database_url) as s:
         write = await s.token("alerts", "write")

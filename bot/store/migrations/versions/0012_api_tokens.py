@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("incident", sa.Integer(), nullable=True),
+        sa.Column("reply", sa.Text(), nullable=True),
         sa.Column("created_at", bot.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["token"], ["api_tokens.id"], name=op.f("fk_api_requests_token_api_tokens"), ondelete="CASCADE"
