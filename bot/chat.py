@@ -148,6 +148,7 @@ class Reply:
     ok: bool = True
     rooms_opened: tuple[RoomRef, ...] = field(default=())
     failed: bool = False  # not the person's input: something broke (the log has the reference)
+    room_refused: bool = False  # `open`: the chat platform would not open the war room, so nothing was recorded
 
 
 @runtime_checkable

@@ -273,6 +273,7 @@ class Warroom:
             return Reply(
                 (render.error(f"I could not open the war room ({err}); nothing was recorded, so just try again."),),
                 ok=False,
+                room_refused=True,
             )
         # Recorded at once: a command typed in the new channel (or a replica dying while the room is staffed)
         # must find its incident there, whatever happens to the invites and the kickoff card after.

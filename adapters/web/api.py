@@ -56,9 +56,9 @@ PREFIX = "/api/v1"
 STALE = timedelta(minutes=2)  # a request with an Idempotency-Key still pending after this died midway
 _KEY_CHARS = frozenset(chr(i) for i in range(0x21, 0x7F))
 NO_ROOMS = (
-    "this chat platform opens a war room as a thread under the channel where `open` is typed, and an API call has "
-    "none (in Microsoft Teams, set WARROOM_TEAMS_TEAM_ID so that war rooms are channels; to try the API without a "
-    "chat platform, run `warroom serve --console`)"
+    "war rooms here are threads under a team channel, and nobody has talked to the bot in one yet, so there is none "
+    "to open them under: mention the bot in a channel first, or set WARROOM_TEAMS_TEAM_ID so that war rooms are "
+    "channels (to try the API without a chat platform: `warroom serve --console`); nothing was recorded"
 )
 TokenHandler = Callable[[web.Request, ApiToken | None], Awaitable[web.StreamResponse]]
 
@@ -175,8 +175,6 @@ class Api:
         """Open an incident and its war room as `/incident open` does; an Idempotency-Key makes a retry open none."""
         assert token is not None
         key = idempotency_key(request)
-        if Capability.CREATE_ROOM not in self.runtime.warroom.core.chat.capabilities:
-            raise ProblemError(501, NO_ROOMS)
         body = await read_body(request, OpenIncident)
         text = open_command(body)
         db = self.runtime.db
@@ -196,6 +194,10 @@ class Api:
         if not reply.ok or not reply.rooms_opened:
             if key is not None:
                 await self._settle(token.id, key, None, failed=reply.failed)
+            if reply.room_refused:  # nothing recorded: the chat platform would not open the room
+                if Capability.CREATE_ROOM not in self.runtime.warroom.core.chat.capabilities:
+                    raise ProblemError(501, NO_ROOMS)
+                raise ProblemError(502, reply.messages[0].title)
             raise refusal(reply)
         async with db.read() as store:
             incident = await store.incident_in_room(reply.rooms_opened[-1].id)
@@ -344,7 +346,10 @@ def routes(api: Api) -> list[Route]:
               {201: Body("opened", views.IncidentDetail, headers={"Location": "where the incident is"}),
                200: Body("already opened by a request with this Idempotency-Key", views.IncidentDetail,
                          headers={"Location": "where the incident is"}),
-               501: Body("the chat platform opens war rooms only under a channel", Problem, media=PROBLEM_TYPE)},
+               501: Body("war rooms are threads and no channel is known to open one under", Problem,
+                         media=PROBLEM_TYPE),
+               502: Body("the chat platform would not open the war room; nothing was recorded", Problem,
+                         media=PROBLEM_TYPE)},
               body=OpenIncident, headers={"Idempotency-Key": "a retry with the same key opens nothing new"}),
         Route("GET", "/incidents/{n}", api.get_incident, "getIncident", "One incident in full", "read",
               {200: Body("the incident", views.IncidentDetail)}),

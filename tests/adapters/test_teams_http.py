@@ -209,3 +209,35 @@ async def test_a_team_members_email_address_comes_from_the_roster_for_a_chase_to
     chat = world.surface.chat
     assert await chat.email_of(UserRef(str(DANA["aadObjectId"]), "Dana Scully")) == "dana@contoso.com"
     assert await chat.email_of(UserRef("nobody-there", "Nobody")) is None
+
+
+async def test_opening_from_the_api_starts_a_thread_in_the_channel_the_bot_was_last_talked_to_in(
+    world: TeamsWorld,
+) -> None:
+    """Without WARROOM_TEAMS_TEAM_ID war rooms are threads: the API opens one in the team channel the bot knows."""
+    from bot.tokens import Scope, new_token, token_hash
+
+    token = new_token()
+    async with world.app.db.transaction() as store:
+        await store.add_token("alerts", Scope.WRITE, token_hash(token), now=world.clock.now())
+    assert world.http is not None
+    alert = {"title": "POS freeze", "severity": 1, "customer": "Acme"}
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def open_from_the_api() -> tuple[int, dict[str, object]]:
+        assert world.http is not None
+        async with world.http.post(f"{world.url}/api/v1/incidents", json=alert, headers=headers) as response:
+            return response.status, await response.json(content_type=None)
+
+    status, problem = await open_from_the_api()
+    assert status == 501 and "nobody has talked to the bot in one yet" in str(problem["detail"])
+    assert await incidents(world) == 0 and world.connector.threads_in(GENERAL) == []
+    assert await world.say("incident help") == 200  # someone talks to the bot in the General channel
+    status, opened = await open_from_the_api()
+    assert status == 201 and opened["ref"] == "INC-1"
+    room = await world.incident_room()
+    assert world.connector.threads_in(GENERAL) == [room]
+    await eventually(
+        lambda: [a for a in world.connector.posts_in(room) if "INC-1 · POS freeze" in card_text(a)],
+        what="the kickoff card in the new thread",
+    )

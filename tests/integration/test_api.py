@@ -26,6 +26,7 @@ from bot.chat import Capability, ChatPort
 from bot.cli import main
 from bot.clock import SimClock
 from bot.config import Settings
+from bot.errors import ChatError
 from bot.store.tables import ApiRequestRow, EventRow, IncidentRow
 from bot.tokens import Scope, new_token, token_hash
 from tests.conftest import PLAYBOOKS, ROOT, START
@@ -336,8 +337,20 @@ async def test_a_platform_that_opens_war_rooms_only_as_threads_says_so(tmp_path:
     chat.capabilities = Capability.BUTTONS | Capability.EDIT  # as Teams without WARROOM_TEAMS_TEAM_ID
     async with served(f"sqlite:///{tmp_path / 'w.db'}", chat) as s:
         write = await s.token("alerts", "write")
+        chat.fail["open_room"] = ChatError("in Teams a war room is a new thread in a team channel")  # none known
         status, problem, _ = await s.call("POST", "/api/v1/incidents", write, body=ALERT)
         assert status == 501 and "WARROOM_TEAMS_TEAM_ID" in problem["detail"]
+        assert (await s.counts())[0] == 0
+        assert (await s.call("POST", "/api/v1/incidents", write, body=ALERT))[0] == 201  # a channel is known now
+
+
+async def test_a_chat_platform_refusing_the_room_is_a_502_and_records_nothing(database_url: str) -> None:
+    chat = InMemoryChat()
+    async with served(database_url, chat) as s:
+        write = await s.token("alerts", "write")
+        chat.fail["open_room"] = ChatError("conversations.create failed: ratelimited")
+        status, problem, _ = await s.call("POST", "/api/v1/incidents", write, body=ALERT)
+        assert status == 502 and "I could not open the war room" in problem["detail"]
         assert (await s.counts())[0] == 0
 
 
