@@ -258,6 +258,7 @@ class AskDesk:
     async def delivered(self, cmd: c.RootCauseDelivered, inv: Invocation) -> Reply:
         async with self.desk.db.transaction() as store:
             incident = await self.desk.target(store, cmd, inv)
+            incident.require_open("record root-cause news")  # as `vendor done`: a shared ticket is not its to move
             r = await self._root_cause(store, incident)
             return await self.vendors.receive(store, incident, r.number, cmd.note, inv, self.desk.now)
 

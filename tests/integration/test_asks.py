@@ -184,7 +184,7 @@ async def test_two_incidents_on_one_vendor_ticket_are_chased_once_in_both_rooms(
     # the first incident closes: the second keeps the chase
     await h.ok("resolve", room=first)
     await h.ok("close", room=first)
-    for command in ("vendor done V1 delivered", "vendor snooze V1 3d", "vendor cancel V1 not ours now"):
+    for command in ("vendor done V1 delivered", "vendor snooze V1 3d", "vendor cancel V1 not ours now", "rca done"):
         refused = await h.run(command, room=first)  # the closed room no longer moves the ticket INC-2 waits on
         assert not refused.ok and refused.messages[0].title.startswith("INC-1 is closed; you cannot")
     async with db.transaction() as store:
