@@ -120,16 +120,26 @@ class StakesDesk:
                 incident.number, self.desk.now, EventKind.EXEC_SPONSOR, None, text, {"handles": [h for h, _ in new]}
             )
         missing = [h for h, _w, u in found if u is None]
-        parts: list[object] = []
-        for p in people:
-            parts += [render.mention(p), " "]
-        body = [
-            Section.of(
-                *parts,  # type: ignore[arg-type]
-                f"— you are this incident's exec sponsor: {why}. You will be mentioned when customer updates or bad "
-                "news go unanswered, and when a vendor's ladder runs out.",
+        # Only one person holds the role (escalations mention them); anyone else the line calls for is in the room too
+        holder = sponsor if sponsor in people else None
+        others = [p for p in people if p != holder]
+        body: list[Section] = []
+        if holder is not None:
+            body.append(
+                Section.of(
+                    render.mention(holder),
+                    f" — you are this incident's exec sponsor: {why}. You will be mentioned when customer updates or "
+                    "bad news go unanswered, and when a vendor's ladder runs out.",
+                )
             )
-        ]
+        if others:
+            parts: list[object] = []
+            for other in others:
+                parts += [render.mention(other), " "]
+            lead = f"alongside {sponsor.name}, the exec sponsor" if sponsor is not None else "as exec sponsors"
+            body.append(
+                Section.of(*parts, f"— pulled in {lead}: {why}.")  # type: ignore[arg-type]
+            )
         if missing or invite_error:
             body.append(
                 Section.of(

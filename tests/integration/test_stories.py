@@ -55,6 +55,9 @@ async def test_stakes_stated_late_pull_in_the_exec_sponsor_and_say_why(db: Datab
     assert post.text.startswith("👔 INC-1: exec sponsor pulled in")
     assert "revenue at risk $2,000,000 is at or past the line ($100,000)" in post.text
     assert UserRef("vp-sales", "vp-sales") in post.message.mentions
+    # one holds the role escalations go to; the other is in the room, and the post does not say otherwise
+    assert "@vp-sales — you are this incident's exec sponsor" in post.text
+    assert "@cfo-office — pulled in alongside vp-sales, the exec sponsor" in post.text
     assert {"vp-sales", "cfo-office"} <= {
         u.id for u in h.chat.room_named("inc-1-billing-contoso-overbilled-1-895").members
     }
