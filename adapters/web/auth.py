@@ -90,7 +90,7 @@ class Guard:
             return await handler(request)
         session = await get_session(request)
         if self.provider is None:
-            refusal = _not_local(request)
+            refusal = not_local(request)
             if refusal:
                 return page(403, f"Sign-in is not configured, so the dashboard answers this machine only: {refusal}.")
             viewer = LOCAL
@@ -233,7 +233,7 @@ async def _csrf_ok(request: web.Request, session: Session) -> bool:
     return hmac.compare_digest(sent.encode(), expected.encode())
 
 
-def _not_local(request: web.Request) -> str | None:
+def not_local(request: web.Request) -> str | None:
     """Why ``request`` is not from this machine, or None when it is: a loopback peer, no proxy headers, and a
     loopback Host (a page elsewhere that rebinds its DNS name to 127.0.0.1 must not read the dashboard)."""
     peer = request.transport.get_extra_info("peername") if request.transport else None

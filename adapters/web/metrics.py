@@ -1,7 +1,7 @@
 """GET /metrics: the App's registry in Prometheus' text format (or OpenMetrics, when the scraper asks for it).
 
-No token by default: Prometheus scrapes the port from inside the cluster. Where the port is exposed, set
-WARROOM_METRICS_TOKEN and give Prometheus the same token as a bearer token; the check runs before anything is read.
+Without WARROOM_METRICS_TOKEN it answers this machine only (a Prometheus or agent beside it), as the dashboard does
+without sign-in; with it, anyone who sends the token as a bearer token. Either check runs before anything is read.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import hmac
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
+from adapters.web.auth import not_local
 from bot.metrics import Gauges, Metrics
 
 METRICS_PATH = "/metrics"
@@ -23,7 +24,13 @@ def mount_metrics(
     expected = f"Bearer {token}".encode() if token else None
 
     async def scrape(request: web.Request) -> web.Response:
-        if expected is not None:
+        if expected is None:
+            refusal = not_local(request)
+            if refusal is not None:  # nothing that does not authenticate answers beyond this machine
+                return web.json_response(
+                    {"error": f"set WARROOM_METRICS_TOKEN to scrape /metrics from elsewhere ({refusal})"}, status=403
+                )
+        else:
             given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
             if not hmac.compare_digest(given, expected):  # constant time: the token is not guessed byte by byte
                 return web.json_response(

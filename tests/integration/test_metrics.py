@@ -393,6 +393,19 @@ async def test_with_a_metrics_token_a_scrape_without_it_is_refused(tmp_path: Pat
         assert (await get(f"{base}/healthz"))[0] == 200  # the probes stay open: the kubelet has no token
 
 
+async def test_without_a_token_only_this_machine_may_scrape(tmp_path: Path) -> None:
+    settings = settings_for(f"sqlite:///{tmp_path / 'w.db'}")
+    async with running(settings, chat=InMemoryChat(), clock=SimClock(START)) as app, served(app) as base:
+        with queries(app.db) as sent:
+            for headers in ({"X-Forwarded-For": "203.0.113.9"}, {"Forwarded": "for=203.0.113.9"}):
+                status, body = await get(f"{base}/metrics", **headers)  # a proxy on this machine passing it on
+                assert status == 403 and "warroom_" not in body
+                assert json.loads(body)["error"].startswith("set WARROOM_METRICS_TOKEN to scrape /metrics from")
+        assert sent == []  # refused before anything was read
+        seen = await scrape(base)  # Prometheus or an agent beside it, on loopback
+        assert seen("warroom_incidents_open", severity="1") == 0
+
+
 def test_the_metrics_token_is_read_from_the_environment_checked_and_never_shown() -> None:
     settings = Settings.from_env({"WARROOM_METRICS_TOKEN": TOKEN})
     assert settings.metrics_token == TOKEN
