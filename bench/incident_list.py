@@ -10,15 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+from on_databases import on_each_database
 from sqlalchemy import event
 
 from bot import views
@@ -106,17 +104,7 @@ async def main() -> None:
     args = parser.parse_args()
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
-        with tempfile.TemporaryDirectory() as folder:
-            rows.append(await measure(f"sqlite:///{folder}/bench.db", size))
-        if args.postgres:
-            name = f"warroom_bench_{uuid.uuid4().hex[:8]}"
-            admin = await asyncpg.connect(args.postgres)
-            await admin.execute(f'CREATE DATABASE "{name}"')
-            try:
-                rows.append(await measure(args.postgres.rsplit("/", 1)[0] + f"/{name}", size))
-            finally:
-                await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-                await admin.close()
+        rows += await on_each_database(args.postgres, lambda url, size=size: measure(url, size))
     print("| database | open incidents listed | incident_list (ms, median of 5) | queries |")
     print("|---|---:|---:|---:|")
     for r in sorted(rows, key=lambda r: (r["db"], r["incidents"])):

@@ -11,13 +11,11 @@ import argparse
 import asyncio
 import json
 import statistics
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
+from on_databases import on_each_database
 from sqlalchemy import insert
 
 from adapters.memory import InMemoryChat, Room
@@ -162,17 +160,7 @@ async def main() -> None:
     args = parser.parse_args()
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
-        with tempfile.TemporaryDirectory() as folder:
-            rows.append(await measure(f"sqlite:///{folder}/bench.db", size))
-        if args.postgres:
-            name = f"warroom_bench_{uuid.uuid4().hex[:8]}"
-            admin = await asyncpg.connect(args.postgres)
-            await admin.execute(f'CREATE DATABASE "{name}"')
-            try:
-                rows.append(await measure(args.postgres.rsplit("/", 1)[0] + f"/{name}", size))
-            finally:
-                await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-                await admin.close()
+        rows += await on_each_database(args.postgres, lambda url, size=size: measure(url, size))
     print("| database | pending | due (1%) | tick (ms) | ms per due reminder | empty tick (ms) |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in sorted(rows, key=lambda r: (r["db"], r["pending"])):
