@@ -25,6 +25,8 @@ from bot.store.webhooks import DELIVERED, FAILED, PENDING, Claimed
 from bot.webhooks import shown_url, sign
 
 log = logging.getLogger(__name__)
+KEEP_DELIVERED = timedelta(days=7)  # delivered events are forgotten after this (failed ones stay listed)
+SWEEP_EVERY = timedelta(hours=1)
 FIRST_RETRY = timedelta(seconds=10)
 CEILING = timedelta(hours=1)  # backoff never waits longer than this between two attempts
 RETRY_AFTER_MAX = timedelta(hours=6)  # a receiver's Retry-After is honoured up to this (and the 24 h deadline)
@@ -111,10 +113,16 @@ class WebhookWorker:
         self.owner = owner or f"webhooks-{uuid.uuid4().hex[:12]}"
         self.lease, self.batch = lease, batch
         self.on_outcome, self.jitter = on_outcome or _ignore, jitter
+        self._swept: datetime | None = None
 
     async def deliver_due(self) -> int:
         """Send everything due now, side by side (one per incident and subscriber at a time); how many were
         delivered. A delivery that went through lets the next event of its incident be claimed in the next round."""
+        now = self.clock.now()
+        if self._swept is None or now - self._swept >= SWEEP_EVERY:  # the table holds what is owed, not history
+            async with self.db.transaction() as store:
+                await store.sweep_webhooks(now - KEEP_DELIVERED)
+            self._swept = now
         delivered = 0
         while True:
             async with self.db.transaction() as store:

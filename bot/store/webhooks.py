@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import ColumnElement, case, delete, func, or_, select, text, type_coerce, update
 from sqlalchemy.orm import aliased
 
 from bot.domain import EventKind
 from bot.errors import Conflict, NotFound
 from bot.store.base import BOOKKEEPING, StoreBase
-from bot.store.tables import IncidentRow, WebhookDeliveryRow, WebhookSubscriptionRow
+from bot.store.tables import IncidentRow, UTCDateTime, WebhookDeliveryRow, WebhookSubscriptionRow
 from bot.webhooks import WebhookTarget, body, new_event_id, occurrences, wants
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
@@ -205,21 +205,11 @@ class WebhookStore(StoreBase):
 
     async def claim_webhooks(self, owner: str, now: datetime, lease: timedelta, limit: int) -> list[Claimed]:
         """Lease the due deliveries that are first in line for their incident and subscription (a later event of
-        an incident waits while an earlier one is pending, retried or in flight); other replicas skip them."""
-        earlier = aliased(WebhookDeliveryRow)
-        first_in_line = ~(
-            select(earlier.id)
-            .where(
-                earlier.subscription == WebhookDeliveryRow.subscription,
-                earlier.incident == WebhookDeliveryRow.incident,
-                earlier.state == PENDING,
-                earlier.id < WebhookDeliveryRow.id,
-            )
-            .exists()
-        )
+        an incident waits while an earlier one is pending, retried or in flight); other replicas skip them. A
+        delivery's 24 hours of retries start at its first attempt, not when it queued behind a failing one."""
         picked = (
             select(WebhookDeliveryRow.id)
-            .where(WebhookDeliveryRow.state == PENDING, WebhookDeliveryRow.next_attempt_at <= now, first_in_line)
+            .where(WebhookDeliveryRow.state == PENDING, WebhookDeliveryRow.next_attempt_at <= now, _first_in_line())
             .where(or_(WebhookDeliveryRow.lease_until.is_(None), WebhookDeliveryRow.lease_until < now))
             .order_by(WebhookDeliveryRow.id)
             .limit(limit)
@@ -235,6 +225,12 @@ class WebhookStore(StoreBase):
         ids = sorted((await self.session.execute(claim)).scalars())
         if not ids:
             return []
+        await self.session.execute(
+            update(WebhookDeliveryRow)
+            .where(WebhookDeliveryRow.id.in_(ids), WebhookDeliveryRow.attempts == 1)
+            .values(give_up_at=now + RETRY_FOR)
+            .execution_options(**BOOKKEEPING)
+        )
         query = (
             select(WebhookDeliveryRow, WebhookSubscriptionRow)
             .join(WebhookSubscriptionRow, WebhookSubscriptionRow.id == WebhookDeliveryRow.subscription)
@@ -275,9 +271,25 @@ class WebhookStore(StoreBase):
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def next_webhook_at(self) -> datetime | None:
-        """When the next pending delivery is due (None: nothing is owed)."""
-        query = select(func.min(WebhookDeliveryRow.next_attempt_at)).where(WebhookDeliveryRow.state == PENDING)
+        """When a delivery can next be claimed (None: nothing is owed): only those first in line count — one queued
+        behind a failing event waits for it — and a leased one not before its lease runs out."""
+        leased = WebhookDeliveryRow.lease_until.is_not(None) & (
+            WebhookDeliveryRow.lease_until > WebhookDeliveryRow.next_attempt_at
+        )
+        due = case((leased, WebhookDeliveryRow.lease_until), else_=WebhookDeliveryRow.next_attempt_at)
+        query = select(func.min(type_coerce(due, UTCDateTime))).where(
+            WebhookDeliveryRow.state == PENDING, _first_in_line()
+        )
         return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def sweep_webhooks(self, before: datetime) -> int:
+        """Forget deliveries made before ``before`` (the failed ones stay, for `warroom webhook failed`)."""
+        result = await self.session.execute(
+            delete(WebhookDeliveryRow)
+            .where(WebhookDeliveryRow.state == DELIVERED, WebhookDeliveryRow.delivered_at < before)
+            .execution_options(**BOOKKEEPING)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def hand_back_webhooks(self, owner: str) -> int:
         """Release the deliveries ``owner`` leased and did not finish (a graceful shutdown)."""
@@ -289,7 +301,7 @@ class WebhookStore(StoreBase):
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    async def failing_webhooks(self) -> list[Failing]:
+    async def failing_webhooks(self, *, only: int | None = None) -> list[Failing]:
         """Deliveries that gave up, and those still being retried after a failed attempt, oldest first."""
         query = (
             select(WebhookDeliveryRow, WebhookSubscriptionRow.url)
@@ -302,6 +314,8 @@ class WebhookStore(StoreBase):
             )
             .order_by(WebhookDeliveryRow.id)
         )
+        if only is not None:
+            query = query.where(WebhookDeliveryRow.id == only)
         return [
             Failing(
                 d.id,
@@ -326,6 +340,21 @@ class WebhookStore(StoreBase):
             raise NotFound(f"no webhook delivery {delivery}; `warroom webhook failed` lists them")
         if row.state != FAILED:
             raise Conflict(f"webhook delivery {delivery} is {row.state}, not failed; only a failed one is retried")
-        row.state, row.next_attempt_at, row.give_up_at = PENDING, now, now + RETRY_FOR
+        row.state, row.next_attempt_at, row.give_up_at, row.attempts = PENDING, now, now + RETRY_FOR, 0
         await self.session.flush()
-        return next(f for f in await self.failing_webhooks() if f.id == delivery)
+        return next(f for f in await self.failing_webhooks(only=delivery))
+
+
+def _first_in_line() -> ColumnElement[bool]:
+    """No earlier delivery of the same incident to the same subscription is still pending (retried or in flight)."""
+    earlier = aliased(WebhookDeliveryRow)
+    return ~(
+        select(earlier.id)
+        .where(
+            earlier.subscription == WebhookDeliveryRow.subscription,
+            earlier.incident == WebhookDeliveryRow.incident,
+            earlier.state == PENDING,
+            earlier.id < WebhookDeliveryRow.id,
+        )
+        .exists()
+    )

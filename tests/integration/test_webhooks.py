@@ -229,6 +229,58 @@ async def test_after_24_hours_of_failures_the_delivery_is_failed_listed_and_can_
         assert await store.failing_webhooks() == []
 
 
+async def test_an_event_queued_behind_a_failing_one_waits_without_spinning_and_gets_its_own_24_hours(
+    db: Database, receiver: Receiver, poster: HttpWebhookPoster
+) -> None:
+    await subscribe(db, receiver.url, "incident.opened", "incident.severity_changed")
+    h = Harness(db)
+    hooks = worker(h, poster)
+    receiver.answer = lambda _r: (500, {})
+    await h.ok(RMA)
+    await h.ok("sev 2")  # queued behind `opened`, which keeps failing
+    opened = h.clock.now()
+    await hooks.deliver_due()
+    # the next claimable moment is the failing event's retry: not "now" because the one behind it is due
+    assert await hooks.next_due() == opened + timedelta(seconds=10)
+    for _ in range(60):  # `opened` fails for its 24 hours; nothing is ever "due now" that cannot be sent
+        if h.clock.now() >= opened + timedelta(hours=24):
+            break
+        due = await hooks.next_due()
+        assert due is not None and due > h.clock.now()
+        h.clock.set(due)
+        await hooks.deliver_due()
+    await hooks.deliver_due()  # `opened` gave up: the event behind it is first in line now
+    tries = [r.type for r in receiver.received]
+    assert tries.count("incident.severity_changed") == 1  # its first attempt, once `opened` gave up
+    for _ in range(3):  # …and it is retried from then, not failed at once for the time it waited in line
+        due = await hooks.next_due()
+        assert due is not None
+        h.clock.set(due)
+        await hooks.deliver_due()
+    assert [r.type for r in receiver.received].count("incident.severity_changed") == 4
+    async with db.read() as store:
+        states = {f.type: f.state for f in await store.failing_webhooks()}
+    assert states == {"incident.opened": "failed", "incident.severity_changed": "pending"}
+
+
+async def test_delivered_events_are_forgotten_after_a_week_and_failed_ones_stay_listed(
+    db: Database, receiver: Receiver, poster: HttpWebhookPoster
+) -> None:
+    await subscribe(db, receiver.url)
+    h = Harness(db)
+    hooks = worker(h, poster)
+    await h.ok(RMA)
+    await hooks.deliver_due()
+    async with db.read() as store:
+        kept = (await store.session.execute(select(func.count()).select_from(WebhookDeliveryRow))).scalar_one()
+    assert kept > 0 and await owed(db) == 0
+    h.clock.advance(timedelta(days=8))
+    await hooks.deliver_due()  # the hourly sweep runs with the next round
+    async with db.read() as store:
+        left = (await store.session.execute(select(func.count()).select_from(WebhookDeliveryRow))).scalar_one()
+    assert left == 0
+
+
 class Hanging:
     """A replica that claims a delivery and dies before its POST ends: the POST never answers."""
 
