@@ -408,7 +408,11 @@ async def serve(
         if settings.teams_unauthenticated and host not in ("127.0.0.1", "::1", "localhost"):
             log.warning("HOST=%s exposes unauthenticated POST /api/messages beyond this machine", host)
         if settings.web is None:
-            log.info("dashboard: no sign-in configured (WARROOM_OIDC_ISSUER); it answers this machine only")
+            log.info(
+                "dashboard: no sign-in configured (WARROOM_OIDC_ISSUER); it answers this machine only — and anything "
+                "that forwards to port %s without proxy headers makes it public",
+                settings.port,
+            )
         stop = asyncio.Event()
         reminders = asyncio.create_task(app.engine.run_forever(stop), name="reminder-engine")
         if sender or mailbox:

@@ -33,7 +33,18 @@ SESSION = timedelta(hours=12)  # a sign-in lasts this long, checked on the serve
 PENDING = timedelta(minutes=10)  # time to finish signing in at the provider
 MAX_PENDING = 4  # sign-ins one browser may have started and not finished (they travel in the cookie)
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-IP")
+PROXY_HEADERS = (
+    "Forwarded",
+    "X-Forwarded-For",
+    "X-Forwarded-Host",
+    "X-Forwarded-Proto",
+    "X-Forwarded-Server",
+    "X-Real-IP",
+    "X-Client-IP",
+    "True-Client-IP",
+    "Via",
+)
+MAX_NEXT = 1024  # the page to return to after sign-in travels in the cookie: a long one would make it too big
 LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 CSRF_FIELD, CSRF_HEADER = "csrf_token", "X-CSRF-Token"
 SIGN_IN, CALLBACK, SIGN_OUT = "/auth/sign-in", "/auth/callback", "/auth/sign-out"
@@ -126,10 +137,11 @@ class Guard:
             log.warning("sign-in could not start: %s", err)
             return page(502, "The sign-in provider did not answer; try again in a minute.", link=_AGAIN)
         until = (self.clock.now() + PENDING).timestamp()
+        after = after if len(after) <= MAX_NEXT else "/"
         started = {"state": state, "nonce": nonce, "verifier": verifier, "next": after, "until": until}
         # A few at once: tabs restored together each start a sign-in, and each must be able to finish.
         earlier = self._pending(session)
-        session["pending"] = [*earlier[len(earlier) - MAX_PENDING + 1 :], started]
+        session["pending"] = [*earlier[-(MAX_PENDING - 1) :], started]
         return web.Response(status=302, headers={"Location": url, "Cache-Control": "no-store"})
 
     def _pending(self, session: Session) -> list[dict[str, Any]]:
@@ -155,8 +167,9 @@ class Guard:
         session = await get_session(request)
         started, sent = self._pending(session), request.query.get("state", "").encode()
         pending = next((p for p in started if hmac.compare_digest(sent, str(p.get("state")).encode())), None)
-        # One attempt per sign-in started: a replayed answer finds nothing; a forged one ends them all.
-        session["pending"] = [p for p in started if p is not pending] if pending else []
+        # One attempt per sign-in started: a replayed or forged answer finds nothing and ends none of the others (a
+        # link elsewhere to /auth/callback must not break a sign-in in progress).
+        session["pending"] = [p for p in started if p is not pending]
         if pending is None:
             if self._viewer(session) is not None:  # another tab finished first: this one has nothing left to do
                 return web.Response(status=302, headers={"Location": "/"})

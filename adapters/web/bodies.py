@@ -71,6 +71,8 @@ async def read_body(request: web.Request, model: type[M]) -> M:
         data = json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as err:
         raise ProblemError(400, f"the body is not valid JSON: {str(err)[:120]}") from None
+    except RecursionError:  # `[[[[…` within the size limit: no request of ours nests so deep
+        raise ProblemError(400, "the body is not valid JSON: it nests too deeply") from None
     try:
         return model.model_validate(data)
     except ValidationError as err:

@@ -157,6 +157,7 @@ async def test_bad_input_is_a_problem_document_and_changes_nothing(database_url:
             (400, "not valid JSON", {"data": b'{"title": NaN}', "headers": {"Content-Type": "application/json"}}),
             (415, "application/json", {"data": b"title=POS", "headers": {"Content-Type": "text/plain"}}),
             (400, "not valid JSON", {"data": b"title=POS", "headers": {"Content-Type": FORM}}),
+            (400, "nests too deeply", {"data": b"[" * 60000, "headers": {"Content-Type": "application/json"}}),
             (
                 413,
                 "limit",

@@ -151,9 +151,11 @@ async def test_after_signing_in_the_browser_lands_where_it_was_going_and_never_o
 async def test_several_tabs_signing_in_at_once_each_finish() -> None:
     async with world() as (_provider, site, http, _clock):
         starts = []
-        for path in ("/incidents/inc-1", "/incidents/inc-2"):
+        for path in ("/incidents/inc-1", "/incidents/inc-2", "/incidents/inc-3"):  # three tabs restored together
             status, _, response = await page(http, f"{site.base}{path}", allow_redirects=False)
             starts.append(response.headers["Location"])
+        forged = await page(http, f"{site.base}/auth/callback?code=x&state=forged", allow_redirects=False)
+        assert forged[0] == 403  # a link from elsewhere: refused, and it ends none of the sign-ins in progress
         callbacks = []
         for start in starts:
             status, _, response = await page(http, start, allow_redirects=False)
