@@ -407,6 +407,11 @@ async def serve(
         log.info("warroom serving on %s:%s with %s", host, settings.port, settings.describe())
         if settings.teams_unauthenticated and host not in ("127.0.0.1", "::1", "localhost"):
             log.warning("HOST=%s exposes unauthenticated POST /api/messages beyond this machine", host)
+        if settings.web is not None and not (settings.public_url or "").startswith("https://"):
+            log.warning(
+                "dashboard sign-in without an https WARROOM_PUBLIC_URL: the session cookie is not marked Secure; "
+                "set WARROOM_PUBLIC_URL=https://… when browsers reach Warroom over TLS"
+            )
         if settings.web is None:
             log.info(
                 "dashboard: no sign-in configured (WARROOM_OIDC_ISSUER); it answers this machine only — and anything "
