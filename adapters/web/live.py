@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 POLL = 0.5  # seconds between two looks at the change token: near-instant for people, negligible for the database
 BLIND_EVERY = 15.0  # seconds between two "re-read" events while no change token can be told
 PING = 15.0  # seconds between two SSE comments that keep proxies from closing an idle stream
+MAX_STREAMS = 500  # open pages one process serves live at once; past it, pages still work (and retry later)
+MAX_AGE = 3600.0  # seconds a stream lasts: the browser reconnects through the sign-in guard, so an ended session ends
 
 
 class Watcher:
@@ -32,6 +34,7 @@ class Watcher:
         self._poll = poll
         self._blind_every = blind_every
         self.generation = 0
+        self.streams = 0  # live pages being served right now
         self.closing = False
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
@@ -92,17 +95,31 @@ WATCHER: web.AppKey[Watcher] = web.AppKey("dashboard_watcher", Watcher)
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
-    """GET /live: an `event: changed` each time the database changes, until the page goes away."""
+    """GET /live: an `event: changed` each time the database changes, until the page goes away (or MAX_AGE)."""
     watcher = request.app[WATCHER]
+    if watcher.streams >= MAX_STREAMS:
+        return web.Response(
+            status=503, text="Too many live pages open; this one refreshes on reload.", headers={"Retry-After": "60"}
+        )
     watcher.start()
+    watcher.streams += 1
+    try:
+        return await _stream(request, watcher)
+    finally:
+        watcher.streams -= 1
+
+
+async def _stream(request: web.Request, watcher: Watcher) -> web.StreamResponse:
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + MAX_AGE
     async with sse_response(request, ping_interval=PING) as sse:
         generation: int | None = watcher.generation
         await sse.send("ready", event="ready")  # the page knows the stream is up (and tests know when to act)
         # A page that went away is noticed by the ping failing (aiohttp does not cancel the handler): look again
         # every PING seconds.
-        while sse.is_connected():
+        while sse.is_connected() and loop.time() < ends:
             seen = generation
-            generation = await watcher.wait_past(seen or 0, patience=PING)
+            generation = await watcher.wait_past(seen or 0, patience=min(PING, max(0.0, ends - loop.time())))
             if generation is None:
                 break
             if generation != seen:

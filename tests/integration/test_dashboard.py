@@ -258,6 +258,21 @@ async def test_the_live_stream_tells_the_page_when_a_command_changed_something(b
     assert "Carrier outage" in await board.page("/overview/live")
 
 
+async def test_live_streams_are_capped_and_end_after_their_time(board: Board, monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapters.web import live
+
+    monkeypatch.setattr(live, "MAX_STREAMS", 1)
+    monkeypatch.setattr(live, "MAX_AGE", 1.0)  # then the browser reconnects, through the sign-in guard again
+    async with board.http.get(board.base + "/live") as first:
+        assert await asyncio.wait_for(_event(first), 10) == "ready"
+        async with board.http.get(board.base + "/live") as second:
+            assert second.status == 503 and second.headers["Retry-After"] == "60"
+        await asyncio.wait_for(first.content.read(), 10)  # read to its end: the stream ended by itself
+        assert first.content.at_eof()
+    async with board.http.get(board.base + "/live") as again:  # its place is free again
+        assert again.status == 200 and await asyncio.wait_for(_event(again), 10) == "ready"
+
+
 async def _event(stream: aiohttp.ClientResponse) -> str:
     """The name of the next event on a server-sent event stream."""
     while True:
