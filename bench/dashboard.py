@@ -19,16 +19,14 @@ import asyncio
 import json
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 from aiohttp import web
+from on_databases import add_postgres_argument, on_each_database
 from sqlalchemy import insert
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -232,25 +230,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--incidents", type=int, default=500)
     parser.add_argument("--requests", type=int, default=50)
-    parser.add_argument(
-        "--postgres",
-        default="postgresql://postgres@127.0.0.1:5432/test",
-        help="server to create a scratch database on; '' to skip PostgreSQL",
-    )
+    add_postgres_argument(parser)
     args = parser.parse_args()
-    results = []
-    with tempfile.TemporaryDirectory() as folder:
-        results.append(await measure(f"sqlite:///{folder}/bench.db", args.incidents, args.requests))
-    if args.postgres:
-        name = f"warroom_bench_{uuid.uuid4().hex[:8]}"
-        admin = await asyncpg.connect(args.postgres)
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            url = args.postgres.rsplit("/", 1)[0] + f"/{name}"
-            results.append(await measure(url, args.incidents, args.requests))
-        finally:
-            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-            await admin.close()
+    results = await on_each_database(args.postgres, lambda url: measure(url, args.incidents, args.requests))
     print("| database | incidents | requests | GET / p50 (ms) | p95 (ms) | unchanged p50 (ms) | KiB | incident (ms) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from on_databases import on_each_database
+from on_databases import add_postgres_argument, on_each_database
 from sqlalchemy import event
 
 from bot import views
@@ -96,11 +96,7 @@ async def measure(url: str, count: int) -> dict[str, Any]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", default="50,500")
-    parser.add_argument(
-        "--postgres",
-        default="postgresql://postgres@127.0.0.1:5432/test",
-        help="server to create a scratch database on; '' to skip PostgreSQL",
-    )
+    add_postgres_argument(parser)
     args = parser.parse_args()
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
@@ -10,6 +11,14 @@ from typing import TypeVar
 import asyncpg
 
 T = TypeVar("T")
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def add_postgres_argument(parser: argparse.ArgumentParser) -> None:
+    """`--postgres URL`: the server the scratch database is made on; '' measures on SQLite alone."""
+    parser.add_argument(
+        "--postgres", default=POSTGRES, help="server to create a scratch database on; '' to skip PostgreSQL"
+    )
 
 
 async def on_each_database(postgres: str, measure: Callable[[str], Awaitable[T]]) -> list[T]:

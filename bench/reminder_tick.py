@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from on_databases import on_each_database
+from on_databases import add_postgres_argument, on_each_database
 from sqlalchemy import insert
 
 from adapters.memory import InMemoryChat, Room
@@ -152,11 +152,7 @@ async def measure(url: str, pending: int) -> dict[str, float | int | str]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
-    parser.add_argument(
-        "--postgres",
-        default="postgresql://postgres@127.0.0.1:5432/test",
-        help="server to create a scratch database on; '' to skip PostgreSQL",
-    )
+    add_postgres_argument(parser)
     args = parser.parse_args()
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
