@@ -43,7 +43,7 @@ from adapters.web.openapi import Body, Route, document
 from adapters.web.problems import PROBLEM_TYPE, Problem, ProblemError, problem
 from bot import __version__, views
 from bot import commands as c
-from bot.chat import Capability, Invocation, RoomRef, UserRef
+from bot.chat import Capability, Invocation, Reply, RoomRef, UserRef
 from bot.errors import NotFound, WarroomError
 from bot.playbooks import PlaybookLibrary
 from bot.runtime import Runtime
@@ -176,35 +176,46 @@ class Api:
         assert token is not None
         key = idempotency_key(request)
         body = await read_body(request, OpenIncident)
-        text = open_command(body)
-        db = self.runtime.db
-        if key is not None:
-            fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
-            async with db.transaction() as store:
-                seen = await store.claim_request(token.id, key, fingerprint, now=self.now)
-            if seen is not None:
-                return await self._repeat(seen, same=seen.fingerprint == fingerprint)
         identity = UserRef(api_user_id(token.name), token.name)
-        try:
-            reply = await self.runtime.warroom.handle(Invocation(text, identity, RoomRef("", f"API ({token.name})")))
-        except BaseException:
-            if key is not None:  # nothing says whether it recorded anything: keep the key, so a retry opens none
-                await self._settle(token.id, key, None, failed=True)
-            raise
+        invocation = Invocation(open_command(body), identity, RoomRef("", f"API ({token.name})"))
+        fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+        reply = await self._run_once(token, key, fingerprint, invocation)
+        if isinstance(reply, web.StreamResponse):
+            return reply
         if not reply.ok or not reply.rooms_opened:
-            if key is not None:
-                await self._settle(token.id, key, None, failed=reply.failed)
+            if key is not None and reply.ok:  # answered without opening anything: the key is free again
+                await self._settle(token.id, key, None, failed=False)
             if reply.room_refused:  # nothing recorded: the chat platform would not open the room
                 if Capability.CREATE_ROOM not in self.runtime.warroom.core.chat.capabilities:
                     raise ProblemError(501, NO_ROOMS)
                 raise ProblemError(502, reply.messages[0].title)
             raise refusal(reply)
-        async with db.read() as store:
+        async with self.runtime.db.read() as store:
             incident = await store.incident_in_room(reply.rooms_opened[-1].id)
         assert incident is not None  # the war room was recorded before the reply was made
         if key is not None:
             await self._settle(token.id, key, incident.number, failed=False)
         return await self._incident(incident.number, status=201)
+
+    async def _run_once(
+        self, token: ApiToken, key: str | None, fingerprint: str, invocation: Invocation
+    ) -> Reply | web.StreamResponse:
+        """The core's reply to ``invocation``. With an Idempotency-Key it runs once: a retry gets the first request's
+        answer instead; a refusal frees the key, and a break keeps it (it may have recorded something)."""
+        if key is not None:
+            async with self.runtime.db.transaction() as store:
+                seen = await store.claim_request(token.id, key, fingerprint, now=self.now)
+            if seen is not None:
+                return await self._repeat(seen, same=seen.fingerprint == fingerprint)
+        try:
+            reply = await self.runtime.warroom.handle(invocation)
+        except BaseException:
+            if key is not None:  # nothing says whether it recorded anything: keep the key, so a retry runs none
+                await self._settle(token.id, key, None, failed=True)
+            raise
+        if key is not None and not reply.ok:
+            await self._settle(token.id, key, None, failed=reply.failed)
+        return reply
 
     async def _settle(
         self, token_id: int, key: str, incident: int | None, *, failed: bool, reply: str | None = None
@@ -256,21 +267,11 @@ class Api:
             raise ProblemError(409, f"{incident.ref} has no war room to run commands in")
         room = RoomRef(incident.room_id, incident.room_name or incident.ref)
         identity = UserRef(api_user_id(token.name), token.name)
-        if key is not None:
-            fingerprint = hashlib.sha256(f"{n} {body.model_dump_json()}".encode()).hexdigest()
-            async with self.runtime.db.transaction() as store:
-                seen = await store.claim_request(token.id, key, fingerprint, now=self.now)
-            if seen is not None:
-                return await self._repeat(seen, same=seen.fingerprint == fingerprint)
-        try:
-            reply = await self.runtime.warroom.handle(Invocation(body.text, identity, room))
-        except BaseException:
-            if key is not None:  # nothing says whether it recorded anything: keep the key, so a retry runs none
-                await self._settle(token.id, key, None, failed=True)
-            raise
+        fingerprint = hashlib.sha256(f"{n} {body.model_dump_json()}".encode()).hexdigest()
+        reply = await self._run_once(token, key, fingerprint, Invocation(body.text, identity, room))
+        if isinstance(reply, web.StreamResponse):
+            return reply
         if not reply.ok:
-            if key is not None:  # refused: nothing recorded, the key is free; broke: it may have recorded something
-                await self._settle(token.id, key, None, failed=reply.failed)
             raise refusal(reply)
         answer = command_reply(reply)
         if key is not None:
