@@ -448,17 +448,19 @@ class CustomerDesk:
             else f"No update has gone to {incident.customer or 'the customer'} since we opened "
             f"{format_duration(now - incident.opened_at)} ago"
         )
+        # Say who it went to as far as someone holds that role: no exec sponsor named means the commander stays last.
+        reach = (
+            "the exec sponsor"
+            if loudest >= 3 and roles.get("exec_sponsor")
+            else "the commander"
+            if loudest >= 2 and roles.get("commander")
+            else None
+        )
         title = (
             f"📣 {incident.ref}: customer update due"
             if prompts == 1
             else f"📣 {incident.ref}: customer update overdue — prompt {prompts}"
-            + (
-                ", escalated to the commander"
-                if loudest == 2
-                else ", escalated to the exec sponsor"
-                if loudest >= 3
-                else ""
-            )
+            + (f", escalated to {reach}" if reach else "")
         )
         if untold:
             title += f" · {len(untold)} bad news untold"

@@ -64,6 +64,16 @@ async def test_unanswered_prompts_escalate_to_the_commander(db: Database) -> Non
     assert second.text.startswith("📣 INC-1: customer update overdue — prompt 2, escalated to the commander")
 
 
+async def test_a_third_prompt_says_the_commander_when_there_is_no_exec_sponsor_to_escalate_to(db: Database) -> None:
+    h = Harness(db)
+    await h.ok('open "POS app crashes on checkout" sev:2 customer:Globex playbook:interop-defect')  # below the line
+    await h.advance(timedelta(hours=6))  # three prompts at the 2h cadence of severity 2
+    third = prompts(h)[-1]
+    async with db.read() as store:
+        assert "exec_sponsor" not in {r.role for r in await store.roles(1)}
+    assert third.startswith("📣 INC-1: customer update overdue — prompt 3, escalated to the commander")
+
+
 async def test_an_update_silences_prompts_until_the_next_one_is_due(db: Database) -> None:
     h = await sev1(db)
     await h.advance(timedelta(minutes=50))
