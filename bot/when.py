@@ -24,6 +24,8 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 # ASCII digits only: `\d` and `isdigit()` also take '١٠' and '²', which int() reads differently or not at all.
 _DURATION = re.compile(r"(?:(\d+)w)?\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?", re.ASCII)
 _BUSINESS_DAYS = re.compile(r"(\d+)\s*bd", re.ASCII)
+# "in 3 days", "2 hours", "in 30 minutes", "in 3d": how people say a duration from now, read as `3d`, `2h`, `30m`
+_SPOKEN = re.compile(r"(?:in )?(\d+) ?(m|mins?|minutes?|h|hrs?|hours?|d|days?|w|wks?|weeks?)", re.ASCII)
 _CLOCK = re.compile(r"(\d{1,2})(?::(\d{2}))?\s*(am|pm)?", re.ASCII)
 _ISO_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[t ](.+))?", re.ASCII)
 # Two defaults that differ in every field we care about: a field equal in both parses came from the text.
@@ -161,6 +163,8 @@ def _read_when(s: str, shown: str, *, now: datetime, tz: ZoneInfo, business_days
     if not s:
         raise BadInput("The time is empty", example=_EXAMPLE)
     local = now.astimezone(tz)
+    if spoken := _SPOKEN.fullmatch(s):
+        s = f"{spoken[1]}{spoken[2][0]}"
     if match := _BUSINESS_DAYS.fullmatch(s):
         if int(match[1]) == 0:
             raise BadInput(f"'{shown}' is zero business days", example='due:"3bd"')

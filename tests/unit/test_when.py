@@ -51,6 +51,13 @@ def when(text: str, now: datetime = TUE_0900_BERLIN, tz: ZoneInfo = BERLIN, **kw
         ("25 nov 10:00", utc(2026, 11, 25, 9, 0)),
         ("Nov 25 2026 5pm", utc(2026, 11, 25, 16, 0)),
         ("dec 1", utc(2026, 12, 1, 8, 0)),
+        ("in 3 days", utc(2026, 11, 27, 8, 0)),  # how a busy team says it
+        ("In 2 hours", utc(2026, 11, 24, 10, 0)),
+        ("in 30 mins", utc(2026, 11, 24, 8, 30)),
+        ("in 1 week", utc(2026, 12, 1, 8, 0)),
+        ("in 3d", utc(2026, 11, 27, 8, 0)),
+        ("2 days", utc(2026, 11, 26, 8, 0)),
+        ("3 dec", utc(2026, 12, 3, 8, 0)),  # a date, not three of something
     ],
 )
 def test_every_form_reads_in_the_incident_time_zone(text: str, expected: datetime) -> None:
@@ -64,7 +71,8 @@ def test_result_is_aware_utc() -> None:
 @pytest.mark.parametrize(
     "text",
     ["someday", "soon", "", "   ", "25:99", "today 25:99", "-2h", "0m", "0bd", "5", "2026", "11/12",
-     "today", "fri 5", "nov", "1.5h", "3x", "2026-13-01", "feb 29", "25 nov 10:00 CET", "99999999999w"],
+     "today", "fri 5", "nov", "1.5h", "3x", "2026-13-01", "feb 29", "25 nov 10:00 CET", "99999999999w",
+     "in 0 days", "in 3 bananas", "in days", "in -2 hours"],
 )  # fmt: skip
 def test_garbage_is_bad_input_quoting_what_was_typed(text: str) -> None:
     with pytest.raises(BadInput) as caught:
