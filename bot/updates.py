@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -108,7 +109,8 @@ class CustomerDesk:
             return incident.doing.rstrip(".")
         updates = await store.updates(incident.number)
         if updates:
-            return f"as we told you {render.when(updates[-1].at, incident)}: {updates[-1].text.rstrip('.')}"
+            said = as_said_to(incident.customer, updates[-1].text).rstrip(".")
+            return f"as we told you {render.when(updates[-1].at, incident)}: {said}"
         return NEUTRAL_DOING
 
     # --- bad news ----------------------------------------------------------------------------------
@@ -562,3 +564,12 @@ class CustomerDesk:
 def _waiting_line(f: FollowUp, now: datetime, incident: Incident) -> str:
     due = render.when(f.due, incident)
     return f"{f.ask} from {f.named_for_customer} (due {due}" + (", late" if now > f.due else "") + ")"
+
+
+def as_said_to(customer: str | None, recorded: str) -> str:
+    """What an update told the customer, as it reads to them: the team records `told Acme the router failed`, the
+    customer's draft quotes `the router failed`."""
+    whom = ["the customer", "them", *([re.escape(customer)] if customer else [])]
+    told = re.compile(rf"(?:we\s+)?(?:told|informed|updated)\s+(?:{'|'.join(whom)})\b[\s,:]*(?:that\s+)?", re.I)
+    rest = told.sub("", recorded.strip(), count=1) if told.match(recorded.strip()) else recorded
+    return rest or recorded

@@ -232,3 +232,12 @@ async def test_raising_severity_brings_the_next_prompt_forward(db: Database) -> 
     assert prompts(h) == []
     await h.advance(timedelta(minutes=1))
     assert len(prompts(h)) == 1
+
+
+async def test_the_next_draft_quotes_what_the_customer_was_told_not_how_the_team_wrote_it_down(db: Database) -> None:
+    h = await sev1(db)
+    await h.ok("update told Acme Retail that the rollback starts in the pilot stores tonight", user="lee")
+    await h.advance(timedelta(hours=1))  # the next one is due: its draft picks up from the last
+    draft = prompts(h)[-1]
+    assert "as we told you Mon 23 Nov 2026 14:00 UTC: the rollback starts in the pilot stores tonight." in draft
+    assert "told Acme Retail" not in draft[draft.index("Draft: ") :]
