@@ -20,7 +20,7 @@ from on_databases import add_postgres_argument, on_each_database
 from sqlalchemy import event
 
 from bot import views
-from bot.customer import Commitment, Trigger
+from bot.customer import BadNews, Commitment, Trigger
 from bot.domain import Incident, IncidentState, Person
 from bot.followups import FollowUp
 from bot.playbooks import LadderRung, PlaybookLibrary
@@ -64,7 +64,7 @@ async def seed(db: Database, count: int) -> None:
                 )
             await store.add_commitment(Commitment(n, 0, "a workaround", T0 + timedelta(hours=2), DANA, T0))
             await store.add_update(n, "we are on it", DANA, T0 + timedelta(minutes=30), None)
-            await store.add_bad_news(n, Trigger.ETA_SLIPPED, "the ETA slipped", "the ETA slipped", "", T0)
+            await store.add_bad_news(BadNews(n, 0, Trigger.ETA_SLIPPED, "the ETA slipped", "the ETA slipped", T0))
 
 
 async def measure(url: str, count: int) -> dict[str, Any]:

@@ -17,14 +17,13 @@ from bot.chat import Capability, Inline, Invocation, Message, Reply, RoomRef, Se
 from bot.desk import Desk, person
 from bot.domain import EventKind, Incident, Person
 from bot.errors import BadInput, ChatError
-from bot.followups import ROOT_CAUSE, TEAM, FollowUp, Push, pushed_onto, root_cause
+from bot.followups import ROOT_CAUSE, TEAM, US, FollowUp, Push, pushed_onto, root_cause
 from bot.playbooks import LadderRung, TeamLadder
 from bot.store import Store
 from bot.vendors import CHASE, VendorDesk, generic_ladder, with_rhythm
 from bot.when import parse_when
 
 RCA_ASK = "the root-cause analysis"
-US = "us"
 
 
 class AskDesk:
@@ -112,6 +111,7 @@ class AskDesk:
                 every_business_days=every.business_days,
                 escalate_after=(team.escalate_after if team else None) or rhythm.escalate_after,
                 kind=TEAM,
+                customer_text=cmd.customer_text,
             )
             f, _ = await self.vendors.open_follow_up(
                 store, incident, with_rhythm(draft, cmd.every, cmd.escalate_after), inv
@@ -185,6 +185,7 @@ class AskDesk:
                     every_business_days=rhythm.every.business_days,
                     escalate_after=rhythm.escalate_after,
                     kind=ROOT_CAUSE,
+                    customer_text=cmd.customer_text,
                 )
                 f, ticket = await self.vendors.open_follow_up(
                     store, incident, with_rhythm(draft, cmd.every, cmd.escalate_after), inv

@@ -112,12 +112,7 @@ class ClosingDesk:
         roles = await self.desk.roles(store, incident)
         who = roles.get("comms") or roles.get("commander")
         held = format_duration(now - incident.resolved_at)
-        draft = (
-            f"Update on {incident.title}" + (f" for {incident.customer}" if incident.customer else "") + ". "
-            f"Service was restored on {render.when(incident.resolved_at, incident)} and has held for {held}. "
-            "Is everything working as it should on your side? If anything is still wrong, tell us and we will pick "
-            "it up at once; otherwise we will close the incident and send the review."
-        )
+        draft = await self.desk.voice.draft(store, incident, "watch", now, held=now - incident.resolved_at)
         await store.add_event(
             incident.number,
             now,
@@ -131,7 +126,7 @@ class ClosingDesk:
             EventKind.UPDATE_PROMPTED,
             None,
             f"{incident.ref}: confirm with the customer that all is well",
-            {"watch": True, "draft": draft, "tells": []},
+            {"watch": True, "draft": draft.text, "tells": []},
         )
         mention: list[Inline] = [render.mention(who), " — "] if who else []
         await self.desk.post(
@@ -145,7 +140,8 @@ class ClosingDesk:
                         f"the fix has held for {held}. Ask {incident.customer or 'the customer'} to confirm, record "
                         "it with `/incident update …`, then `close`; if it is not well, `reopen`.",
                     ),
-                    Section.of(Strong("Draft: "), draft),
+                    Section.of(Strong("Draft: "), draft.text),
+                    *([Section.of(Strong("⚠ Draft check: "), draft.warning)] if draft.warning else []),
                     Actions((Button("Update sent", "update sent as drafted", "primary"),)),
                 ),
                 Tone.REMINDER,

@@ -132,6 +132,7 @@ class ChangeFields(Command):
     timezone: str | None = None
     doing: str | None = None
     customer_contacts: tuple[str, ...] | None = None  # () clears them (`customer-contacts:none`)
+    headline: str | None = None  # what the customer calls the problem
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,7 @@ class AskVendor(Command):
     reference: str | None = None
     every: Every | None = None  # this ask's own chase cadence, over the playbook's
     escalate_after: int | None = None
+    customer_text: str | None = None  # `customer:"…"`: what the customer hears of it
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,7 @@ class AskTeam(Command):
     reference: str | None = None
     every: Every | None = None
     escalate_after: int | None = None
+    customer_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,7 @@ class OwnRootCause(Command):
     reference: str | None = None
     every: Every | None = None
     escalate_after: int | None = None
+    customer_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -254,6 +258,23 @@ class ListFollowUps(Command):
 
 
 @dataclass(frozen=True)
+class SetCustomerText(Command):
+    """`vendor customer V<n> <text>` / `rca customer <text>`: what the customer hears of an ask (None: the neutral
+    phrase again)."""
+
+    number: int | None  # None: the root cause
+    text: str | None
+
+
+@dataclass(frozen=True)
+class RewordCommitment(Command):
+    """`commit reword C<n> <text>`: a promise's words as the customer reads them (its due time and state stay)."""
+
+    number: int
+    promise: str
+
+
+@dataclass(frozen=True)
 class RecordUpdate(Command):
     text: str
     next: str | None = None
@@ -277,6 +298,7 @@ class SendUpdate(Command):
     next: str | None = None
     tells: tuple[int, ...] = ()
     tells_all: bool = False
+    confirm: bool = False  # `confirm:yes`: send it although it names something internal
 
 
 @dataclass(frozen=True)
@@ -357,38 +379,44 @@ HELP: dict[str, VerbHelp] = {
     ),
     "set": VerbHelp(
         'set [title:"…"] [customer:"…"] [impact:"…"] [cost:<amount>/h] [at-risk:<amount>] [tz:<zone>] [doing:"…"]'
-        " [customer-contacts:a@x.com,b@x.com]",
-        "change what was said at open; stakes past the playbook's line pull in the exec sponsor; `doing:` is the"
-        " customer-facing line of every draft; `customer-contacts:` who `update send` emails",
+        ' [headline:"…"] [customer-contacts:a@x.com,b@x.com]',
+        "change what was said at open; stakes past the playbook's line pull in the exec sponsor; `headline:` (what"
+        " the customer calls the problem) and `doing:` are what drafts to the customer say; `customer-contacts:`"
+        " who `update send` emails",
         "set at-risk:2M",
     ),
     "vendor": VerbHelp(
         "vendor <vendor> <ask> due:<when> [owner:@p] [ref:<id>] [every:<duration>] [escalate-after:<n>]"
-        " | vendor heard|done|escalate|cancel|snooze|email V<n> …",
-        "wait on a third party: dated, owned, chased and escalated up the vendor's ladder",
+        ' [customer:"…"] | vendor heard|done|escalate|cancel|snooze|email|customer V<n> …',
+        "wait on a third party: dated, owned, chased and escalated up the vendor's ladder; `customer:` is what the"
+        " customer hears of it (else a neutral phrase: the vendor's name never reaches them)",
         'vendor northwind "tracking number for the replacement unit" due:2d ref:RMA-4471',
     ),
     "ask": VerbHelp(
-        "ask <@person|team> <ask> due:<when> [owner:@p] [ref:<id>] [every:<duration>] [escalate-after:<n>]",
+        "ask <@person|team> <ask> due:<when> [owner:@p] [ref:<id>] [every:<duration>] [escalate-after:<n>]"
+        ' [customer:"…"]',
         "wait on one of our own teams: chased like a vendor, escalated up the team's ladder (lead, manager, exec"
         " sponsor); `vendor heard|done|… V<n>` moves it",
         'ask @payments-eng "confirm the POS patch is safe for 300 stores" due:4h',
     ),
     "rca": VerbHelp(
-        "rca <vendor|us> [ask] due:<when> [owner:@p] [ref:<id>] [every:<duration>] | rca heard|done [note]"
-        " | rca pushed <what they asked of us or the customer> [onto:us|customer]",
+        'rca <vendor|us> [ask] due:<when> [owner:@p] [ref:<id>] [every:<duration>] [customer:"…"]'
+        " | rca heard|done [note] | rca pushed <what they asked of us or the customer> [onto:us|customer]"
+        " | rca customer <text>",
         "who owns the root cause, chased on its own cadence (a business day unless the playbook says otherwise);"
         " `pushed` records the owner handing its analysis to us or the customer",
         "rca tailspin due:5bd ref:TS-5521",
     ),
     "vendors": VerbHelp("vendors", "the incident's vendor follow-ups", "vendors"),
     "commit": VerbHelp(
-        "commit <promise> due:<when> [needs:V1,V2] | commit kept C<n> [note] | commit missed C<n> [note]",
+        "commit <promise> due:<when> [needs:V1,V2] | commit kept C<n> [note] | commit missed C<n> [note]"
+        " | commit reword C<n> <promise>",
         "a promise to the customer, watched until it is kept or missed; a follow-up it needs slipping puts it at risk",
         'commit "replacement unit on site" due:"fri 17:00"',
     ),
     "update": VerbHelp(
-        "update <what we told the customer> [next:<when>] [tells:B1,B2|all] | update sent B<n> | update send <text>",
+        "update <what we told the customer> [next:<when>] [tells:B1,B2|all] | update sent B<n>"
+        " | update send <text> [confirm:yes]",
         "record a customer update; it resets the update clock and tells the bad news it names (`tells:`); `update"
         " send` emails it to the customer contacts first",
         'update "replacement ships friday; next update thursday noon" next:"thu 12:00"',
@@ -401,17 +429,19 @@ HELP: dict[str, VerbHelp] = {
 _OPTIONS: dict[str, frozenset[str]] = {
     "open": frozenset({"sev", "customer", "playbook", "impact", "cost", "at-risk", "products"}),
     "action": frozenset({"owner", "due"}),
-    "vendor": frozenset({"owner", "due", "ref", "every", "escalate-after"}),
-    "ask": frozenset({"owner", "due", "ref", "every", "escalate-after"}),
-    "rca": frozenset({"owner", "due", "ref", "every", "escalate-after", "onto"}),
+    "vendor": frozenset({"owner", "due", "ref", "every", "escalate-after", "customer"}),
+    "ask": frozenset({"owner", "due", "ref", "every", "escalate-after", "customer"}),
+    "rca": frozenset({"owner", "due", "ref", "every", "escalate-after", "onto", "customer"}),
     "resolve": frozenset({"watch"}),
     "commit": frozenset({"due", "needs"}),
-    "update": frozenset({"next", "tells"}),
-    "set": frozenset({"title", "customer", "impact", "cost", "at-risk", "tz", "doing", "customer-contacts"}),
+    "update": frozenset({"next", "tells", "confirm"}),
+    "set": frozenset(
+        {"title", "customer", "impact", "cost", "at-risk", "tz", "doing", "customer-contacts", "headline"}
+    ),
     "close": frozenset({"outcome"}),
 }
 # Stakes typed after `sev` ("sev 1 cost:45k/h") belong to `set`: say so instead of keeping them as the reason.
-_SET_ONLY = frozenset({"customer", "impact", "cost", "at-risk", "tz", "doing", "title"})
+_SET_ONLY = frozenset({"customer", "impact", "cost", "at-risk", "tz", "doing", "title", "headline"})
 MAX_AMOUNT = Decimal(10) ** 12
 MAX_NUMBER = 999_999_999  # of INC-n, V<n>, C<n>, B<n>: past any real count, and inside every database's INTEGER
 _COMMITMENT = re.compile(r"^C([0-9]+)$", re.IGNORECASE)
@@ -423,6 +453,10 @@ VENDOR_FORMS = {
     "cancel": ("vendor cancel V<n> <reason>", "vendor cancel V1 bought the unit elsewhere"),
     "snooze": ("vendor snooze V<n> [for]", "vendor snooze V1 1h"),
     "email": ("vendor email V<n>", "vendor email V1"),
+    "customer": (
+        "vendor customer V<n> <what the customer hears of it | none>",
+        'vendor customer V1 "the replacement router"',
+    ),
 }
 _OPTION_ALIASES = {
     "severity": "sev",
@@ -446,6 +480,10 @@ RCA_FORMS = {
     "pushed": (
         "rca pushed <what they asked of us or the customer> [onto:us|customer]",
         'rca pushed "asked Globex\'s network lead to pull their own router logs"',
+    ),
+    "customer": (
+        "rca customer <what the customer hears of it | none>",
+        'rca customer "the analysis of the network outage"',
     ),
 }
 _BAD_NEWS = re.compile(r"^B([0-9]+)$", re.IGNORECASE)
@@ -696,6 +734,12 @@ def _parse_set(args: _Args, incident: int | None) -> Command:
     doing = opts.get("doing")
     if doing is not None and (not doing or _MENTION.search(doing)):
         raise BadInput("doing: must be plain words for the customer, with no mentions", example='doing:"…"')
+    headline = opts.get("headline")
+    if headline is not None and (not headline.strip() or len(headline) > MAX_TITLE or _MENTION.search(headline)):
+        raise BadInput(
+            f"headline: must be plain words for the customer under {MAX_TITLE} characters",
+            example='set headline:"the outage of your store tills"',
+        )
     contacts = opts.get("customer-contacts")
     return ChangeFields(
         customer_contacts=parse_addresses(contacts) if contacts is not None else None,
@@ -706,6 +750,7 @@ def _parse_set(args: _Args, incident: int | None) -> Command:
         revenue_at_risk=parse_amount(opts["at-risk"]) if "at-risk" in opts else None,
         timezone=parse_timezone(opts["tz"]) if "tz" in opts else None,
         doing=_checked_text(doing),
+        headline=" ".join(headline.split()) if headline else None,
         incident=incident,
     )
 
@@ -742,6 +787,10 @@ def _parse_update(args: _Args, incident: int | None) -> Command:
             return SendDraft(bad_news=ref_number(m, "update sent B1"), incident=incident)
         if rest in ([], ["as", "drafted"]):
             return SendDraft(incident=incident)
+    if "confirm" in args.options:
+        raise BadInput(
+            "confirm: goes with `update send`, which emails the customer", example="update send … confirm:yes"
+        )
     tells_text = args.options.get("tells", "")
     tells_all = tells_text.strip().lower() == "all"
     tells = () if tells_all or not tells_text else _refs(tells_text, _BAD_NEWS, "bad news like B1", "tells:B1,B2")
@@ -757,10 +806,14 @@ def _parse_update(args: _Args, incident: int | None) -> Command:
 def _parse_update_send(args: _Args, incident: int | None) -> Command:
     """`update send` (the last draft), `update send B<n>` (its draft), `update send <text> [next:] [tells:]`."""
     rest = [w.text.lower() for w in args.words[1:]]
+    confirm_text = args.options.pop("confirm", None)
+    if confirm_text is not None and confirm_text.strip().lower() not in ("yes", "y", "true"):
+        raise BadInput("confirm: is `yes` (send it as written)", example="update send … confirm:yes")
+    confirm = confirm_text is not None
     if not args.options and (rest in ([], ["as", "drafted"])):
-        return SendUpdate(incident=incident)
+        return SendUpdate(incident=incident, confirm=confirm)
     if not args.options and len(rest) == 1 and (m := _BAD_NEWS.match(rest[0])):
-        return SendUpdate(bad_news=ref_number(m, "update send B1"), incident=incident)
+        return SendUpdate(bad_news=ref_number(m, "update send B1"), incident=incident, confirm=confirm)
     args.words = args.words[1:]
     tells_text = args.options.get("tells", "")
     tells_all = tells_text.strip().lower() == "all"
@@ -771,6 +824,7 @@ def _parse_update_send(args: _Args, incident: int | None) -> Command:
         tells=tells,
         tells_all=tells_all,
         incident=incident,
+        confirm=confirm,
     )
 
 
@@ -899,8 +953,22 @@ def _parse_vendor(args: _Args, incident: int | None) -> Command:
         reference=_checked_ref(args.options.get("ref")),
         every=every,
         escalate_after=escalate_after,
+        customer_text=_customer_text(args.options.get("customer"), HELP["vendor"].example),
         incident=incident,
     )
+
+
+def _customer_text(value: str | None, example: str) -> str | None:
+    """`customer:"…"`: plain words for the customer, no mentions."""
+    if value is None:
+        return None
+    value = " ".join(value.split())
+    if not value or len(value) > MAX_TITLE or _MENTION.search(value):
+        raise BadInput(
+            f"customer: is what the customer hears of it, in plain words under {MAX_TITLE} characters",
+            example=example + ' customer:"the replacement router"',
+        )
+    return value
 
 
 def _chase_options(args: _Args) -> tuple[Every | None, int | None]:
@@ -945,6 +1013,7 @@ def _parse_ask(args: _Args, incident: int | None) -> Command:
         reference=_checked_ref(args.options.get("ref")),
         every=every,
         escalate_after=escalate_after,
+        customer_text=_customer_text(args.options.get("customer"), HELP["ask"].example),
         incident=incident,
     )
 
@@ -955,6 +1024,11 @@ def _parse_rca(args: _Args, incident: int | None) -> Command:
     if sub in RCA_FORMS:
         usage, example = RCA_FORMS[sub]
         allowed = {"heard": {"due"}, "pushed": {"onto"}}.get(sub, set())
+        if sub == "customer":
+            if args.options:
+                raise BadInput(f"`rca customer` takes only the words ({usage})", example=example)
+            args.words = words[1:]
+            return SetCustomerText(number=None, text=_new_customer_text(args, example), incident=incident)
         extra = sorted(set(args.options) - allowed)
         if extra:
             raise BadInput(f"`rca {sub}` takes no {extra[0]}: option ({usage})", example=example)
@@ -988,6 +1062,7 @@ def _parse_rca(args: _Args, incident: int | None) -> Command:
         reference=_checked_ref(args.options.get("ref")),
         every=every,
         escalate_after=escalate_after,
+        customer_text=_customer_text(args.options.get("customer"), HELP["rca"].example),
         incident=incident,
     )
 
@@ -1011,6 +1086,8 @@ def _parse_follow_up(sub: str, number: int, args: _Args, incident: int | None) -
     if extra:
         raise BadInput(f"`vendor {sub}` takes no {extra[0]}: option ({usage})", example=example)
     args.words = args.words[2:]
+    if sub == "customer":
+        return SetCustomerText(number=number, text=_new_customer_text(args, example), incident=incident)
     note = args.text()
     if sub == "heard":
         return HeardFromVendor(number=number, note=note, due=args.options.get("due"), incident=incident)
@@ -1029,9 +1106,27 @@ def _parse_follow_up(sub: str, number: int, args: _Args, incident: int | None) -
     return SnoozeFollowUp(number=number, duration=note or "1h", incident=incident)
 
 
+def _new_customer_text(args: _Args, example: str) -> str | None:
+    """The words of `vendor customer V<n> …` / `rca customer …`; `none` goes back to the neutral phrase."""
+    text = args.text(MAX_TITLE, "what the customer hears of it")
+    if text is None:
+        raise BadInput("say what the customer hears of it (or `none`)", example=example)
+    return None if text.lower() == "none" else _customer_text(text, example)
+
+
 def _parse_commit(args: _Args, incident: int | None) -> Command:
     words = args.words
     sub = words[0].text.lower() if words and not words[0].quoted else ""
+    if sub == "reword":
+        example = 'commit reword C1 "a working router on site"'
+        m = _COMMITMENT.match(words[1].text) if len(words) > 1 else None
+        if m is None or args.options:
+            raise BadInput("`commit reword` needs a commitment number like C1 and the new words", example=example)
+        args.words = words[2:]
+        promise = args.text(what="the promise")
+        if not promise or _MENTION.search(promise):
+            raise BadInput("say the promise as the customer should read it, with no mentions", example=example)
+        return RewordCommitment(number=ref_number(m, example), promise=promise, incident=incident)
     if sub in ("kept", "missed"):
         m = _COMMITMENT.match(words[1].text) if len(words) > 1 else None
         if m is None:

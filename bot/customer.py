@@ -80,6 +80,7 @@ class CustomerUpdate:
     author: Person
     at: datetime
     next_due: datetime | None
+    exact: bool = False  # the text is exactly what the customer got (the bot sent it, or it was sent as drafted)
 
     @property
     def ref(self) -> str:
@@ -100,6 +101,9 @@ class BadNews:
     repeats: int = 0
     answered_at: datetime | None = None
     update_number: int | None = None
+    commitment: int | None = None  # the C<n> it is about, if any
+    follow_up: int | None = None  # the V<n> it is about, if any
+    moot_at: datetime | None = None  # a promise kept before this was told: there is nothing left to tell
 
     @property
     def ref(self) -> str:
@@ -108,3 +112,8 @@ class BadNews:
     @property
     def told(self) -> bool:
         return self.answered_at is not None
+
+    @property
+    def pending(self) -> bool:
+        """Still to be told: neither told nor made moot."""
+        return self.answered_at is None and self.moot_at is None

@@ -23,6 +23,7 @@ from bot.playbooks import PlaybookLibrary
 from bot.store import Database, Store
 from bot.store.inbox import applying
 from bot.store.outbox import PENDING, REFUSED, SENT, SHORT
+from bot.voice.compose import Voice
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class Desk:
     def __init__(self, core: Core) -> None:
         self.core = core
         self.outbox = Deliverer(core.db, core.chat, core.clock)
+        self.voice = Voice(core.playbooks)  # every text for the customer is composed and guarded here
 
     @property
     def db(self) -> Database:

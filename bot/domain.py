@@ -116,6 +116,7 @@ class Incident:
     outcome: str | None = None
     unresolved_reason: str | None = None
     customer_contacts: tuple[str, ...] = ()  # the customer's email addresses (`set customer-contacts:…`)
+    headline: str | None = None  # what the customer calls the problem (`set headline:`); drafts never use the title
 
     @property
     def ref(self) -> str:

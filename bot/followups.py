@@ -28,6 +28,7 @@ class FollowUpState(StrEnum):
 AFTER_PLAN_B = timedelta(weeks=1)
 OPEN_STATES = (FollowUpState.WAITING, FollowUpState.OVERDUE, FollowUpState.ESCALATED)
 VENDOR, TEAM, ROOT_CAUSE = "vendor", "team", "rca"  # what a follow-up waits for: a third party, our team, the RCA
+US = "us"  # who owns a root cause when it is our own side
 # What every incident waiting on one vendor ticket sees alike: the chase's state, copied to each of them.
 SHARED_FIELDS = (
     "state", "chases", "unanswered", "rung", "escalations", "heard_at", "last_heard_at", "received_at",
@@ -80,6 +81,7 @@ class FollowUp:
     every_business_days: int = 0  # chased every N business days instead of every ``remind_every``
     lead: tuple[int, int] | None = None  # (incident, number) of the follow-up whose chase this one shares
     pushes: tuple[Push, ...] = ()
+    customer_text: str | None = None  # `customer:"…"`: what the customer hears of it, instead of a neutral phrase
 
     @property
     def ref(self) -> str:
@@ -101,11 +103,6 @@ class FollowUp:
     def mirror(self, lead: FollowUp) -> FollowUp:
         """This incident's copy of a shared vendor ticket, brought level with the follow-up that chases it."""
         return replace(self, **{name: getattr(lead, name) for name in SHARED_FIELDS})
-
-    @property
-    def named_for_customer(self) -> str:
-        """How a customer draft names this vendor: the playbook's `customer_name`, else a neutral phrase."""
-        return self.customer_name or "our supplier"
 
     @property
     def is_open(self) -> bool:

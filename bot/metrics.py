@@ -179,7 +179,7 @@ async def read_snapshot(db: Database) -> Snapshot:
             select(func.count())
             .select_from(BadNewsRow)
             .join(IncidentRow, IncidentRow.number == BadNewsRow.incident)
-            .where(live, BadNewsRow.answered_at.is_(None))
+            .where(live, BadNewsRow.answered_at.is_(None), BadNewsRow.moot_at.is_(None))
         )
         at_risk = await run(
             select(func.count())

@@ -14,6 +14,8 @@ import yaml
 
 from bot.errors import NotFound, PlaybookError
 from bot.playbook_schema import Reader, value
+from bot.voice.templates import KINDS, TemplateSet
+from bot.voice.templates import build as build_templates
 from bot.when import BusinessHours, Every
 
 _GROUP_NAME = re.compile(r"[a-z][a-z0-9_-]*")
@@ -29,7 +31,7 @@ ASK_KINDS = ("vendor", "team", "root_cause")
 _TOP_KEYS = (
     "name", "title", "description", "keywords", "timezone", "channel_pattern", "private",
     "roles", "teams", "products", "exec_sponsor", "updates", "vendors", "checklist", "customer_contacts", "chase",
-    "team_ladders",
+    "team_ladders", "language", "customer_templates",
 )  # fmt: skip
 _TEAM_LADDER_KEYS = ("aliases", "lead", "manager", "exec_sponsor", "remind_every", "escalate_after")
 _VENDOR_KEYS = (
@@ -155,6 +157,8 @@ class Playbook:
     customer_contacts: tuple[str, ...] = ()  # who `update send` emails when the incident names nobody
     chase: Mapping[str, ChaseRhythm] = field(default_factory=lambda: DEFAULT_RHYTHMS)
     team_ladders: tuple[TeamLadder, ...] = ()
+    language: str = "en"  # BCP 47: the customer's language (drafts, dates, amounts)
+    customer_templates: TemplateSet | None = field(default=None, compare=False)  # None: the shipped ones
 
     def vendor(self, name: str) -> VendorProfile | None:
         """The vendor profile that ``name`` names (by name or alias), if any."""
@@ -310,6 +314,7 @@ def _read_playbook(r: Reader, root: yaml.Node, stem: str) -> Playbook | None:
         r.problem(root, "the playbook needs roles or teams: who to pull into the war room")
     timezone = value(fields, "timezone", r.timezone, None)
     cadence, at_risk_window = _read_updates(r, fields["updates"]) if "updates" in fields else ({}, None)
+    language, templates = _read_voice(r, fields)
     return Playbook(
         name=name,
         title=value(fields, "title", r.text, ""),
@@ -330,7 +335,30 @@ def _read_playbook(r: Reader, root: yaml.Node, stem: str) -> Playbook | None:
         customer_contacts=value(fields, "customer_contacts", r.addresses, _NO_TEXT),
         chase=MappingProxyType(_read_chase(r, fields["chase"]) if "chase" in fields else dict(DEFAULT_RHYTHMS)),
         team_ladders=_read_team_ladders(r, fields["team_ladders"]) if "team_ladders" in fields else (),
+        language=language,
+        customer_templates=templates,
     )
+
+
+def _read_voice(r: Reader, fields: dict[str, yaml.Node]) -> tuple[str, TemplateSet | None]:
+    """`language:` and `customer_templates:`, each template rendered with sample data before it is accepted."""
+    language = value(fields, "language", r.text, "en")
+    if "language" not in fields and "customer_templates" not in fields:
+        return language, None
+    overrides: dict[str, tuple[str, int]] = {}
+    node = fields.get("customer_templates")
+    kinds = r.mapping(node, "customer_templates", allowed=KINDS) if node is not None else {}
+    for kind, template in (kinds or {}).items():
+        text = r.text(template, f"customer_templates.{kind}")
+        if text is not None and isinstance(template, yaml.ScalarNode):
+            # A block scalar (`|`) starts on the line after its indicator; a plain or quoted one on its own line.
+            first = template.start_mark.line + (1 if template.style in ("|", ">") else 0)
+            overrides[kind] = (str(template.value), first)
+    anchor = fields.get("language") or node
+    templates, problems = build_templates(language, overrides)
+    for line, message in problems:
+        r.problem(anchor, message, line=line or None)
+    return language, templates
 
 
 def _read_chase(r: Reader, node: yaml.Node) -> dict[str, ChaseRhythm]:

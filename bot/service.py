@@ -31,7 +31,7 @@ from bot.chat import (
 from bot.closing import WATCH, ClosingDesk
 from bot.customer import Trigger
 from bot.desk import Core, Desk, person
-from bot.domain import SEVERITY_MEANING, EventKind, Incident, IncidentState, Person, ResponderRecord, RoleAssignment
+from bot.domain import EventKind, Incident, IncidentState, Person, ResponderRecord, RoleAssignment
 from bot.errors import BadInput, ChatError, WarroomError
 from bot.followups import pushed_onto, root_cause
 from bot.mail.desk import MailDesk
@@ -117,6 +117,8 @@ class Warroom:
             c.MissCommitment: self.customer.missed,  # type: ignore[dict-item]
             c.EmailFollowUp: self.mail.email_vendor,  # type: ignore[dict-item]
             c.SendUpdate: self.mail.send_update,  # type: ignore[dict-item]
+            c.SetCustomerText: self.vendors.customer_text,  # type: ignore[dict-item]
+            c.RewordCommitment: self.customer.reword,  # type: ignore[dict-item]
         }
 
     async def handle(self, invocation: Invocation) -> Reply:
@@ -450,7 +452,7 @@ class Warroom:
                     " I keep trying."
                 )
             )
-        untold = [b for b in await store.bad_news(n) if not b.told]
+        untold = [b for b in await store.bad_news(n) if b.pending]
         if untold:
             blocks += [
                 Section.of(Strong("Bad news not yet told to the customer")),
@@ -483,10 +485,7 @@ class Warroom:
                 what = f"the severity rose from {before.severity} to {cmd.severity}" + (
                     f" ({cmd.reason})" if cmd.reason else ""
                 )
-                tell = f"the problem has become more serious: we now rate it {SEVERITY_MEANING[cmd.severity]}"
-                prompt = await self.customer.bad_news(
-                    store, incident, Trigger.SEVERITY_RAISED, what, self.desk.now, tell=tell
-                )
+                prompt = await self.customer.bad_news(store, incident, Trigger.SEVERITY_RAISED, what, self.desk.now)
         tone = Tone.BAD_NEWS if verb == "raised" else Tone.INFO
         await self.desk.announce(
             incident, Message(f"{incident.ref}: {text}", (Section.of("by ", render.mention(person(inv))),), tone)
@@ -639,8 +638,7 @@ class Warroom:
             await store.cancel_reminders(incident.number, WATCH)
             await self.customer.restart_clock(store, incident, self.desk.now)
             what = "the fix did not hold and the incident is open again" + (f": {cmd.reason}" if cmd.reason else "")
-            tell = "the fix did not hold and we are working on the problem again"
-            return await self.customer.bad_news(store, incident, Trigger.REOPENED, what, self.desk.now, tell=tell)
+            return await self.customer.bad_news(store, incident, Trigger.REOPENED, what, self.desk.now)
 
         return await self._transition(
             cmd, inv, EventKind.REOPENED, lambda i: i.reopen(), "Reopened", cmd.reason, bad_news

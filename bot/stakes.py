@@ -34,6 +34,7 @@ _LABELS = {
     "revenue_at_risk": "revenue at risk",
     "timezone": "time zone",
     "doing": "what we are doing (for the customer)",
+    "headline": "headline (what the customer calls the problem)",
     "customer_contacts": "customer contacts",
 }
 
@@ -66,11 +67,18 @@ class StakesDesk:
                 text,
                 {"fields": sorted(changed), "stakes": bool({"cost_per_hour", "revenue_at_risk"} & set(changed))},
             )
+            warning = ""
+            for field in ("headline", "doing"):  # customer words: said at once if they name something internal
+                if field in changed and (names := await self.desk.voice.screen(store, incident, changed[field])):
+                    warning += (
+                        f". ⚠ The {field} names '{names[0].text}' ({names[0].what}): drafts fall back to a safe "
+                        f'skeleton until you change it with `set {field}:"…"`'
+                    )
         await self.desk.announce(
             incident, Message(f"✏ {incident.ref}: {text}", (Section.of("by ", render.mention(person(inv))),))
         )
         pulled = await self.pull_in_sponsor(incident)
-        return self.desk.ack(incident, text + (f". {pulled}" if pulled else ""))
+        return self.desk.ack(incident, text + warning + (f". {pulled}" if pulled else ""))
 
     def sponsors_due(self, incident: Incident) -> list[tuple[str, str]]:
         """(handle, why) for each exec sponsor the playbook's line calls for at the incident's stakes."""

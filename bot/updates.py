@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -11,20 +10,20 @@ from zoneinfo import ZoneInfo
 from bot import commands as c
 from bot import render
 from bot.chat import Actions, Button, Inline, Invocation, Message, Reply, Section, Strong, Tone
-from bot.customer import BadNews, Commitment, CommitmentState, Trigger
+from bot.customer import BadNews, Commitment, CommitmentState, CustomerUpdate, Trigger
 from bot.desk import Desk, person
 from bot.domain import EventKind, Incident, IncidentState, Person
 from bot.errors import BadInput
 from bot.followups import FollowUp
 from bot.reminders import Reminder
 from bot.store import Store
+from bot.voice.compose import Composed
 from bot.when import format_duration, parse_when
 
 UPDATE_DUE = "update_due"
 COMMITMENT = "commitment"
 DAILY = timedelta(days=1)
 QUIET_AFTER = 4  # prompts at the cadence (the first and three repeats); after that, one a day
-NEUTRAL_DOING = "our team is working on it and will say more soon"
 
 
 def repeat_gap(cadence: timedelta, prompts: int) -> timedelta:
@@ -74,61 +73,41 @@ class CustomerDesk:
         await store.schedule(incident.number, UPDATE_DUE, 0, due, now=now)
         return due
 
-    # --- drafts: only what is meant for the customer ------------------------------------------------
+    # --- drafts: only what is meant for the customer (bot.voice builds and guards them) ---------------
 
     async def draft(
         self, store: Store, incident: Incident, now: datetime, *, final: bool = False, tell: Sequence[BadNews] = ()
-    ) -> str:
-        """An update built only from what the customer may hear: the title, impact, `doing:`, our promises, the
-        last update, and follow-ups under their vendors' customer-facing names. Notes, lessons, actions and
-        people's names never reach it."""
-
-        def when(at: datetime) -> str:
-            return render.when(at, incident)
-
-        parts = [f"Update on {incident.title}" + (f" for {incident.customer}" if incident.customer else "") + "."]
-        parts.append(f"What happened: {incident.impact or incident.title}, since {when(incident.opened_at)}.")
-        parts += [f"We also need to tell you: {b.tell}." for b in tell]
+    ) -> Composed:
+        """The update the customer should get now, in their language, from customer fields only."""
         if final or incident.state is IncidentState.RESOLVED:
-            parts.append("Service is restored" + (f": {incident.doing}" if incident.doing else "") + ".")
-            parts.append("We will send the review of what happened and what we are changing.")
-            return " ".join(parts)
-        parts.append(f"What we are doing: {await self.doing(store, incident)}.")
-        waiting = [f for f in await store.follow_ups(incident.number) if f.is_open]
-        if waiting:
-            parts.append("What we are waiting on: " + "; ".join(_waiting_line(f, now, incident) for f in waiting) + ".")
-        promises = [p for p in await store.commitments(incident.number) if p.is_open]
-        if promises:
-            parts.append("What we promised: " + "; ".join(f"{p.promise} by {when(p.due)}" for p in promises) + ".")
-        parts.append(f"Next update: by {when(now + self.cadence(incident))}.")
-        return " ".join(parts)
-
-    async def doing(self, store: Store, incident: Incident) -> str:
-        """`set doing:`, else what the last update told the customer, else a neutral line."""
-        if incident.doing:
-            return incident.doing.rstrip(".")
-        updates = await store.updates(incident.number)
-        if updates:
-            said = as_said_to(incident.customer, updates[-1].text).rstrip(".")
-            return f"as we told you {render.when(updates[-1].at, incident)}: {said}"
-        return NEUTRAL_DOING
+            return await self.desk.voice.draft(store, incident, "final", now, tell=tell)
+        next_update = now + self.cadence(incident)
+        return await self.desk.voice.draft(store, incident, "update", now, tell=tell, next_update=next_update)
 
     # --- bad news ----------------------------------------------------------------------------------
 
     async def bad_news(
-        self, store: Store, incident: Incident, trigger: Trigger, what: str, now: datetime, *, tell: str | None = None
+        self,
+        store: Store,
+        incident: Incident,
+        trigger: Trigger,
+        what: str,
+        now: datetime,
+        *,
+        commitment: int | None = None,
+        follow_up: int | None = None,
     ) -> Message:
         """Record a slip as B<n> and return the prompt to tell the customer now, with a customer-safe draft.
 
-        ``what`` is how the war room says it; ``tell`` how the customer may hear it (``what`` when omitted).
+        ``what`` is how the war room says it; the customer's words come from bot.voice, from what it is about
+        (``commitment``, ``follow_up``) as the customer may hear it.
         """
-        tell = tell or what
-        draft = (
-            f"We need to tell you early: {tell}. Impact: {incident.impact or incident.title}. "
-            f"What we are doing about it: {await self.doing(store, incident)}. "
-            f"Next update: by {render.when(now + self.cadence(incident), incident)}."
+        news = BadNews(incident.number, 0, trigger, what, "", now, commitment=commitment, follow_up=follow_up)
+        news = replace(news, tell=await self.desk.voice.news(store, incident, news))
+        composed = await self.desk.voice.draft(
+            store, incident, "bad_news", now, tell=(news,), next_update=now + self.cadence(incident)
         )
-        news = await store.add_bad_news(incident.number, trigger, what, tell, draft, now)
+        news = await store.add_bad_news(replace(news, draft=composed.text))
         await store.add_event(
             incident.number,
             now,
@@ -148,7 +127,8 @@ class CustomerDesk:
                     "tell the customer now, before they find out. It stays untold (and is prompted again every "
                     f"cadence) until an update says it told it: *Update sent* below, or `update … tells:{news.ref}`.",
                 ),
-                Section.of(Strong("Draft: "), draft),
+                Section.of(Strong("Draft: "), composed.text),
+                *leak_warning(composed),
                 Actions(
                     (
                         Button("Update sent", f"update sent {news.ref}", "primary"),
@@ -166,7 +146,6 @@ class CustomerDesk:
         f: FollowUp,
         trigger: Trigger,
         what: str,
-        tell: str,
         now: datetime,
         *,
         notice: bool = True,
@@ -189,12 +168,7 @@ class CustomerDesk:
             if p.state is CommitmentState.OPEN:
                 await self._put_at_risk(store, incident, p, now, because=f"{f.ref} {f.vendor}: {what}")
         promises = "; ".join(f"{p.ref} {p.promise} by {render.when(p.due, incident)}" for p in needing)
-        told = "; ".join(f"{p.promise} by {render.when(p.due, incident)}" for p in needing)
-        if trigger is Trigger.ETA_SLIPPED and not endangered:
-            tell_more = f"{tell}; our promise of {told} still stands"
-        else:
-            tell_more = f"{tell}, which puts our promise of {told} at risk"
-        return await self.bad_news(store, incident, trigger, f"{what} — needed by {promises}", now, tell=tell_more)
+        return await self.bad_news(store, incident, trigger, f"{what} — needed by {promises}", now, follow_up=f.number)
 
     async def _put_at_risk(
         self, store: Store, incident: Incident, promise: Commitment, now: datetime, because: str
@@ -216,7 +190,7 @@ class CustomerDesk:
     async def update(self, cmd: c.RecordUpdate, inv: Invocation) -> Reply:
         async with self.desk.db.transaction() as store:
             incident = await self.desk.target(store, cmd, inv)
-            return await self._record(store, incident, cmd.text, cmd.next, cmd.tells, cmd.tells_all, inv)
+            return await self._record(store, incident, cmd.text, cmd.next, cmd.tells, cmd.tells_all, inv, exact=False)
 
     async def send_draft(self, cmd: c.SendDraft, inv: Invocation) -> Reply:
         """*Update sent*: record exactly the drafted text, and tell the bad news it carried."""
@@ -239,7 +213,9 @@ class CustomerDesk:
                         example=c.HELP["update"].example,
                     )
                 text, tells = str(prompted[-1].data["draft"]), tuple(prompted[-1].data.get("tells") or ())
-            return await self._record(store, incident, text, None, tells, False, inv, strict=cmd.bad_news is not None)
+            return await self._record(
+                store, incident, text, None, tells, False, inv, strict=cmd.bad_news is not None, exact=True
+            )
 
     async def _record(
         self,
@@ -251,6 +227,7 @@ class CustomerDesk:
         tells_all: bool,
         inv: Invocation,
         *,
+        exact: bool,
         strict: bool = True,
         next_at: datetime | None = None,
         via: str | None = None,
@@ -258,36 +235,57 @@ class CustomerDesk:
         now = self.desk.now
         incident.require_open("record customer updates")
         news = await store.bad_news(incident.number)
-        untold = {b.number: b for b in news if not b.told}
+        untold = {b.number: b for b in news if b.pending}
         if tells_all:
             tells = tuple(untold)
         known = {b.number: b for b in news}
+        earlier = {u.number: u for u in await store.updates(incident.number)}
+        # Told by an update that did not say it: a later update that does may tell it again, for real.
+        retell = {
+            n: b
+            for n, b in known.items()
+            if n in tells and b.told and b.update_number in earlier
+            and not await self._says(store, incident, earlier[b.update_number], b)
+        }  # fmt: skip
         for n in tells:
             if n not in known:
                 raise BadInput(f"{incident.ref} has no B{n}; `status` lists the bad news untold", example="tells:B1")
-            if strict and n not in untold:
+            if known[n].moot_at is not None:
+                raise BadInput(f"B{n} is moot: the promise it was about was kept", example="tells:B1")
+            if strict and n not in untold and n not in retell:
                 raise BadInput(f"B{n} was already told in U{known[n].update_number}", example="tells:B1")
-        tells = tuple(n for n in tells if n in untold)
+        tells = tuple(n for n in tells if n in untold or n in retell)
         next_due = parse_when(next_text, now=now, tz=ZoneInfo(incident.timezone)) if next_text else next_at
+        still = [b for n, b in untold.items() if n not in tells]
         if incident.state in (IncidentState.OPEN, IncidentState.MITIGATED):
             next_due = next_due or now + self.cadence(incident)
             await store.schedule(incident.number, UPDATE_DUE, 0, next_due, now=now)
-        u = await store.add_update(incident.number, text, person(inv), now, next_due)
-        await store.tell_bad_news(incident.number, tells, u.number, now)
+        elif still:  # resolved with bad news still untold: it is prompted again on its cadence until told
+            await store.schedule(incident.number, UPDATE_DUE, 0, now + self.cadence(incident), now=now)
+        else:
+            await store.cancel_reminders(incident.number, UPDATE_DUE)
+        u = await store.add_update(incident.number, text, person(inv), now, next_due, exact=exact)
+        await store.tell_bad_news(incident.number, [n for n in tells if n in untold], u.number, now)
+        await store.retell_bad_news(incident.number, [n for n in tells if n in retell], u.number, now)
         await store.save_incident(replace(incident, update_prompts=0))
         told = ", ".join(f"B{n}" for n in tells)
+        unsaid = [known[n] for n in tells if not await self._says(store, incident, u, known[n])]
         await store.add_event(
             incident.number,
             now,
             EventKind.UPDATE,
             person(inv),
             f"{u.ref} recorded: {text}" + (f" (tells {told})" if told else ""),
-            {"update": u.number, "tells": list(tells)},
+            {"update": u.number, "tells": list(tells), "unmentioned": [b.number for b in unsaid]},
         )
-        still = [b for n, b in untold.items() if n not in tells]
         tail = f" Next update due {render.when(next_due, incident)}." if next_due else " No further updates are due."
         if told:
             tail += f" It tells {told}."
+        for b in unsaid:
+            tail += (
+                f" ⚠ {u.ref} does not mention {b.ref} ({b.what}): if the customer was not told, tell them and record "
+                f"it with `update … tells:{b.ref}`; the summary lists it as a finding until then."
+            )
         if still:
             tail += (
                 " Still untold: "
@@ -308,6 +306,10 @@ class CustomerDesk:
             incident, f"{u.ref} recorded: {text}." + tail, tone=Tone.REMINDER if still else Tone.SUCCESS
         )
 
+    async def _says(self, store: Store, incident: Incident, u: CustomerUpdate, b: BadNews) -> bool:
+        """An update says a piece of bad news when it shares a content word with it (a draft of ours always does)."""
+        return await self.desk.voice.mentioned(store, incident, u.text, b)
+
     async def record(
         self,
         store: Store,
@@ -320,7 +322,9 @@ class CustomerDesk:
         via: str,
     ) -> None:
         """Record an update that already went out (an email the server took): exactly its text, and what it told."""
-        await self._record(store, incident, text, None, tells, False, inv, strict=False, next_at=next_at, via=via)
+        await self._record(
+            store, incident, text, None, tells, False, inv, strict=False, next_at=next_at, via=via, exact=True
+        )
 
     async def commit(self, cmd: c.MakeCommitment, inv: Invocation) -> Reply:
         now = self.desk.now
@@ -350,7 +354,6 @@ class CustomerDesk:
                     f,
                     Trigger.COMMITMENT_AT_RISK,
                     f"{f.ref} {f.vendor} is already {f.state.value}, due {render.when(f.due, incident)}",
-                    f"{f.ask} from {f.named_for_customer} is late",
                     now,
                 )
         if prompt:
@@ -374,7 +377,54 @@ class CustomerDesk:
                 text,
                 {"commitment": promise.number},
             )
+            moot = await self._moot(store, incident, promise, now)
+            if moot:
+                text += (
+                    f"; {moot} no longer to tell (moot: the promise was kept before the customer heard it was at risk)"
+                )
         await self.desk.announce(incident, Message(f"✅ {incident.ref}: {text}"))
+        return self.desk.ack(incident, text)
+
+    async def _moot(self, store: Store, incident: Incident, promise: Commitment, now: datetime) -> str:
+        """Untold bad news about a promise now kept has nothing left to tell: it is moot (never "never told")."""
+        commitments = await store.commitments(incident.number)
+        still_needed = {n for c in commitments if c.is_open for n in c.needs}
+        moot = [
+            b
+            for b in await store.bad_news(incident.number)
+            if b.pending
+            and (
+                b.commitment == promise.number
+                or (b.follow_up in promise.needs and b.follow_up not in still_needed and b.commitment is None)
+            )
+        ]
+        if not moot:
+            return ""
+        await store.make_moot(incident.number, [b.number for b in moot], now)
+        refs = ", ".join(b.ref for b in moot)
+        await store.add_event(
+            incident.number,
+            now,
+            EventKind.NOTICE,
+            None,
+            f"{refs} moot: {promise.ref} was kept before the customer was told it was at risk",
+            {"moot": [b.number for b in moot], "commitment": promise.number},
+        )
+        return refs
+
+    async def reword(self, cmd: c.RewordCommitment, inv: Invocation) -> Reply:
+        """A promise's words as the customer should read them; its due time, state and history stay."""
+        async with self.desk.db.transaction() as store:
+            incident = await self.desk.target(store, cmd, inv)
+            incident.require_open("reword a promise")
+            before = await store.commitment(incident.number, cmd.number)
+            await store.save_commitment(replace(before, promise=cmd.promise))
+            text = f'{before.ref} reworded: "{before.promise}" → "{cmd.promise}"'
+            await store.add_event(
+                incident.number, self.desk.now, EventKind.CHANGED, person(inv), text, {"commitment": before.number}
+            )
+            if names := await self.desk.voice.screen(store, incident, cmd.promise):
+                text += f". ⚠ It still names '{names[0].text}' ({names[0].what}): drafts keep the safe skeleton"
         return self.desk.ack(incident, text)
 
     async def missed(self, cmd: c.MissCommitment, inv: Invocation) -> Reply:
@@ -413,6 +463,7 @@ class CustomerDesk:
             Trigger.COMMITMENT_MISSED,
             f"we missed our promise of {promise.promise} by {render.when(promise.due, incident)}",
             now,
+            commitment=promise.number,
         )
 
     # --- what the reminder engine fires --------------------------------------------------------------
@@ -423,13 +474,14 @@ class CustomerDesk:
         Bad news still untold rides on the same prompt, so the room is never flooded with both.
         """
         incident = await store.get_incident(reminder.incident, lock=True)
-        if incident.state not in (IncidentState.OPEN, IncidentState.MITIGATED):
-            return
+        untold = [b for b in await store.bad_news(incident.number) if b.pending]
+        restored = incident.state is IncidentState.RESOLVED
+        if incident.state not in (IncidentState.OPEN, IncidentState.MITIGATED) and not (restored and untold):
+            return  # resolved: only bad news still untold keeps the prompts coming, on the same cadence
         cadence = self.cadence(incident)
         prompts = incident.update_prompts + 1
         await store.save_incident(replace(incident, update_prompts=prompts))
         await store.schedule(incident.number, UPDATE_DUE, 0, now + repeat_gap(cadence, prompts), now=now)
-        untold = [b for b in await store.bad_news(incident.number) if not b.told]
         await store.count_repeat(incident.number, [b.number for b in untold])
         loudest = max([prompts, *(b.repeats + 1 for b in untold)])
         roles = await self.desk.roles(store, incident)
@@ -459,21 +511,25 @@ class CustomerDesk:
             else None
         )
         title = (
-            f"📣 {incident.ref}: customer update due"
+            f"📣 {incident.ref}: service is restored but the customer has not heard the bad news"
+            if restored
+            else f"📣 {incident.ref}: customer update due"
             if prompts == 1
             else f"📣 {incident.ref}: customer update overdue — prompt {prompts}"
-            + (f", escalated to {reach}" if reach else "")
         )
+        if prompts > 1 and reach:
+            title += f", escalated to {reach}"
         if untold:
             title += f" · {len(untold)} bad news untold"
         draft = await self.draft(store, incident, now, tell=untold)
+        tells = [] if draft.leaks else [b.number for b in untold]  # the skeleton tells nothing
         await store.add_event(
             incident.number,
             now,
             EventKind.UPDATE_PROMPTED,
             None,
             title[2:],
-            {"prompt": prompts, "draft": draft, "tells": [b.number for b in untold]},
+            {"prompt": prompts, "draft": draft.text, "tells": tells, "final": restored},
         )
         after = f"The next prompt comes in {format_duration(repeat_gap(cadence, prompts))}" + (
             " (one a day now: three prompts went unanswered)." if prompts >= QUIET_AFTER else "."
@@ -492,7 +548,7 @@ class CustomerDesk:
                     "; ".join(f"{b.ref} ({format_duration(now - b.at)} old) {b.what}" for b in untold),
                 )
             )
-        blocks += [Section.of(Strong("Draft: "), draft), self._sent_button(incident)]
+        blocks += [Section.of(Strong("Draft: "), draft.text), *leak_warning(draft), self._sent_button(incident)]
         await self.desk.post(store, incident, Message(title, tuple(blocks), Tone.BAD_NEWS if untold else Tone.REMINDER))
 
     def _sent_button(self, incident: Incident) -> Actions:
@@ -518,6 +574,7 @@ class CustomerDesk:
                 Trigger.COMMITMENT_AT_RISK,
                 f"our promise of {promise.promise} by {render.when(promise.due, incident)} is at risk ({left} left)",
                 now,
+                commitment=promise.number,
             )
             prompt = replace(
                 prompt,
@@ -534,10 +591,14 @@ class CustomerDesk:
     # --- state changes elsewhere that concern the customer ------------------------------------------
 
     async def final_prompt(self, store: Store, incident: Incident, now: datetime) -> Message:
-        """Service is restored: stop the cadence and prompt the final update (telling what is still untold)."""
+        """Service is restored: stop the cadence and prompt the final update, which carries the bad news still untold
+        (and while some is, the prompt comes back on the cadence until an update tells it or the incident closes)."""
         await store.cancel_reminders(incident.number, UPDATE_DUE)
         who = await self.comms(store, incident)
-        untold = [b for b in await store.bad_news(incident.number) if not b.told]
+        untold = [b for b in await store.bad_news(incident.number) if b.pending]
+        if untold:
+            await store.save_incident(replace(incident, update_prompts=0))
+            await store.schedule(incident.number, UPDATE_DUE, 0, now + self.cadence(incident), now=now)
         draft = await self.draft(store, incident, now, final=True, tell=untold)
         await store.add_event(
             incident.number,
@@ -545,7 +606,7 @@ class CustomerDesk:
             EventKind.UPDATE_PROMPTED,
             None,
             f"{incident.ref}: final customer update prompted",
-            {"final": True, "draft": draft, "tells": [b.number for b in untold]},
+            {"final": True, "draft": draft.text, "tells": [] if draft.leaks else [b.number for b in untold]},
         )
         mention: list[Inline] = [render.mention(who), " — "] if who else []
         return Message(
@@ -554,22 +615,14 @@ class CustomerDesk:
                 Section.of(
                     *mention, "service is restored; tell the customer, then record it with `/incident update …`."
                 ),
-                Section.of(Strong("Draft: "), draft),
+                Section.of(Strong("Draft: "), draft.text),
+                *leak_warning(draft),
                 self._sent_button(incident),
             ),
             Tone.REMINDER,
         )
 
 
-def _waiting_line(f: FollowUp, now: datetime, incident: Incident) -> str:
-    due = render.when(f.due, incident)
-    return f"{f.ask} from {f.named_for_customer} (due {due}" + (", late" if now > f.due else "") + ")"
-
-
-def as_said_to(customer: str | None, recorded: str) -> str:
-    """What an update told the customer, as it reads to them: the team records `told Acme the router failed`, the
-    customer's draft quotes `the router failed`."""
-    whom = ["the customer", "them", *([re.escape(customer)] if customer else [])]
-    told = re.compile(rf"(?:we\s+)?(?:told|informed|updated)\s+(?:{'|'.join(whom)})\b[\s,:]*(?:that\s+)?", re.I)
-    rest = told.sub("", recorded.strip(), count=1) if told.match(recorded.strip()) else recorded
-    return rest or recorded
+def leak_warning(composed: Composed) -> tuple[Section, ...]:
+    """The room is told when a draft fell back to the skeleton: which field named whom, and the fix."""
+    return (Section.of(Strong("⚠ Draft check: "), composed.warning),) if composed.warning else ()

@@ -14,7 +14,7 @@ from bot.customer import Trigger
 from bot.desk import Desk
 from bot.domain import EventKind, Incident, Person
 from bot.errors import BadInput
-from bot.followups import TEAM, FollowUp, FollowUpState
+from bot.followups import TEAM, FollowUp, FollowUpState, root_cause
 from bot.playbooks import LadderRung, VendorProfile
 from bot.reminders import Reminder
 from bot.store import Store
@@ -223,6 +223,7 @@ class VendorDesk:
                 remind_every=known.remind_every if known else rhythm.every.approximate,
                 escalate_after=known.escalate_after if known else rhythm.escalate_after,
                 every_business_days=0 if known else rhythm.every.business_days,
+                customer_text=cmd.customer_text,
             )
             f, ticket = await self.open_follow_up(
                 store, incident, with_rhythm(draft, cmd.every, cmd.escalate_after), inv
@@ -447,7 +448,6 @@ class VendorDesk:
                     f,
                     Trigger.ETA_SLIPPED,
                     f"{f.ref} {f.waits_on} moved its date for {f.ask} {moved_text}",
-                    f"{f.named_for_customer} moved its date for {f.ask} {moved_text}",
                     now,
                 )
                 posts += [(room, prompt)] if prompt else []
@@ -511,6 +511,32 @@ class VendorDesk:
                 {"follow_up": f.number},
             )
         await self.desk.announce(incident, Message(f"✖ {text}"))
+        return self.desk.ack(incident, text)
+
+    async def customer_text(self, cmd: c.SetCustomerText, inv: Invocation) -> Reply:
+        """What the customer hears of an ask (`vendor customer V<n> …`, `rca customer …`); None: a neutral phrase."""
+        now = self.desk.now
+        async with self.desk.db.transaction() as store:
+            incident = await self.desk.target(store, cmd, inv)
+            incident.require_open("change what the customer hears")
+            if cmd.number is None:
+                f = root_cause(await store.follow_ups(incident.number))
+                if f is None:
+                    raise BadInput(f"{incident.ref} has no root cause yet", example=c.HELP["rca"].example)
+            else:
+                f = await store.follow_up(incident.number, cmd.number)
+            await store.save_follow_up(replace(f, customer_text=cmd.text))
+            shown = f'"{cmd.text}"' if cmd.text else "a neutral phrase (no customer text)"
+            text = f"{f.ref}: the customer hears of it as {shown}"
+            await store.add_event(
+                incident.number, now, EventKind.CHANGED, Person(inv.user.id, inv.user.name), text,
+                {"follow_up": f.number, "fields": ["customer_text"]},
+            )  # fmt: skip
+            if cmd.text and (names := await self.desk.voice.screen(store, incident, cmd.text)):
+                text += (
+                    f". ⚠ It names '{names[0].text}' ({names[0].what}): drafts fall back to a safe skeleton until "
+                    "you change it"
+                )
         return self.desk.ack(incident, text)
 
     async def escalate(self, cmd: c.EscalateFollowUp, inv: Invocation) -> Reply:
@@ -602,19 +628,15 @@ class VendorDesk:
                     f"{f.ref} {f.waits_on} has not delivered {f.ask} (due {render.when(f.due, incident)}); we escalated"
                     f" to {f.contact.name if f.contact else 'the next contact'}"
                 )
-                tell = (
-                    f"{f.named_for_customer} has not yet delivered {f.ask}, and we have escalated within their company"
-                )
             else:
                 message = plan_b_message(f, incident, commander, roles.get("exec_sponsor"))
                 text = f"{f.ref} ran out of ladder at {f.waits_on}; Plan B posted"
                 kind, trigger = EventKind.PLAN_B, Trigger.VENDOR_PLAN_B
                 what = f"{f.ref} {f.waits_on} has not answered anyone up to its top contact about {f.ask}; Plan B"
-                tell = f"{f.named_for_customer} has not delivered {f.ask}, so we are switching to another way to get it"
             await store.add_event(
                 incident.number, now, kind, actor, text, {"follow_up": f.number, "rung": f.rung, "vendor": f.vendor}
             )
-            follow = await self.customer.follow_up_slipped(store, incident, f, trigger, what, tell, now)
+            follow = await self.customer.follow_up_slipped(store, incident, f, trigger, what, now)
             posts += [(incident, message), *([(incident, follow)] if follow else [])]
         if self.mail is not None and not top:  # the ticket is chased once, by email too: from its first incident
             await self.mail.chased(store, ticket[0][0], ticket[0][1], now)
@@ -657,7 +679,6 @@ class VendorDesk:
                         g,
                         Trigger.COMMITMENT_AT_RISK,
                         f"{g.ref} {g.waits_on} is overdue with {g.ask} (due {render.when(g.due, room)})",
-                        f"{g.ask} from {g.named_for_customer} is late",
                         now,
                         notice=False,
                     )

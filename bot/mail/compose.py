@@ -32,8 +32,9 @@ def chase_subject(incident: Incident, f: FollowUp) -> str:
     return subject_line(f"[{incident.ref} {f.ref}] {f.ask}" + (f" ({f.reference})" if f.reference else ""))
 
 
-def update_subject(incident: Incident) -> str:
-    return subject_line(f"[{incident.ref}] Update: {incident.title}")
+def update_subject(incident: Incident, line: str) -> str:
+    """The customer's subject (from the voice's `email_subject` template), tagged so replies find their incident."""
+    return subject_line(f"[{incident.ref}] {line}")
 
 
 def chase_draft(f: FollowUp, incident: Incident, now: datetime) -> str:

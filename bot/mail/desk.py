@@ -147,6 +147,13 @@ class MailDesk(Inbound):
                     example="set customer-contacts:ops@acme.example",
                 )
             text, tells = await self._update_text(store, incident, cmd)
+            if (names := await self.desk.voice.screen(store, incident, text)) and not cmd.confirm:
+                found = names[0]
+                raise BadInput(
+                    f"nothing was sent: the text names '{found.text}' ({found.what}), which is internal; reword it, or "
+                    "send it as written with confirm:yes",
+                    example="update send … confirm:yes",
+                )
             next_at = parse_when(cmd.next, now=now, tz=ZoneInfo(incident.timezone)) if cmd.next else None
             earlier = [m for m in await store.mails(incident.number) if m.purpose == "update"]
             in_reply_to, refs = thread(earlier)
@@ -157,7 +164,7 @@ class MailDesk(Inbound):
                 "update",
                 to=to,
                 cc=(),
-                subject=update_subject(incident),
+                subject=update_subject(incident, await self.desk.voice.subject(store, incident, now)),
                 body=text,
                 in_reply_to=in_reply_to,
                 refs=refs,
@@ -172,7 +179,7 @@ class MailDesk(Inbound):
     async def _update_text(self, store: Store, incident: Incident, cmd: c.SendUpdate) -> tuple[str, tuple[int, ...]]:
         """What `update send` sends and which bad news it tells: the words given, or a prompt's draft."""
         news = await store.bad_news(incident.number)
-        untold = {b.number: b for b in news if not b.told}
+        untold = {b.number: b for b in news if b.pending}
         if cmd.text is not None:
             tells = tuple(untold) if cmd.tells_all else cmd.tells
             for n in tells:

@@ -265,6 +265,7 @@ def _incident(row: IncidentRow) -> Incident:
         outcome=row.outcome,
         unresolved_reason=row.unresolved_reason,
         customer_contacts=tuple(json.loads(row.customer_contacts or "[]")),
+        headline=row.headline,
     )
 
 
@@ -289,6 +290,7 @@ _INCIDENT_FIELDS = [
     "doing",
     "outcome",
     "unresolved_reason",
+    "headline",
 ]
 
 

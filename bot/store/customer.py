@@ -29,6 +29,9 @@ def bad_news_value(r: BadNewsRow) -> BadNews:
         r.repeats,
         r.answered_at,
         r.update_number,
+        r.commitment,
+        r.follow_up,
+        r.moot_at,
     )
 
 
@@ -81,14 +84,16 @@ class CustomerStore(StoreBase):
     async def save_commitment(self, c: Commitment) -> None:
         row = await self._commitment_row(c.incident, c.number)
         row.state, row.at_risk_at, row.closed_at, row.note = c.state.value, c.at_risk_at, c.closed_at, c.note
+        row.promise = c.promise
 
     async def commitments(self, incident: int) -> list[Commitment]:
         query = select(CommitmentRow).where(CommitmentRow.incident == incident).order_by(CommitmentRow.number)
         return [_commitment(r) for r in (await self.session.execute(query)).scalars()]
 
     async def add_update(
-        self, incident: int, text: str, author: Person, at: datetime, next_due: datetime | None
+        self, incident: int, text: str, author: Person, at: datetime, next_due: datetime | None, *, exact: bool = False
     ) -> CustomerUpdate:
+        """Record U<n>; ``exact`` when the text is exactly what the customer got (drafts may then quote it)."""
         number = await self.next_number(UpdateRow, incident)
         self.session.add(
             UpdateRow(
@@ -99,28 +104,62 @@ class CustomerStore(StoreBase):
                 author_name=author.name,
                 at=at,
                 next_due=next_due,
+                exact=exact,
             )
         )
-        return CustomerUpdate(incident, number, text, author, at, next_due)
+        return CustomerUpdate(incident, number, text, author, at, next_due, exact)
 
     async def updates(self, incident: int) -> list[CustomerUpdate]:
         query = select(UpdateRow).where(UpdateRow.incident == incident).order_by(UpdateRow.number)
         return [
-            CustomerUpdate(r.incident, r.number, r.text, Person(r.author_id, r.author_name), r.at, r.next_due)
+            CustomerUpdate(r.incident, r.number, r.text, Person(r.author_id, r.author_name), r.at, r.next_due, r.exact)
             for r in (await self.session.execute(query)).scalars()
         ]
 
-    async def add_bad_news(
-        self, incident: int, trigger: Trigger, what: str, tell: str, draft: str, at: datetime
-    ) -> BadNews:
+    async def add_bad_news(self, news: BadNews) -> BadNews:
         """Record a slip as the next B<n> of the incident (callers hold the incident's row lock)."""
-        number = await self.next_number(BadNewsRow, incident)
+        news = replace(news, number=await self.next_number(BadNewsRow, news.incident))
         self.session.add(
             BadNewsRow(
-                incident=incident, number=number, trigger=trigger.value, what=what, tell=tell, draft=draft, at=at
+                incident=news.incident,
+                number=news.number,
+                trigger=news.trigger.value,
+                what=news.what,
+                tell=news.tell,
+                draft=news.draft,
+                at=news.at,
+                commitment=news.commitment,
+                follow_up=news.follow_up,
             )
         )
-        return BadNews(incident, number, trigger, what, tell, at, draft)
+        return news
+
+    async def save_bad_news_draft(self, incident: int, number: int, tell: str, draft: str) -> None:
+        """The customer's words for B<n>, composed once its number exists."""
+        await self.session.execute(
+            update(BadNewsRow)
+            .where(BadNewsRow.incident == incident, BadNewsRow.number == number)
+            .values(tell=tell, draft=draft)
+        )
+
+    async def make_moot(self, incident: int, numbers: Sequence[int], at: datetime) -> None:
+        """These untold pieces of bad news have nothing left to tell (the promise they were about was kept)."""
+        if numbers:
+            await self.session.execute(
+                update(BadNewsRow)
+                .where(BadNewsRow.incident == incident, BadNewsRow.number.in_(list(numbers)))
+                .where(BadNewsRow.answered_at.is_(None), BadNewsRow.moot_at.is_(None))
+                .values(moot_at=at)
+            )
+
+    async def retell_bad_news(self, incident: int, numbers: Sequence[int], update_number: int, at: datetime) -> None:
+        """An update that really says it replaces the one that was marked as telling these but did not."""
+        if numbers:
+            await self.session.execute(
+                update(BadNewsRow)
+                .where(BadNewsRow.incident == incident, BadNewsRow.number.in_(list(numbers)))
+                .values(answered_at=at, update_number=update_number)
+            )
 
     async def tell_bad_news(self, incident: int, numbers: Sequence[int], update_number: int, at: datetime) -> None:
         """The customer was told these: the update ``update_number`` answers them."""

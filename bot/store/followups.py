@@ -48,6 +48,7 @@ def _follow_up(row: FollowUpRow) -> FollowUp:
         closed_at=row.closed_at,
         plan_b_at=row.plan_b_at,
         customer_name=row.customer_name,
+        customer_text=row.customer_text,
         kind=row.kind,
         every_business_days=row.every_business_days,
         lead=(row.lead_incident, row.lead_number) if row.lead_incident and row.lead_number else None,
@@ -70,7 +71,7 @@ def _fill(row: FollowUpRow, f: FollowUp) -> None:
     row.escalate_after, row.state, row.chases, row.unanswered = f.escalate_after, f.state.value, f.chases, f.unanswered
     row.rung, row.escalations, row.heard_at, row.last_heard_at = f.rung, f.escalations, f.heard_at, f.last_heard_at
     row.received_at, row.closed_note, row.plan_b_at = f.received_at, f.closed_note, f.plan_b_at
-    row.closed_at, row.customer_name = f.closed_at, f.customer_name
+    row.closed_at, row.customer_name, row.customer_text = f.closed_at, f.customer_name, f.customer_text
     row.kind, row.every_business_days = f.kind, f.every_business_days
     row.lead_incident, row.lead_number = f.lead if f.lead else (None, None)
     row.pushes = json.dumps([{"at": p.at.isoformat(), "what": p.what, "onto": p.onto, "by": p.by} for p in f.pushes])

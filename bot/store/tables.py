@@ -88,6 +88,7 @@ class IncidentRow(Base):
     outcome: Mapped[str | None] = mapped_column(Text)  # what the crisis cost or won in the end
     unresolved_reason: Mapped[str | None] = mapped_column(Text)  # set by `close unresolved <reason>`
     customer_contacts: Mapped[str | None] = mapped_column(Text)  # JSON: the customer's email addresses
+    headline: Mapped[str | None] = mapped_column(Text)  # what the customer calls the problem (`set headline:`)
 
 
 class RoleRow(Base):
@@ -208,6 +209,7 @@ class FollowUpRow(Base):
     lead_number: Mapped[int | None]
     pushes: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")  # JSON: what a root cause's owner
     # pushed onto us or the customer
+    customer_text: Mapped[str | None] = mapped_column(Text)  # `customer:"…"`: what the customer hears of it
 
     __table_args__ = (UniqueConstraint("incident", "number"), Index("ix_follow_ups_reference", "reference"))
 
@@ -281,6 +283,8 @@ class UpdateRow(Base):
     author_name: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     next_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The text is exactly what the customer got (sent by the bot, or recorded as drafted): drafts may quote it.
+    exact: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     __table_args__ = (UniqueConstraint("incident", "number"),)
 
@@ -299,6 +303,9 @@ class BadNewsRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     update_number: Mapped[int | None]
+    commitment: Mapped[int | None]  # the C<n> it is about
+    follow_up: Mapped[int | None]  # the V<n> it is about
+    moot_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the promise was kept before it was told
 
     __table_args__ = (UniqueConstraint("incident", "number"),)
 

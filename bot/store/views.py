@@ -92,7 +92,9 @@ class ViewStore(StoreBase):
         """Pieces of bad news not yet told, per incident."""
         query = (
             select(BadNewsRow.incident, func.count())
-            .where(BadNewsRow.incident.in_(list(numbers)), BadNewsRow.answered_at.is_(None))
+            .where(
+                BadNewsRow.incident.in_(list(numbers)), BadNewsRow.answered_at.is_(None), BadNewsRow.moot_at.is_(None)
+            )
             .group_by(BadNewsRow.incident)
         )
         return {int(n): int(count) for n, count in (await self.session.execute(query)).all()}
@@ -161,7 +163,7 @@ class ViewStore(StoreBase):
         query = (
             select(BadNewsRow)
             .join(IncidentRow, IncidentRow.number == BadNewsRow.incident)
-            .where(_not_closed(), BadNewsRow.answered_at.is_(None))
+            .where(_not_closed(), BadNewsRow.answered_at.is_(None), BadNewsRow.moot_at.is_(None))
             .order_by(BadNewsRow.at, BadNewsRow.incident, BadNewsRow.number)
         )
         return [bad_news_value(r) for r in (await self.session.execute(query)).scalars()]

@@ -108,11 +108,12 @@ async def test_resolve_with_a_watch_prompts_comms_to_confirm_with_the_customer(d
     [post] = [p for p in h.room_posts if p.text.startswith("🔭")]
     assert post.text.startswith("🔭 INC-1: the watch is over — confirm with the customer that all is well")
     assert post.message.mentions == (UserRef("lee", "lee"),)
-    assert "Draft: Update on Router dead for Acme Retail. Service was restored on Mon 23 Nov 2026 08:00 CST" in (
-        post.text
-    )
+    assert (
+        "Draft: Service was restored on Monday, November 23, 2026 at 8:00 AM (Chicago time), and the fix has held "
+        "for 3 days. Is everything working as it should on your side?"
+    ) in post.text
     recorded = await h.ok("update sent as drafted", user="lee")
-    assert "U1 recorded: Update on Router dead" in recorded
+    assert "U1 recorded: Service was restored on Monday" in recorded
     await h.ok("close")
 
 

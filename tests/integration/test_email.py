@@ -394,7 +394,9 @@ async def test_update_send_emails_the_customer_contacts_and_records_exactly_what
     reply = await h.ok(f'update send "{text}"', user="lee")
     assert reply == "INC-1: customer update emailed to it-ops@acme-retail.example, cio@acme-retail.example"
     [sent] = mail.out.sent
-    assert sent.text == text and sent.subject == "[INC-1] Update: Router dead on arrival"
+    # the subject is the customer's, never the internal title
+    assert sent.text == text
+    assert sent.subject == "[INC-1] Update: The disruption Acme Retail has seen since Monday, November 23, 2026"
     async with db.read() as store:
         [u] = await store.updates(1)
     assert u.text == text and u.author.name == "lee"
@@ -422,7 +424,7 @@ async def test_the_update_prompt_sends_its_draft_by_email_and_a_customer_reply_p
     assert "[Update sent]  [Send email]" in prompt
     await h.ok("update send as drafted", user="lee")
     [sent] = [m for m in mail.out.sent if m.to == ("it-ops@acme-retail.example",)]
-    assert sent.text.startswith("Update on Router dead on arrival for Acme Retail.")
+    assert sent.text.startswith("Here is our latest update on the disruption Acme Retail has seen since Monday")
     async with db.read() as store:
         [u] = await store.updates(1)
     assert u.text == sent.text

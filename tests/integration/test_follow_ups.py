@@ -140,7 +140,8 @@ async def test_manual_escalation_climbs_now_and_ends_in_plan_b(db: Database) -> 
             f"🚨 B{n} · Bad news for Acme Retail: V1 Northwind Distribution"
         )
         draft = bad_news.text[bad_news.text.index("Draft: ") :]
-        assert "Northwind" not in draft and "our supplier" in draft  # the customer hears no vendor names
+        assert "Northwind" not in draft and "from a supplier" in draft  # the customer hears no vendor names
+        assert "RMA-4471" not in draft and "tracking number" not in draft  # nor our refs, nor the ask's words
 
 
 async def test_a_failed_post_is_retried_after_its_lease_and_lost_never(db: Database) -> None:

@@ -130,8 +130,10 @@ async def test_untold_bad_news_rides_every_prompt_and_climbs_to_the_sponsor(db: 
     assert "It tells B1, B2" in reply  # B2: the promise was missed meanwhile; the draft told both
     async with db.transaction() as store:
         updates = await store.updates(1)
-    assert updates[-1].text.startswith("Update on Checkout down for Acme Retail.")
-    assert "We also need to tell you: our promise of workaround in every store" in updates[-1].text
+    assert updates[-1].text.startswith("Here is our latest update on the disruption Acme Retail has seen since")
+    # B1 (at risk) and B2 (missed) are one promise: the draft tells how it stands now, and never calls it at risk
+    assert "We did not keep our promise: workaround in every store, by Monday" in updates[-1].text
+    assert "at risk" not in updates[-1].text
 
 
 async def test_update_sent_button_of_a_bad_news_prompt_records_its_draft(db: Database) -> None:
@@ -143,7 +145,8 @@ async def test_update_sent_button_of_a_bad_news_prompt_records_its_draft(db: Dat
     async with db.transaction() as store:
         [update] = await store.updates(1)
         [news] = await store.bad_news(1)
-    assert update.text == news.draft and update.text.startswith("We need to tell you early: the problem has become")
+    assert update.text == news.draft
+    assert update.text.startswith("We want you to hear this from us first. The problem has become more serious")
     again = await h.run("update sent B1")
     assert not again.ok and again.messages[0].title == "B1 was already told in U1 — e.g. `tells:B1`"
 

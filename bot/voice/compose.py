@@ -1,0 +1,306 @@
+"""Composing what the customer reads: customer fields in, a guarded text out. Every customer-addressed path uses this.
+
+A draft is rendered from the incident's template set (its playbook's `language:` and `customer_templates:`, else the
+shipped English) with only the customer fields (`Facts`). Each field is checked by the guard before it is used and the
+rendered text once more after: anything that names an internal party falls back to the safe skeleton, and the
+`Composed` value says which field leaked and the command that fixes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.customer import BadNews, Commitment, CommitmentState, Trigger
+from bot.domain import Incident, IncidentState, Person
+from bot.followups import ROOT_CAUSE, TEAM, US, FollowUp
+from bot.playbooks import PlaybookLibrary
+from bot.store import Store
+from bot.voice.guard import Guard, Leak, Name
+from bot.voice.honesty import mentions
+from bot.voice.language import Speaker, shipped_set
+from bot.voice.templates import SKELETON, Facts, Promise, SentUpdate, TemplateSet, Waiting, shipped
+
+_Checker = Callable[[str | None, str, str], object]  # checks one customer field, noting a leak
+_STATE = {
+    IncidentState.OPEN: "investigating",
+    IncidentState.MITIGATED: "workaround",
+    IncidentState.RESOLVED: "fixed",
+    IncidentState.CLOSED: "closed",
+}
+
+
+@dataclass(frozen=True)
+class Composed:
+    """A customer-addressed text, and the leaks that made it fall back to the skeleton (empty when it did not)."""
+
+    text: str
+    leaks: tuple[Leak, ...] = ()
+
+    @property
+    def warning(self) -> str | None:
+        """What the room is told when the draft is the skeleton: which field leaked, and how to fix it."""
+        if not self.leaks:
+            return None
+        causes = "; ".join(str(leak) for leak in self.leaks)
+        return f"this draft is the safe skeleton, because {causes}. The next draft uses the fix."
+
+
+class Voice:
+    """The customer's voice of every incident: its language, its zone, its templates, its guard."""
+
+    def __init__(self, playbooks: PlaybookLibrary) -> None:
+        self.playbooks = playbooks
+
+    def speaker(self, incident: Incident) -> Speaker:
+        return Speaker(self.playbooks.get(incident.playbook).language, incident.timezone)
+
+    def _templates(self, incident: Incident) -> TemplateSet:
+        book = self.playbooks.get(incident.playbook)
+        return book.customer_templates or shipped(self.speaker(incident).locale.language)
+
+    # --- what the incident knows that the customer must not read -------------------------------------
+
+    async def guard(self, store: Store, incident: Incident) -> Guard:
+        """Every internal name of the incident: vendors and their aliases, contacts and addresses, our people,
+        refs, and the internal title where the customer knows the problem by another name."""
+        names: list[Name] = []
+        book = self.playbooks.get(incident.playbook)
+        for vendor in book.vendors:
+            names += [Name(vendor.name, "a vendor"), *(Name(a, f"an alias of {vendor.name}") for a in vendor.aliases)]
+            names += _rungs(vendor.ladder)
+        people: list[Person] = [incident.opened_by]
+        for f in await store.follow_ups(incident.number):
+            if f.kind != TEAM and f.vendor != US:
+                names.append(Name(f.vendor, "a vendor"))
+            elif f.vendor.startswith("@"):
+                names.append(Name(f.vendor, "one of our people"))
+            if f.reference:
+                names.append(Name(f.reference, f"{f.ref}'s reference"))
+            names += _rungs(f.ladder)
+            people.append(f.owner)
+        people += [r.person for r in await store.roles(incident.number)]
+        people += [c.author for c in await store.commitments(incident.number)]
+        people += [u.author for u in await store.updates(incident.number)]
+        for p in dict.fromkeys(people):
+            names += [Name(p.id, "one of our people"), Name(p.name, "one of our people")]
+            if " " in p.name.strip():
+                names.append(Name(p.name.split()[0], "one of our people"))
+        if incident.title.strip().casefold() != (incident.headline or "").strip().casefold():
+            names.append(Name(incident.title, "the internal title"))
+        customer = (incident.customer or "").casefold()
+        return Guard(n for n in names if n.text.strip() and n.text.casefold() not in customer)
+
+    async def screen(self, store: Store, incident: Incident, text: str) -> list[Name]:
+        """The internal names in a person's own text for the customer (`update send <text>`)."""
+        return (await self.guard(store, incident)).found(text)
+
+    # --- drafts --------------------------------------------------------------------------------------
+
+    async def draft(
+        self,
+        store: Store,
+        incident: Incident,
+        kind: str,
+        now: datetime,
+        *,
+        tell: Sequence[BadNews] = (),
+        next_update: datetime | None = None,
+        held: timedelta | None = None,
+    ) -> Composed:
+        """One customer text (`update`, `bad_news`, `final`, `watch`) from customer fields only, guarded."""
+        speaker = self.speaker(incident)
+        guard = await self.guard(store, incident)
+        facts, leaks = await self._facts(store, incident, speaker, guard, now, tell, next_update, held)
+        templates = self._templates(incident)
+        if not leaks:
+            text = templates.render(kind, facts, speaker)
+            if (name := guard.first(text)) is None:
+                return Composed(text)
+            leaks = [Leak(f"the playbook's `{kind}` template", name, "an edit of its customer_templates", by_hand=True)]
+        skeleton = shipped(shipped_set(speaker.locale) or "en")
+        return Composed(skeleton.render(SKELETON, facts, speaker), tuple(leaks))
+
+    async def subject(self, store: Store, incident: Incident, now: datetime) -> str:
+        """The subject of an email to the customer (the bot adds the `[INC-n]` tag replies are matched by)."""
+        composed = await self.draft(store, incident, "email_subject", now)
+        if composed.leaks:
+            return self.neutral_headline(incident, self.speaker(incident))
+        return composed.text
+
+    async def news(self, store: Store, incident: Incident, b: BadNews) -> str:
+        """How the customer hears one piece of bad news, in their language (empty when it is moot)."""
+        commitments = {c.number: c for c in await store.commitments(incident.number)}
+        follow_ups = {f.number: f for f in await store.follow_ups(incident.number)}
+        said, _covered = _news_sentence(b, commitments, follow_ups, self.speaker(incident))
+        return said or ""
+
+    async def mentioned(self, store: Store, incident: Incident, update: str, b: BadNews) -> bool:
+        """Does an update's text say anything about ``b``? (Sharing no content word with it means it did not.)"""
+        about: list[str | None] = [b.what, b.tell]
+        if b.commitment is not None:
+            about += [c.promise for c in await store.commitments(incident.number) if c.number == b.commitment]
+        if b.follow_up is not None:
+            for f in await store.follow_ups(incident.number):
+                if f.number == b.follow_up:
+                    about += [f.ask, f.customer_text, f.vendor]
+        return mentions(update, about)
+
+    def neutral_headline(self, incident: Incident, speaker: Speaker) -> str:
+        phrases = speaker.phrases
+        started = speaker.date(incident.opened_at)
+        if incident.customer:
+            return phrases.headline.format(customer=incident.customer, started=started)
+        return phrases.headline_no_customer.format(started=started)
+
+    async def _facts(
+        self,
+        store: Store,
+        incident: Incident,
+        speaker: Speaker,
+        guard: Guard,
+        now: datetime,
+        tell: Sequence[BadNews],
+        next_update: datetime | None,
+        held: timedelta | None,
+    ) -> tuple[Facts, list[Leak]]:
+        leaks: list[Leak] = []
+
+        def checked(text: str | None, field: str, fix: str) -> str | None:
+            if text and (name := guard.first(text)):
+                leaks.append(Leak(field, name, fix, by_hand=not fix.startswith(("set ", "vendor ", "rca ", "commit "))))
+            return text
+
+        headline = checked(incident.headline, "the headline", 'set headline:"…"') or self.neutral_headline(
+            incident, speaker
+        )
+        doing = checked(incident.doing, "`doing:`", 'set doing:"…"')
+        commitments = {c.number: c for c in await store.commitments(incident.number)}
+        follow_ups = {f.number: f for f in await store.follow_ups(incident.number)}
+        news: list[str] = []
+        covered_c: set[int] = set()
+        covered_f: set[int] = set()
+        for b in tell:
+            said, covered = _news_sentence(b, commitments, follow_ups, speaker)
+            if said is None:
+                continue
+            news.append(said)
+            covered_c |= covered
+            if b.follow_up is not None:
+                covered_f.add(b.follow_up)
+            for n in covered | ({b.commitment} if b.commitment is not None else set()):
+                if n in commitments:
+                    _check_commitment(commitments[n], checked)
+            if b.follow_up is not None and b.follow_up in follow_ups:
+                _check_follow_up(follow_ups[b.follow_up], checked)
+        for b in tell:
+            if b.commitment is not None:
+                covered_c.add(b.commitment)
+        promises = []
+        for c in commitments.values():
+            if c.number not in covered_c:
+                _check_commitment(c, checked)
+                promises.append(Promise(c.promise, c.due, c.state.value))
+        waiting = []
+        for f in follow_ups.values():
+            if f.is_open and f.number not in covered_f:
+                _check_follow_up(f, checked)
+                waiting.append(Waiting(customer_item(f, speaker), f.due, now > f.due))
+        exact = [u for u in await store.updates(incident.number) if u.exact]
+        last = exact[-1] if exact and guard.first(exact[-1].text) is None else None
+        facts = Facts(
+            customer=incident.customer or "",
+            headline=headline,
+            started=incident.opened_at,
+            state=_STATE[incident.state],
+            now=now,
+            doing=doing,
+            promises=tuple(promises),
+            waiting=tuple(waiting),
+            news=tuple(news),
+            next_update=next_update,
+            last_update=SentUpdate(last.text, last.at) if last else None,
+            restored_at=incident.resolved_at,
+            held=speaker.duration(held) if held is not None else None,
+        )
+        return facts, list(dict.fromkeys(leaks))
+
+
+def customer_item(f: FollowUp, speaker: Speaker) -> str:
+    """How the customer hears of something we wait on: its `customer:` text, else a neutral phrase of its kind."""
+    if f.customer_text:
+        return f.customer_text
+    phrases = speaker.phrases
+    if f.kind == TEAM:
+        return phrases.team_item
+    supplier = f.customer_name if f.customer_name and f.kind != ROOT_CAUSE else phrases.supplier
+    if f.kind == ROOT_CAUSE:
+        return phrases.rca_us_item if f.vendor == US else phrases.rca_vendor_item.format(supplier=supplier)
+    return phrases.vendor_item.format(supplier=supplier)
+
+
+def _check_commitment(c: Commitment, checked: _Checker) -> None:
+    checked(c.promise, f"{c.ref}'s promise", f'commit reword {c.ref} "…"')
+
+
+def _check_follow_up(f: FollowUp, checked: _Checker) -> None:
+    fix = 'rca customer "…"' if f.kind == ROOT_CAUSE else f'vendor customer {f.ref} "…"'
+    checked(f.customer_text, f"{f.ref}'s customer text", fix)
+    if f.customer_name and f.kind == "vendor":
+        checked(f.customer_name, f"the playbook's customer_name for {f.ref}", "an edit of the vendor's customer_name")
+
+
+def _news_sentence(
+    b: BadNews, commitments: dict[int, Commitment], follow_ups: dict[int, FollowUp], speaker: Speaker
+) -> tuple[str | None, set[int]]:
+    """The customer's sentence for one piece of bad news, from the facts as they are now (None when moot), and the
+    promises it speaks of."""
+    if b.moot_at is not None:
+        return None, set()
+    phrases = speaker.phrases
+
+    def promise(c: Commitment) -> str:
+        return phrases.promise_join.format(promise=c.promise, due=speaker.datetime(c.due))
+
+    f = follow_ups.get(b.follow_up) if b.follow_up is not None else None
+    if f is not None:
+        item = customer_item(f, speaker)
+        said = {
+            Trigger.VENDOR_ESCALATED: phrases.item_escalated,
+            Trigger.VENDOR_PLAN_B: phrases.item_plan_b,
+            Trigger.ETA_SLIPPED: phrases.item_moved,
+        }.get(b.trigger, phrases.item_late)
+        said = said.format(item=item, Item=_capfirst(item), due=speaker.datetime(f.due))
+        needing = [c for c in commitments.values() if c.is_open and f.number in c.needs]
+        endangered = [c for c in needing if f.due > c.due] if b.trigger is Trigger.ETA_SLIPPED else needing
+        if endangered:
+            said += " " + phrases.puts_at_risk.format(promises=speaker.join([promise(c) for c in endangered]))
+        elif needing:
+            said += " " + phrases.still_stands.format(promises=speaker.join([promise(c) for c in needing]))
+        return said, {c.number for c in needing}
+    c = commitments.get(b.commitment) if b.commitment is not None else None
+    if c is not None:
+        due = speaker.datetime(c.due)
+        if c.state is CommitmentState.KEPT:
+            return None, set()
+        if c.state is CommitmentState.MISSED:
+            return phrases.promise_missed.format(promise=c.promise, due=due), {c.number}
+        return phrases.promise_at_risk.format(promise=c.promise, due=due), {c.number}
+    if b.trigger is Trigger.SEVERITY_RAISED:
+        return phrases.severity_raised, set()
+    if b.trigger is Trigger.REOPENED:
+        return phrases.reopened, set()
+    return phrases.something_changed, set()
+
+
+def _capfirst(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _rungs(ladder: Iterable[object]) -> list[Name]:
+    names: list[Name] = []
+    for rung in ladder:
+        name, contact = getattr(rung, "name", ""), getattr(rung, "contact", "")
+        names += [Name(name, "a contact on a ladder"), Name(contact, f"the contact details of {name}")]
+    return names

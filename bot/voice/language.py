@@ -1,0 +1,143 @@
+"""The languages drafts are written in: Babel formatting in the customer's locale and zone, and the shipped phrases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_time, format_timedelta, get_timezone_location
+from babel.numbers import format_currency
+
+SHIPPED = ("en", "fr")
+
+
+@dataclass(frozen=True)
+class Phrases:
+    """What a shipped language says where the team gave no customer words of its own."""
+
+    at: str  # "{date} at {time} ({zone})"
+    zone: str  # "{city} time"
+    headline: str  # the neutral headline: "{customer}", "{started}"
+    headline_no_customer: str
+    supplier: str  # a vendor with no `customer_name`
+    vendor_item: str  # "{supplier}"
+    team_item: str
+    rca_vendor_item: str  # "{supplier}"
+    rca_us_item: str
+    promise_at_risk: str  # "{promise}", "{due}"
+    promise_missed: str
+    item_late: str  # "{Item}" (capitalised) or "{item}"
+    item_escalated: str
+    item_plan_b: str
+    item_moved: str  # "{item}", "{due}"
+    puts_at_risk: str  # "{promises}"
+    still_stands: str
+    severity_raised: str
+    reopened: str
+    something_changed: str
+    promise_join: str  # "{promise} by {due}"
+    and_: str
+
+
+EN = Phrases(
+    at="{date} at {time} ({zone})",
+    zone="{city} time",
+    headline="the disruption {customer} has seen since {started}",
+    headline_no_customer="the disruption you have seen since {started}",
+    supplier="a supplier",
+    vendor_item="a part we are waiting on from {supplier}",
+    team_item="a fix from our engineering team",
+    rca_vendor_item="the analysis of the root cause from {supplier}",
+    rca_us_item="our analysis of the root cause",
+    promise_at_risk="Our promise is at risk: {promise}, by {due}.",
+    promise_missed="We did not keep our promise: {promise}, by {due}. We are sorry.",
+    item_late="{Item} is late.",
+    item_escalated="{Item} is taking too long, so we have escalated it.",
+    item_plan_b="{Item} has not come, so we are getting it another way.",
+    item_moved="{Item} will now come on {due}, later than planned.",
+    puts_at_risk="This puts our promise at risk: {promises}.",
+    still_stands="Our promise still stands: {promises}.",
+    severity_raised="The problem has become more serious for you, and we have raised its priority across our teams.",
+    reopened="The fix did not hold: the problem is back, and we are working on it again.",
+    something_changed="Something in our plan has changed, and we want you to hear it from us first.",
+    promise_join="{promise} (by {due})",
+    and_=" and ",
+)
+
+FR = Phrases(
+    at="{date} à {time} ({zone})",
+    zone="heure de {city}",
+    headline="la perturbation subie par {customer} depuis le {started}",
+    headline_no_customer="la perturbation que vous subissez depuis le {started}",
+    supplier="un fournisseur",
+    vendor_item="une pièce commandée à {supplier}",
+    team_item="un correctif de notre équipe d’ingénierie",
+    rca_vendor_item="l’analyse de la cause première menée par {supplier}",
+    rca_us_item="notre analyse de la cause première",
+    promise_at_risk="Notre engagement risque de ne pas être tenu : {promise}, d’ici le {due}.",
+    promise_missed="Nous n’avons pas tenu notre engagement : {promise}, d’ici le {due}. Nous vous prions de nous en "
+    "excuser.",
+    item_late="{Item} a pris du retard.",
+    item_escalated="{Item} tarde trop : nous avons fait remonter le sujet.",
+    item_plan_b="{Item} n’est toujours pas là : nous passons par une autre voie pour l’obtenir.",
+    item_moved="{Item} arrivera désormais le {due}, plus tard que prévu.",
+    puts_at_risk="Cela met en risque notre engagement : {promises}.",
+    still_stands="Notre engagement tient toujours : {promises}.",
+    severity_raised="Le problème s’est aggravé pour vous, et nous en avons relevé la priorité dans toutes nos équipes.",
+    reopened="Le correctif n’a pas tenu : le problème est revenu, et nous y travaillons de nouveau.",
+    something_changed="Un élément de notre plan a changé, et nous tenons à ce que vous l’appreniez par nous.",
+    promise_join="{promise} (d’ici le {due})",
+    and_=" et ",
+)
+
+_PHRASES = {"en": EN, "fr": FR}
+
+
+def parse_language(tag: str) -> Locale:
+    """A BCP 47 tag (`fr`, `fr-CA`, `en-GB`) as a Babel locale; ValueError when Babel does not know it."""
+    try:
+        return Locale.parse(tag.strip().replace("_", "-"), sep="-")
+    except (UnknownLocaleError, ValueError, TypeError) as err:
+        raise ValueError(f"'{tag}' is not a language tag Babel knows (like en, fr, fr-CA)") from err
+
+
+def shipped_set(locale: Locale) -> str | None:
+    """The shipped template set a locale uses (`fr-CA` → `fr`); None when none is shipped."""
+    return locale.language if locale.language in SHIPPED else None
+
+
+class Speaker:
+    """Dates, times, amounts and durations as the customer reads them: their language, their zone."""
+
+    def __init__(self, language: str, timezone: str) -> None:
+        self.locale = parse_language(language)
+        self.zone = ZoneInfo(timezone)
+        self.phrases = _PHRASES.get(shipped_set(self.locale) or "en", EN)
+        city = get_timezone_location(self.zone, locale=self.locale, return_city=True)
+        self._zone_label = "UTC" if timezone in ("UTC", "Etc/UTC") else self.phrases.zone.format(city=city)
+
+    def date(self, at: datetime | None) -> str:
+        return format_date(at.astimezone(self.zone), "full", locale=self.locale) if at else ""
+
+    def time(self, at: datetime | None) -> str:
+        return format_time(at, "short", tzinfo=self.zone, locale=self.locale) if at else ""
+
+    def datetime(self, at: datetime | None) -> str:
+        if at is None:
+            return ""
+        return self.phrases.at.format(date=self.date(at), time=self.time(at), zone=self._zone_label)
+
+    def money(self, amount: Decimal | float | int | None, currency: str = "USD") -> str:
+        return format_currency(amount, currency, locale=self.locale) if amount is not None else ""
+
+    def duration(self, span: timedelta | None) -> str:
+        return format_timedelta(span, locale=self.locale, threshold=1.5) if span is not None else ""
+
+    def join(self, items: list[str]) -> str:
+        """`a`, `a and b`, `a, b and c` in the customer's language."""
+        if len(items) <= 1:
+            return "".join(items)
+        return ", ".join(items[:-1]) + self.phrases.and_ + items[-1]
