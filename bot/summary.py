@@ -16,6 +16,7 @@ from bot.followups import TEAM, FollowUp, pushed_onto, root_cause, routes
 from bot.mail.figures import email_findings, follow_up_figures
 from bot.render import money, printable
 from bot.store import Store
+from bot.voice.compose import says
 from bot.when import format_duration, format_when
 
 KEY_EVENTS = {
@@ -91,6 +92,7 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
     longest = max(silences, key=lambda g: g["minutes"], default=None)
     figures["longest_silence"] = longest
     commitments = [_commitment(p, updates) for p in promises]
+    said = {u.number: u.text for u in updates}
     latencies = [
         {
             "ref": b.ref,
@@ -100,6 +102,9 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
             "told_at": _iso(b.answered_at),
             "update": f"U{b.update_number}" if b.update_number else None,
             "latency_minutes": _minutes(b.answered_at - b.at if b.answered_at else None),
+            "said": said.get(b.update_number) if b.update_number else None,  # what the customer was told of it
+            "mentioned": says(said[b.update_number], b, promises, follow_ups) if b.update_number in said else None,
+            "moot_at": _iso(b.moot_at),
         }
         for b in bad_news
     ]
@@ -334,7 +339,13 @@ def customer_findings(
     for c in commitments:
         if c["warned_before_due"] is False:
             found.append(f"{c['ref']} ({c['promise']}) was missed with no warning to the customer before it was due.")
-    untold = [b for b in latencies if b["told_at"] is None]
+    for b in latencies:
+        if b["mentioned"] is False:
+            found.append(
+                f"{b['ref']} was marked told by {b['update']}, which does not mention it: the customer may never have "
+                f"heard that {b['what']}."
+            )
+    untold = [b for b in latencies if b["told_at"] is None and b.get("moot_at") is None]
     if untold:
         found.append(
             f"{len(untold)} piece(s) of bad news were never told to the customer: "
@@ -551,12 +562,22 @@ def _root_cause_lines(data: dict[str, Any], tz: ZoneInfo, user: Callable[[str], 
 
 
 def _bad_news_line(b: dict[str, Any], tz: ZoneInfo, user: Callable[[str], str] = _same) -> str:
-    told = (
-        f"told in {format_duration(timedelta(minutes=b['latency_minutes']))} ({b['update']})"
-        if b["latency_minutes"] is not None
-        else "never told"
-    )
+    if b["latency_minutes"] is not None:
+        told = f"told in {format_duration(timedelta(minutes=b['latency_minutes']))} ({b['update']}"
+        told += (": " + user(_clip(b["said"])) if b.get("said") else "") + ")"
+        if b.get("mentioned") is False:
+            told += ", which does not mention it"
+    elif b.get("moot_at"):
+        told = f"moot: the promise was kept {_at(b['moot_at'], tz)}, before the customer had to hear it"
+    else:
+        told = "never told"
     return f"- {b.get('ref', 'B?')} {_at(b['at'], tz)} {b['trigger'].replace('_', ' ')}: {user(b['what'])} — {told}"
+
+
+def _clip(text: str, limit: int = 160) -> str:
+    """What an update said, short enough for one line of the summary."""
+    text = " ".join(text.split())
+    return f'"{text}"' if len(text) <= limit else f'"{text[: limit - 1]}…"'
 
 
 def _follow_up_line(f: dict[str, Any], tz: ZoneInfo, user: Callable[[str], str] = _same) -> str:

@@ -138,14 +138,7 @@ class Voice:
 
     async def mentioned(self, store: Store, incident: Incident, update: str, b: BadNews) -> bool:
         """Does an update's text say anything about ``b``? (Sharing no content word with it means it did not.)"""
-        about: list[str | None] = [b.what, b.tell]
-        if b.commitment is not None:
-            about += [c.promise for c in await store.commitments(incident.number) if c.number == b.commitment]
-        if b.follow_up is not None:
-            for f in await store.follow_ups(incident.number):
-                if f.number == b.follow_up:
-                    about += [f.ask, f.customer_text, f.vendor]
-        return mentions(update, about)
+        return says(update, b, await store.commitments(incident.number), await store.follow_ups(incident.number))
 
     def neutral_headline(self, incident: Incident, speaker: Speaker) -> str:
         phrases = speaker.phrases
@@ -225,6 +218,15 @@ class Voice:
             held=speaker.duration(held) if held is not None else None,
         )
         return facts, list(dict.fromkeys(leaks))
+
+
+def says(update: str, b: BadNews, commitments: Iterable[Commitment], follow_ups: Iterable[FollowUp]) -> bool:
+    """Honest telling: an update says ``b`` when it shares a content word with it, or with the promise or the ask it
+    is about. "Told them it is taking a bit longer" says nothing of a late replacement router."""
+    about: list[str | None] = [b.what, b.tell]
+    about += [c.promise for c in commitments if c.number == b.commitment]
+    about += [w for f in follow_ups if f.number == b.follow_up for w in (f.ask, f.customer_text, f.vendor)]
+    return mentions(update, about)
 
 
 def customer_item(f: FollowUp, speaker: Speaker) -> str:

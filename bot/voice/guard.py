@@ -51,9 +51,9 @@ class Guard:
         self._patterns = [(n, _pattern(n.text)) for n in self.names]
 
     def found(self, text: str) -> list[Name]:
-        """The internal names in ``text``, longest first, none twice."""
-        hits = [name for name, pattern in self._patterns if pattern.search(text)]
-        return sorted(hits, key=lambda n: -len(n.text))
+        """The internal names in ``text`` as written there, longest first, none twice."""
+        hits = [Name(m.group(0), name.what) for name, pattern in self._patterns if (m := pattern.search(text))]
+        return sorted(dict.fromkeys(hits), key=lambda n: -len(n.text))
 
     def first(self, text: str | None) -> Name | None:
         hits = self.found(text) if text else []

@@ -123,7 +123,8 @@ class Speaker:
         return format_date(at.astimezone(self.zone), "full", locale=self.locale) if at else ""
 
     def time(self, at: datetime | None) -> str:
-        return format_time(at, "short", tzinfo=self.zone, locale=self.locale) if at else ""
+        # CLDR puts a narrow no-break space before "AM"; chat and mail clients show a plain space more reliably
+        return format_time(at, "short", tzinfo=self.zone, locale=self.locale).replace("\u202f", " ") if at else ""
 
     def datetime(self, at: datetime | None) -> str:
         if at is None:

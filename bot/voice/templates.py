@@ -188,43 +188,36 @@ def shipped(language: str) -> TemplateSet:
 
 def build(language: str, overrides: Mapping[str, tuple[str, int]]) -> tuple[TemplateSet | None, list[tuple[int, str]]]:
     """A playbook's template set: its `language:` and `customer_templates:` (text, line in the file before its first
-    line), each checked by a sample render; returns the set (None when anything is wrong) and the problems as
-    (line, message), line 0 meaning the `language:` line."""
-    problems: list[tuple[int, str]] = []
+    line), each checked statically and then by a sample render; returns the set (None when anything is wrong) and
+    every problem as (line, message), line 0 meaning the `language:` line."""
     try:
         locale = parse_language(language)
     except ValueError as err:
         return None, [(0, str(err))]
     base = shipped_set(locale)
-    missing = [k for k in KINDS if k not in overrides]
-    if base is None and missing:
-        problems.append(
-            (
-                0,
-                f"there are no shipped customer templates in '{language}' (shipped: {', '.join(SHIPPED)}); give "
-                f"customer_templates for {', '.join(missing)}",
-            )
-        )
-        return None, problems
-    sources = dict(shipped_sources(base or "en"))
+    if base is None:  # the neutral phrases and bad-news sentences would come in another language: refuse
+        return None, [(0, f"customer texts are shipped in {', '.join(SHIPPED)}, not in '{language}'")]
+    problems: list[tuple[int, str]] = []
+    sources, checked = dict(shipped_sources(base)), []
     for kind, (text, offset) in overrides.items():
         if len(text) > MAX_TEMPLATE:
             problems.append(
                 (offset + 1, f"customer_templates.{kind} is {len(text)} characters; {MAX_TEMPLATE} at most")
             )
             continue
-        problems += [(offset + line, f"customer_templates.{kind}: {message}") for line, message in _static(text)]
-        sources[kind] = text
-    if problems:
-        return None, problems
+        found = [(offset + line, f"customer_templates.{kind}: {message}") for line, message in _static(text)]
+        problems += found
+        if not found:
+            sources[kind] = text
+            checked.append((kind, offset))
     templates = TemplateSet(str(locale), sources)
     speaker = Speaker(str(locale).replace("_", "-"), "UTC")
-    for kind, (_text, offset) in overrides.items():
+    for kind, offset in checked:
         try:
             templates.render(kind, sample_facts(), speaker)
         except Exception as err:  # a template is someone's code: whatever it raises is its problem, reported
             problems.append((offset + _failing_line(kind), f"customer_templates.{kind}: {_describe(err)}"))
-    return (None if problems else templates), problems
+    return (None if problems else templates), sorted(problems)
 
 
 def _static(text: str) -> list[tuple[int, str]]:
