@@ -104,7 +104,6 @@ class AskDesk:
                 asked_at=now,
                 ladder=ladder,
                 plan_b=None,
-                customer_name="our own team",
                 timezone=incident.timezone,
                 business_hours=None,
                 remind_every=every.approximate,
@@ -176,9 +175,7 @@ class AskDesk:
                     asked_at=now,
                     ladder=ladder,
                     plan_b=known.plan_b if known else None,
-                    customer_name="our own engineers"
-                    if cmd.owner_side == US
-                    else (known.customer_name if known else None),
+                    customer_name=None if cmd.owner_side == US else (known.customer_name if known else None),
                     timezone=known.timezone if known else incident.timezone,
                     business_hours=known.business_hours if known else None,
                     remind_every=rhythm.every.approximate,

@@ -389,26 +389,37 @@ class CustomerDesk:
         """Untold bad news about a promise now kept has nothing left to tell: it is moot (never "never told")."""
         commitments = await store.commitments(incident.number)
         still_needed = {n for c in commitments if c.is_open for n in c.needs}
-        moot = [
-            b
-            for b in await store.bad_news(incident.number)
-            if b.pending
-            and (
+        return await self._make_moot(
+            store,
+            incident,
+            now,
+            lambda b: (
                 b.commitment == promise.number
-                or (b.follow_up in promise.needs and b.follow_up not in still_needed and b.commitment is None)
-            )
-        ]
+                or (b.commitment is None and b.follow_up in promise.needs and b.follow_up not in still_needed)
+            ),
+            f"{promise.ref} was kept before the customer was told it was at risk",
+        )
+
+    async def arrived(self, store: Store, incident: Incident, f: FollowUp, now: datetime) -> str:
+        """What we waited on arrived: untold news that it was late or moved has nothing left to tell."""
+        return await self._make_moot(
+            store,
+            incident,
+            now,
+            lambda b: b.follow_up == f.number and b.commitment is None,
+            f"{f.ref} arrived before the customer was told it was late",
+        )
+
+    async def _make_moot(
+        self, store: Store, incident: Incident, now: datetime, about: Callable[[BadNews], bool], why: str
+    ) -> str:
+        moot = [b for b in await store.bad_news(incident.number) if b.pending and about(b)]
         if not moot:
             return ""
         await store.make_moot(incident.number, [b.number for b in moot], now)
         refs = ", ".join(b.ref for b in moot)
         await store.add_event(
-            incident.number,
-            now,
-            EventKind.NOTICE,
-            None,
-            f"{refs} moot: {promise.ref} was kept before the customer was told it was at risk",
-            {"moot": [b.number for b in moot], "commitment": promise.number},
+            incident.number, now, EventKind.NOTICE, None, f"{refs} moot: {why}", {"moot": [b.number for b in moot]}
         )
         return refs
 

@@ -483,6 +483,8 @@ class VendorDesk:
             await store.add_event(
                 room.number, now, EventKind.RECEIVED, Person(inv.user.id, inv.user.name), text, {"follow_up": f.number}
             )
+            if moot := await self.customer.arrived(store, room, f, now):
+                text += f"; {moot} no longer to tell (moot: it arrived before the customer heard it was late)"
             await self.desk.post(store, room, Message(f"✅ {text}"))
             answer = text if room.number == incident.number else answer
         return self.desk.ack(incident, answer)

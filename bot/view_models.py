@@ -111,6 +111,9 @@ class BadNewsView(View):
     told_in: str | None = Field(description="the update that told it, e.g. U2")
     age_seconds: int = Field(description="seconds since it was raised (until it was told)")
     repeats: int
+    moot_at: datetime | None = Field(
+        default=None, description="when it became moot: the promise it was about was kept before it was told"
+    )
 
 
 class Push(View):

@@ -235,8 +235,9 @@ def bad_news_view(b: BadNews, *, now: datetime) -> BadNewsView:
         raised_at=b.at,
         told_at=b.answered_at,
         told_in=f"U{b.update_number}" if b.update_number else None,
-        age_seconds=max(0, int(((b.answered_at or now) - b.at).total_seconds())),
+        age_seconds=max(0, int(((b.answered_at or b.moot_at or now) - b.at).total_seconds())),
         repeats=b.repeats,
+        moot_at=b.moot_at,
     )
 
 

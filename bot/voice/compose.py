@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.customer import BadNews, Commitment, CommitmentState, Trigger
+from bot.customer import BadNews, Commitment, CommitmentState, CustomerUpdate, Trigger
 from bot.domain import Incident, IncidentState, Person
 from bot.followups import ROOT_CAUSE, TEAM, US, FollowUp
 from bot.playbooks import PlaybookLibrary
@@ -22,7 +22,7 @@ from bot.voice.honesty import mentions
 from bot.voice.language import Speaker, shipped_set
 from bot.voice.templates import SKELETON, Facts, Promise, SentUpdate, TemplateSet, Waiting, shipped
 
-_Checker = Callable[[str | None, str, str], object]  # checks one customer field, noting a leak
+_Checker = Callable[..., object]  # checks one customer field (text, field, fix, by_hand=…), noting a leak
 _STATE = {
     IncidentState.OPEN: "investigating",
     IncidentState.MITIGATED: "workaround",
@@ -47,6 +47,26 @@ class Composed:
         return f"this draft is the safe skeleton, because {causes}. The next draft uses the fix."
 
 
+@dataclass(frozen=True)
+class Known:
+    """What an incident holds that a customer text is built from, or must keep out: read once per text."""
+
+    follow_ups: dict[int, FollowUp]
+    commitments: dict[int, Commitment]
+    updates: list[CustomerUpdate]
+    people: list[Person]  # who holds a role
+
+    @classmethod
+    async def load(cls, store: Store, incident: Incident) -> Known:
+        n = incident.number
+        return cls(
+            {f.number: f for f in await store.follow_ups(n)},
+            {c.number: c for c in await store.commitments(n)},
+            await store.updates(n),
+            [r.person for r in await store.roles(n)],
+        )
+
+
 class Voice:
     """The customer's voice of every incident: its language, its zone, its templates, its guard."""
 
@@ -62,7 +82,7 @@ class Voice:
 
     # --- what the incident knows that the customer must not read -------------------------------------
 
-    async def guard(self, store: Store, incident: Incident) -> Guard:
+    def guard(self, incident: Incident, known: Known) -> Guard:
         """Every internal name of the incident: vendors and their aliases, contacts and addresses, our people,
         refs, and the internal title where the customer knows the problem by another name."""
         names: list[Name] = []
@@ -71,7 +91,7 @@ class Voice:
             names += [Name(vendor.name, "a vendor"), *(Name(a, f"an alias of {vendor.name}") for a in vendor.aliases)]
             names += _rungs(vendor.ladder)
         people: list[Person] = [incident.opened_by]
-        for f in await store.follow_ups(incident.number):
+        for f in known.follow_ups.values():
             if f.kind != TEAM and f.vendor != US:
                 names.append(Name(f.vendor, "a vendor"))
             elif f.vendor.startswith("@"):
@@ -80,9 +100,7 @@ class Voice:
                 names.append(Name(f.reference, f"{f.ref}'s reference"))
             names += _rungs(f.ladder)
             people.append(f.owner)
-        people += [r.person for r in await store.roles(incident.number)]
-        people += [c.author for c in await store.commitments(incident.number)]
-        people += [u.author for u in await store.updates(incident.number)]
+        people += [*known.people, *(c.author for c in known.commitments.values()), *(u.author for u in known.updates)]
         for p in dict.fromkeys(people):
             names += [Name(p.id, "one of our people"), Name(p.name, "one of our people")]
             if " " in p.name.strip():
@@ -94,7 +112,7 @@ class Voice:
 
     async def screen(self, store: Store, incident: Incident, text: str) -> list[Name]:
         """The internal names in a person's own text for the customer (`update send <text>`)."""
-        return (await self.guard(store, incident)).found(text)
+        return self.guard(incident, await Known.load(store, incident)).found(text)
 
     # --- drafts --------------------------------------------------------------------------------------
 
@@ -111,8 +129,9 @@ class Voice:
     ) -> Composed:
         """One customer text (`update`, `bad_news`, `final`, `watch`) from customer fields only, guarded."""
         speaker = self.speaker(incident)
-        guard = await self.guard(store, incident)
-        facts, leaks = await self._facts(store, incident, speaker, guard, now, tell, next_update, held)
+        known = await Known.load(store, incident)
+        guard = self.guard(incident, known)
+        facts, leaks = self._facts(known, incident, speaker, guard, now, tell, next_update, held)
         templates = self._templates(incident)
         if not leaks:
             text = templates.render(kind, facts, speaker)
@@ -131,9 +150,9 @@ class Voice:
 
     async def news(self, store: Store, incident: Incident, b: BadNews) -> str:
         """How the customer hears one piece of bad news, in their language (empty when it is moot)."""
-        commitments = {c.number: c for c in await store.commitments(incident.number)}
-        follow_ups = {f.number: f for f in await store.follow_ups(incident.number)}
-        said, _covered = _news_sentence(b, commitments, follow_ups, self.speaker(incident))
+        known = await Known.load(store, incident)
+        speaker = self.speaker(incident)
+        said, _covered = _news_sentence(b, known.commitments, known.follow_ups, speaker, b.at, incident.state)
         return said or ""
 
     async def mentioned(self, store: Store, incident: Incident, update: str, b: BadNews) -> bool:
@@ -147,9 +166,9 @@ class Voice:
             return phrases.headline.format(customer=incident.customer, started=started)
         return phrases.headline_no_customer.format(started=started)
 
-    async def _facts(
+    def _facts(
         self,
-        store: Store,
+        known: Known,
         incident: Incident,
         speaker: Speaker,
         guard: Guard,
@@ -160,36 +179,30 @@ class Voice:
     ) -> tuple[Facts, list[Leak]]:
         leaks: list[Leak] = []
 
-        def checked(text: str | None, field: str, fix: str) -> str | None:
+        def checked(text: str | None, field: str, fix: str, *, by_hand: bool = False) -> str | None:
             if text and (name := guard.first(text)):
-                leaks.append(Leak(field, name, fix, by_hand=not fix.startswith(("set ", "vendor ", "rca ", "commit "))))
+                leaks.append(Leak(field, name, fix, by_hand=by_hand))
             return text
 
         headline = checked(incident.headline, "the headline", 'set headline:"…"') or self.neutral_headline(
             incident, speaker
         )
         doing = checked(incident.doing, "`doing:`", 'set doing:"…"')
-        commitments = {c.number: c for c in await store.commitments(incident.number)}
-        follow_ups = {f.number: f for f in await store.follow_ups(incident.number)}
+        commitments, follow_ups = known.commitments, known.follow_ups
         news: list[str] = []
         covered_c: set[int] = set()
         covered_f: set[int] = set()
-        for b in tell:
-            said, covered = _news_sentence(b, commitments, follow_ups, speaker)
-            if said is None:
+        for b in _latest(tell):
+            said, covered = _news_sentence(b, commitments, follow_ups, speaker, now, incident.state)
+            if said is None or said in news:
                 continue
             news.append(said)
-            covered_c |= covered
-            if b.follow_up is not None:
-                covered_f.add(b.follow_up)
-            for n in covered | ({b.commitment} if b.commitment is not None else set()):
-                if n in commitments:
-                    _check_commitment(commitments[n], checked)
+            covered_c |= covered  # a promise the news speaks of is not listed again
+            for n in covered:
+                _check_commitment(commitments[n], checked)
             if b.follow_up is not None and b.follow_up in follow_ups:
+                covered_f.add(b.follow_up)
                 _check_follow_up(follow_ups[b.follow_up], checked)
-        for b in tell:
-            if b.commitment is not None:
-                covered_c.add(b.commitment)
         promises = []
         for c in commitments.values():
             if c.number not in covered_c:
@@ -197,10 +210,11 @@ class Voice:
                 promises.append(Promise(c.promise, c.due, c.state.value))
         waiting = []
         for f in follow_ups.values():
-            if f.is_open and f.number not in covered_f:
+            # our own teams' asks are internal deadlines: the customer hears of one only through its customer text
+            if f.is_open and f.number not in covered_f and (f.kind != TEAM or f.customer_text):
                 _check_follow_up(f, checked)
                 waiting.append(Waiting(customer_item(f, speaker), f.due, now > f.due))
-        exact = [u for u in await store.updates(incident.number) if u.exact]
+        exact = [u for u in known.updates if u.exact]
         last = exact[-1] if exact and guard.first(exact[-1].text) is None else None
         facts = Facts(
             customer=incident.customer or "",
@@ -236,9 +250,11 @@ def customer_item(f: FollowUp, speaker: Speaker) -> str:
     phrases = speaker.phrases
     if f.kind == TEAM:
         return phrases.team_item
-    supplier = f.customer_name if f.customer_name and f.kind != ROOT_CAUSE else phrases.supplier
+    if f.vendor == US:
+        return phrases.rca_us_item
+    supplier = f.customer_name or phrases.supplier  # the playbook's customer-facing name for the vendor
     if f.kind == ROOT_CAUSE:
-        return phrases.rca_us_item if f.vendor == US else phrases.rca_vendor_item.format(supplier=supplier)
+        return phrases.rca_vendor_item.format(supplier=supplier)
     return phrases.vendor_item.format(supplier=supplier)
 
 
@@ -249,33 +265,42 @@ def _check_commitment(c: Commitment, checked: _Checker) -> None:
 def _check_follow_up(f: FollowUp, checked: _Checker) -> None:
     fix = 'rca customer "…"' if f.kind == ROOT_CAUSE else f'vendor customer {f.ref} "…"'
     checked(f.customer_text, f"{f.ref}'s customer text", fix)
-    if f.customer_name and f.kind == "vendor":
-        checked(f.customer_name, f"the playbook's customer_name for {f.ref}", "an edit of the vendor's customer_name")
+    if f.kind != TEAM and f.vendor != US:
+        checked(f.customer_name, f"the playbook's customer_name for {f.ref}", "an edit of the playbook", by_hand=True)
 
 
 def _news_sentence(
-    b: BadNews, commitments: dict[int, Commitment], follow_ups: dict[int, FollowUp], speaker: Speaker
+    b: BadNews,
+    commitments: dict[int, Commitment],
+    follow_ups: dict[int, FollowUp],
+    speaker: Speaker,
+    now: datetime,
+    state: IncidentState,
 ) -> tuple[str | None, set[int]]:
     """The customer's sentence for one piece of bad news, from the facts as they are now (None when moot), and the
     promises it speaks of."""
     if b.moot_at is not None:
         return None, set()
     phrases = speaker.phrases
+    over = state in (IncidentState.RESOLVED, IncidentState.CLOSED)  # service is back: a slip is told in the past
 
     def promise(c: Commitment) -> str:
         return phrases.promise_join.format(promise=c.promise, due=speaker.datetime(c.due))
 
     f = follow_ups.get(b.follow_up) if b.follow_up is not None else None
     if f is not None:
+        if not f.is_open:
+            return None, set()  # it arrived (or we stopped waiting): nothing is late any more
         item = customer_item(f, speaker)
         said = {
             Trigger.VENDOR_ESCALATED: phrases.item_escalated,
             Trigger.VENDOR_PLAN_B: phrases.item_plan_b,
-            Trigger.ETA_SLIPPED: phrases.item_moved,
+            Trigger.ETA_SLIPPED: phrases.item_moved if f.due > now else phrases.item_late,
         }.get(b.trigger, phrases.item_late)
         said = said.format(item=item, Item=_capfirst(item), due=speaker.datetime(f.due))
-        needing = [c for c in commitments.values() if c.is_open and f.number in c.needs]
-        endangered = [c for c in needing if f.due > c.due] if b.trigger is Trigger.ETA_SLIPPED else needing
+        # the promises it speaks of are those made before it slipped, and still open
+        needing = [c for c in commitments.values() if c.is_open and f.number in c.needs and c.made_at <= b.at]
+        endangered = [c for c in needing if f.due >= c.due] if b.trigger is Trigger.ETA_SLIPPED else needing
         if endangered:
             said += " " + phrases.puts_at_risk.format(promises=speaker.join([promise(c) for c in endangered]))
         elif needing:
@@ -290,10 +315,23 @@ def _news_sentence(
             return phrases.promise_missed.format(promise=c.promise, due=due), {c.number}
         return phrases.promise_at_risk.format(promise=c.promise, due=due), {c.number}
     if b.trigger is Trigger.SEVERITY_RAISED:
-        return phrases.severity_raised, set()
+        return (phrases.severity_raised_over if over else phrases.severity_raised), set()
     if b.trigger is Trigger.REOPENED:
-        return phrases.reopened, set()
+        return (phrases.reopened_over if over else phrases.reopened), set()
     return phrases.something_changed, set()
+
+
+def _latest(news: Sequence[BadNews]) -> list[BadNews]:
+    """The latest piece of news about each thing (a follow-up's escalation supersedes its lateness), in order."""
+    last: dict[tuple[str, int], BadNews] = {}
+    for b in news:
+        if b.follow_up is not None:
+            last[("V", b.follow_up)] = b
+        elif b.commitment is not None:
+            last[("C", b.commitment)] = b
+        else:
+            last[("B", b.number)] = b
+    return sorted(last.values(), key=lambda b: b.number)
 
 
 def _capfirst(text: str) -> str:

@@ -36,7 +36,9 @@ class Phrases:
     puts_at_risk: str  # "{promises}"
     still_stands: str
     severity_raised: str
+    severity_raised_over: str  # told once service is back
     reopened: str
+    reopened_over: str
     something_changed: str
     promise_join: str  # "{promise} by {due}"
     and_: str
@@ -45,10 +47,10 @@ class Phrases:
 EN = Phrases(
     at="{date} at {time} ({zone})",
     zone="{city} time",
-    headline="the disruption {customer} has seen since {started}",
+    headline="the disruption at {customer} since {started}",
     headline_no_customer="the disruption you have seen since {started}",
     supplier="a supplier",
-    vendor_item="a part we are waiting on from {supplier}",
+    vendor_item="what we need from {supplier}",
     team_item="a fix from our engineering team",
     rca_vendor_item="the analysis of the root cause from {supplier}",
     rca_us_item="our analysis of the root cause",
@@ -61,19 +63,21 @@ EN = Phrases(
     puts_at_risk="This puts our promise at risk: {promises}.",
     still_stands="Our promise still stands: {promises}.",
     severity_raised="The problem has become more serious for you, and we have raised its priority across our teams.",
+    severity_raised_over="The problem became more serious for you before we fixed it.",
     reopened="The fix did not hold: the problem is back, and we are working on it again.",
+    reopened_over="Our first fix did not hold and the problem came back for a while before this fix.",
     something_changed="Something in our plan has changed, and we want you to hear it from us first.",
-    promise_join="{promise} (by {due})",
+    promise_join="{promise}, by {due}",
     and_=" and ",
 )
 
 FR = Phrases(
     at="{date} à {time} ({zone})",
     zone="heure de {city}",
-    headline="la perturbation subie par {customer} depuis le {started}",
+    headline="la perturbation chez {customer} depuis le {started}",
     headline_no_customer="la perturbation que vous subissez depuis le {started}",
-    supplier="un fournisseur",
-    vendor_item="une pièce commandée à {supplier}",
+    supplier="notre fournisseur",
+    vendor_item="ce que nous attendons de {supplier}",
     team_item="un correctif de notre équipe d’ingénierie",
     rca_vendor_item="l’analyse de la cause première menée par {supplier}",
     rca_us_item="notre analyse de la cause première",
@@ -87,9 +91,11 @@ FR = Phrases(
     puts_at_risk="Cela met en risque notre engagement : {promises}.",
     still_stands="Notre engagement tient toujours : {promises}.",
     severity_raised="Le problème s’est aggravé pour vous, et nous en avons relevé la priorité dans toutes nos équipes.",
+    severity_raised_over="Le problème s’est aggravé pour vous avant que nous le corrigions.",
     reopened="Le correctif n’a pas tenu : le problème est revenu, et nous y travaillons de nouveau.",
+    reopened_over="Notre premier correctif n’a pas tenu et le problème est revenu un temps avant ce correctif.",
     something_changed="Un élément de notre plan a changé, et nous tenons à ce que vous l’appreniez par nous.",
-    promise_join="{promise} (d’ici le {due})",
+    promise_join="{promise}, d’ici le {due}",
     and_=" et ",
 )
 

@@ -94,7 +94,7 @@ def sample_facts() -> Facts:
     at = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
     return Facts(
         customer="Sample Customer",
-        headline="the disruption Sample Customer has seen since Monday",
+        headline="the disruption at Sample Customer since Monday",
         started=at,
         state="investigating",
         now=at + timedelta(hours=5),

@@ -253,7 +253,7 @@ def test_console_prompts_updates_watches_commitments_and_summarises_the_customer
     assert "🚨 B1 · Bad news for Acme Retail: our promise of workaround in every store" in promised  # at risk at once
     first_hour = out[out.index("> /clock +1h") : out.index('update "rolling back')]
     assert "📣 INC-1: customer update due" in first_hour
-    assert "Draft: Here is our latest update on the disruption Acme Retail has seen since" in first_hour
+    assert "Draft: Here is our latest update on the disruption at Acme Retail since" in first_hour
     quiet = out[out.index("> /clock +50m") : out.index("> /clock +20m")]
     assert "📣 INC-1: customer update due" not in quiet  # the update reset the clock
     missed = out[out.index("> /clock +20m") : out.index("> /incident resolve")]

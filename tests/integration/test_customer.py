@@ -50,11 +50,11 @@ async def test_sev1_without_an_update_is_prompted_on_its_cadence_with_a_usable_d
     )
     draft = prompt.text[prompt.text.index("Draft: ") :]
     assert draft.startswith(
-        "Draft: Here is our latest update on the disruption Acme Retail has seen since Monday, November 23, 2026."
+        "Draft: Here is our latest update on the disruption at Acme Retail since Monday, November 23, 2026."
     )
     assert "What we are doing: rolling back POS release 7.2 in the pilot stores." in draft
     # what we wait on, as the customer may hear it: never the vendor's name, never the team's words for the ask
-    waiting = "A part we are waiting on from a supplier is expected by Monday, November 23, 2026 at 5:00 PM (UTC)."
+    waiting = "What we need from a supplier is expected by Monday, November 23, 2026 at 5:00 PM (UTC)."
     assert waiting in draft
     assert "Contoso" not in draft and "terminal logs" not in draft
     assert "We will update you again by Monday, November 23, 2026 at 4:00 PM (UTC)." in draft
@@ -156,7 +156,7 @@ async def test_resolve_prompts_the_final_update_and_stops_the_cadence(db: Databa
     await h.ok("resolve stores back online")
     final = h.room_posts[-1]
     assert final.text.startswith("📣 INC-1: send the final customer update")
-    good = "Draft: Good news about the disruption Acme Retail has seen since Monday, November 23, 2026: service is "
+    good = "Draft: Good news about the disruption at Acme Retail since Monday, November 23, 2026: service is "
     assert good in final.text
     await h.advance(timedelta(hours=6))
     assert not any(p.text.startswith("📣 INC-1: customer update due") for p in h.room_posts)

@@ -396,7 +396,7 @@ async def test_update_send_emails_the_customer_contacts_and_records_exactly_what
     [sent] = mail.out.sent
     # the subject is the customer's, never the internal title
     assert sent.text == text
-    assert sent.subject == "[INC-1] Update: The disruption Acme Retail has seen since Monday, November 23, 2026"
+    assert sent.subject == "[INC-1] Update: The disruption at Acme Retail since Monday, November 23, 2026"
     async with db.read() as store:
         [u] = await store.updates(1)
     assert u.text == text and u.author.name == "lee"
@@ -424,7 +424,7 @@ async def test_the_update_prompt_sends_its_draft_by_email_and_a_customer_reply_p
     assert "[Update sent]  [Send email]" in prompt
     await h.ok("update send as drafted", user="lee")
     [sent] = [m for m in mail.out.sent if m.to == ("it-ops@acme-retail.example",)]
-    assert sent.text.startswith("Here is our latest update on the disruption Acme Retail has seen since Monday")
+    assert sent.text.startswith("Here is our latest update on the disruption at Acme Retail since Monday")
     async with db.read() as store:
         [u] = await store.updates(1)
     assert u.text == sent.text

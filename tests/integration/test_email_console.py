@@ -104,7 +104,7 @@ async def test_chase_by_email_and_the_reply_comes_back_while_an_out_of_office_do
         async with app.db.read() as store:
             assert [u.text for u in await store.updates(1)] == [update]
         await session.execute("/outbox")
-        assert "sent: to it-ops@acme-retail.example — [INC-1] Update: The disruption Acme Retail has seen since" in (
+        assert "sent: to it-ops@acme-retail.example — [INC-1] Update: The disruption at Acme Retail since" in (
         out.getvalue()
     )
 

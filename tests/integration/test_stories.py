@@ -130,7 +130,7 @@ async def test_untold_bad_news_rides_every_prompt_and_climbs_to_the_sponsor(db: 
     assert "It tells B1, B2" in reply  # B2: the promise was missed meanwhile; the draft told both
     async with db.transaction() as store:
         updates = await store.updates(1)
-    assert updates[-1].text.startswith("Here is our latest update on the disruption Acme Retail has seen since")
+    assert updates[-1].text.startswith("Here is our latest update on the disruption at Acme Retail since")
     # B1 (at risk) and B2 (missed) are one promise: the draft tells how it stands now, and never calls it at risk
     assert "We did not keep our promise: workaround in every store, by Monday" in updates[-1].text
     assert "at risk" not in updates[-1].text

@@ -86,7 +86,7 @@ async def test_a_promise_kept_before_its_bad_news_was_told_makes_that_news_moot(
     later = drafts(h)[1:]
     assert later and not any("at risk" in d for d in later)
     await h.ok("resolve")
-    assert "We kept our promise: a working router on site." in drafts(h)[-1]
+    assert "We kept our promise: a working router on site, by Monday, November 23, 2026 at 11:00 AM" in drafts(h)[-1]
     await h.ok("close")
     data = await summary(h)
     [b1] = data["bad_news"]
@@ -103,7 +103,7 @@ async def test_bad_news_untold_at_resolve_rides_the_final_prompt_and_comes_back_
     await h.ok("resolve")
     final = h.room_posts[-1].text
     assert final.startswith("📣 INC-1: send the final customer update")
-    assert "The problem has become more serious for you" in final  # B1 rides on the final draft
+    assert "The problem became more serious for you before we fixed it." in final  # B1 rides on the final draft
     await h.advance(timedelta(hours=1))  # cadence at sev 1: 1h
     again = [p.text for p in h.room_posts if "service is restored but the customer has not heard" in p.text]
     assert len(again) == 1 and "B1" in again[0]
@@ -141,7 +141,7 @@ async def test_customer_fields_reach_the_draft_and_internal_words_do_not(db: Dat
     await h.ok('commit reword C1 "a working router at your Dallas site"')
     await h.advance(timedelta(hours=4))
     draft = drafts(h)[-1]
-    assert "A part we are waiting on from a supplier is expected by" in draft
+    assert "What we need from a supplier is expected by" in draft
     assert "Our promise stands: a working router at your Dallas site, by" in draft
 
 
@@ -187,7 +187,7 @@ async def test_update_send_refuses_an_internal_name_until_confirmed_and_records_
     assert sent.startswith("INC-1: customer update emailed to it-ops@acme-retail.example")
     [email] = mail.out.sent
     assert email.text == "Northwind has not shipped the router yet"
-    assert email.subject == "[INC-1] Update: The disruption Acme Retail has seen since Monday, November 23, 2026"
+    assert email.subject == "[INC-1] Update: The disruption at Acme Retail since Monday, November 23, 2026"
     bad = await h.run("update told them confirm:yes")
     assert not bad.ok and bad.messages[0].title.startswith("confirm: goes with `update send`")
 

@@ -76,7 +76,7 @@ def test_a_language_babel_does_not_know_or_without_shipped_templates_is_refused(
 def test_a_playbook_template_overrides_the_shipped_one_and_keeps_the_others() -> None:
     speaker = Speaker("en", "America/Chicago")
     assert shipped("en").render("email_subject", sample_facts(), speaker) == (
-        "Update: The disruption Sample Customer has seen since Monday"
+        "Update: The disruption at Sample Customer since Monday"
     )
 
 
@@ -133,3 +133,21 @@ def test_an_update_mentions_bad_news_only_when_it_shares_a_content_word_with_it(
     assert not mentions("told them it's taking a bit longer", about)
     assert mentions("told them the routers are delayed", about)
     assert mentions("le routeur de remplacement est en retard", ["replacement router", "remplacement"])
+
+
+@pytest.mark.parametrize("language", ["English", "French"])
+def test_the_documented_template_examples_pass_the_check_and_render(tmp_path: Path, language: str) -> None:
+    guide = (ROOT / "docs" / "CUSTOMER_TEMPLATES.md").read_text()
+    example = guide.split(f"### Example: {language}\n", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    folder = folder_with(tmp_path, example)
+    assert check(folder) == []
+    book = PlaybookLibrary.load(folder).get("billing-dispute")
+    assert book.customer_templates is not None
+    speaker = Speaker(book.language, "Europe/Paris")
+    text = book.customer_templates.render("update", sample_facts(), speaker)
+    assert text.startswith("Here is where things stand" if language == "English" else "Voici où nous en sommes")
+    assert "{" not in text and "\n" not in text
+
+
+def test_the_money_filter_is_documented_as_it_renders() -> None:
+    assert Speaker("en", "UTC").money(1895, "EUR") == "€1,895.00"
