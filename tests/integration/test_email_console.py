@@ -105,8 +105,8 @@ async def test_chase_by_email_and_the_reply_comes_back_while_an_out_of_office_do
             assert [u.text for u in await store.updates(1)] == [update]
         await session.execute("/outbox")
         assert "sent: to it-ops@acme-retail.example — [INC-1] Update: The disruption at Acme Retail since" in (
-        out.getvalue()
-    )
+            out.getvalue()
+        )
 
         # The customer answers with 20 MB of photos attached: the text comes back, the attachment is not read.
         update_mail = message_from_bytes(customer.original_content or b"", policy=policy.default)
