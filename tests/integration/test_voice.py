@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.store import Database
 from tests.harness import Harness
+from tests.integration.test_customer import summary
 from tests.integration.test_email import Mail
 
 RMA = 'open "Northwind RMA: core router dead" sev:2 customer:"Acme Retail" playbook:hardware-rma'
@@ -19,13 +20,6 @@ ASK = 'vendor northwind "replacement router" due:1d ref:RMA-4471'
 def drafts(h: Harness) -> list[str]:
     """The customer's words of every prompt posted so far: the text after "Draft: ", up to its end of line."""
     return [p.text.split("Draft: ", 1)[1].split("\n", 1)[0] for p in h.chat.posts if "\nDraft: " in p.text]
-
-
-async def summary(h: Harness) -> dict[str, Any]:
-    async with h.db.read() as store:
-        stored = await store.summary(1)
-    assert stored is not None
-    return stored[1]
 
 
 async def rma(db: Database, **kwargs: Any) -> Harness:
