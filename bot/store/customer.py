@@ -23,7 +23,7 @@ def bad_news_value(r: BadNewsRow) -> BadNews:
         r.number,
         Trigger(r.trigger),
         r.what,
-        r.tell or r.what,
+        r.tell or "",  # never the war room's words in place of the customer's
         r.at,
         r.draft or "",
         r.repeats,
