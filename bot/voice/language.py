@@ -141,7 +141,7 @@ class Speaker:
         return format_currency(amount, currency, locale=self.locale) if amount is not None else ""
 
     def duration(self, span: timedelta | None) -> str:
-        return format_timedelta(span, locale=self.locale, threshold=1.5) if span is not None else ""
+        return format_timedelta(span, locale=self.locale) if span is not None else ""
 
     def join(self, items: list[str]) -> str:
         """`a`, `a and b`, `a, b and c` in the customer's language."""
