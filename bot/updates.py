@@ -251,7 +251,10 @@ class CustomerDesk:
             if n not in known:
                 raise BadInput(f"{incident.ref} has no B{n}; `status` lists the bad news untold", example="tells:B1")
             if known[n].moot_at is not None:
-                raise BadInput(f"B{n} is moot: the promise it was about was kept", example="tells:B1")
+                raise BadInput(
+                    f"B{n} is moot: what it was about was settled before the customer was told; nothing is left",
+                    example="tells:B1",
+                )
             if strict and n not in untold and n not in retell:
                 raise BadInput(f"B{n} was already told in U{known[n].update_number}", example="tells:B1")
         tells = tuple(n for n in tells if n in untold or n in retell)

@@ -206,3 +206,16 @@ async def test_bad_input_to_the_customer_fields_is_refused_and_changes_nothing(d
     async with h.db.read() as store:
         [f] = await store.follow_ups(1)
         assert f.customer_text is None and (await store.get_incident(1)).headline is None
+
+
+async def test_telling_moot_bad_news_is_refused_and_records_nothing(db: Database) -> None:
+    h = await rma(db)
+    await h.ok(ASK)
+    await h.ok('commit "a working router on site" due:2d needs:V1')
+    await h.advance(timedelta(hours=26))  # V1 overdue: B1
+    arrived = await h.ok("vendor done V1 on the dock")
+    assert "B1 no longer to tell (moot: it arrived before the customer heard it was late)" in arrived
+    refused = await h.run("update told them the router is late tells:B1", user="lee")
+    assert not refused.ok and refused.messages[0].title.startswith("B1 is moot: what it was about was settled")
+    async with h.db.read() as store:
+        assert await store.updates(1) == []
