@@ -479,7 +479,16 @@ class Warroom:
                 text,
                 {"from": before.severity, "to": cmd.severity},
             )
-            await self.customer.restart_clock(store, incident, self.desk.now)
+            due = await self.customer.restart_clock(
+                store, incident, self.desk.now, before=self.customer.cadence(before)
+            )
+            promised = due == await self.customer.promised(store, incident, self.desk.now)
+            clock = (
+                f"; next customer update due {render.when(due, incident)}"
+                + (" (the time promised to the customer)" if promised else "")
+                if incident.state in (IncidentState.OPEN, IncidentState.MITIGATED)
+                else ""
+            )
             prompt = None
             if verb == "raised":
                 what = f"the severity rose from {before.severity} to {cmd.severity}" + (
@@ -493,7 +502,7 @@ class Warroom:
         if prompt:
             await self.desk.announce(incident, prompt)
         pulled = await self.stakes.pull_in_sponsor(incident)
-        return self.desk.ack(incident, text + (f". {pulled}" if pulled else ""))
+        return self.desk.ack(incident, text + clock + (f". {pulled}" if pulled else ""))
 
     async def _role(self, cmd: c.AssignRole, inv: Invocation) -> Reply:
         who = await self.desk.resolve_person(cmd.handle)

@@ -56,22 +56,46 @@ class CustomerDesk:
         """The first update is due one cadence after opening."""
         await store.schedule(incident.number, UPDATE_DUE, 0, incident.opened_at + self.cadence(incident), now=now)
 
-    async def restart_clock(self, store: Store, incident: Incident, now: datetime) -> datetime:
-        """After a severity change (up or down) or a reopen, the pending prompt moves to the new cadence.
+    async def restart_clock(
+        self, store: Store, incident: Incident, now: datetime, *, before: timedelta | None = None
+    ) -> datetime:
+        """After a severity change (up or down), a playbook switch or a reopen: the cadence-driven prompt moves to
+        the new cadence; a next update time the team promised the customer (`update … next:`) is kept.
 
-        With no prompt unanswered it is due one cadence after the last update (now, if that passed); with
-        prompts already unanswered the next repeat keeps its place unless the new cadence brings it sooner.
+        The cadence counts from the last update (or the opening); with prompts already unanswered, from the last
+        prompt, so no prompt of the old cadence fires after the change. ``before`` is the cadence in force until
+        now: when the new one is shorter the prompt comes at the sooner of the promise and the new cadence, else at
+        the promise.
         """
-        updates = await store.updates(incident.number)
-        last = updates[-1].at if updates else incident.opened_at
+        n = incident.number
         cadence = self.cadence(incident)
-        pending = await store.pending_reminder(incident.number, UPDATE_DUE, 0)
+        pending = await store.pending_reminder(n, UPDATE_DUE, 0)
         if incident.update_prompts and pending is not None:
-            due = max(now, min(pending.due_at, now + repeat_gap(cadence, incident.update_prompts)))
+            timeline = await store.timeline(n)
+            prompted = [e.at for e in timeline if e.kind is EventKind.UPDATE_PROMPTED and e.data.get("prompt")]
+            due = (prompted[-1] if prompted else now) + repeat_gap(cadence, incident.update_prompts)
         else:
-            due = max(now, last + cadence)
-        await store.schedule(incident.number, UPDATE_DUE, 0, due, now=now)
+            updates = await store.updates(n)
+            due = (updates[-1].at if updates else incident.opened_at) + cadence
+        due = max(now, due)
+        promised = await self.promised(store, incident, now)
+        if promised is not None and (cadence >= (before or cadence) or promised < due):
+            due = promised
+        await store.schedule(n, UPDATE_DUE, 0, due, now=now)
         return due
+
+    async def promised(self, store: Store, incident: Incident, now: datetime) -> datetime | None:
+        """The next update time the team gave the customer with the last update (`next:`), while it is ahead."""
+        updates = await store.updates(incident.number)
+        last = updates[-1] if updates else None
+        if last is None or last.next_due is None or last.next_due <= now:
+            return None
+        said = [
+            e
+            for e in await store.timeline(incident.number)
+            if e.kind is EventKind.UPDATE and e.data.get("update") == last.number
+        ]
+        return last.next_due if said and said[-1].data.get("promised") else None
 
     # --- drafts: only what is meant for the customer (bot.voice builds and guards them) ---------------
 
@@ -279,7 +303,12 @@ class CustomerDesk:
             EventKind.UPDATE,
             person(inv),
             f"{u.ref} recorded: {text}" + (f" (tells {told})" if told else ""),
-            {"update": u.number, "tells": list(tells), "unmentioned": [b.number for b in unsaid]},
+            {
+                "update": u.number,
+                "tells": list(tells),
+                "unmentioned": [b.number for b in unsaid],
+                "promised": next_text is not None or next_at is not None,  # a next time the customer was given
+            },
         )
         tail = f" Next update due {render.when(next_due, incident)}." if next_due else " No further updates are due."
         if told:
