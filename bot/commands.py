@@ -385,6 +385,17 @@ HELP: dict[str, VerbHelp] = {
         " who `update send` emails",
         "set at-risk:2M",
     ),
+    "at-risk": VerbHelp(
+        "at-risk <amount>",
+        "the revenue at risk, as `set at-risk:` records it; past the playbook's exec line the sponsor is pulled in",
+        "at-risk 700k",
+    ),
+    "cost": VerbHelp(
+        "cost <amount>/h",
+        "what the crisis costs the customer per hour, as `set cost:` records it; past the playbook's exec line the"
+        " sponsor is pulled in",
+        "cost 45k/h",
+    ),
     "vendor": VerbHelp(
         "vendor <vendor> <ask> due:<when> [owner:@p] [ref:<id>] [every:<duration>] [escalate-after:<n>]"
         ' [customer:"…"] | vendor heard|done|escalate|cancel|snooze|email|customer V<n> …',
@@ -442,6 +453,8 @@ _OPTIONS: dict[str, frozenset[str]] = {
 }
 # Stakes typed after `sev` ("sev 1 cost:45k/h") belong to `set`: say so instead of keeping them as the reason.
 _SET_ONLY = frozenset({"customer", "impact", "cost", "at-risk", "tz", "doing", "title", "headline"})
+# The stakes as people say them: `at-risk 700k`, `cost 45k/h`, or the bare option `at-risk:2M` — all mean `set`.
+_STAKES = {"at-risk": "revenue_at_risk", "cost": "cost_per_hour"}
 MAX_AMOUNT = Decimal(10) ** 12
 MAX_NUMBER = 999_999_999  # of INC-n, V<n>, C<n>, B<n>: past any real count, and inside every database's INTEGER
 _COMMITMENT = re.compile(r"^C([0-9]+)$", re.IGNORECASE)
@@ -545,7 +558,11 @@ def parse(text: str) -> Command:
             example='note "the unit shipped"',
         )
     tokens = tokenize(text)
+    if _OPTION_ALIASES.get(tokens[0].key or "", tokens[0].key) in _STAKES:
+        return _PARSERS["set"](_Args("set", text, tokens), None)  # `at-risk:2M cost:45k/h`: a `set` without the verb
     verb = tokens[0].text.lower()
+    if (stake := _OPTION_ALIASES.get(verb.removesuffix(":"), verb.removesuffix(":"))) in _STAKES:
+        verb = stake  # `at_risk 700k`, or `cost: 45k/h` with a space after the colon
     if verb not in HELP:
         raise BadInput(f"I don't know the verb '{_clip(tokens[0].text)}'; try `help`", example="status")
     rest = tokens[1:]
@@ -628,7 +645,7 @@ def parse_amount(text: str, *, per_hour: bool = False) -> Decimal:
     """Money as people type it: `1895`, `$1,895`, `250k`, `2M`, and `40k/h` for costs per hour."""
     value = text.strip()
     if per_hour:
-        for suffix in ("/h", "/hr", "/hour", "per hour"):
+        for suffix in ("/h", "/hr", "/hour", "per hour", "per hr", "an hour", "a hour"):
             if value.lower().endswith(suffix):
                 value = value[: -len(suffix)].strip()
                 break
@@ -753,6 +770,21 @@ def _parse_set(args: _Args, incident: int | None) -> Command:
         headline=" ".join(headline.split()) if headline else None,
         incident=incident,
     )
+
+
+def _parse_stake(field: str) -> _Parser:
+    """`at-risk <amount>` and `cost <amount>/h`: the same as `set at-risk:` and `set cost:`."""
+
+    def parse_(args: _Args, incident: int | None) -> Command:
+        example = HELP[args.verb].example
+        amount = args.text(60, "the amount")
+        if amount is None:
+            what = "the revenue at risk" if field == "revenue_at_risk" else "the customer's cost per hour"
+            raise BadInput(f"`{args.verb}` needs {what}", example=example)
+        value = parse_amount(amount, per_hour=field == "cost_per_hour")
+        return ChangeFields(**{field: value}, incident=incident)  # type: ignore[arg-type]
+
+    return parse_
 
 
 _ADDRESS = re.compile(
@@ -916,6 +948,8 @@ _PARSERS: dict[str, _Parser] = {
     "close": _parse_close,
     "outcome": lambda a, i: RecordOutcome(text=a.required_text("what it cost or won"), incident=i),
     "set": _parse_set,
+    "at-risk": _parse_stake("revenue_at_risk"),
+    "cost": _parse_stake("cost_per_hour"),
     "list": _no_args(ListIncidents),
     "help": _parse_help,
     "vendor": lambda a, i: _parse_vendor(a, i),

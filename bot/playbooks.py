@@ -123,6 +123,7 @@ class ExecSponsor:
     people: tuple[str, ...]
     severity_at_most: int | None
     revenue_at_risk_at_least: Decimal | None
+    cost_per_hour_at_least: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,7 @@ def responders_for(
     revenue_at_risk: Decimal | None,
     text: str,
     products: Sequence[str] = (),
+    cost_per_hour: Decimal | None = None,
 ) -> tuple[Responder, ...]:
     """Everyone the playbook pulls in for an incident like this one, without duplicates."""
     found: dict[str, Responder] = {}
@@ -211,10 +213,18 @@ def responders_for(
             lines.append(f"severity {severity} is at or past the line (sev {sponsor.severity_at_most})")
         line = sponsor.revenue_at_risk_at_least
         if line is not None and revenue_at_risk is not None and revenue_at_risk >= line:
-            lines.append(f"revenue at risk ${revenue_at_risk:,} is at or past the line (${line:,})")
+            lines.append(f"revenue at risk {_dollars(revenue_at_risk)} is at or past the line ({_dollars(line)})")
+        line = sponsor.cost_per_hour_at_least
+        if line is not None and cost_per_hour is not None and cost_per_hour >= line:
+            lines.append(f"cost per hour {_dollars(cost_per_hour)}/h is at or past the line ({_dollars(line)}/h)")
         for handle in sponsor.people if lines else ():
             add(handle, "exec_sponsor", "exec sponsor: " + " and ".join(lines))
     return tuple(found.values())
+
+
+def _dollars(amount: Decimal) -> str:
+    # Amounts come back from the database with cents: $300,000 reads better than $300,000.00.
+    return f"${amount:,.0f}" if amount == amount.to_integral_value() else f"${amount:,.2f}"
 
 
 class PlaybookLibrary:
@@ -442,7 +452,7 @@ def _read_exec_sponsor(r: Reader, node: yaml.Node) -> ExecSponsor | None:
     if fields is None:
         return None
     people = value(fields, "people", r.handles, _NO_TEXT, within="exec_sponsor")
-    lines = ("severity_at_most", "revenue_at_risk_at_least")
+    lines = ("severity_at_most", "revenue_at_risk_at_least", "cost_per_hour_at_least")
     when = r.mapping(fields["when"], "exec_sponsor.when", allowed=lines) if "when" in fields else None
     if when is None:
         return None
@@ -452,6 +462,7 @@ def _read_exec_sponsor(r: Reader, node: yaml.Node) -> ExecSponsor | None:
         people=people,
         severity_at_most=value(when, lines[0], r.severity, None, within="exec_sponsor.when"),
         revenue_at_risk_at_least=value(when, lines[1], r.amount, None, within="exec_sponsor.when"),
+        cost_per_hour_at_least=value(when, lines[2], r.amount, None, within="exec_sponsor.when"),
     )
 
 

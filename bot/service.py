@@ -224,6 +224,7 @@ class Warroom:
             playbook,
             severity=severity,
             revenue_at_risk=cmd.revenue_at_risk,
+            cost_per_hour=cmd.cost_per_hour,
             text=" ".join(filter(None, (cmd.title, cmd.impact))),
             products=cmd.products,
         )

@@ -86,6 +86,7 @@ class StakesDesk:
             self.desk.playbooks.get(incident.playbook),
             severity=incident.severity,
             revenue_at_risk=incident.revenue_at_risk,
+            cost_per_hour=incident.cost_per_hour,
             text="",
         )
         return [(r.handle, r.reason.removeprefix("exec sponsor: ")) for r in wanted if r.team == EXEC_TEAM]

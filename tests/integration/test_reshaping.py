@@ -1,12 +1,17 @@
-"""Reshaping an incident as the crisis turns: a severity change that keeps the update time promised to the
-customer — on SQLite and PostgreSQL, as an adapter drives the core."""
+"""Reshaping an incident as the crisis turns: the stakes as people say them, a severity change that keeps the
+update time promised to the customer — on SQLite and PostgreSQL, as an adapter drives the core."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from bot.domain import EventKind
 from bot.store import Database
 from tests.harness import Harness
+
+
+def members(h: Harness, room: str) -> set[str]:
+    return {u.id for u in h.chat.room_named(room).members}
 
 
 def prompts(h: Harness) -> list[str]:
@@ -15,6 +20,55 @@ def prompts(h: Harness) -> list[str]:
         for p in h.room_posts
         if p.text.startswith(("📣 INC-1: customer update due", "📣 INC-1: customer update over"))
     ]
+
+
+async def roles(db: Database) -> dict[str, str]:
+    async with db.transaction() as store:
+        return {r.role: r.person.id for r in await store.roles(1)}
+
+
+# --- the stakes as people type them -----------------------------------------------------------------------
+
+
+async def test_the_stakes_as_people_say_them_are_the_same_as_set(db: Database) -> None:
+    h = Harness(db)
+    await h.ok('open "Logs for RCA" sev:3 playbook:hardware-rma customer:"Acme Retail"')
+    assert "revenue at risk: not stated → $70,000" in await h.ok("at-risk 70k")
+    assert "cost per hour: not stated → $2,500/h" in await h.ok("cost 2500/h")
+    assert "revenue at risk: $70,000 → $90,000" in await h.ok("at-risk:90k")
+    both = await h.ok('at-risk:95k cost:"3k an hour"')
+    assert "$95,000" in both and "$3,000/h" in both
+    async with db.transaction() as store:
+        incident = await store.get_incident(1)
+        changed = [e for e in await store.timeline(1) if e.kind is EventKind.CHANGED]
+    assert (incident.revenue_at_risk, incident.cost_per_hour) == (95000, 3000)
+    assert len(changed) == 4 and all(e.data["stakes"] for e in changed)
+    for bad in ("at-risk", "cost lots", "at-risk 5k extra words"):
+        reply = await h.run(bad)
+        assert not reply.ok and "\n" not in reply.messages[0].title, bad
+
+
+async def test_a_cost_per_hour_past_the_line_pulls_in_the_sponsor_in_the_same_minute(db: Database) -> None:
+    h = Harness(db)
+    await h.ok('open "POS registers freeze in 300 stores" sev:2 customer:"Acme Retail"')  # interop-defect
+    assert "vp-engineering" not in members(h, "inc-1-pos-registers-freeze-in-300-stores")
+    reply = await h.ok("cost 45k/h")
+    assert "Exec sponsor pulled in: vp-engineering, vp-customer-success" in reply
+    [sponsor] = [p for p in h.room_posts if p.text.startswith("👔")]
+    assert "cost per hour $45,000/h is at or past the line ($25,000/h)" in sponsor.text
+    assert {"vp-engineering", "vp-customer-success"} <= members(h, "inc-1-pos-registers-freeze-in-300-stores")
+    async with db.transaction() as store:
+        [pulled] = [e for e in await store.timeline(1) if e.kind is EventKind.EXEC_SPONSOR]
+        [changed] = [e for e in await store.timeline(1) if e.kind is EventKind.CHANGED]
+    assert pulled.at == changed.at == h.clock.now()
+    assert (await roles(db))["exec_sponsor"] == "vp-engineering"
+
+
+async def test_a_cost_per_hour_past_the_line_at_open_brings_the_sponsor_with_the_room(db: Database) -> None:
+    h = Harness(db)
+    await h.ok('open "POS registers freeze in 300 stores" sev:2 cost:40k/h')
+    assert (await roles(db))["exec_sponsor"] == "vp-engineering"
+    assert "vp-engineering" in members(h, "inc-1-pos-registers-freeze-in-300-stores")
 
 
 # --- severity keeps the promises made to the customer -------------------------------------------------------

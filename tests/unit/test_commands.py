@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -10,6 +11,7 @@ from bot.commands import (
     AddAction,
     AddNote,
     AssignRole,
+    ChangeFields,
     ChangeSeverity,
     InvitePeople,
     OpenIncident,
@@ -112,6 +114,36 @@ def test_amounts_as_people_type_them(text: str, amount: str) -> None:
 
 def test_cost_per_hour_accepts_rate_suffixes() -> None:
     assert parse_amount("40k/h", per_hour=True) == parse_amount("40000/hour", per_hour=True) == Decimal(40000)
+
+
+@pytest.mark.parametrize(
+    ("text", "fields"),
+    [
+        ("at-risk 700k", {"revenue_at_risk": Decimal(700000)}),
+        ("at-risk INC-4 $700,000", {"revenue_at_risk": Decimal(700000), "incident": 4}),
+        ("cost 45k/h", {"cost_per_hour": Decimal(45000)}),
+        ("cost 45k an hour", {"cost_per_hour": Decimal(45000)}),
+        ("at-risk:2M", {"revenue_at_risk": Decimal(2000000)}),
+        ("at-risk: 2M", {"revenue_at_risk": Decimal(2000000)}),
+        ("cost:45k/h at-risk:2M", {"cost_per_hour": Decimal(45000), "revenue_at_risk": Decimal(2000000)}),
+    ],
+)
+def test_stakes_as_people_type_them_are_a_set(text: str, fields: dict[str, object]) -> None:
+    assert parse(text) == ChangeFields(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("at-risk", "`at-risk` needs the revenue at risk"),
+        ("cost", "`cost` needs the customer's cost per hour"),
+        ("cost lots", "I can't read 'lots' as an amount"),
+        ("at-risk:2M sev:1", "`set` has no option sev:"),
+    ],
+)
+def test_stakes_that_make_no_sense_are_refused(text: str, reason: str) -> None:
+    with pytest.raises(BadInput, match=re.escape(reason)):
+        parse(text)
 
 
 def test_per_ask_cadence_team_asks_root_cause_and_action_forms() -> None:

@@ -327,6 +327,27 @@ def test_exec_sponsor_joins_only_past_the_revenue_line() -> None:
     assert "revenue at risk $250,000" in sponsor.reason
 
 
+def test_exec_sponsor_joins_past_the_cost_per_hour_line() -> None:
+    interop = PlaybookLibrary.load(SHIPPED).get("interop-defect")
+
+    below = responders_for(interop, severity=3, revenue_at_risk=None, cost_per_hour=Decimal("24999.99"), text="")
+    at_line = responders_for(interop, severity=3, revenue_at_risk=None, cost_per_hour=Decimal("25000.00"), text="")
+
+    assert "@vp-engineering" not in {r.handle for r in below}
+    sponsor = next(r for r in at_line if r.handle == "@vp-engineering")
+    assert sponsor.reason == "exec sponsor: cost per hour $25,000/h is at or past the line ($25,000/h)"
+
+
+def test_a_cost_per_hour_line_is_read_and_checked_like_the_revenue_line(tmp_path: Path) -> None:
+    line = "exec_sponsor:\n  people: ['@vp']\n  when: {cost_per_hour_at_least: %s}\n"
+    good = write_folder(tmp_path / "good", broken=BROKEN + line % "40_000")
+    sponsor = PlaybookLibrary.load(good).get("broken").exec_sponsor
+    assert sponsor is not None and sponsor.cost_per_hour_at_least == Decimal(40000)
+    bad = write_folder(tmp_path / "bad", broken=BROKEN + line % "lots")
+    [problem] = check(bad)
+    assert "exec_sponsor.when.cost_per_hour_at_least must be a number such as 250000, not text 'lots'" in problem
+
+
 def test_billing_dispute_pulls_the_exec_sponsor_on_revenue_alone() -> None:
     billing = PlaybookLibrary.load(SHIPPED).get("billing-dispute")
 
