@@ -133,6 +133,7 @@ class ChangeFields(Command):
     doing: str | None = None
     customer_contacts: tuple[str, ...] | None = None  # () clears them (`customer-contacts:none`)
     headline: str | None = None  # what the customer calls the problem
+    playbook: str | None = None  # `set playbook:<name>`: switch playbooks mid-incident
 
 
 @dataclass(frozen=True)
@@ -379,10 +380,11 @@ HELP: dict[str, VerbHelp] = {
     ),
     "set": VerbHelp(
         'set [title:"…"] [customer:"…"] [impact:"…"] [cost:<amount>/h] [at-risk:<amount>] [tz:<zone>] [doing:"…"]'
-        ' [headline:"…"] [customer-contacts:a@x.com,b@x.com]',
+        ' [headline:"…"] [customer-contacts:a@x.com,b@x.com] [playbook:<name>]',
         "change what was said at open; stakes past the playbook's line pull in the exec sponsor; `headline:` (what"
         " the customer calls the problem) and `doing:` are what drafts to the customer say; `customer-contacts:`"
-        " who `update send` emails",
+        " who `update send` emails; `playbook:` switches playbooks: its people are invited (nobody leaves), its"
+        " cadence, checklist, vendor ladders and time zone (unless `tz:` was set) apply from now",
         "set at-risk:2M",
     ),
     "at-risk": VerbHelp(
@@ -447,14 +449,15 @@ _OPTIONS: dict[str, frozenset[str]] = {
     "commit": frozenset({"due", "needs"}),
     "update": frozenset({"next", "tells", "confirm"}),
     "set": frozenset(
-        {"title", "customer", "impact", "cost", "at-risk", "tz", "doing", "customer-contacts", "headline"}
+        {"title", "customer", "impact", "cost", "at-risk", "tz", "doing", "customer-contacts", "headline", "playbook"}
     ),
     "close": frozenset({"outcome"}),
 }
 # Stakes typed after `sev` ("sev 1 cost:45k/h") belong to `set`: say so instead of keeping them as the reason.
-_SET_ONLY = frozenset({"customer", "impact", "cost", "at-risk", "tz", "doing", "title", "headline"})
+_SET_ONLY = frozenset({"customer", "impact", "cost", "at-risk", "tz", "doing", "title", "headline", "playbook"})
 # The stakes as people say them: `at-risk 700k`, `cost 45k/h`, or the bare option `at-risk:2M` — all mean `set`.
 _STAKES = {"at-risk": "revenue_at_risk", "cost": "cost_per_hour"}
+_PLAYBOOK_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,59}")
 MAX_AMOUNT = Decimal(10) ** 12
 MAX_NUMBER = 999_999_999  # of INC-n, V<n>, C<n>, B<n>: past any real count, and inside every database's INTEGER
 _COMMITMENT = re.compile(r"^C([0-9]+)$", re.IGNORECASE)
@@ -758,6 +761,10 @@ def _parse_set(args: _Args, incident: int | None) -> Command:
             example='set headline:"the outage of your store tills"',
         )
     contacts = opts.get("customer-contacts")
+    playbook = opts.get("playbook", "").strip().lower() if "playbook" in opts else None
+    if playbook is not None and not _PLAYBOOK_NAME.fullmatch(playbook):
+        example = "set playbook:service-provider-outage"
+        raise BadInput(f"playbook: takes a playbook's name, not '{_clip(playbook)}'", example=example)
     return ChangeFields(
         customer_contacts=parse_addresses(contacts) if contacts is not None else None,
         title=title,
@@ -768,6 +775,7 @@ def _parse_set(args: _Args, incident: int | None) -> Command:
         timezone=parse_timezone(opts["tz"]) if "tz" in opts else None,
         doing=_checked_text(doing),
         headline=" ".join(headline.split()) if headline else None,
+        playbook=playbook,
         incident=incident,
     )
 

@@ -222,6 +222,36 @@ def responders_for(
     return tuple(found.values())
 
 
+TIE, WEAK = "tie", "weak"
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """The playbook `open` picks, the keywords each playbook matched, and why the pick fell back to the default."""
+
+    playbook: Playbook
+    matched: Mapping[str, tuple[str, ...]]  # playbook name -> the keywords of it that were found
+    doubt: str | None = None  # TIE or WEAK: the default was picked because the match was not clear
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """The playbooks that matched, the best first (alphabetical within a score)."""
+        return tuple(sorted(self.matched, key=lambda name: -len(self.matched[name])))
+
+    def explained(self) -> str | None:
+        """Why the default was picked although playbooks matched, and how to switch; None for a clear pick."""
+        if self.doubt is None:
+            return None
+        found = "; ".join(f"{name} ({', '.join(self.matched[name])})" for name in self.candidates)
+        why = (
+            f"the keywords match more than one playbook equally: {found}"
+            if self.doubt == TIE
+            else f"a single keyword, not in the title, is a weak match: {found}"
+        )
+        switch = " or ".join(f"`set playbook:{name}`" for name in self.candidates[:3])
+        return f"Playbook {self.playbook.name}: {why}. Switch with {switch}."
+
+
 def _dollars(amount: Decimal) -> str:
     # Amounts come back from the database with cents: $300,000 reads better than $300,000.00.
     return f"${amount:,.0f}" if amount == amount.to_integral_value() else f"${amount:,.2f}"
@@ -250,12 +280,26 @@ class PlaybookLibrary:
             raise NotFound(f"no playbook '{name}'; known: {', '.join(self.names)}")
         return playbook
 
-    def suggest(self, text: str) -> Playbook:
-        """The playbook whose keywords best match ``text``; ``default`` when none does."""
-        scores = {name: sum(_mentions(text, k) for k in pb.keywords) for name, pb in self._playbooks.items()}
-        # Names are already sorted, so max() keeps the alphabetically first of a tie.
-        best = max(scores, key=lambda name: scores[name])
-        return self._playbooks[best] if scores[best] > 0 else self._playbooks[DEFAULT_PLAYBOOK]
+    def suggest(self, title: str, *, more: str = "") -> Suggestion:
+        """The playbook whose keywords ``title`` and ``more`` (impact, customer) name most; ``default`` when two or
+        more name as many, or when the best names a single keyword and only outside the title (a weak match)."""
+        matched: dict[str, tuple[str, ...]] = {}
+        in_title: dict[str, bool] = {}
+        for name, pb in self._playbooks.items():
+            found = tuple(k for k in pb.keywords if _mentions(title, k) or _mentions(more, k))
+            if found:
+                matched[name] = found
+                in_title[name] = any(_mentions(title, k) for k in found)
+        ranked = sorted(matched, key=lambda name: -len(matched[name]))  # stable: alphabetical within a score
+        if not ranked:
+            return Suggestion(self._playbooks[DEFAULT_PLAYBOOK], {}, None)
+        best = ranked[0]
+        tied = [name for name in ranked if len(matched[name]) == len(matched[best])]
+        if len(tied) > 1:
+            return Suggestion(self._playbooks[DEFAULT_PLAYBOOK], matched, TIE)
+        if len(matched[best]) == 1 and not in_title[best]:
+            return Suggestion(self._playbooks[DEFAULT_PLAYBOOK], matched, WEAK)
+        return Suggestion(self._playbooks[best], matched, None)
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -89,8 +89,10 @@ def kickoff_card(
     roles: Sequence[RoleAssignment],
     responders: Sequence[ResponderRecord],
     playbook: Playbook,
+    note: str | None = None,
 ) -> Message:
-    """The pinned card at the top of a war room: who is who, what is at stake, what to do first."""
+    """The pinned card at the top of a war room: who is who, what is at stake, what to do first (and, in ``note``,
+    why the playbook is the default one although others matched)."""
     teams: dict[str, list[Inline]] = {}
     for r in responders:
         if r.team == "roles" and r.person and r.invited:
@@ -102,6 +104,8 @@ def kickoff_card(
     for i, (team, members) in enumerate(teams.items()):
         team_parts += ["; " if i else "", f"{team.replace('_', ' ')}: ", *[m for m in members if m != ""]]
     blocks: list[Section | Fields | Bullets | Actions] = [incident_fields(incident), roles_section(roles)]
+    if note:
+        blocks.append(Section.of(f"⚠ {note}"))
     if responders:
         blocks.append(Section(tuple(p for p in team_parts if p != "")))
     if playbook.checklist:

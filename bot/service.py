@@ -42,6 +42,7 @@ from bot.scorecard import scorecard_message, vendor_scores
 from bot.stakes import EXEC_TEAM, StakesDesk
 from bot.store import Store
 from bot.store.inbox import Applying, applying
+from bot.switch import SwitchDesk
 from bot.tokens import is_api_user
 from bot.updates import COMMITMENT, UPDATE_DUE, CustomerDesk
 from bot.vendors import CHASE, VendorDesk, follow_up_lines
@@ -71,6 +72,7 @@ class Warroom:
         self.customer = CustomerDesk(desk)
         self.vendors = VendorDesk(desk, self.customer)
         self.stakes = StakesDesk(desk)
+        self.switch = SwitchDesk(desk, self.stakes, self.customer)
         self.closing = ClosingDesk(desk, self.vendors)
         self.asks = AskDesk(desk, self.vendors)
         self.actions = ActionDesk(desk)
@@ -92,7 +94,7 @@ class Warroom:
             c.ReopenIncident: self._reopen,  # type: ignore[dict-item]
             c.CloseIncident: self.closing.close,  # type: ignore[dict-item]
             c.RecordOutcome: self.closing.outcome,  # type: ignore[dict-item]
-            c.ChangeFields: self.stakes.change,  # type: ignore[dict-item]
+            c.ChangeFields: self.switch.set,  # type: ignore[dict-item]
             c.SendDraft: self.customer.send_draft,  # type: ignore[dict-item]
             c.ListIncidents: self._list,
             c.ShowHelp: self._help,  # type: ignore[dict-item]
@@ -213,11 +215,13 @@ class Warroom:
 
     async def _open(self, cmd: c.OpenIncident, inv: Invocation) -> Reply:
         core, now, opener = self.core, self.desk.now, person(inv)
-        playbook = (
-            core.playbooks.get(cmd.playbook)
+        suggestion = (
+            None
             if cmd.playbook
-            else core.playbooks.suggest(" ".join(filter(None, (cmd.title, cmd.impact, cmd.customer))))
+            else core.playbooks.suggest(cmd.title, more=" ".join(filter(None, (cmd.impact, cmd.customer))))
         )
+        playbook = suggestion.playbook if suggestion else core.playbooks.get(cmd.playbook or "")
+        doubt = suggestion.explained() if suggestion else None  # the pick fell back to the default: say so
         severity = cmd.severity or DEFAULT_SEVERITY
         tz = playbook.timezone or core.default_tz
         wanted = responders_for(
@@ -260,8 +264,8 @@ class Warroom:
                 now,
                 EventKind.OPENED,
                 opener,
-                f"Opened at severity {severity} with playbook {playbook.name}",
-                {"severity": severity},
+                f"Opened at severity {severity} with playbook {playbook.name}" + (f". {doubt}" if doubt else ""),
+                {"severity": severity, "candidates": list(suggestion.candidates) if suggestion and doubt else []},
             )
             await self.customer.start_clock(store, incident, now)
         name = room_name(
@@ -283,7 +287,7 @@ class Warroom:
         incident = _with_room(incident, room, self.desk.now)
         async with core.db.transaction() as store:
             await store.save_incident(incident)
-        return await self._staff_room(incident, room, playbook, wanted, people, roles, opener)
+        return await self._staff_room(incident, room, playbook, wanted, people, roles, opener, doubt=doubt)
 
     async def _staff_room(
         self,
@@ -294,6 +298,8 @@ class Warroom:
         people: Mapping[str, UserRef | None],
         roles: dict[str, Person],
         opener: Person,
+        *,
+        doubt: str | None = None,
     ) -> Reply:
         core = self.core
         records = [
@@ -313,7 +319,7 @@ class Warroom:
             records = [ResponderRecord(r.handle, r.team, r.reason, r.person, invited=False) for r in records]
         incident = _with_room(incident, room, self.desk.now)
         assignments = [RoleAssignment(role, who) for role, who in roles.items()]
-        card = render.kickoff_card(incident, roles=assignments, responders=records, playbook=playbook)
+        card = render.kickoff_card(incident, roles=assignments, responders=records, playbook=playbook, note=doubt)
         posted = await self.desk.post_now(incident, card)
         kickoff = posted.ref
         if kickoff and Capability.PIN in core.chat.capabilities:
@@ -366,6 +372,7 @@ class Warroom:
                             f"{format_when(incident.opened_at, ZoneInfo(incident.timezone))}; "
                             f"{len(invitees)} people invited" + (f", {len(missing)} not found" if missing else "") + "."
                         ),
+                        *((Section.of(f"⚠ {doubt}"),) if doubt else ()),
                         *(
                             (
                                 Section.of(

@@ -132,7 +132,7 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
         "timeline": [
             {"at": e.at.isoformat(), "kind": e.kind.value, "by": e.actor.name if e.actor else None, "text": e.text}
             for e in timeline
-            if e.kind in KEY_EVENTS
+            if e.kind in KEY_EVENTS or _switched_playbook(e)
         ],
         "figures": figures,
         "follow_ups": follow_up_data,
@@ -265,6 +265,20 @@ def _severity_at(timeline: list[TimelineEvent], at: datetime, default: int) -> i
     return severity
 
 
+def _switched_playbook(e: TimelineEvent) -> bool:
+    return e.kind is EventKind.CHANGED and "cadence_before" in e.data
+
+
+def _cadence_at(
+    timeline: list[TimelineEvent], at: datetime, current: Mapping[int, timedelta]
+) -> Mapping[int, timedelta]:
+    """The cadence of the playbook in force at ``at``: the one the first later `set playbook:` switched away from."""
+    for e in timeline:
+        if e.at > at and _switched_playbook(e):
+            return {int(s): timedelta(seconds=float(v)) for s, v in e.data["cadence_before"].items()}
+    return current
+
+
 def _silences(
     incident: Incident, timeline: list[TimelineEvent], updates: list[CustomerUpdate], cadence: Mapping[int, timedelta]
 ) -> list[dict[str, Any]]:
@@ -275,14 +289,14 @@ def _silences(
     points = [incident.opened_at, *(u.at for u in updates if end is None or u.at <= end)]
     if end is not None:
         points.append(end)
-    changes = [e.at for e in timeline if e.kind is EventKind.SEVERITY]
+    changes = [e.at for e in timeline if e.kind is EventKind.SEVERITY or _switched_playbook(e)]
     gaps = []
     for start, stop in zip(points, points[1:], strict=False):
         cuts = [start, *(t for t in changes if start < t < stop), stop]
         worst: tuple[timedelta, int, timedelta | None] | None = None
         for seg_start, seg_end in zip(cuts, cuts[1:], strict=False):
             severity = _severity_at(timeline, seg_start, incident.severity)
-            limit = cadence.get(severity)
+            limit = _cadence_at(timeline, seg_start, cadence).get(severity)
             if limit is None:
                 continue
             over = (seg_end - start) - limit  # the silence at the end of this stretch, against its cadence

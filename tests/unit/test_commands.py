@@ -126,6 +126,7 @@ def test_cost_per_hour_accepts_rate_suffixes() -> None:
         ("at-risk:2M", {"revenue_at_risk": Decimal(2000000)}),
         ("at-risk: 2M", {"revenue_at_risk": Decimal(2000000)}),
         ("cost:45k/h at-risk:2M", {"cost_per_hour": Decimal(45000), "revenue_at_risk": Decimal(2000000)}),
+        ("set playbook:Service-Provider-Outage", {"playbook": "service-provider-outage"}),
     ],
 )
 def test_stakes_as_people_type_them_are_a_set(text: str, fields: dict[str, object]) -> None:
@@ -139,9 +140,10 @@ def test_stakes_as_people_type_them_are_a_set(text: str, fields: dict[str, objec
         ("cost", "`cost` needs the customer's cost per hour"),
         ("cost lots", "I can't read 'lots' as an amount"),
         ("at-risk:2M sev:1", "`set` has no option sev:"),
+        ("set playbook:../etc", "playbook: takes a playbook's name"),
     ],
 )
-def test_stakes_that_make_no_sense_are_refused(text: str, reason: str) -> None:
+def test_stakes_and_playbook_switches_that_make_no_sense_are_refused(text: str, reason: str) -> None:
     with pytest.raises(BadInput, match=re.escape(reason)):
         parse(text)
 

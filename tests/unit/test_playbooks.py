@@ -260,31 +260,56 @@ def test_get_names_the_known_playbooks_when_one_is_missing() -> None:
 def test_suggest_picks_interop_defect_for_frozen_pos_registers() -> None:
     library = PlaybookLibrary.load(SHIPPED)
 
-    assert library.suggest("POS registers freeze in 300 stores").name == "interop-defect"
+    picked = library.suggest("POS registers freeze in 300 stores")
+    assert picked.playbook.name == "interop-defect" and picked.explained() is None
 
 
 def test_suggest_falls_back_to_default_for_unrelated_text() -> None:
     library = PlaybookLibrary.load(SHIPPED)
 
-    assert library.suggest("The quarterly newsletter has a typo").name == "default"
+    assert library.suggest("The quarterly newsletter has a typo").playbook.name == "default"
     # Whole words only: "pos" inside "reposition" is no match.
-    assert library.suggest("reposition the banner").name == "default"
+    assert library.suggest("reposition the banner").playbook.name == "default"
+    assert library.suggest("reposition the banner").explained() is None  # nothing matched: nothing to explain
 
 
 def test_suggest_picks_the_matching_story_for_each_shipped_playbook() -> None:
     library = PlaybookLibrary.load(SHIPPED)
 
-    assert library.suggest("Customer RMA for a dead on arrival power supply").name == "hardware-rma"
-    assert library.suggest("Carrier outage: fiber cut took the MPLS circuit down").name == "service-provider-outage"
-    assert library.suggest("Disputed invoice, customer wants a $1,895 credit").name == "billing-dispute"
+    assert library.suggest("Customer RMA for a dead on arrival power supply").playbook.name == "hardware-rma"
+    carrier = library.suggest("Carrier outage: fiber cut took the MPLS circuit down")
+    assert carrier.playbook.name == "service-provider-outage"
+    assert library.suggest("Disputed invoice, customer wants a $1,895 credit").playbook.name == "billing-dispute"
 
 
-def test_suggest_breaks_ties_alphabetically(tmp_path: Path) -> None:
+# Issue 22 replaced the alphabetical tie-break (a carrier outage got the POS playbook) with the default playbook.
+def test_a_tie_picks_the_default_playbook_and_names_the_candidates(tmp_path: Path) -> None:
     alpha = BROKEN.replace("name: broken", "name: alpha").replace("title: Broken", "keywords: [fire]")
     zulu = BROKEN.replace("name: broken", "name: zulu").replace("title: Broken", "keywords: [fire]")
     folder = write_folder(tmp_path, alpha=alpha + "title: A\n", zulu=zulu + "title: Z\n")
 
-    assert PlaybookLibrary.load(folder).suggest("There is a FIRE").name == "alpha"
+    tie = PlaybookLibrary.load(folder).suggest("There is a FIRE")
+
+    assert tie.playbook.name == "default" and tie.candidates == ("alpha", "zulu")
+    assert tie.explained() == (
+        "Playbook default: the keywords match more than one playbook equally: alpha (fire); zulu (fire)."
+        " Switch with `set playbook:alpha` or `set playbook:zulu`."
+    )
+
+
+def test_the_impact_counts_with_the_title_and_a_lone_keyword_outside_the_title_is_weak() -> None:
+    library = PlaybookLibrary.load(SHIPPED)
+
+    tie = library.suggest("MPLS down - carrier core fault at Globex branches", more="card payments down in 40 stores")
+    assert tie.playbook.name == "default" and tie.candidates == ("interop-defect", "service-provider-outage")
+    clear = library.suggest("MPLS down - carrier core fault", more="customers see an outage page")
+    assert clear.playbook.name == "service-provider-outage"  # three keywords, two of them in the title
+    weak = library.suggest("Globex site down", more="customers see an outage page")
+    assert weak.playbook.name == "default" and weak.candidates == ("service-provider-outage",)
+    assert "a single keyword, not in the title, is a weak match: service-provider-outage (outage)" in str(
+        weak.explained()
+    )
+    assert library.suggest("Registers down").playbook.name == "interop-defect"  # one keyword, in the title
 
 
 # --- who is pulled in ----------------------------------------------------------------------------------
