@@ -244,6 +244,12 @@ class VendorDesk:
         """Record a follow-up and start its chase — or, when another open incident already chases the same vendor
         ticket (vendor and `ref:`), join that chase. Returns the follow-up and the one it joined, if any."""
         now = self.desk.now
+        if draft.reference and (same := await self._same_open_ask(store, incident, draft)) is not None:
+            raise BadInput(
+                f"{same.ref} already waits on {same.waits_on} for {same.ask} ({same.reference}): one ticket is one "
+                f"follow-up; move {same.ref} instead",
+                example=f"vendor heard {same.ref} they confirmed the ticket",
+            )
         lead = (
             await store.open_ticket(draft.vendor, draft.reference, besides=incident.number)
             if draft.reference and draft.kind != TEAM
@@ -289,6 +295,20 @@ class VendorDesk:
                 {"follow_up": lead.number},
             )
         return f, lead
+
+    async def _same_open_ask(self, store: Store, incident: Incident, draft: FollowUp) -> FollowUp | None:
+        """The incident's open follow-up already waiting on this vendor (or team) about this `ref:`, if any."""
+        ref = (draft.reference or "").strip().casefold()
+        return next(
+            (
+                f
+                for f in await store.follow_ups(incident.number)
+                if f.is_open
+                and f.vendor.casefold() == draft.vendor.casefold()
+                and (f.reference or "").strip().casefold() == ref
+            ),
+            None,
+        )
 
     async def opened(
         self, incident: Incident, f: FollowUp, ticket: FollowUp | None, *, warning: str | None = None
