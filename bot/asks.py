@@ -147,6 +147,8 @@ class AskDesk:
                     example="rca heard the report is in review",
                 )
             due = parse_when(cmd.due, now=now, tz=ZoneInfo(incident.timezone))
+            side, trailing = cmd.owner_side, cmd.trailing
+            known = None if side == US else self.vendors.named(incident, side, trailing, verb="rca")
             book = self.desk.playbooks.get(incident.playbook)
             rhythm = book.rhythm("root_cause")
             roles = await self.desk.roles(store, incident)
@@ -155,7 +157,6 @@ class AskDesk:
                 f = await self._adopt(store, incident, adopted, due, cmd, inv)
                 ticket = None
             else:
-                known = None if cmd.owner_side == US else self.vendors.profile(incident, cmd.owner_side)
                 if cmd.owner_side == US:
                     sponsor = roles.get("exec_sponsor")
                     ladder = generic_ladder(owner, roles.get("commander")) + (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -167,6 +168,9 @@ class AskVendor(Command):
     every: Every | None = None  # this ask's own chase cadence, over the playbook's
     escalate_after: int | None = None
     customer_text: str | None = None  # `customer:"…"`: what the customer hears of it
+    # The unquoted words right after an unquoted vendor name: a name no playbook knows, followed by these, may be
+    # a name of several words typed without quotes ("fourth coffee voice …"), so it is asked for, not guessed.
+    trailing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,7 @@ class OwnRootCause(Command):
     every: Every | None = None
     escalate_after: int | None = None
     customer_text: str | None = None
+    trailing: tuple[str, ...] = ()  # as AskVendor's
 
 
 @dataclass(frozen=True)
@@ -947,6 +952,7 @@ def _parse_vendor(args: _Args, incident: int | None) -> Command:
     every, escalate_after = _chase_options(args)
     return AskVendor(
         vendor=vendor,
+        trailing=_trailing(words),
         ask=args.text(MAX_TITLE * 2, "the ask") or "",
         due=args.options["due"],
         owner=args.options.get("owner") or None,
@@ -956,6 +962,13 @@ def _parse_vendor(args: _Args, incident: int | None) -> Command:
         customer_text=_customer_text(args.options.get("customer"), HELP["vendor"].example),
         incident=incident,
     )
+
+
+def _trailing(words: list[Token]) -> tuple[str, ...]:
+    """The unquoted words that follow an unquoted name, up to the first quoted one."""
+    if not words or words[0].quoted:
+        return ()
+    return tuple(w.text for w in itertools.takewhile(lambda w: not w.quoted, words[1:]))
 
 
 def _customer_text(value: str | None, example: str) -> str | None:
@@ -1056,6 +1069,7 @@ def _parse_rca(args: _Args, incident: int | None) -> Command:
     every, escalate_after = _chase_options(args)
     return OwnRootCause(
         owner_side="us" if side.lower() == "us" else side,
+        trailing=_trailing(words),
         due=args.options["due"],
         ask=args.text(MAX_TITLE * 2, "the ask"),
         owner=args.options.get("owner") or None,

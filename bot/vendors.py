@@ -22,6 +22,7 @@ from bot.updates import CustomerDesk
 from bot.when import Every, format_duration, parse_duration, parse_when
 
 CHASE = "follow_up"
+MAX_NAME_WORDS = 6  # the longest vendor name (or alias) looked for among unquoted words
 
 
 def _rung(r: LadderRung | None) -> str:
@@ -195,6 +196,24 @@ class VendorDesk:
         own = books.get(incident.playbook).vendor(name)
         return own or next((v for n in books.names if (v := books.get(n).vendor(name))), None)
 
+    def named(self, incident: Incident, name: str, trailing: tuple[str, ...], *, verb: str) -> VendorProfile | None:
+        """The vendor a typed name names. A name no playbook knows, followed by more unquoted words, may be a name
+        of several words typed without quotes: it is asked for ("did you mean …?"), never guessed."""
+        known = self.profile(incident, name)
+        if known is not None or not trailing:
+            return known
+        words = [name, *trailing[:MAX_NAME_WORDS]]
+        size = next((n for n in range(len(words), 1, -1) if self.profile(incident, " ".join(words[:n]))), 2)
+        guess, rest = " ".join(words[:size])[:60], " ".join([*words, *trailing[MAX_NAME_WORDS:]][size:])
+        found = self.profile(incident, guess)
+        also = f" ({found.name})" if found and found.name.casefold() != guess.casefold() else ""
+        ask = f' "{rest[:60]}"' if rest else ' "…"' if verb == "vendor" else ""
+        raise BadInput(
+            f"no playbook knows a vendor '{name[:60]}'; a name of several words goes in quotes — did you mean "
+            f'"{guess}"{also}? (or quote the ask)',
+            example=f'{verb} "{guess}"{ask} due:2d',
+        )
+
     async def ask(self, cmd: c.AskVendor, inv: Invocation) -> Reply:
         now = self.desk.now
         owner = await self.desk.resolve_person(cmd.owner) if cmd.owner else Person(inv.user.id, inv.user.name)
@@ -202,7 +221,7 @@ class VendorDesk:
             incident = await self.desk.target(store, cmd, inv)
             incident.require_open("ask a vendor")
             due = parse_when(cmd.due, now=now, tz=ZoneInfo(incident.timezone))
-            known = self.profile(incident, cmd.vendor)
+            known = self.named(incident, cmd.vendor, cmd.trailing, verb="vendor")
             commander = await self.desk.commander(store, incident)
             rhythm = self.desk.playbooks.get(incident.playbook).rhythm("vendor")
             draft = FollowUp(

@@ -53,3 +53,28 @@ async def test_a_second_ask_of_the_same_vendor_about_the_same_ref_is_refused_wit
     assert (await h.ok('vendor northwind "a second unit" due:2d ref:RMA-4480')).startswith("INC-1: V2 asked")
     await h.ok("vendor done V1 tracking 1Z999")
     assert (await h.ok('vendor northwind "return label" due:2d ref:RMA-4471')).startswith("INC-1: V3 asked")
+
+
+# --- a vendor name of several words ---------------------------------------------------------------------
+
+
+async def test_an_unknown_vendor_followed_by_unquoted_words_is_asked_to_be_quoted_not_guessed(db: Database) -> None:
+    h = Harness(db)
+    await h.ok('open "Voice lines down at HQ" sev:2 customer:Globex')
+    reason = await refused(h, "vendor fourth coffee voice gateway logs due:4h")
+    assert reason.startswith(
+        "no playbook knows a vendor 'fourth'; a name of several words goes in quotes — did you mean \"fourth coffee\"?"
+    )
+    assert 'e.g. `vendor "fourth coffee" "voice gateway logs" due:2d`' in reason
+    # an alias of several words a playbook knows is offered by its name, still not guessed
+    reason = await refused(h, 'vendor adventure works "credit note" due:1d')
+    assert 'did you mean "adventure works" (Adventure Works Distribution)?' in reason
+    # the root cause's owner the same way
+    reason = await refused(h, "rca fourth coffee due:3bd")
+    assert 'did you mean "fourth coffee"?' in reason and 'e.g. `rca "fourth coffee" due:2d`' in reason
+    # quoted, or followed by a quoted ask, or known: taken as typed
+    quoted = await h.ok('vendor "fourth coffee" voice gateway logs due:4h')
+    assert "V1 asked fourth coffee for voice gateway logs" in quoted
+    assert "V2 asked fourth for coffee machine" in await h.ok('vendor fourth "coffee machine" due:4h')
+    known = await h.ok("vendor northwind tracking number due:1d")
+    assert "V3 asked Northwind Distribution for tracking number" in known
