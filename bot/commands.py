@@ -317,6 +317,15 @@ class MakeCommitment(Command):
 class KeepCommitment(Command):
     number: int
     note: str | None = None
+    late: bool = False  # `commit kept C<n> late`: delivered after its due time (after it was missed, too)
+
+
+@dataclass(frozen=True)
+class RiskCommitment(Command):
+    """`commit at-risk C<n> [reason]`: a promise marked at risk by hand, which is bad news for the customer."""
+
+    number: int
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -414,9 +423,11 @@ HELP: dict[str, VerbHelp] = {
     ),
     "vendors": VerbHelp("vendors", "the incident's vendor follow-ups", "vendors"),
     "commit": VerbHelp(
-        "commit <promise> due:<when> [needs:V1,V2] | commit kept C<n> [note] | commit missed C<n> [note]"
-        " | commit reword C<n> <promise>",
-        "a promise to the customer, watched until it is kept or missed; a follow-up it needs slipping puts it at risk",
+        "commit <promise> due:<when> [needs:V1,V2] | commit kept C<n> [late] [note] | commit missed C<n> [note]"
+        " | commit at-risk C<n> [reason] | commit reword C<n> <promise>",
+        "a promise to the customer, watched until it is kept or missed; a follow-up it needs slipping puts it at risk,"
+        " and so does `commit at-risk` (bad news either way); `commit kept C<n> late` records a delivery after the"
+        " promise was missed, and how late",
         'commit "replacement unit on site" due:"fri 17:00"',
     ),
     "update": VerbHelp(
@@ -492,6 +503,11 @@ RCA_FORMS = {
     ),
 }
 _BAD_NEWS = re.compile(r"^B([0-9]+)$", re.IGNORECASE)
+COMMIT_FORMS = {
+    "kept": ("commit kept C<n> [late] [note]", "commit kept C1 late courier delivered it this morning"),
+    "missed": ("commit missed C<n> [note]", "commit missed C1 courier lost it"),
+    "at-risk": ("commit at-risk C<n> [reason]", 'commit at-risk C1 "parts delayed at customs"'),
+}
 
 
 def tokenize(text: str) -> list[Token]:
@@ -1141,15 +1157,26 @@ def _parse_commit(args: _Args, incident: int | None) -> Command:
         if not promise or _MENTION.search(promise):
             raise BadInput("say the promise as the customer should read it, with no mentions", example=example)
         return RewordCommitment(number=ref_number(m, example), promise=promise, incident=incident)
-    if sub in ("kept", "missed"):
+    if sub == "at" and len(words) > 1 and not words[1].quoted and words[1].text.lower() == "risk":
+        sub, words = "at-risk", [Token("at-risk", words[0].start, words[1].end, quoted=False), *words[2:]]
+    if sub in ("kept", "missed", "at-risk", "at_risk", "atrisk"):
+        sub = "at-risk" if sub.startswith("at") else sub
         m = _COMMITMENT.match(words[1].text) if len(words) > 1 else None
+        example = COMMIT_FORMS[sub][1]
         if m is None:
-            raise BadInput(f"`commit {sub}` needs a commitment number like C1", example=f"commit {sub} C1")
+            raise BadInput(
+                f"`commit {sub}` needs a commitment number like C1 ({COMMIT_FORMS[sub][0]})", example=example
+            )
         if args.options:
-            raise BadInput(f"`commit {sub}` takes no options", example=f"commit {sub} C1")
-        args.words = words[2:]
-        factory = KeepCommitment if sub == "kept" else MissCommitment
-        return factory(number=ref_number(m, f"commit {sub} C1"), note=args.text(), incident=incident)
+            raise BadInput(f"`commit {sub}` takes no options ({COMMIT_FORMS[sub][0]})", example=example)
+        number = ref_number(m, example)
+        late = sub == "kept" and len(words) > 2 and not words[2].quoted and words[2].text.lower() == "late"
+        args.words = words[3:] if late else words[2:]
+        if sub == "at-risk":
+            return RiskCommitment(number=number, reason=args.text(), incident=incident)
+        if sub == "kept":
+            return KeepCommitment(number=number, note=args.text(), late=late, incident=incident)
+        return MissCommitment(number=number, note=args.text(), incident=incident)
     if "due" not in args.options:
         raise BadInput("a commitment needs a due time, so it can be watched", example=HELP["commit"].example)
     promise = args.required_text("the promise")

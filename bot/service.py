@@ -114,6 +114,7 @@ class Warroom:
             c.RecordUpdate: self.customer.update,  # type: ignore[dict-item]
             c.MakeCommitment: self.customer.commit,  # type: ignore[dict-item]
             c.KeepCommitment: self.customer.kept,  # type: ignore[dict-item]
+            c.RiskCommitment: self.customer.at_risk,  # type: ignore[dict-item]
             c.MissCommitment: self.customer.missed,  # type: ignore[dict-item]
             c.EmailFollowUp: self.mail.email_vendor,  # type: ignore[dict-item]
             c.SendUpdate: self.mail.send_update,  # type: ignore[dict-item]

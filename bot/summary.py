@@ -91,7 +91,13 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
     silences = _silences(incident, timeline, updates, cadence)
     longest = max(silences, key=lambda g: g["minutes"], default=None)
     figures["longest_silence"] = longest
-    commitments = [_commitment(p, updates) for p in promises]
+    late = {
+        int(e.data["commitment"]): e
+        for e in timeline
+        if e.kind is EventKind.COMMITMENT_KEPT and e.data.get("late_minutes") is not None
+    }
+    commitments = [_commitment(p, updates, late.get(p.number)) for p in promises]
+    figures["commitments_delivered_late"] = sum(1 for c in commitments if c["state"] == "missed" and c["late_minutes"])
     said = {u.number: u.text for u in updates}
     latencies = [
         {
@@ -303,7 +309,8 @@ def _silences(
     return gaps
 
 
-def _commitment(p: Commitment, updates: list[CustomerUpdate]) -> dict[str, Any]:
+def _commitment(p: Commitment, updates: list[CustomerUpdate], late: TimelineEvent | None) -> dict[str, Any]:
+    """A promise as the review reads it; ``late`` is its delivery after the due time (`commit kept C<n> late`)."""
     warned_from = p.at_risk_at or p.made_at
     warned = any(warned_from < u.at < p.due for u in updates) if p.state is CommitmentState.MISSED else None
     return {
@@ -314,6 +321,8 @@ def _commitment(p: Commitment, updates: list[CustomerUpdate]) -> dict[str, Any]:
         "at_risk_at": _iso(p.at_risk_at),
         "closed_at": _iso(p.closed_at),
         "warned_before_due": warned,
+        "delivered_at": _iso(late.at if late else p.closed_at if p.state is CommitmentState.KEPT else None),
+        "late_minutes": round(float(late.data["late_minutes"]), 1) if late else None,
     }
 
 
@@ -339,6 +348,11 @@ def customer_findings(
     for c in commitments:
         if c["warned_before_due"] is False:
             found.append(f"{c['ref']} ({c['promise']}) was missed with no warning to the customer before it was due.")
+        if c["state"] == "missed" and c.get("late_minutes"):
+            found.append(
+                f"{c['ref']} ({c['promise']}) was missed, then delivered "
+                f"{format_duration(timedelta(minutes=c['late_minutes']))} after its due time."
+            )
     for b in latencies:
         if b["mentioned"] is False:
             found.append(
@@ -655,7 +669,11 @@ def _figures(data: dict[str, Any]) -> list[tuple[str, str]]:
             if f["longest_silence"]
             else "—",
         ),
-        ("Commitments kept / missed", f"{f['commitments_kept']} / {f['commitments_missed']}"),
+        (
+            "Commitments kept / missed",
+            f"{f['commitments_kept']} / {f['commitments_missed']}"
+            + (f" ({late} of them delivered late)" if (late := f.get("commitments_delivered_late")) else ""),
+        ),
     ]
 
 

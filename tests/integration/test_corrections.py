@@ -4,8 +4,12 @@ and PostgreSQL, through the core as an adapter drives it."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import func, select
 
+from bot.chat import Reply
+from bot.render import plain_text
 from bot.store import Database
 from bot.store.tables import BadNewsRow, CommitmentRow, EventRow, FollowUpRow, OutboxRow, ReminderRow
 from tests.harness import Harness
@@ -23,6 +27,10 @@ async def snapshot(db: Database) -> tuple[int, ...]:
                 for t in (EventRow, FollowUpRow, ReminderRow, CommitmentRow, BadNewsRow, OutboxRow)
             ]
         )
+
+
+def plain(reply: Reply) -> str:
+    return "\n".join(plain_text(m) for m in reply.messages)
 
 
 async def refused(h: Harness, command: str) -> str:
@@ -78,3 +86,87 @@ async def test_an_unknown_vendor_followed_by_unquoted_words_is_asked_to_be_quote
     assert "V2 asked fourth for coffee machine" in await h.ok('vendor fourth "coffee machine" due:4h')
     known = await h.ok("vendor northwind tracking number due:1d")
     assert "V3 asked Northwind Distribution for tracking number" in known
+
+
+# --- promises: at risk by hand, delivered late ------------------------------------------------------------
+
+
+def bad_news(h: Harness) -> list[str]:
+    return [p.text for p in h.room_posts if p.text.startswith("🚨")]
+
+
+async def test_commit_at_risk_by_hand_is_bad_news_at_once_and_on_the_timeline(db: Database) -> None:
+    h = Harness(db)  # Monday 23 Nov 2026 14:00 UTC; Chicago for the hardware playbook
+    await h.ok(RMA)
+    await h.ok('commit "replacement unit on site" due:3d')
+    reply = await h.run('commit at-risk C1 "parts delayed"')
+    assert reply.ok and reply.messages[0].tone == "bad_news"
+    assert reply.messages[0].title == (
+        "INC-1: C1 at risk: replacement unit on site, due Thu 26 Nov 2026 08:00 CST (parts delayed); B1 prompts comms"
+        " to tell the customer now"
+    )
+    [news] = bad_news(h)
+    assert news.startswith(
+        "🚨 B1 · Bad news for Acme Retail: our promise of replacement unit on site by Thu 26 Nov 2026 08:00 CST is at"
+        " risk (parts delayed)"
+    )
+    assert "[Kept]  [Update sent]" in news
+    draft = news[news.index("Draft: ") :]
+    assert "parts delayed" not in draft  # the reason is the war room's; the customer hears the promise
+    async with db.transaction() as store:
+        [promise] = await store.commitments(1)
+        [event] = [e for e in await store.timeline(1) if e.kind.value == "commitment_at_risk"]
+    assert promise.state == "at_risk" and promise.at_risk_at == h.clock.now()
+    assert event.text == "C1 at risk: replacement unit on site (parts delayed)" and event.actor is not None
+    assert "C1 replacement unit on site — by Thu 26 Nov 2026 08:00 CST, at risk" in plain(await h.run("status"))
+    # the watch still misses it at its due time
+    await h.advance(timedelta(days=3))
+    assert bad_news(h)[-1].startswith("🚨 B2 · Bad news for Acme Retail: we missed our promise")
+    # `at risk` in two words, and every refusal in one line that changes nothing
+    await h.ok('commit "a loaner router" due:2d')
+    assert "C2 at risk" in await h.ok("commit at risk C2")
+    assert (await refused(h, "commit at-risk C2 again")).startswith("C2 is already at risk, since ")
+    assert (await refused(h, "commit at-risk C1")) == "C1 is missed; you cannot put it at risk"
+    assert "has no C9" in await refused(h, "commit at-risk C9")
+    assert "needs a commitment number like C1" in await refused(h, "commit at-risk parts delayed")
+    assert "takes no options" in await refused(h, "commit at-risk C2 due:1d")
+
+
+async def test_commit_kept_late_records_the_delivery_after_an_automatic_miss(db: Database) -> None:
+    h = Harness(db)
+    await h.ok(RMA)
+    await h.ok('commit "replacement unit on site" due:1d')
+    await h.advance(timedelta(days=1))  # missed by the watch at its due time
+    h.later(timedelta(days=1, hours=2))
+    plain_kept = await refused(h, "commit kept C1")
+    assert plain_kept.startswith(
+        "C1 was missed Tue 24 Nov 2026 08:00 CST; if it was delivered since, record it with `commit kept C1 late`"
+    )
+    reply = await h.ok("commit kept C1 late courier came this morning")
+    assert reply == (
+        "INC-1: C1 delivered late: replacement unit on site, 1d 2h after its due time Tue 24 Nov 2026 08:00 CST"
+        " (missed Tue 24 Nov 2026 08:00 CST) (courier came this morning)"
+    )
+    assert h.room_posts[-1].text.startswith("📦 INC-1: C1 delivered late")
+    assert (await refused(h, "commit kept C1 late")).startswith("C1 was already recorded delivered late, ")
+    async with db.transaction() as store:
+        [promise] = await store.commitments(1)
+        news = await store.bad_news(1)
+    assert promise.state == "missed"  # the promise was broken; the delivery is recorded beside it
+    assert [b.pending for b in news] == [True, True]  # what the customer must hear of the miss stays theirs
+    # late on a promise not yet due is refused; a promise kept past its due time says by how much
+    await h.ok('commit "a loaner router" due:2h')
+    assert "C2 is due Wed 25 Nov 2026 12:00 CST, so it is not late" in await refused(h, "commit kept C2 late")
+    h.later(timedelta(hours=3))  # as if no replica ran the watch
+    assert (await h.ok("commit kept C2 late")).startswith("INC-1: C2 kept: a loaner router, 1h after its due time")
+    await h.ok("resolve")
+    await h.ok("close")
+    async with db.transaction() as store:
+        stored = await store.summary(1)
+    assert stored is not None
+    markdown, data = stored
+    assert data["figures"]["commitments_delivered_late"] == 1
+    c1 = data["commitments"][0]
+    assert c1["state"] == "missed" and c1["late_minutes"] == 26 * 60.0 and c1["delivered_at"] is not None
+    assert "C1 (replacement unit on site) was missed, then delivered 1d 2h after its due time." in data["findings"]
+    assert "Commitments kept / missed: 1 / 1 (1 of them delivered late)" in markdown
