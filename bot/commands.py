@@ -189,10 +189,12 @@ class AskTeam(Command):
 
 @dataclass(frozen=True)
 class OwnRootCause(Command):
-    """`rca <vendor|us>`: who owns finding the root cause, by when; chased like a follow-up."""
+    """`rca <vendor|us>` / `rca owner <vendor|us>`: who owns finding the root cause, by when; chased like a follow-up.
+
+    When the incident's root cause already has another owner, ownership moves (the earlier owner's record stays)."""
 
     owner_side: str  # a vendor's name, or "us"
-    due: str
+    due: str | None = None  # needed to name a first owner; a move keeps the current due time unless it has passed
     ask: str | None = None
     owner: str | None = None
     reference: str | None = None
@@ -415,10 +417,11 @@ HELP: dict[str, VerbHelp] = {
     ),
     "rca": VerbHelp(
         'rca <vendor|us> [ask] due:<when> [owner:@p] [ref:<id>] [every:<duration>] [customer:"…"]'
-        " | rca heard|done [note] | rca pushed <what they asked of us or the customer> [onto:us|customer]"
-        " | rca customer <text>",
+        " | rca owner <vendor|us> [due:<when>] | rca heard|done [note]"
+        " | rca pushed <what they asked of us or the customer> [onto:us|customer] | rca customer <text>",
         "who owns the root cause, chased on its own cadence (a business day unless the playbook says otherwise);"
-        " `pushed` records the owner handing its analysis to us or the customer",
+        " `rca owner` moves it to another owner (the earlier one stays on record); `pushed` records the owner"
+        " handing its analysis to us or the customer",
         "rca tailspin due:5bd ref:TS-5521",
     ),
     "vendors": VerbHelp("vendors", "the incident's vendor follow-ups", "vendors"),
@@ -502,6 +505,7 @@ RCA_FORMS = {
         'rca customer "the analysis of the network outage"',
     ),
 }
+RCA_OWNER_EXAMPLE = "rca owner us due:2d"
 _BAD_NEWS = re.compile(r"^B([0-9]+)$", re.IGNORECASE)
 COMMIT_FORMS = {
     "kept": ("commit kept C<n> [late] [note]", "commit kept C1 late courier delivered it this morning"),
@@ -1074,10 +1078,12 @@ def _parse_rca(args: _Args, incident: int | None) -> Command:
         )
     if "onto" in args.options:
         raise BadInput("onto: goes with `rca pushed`", example=RCA_FORMS["pushed"][1])
+    if sub == "owner":
+        words = args.words = words[1:]
+        if not words:
+            raise BadInput("`rca owner` needs who owns the root cause now: a vendor, or us", example=RCA_OWNER_EXAMPLE)
     if not words:
         raise BadInput("`rca` needs who owns the root cause: a vendor, or us", example=HELP["rca"].example)
-    if "due" not in args.options:
-        raise BadInput("a root cause needs a due time, so it can be chased", example=HELP["rca"].example)
     side = words[0].text.strip()
     if len(side) > MAX_TITLE or _MENTION.search(side) or side.startswith("@"):
         raise BadInput("the root cause's owner is a vendor's name or `us`", example=HELP["rca"].example)
@@ -1086,7 +1092,7 @@ def _parse_rca(args: _Args, incident: int | None) -> Command:
     return OwnRootCause(
         owner_side="us" if side.lower() == "us" else side,
         trailing=_trailing(words),
-        due=args.options["due"],
+        due=args.options.get("due") or None,
         ask=args.text(MAX_TITLE * 2, "the ask"),
         owner=args.options.get("owner") or None,
         reference=_checked_ref(args.options.get("ref")),

@@ -33,7 +33,7 @@ from bot.customer import Trigger
 from bot.desk import Core, Desk, person
 from bot.domain import EventKind, Incident, IncidentState, Person, ResponderRecord, RoleAssignment
 from bot.errors import BadInput, ChatError, WarroomError
-from bot.followups import pushed_onto, root_cause
+from bot.followups import earlier_root_causes, pushed_onto, root_cause
 from bot.mail.desk import MailDesk
 from bot.outbox import explained, owed
 from bot.playbooks import Playbook, Responder, responders_for
@@ -418,6 +418,11 @@ class Warroom:
                 + f": due {render.when(r.due, incident)}, {state}; chased every {r.every}, {r.chases} chase(s)"
             ]
             lines += [f"⚠ pushed onto {pushed_onto(p)} {render.when(p.at, incident)}: {p.what}" for p in r.pushes]
+            lines += [
+                f"before: {'us' if g.vendor == 'us' else g.vendor} ({g.ref}), {render.when(g.asked_at, incident)} to "
+                f"{render.when(g.closed_at or g.asked_at, incident)}" + (f" — {g.closed_note}" if g.closed_note else "")
+                for g in earlier_root_causes(follow_ups)
+            ]
             blocks += [Section.of(Strong("Root cause")), Bullets(tuple(lines))]
         else:
             blocks.append(Section.of("Root cause: nobody owns it yet (`rca <vendor|us> due:…`)."))

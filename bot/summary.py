@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from bot.chat import Block, Bullets, Fields, Message, Section, Strong, Tone
 from bot.customer import Commitment, CommitmentState, CustomerUpdate
 from bot.domain import ActionItem, EventKind, Incident, TimelineEvent
-from bot.followups import TEAM, FollowUp, pushed_onto, root_cause, routes
+from bot.followups import TEAM, FollowUp, earlier_root_causes, pushed_onto, root_cause, routes
 from bot.mail.figures import email_findings, follow_up_figures
 from bot.render import money, printable
 from bot.store import Store
@@ -183,6 +183,18 @@ def _root_cause(follow_ups: list[FollowUp]) -> dict[str, Any] | None:
         "state": r.state.value,
         "chases": r.chases,
         "pushed": [{"at": _iso(p.at), "onto": p.onto, "what": p.what, "by": p.by} for p in r.pushes],
+        "before": [  # earlier owners, oldest first: `rca owner` moved it on
+            {
+                "ref": g.ref,
+                "owner": g.vendor,
+                "asked_at": _iso(g.asked_at),
+                "until": _iso(g.closed_at),
+                "why": g.closed_note,
+                "chases": g.chases,
+                "pushed": [{"at": _iso(p.at), "onto": p.onto, "what": p.what, "by": p.by} for p in g.pushes],
+            }
+            for g in earlier_root_causes(follow_ups)
+        ],
     }
 
 
@@ -205,16 +217,15 @@ def left_behind(
     r = root_cause(follow_ups)
     if r is None:
         found.append("Nobody was named to own the root cause (`rca <vendor|us> due:…`): it was never asked for.")
-    else:
-        owner = "we" if r.vendor == "us" else r.vendor
-        if r.received_at is None:
-            found.append(
-                f"The root cause was never delivered: {'we' if r.vendor == 'us' else r.vendor} owned it ({r.ref}, "
-                f"due {format_when(r.due, ZoneInfo(incident.timezone))}, {r.chases} chase(s))."
-            )
-        for p in r.pushes:
-            whose = "our" if r.vendor == "us" else "its"
-            found.append(f"{owner} pushed {whose} root-cause analysis onto {pushed_onto(p)}: {p.what}.")
+    elif r.received_at is None:
+        found.append(
+            f"The root cause was never delivered: {'we' if r.vendor == 'us' else r.vendor} owned it ({r.ref}, "
+            f"due {format_when(r.due, ZoneInfo(incident.timezone))}, {r.chases} chase(s))."
+        )
+    for g in [*earlier_root_causes(follow_ups), *([r] if r else [])]:  # a push stays a finding after a move
+        for p in g.pushes:
+            who, whose = ("we", "our") if g.vendor == "us" else (g.vendor, "its")
+            found.append(f"{who} pushed {whose} root-cause analysis onto {pushed_onto(p)}: {p.what}.")
     for a in actions:
         missing = [what for what, gone in (("no owner", a.owner is None), ("no due date", a.due is None)) if gone]
         if missing:
@@ -568,10 +579,21 @@ def _root_cause_lines(data: dict[str, Any], tz: ZoneInfo, user: Callable[[str], 
         f"Asked {_at(r['asked_at'], tz)}, due {_at(r['due'], tz)}; heard back: {_at(r['heard_at'], tz)}; "
         f"delivered: {_at(r['delivered_at'], tz) if r['delivered_at'] else 'never'}; {r['chases']} chase(s)",
     ]
-    lines += [
+    pushed = [
         f"Pushed onto {'the customer' if p['onto'] == 'customer' else 'us'} {_at(p['at'], tz)}: {user(p['what'])}"
         for p in r["pushed"]
-    ] or ["Pushed onto anyone else: no"]
+    ]
+    lines += pushed or ["Pushed onto anyone else: no"]
+    for b in r.get("before", []):
+        lines.append(
+            f"Before: {'us' if b['owner'] == 'us' else user(b['owner'])}, {b['ref']}, asked {_at(b['asked_at'], tz)}"
+            f" until {_at(b['until'], tz)}; {b['chases']} chase(s)" + (f" — {user(b['why'])}" if b["why"] else "")
+        )
+        lines += [
+            f"Pushed onto {'the customer' if p['onto'] == 'customer' else 'us'} {_at(p['at'], tz)} by "
+            f"{'us' if b['owner'] == 'us' else user(b['owner'])}: {user(p['what'])}"
+            for p in b["pushed"]
+        ]
     return lines
 
 

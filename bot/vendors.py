@@ -534,14 +534,11 @@ class VendorDesk:
         async with self.desk.db.transaction() as store:
             incident = await self.desk.target(store, cmd, inv)
             incident.require_open("cancel a follow-up")
-            mine = await store.follow_up(incident.number, cmd.number)
-            f = mine.cancelled(now, cmd.reason)
-            ticket = await self.ticket(store, incident, mine)
-            await self._leave(store, ticket, mine, now)
-            await store.save_follow_up(replace(f, lead=(await store.follow_up(incident.number, cmd.number)).lead))
-            await store.cancel_reminders(incident.number, CHASE, f.number)
+            f, shared = await self.withdraw(
+                store, incident, await store.follow_up(incident.number, cmd.number), cmd.reason
+            )
             text = f"{f.ref} cancelled with {f.waits_on}: {cmd.reason}"
-            if len(ticket) > 1:
+            if shared:
                 text += "; the other incidents waiting on the ticket keep chasing it"
             await store.add_event(
                 incident.number,
@@ -553,6 +550,17 @@ class VendorDesk:
             )
         await self.desk.announce(incident, Message(f"✖ {text}"))
         return self.desk.ack(incident, text)
+
+    async def withdraw(self, store: Store, incident: Incident, mine: FollowUp, note: str) -> tuple[FollowUp, bool]:
+        """This incident stops waiting on ``mine`` (cancelled, with why) and its chase stops; other incidents sharing
+        the ticket keep chasing it. Returns the cancelled follow-up and whether others share the ticket."""
+        now = self.desk.now
+        f = mine.cancelled(now, note)
+        ticket = await self.ticket(store, incident, mine)
+        await self._leave(store, ticket, mine, now)
+        await store.save_follow_up(replace(f, lead=(await store.follow_up(incident.number, mine.number)).lead))
+        await store.cancel_reminders(incident.number, CHASE, f.number)
+        return f, len(ticket) > 1
 
     async def customer_text(self, cmd: c.SetCustomerText, inv: Invocation) -> Reply:
         """What the customer hears of an ask (`vendor customer V<n> …`, `rca customer …`); None: a neutral phrase."""

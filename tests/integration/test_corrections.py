@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from bot.chat import Reply
+from bot.domain import TimelineEvent
 from bot.render import plain_text
 from bot.store import Database
 from bot.store.tables import BadNewsRow, CommitmentRow, EventRow, FollowUpRow, OutboxRow, ReminderRow
@@ -31,6 +32,11 @@ async def snapshot(db: Database) -> tuple[int, ...]:
 
 def plain(reply: Reply) -> str:
     return "\n".join(plain_text(m) for m in reply.messages)
+
+
+async def timeline(db: Database, incident: int = 1) -> list[TimelineEvent]:
+    async with db.transaction() as store:
+        return await store.timeline(incident)
 
 
 async def refused(h: Harness, command: str) -> str:
@@ -170,3 +176,77 @@ async def test_commit_kept_late_records_the_delivery_after_an_automatic_miss(db:
     assert c1["state"] == "missed" and c1["late_minutes"] == 26 * 60.0 and c1["delivered_at"] is not None
     assert "C1 (replacement unit on site) was missed, then delivered 1d 2h after its due time." in data["findings"]
     assert "Commitments kept / missed: 1 / 1 (1 of them delivered late)" in markdown
+
+
+# --- the root cause changes hands -------------------------------------------------------------------------
+
+OUTAGE = 'open "Carrier outage at Globex stores" sev:2 customer:Globex playbook:service-provider-outage'
+PUSH = 'rca pushed "asked Globex\'s network lead to pull their own router logs"'
+
+
+async def test_rca_owner_moves_the_root_cause_and_keeps_who_had_it_before(db: Database) -> None:
+    h = Harness(db)  # Monday 23 Nov 2026 14:00 UTC; London
+    await h.ok(OUTAGE)
+    await h.ok("rca tailspin due:1d ref:TS-5521")
+    await h.ok('commit "root-cause report to Globex" due:1w needs:V1')
+    await h.ok(PUSH)
+    moved = await h.ok("rca owner us due:2d")
+    assert moved == (
+        "INC-1: R: the root cause moved from Tailspin Telecom (V1) to us, due Wed 25 Nov 2026 14:00 GMT; tracked as"
+        " V2, chased every 1bd; V1 is no longer chased for it; C1 now needs V2"
+    )
+    assert any(
+        p.text.startswith("🔎 INC-1: R: the root cause moved from Tailspin Telecom (V1) to us") for p in h.room_posts
+    )
+    async with db.transaction() as store:
+        v1, v2 = await store.follow_up(1, 1), await store.follow_up(1, 2)
+        [promise] = await store.commitments(1)
+        [event] = [e for e in await store.timeline(1) if e.data.get("moved_from")]
+    assert v1.state == "cancelled" and v1.closed_note == "root-cause ownership moved to us"
+    assert len(v1.pushes) == 1  # what Tailspin pushed stays Tailspin's
+    assert v2.vendor == "us" and v2.is_root_cause and v2.owner.name == "dana" and v2.ask == v1.ask
+    assert promise.needs == (2,)
+    assert event.kind.value == "root_cause" and event.data["follow_up"] == 2 and event.actor is not None
+    status = plain(await h.run("status"))
+    assert "Owned by us (owner dana), tracked as V2" in status
+    assert (
+        "before: Tailspin Telecom (V1), Mon 23 Nov 2026 14:00 GMT to Mon 23 Nov 2026 14:00 GMT — root-cause" in status
+    )
+    # the same owner again is refused; another owner without a due time keeps the current one
+    assert "INC-1 already has its root cause: V2 owned by us" in await refused(h, "rca us due:1d")
+    back = await h.ok("rca tailspin")  # as typed before `rca owner` existed
+    assert back.startswith("INC-1: R: the root cause moved from us (V2) to Tailspin Telecom, due Wed 25 Nov 2026 14:00")
+    await h.advance(timedelta(days=3))
+    chased = {e.data["follow_up"] for e in await timeline(db) if e.kind.value == "chased"}
+    assert chased == {3}  # neither earlier owner is chased again
+    await h.ok("rca done report in: fibre cut at the Leeds exchange")
+    reason = await refused(h, "rca owner us due:2d")
+    assert reason.startswith("Tailspin Telecom delivered the root cause (V3) ")
+    await h.ok("resolve")
+    await h.ok("close")
+    async with db.transaction() as store:
+        stored = await store.summary(1)
+    assert stored is not None
+    markdown, data = stored
+    before = data["root_cause"]["before"]
+    assert [(b["ref"], b["owner"]) for b in before] == [("V1", "Tailspin Telecom"), ("V2", "us")]
+    assert (
+        "Tailspin Telecom pushed its root-cause analysis onto the customer: asked Globex's network lead to pull"
+        " their own router logs." in data["findings"]
+    )
+    assert "- Before: Tailspin Telecom, V1, asked Mon 23 Nov 2026 14:00 GMT until Mon 23 Nov 2026 14:00 GMT" in markdown
+
+
+async def test_moving_the_root_cause_refuses_what_it_cannot_do_in_one_line(db: Database) -> None:
+    h = Harness(db)
+    await h.ok(OUTAGE)
+    assert "a root cause needs a due time, so it can be chased" in await refused(h, "rca tailspin")
+    assert "`rca owner` needs who owns the root cause now" in await refused(h, "rca owner")
+    await h.ok("rca tailspin due:1h")
+    h.later(timedelta(hours=2))
+    reason = await refused(h, "rca owner us")
+    assert reason.startswith("V1 was due Mon 23 Nov 2026 15:00 GMT, which has passed: say by when we should deliver")
+    assert "e.g. `rca owner us due:2d`" in reason
+    assert 'did you mean "fourth coffee"?' in await refused(h, "rca owner fourth coffee due:2d")
+    moved = await h.ok("rca owner us due:2d owner:@lee")
+    assert moved.startswith("INC-1: R: the root cause moved from Tailspin Telecom (V1) to us (owner lee), due Wed")

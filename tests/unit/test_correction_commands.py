@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands import AskVendor, KeepCommitment, RiskCommitment, parse
+from bot.commands import AskVendor, KeepCommitment, OwnRootCause, RiskCommitment, parse
 from bot.errors import BadInput
 
 
@@ -45,3 +45,11 @@ def test_bad_corrections_are_one_line_with_an_example(text: str, reason: str) ->
         parse(text)
     message = str(caught.value)
     assert reason in message and "\n" not in message and "e.g. `" in message
+
+
+def test_rca_owner_names_the_owner_and_its_due_time_is_optional() -> None:
+    assert parse("rca owner us due:2d") == OwnRootCause(owner_side="us", due="2d")
+    assert parse("rca owner US") == parse("rca us") == OwnRootCause(owner_side="us")
+    assert parse('rca owner tailspin "full RCA" ref:TS-9') == OwnRootCause(
+        owner_side="tailspin", ask="full RCA", reference="TS-9"
+    )
