@@ -640,15 +640,33 @@ class Warroom:
         return replace(reply, messages=(replace(first, title=first.title + watching), *reply.messages[1:]))
 
     async def _reopen(self, cmd: c.ReopenIncident, inv: Invocation) -> Reply:
-        async def bad_news(store: Store, incident: Incident, text: str) -> Message:
+        """The fix did not hold: bad news. After close (within 30 days) the war room and its reminders come back."""
+        now = self.desk.now
+        async with self.core.db.transaction() as store:
+            before = await self.desk.target(store, cmd, inv)
+            incident = before.reopen(now)
+            await store.save_incident(incident)
             await store.cancel_reminders(incident.number, WATCH)
-            await self.customer.restart_clock(store, incident, self.desk.now)
+            back = await self.closing.resume(store, incident) if before.is_closed else ""
+            due = await self.customer.restart_clock(store, incident, now)
+            text = ("Reopened after close" if before.is_closed else "Reopened") + (
+                f": {cmd.reason}" if cmd.reason else ""
+            )
+            if before.is_closed:
+                text += f"{back}; the next customer update is due {render.when(due, incident)}"
+            await store.add_event(
+                incident.number, now, EventKind.REOPENED, person(inv), text, {"after_close": before.is_closed}
+            )
             what = "the fix did not hold and the incident is open again" + (f": {cmd.reason}" if cmd.reason else "")
-            return await self.customer.bad_news(store, incident, Trigger.REOPENED, what, self.desk.now)
-
-        return await self._transition(
-            cmd, inv, EventKind.REOPENED, lambda i: i.reopen(), "Reopened", cmd.reason, bad_news
+            prompt = await self.customer.bad_news(store, incident, Trigger.REOPENED, what, now)
+            if before.is_closed:  # `warroom summary` no longer says it is closed
+                await self.closing.rewrite(store, incident)
+        await self.desk.announce(
+            incident,
+            Message(f"{incident.ref}: {text}", (Section.of("by ", render.mention(person(inv))),), Tone.BAD_NEWS),
         )
+        await self.desk.announce(incident, prompt)
+        return self.desk.ack(incident, text)
 
     async def _list(self, cmd: c.Command, inv: Invocation) -> Reply:
         async with self.core.db.read() as store:

@@ -4,7 +4,7 @@ and PostgreSQL, through the core as an adapter drives it."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -250,3 +250,125 @@ async def test_moving_the_root_cause_refuses_what_it_cannot_do_in_one_line(db: D
     assert 'did you mean "fourth coffee"?' in await refused(h, "rca owner fourth coffee due:2d")
     moved = await h.ok("rca owner us due:2d owner:@lee")
     assert moved.startswith("INC-1: R: the root cause moved from Tailspin Telecom (V1) to us (owner lee), due Wed")
+
+
+# --- reopened after close ----------------------------------------------------------------------------------
+
+
+async def pending(db: Database, incident: int = 1) -> dict[tuple[str, int], datetime]:
+    """The reminders waiting to fire for an incident: (kind, subject) → when."""
+    async with db.transaction() as store:
+        rows = (
+            await store.session.execute(
+                select(ReminderRow).where(ReminderRow.incident == incident, ReminderRow.state == "pending")
+            )
+        ).scalars()
+        return {(r.kind, r.subject): r.due_at for r in rows}
+
+
+async def test_reopen_after_close_reopens_the_room_and_its_reminders_as_bad_news(db: Database) -> None:
+    h = Harness(db)  # Monday 23 Nov 2026 08:00 CST
+    await h.ok(RMA)
+    room = h.room
+    await h.ok(ASK)
+    await h.ok('commit "replacement unit on site" due:1w')
+    await h.ok('action "qualify a second distributor" owner:@lee due:2w')
+    await h.ok("resolve router swapped")
+    await h.ok("close")
+    assert await pending(db) == {}
+    h.later(timedelta(days=2))  # Wednesday: the router drops again
+    reply = await h.ok("reopen the router dropped again")
+    assert reply == (
+        "INC-1: Reopened after close: the router dropped again; its reminders are back: 1 follow-up chase(s), 1"
+        " promise watch(es), 1 action item reminder(s); the next customer update is due Wed 25 Nov 2026 08:00 CST"
+    )
+    posts = [p.text for p in h.chat.posts_in(room)][-2:]
+    assert posts[0].startswith("INC-1: Reopened after close: the router dropped again")
+    assert posts[1].startswith(
+        "🚨 B1 · Bad news for Acme Retail: the fix did not hold and the incident is open again: the router dropped"
+    )
+    now = h.clock.now()
+    assert set(await pending(db)) == {("follow_up", 1), ("commitment", 1), ("action_due", 1), ("update_due", 0)}
+    assert (await pending(db))[("follow_up", 1)] == now  # overdue since Tuesday: chased at once, in business hours
+    [event] = [e for e in await timeline(db) if e.kind.value == "reopened"]
+    assert event.data == {"after_close": True} and event.actor is not None
+    async with db.transaction() as store:
+        incident = await store.get_incident(1)
+        stored = await store.summary(1)
+    assert incident.state == "open" and incident.closed_at is None and incident.resolved_at is None
+    assert stored is not None and stored[1]["state"] == "open"  # `warroom summary` no longer says closed
+    assert "1 incident(s) not closed" in await h.ok("list")
+    await h.ok("note swapping the PSU too")  # the room takes commands again
+    await h.advance(timedelta(minutes=1))
+    assert any(p.text.startswith("⏰ V1 Northwind Distribution") for p in h.chat.posts_in(room))
+    await h.ok("resolve PSU swapped")
+    await h.ok("close")
+    async with db.transaction() as store:
+        stored = await store.summary(1)
+    assert stored is not None and stored[1]["figures"]["reopened"] == 1 and stored[1]["state"] == "closed"
+
+
+async def test_reopen_is_refused_thirty_days_after_close_and_for_an_open_incident(db: Database) -> None:
+    h = Harness(db)
+    await h.ok(RMA)
+    assert "only a mitigated or resolved incident (or one closed in the last 30 days)" in await refused(h, "reopen")
+    await h.ok("close unresolved the vendor could not deliver")
+    h.later(timedelta(days=31))
+    reason = await refused(h, "reopen it is back")
+    assert reason == (
+        "INC-1 closed 31 days ago; it can be reopened for 30 days after close — open a new incident that names INC-1"
+    )
+    async with db.transaction() as store:
+        assert (await store.get_incident(1)).is_closed
+
+
+async def test_a_closed_unresolved_incident_reopened_is_open_again_without_its_reason(db: Database) -> None:
+    h = Harness(db)
+    await h.ok(RMA)
+    await h.ok("close unresolved the vendor could not deliver")
+    reply = await h.ok("reopen a second unit was found")
+    assert reply.startswith("INC-1: Reopened after close: a second unit was found; its reminders are back;")
+    async with db.transaction() as store:
+        incident = await store.get_incident(1)
+    assert incident.state == "open" and incident.unresolved_reason is None
+    await h.ok("resolve")
+    assert (await h.ok("close")).startswith("INC-1 closed")  # plain close: the fix came
+
+
+async def test_a_reopened_incident_takes_back_a_shared_ticket_nobody_chases_any_more(db: Database) -> None:
+    h = Harness(db)
+    await h.ok(OUTAGE)
+    first = h.room
+    await h.ok('vendor tailspin "RCA" due:1d ref:TS-5521')
+    await h.ok('open "Voice down at Globex HQ" sev:2 customer:Globex playbook:service-provider-outage')
+    second = h.room
+    await h.ok('vendor tailspin "RCA" due:1d ref:TS-5521')
+    for room in (first, second):  # the first hands the chase to the second, which closes too
+        await h.ok("resolve", room=room)
+        await h.ok("close", room=room)
+    await h.ok("reopen the carrier dropped again", room=first)
+    assert ("follow_up", 1) in await pending(db, 1)
+    async with db.transaction() as store:
+        assert (await store.follow_up(1, 1)).lead is None
+    await h.advance(timedelta(days=1))
+    assert [p.text[:2] for p in h.chat.posts_in(first) if p.text.startswith("⏰")] == ["⏰ "]
+    assert not [p for p in h.chat.posts_in(second) if p.text.startswith("⏰")]
+
+
+async def test_a_reopened_incident_joins_the_chase_another_incident_started_meanwhile(db: Database) -> None:
+    h = Harness(db)
+    await h.ok(OUTAGE)
+    first = h.room
+    await h.ok('vendor tailspin "RCA" due:1d ref:TS-5521')
+    await h.ok("resolve", room=first)
+    await h.ok("close", room=first)
+    await h.ok('open "Voice down at Globex HQ" sev:2 customer:Globex playbook:service-provider-outage')
+    second = h.room
+    await h.ok('vendor tailspin "RCA" due:1d ref:TS-5521')  # nobody else waits on it now: this one chases it
+    await h.ok("reopen the carrier dropped again", room=first)
+    assert ("follow_up", 1) not in await pending(db, 1)
+    async with db.transaction() as store:
+        assert (await store.follow_up(1, 1)).lead == (2, 1)
+    await h.advance(timedelta(days=1))  # one chase, shown in both rooms
+    assert len([p for p in h.chat.posts_in(first) if p.text.startswith("⏰")]) == 1
+    assert len([p for p in h.chat.posts_in(second) if p.text.startswith("⏰")]) == 1
