@@ -69,7 +69,7 @@ class ClosingDesk:
                         Section.of(
                             f"{where}; export it with ",
                             Strong(f"warroom summary {incident.ref}"),
-                            ". It still takes `outcome`, `lesson` and `action`.",
+                            ". It still takes `outcome`, `lesson` and `action`, and `reopen` for 30 days.",
                         ),
                     ),
                     Tone.SUCCESS,

@@ -381,7 +381,11 @@ HELP: dict[str, VerbHelp] = {
         "service restored for the customer; with watch:, comms confirms with the customer at its end that all is well",
         "resolve firmware 4.2.1 rolled out watch:3d",
     ),
-    "reopen": VerbHelp("reopen [reason]", "the fix did not hold", "reopen registers freezing again in 12 stores"),
+    "reopen": VerbHelp(
+        "reopen [reason]",
+        "the fix did not hold (bad news); within 30 days of close it opens the war room again with its reminders",
+        "reopen registers freezing again in 12 stores",
+    ),
     "close": VerbHelp(
         'close [outcome:"…"] | close unresolved <reason> [outcome:"…"]',
         "end a resolved incident's war room and post the lessons-learned summary; `close unresolved` ends one whose"
