@@ -107,10 +107,16 @@ class ClosingDesk:
     # --- reopening after close -----------------------------------------------------------------------
 
     async def resume(self, store: Store, incident: Incident) -> str:
-        """A closed incident reopened: what close stopped starts again — the chase of every follow-up still open
-        (taking back a shared ticket nobody chases any more), the watch of every open promise and the reminders of
-        dated action items. Says what came back."""
+        """A closed incident reopened: what close stopped starts again — each reminder at the time it was to fire
+        (now, if that has passed): the chase of every follow-up still open (taking back a shared ticket nobody chases
+        any more, or joining one another incident chases now), the watch of every open promise and the reminders
+        of dated action items. Says what came back."""
         now = self.desk.now
+
+        async def restart(kind: str, subject: int, otherwise: datetime) -> None:
+            stopped = await store.stopped_at(incident.number, kind, subject)
+            await store.schedule(incident.number, kind, subject, max(now, stopped or otherwise), now=now)
+
         chases = watches = reminders = 0
         for f in await store.follow_ups(incident.number):
             if not f.is_open:
@@ -122,23 +128,19 @@ class ClosingDesk:
                 f = replace(f, lead=None)
                 await store.save_follow_up(f)
             elif f.reference and (other := await store.open_ticket(f.vendor, f.reference, besides=incident.number)):
-                # another open incident took the ticket's chase over when this one closed: wait on it with them
+                # another open incident chases the ticket since this one closed: wait on it with them
                 await store.save_follow_up(replace(f, lead=(other.incident, other.number)).mirror(other))
                 continue
-            overdue = f.business_hours.next_open(now) if f.business_hours else now
-            await store.schedule(
-                incident.number, CHASE, f.number, f.first_reminder() if f.due > now else overdue, now=now
-            )
+            await restart(CHASE, f.number, f.first_reminder() if f.due > now else f.next_reminder(now))
             chases += 1
         window = self.desk.playbooks.get(incident.playbook).at_risk_window
         for p in await store.commitments(incident.number):
             if p.is_open:
-                at = p.due if p.state is CommitmentState.AT_RISK else max(now, p.due - window)
-                await store.schedule(incident.number, COMMITMENT, p.number, at, now=now)
+                await restart(COMMITMENT, p.number, p.due if p.state is CommitmentState.AT_RISK else p.due - window)
                 watches += 1
         for a in await store.actions(incident.number):
             if a.is_open and a.due is not None:
-                await store.schedule(incident.number, ACTION_DUE, a.number, max(now, a.due), now=now)
+                await restart(ACTION_DUE, a.number, a.due)
                 reminders += 1
         back = [
             f"{n} {what}"

@@ -477,12 +477,19 @@ class CustomerDesk:
                 f"{render.when(delivered[promise.number], incident)}",
                 example="status",
             )
-        late = now - promise.due
+        late = max(now - promise.due, timedelta(0))  # a promise marked missed early can still come in time
+        missed = promise.closed_at or promise.due
+        marked = (
+            ""
+            if abs(missed - promise.due) < timedelta(minutes=1)
+            else f" (marked missed {render.when(missed, incident)})"
+        )
         text = (
             f"{promise.ref} delivered late: {promise.promise}, {format_duration(late)} after its due time "
-            f"{render.when(promise.due, incident)} (missed {render.when(promise.closed_at or promise.due, incident)})"
-            + (f" ({note})" if note else "")
+            if late
+            else f"{promise.ref} delivered after all: {promise.promise}, before its due time "
         )
+        text += render.when(promise.due, incident) + marked + (f" ({note})" if note else "")
         await store.add_event(
             incident.number,
             now,
