@@ -18,7 +18,7 @@ from bot.desk import Desk, person
 from bot.domain import EventKind, Incident, Person
 from bot.errors import BadInput, ChatError
 from bot.followups import ROOT_CAUSE, TEAM, US, FollowUp, Push, pushed_onto, root_cause
-from bot.playbooks import LadderRung, TeamLadder
+from bot.playbooks import LadderRung, TeamLadder, VendorProfile
 from bot.store import Store
 from bot.vendors import CHASE, VendorDesk, generic_ladder, with_rhythm
 from bot.when import parse_when
@@ -134,72 +134,141 @@ class AskDesk:
     # --- rca -----------------------------------------------------------------------------------------
 
     async def own(self, cmd: c.OwnRootCause, inv: Invocation) -> Reply:
+        """Name the root cause's owner — or, when it has another one, move it there: the earlier owner's follow-up
+        stops being chased and stays on record, and promises that needed it need the new one."""
         now = self.desk.now
-        owner = await self.desk.resolve_person(cmd.owner) if cmd.owner else person(inv)
+        named = await self.desk.resolve_person(cmd.owner) if cmd.owner else None
         async with self.desk.db.transaction() as store:
             incident = await self.desk.target(store, cmd, inv)
             incident.require_open("name the root cause's owner")
             follow_ups = await store.follow_ups(incident.number)
-            if (r := root_cause(follow_ups)) is not None:
-                raise BadInput(
-                    f"{incident.ref} already has its root cause: {r.ref} owned by {r.vendor}; move it with "
-                    "`rca heard`, `rca done` or `rca pushed`",
-                    example="rca heard the report is in review",
-                )
-            due = parse_when(cmd.due, now=now, tz=ZoneInfo(incident.timezone))
-            book = self.desk.playbooks.get(incident.playbook)
-            rhythm = book.rhythm("root_cause")
-            roles = await self.desk.roles(store, incident)
+            before = root_cause(follow_ups)
+            side, trailing = cmd.owner_side, cmd.trailing
+            known = None if side == US else self.vendors.named(incident, side, trailing, verb="rca")
+            due = parse_when(cmd.due, now=now, tz=ZoneInfo(incident.timezone)) if cmd.due else None
+            if before is None:
+                if due is None:
+                    raise BadInput("a root cause needs a due time, so it can be chased", example=c.HELP["rca"].example)
+                owner = named or person(inv)
+            else:
+                to = US if side == US else known.name if known else side
+                due = self._moving(incident, before, to, due)
+                owner = named or before.owner
+                await self.vendors.withdraw(store, incident, before, f"root-cause ownership moved to {_who(to)}")
+                follow_ups = [f for f in follow_ups if f.number != before.number]
             adopted = self._same_ticket(follow_ups, cmd)
             if adopted is not None:
                 f = await self._adopt(store, incident, adopted, due, cmd, inv)
                 ticket = None
             else:
-                known = None if cmd.owner_side == US else self.vendors.profile(incident, cmd.owner_side)
-                if cmd.owner_side == US:
-                    sponsor = roles.get("exec_sponsor")
-                    ladder = generic_ladder(owner, roles.get("commander")) + (
-                        (LadderRung(sponsor.name, "Exec sponsor", f"@{sponsor.name}", sponsor.id),) if sponsor else ()
+                draft = await self._draft(store, incident, cmd, known, owner, due)
+                if before is not None:
+                    draft = replace(
+                        draft, ask=cmd.ask or before.ask, customer_text=cmd.customer_text or before.customer_text
                     )
-                else:
-                    ladder = known.ladder if known else generic_ladder(owner, roles.get("commander"))
-                draft = FollowUp(
-                    incident=incident.number,
-                    number=0,
-                    vendor=US if cmd.owner_side == US else (known.name if known else cmd.owner_side),
-                    known_vendor=known is not None or cmd.owner_side == US,
-                    ask=cmd.ask or RCA_ASK,
-                    reference=cmd.reference,
-                    owner=owner,
-                    due=due,
-                    asked_at=now,
-                    ladder=ladder,
-                    plan_b=known.plan_b if known else None,
-                    customer_name=None if cmd.owner_side == US else (known.customer_name if known else None),
-                    timezone=known.timezone if known else incident.timezone,
-                    business_hours=known.business_hours if known else None,
-                    remind_every=rhythm.every.approximate,
-                    every_business_days=rhythm.every.business_days,
-                    escalate_after=rhythm.escalate_after,
-                    kind=ROOT_CAUSE,
-                    customer_text=cmd.customer_text,
+                f, ticket = await self.vendors.open_follow_up(store, incident, draft, inv)
+            whose = "" if f.owner == person(inv) and cmd.owner is None else f" (owner {f.owner.name})"
+            ours = f", due {render.when(f.due, incident)}; tracked as {f.ref}, chased every {f.every}"
+            if before is None:
+                text = f"R: the root cause is owned by {_who(f.vendor)}{whose}{ours}"
+            else:
+                text = (
+                    f"R: the root cause moved from {_who(before.vendor)} ({before.ref}) to {_who(f.vendor)}"
+                    f"{whose}{ours}; {before.ref} is no longer chased for it"
+                    + await self._repoint(store, incident, before, f)
                 )
-                f, ticket = await self.vendors.open_follow_up(
-                    store, incident, with_rhythm(draft, cmd.every, cmd.escalate_after), inv
-                )
-            text = (
-                f"R: the root cause is owned by {'us' if f.vendor == US else f.vendor}"
-                + ("" if f.owner == person(inv) and cmd.owner is None else f" (owner {f.owner.name})")
-                + f", due {render.when(f.due, incident)}; tracked as {f.ref}, chased every {f.every}"
-            )
             await store.add_event(
-                incident.number, now, EventKind.ROOT_CAUSE, person(inv), text, {"follow_up": f.number}
+                incident.number,
+                now,
+                EventKind.ROOT_CAUSE,
+                person(inv),
+                text,
+                {"follow_up": f.number, **({"moved_from": before.number} if before else {})},
             )
-        if adopted is not None:
+        if adopted is not None or before is not None:
             await self.desk.announce(incident, Message(f"🔎 {incident.ref}: {text}"))
+        if adopted is not None:
             return self.desk.ack(incident, text)
         reply = await self.vendors.opened(incident, f, ticket)
         return Reply((Message(f"{incident.ref}: {text}", reply.messages[0].blocks, reply.messages[0].tone),))
+
+    def _moving(self, incident: Incident, before: FollowUp, to: str, due: datetime | None) -> datetime:
+        """Whether the root cause can move from ``before`` to ``to``, and its due time there (refusals say why)."""
+        if to.casefold() == before.vendor.casefold():
+            raise BadInput(
+                f"{incident.ref} already has its root cause: {before.ref} owned by {_who(before.vendor)}; record "
+                "news with `rca heard`, `rca done` or `rca pushed`, or give it to another owner with `rca owner`",
+                example="rca heard the report is in review",
+            )
+        if before.received_at is not None:
+            raise BadInput(
+                f"{_who(before.vendor)} delivered the root cause ({before.ref}) "
+                f"{render.when(before.received_at, incident)}: there is no ownership left to move",
+                example="status",
+            )
+        if due is not None:
+            return due
+        if before.due <= self.desk.now:
+            raise BadInput(
+                f"{before.ref} was due {render.when(before.due, incident)}, which has passed: say by when "
+                f"{'we' if to == US else to} should deliver it",
+                example=f"rca owner {to if ' ' not in to else chr(34) + to + chr(34)} due:2d",
+            )
+        return before.due
+
+    async def _draft(
+        self,
+        store: Store,
+        incident: Incident,
+        cmd: c.OwnRootCause,
+        known: VendorProfile | None,
+        owner: Person,
+        due: datetime,
+    ) -> FollowUp:
+        """The root cause's follow-up for its owner: a vendor's ladder, or ours (owner, commander, exec sponsor)."""
+        roles = await self.desk.roles(store, incident)
+        rhythm = self.desk.playbooks.get(incident.playbook).rhythm("root_cause")
+        if cmd.owner_side == US:
+            sponsor = roles.get("exec_sponsor")
+            ladder = generic_ladder(owner, roles.get("commander")) + (
+                (LadderRung(sponsor.name, "Exec sponsor", f"@{sponsor.name}", sponsor.id),) if sponsor else ()
+            )
+        else:
+            ladder = known.ladder if known else generic_ladder(owner, roles.get("commander"))
+        draft = FollowUp(
+            incident=incident.number,
+            number=0,
+            vendor=US if cmd.owner_side == US else (known.name if known else cmd.owner_side),
+            known_vendor=known is not None or cmd.owner_side == US,
+            ask=cmd.ask or RCA_ASK,
+            reference=cmd.reference,
+            owner=owner,
+            due=due,
+            asked_at=self.desk.now,
+            ladder=ladder,
+            plan_b=known.plan_b if known else None,
+            customer_name=None if cmd.owner_side == US else (known.customer_name if known else None),
+            timezone=known.timezone if known else incident.timezone,
+            business_hours=known.business_hours if known else None,
+            remind_every=rhythm.every.approximate,
+            every_business_days=rhythm.every.business_days,
+            escalate_after=rhythm.escalate_after,
+            kind=ROOT_CAUSE,
+            customer_text=cmd.customer_text,
+        )
+        return with_rhythm(draft, cmd.every, cmd.escalate_after)
+
+    async def _repoint(self, store: Store, incident: Incident, before: FollowUp, after: FollowUp) -> str:
+        """Open promises that needed the root cause's old follow-up need its new one; says which."""
+        moved = []
+        for p in await store.commitments(incident.number):
+            if p.is_open and before.number in p.needs:
+                needs = tuple(dict.fromkeys(after.number if n == before.number else n for n in p.needs))
+                await store.save_commitment(replace(p, needs=needs))
+                moved.append(p.ref)
+        if not moved:
+            return ""
+        return f"; {', '.join(moved)} now need{'s' if len(moved) == 1 else ''} {after.ref}"
 
     def _same_ticket(self, follow_ups: list[FollowUp], cmd: c.OwnRootCause) -> FollowUp | None:
         """An open ask of this incident to the same vendor about the same `ref:`: the root cause takes it over."""
@@ -303,3 +372,8 @@ class AskDesk:
                 ),
             )
         return self.desk.ack(incident, f"R: {text}")
+
+
+def _who(side: str) -> str:
+    """The root cause's owner as the war room says it."""
+    return "us" if side == US else side

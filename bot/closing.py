@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot import commands as c
 from bot import render
+from bot.actions import ACTION_DUE
 from bot.chat import Actions, Button, Inline, Invocation, Message, Reply, Section, Strong, Tone
+from bot.customer import CommitmentState
 from bot.desk import Desk, person
 from bot.domain import EventKind, Incident, IncidentState
 from bot.reminders import Reminder
 from bot.store import Store
 from bot.summary import write_summary
-from bot.vendors import VendorDesk
+from bot.updates import COMMITMENT
+from bot.vendors import CHASE, VendorDesk
 from bot.when import format_duration
 
 WATCH = "watch"  # `resolve … watch:3d`: at its end, comms confirms with the customer that all is well
@@ -65,7 +69,7 @@ class ClosingDesk:
                         Section.of(
                             f"{where}; export it with ",
                             Strong(f"warroom summary {incident.ref}"),
-                            ". It still takes `outcome`, `lesson` and `action`.",
+                            ". It still takes `outcome`, `lesson` and `action`, and `reopen` for 30 days.",
                         ),
                     ),
                     Tone.SUCCESS,
@@ -93,8 +97,61 @@ class ClosingDesk:
         """Rewrite a closed incident's stored summary after something was added to it; say so."""
         if not incident.is_closed:
             return ""
-        await write_summary(store, incident, now=self.desk.now, cadence=self._cadence(incident))
+        await self.rewrite(store, incident)
         return f"; the stored summary is updated (`warroom summary {incident.ref}`)"
+
+    async def rewrite(self, store: Store, incident: Incident) -> None:
+        """Store the summary as things stand (after close, or when a reopening makes the stored one untrue)."""
+        await write_summary(store, incident, now=self.desk.now, cadence=self._cadence(incident))
+
+    # --- reopening after close -----------------------------------------------------------------------
+
+    async def resume(self, store: Store, incident: Incident) -> str:
+        """A closed incident reopened: what close stopped starts again — each reminder at the time it was to fire
+        (now, if that has passed): the chase of every follow-up still open (taking back a shared ticket nobody chases
+        any more, or joining one another incident chases now), the watch of every open promise and the reminders
+        of dated action items. Says what came back."""
+        now = self.desk.now
+
+        async def restart(kind: str, subject: int, otherwise: datetime) -> None:
+            stopped = await store.stopped_at(incident.number, kind, subject)
+            await store.schedule(incident.number, kind, subject, max(now, stopped or otherwise), now=now)
+
+        chases = watches = reminders = 0
+        for f in await store.follow_ups(incident.number):
+            if not f.is_open:
+                continue
+            if f.lead is not None:
+                lead_incident = await store.get_incident(f.lead[0])
+                if not lead_incident.is_closed and (await store.follow_up(*f.lead)).is_open:
+                    continue  # a copy of a ticket another open incident chases
+                f = replace(f, lead=None)
+                await store.save_follow_up(f)
+            elif f.reference and (other := await store.open_ticket(f.vendor, f.reference, besides=incident.number)):
+                # another open incident chases the ticket since this one closed: wait on it with them
+                await store.save_follow_up(replace(f, lead=(other.incident, other.number)).mirror(other))
+                continue
+            await restart(CHASE, f.number, f.first_reminder() if f.due > now else f.next_reminder(now))
+            chases += 1
+        window = self.desk.playbooks.get(incident.playbook).at_risk_window
+        for p in await store.commitments(incident.number):
+            if p.is_open:
+                await restart(COMMITMENT, p.number, p.due if p.state is CommitmentState.AT_RISK else p.due - window)
+                watches += 1
+        for a in await store.actions(incident.number):
+            if a.is_open and a.due is not None:
+                await restart(ACTION_DUE, a.number, a.due)
+                reminders += 1
+        back = [
+            f"{n} {what}"
+            for n, what in (
+                (chases, "follow-up chase(s)"),
+                (watches, "promise watch(es)"),
+                (reminders, "action item reminder(s)"),
+            )
+            if n
+        ]
+        return "; its reminders are back" + (f": {', '.join(back)}" if back else "")
 
     # --- the watch after resolve ---------------------------------------------------------------------
 

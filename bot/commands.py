@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -168,6 +169,9 @@ class AskVendor(Command):
     every: Every | None = None  # this ask's own chase cadence, over the playbook's
     escalate_after: int | None = None
     customer_text: str | None = None  # `customer:"…"`: what the customer hears of it
+    # The unquoted words right after an unquoted vendor name: a name no playbook knows, followed by these, may be
+    # a name of several words typed without quotes ("fourth coffee voice …"), so it is asked for, not guessed.
+    trailing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -186,16 +190,19 @@ class AskTeam(Command):
 
 @dataclass(frozen=True)
 class OwnRootCause(Command):
-    """`rca <vendor|us>`: who owns finding the root cause, by when; chased like a follow-up."""
+    """`rca <vendor|us>` / `rca owner <vendor|us>`: who owns finding the root cause, by when; chased like a follow-up.
+
+    When the incident's root cause already has another owner, ownership moves (the earlier owner's record stays)."""
 
     owner_side: str  # a vendor's name, or "us"
-    due: str
+    due: str | None = None  # needed to name a first owner; a move keeps the current due time unless it has passed
     ask: str | None = None
     owner: str | None = None
     reference: str | None = None
     every: Every | None = None
     escalate_after: int | None = None
     customer_text: str | None = None
+    trailing: tuple[str, ...] = ()  # as AskVendor's
 
 
 @dataclass(frozen=True)
@@ -313,6 +320,15 @@ class MakeCommitment(Command):
 class KeepCommitment(Command):
     number: int
     note: str | None = None
+    late: bool = False  # `commit kept C<n> late`: delivered after its due time (after it was missed, too)
+
+
+@dataclass(frozen=True)
+class RiskCommitment(Command):
+    """`commit at-risk C<n> [reason]`: a promise marked at risk by hand, which is bad news for the customer."""
+
+    number: int
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -366,7 +382,11 @@ HELP: dict[str, VerbHelp] = {
         "service restored for the customer; with watch:, comms confirms with the customer at its end that all is well",
         "resolve firmware 4.2.1 rolled out watch:3d",
     ),
-    "reopen": VerbHelp("reopen [reason]", "the fix did not hold", "reopen registers freezing again in 12 stores"),
+    "reopen": VerbHelp(
+        "reopen [reason]",
+        "the fix did not hold (bad news); within 30 days of close it opens the war room again with its reminders",
+        "reopen registers freezing again in 12 stores",
+    ),
     "close": VerbHelp(
         'close [outcome:"…"] | close unresolved <reason> [outcome:"…"]',
         "end a resolved incident's war room and post the lessons-learned summary; `close unresolved` ends one whose"
@@ -414,17 +434,20 @@ HELP: dict[str, VerbHelp] = {
     ),
     "rca": VerbHelp(
         'rca <vendor|us> [ask] due:<when> [owner:@p] [ref:<id>] [every:<duration>] [customer:"…"]'
-        " | rca heard|done [note] | rca pushed <what they asked of us or the customer> [onto:us|customer]"
-        " | rca customer <text>",
+        " | rca owner <vendor|us> [due:<when>] | rca heard|done [note]"
+        " | rca pushed <what they asked of us or the customer> [onto:us|customer] | rca customer <text>",
         "who owns the root cause, chased on its own cadence (a business day unless the playbook says otherwise);"
-        " `pushed` records the owner handing its analysis to us or the customer",
+        " `rca owner` moves it to another owner (the earlier one stays on record); `pushed` records the owner"
+        " handing its analysis to us or the customer",
         "rca tailspin due:5bd ref:TS-5521",
     ),
     "vendors": VerbHelp("vendors", "the incident's vendor follow-ups", "vendors"),
     "commit": VerbHelp(
-        "commit <promise> due:<when> [needs:V1,V2] | commit kept C<n> [note] | commit missed C<n> [note]"
-        " | commit reword C<n> <promise>",
-        "a promise to the customer, watched until it is kept or missed; a follow-up it needs slipping puts it at risk",
+        "commit <promise> due:<when> [needs:V1,V2] | commit kept C<n> [late] [note] | commit missed C<n> [note]"
+        " | commit at-risk C<n> [reason] | commit reword C<n> <promise>",
+        "a promise to the customer, watched until it is kept or missed; a follow-up it needs slipping puts it at risk,"
+        " and so does `commit at-risk` (bad news either way); `commit kept C<n> late` records a delivery after the"
+        " promise was missed, and how late",
         'commit "replacement unit on site" due:"fri 17:00"',
     ),
     "update": VerbHelp(
@@ -502,7 +525,13 @@ RCA_FORMS = {
         'rca customer "the analysis of the network outage"',
     ),
 }
+RCA_OWNER_EXAMPLE = "rca owner us due:2d"
 _BAD_NEWS = re.compile(r"^B([0-9]+)$", re.IGNORECASE)
+COMMIT_FORMS = {
+    "kept": ("commit kept C<n> [late] [note]", "commit kept C1 late courier delivered it this morning"),
+    "missed": ("commit missed C<n> [note]", "commit missed C1 courier lost it"),
+    "at-risk": ("commit at-risk C<n> [reason]", 'commit at-risk C1 "parts delayed at customs"'),
+}
 
 
 def tokenize(text: str) -> list[Token]:
@@ -989,6 +1018,7 @@ def _parse_vendor(args: _Args, incident: int | None) -> Command:
     every, escalate_after = _chase_options(args)
     return AskVendor(
         vendor=vendor,
+        trailing=_trailing(words),
         ask=args.text(MAX_TITLE * 2, "the ask") or "",
         due=args.options["due"],
         owner=args.options.get("owner") or None,
@@ -998,6 +1028,13 @@ def _parse_vendor(args: _Args, incident: int | None) -> Command:
         customer_text=_customer_text(args.options.get("customer"), HELP["vendor"].example),
         incident=incident,
     )
+
+
+def _trailing(words: list[Token]) -> tuple[str, ...]:
+    """The unquoted words that follow an unquoted name, up to the first quoted one."""
+    if not words or words[0].quoted:
+        return ()
+    return tuple(w.text for w in itertools.takewhile(lambda w: not w.quoted, words[1:]))
 
 
 def _customer_text(value: str | None, example: str) -> str | None:
@@ -1087,10 +1124,12 @@ def _parse_rca(args: _Args, incident: int | None) -> Command:
         )
     if "onto" in args.options:
         raise BadInput("onto: goes with `rca pushed`", example=RCA_FORMS["pushed"][1])
+    if sub == "owner":
+        words = args.words = words[1:]
+        if not words:
+            raise BadInput("`rca owner` needs who owns the root cause now: a vendor, or us", example=RCA_OWNER_EXAMPLE)
     if not words:
         raise BadInput("`rca` needs who owns the root cause: a vendor, or us", example=HELP["rca"].example)
-    if "due" not in args.options:
-        raise BadInput("a root cause needs a due time, so it can be chased", example=HELP["rca"].example)
     side = words[0].text.strip()
     if len(side) > MAX_TITLE or _MENTION.search(side) or side.startswith("@"):
         raise BadInput("the root cause's owner is a vendor's name or `us`", example=HELP["rca"].example)
@@ -1098,7 +1137,8 @@ def _parse_rca(args: _Args, incident: int | None) -> Command:
     every, escalate_after = _chase_options(args)
     return OwnRootCause(
         owner_side="us" if side.lower() == "us" else side,
-        due=args.options["due"],
+        trailing=_trailing(words),
+        due=args.options.get("due") or None,
         ask=args.text(MAX_TITLE * 2, "the ask"),
         owner=args.options.get("owner") or None,
         reference=_checked_ref(args.options.get("ref")),
@@ -1169,15 +1209,26 @@ def _parse_commit(args: _Args, incident: int | None) -> Command:
         if not promise or _MENTION.search(promise):
             raise BadInput("say the promise as the customer should read it, with no mentions", example=example)
         return RewordCommitment(number=ref_number(m, example), promise=promise, incident=incident)
-    if sub in ("kept", "missed"):
+    if sub == "at" and len(words) > 1 and not words[1].quoted and words[1].text.lower() == "risk":
+        sub, words = "at-risk", [Token("at-risk", words[0].start, words[1].end, quoted=False), *words[2:]]
+    if sub in ("kept", "missed", "at-risk", "at_risk", "atrisk"):
+        sub = "at-risk" if sub.startswith("at") else sub
         m = _COMMITMENT.match(words[1].text) if len(words) > 1 else None
+        example = COMMIT_FORMS[sub][1]
         if m is None:
-            raise BadInput(f"`commit {sub}` needs a commitment number like C1", example=f"commit {sub} C1")
+            raise BadInput(
+                f"`commit {sub}` needs a commitment number like C1 ({COMMIT_FORMS[sub][0]})", example=example
+            )
         if args.options:
-            raise BadInput(f"`commit {sub}` takes no options", example=f"commit {sub} C1")
-        args.words = words[2:]
-        factory = KeepCommitment if sub == "kept" else MissCommitment
-        return factory(number=ref_number(m, f"commit {sub} C1"), note=args.text(), incident=incident)
+            raise BadInput(f"`commit {sub}` takes no options ({COMMIT_FORMS[sub][0]})", example=example)
+        number = ref_number(m, example)
+        late = sub == "kept" and len(words) > 2 and not words[2].quoted and words[2].text.lower() == "late"
+        args.words = words[3:] if late else words[2:]
+        if sub == "at-risk":
+            return RiskCommitment(number=number, reason=args.text(), incident=incident)
+        if sub == "kept":
+            return KeepCommitment(number=number, note=args.text(), late=late, incident=incident)
+        return MissCommitment(number=number, note=args.text(), incident=incident)
     if "due" not in args.options:
         raise BadInput("a commitment needs a due time, so it can be watched", example=HELP["commit"].example)
     promise = args.required_text("the promise")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 from bot.errors import Conflict
 
 INCIDENT_REF = re.compile(r"^INC-([0-9]+)$", re.IGNORECASE)
+REOPEN_WITHIN = timedelta(days=30)  # after that, a crisis that comes back is a new incident
 
 
 class IncidentState(StrEnum):
@@ -143,11 +144,26 @@ class Incident:
             raise Conflict(f"{self.ref} is {self.state}; only an open or mitigated incident can be resolved")
         return replace(self, state=IncidentState.RESOLVED, resolved_at=at)
 
-    def reopen(self) -> Incident:
-        """The fix did not hold."""
-        if self.state not in (IncidentState.MITIGATED, IncidentState.RESOLVED):
-            raise Conflict(f"{self.ref} is {self.state}; only a mitigated or resolved incident can be reopened")
-        return replace(self, state=IncidentState.OPEN, resolved_at=None, mitigated_at=None)
+    def reopen(self, at: datetime) -> Incident:
+        """The fix did not hold (or the crisis came back after close, within REOPEN_WITHIN)."""
+        if self.is_closed and self.closed_at is not None and at - self.closed_at > REOPEN_WITHIN:
+            raise Conflict(
+                f"{self.ref} closed {(at - self.closed_at).days} days ago; it can be reopened for "
+                f"{REOPEN_WITHIN.days} days after close — open a new incident that names {self.ref}"
+            )
+        if self.state not in (IncidentState.MITIGATED, IncidentState.RESOLVED, IncidentState.CLOSED):
+            raise Conflict(
+                f"{self.ref} is {self.state}; only a mitigated or resolved incident (or one closed in the last "
+                f"{REOPEN_WITHIN.days} days) can be reopened"
+            )
+        return replace(
+            self,
+            state=IncidentState.OPEN,
+            resolved_at=None,
+            mitigated_at=None,
+            closed_at=None,
+            unresolved_reason=None,  # the timeline keeps why it closed unresolved
+        )
 
     @property
     def closed_unresolved(self) -> bool:

@@ -187,6 +187,12 @@ def root_cause(follow_ups: list[FollowUp]) -> FollowUp | None:
     return owned[-1] if owned else None
 
 
+def earlier_root_causes(follow_ups: list[FollowUp]) -> list[FollowUp]:
+    """Who owned the root cause before its current owner (`rca owner` moved it, or the ask was cancelled)."""
+    current = root_cause(follow_ups)
+    return [f for f in follow_ups if f.is_root_cause and f is not current and f.state is FollowUpState.CANCELLED]
+
+
 def pushed_onto(push: Push) -> str:
     return "the customer" if push.onto == "customer" else "us"
 

@@ -33,7 +33,7 @@ from bot.customer import Trigger
 from bot.desk import Core, Desk, person
 from bot.domain import EventKind, Incident, IncidentState, Person, ResponderRecord, RoleAssignment
 from bot.errors import BadInput, ChatError, WarroomError
-from bot.followups import pushed_onto, root_cause
+from bot.followups import earlier_root_causes, pushed_onto, root_cause
 from bot.mail.desk import MailDesk
 from bot.outbox import explained, owed
 from bot.playbooks import Playbook, Responder, responders_for
@@ -116,6 +116,7 @@ class Warroom:
             c.RecordUpdate: self.customer.update,  # type: ignore[dict-item]
             c.MakeCommitment: self.customer.commit,  # type: ignore[dict-item]
             c.KeepCommitment: self.customer.kept,  # type: ignore[dict-item]
+            c.RiskCommitment: self.customer.at_risk,  # type: ignore[dict-item]
             c.MissCommitment: self.customer.missed,  # type: ignore[dict-item]
             c.EmailFollowUp: self.mail.email_vendor,  # type: ignore[dict-item]
             c.SendUpdate: self.mail.send_update,  # type: ignore[dict-item]
@@ -425,6 +426,11 @@ class Warroom:
                 + f": due {render.when(r.due, incident)}, {state}; chased every {r.every}, {r.chases} chase(s)"
             ]
             lines += [f"⚠ pushed onto {pushed_onto(p)} {render.when(p.at, incident)}: {p.what}" for p in r.pushes]
+            lines += [
+                f"before: {'us' if g.vendor == 'us' else g.vendor} ({g.ref}), {render.when(g.asked_at, incident)} to "
+                f"{render.when(g.closed_at or g.asked_at, incident)}" + (f" — {g.closed_note}" if g.closed_note else "")
+                for g in earlier_root_causes(follow_ups)
+            ]
             blocks += [Section.of(Strong("Root cause")), Bullets(tuple(lines))]
         else:
             blocks.append(Section.of("Root cause: nobody owns it yet (`rca <vendor|us> due:…`)."))
@@ -651,15 +657,33 @@ class Warroom:
         return replace(reply, messages=(replace(first, title=first.title + watching), *reply.messages[1:]))
 
     async def _reopen(self, cmd: c.ReopenIncident, inv: Invocation) -> Reply:
-        async def bad_news(store: Store, incident: Incident, text: str) -> Message:
+        """The fix did not hold: bad news. After close (within 30 days) the war room and its reminders come back."""
+        now = self.desk.now
+        async with self.core.db.transaction() as store:
+            before = await self.desk.target(store, cmd, inv)
+            incident = before.reopen(now)
+            await store.save_incident(incident)
             await store.cancel_reminders(incident.number, WATCH)
-            await self.customer.restart_clock(store, incident, self.desk.now)
+            back = await self.closing.resume(store, incident) if before.is_closed else ""
+            due = await self.customer.restart_clock(store, incident, now)
+            text = ("Reopened after close" if before.is_closed else "Reopened") + (
+                f": {cmd.reason}" if cmd.reason else ""
+            )
+            if before.is_closed:
+                text += f"{back}; the next customer update is due {render.when(due, incident)}"
+            await store.add_event(
+                incident.number, now, EventKind.REOPENED, person(inv), text, {"after_close": before.is_closed}
+            )
             what = "the fix did not hold and the incident is open again" + (f": {cmd.reason}" if cmd.reason else "")
-            return await self.customer.bad_news(store, incident, Trigger.REOPENED, what, self.desk.now)
-
-        return await self._transition(
-            cmd, inv, EventKind.REOPENED, lambda i: i.reopen(), "Reopened", cmd.reason, bad_news
+            prompt = await self.customer.bad_news(store, incident, Trigger.REOPENED, what, now)
+            if before.is_closed:  # `warroom summary` no longer says it is closed
+                await self.closing.rewrite(store, incident)
+        await self.desk.announce(
+            incident,
+            Message(f"{incident.ref}: {text}", (Section.of("by ", render.mention(person(inv))),), Tone.BAD_NEWS),
         )
+        await self.desk.announce(incident, prompt)
+        return self.desk.ack(incident, text)
 
     async def _list(self, cmd: c.Command, inv: Invocation) -> Reply:
         async with self.core.db.read() as store:

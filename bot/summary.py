@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from bot.chat import Block, Bullets, Fields, Message, Section, Strong, Tone
 from bot.customer import Commitment, CommitmentState, CustomerUpdate
 from bot.domain import ActionItem, EventKind, Incident, TimelineEvent
-from bot.followups import TEAM, FollowUp, pushed_onto, root_cause, routes
+from bot.followups import TEAM, FollowUp, earlier_root_causes, pushed_onto, root_cause, routes
 from bot.mail.figures import email_findings, follow_up_figures
 from bot.render import money, printable
 from bot.store import Store
@@ -91,7 +91,13 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
     silences = _silences(incident, timeline, updates, cadence)
     longest = max(silences, key=lambda g: g["minutes"], default=None)
     figures["longest_silence"] = longest
-    commitments = [_commitment(p, updates) for p in promises]
+    late = {
+        int(e.data["commitment"]): e
+        for e in timeline
+        if e.kind is EventKind.COMMITMENT_KEPT and e.data.get("late_minutes") is not None
+    }
+    commitments = [_commitment(p, updates, late.get(p.number)) for p in promises]
+    figures["commitments_delivered_late"] = sum(1 for c in commitments if c["state"] == "missed" and c["late_minutes"])
     said = {u.number: u.text for u in updates}
     latencies = [
         {
@@ -177,6 +183,18 @@ def _root_cause(follow_ups: list[FollowUp]) -> dict[str, Any] | None:
         "state": r.state.value,
         "chases": r.chases,
         "pushed": [{"at": _iso(p.at), "onto": p.onto, "what": p.what, "by": p.by} for p in r.pushes],
+        "before": [  # earlier owners, oldest first: `rca owner` moved it on
+            {
+                "ref": g.ref,
+                "owner": g.vendor,
+                "asked_at": _iso(g.asked_at),
+                "until": _iso(g.closed_at),
+                "why": g.closed_note,
+                "chases": g.chases,
+                "pushed": [{"at": _iso(p.at), "onto": p.onto, "what": p.what, "by": p.by} for p in g.pushes],
+            }
+            for g in earlier_root_causes(follow_ups)
+        ],
     }
 
 
@@ -199,16 +217,15 @@ def left_behind(
     r = root_cause(follow_ups)
     if r is None:
         found.append("Nobody was named to own the root cause (`rca <vendor|us> due:…`): it was never asked for.")
-    else:
-        owner = "we" if r.vendor == "us" else r.vendor
-        if r.received_at is None:
-            found.append(
-                f"The root cause was never delivered: {'we' if r.vendor == 'us' else r.vendor} owned it ({r.ref}, "
-                f"due {format_when(r.due, ZoneInfo(incident.timezone))}, {r.chases} chase(s))."
-            )
-        for p in r.pushes:
-            whose = "our" if r.vendor == "us" else "its"
-            found.append(f"{owner} pushed {whose} root-cause analysis onto {pushed_onto(p)}: {p.what}.")
+    elif r.received_at is None:
+        found.append(
+            f"The root cause was never delivered: {'we' if r.vendor == 'us' else r.vendor} owned it ({r.ref}, "
+            f"due {format_when(r.due, ZoneInfo(incident.timezone))}, {r.chases} chase(s))."
+        )
+    for g in [*earlier_root_causes(follow_ups), *([r] if r else [])]:  # a push stays a finding after a move
+        for p in g.pushes:
+            who, whose = ("we", "our") if g.vendor == "us" else (g.vendor, "its")
+            found.append(f"{who} pushed {whose} root-cause analysis onto {pushed_onto(p)}: {p.what}.")
     for a in actions:
         missing = [what for what, gone in (("no owner", a.owner is None), ("no due date", a.due is None)) if gone]
         if missing:
@@ -317,7 +334,8 @@ def _silences(
     return gaps
 
 
-def _commitment(p: Commitment, updates: list[CustomerUpdate]) -> dict[str, Any]:
+def _commitment(p: Commitment, updates: list[CustomerUpdate], late: TimelineEvent | None) -> dict[str, Any]:
+    """A promise as the review reads it; ``late`` is its delivery after the due time (`commit kept C<n> late`)."""
     warned_from = p.at_risk_at or p.made_at
     warned = any(warned_from < u.at < p.due for u in updates) if p.state is CommitmentState.MISSED else None
     return {
@@ -328,6 +346,8 @@ def _commitment(p: Commitment, updates: list[CustomerUpdate]) -> dict[str, Any]:
         "at_risk_at": _iso(p.at_risk_at),
         "closed_at": _iso(p.closed_at),
         "warned_before_due": warned,
+        "delivered_at": _iso(late.at if late else p.closed_at if p.state is CommitmentState.KEPT else None),
+        "late_minutes": round(float(late.data["late_minutes"]), 1) if late else None,
     }
 
 
@@ -353,6 +373,11 @@ def customer_findings(
     for c in commitments:
         if c["warned_before_due"] is False:
             found.append(f"{c['ref']} ({c['promise']}) was missed with no warning to the customer before it was due.")
+        if c["state"] == "missed" and c.get("late_minutes"):
+            found.append(
+                f"{c['ref']} ({c['promise']}) was missed, then delivered "
+                f"{format_duration(timedelta(minutes=c['late_minutes']))} after its due time."
+            )
     for b in latencies:
         if b["mentioned"] is False:
             found.append(
@@ -568,10 +593,21 @@ def _root_cause_lines(data: dict[str, Any], tz: ZoneInfo, user: Callable[[str], 
         f"Asked {_at(r['asked_at'], tz)}, due {_at(r['due'], tz)}; heard back: {_at(r['heard_at'], tz)}; "
         f"delivered: {_at(r['delivered_at'], tz) if r['delivered_at'] else 'never'}; {r['chases']} chase(s)",
     ]
-    lines += [
+    pushed = [
         f"Pushed onto {'the customer' if p['onto'] == 'customer' else 'us'} {_at(p['at'], tz)}: {user(p['what'])}"
         for p in r["pushed"]
-    ] or ["Pushed onto anyone else: no"]
+    ]
+    lines += pushed or ["Pushed onto anyone else: no"]
+    for b in r.get("before", []):
+        lines.append(
+            f"Before: {'us' if b['owner'] == 'us' else user(b['owner'])}, {b['ref']}, asked {_at(b['asked_at'], tz)}"
+            f" until {_at(b['until'], tz)}; {b['chases']} chase(s)" + (f" — {user(b['why'])}" if b["why"] else "")
+        )
+        lines += [
+            f"Pushed onto {'the customer' if p['onto'] == 'customer' else 'us'} {_at(p['at'], tz)} by "
+            f"{'us' if b['owner'] == 'us' else user(b['owner'])}: {user(p['what'])}"
+            for p in b["pushed"]
+        ]
     return lines
 
 
@@ -669,7 +705,11 @@ def _figures(data: dict[str, Any]) -> list[tuple[str, str]]:
             if f["longest_silence"]
             else "—",
         ),
-        ("Commitments kept / missed", f"{f['commitments_kept']} / {f['commitments_missed']}"),
+        (
+            "Commitments kept / missed",
+            f"{f['commitments_kept']} / {f['commitments_missed']}"
+            + (f" ({late} of them delivered late)" if (late := f.get("commitments_delivered_late")) else ""),
+        ),
     ]
 
 

@@ -195,7 +195,13 @@ class CustomerDesk:
         return await self.bad_news(store, incident, trigger, f"{what} — needed by {promises}", now, follow_up=f.number)
 
     async def _put_at_risk(
-        self, store: Store, incident: Incident, promise: Commitment, now: datetime, because: str
+        self,
+        store: Store,
+        incident: Incident,
+        promise: Commitment,
+        now: datetime,
+        because: str,
+        actor: Person | None = None,
     ) -> None:
         promise = promise.at_risk(now)
         await store.save_commitment(promise)
@@ -204,10 +210,27 @@ class CustomerDesk:
             incident.number,
             now,
             EventKind.COMMITMENT_AT_RISK,
-            None,
+            actor,
             f"{promise.ref} at risk: {promise.promise} ({because})",
-            {"commitment": promise.number},
+            {"commitment": promise.number, "by_hand": actor is not None},
         )
+
+    async def _at_risk_news(
+        self, store: Store, incident: Incident, promise: Commitment, now: datetime, why: str
+    ) -> Message:
+        """The bad news that a promise is at risk, with a *Kept* button beside *Update sent*."""
+        prompt = await self.bad_news(
+            store,
+            incident,
+            Trigger.COMMITMENT_AT_RISK,
+            f"our promise of {promise.promise} by {render.when(promise.due, incident)} is at risk ({why})",
+            now,
+            commitment=promise.number,
+        )
+        *blocks, actions = prompt.blocks
+        assert isinstance(actions, Actions)
+        kept = Button("Kept", f"commit kept {promise.ref}", "primary")
+        return replace(prompt, blocks=(*blocks, Actions((kept, *actions.buttons))))
 
     # --- verbs -------------------------------------------------------------------------------------
 
@@ -392,22 +415,75 @@ class CustomerDesk:
             await self.desk.announce(incident, prompt)
         return self.desk.ack(incident, text + f"; watched from {render.when(watch_from, incident)}.")
 
+    async def at_risk(self, cmd: c.RiskCommitment, inv: Invocation) -> Reply:
+        """`commit at-risk C<n> [reason]`: the team knows before the clock does; the customer must hear it now."""
+        now = self.desk.now
+        async with self.desk.db.transaction() as store:
+            incident = await self.desk.target(store, cmd, inv)
+            incident.require_open("put promises at risk")
+            promise = await store.commitment(incident.number, cmd.number)
+            if promise.state is CommitmentState.AT_RISK and promise.at_risk_at is not None:
+                raise BadInput(
+                    f"{promise.ref} is already at risk, since {render.when(promise.at_risk_at, incident)}; "
+                    "`status` lists the bad news still untold",
+                    example=f"commit kept {promise.ref}",
+                )
+            if promise.is_open and now >= promise.due:
+                raise BadInput(
+                    f"{promise.ref} was due {render.when(promise.due, incident)}: past its due time it is kept or "
+                    "missed, not at risk",
+                    example=f"commit missed {promise.ref}",
+                )
+            why = cmd.reason or f"marked by {inv.user.name}"
+            await self._put_at_risk(store, incident, promise, now, because=why, actor=person(inv))
+            prompt = await self._at_risk_news(store, incident, promise, now, why)
+            news = (await store.bad_news(incident.number))[-1]
+        await self.desk.announce(incident, prompt)
+        text = (
+            f"{promise.ref} at risk: {promise.promise}, due {render.when(promise.due, incident)}"
+            + (f" ({cmd.reason})" if cmd.reason else "")
+            + f"; {news.ref} prompts comms to tell the customer now"
+        )
+        return self.desk.ack(incident, text, tone=Tone.BAD_NEWS)
+
     async def kept(self, cmd: c.KeepCommitment, inv: Invocation) -> Reply:
         now = self.desk.now
         async with self.desk.db.transaction() as store:
             incident = await self.desk.target(store, cmd, inv)
             incident.require_open("keep commitments")
-            promise = (await store.commitment(incident.number, cmd.number)).kept(now, cmd.note)
+            before = await store.commitment(incident.number, cmd.number)
+            if before.state is CommitmentState.MISSED:
+                if not cmd.late:
+                    raise BadInput(
+                        f"{before.ref} was missed {render.when(before.closed_at or before.due, incident)}; if it was "
+                        f"delivered since, record it with `commit kept {before.ref} late`",
+                        example=f"commit kept {before.ref} late courier delivered it this morning",
+                    )
+                text = await self._delivered_late(store, incident, before, cmd.note, inv)
+                await self.desk.post(store, incident, Message(f"📦 {incident.ref}: {text}", tone=Tone.REMINDER))
+                return self.desk.ack(incident, text, tone=Tone.REMINDER)
+            if cmd.late and before.is_open and now <= before.due:
+                raise BadInput(
+                    f"{before.ref} is due {render.when(before.due, incident)}, so it is not late: say "
+                    f"`commit kept {before.ref}`",
+                    example=f"commit kept {before.ref}",
+                )
+            promise = before.kept(now, cmd.note)
             await store.save_commitment(promise)
             await store.cancel_reminders(incident.number, COMMITMENT, promise.number)
-            text = f"{promise.ref} kept: {promise.promise}" + (f" ({cmd.note})" if cmd.note else "")
+            late = now - promise.due if now > promise.due else None
+            text = (
+                f"{promise.ref} kept: {promise.promise}"
+                + (f", {format_duration(late)} after its due time" if late else "")
+                + (f" ({cmd.note})" if cmd.note else "")
+            )
             await store.add_event(
                 incident.number,
                 now,
                 EventKind.COMMITMENT_KEPT,
                 person(inv),
                 text,
-                {"commitment": promise.number},
+                {"commitment": promise.number, **({"late_minutes": late.total_seconds() / 60} if late else {})},
             )
             moot = await self._moot(store, incident, promise, now)
             if moot:
@@ -416,6 +492,42 @@ class CustomerDesk:
                 )
         await self.desk.announce(incident, Message(f"✅ {incident.ref}: {text}"))
         return self.desk.ack(incident, text)
+
+    async def _delivered_late(
+        self, store: Store, incident: Incident, promise: Commitment, note: str | None, inv: Invocation
+    ) -> str:
+        """A missed promise delivered after all: the miss stands (the customer waited past the date we gave) and the
+        delivery is recorded beside it, with how late it came; the bad news of the miss is still theirs to hear."""
+        now = self.desk.now
+        delivered = await late_deliveries(store, incident.number)
+        if promise.number in delivered:
+            raise BadInput(
+                f"{promise.ref} was already recorded delivered late, "
+                f"{render.when(delivered[promise.number], incident)}",
+                example="status",
+            )
+        late = max(now - promise.due, timedelta(0))  # a promise marked missed early can still come in time
+        missed = promise.closed_at or promise.due
+        marked = (
+            ""
+            if abs(missed - promise.due) < timedelta(minutes=1)
+            else f" (marked missed {render.when(missed, incident)})"
+        )
+        text = (
+            f"{promise.ref} delivered late: {promise.promise}, {format_duration(late)} after its due time "
+            if late
+            else f"{promise.ref} delivered after all: {promise.promise}, before its due time "
+        )
+        text += render.when(promise.due, incident) + marked + (f" ({note})" if note else "")
+        await store.add_event(
+            incident.number,
+            now,
+            EventKind.COMMITMENT_KEPT,
+            person(inv),
+            text,
+            {"commitment": promise.number, "late_minutes": late.total_seconds() / 60, "after_miss": True},
+        )
+        return text
 
     async def _moot(self, store: Store, incident: Incident, promise: Commitment, now: datetime) -> str:
         """Untold bad news about a promise now kept has nothing left to tell: it is moot (never "never told")."""
@@ -611,21 +723,7 @@ class CustomerDesk:
         elif promise.state is CommitmentState.OPEN:
             left = format_duration(promise.due - now)
             await self._put_at_risk(store, incident, promise, now, because=f"due in {left}")
-            prompt = await self.bad_news(
-                store,
-                incident,
-                Trigger.COMMITMENT_AT_RISK,
-                f"our promise of {promise.promise} by {render.when(promise.due, incident)} is at risk ({left} left)",
-                now,
-                commitment=promise.number,
-            )
-            prompt = replace(
-                prompt,
-                blocks=(
-                    *prompt.blocks[:-1],
-                    Actions((Button("Kept", f"commit kept {promise.ref}", "primary"), *prompt.blocks[-1].buttons)),  # type: ignore[union-attr]
-                ),
-            )
+            prompt = await self._at_risk_news(store, incident, promise, now, f"{left} left")
         else:
             await store.schedule(incident.number, COMMITMENT, promise.number, promise.due, now=now)
             return
@@ -664,6 +762,15 @@ class CustomerDesk:
             ),
             Tone.REMINDER,
         )
+
+
+async def late_deliveries(store: Store, incident: int) -> dict[int, datetime]:
+    """When each missed promise was delivered after all (`commit kept C<n> late`), from the timeline."""
+    return {
+        int(e.data["commitment"]): e.at
+        for e in await store.timeline(incident)
+        if e.kind is EventKind.COMMITMENT_KEPT and e.data.get("after_miss")
+    }
 
 
 def leak_warning(composed: Composed) -> tuple[Section, ...]:

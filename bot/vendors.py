@@ -22,6 +22,7 @@ from bot.updates import CustomerDesk
 from bot.when import Every, format_duration, parse_duration, parse_when
 
 CHASE = "follow_up"
+MAX_NAME_WORDS = 6  # the longest vendor name (or alias) looked for among unquoted words
 
 
 def _rung(r: LadderRung | None) -> str:
@@ -195,6 +196,24 @@ class VendorDesk:
         own = books.get(incident.playbook).vendor(name)
         return own or next((v for n in books.names if (v := books.get(n).vendor(name))), None)
 
+    def named(self, incident: Incident, name: str, trailing: tuple[str, ...], *, verb: str) -> VendorProfile | None:
+        """The vendor a typed name names. A name no playbook knows, followed by more unquoted words, may be a name
+        of several words typed without quotes: it is asked for ("did you mean …?"), never guessed."""
+        known = self.profile(incident, name)
+        if known is not None or not trailing:
+            return known
+        words = [name, *trailing[:MAX_NAME_WORDS]]
+        size = next((n for n in range(len(words), 1, -1) if self.profile(incident, " ".join(words[:n]))), 2)
+        guess, rest = " ".join(words[:size])[:60], " ".join([*words, *trailing[MAX_NAME_WORDS:]][size:])
+        found = self.profile(incident, guess)
+        also = f" ({found.name})" if found and found.name.casefold() != guess.casefold() else ""
+        ask = f' "{rest[:60]}"' if rest else ' "…"' if verb == "vendor" else ""
+        raise BadInput(
+            f"no playbook knows a vendor '{name[:60]}'; a name of several words goes in quotes — did you mean "
+            f'"{guess}"{also}? (or quote the ask)',
+            example=f'{verb} "{guess}"{ask} due:2d',
+        )
+
     async def ask(self, cmd: c.AskVendor, inv: Invocation) -> Reply:
         now = self.desk.now
         owner = await self.desk.resolve_person(cmd.owner) if cmd.owner else Person(inv.user.id, inv.user.name)
@@ -202,7 +221,7 @@ class VendorDesk:
             incident = await self.desk.target(store, cmd, inv)
             incident.require_open("ask a vendor")
             due = parse_when(cmd.due, now=now, tz=ZoneInfo(incident.timezone))
-            known = self.profile(incident, cmd.vendor)
+            known = self.named(incident, cmd.vendor, cmd.trailing, verb="vendor")
             commander = await self.desk.commander(store, incident)
             rhythm = self.desk.playbooks.get(incident.playbook).rhythm("vendor")
             draft = FollowUp(
@@ -244,6 +263,12 @@ class VendorDesk:
         """Record a follow-up and start its chase — or, when another open incident already chases the same vendor
         ticket (vendor and `ref:`), join that chase. Returns the follow-up and the one it joined, if any."""
         now = self.desk.now
+        if draft.reference and (same := await self._same_open_ask(store, incident, draft)) is not None:
+            raise BadInput(
+                f"{same.ref} already waits on {same.waits_on} for {same.ask} ({same.reference}): one ticket is one "
+                f"follow-up; move {same.ref} instead",
+                example=f"vendor heard {same.ref} they confirmed the ticket",
+            )
         lead = (
             await store.open_ticket(draft.vendor, draft.reference, besides=incident.number)
             if draft.reference and draft.kind != TEAM
@@ -289,6 +314,20 @@ class VendorDesk:
                 {"follow_up": lead.number},
             )
         return f, lead
+
+    async def _same_open_ask(self, store: Store, incident: Incident, draft: FollowUp) -> FollowUp | None:
+        """The incident's open follow-up already waiting on this vendor (or team) about this `ref:`, if any."""
+        ref = (draft.reference or "").strip().casefold()
+        return next(
+            (
+                f
+                for f in await store.follow_ups(incident.number)
+                if f.is_open
+                and f.vendor.casefold() == draft.vendor.casefold()
+                and (f.reference or "").strip().casefold() == ref
+            ),
+            None,
+        )
 
     async def opened(
         self, incident: Incident, f: FollowUp, ticket: FollowUp | None, *, warning: str | None = None
@@ -495,14 +534,11 @@ class VendorDesk:
         async with self.desk.db.transaction() as store:
             incident = await self.desk.target(store, cmd, inv)
             incident.require_open("cancel a follow-up")
-            mine = await store.follow_up(incident.number, cmd.number)
-            f = mine.cancelled(now, cmd.reason)
-            ticket = await self.ticket(store, incident, mine)
-            await self._leave(store, ticket, mine, now)
-            await store.save_follow_up(replace(f, lead=(await store.follow_up(incident.number, cmd.number)).lead))
-            await store.cancel_reminders(incident.number, CHASE, f.number)
+            f, shared = await self.withdraw(
+                store, incident, await store.follow_up(incident.number, cmd.number), cmd.reason
+            )
             text = f"{f.ref} cancelled with {f.waits_on}: {cmd.reason}"
-            if len(ticket) > 1:
+            if shared:
                 text += "; the other incidents waiting on the ticket keep chasing it"
             await store.add_event(
                 incident.number,
@@ -514,6 +550,17 @@ class VendorDesk:
             )
         await self.desk.announce(incident, Message(f"✖ {text}"))
         return self.desk.ack(incident, text)
+
+    async def withdraw(self, store: Store, incident: Incident, mine: FollowUp, note: str) -> tuple[FollowUp, bool]:
+        """This incident stops waiting on ``mine`` (cancelled, with why) and its chase stops; other incidents sharing
+        the ticket keep chasing it. Returns the cancelled follow-up and whether others share the ticket."""
+        now = self.desk.now
+        f = mine.cancelled(now, note)
+        ticket = await self.ticket(store, incident, mine)
+        await self._leave(store, ticket, mine, now)
+        await store.save_follow_up(replace(f, lead=(await store.follow_up(incident.number, mine.number)).lead))
+        await store.cancel_reminders(incident.number, CHASE, f.number)
+        return f, len(ticket) > 1
 
     async def customer_text(self, cmd: c.SetCustomerText, inv: Invocation) -> Reply:
         """What the customer hears of an ask (`vendor customer V<n> …`, `rca customer …`); None: a neutral phrase."""

@@ -84,7 +84,7 @@ class CustomerStore(StoreBase):
     async def save_commitment(self, c: Commitment) -> None:
         row = await self._commitment_row(c.incident, c.number)
         row.state, row.at_risk_at, row.closed_at, row.note = c.state.value, c.at_risk_at, c.closed_at, c.note
-        row.promise = c.promise
+        row.promise, row.needs = c.promise, json.dumps(list(c.needs))
 
     async def commitments(self, incident: int) -> list[Commitment]:
         query = select(CommitmentRow).where(CommitmentRow.incident == incident).order_by(CommitmentRow.number)

@@ -167,6 +167,18 @@ class FollowUpStore(StoreBase):
         result = await self.session.execute(query.values(state=CANCELLED))
         return int(result.rowcount)  # type: ignore[attr-defined]
 
+    async def stopped_at(self, incident: int, kind: str, subject: int) -> datetime | None:
+        """When this subject's reminder was to fire, if its latest reminder was cancelled (by close) rather than
+        fired; None when it fired, or never was."""
+        query = (
+            select(ReminderRow)
+            .where(ReminderRow.incident == incident, ReminderRow.kind == kind, ReminderRow.subject == subject)
+            .order_by(ReminderRow.id.desc())
+            .limit(1)
+        )
+        row = (await self.session.execute(query)).scalar_one_or_none()
+        return row.due_at if row is not None and row.state == CANCELLED else None
+
     async def pending_reminder(self, incident: int, kind: str, subject: int) -> ReminderRow | None:
         query = select(ReminderRow).where(
             ReminderRow.incident == incident,

@@ -189,7 +189,6 @@ def test_per_ask_cadence_team_asks_root_cause_and_action_forms() -> None:
         ('ask "payments eng" "y" due:1h', "is not a team or a @person"),
         ("ask @payments-eng", "`ask` needs a team or @person and what"),
         ('ask @payments-eng "y"', "an ask needs a due time"),
-        ("rca tailspin", "a root cause needs a due time"),
         ("rca @lee due:1d", "a vendor's name or `us`"),
         ("rca heard onto:us", "`rca heard` takes no onto: option"),
         ("rca pushed", "`rca` needs what they asked of us or the customer"),
