@@ -51,6 +51,7 @@ class LadderRung:
     role: str
     contact: str
     person_id: str | None = None  # one of our people (a team's ladder): mentioned when they are the contact
+    holds: str | None = None  # a generic ladder's rung: the part it plays (owner, asked, or an incident role)
 
 
 @dataclass(frozen=True)

@@ -76,15 +76,21 @@ async def test_business_hours_still_apply_to_a_per_ask_cadence(db: Database) -> 
     ]
 
 
-async def test_a_root_cause_is_chased_on_the_playbooks_root_cause_cadence(db: Database) -> None:
+async def test_a_root_cause_is_chased_on_the_playbooks_root_cause_cadence_and_reaches_the_top_in_time(
+    db: Database,
+) -> None:
     h = Harness(db)
     await h.ok(OUTAGE)
     reply = await h.ok("rca tailspin due:1d ref:TS-9")
     assert reply.startswith("INC-1: R: the root cause is owned by Tailspin Telecom, due Tue 24 Nov 2026 14:00 GMT")
     assert "chased every 1bd" in reply
-    await h.advance(timedelta(days=4))  # Tue, Wed, Thu chased; three unanswered before it climbs (the playbook)
-    assert await chased_at(db) == [datetime(2026, 11, d, 14, 0, tzinfo=UTC) for d in (24, 25, 26)]
-    assert [p[:2] for p in chases(h)] == ["⏰ ", "⏰ ", "⏰ ", "🔺 "]
+    await h.advance(timedelta(days=4))
+    # Chased once a business day; the playbook wants three unanswered chases a rung, but the top rung is due three
+    # business days after the due time (Tailspin's NOC has no business hours: every weekday counts, all day), so the
+    # two climbs split that time: Thu 02:00 and Fri 14:00.
+    assert await chased_at(db) == [datetime(2026, 11, d, h, 0, tzinfo=UTC) for d, h in ((24, 14), (25, 14), (27, 2))]
+    assert [p[:2] for p in chases(h)] == ["⏰ ", "⏰ ", "🔺 ", "⏰ ", "🔺 "]
+    assert "escalated to rung 3 of 3" in chases(h)[-1] and "Martin Novak (VP Service Delivery)" in chases(h)[-1]
 
 
 async def test_the_root_cause_story_status_summary_finding_and_scorecard(db: Database) -> None:
