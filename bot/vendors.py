@@ -97,7 +97,7 @@ def next_step(f: FollowUp, incident: Incident) -> str:
     )  # fmt: skip
 
 
-def _due(f: FollowUp, incident: Incident) -> str:
+def shown_due(f: FollowUp, incident: Incident) -> str:
     """Its due time as the war room reads it: the current one, and the first beside it once the date moved."""
     if f.first_due == f.due:
         return render.when(f.due, incident)
@@ -211,7 +211,7 @@ def follow_up_lines(follow_ups: list[FollowUp], incident: Incident, now: datetim
     def line(f: FollowUp) -> str:
         late = f", {format_duration(now - f.due)} late" if f.is_open and now > f.due else ""
         return (
-            f"{title(f)} — {f.state.value}, owner {f.owner.name}, due {_due(f, incident)}{late}; "
+            f"{title(f)} — {f.state.value}, owner {f.owner.name}, due {shown_due(f, incident)}{late}; "
             f"chases {f.chases}, contact {_rung(f.contact) if f.is_open else '—'}"
             + (f"; one ticket with INC-{f.lead[0]} V{f.lead[1]}, which chases it" if f.lead and f.is_open else "")
         )

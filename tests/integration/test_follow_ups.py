@@ -270,6 +270,8 @@ async def test_each_later_eta_after_the_due_time_is_a_slip_that_climbs_a_rung_an
     assert len([p for p in h.room_posts if p.text.startswith("🔺")]) == 3  # one rung a slip, nothing more
     status = render.plain_text((await h.run("status")).messages[0])
     assert "(first due Mon 23 Nov 2026 09:00 CST, 3 slip(s))" in status
+    assert "Contoso Supply: " in (score := render.plain_text((await h.run("scorecard")).messages[0]))
+    assert "slipped its date 3×" in score
     await h.ok("vendor done V1 arrived", user="lee")
     await h.ok("resolve")
     await h.ok("close")
