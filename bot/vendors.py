@@ -157,8 +157,9 @@ def escalation_message(
     contact = f.contact
     tells = commander and commander != f.owner and (contact is None or contact.person_id != commander.id)
     who: list[Inline] = [render.mention(commander), " "] if commander and tells else []
+    again = " again" if f.slips > 1 else ""
     why = (
-        f" — {f.waits_on} moved its date again, from {render.when(slipped_from, incident)} to "
+        f" — {f.waits_on} moved its date{again}, from {render.when(slipped_from, incident)} to "
         f"{render.when(f.due, incident)}: slip {f.slips} since it was first due {render.when(f.first_due, incident)}."
         if slipped_from
         else f" — {f.waits_on} has not answered since {render.when(f.last_heard_at or f.asked_at, incident)}"
@@ -190,7 +191,8 @@ def plan_b_message(
             Section.of(
                 *who,
                 render.mention(f.owner),
-                f" — {f.waits_on} moved its date again (slip {f.slips}, now {render.when(f.due, incident)}), with "
+                f" — {f.waits_on} moved its date{' again' if f.slips > 1 else ''} (slip {f.slips}, now "
+                f"{render.when(f.due, incident)}), with "
                 f"its top contact already asked: {top}."
                 if slipped
                 else f" — nobody at {f.vendor} answered, up to {top}.",

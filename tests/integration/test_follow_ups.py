@@ -265,7 +265,9 @@ async def test_each_later_eta_after_the_due_time_is_a_slip_that_climbs_a_rung_an
         assert f"slip {slip} since it was first due Mon 23 Nov 2026 09:00 CST" in reply
         climb = next(p for p in reversed(h.room_posts) if p.text.startswith("🔺"))
         assert f"escalated to rung {slip + 1} of 4" in climb.text
-        assert "moved its date again" in climb.text and f"slip {slip} since it was first due" in climb.text
+        assert (
+            "moved its date again" if slip > 1 else "moved its date, from"
+        ) in climb.text and f"slip {slip} since it was first due" in climb.text
         await h.advance(timedelta(days=1) - timedelta(hours=1, minutes=5))  # to the new due time
     assert len([p for p in h.room_posts if p.text.startswith("🔺")]) == 3  # one rung a slip, nothing more
     status = render.plain_text((await h.run("status")).messages[0])
