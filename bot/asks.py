@@ -18,9 +18,10 @@ from bot.desk import Desk, person
 from bot.domain import EventKind, Incident, Person
 from bot.errors import BadInput, ChatError
 from bot.followups import ROOT_CAUSE, TEAM, US, FollowUp, Push, pushed_onto, root_cause
+from bot.ladders import ASKED, FOR_OUR_SIDE, FOR_VENDORS, OWNER, generic_ladder, rung
 from bot.playbooks import LadderRung, TeamLadder, VendorProfile
 from bot.store import Store
-from bot.vendors import CHASE, VendorDesk, generic_ladder, with_rhythm
+from bot.vendors import CHASE, VendorDesk, with_rhythm
 from bot.when import parse_when
 
 RCA_ASK = "the root-cause analysis"
@@ -65,6 +66,10 @@ class AskDesk:
                 await self._rung(team.manager, "Manager"),
                 await self._rung(team.exec_sponsor, "Exec sponsor"),
             ]
+            first, *above = [r for r in rungs if r is not None]
+            # Nobody is their own escalation: a manager asking their own team climbs past themselves.
+            above = [r for r in above if owner.id != r.person_id and owner.name != r.name]
+            ladder = tuple(dict.fromkeys((first, *above)))
             name = team.name
         else:
             asked = await self.desk.core.chat.find_user(cmd.team) if cmd.team.startswith("@") else None
@@ -76,16 +81,9 @@ class AskDesk:
                     ),
                     example=c.HELP["ask"].example,
                 )
-            commander, sponsor = roles.get("commander"), roles.get("exec_sponsor")
-            rungs = [
-                LadderRung(asked.name, "Asked", f"@{asked.name}", person_id=asked.id),
-                LadderRung(commander.name, "Incident commander", f"@{commander.name}", commander.id)
-                if commander
-                else None,
-                LadderRung(sponsor.name, "Exec sponsor", f"@{sponsor.name}", sponsor.id) if sponsor else None,
-            ]
+            asked_person = Person(asked.id, asked.name)
+            ladder = generic_ladder(rung(asked_person, ASKED), roles, owner=owner, climb=FOR_OUR_SIDE)
             name = asked.name
-        ladder = tuple(dict.fromkeys(r for r in rungs if r is not None))
         book = self.desk.playbooks.get(incident.playbook)
         rhythm = book.rhythm("team")
         every = (team.every if team else None) or rhythm.every
@@ -111,6 +109,7 @@ class AskDesk:
                 escalate_after=(team.escalate_after if team else None) or rhythm.escalate_after,
                 kind=TEAM,
                 customer_text=cmd.customer_text,
+                reach_top=book.reach_top,
             )
             f, _ = await self.vendors.open_follow_up(
                 store, incident, with_rhythm(draft, cmd.every, cmd.escalate_after), inv
@@ -227,14 +226,10 @@ class AskDesk:
     ) -> FollowUp:
         """The root cause's follow-up for its owner: a vendor's ladder, or ours (owner, commander, exec sponsor)."""
         roles = await self.desk.roles(store, incident)
-        rhythm = self.desk.playbooks.get(incident.playbook).rhythm("root_cause")
-        if cmd.owner_side == US:
-            sponsor = roles.get("exec_sponsor")
-            ladder = generic_ladder(owner, roles.get("commander")) + (
-                (LadderRung(sponsor.name, "Exec sponsor", f"@{sponsor.name}", sponsor.id),) if sponsor else ()
-            )
-        else:
-            ladder = known.ladder if known else generic_ladder(owner, roles.get("commander"))
+        book = self.desk.playbooks.get(incident.playbook)
+        rhythm = book.rhythm("root_cause")
+        climb = FOR_OUR_SIDE if cmd.owner_side == US else FOR_VENDORS
+        ladder = known.ladder if known else generic_ladder(rung(owner, OWNER), roles, owner=owner, climb=climb)
         draft = FollowUp(
             incident=incident.number,
             number=0,
@@ -255,6 +250,7 @@ class AskDesk:
             escalate_after=rhythm.escalate_after,
             kind=ROOT_CAUSE,
             customer_text=cmd.customer_text,
+            reach_top=known.reach_top if known else book.reach_top,
         )
         return with_rhythm(draft, cmd.every, cmd.escalate_after)
 
@@ -295,7 +291,7 @@ class AskDesk:
         """The ask already open for this ticket becomes the root cause: one chase, now due when the RCA is."""
         now = self.desk.now
         ticket = await self.vendors.ticket(store, incident, f)
-        lead = replace(ticket[0][1], due=due)
+        lead = replace(ticket[0][1], due=due, original_due=due, slips=0)  # a new ask, on its own date
         if cmd.every is not None or cmd.escalate_after is not None:
             lead = with_rhythm(lead, cmd.every, cmd.escalate_after)
         saved = await self.vendors.save_ticket(store, ticket, lead)

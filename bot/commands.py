@@ -421,8 +421,11 @@ HELP: dict[str, VerbHelp] = {
     "vendor": VerbHelp(
         "vendor <vendor> <ask> due:<when> [owner:@p] [ref:<id>] [every:<duration>] [escalate-after:<n>]"
         ' [customer:"…"] | vendor heard|done|escalate|cancel|snooze|email|customer V<n> …',
-        "wait on a third party: dated, owned, chased and escalated up the vendor's ladder; `customer:` is what the"
-        " customer hears of it (else a neutral phrase: the vendor's name never reaches them)",
+        "wait on a third party: dated, owned, chased and escalated up the vendor's ladder, which reaches its top"
+        " within 3 business days of the due time (the playbook's `reach_top_within`); a later `due:` from `vendor"
+        " heard` after the due time is a slip and climbs a rung; a vendor in no playbook climbs our own people"
+        " (owner, vendor manager, commander, exec sponsor); `customer:` is what the customer hears of it (else a"
+        " neutral phrase: the vendor's name never reaches them)",
         'vendor northwind "tracking number for the replacement unit" due:2d ref:RMA-4471',
     ),
     "ask": VerbHelp(

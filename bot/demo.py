@@ -42,17 +42,19 @@ SCRIPT = """\
 # An hour later Lee tells the customer the truth, and says which bad news it tells.
 /clock +1h
 /incident update told Acme Friday is at risk because the distributor has not shipped tells:B1 next:"fri 12:00"
-# Friday. Two unanswered chases: the follow-up climbs to Northwind's channel manager (bad news B2, since the
-# promise needs it). Lee sends the bot's own draft: the "Update sent" button, typed.
+# Thursday afternoon. Two unanswered chases, and half of the three business days Northwind's ladder has to reach its
+# top: V1 climbs to Northwind's channel manager (bad news B2, since the promise needs it). Friday morning Lee sends
+# the bot's own draft: the "Update sent" button, typed.
 /clock +1d21h
 /incident update sent B2
 /clock +4h
-# The weekend passes. The promise is missed on Friday evening (B3), and Monday's update is late.
+# The weekend passes. The promise is missed on Friday evening (B3). Monday 09:00, three business days after the
+# due time, V1 reaches Northwind's VP; Lee's update comes late in the day.
 /clock +3d
-/incident update told Acme we missed Friday, the distributor's VP is next, Plan B is priced tells:all next:"wed 12:00"
+/incident update told Acme we missed Friday, the distributor's VP has it since this morning, Plan B is priced tells:all next:"wed 12:00"
 /clock +2d
 /incident update told Acme the distributor's VP has been asked directly; Plan B goes ahead Monday tells:all next:"mon 12:00"
-# Still silence, up to Northwind's VP. Past him: Plan B.
+# Still silence, even from Northwind's VP: after two more chases, Plan B.
 /clock +5d
 /incident vendor cancel V1 bought the unit from Contoso Supply instead (Plan B)
 /incident vendor "Contoso Supply" "replacement router delivered to DC-3" due:1d ref:PO-88120

@@ -44,6 +44,7 @@ class EventKind(StrEnum):
     RECEIVED = "received"
     FOLLOW_UP_CANCELLED = "follow_up_cancelled"
     CHASED = "chased"
+    OVERDUE = "overdue"  # due while the vendor was closed: overdue now, chased when it opens
     ESCALATED = "escalated"
     PLAN_B = "plan_b"
     SNOOZED = "snoozed"

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 from bot.domain import Person
 from bot.errors import Conflict
-from bot.playbooks import LadderRung
-from bot.when import BusinessHours, Every
+from bot.playbooks import DEFAULT_REACH_TOP, LadderRung
+from bot.when import BusinessHours, Every, WorkingTime
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -32,7 +32,7 @@ US = "us"  # who owns a root cause when it is our own side
 # What every incident waiting on one vendor ticket sees alike: the chase's state, copied to each of them.
 SHARED_FIELDS = (
     "state", "chases", "unanswered", "rung", "escalations", "heard_at", "last_heard_at", "received_at",
-    "plan_b_at", "due",
+    "plan_b_at", "due", "original_due", "slips", "climbed_at", "ladder",
 )  # fmt: skip
 
 
@@ -82,6 +82,15 @@ class FollowUp:
     lead: tuple[int, int] | None = None  # (incident, number) of the follow-up whose chase this one shares
     pushes: tuple[Push, ...] = ()
     customer_text: str | None = None  # `customer:"…"`: what the customer hears of it, instead of a neutral phrase
+    original_due: datetime | None = None  # the due time it was asked with (None until stored: ``due``)
+    slips: int = 0  # later ETAs the vendor gave once that first due time had passed
+    climbed_at: datetime | None = None  # when it last climbed a rung
+    reach_top: Every = DEFAULT_REACH_TOP  # how long after the first due time the top rung must be reached
+
+    @property
+    def first_due(self) -> datetime:
+        """The due time it was asked with: kept however often the vendor moves its date."""
+        return self.original_due or self.due
 
     @property
     def ref(self) -> str:
@@ -148,12 +157,20 @@ class FollowUp:
         self._require_open("cancel it")
         return replace(self, state=FollowUpState.CANCELLED, closed_note=note, closed_at=at)
 
+    def slipped_to(self, new_due: datetime | None, at: datetime) -> bool:
+        """Whether a new ETA given ``at`` is a slip: later than the current one, once the first due time passed."""
+        return new_due is not None and new_due > self.due and at > self.first_due
+
+    def went_overdue(self) -> FollowUp:
+        """Its due time passed with nothing received (the chase itself may wait for the vendor's hours)."""
+        return replace(self, state=FollowUpState.OVERDUE) if self.state is FollowUpState.WAITING else self
+
     def chased(self) -> FollowUp:
         """One more unanswered reminder."""
         state = FollowUpState.OVERDUE if self.state is FollowUpState.WAITING else self.state
         return replace(self, state=state, chases=self.chases + 1, unanswered=self.unanswered + 1)
 
-    def escalated(self) -> FollowUp:
+    def escalated(self, at: datetime) -> FollowUp:
         """Climb one rung (it may run off the top: then Plan B is due)."""
         self._require_open("escalate it")
         return replace(
@@ -162,23 +179,55 @@ class FollowUp:
             rung=self.rung + 1,
             unanswered=0,
             escalations=self.escalations + 1,
+            climbed_at=at,
         )
 
     def with_plan_b(self, at: datetime) -> FollowUp:
         return replace(self, plan_b_at=at)
 
+    @property
+    def working_time(self) -> WorkingTime:
+        """The time its ladder's deadline is counted in: the vendor's business hours, else whole weekdays."""
+        return WorkingTime.of(self.business_hours, ZoneInfo(self.timezone))
+
+    def top_by(self) -> datetime:
+        """When the ladder must have reached its top rung: ``reach_top`` of working time after the first due time."""
+        clock = self.working_time
+        return clock.add(self.first_due, clock.amount(self.reach_top))
+
+    def climb_by(self) -> datetime | None:
+        """When it must climb its next rung to reach the top in time: the rungs left share the time left, from the
+        last climb (or the first due time). None at the top, or once Plan B is posted."""
+        left = len(self.ladder) - 1 - self.rung
+        if left <= 0 or self.plan_b_at is not None:
+            return None
+        clock = self.working_time
+        since = max(self.first_due, self.climbed_at or self.first_due)
+        return clock.add(since, clock.between(since, self.top_by()) / left)
+
+    def must_climb(self, now: datetime) -> bool:
+        """Out of time on its rung: it climbs now, however few chases went unanswered — once the vendor was chased
+        for being late (a follow-up that just went overdue, or heard back, is chased first)."""
+        at = self.climb_by()
+        chased = self.state is FollowUpState.ESCALATED or (self.state is FollowUpState.OVERDUE and self.unanswered > 0)
+        return at is not None and at <= now and chased
+
     def next_reminder(self, after: datetime) -> datetime:
         """The next chase: ``remind_every`` after ``after`` (a week once Plan B is posted: the ask stays visible
-        until someone cancels it, without flooding the room), moved into the vendor's business hours."""
+        until someone cancels it, without flooding the room), moved into the vendor's business hours — or sooner,
+        when the ladder must climb before then to reach its top in time."""
         if self.plan_b_at:
             at = after + max(self.every.approximate, AFTER_PLAN_B)
         else:
             days = self.business_hours.days if self.business_hours else frozenset({0, 1, 2, 3, 4})
             at = self.every.after(after, ZoneInfo(self.timezone), days)
-        return self.business_hours.next_open(at) if self.business_hours else at
+        at = self.business_hours.next_open(at) if self.business_hours else at
+        climb = self.climb_by()
+        return climb if climb is not None and after < climb < at else at
 
     def first_reminder(self) -> datetime:
-        return self.business_hours.next_open(self.due) if self.business_hours else self.due
+        """The due time itself: it goes overdue then, even when the vendor's chase must wait for its hours."""
+        return self.due
 
 
 def root_cause(follow_ups: list[FollowUp]) -> FollowUp | None:

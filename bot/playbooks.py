@@ -24,6 +24,8 @@ DEFAULT_PLAYBOOK = "default"
 DEFAULT_AT_RISK_WINDOW = timedelta(hours=4)
 DEFAULT_REMIND_EVERY = timedelta(days=1)
 DEFAULT_ESCALATE_AFTER = 2
+# How long a ladder may take to reach its top rung, counted in the vendor's working time from the due time.
+DEFAULT_REACH_TOP = Every(business_days=3)
 # How hard each kind of ask is chased when neither the command (`every:`, `escalate-after:`), the vendor or team
 # nor the playbook's `chase:` says: a root-cause analysis takes days, so it is chased once a business day.
 ASK_KINDS = ("vendor", "team", "root_cause")
@@ -31,12 +33,12 @@ ASK_KINDS = ("vendor", "team", "root_cause")
 _TOP_KEYS = (
     "name", "title", "description", "keywords", "timezone", "channel_pattern", "private",
     "roles", "teams", "products", "exec_sponsor", "updates", "vendors", "checklist", "customer_contacts", "chase",
-    "team_ladders", "language", "customer_templates",
+    "team_ladders", "language", "customer_templates", "reach_top_within",
 )  # fmt: skip
 _TEAM_LADDER_KEYS = ("aliases", "lead", "manager", "exec_sponsor", "remind_every", "escalate_after")
 _VENDOR_KEYS = (
     "name", "aliases", "timezone", "business_hours", "remind_every", "escalate_after", "ladder", "plan_b",
-    "customer_name", "auto_send",
+    "customer_name", "auto_send", "reach_top_within",
 )  # fmt: skip
 _NO_TEXT: tuple[str, ...] = ()
 
@@ -49,6 +51,7 @@ class LadderRung:
     role: str
     contact: str
     person_id: str | None = None  # one of our people (a team's ladder): mentioned when they are the contact
+    holds: str | None = None  # a generic ladder's rung: the part it plays (owner, asked, or an incident role)
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class VendorProfile:
     plan_b: str
     customer_name: str | None = None  # how drafts to the customer name this vendor
     auto_send: bool = False  # chases go out by email without a click (when the current rung has an address)
+    reach_top: Every = DEFAULT_REACH_TOP  # `reach_top_within`: its own, else its playbook's
 
     def matches(self, text: str) -> bool:
         """True when ``text`` names this vendor or one of its aliases (case-insensitive)."""
@@ -160,6 +164,7 @@ class Playbook:
     team_ladders: tuple[TeamLadder, ...] = ()
     language: str = "en"  # BCP 47: the customer's language (drafts, dates, amounts)
     customer_templates: TemplateSet | None = field(default=None, compare=False)  # None: the shipped ones
+    reach_top: Every = DEFAULT_REACH_TOP  # `reach_top_within` for its asks, root causes and vendors it does not know
 
     def vendor(self, name: str) -> VendorProfile | None:
         """The vendor profile that ``name`` names (by name or alias), if any."""
@@ -367,6 +372,7 @@ def _read_playbook(r: Reader, root: yaml.Node, stem: str) -> Playbook | None:
     if "roles" not in fields and "teams" not in fields:
         r.problem(root, "the playbook needs roles or teams: who to pull into the war room")
     timezone = value(fields, "timezone", r.timezone, None)
+    reach_top = value(fields, "reach_top_within", r.every, DEFAULT_REACH_TOP)
     cadence, at_risk_window = _read_updates(r, fields["updates"]) if "updates" in fields else ({}, None)
     language, templates = _read_voice(r, fields)
     return Playbook(
@@ -383,7 +389,7 @@ def _read_playbook(r: Reader, root: yaml.Node, stem: str) -> Playbook | None:
         exec_sponsor=_read_exec_sponsor(r, fields["exec_sponsor"]) if "exec_sponsor" in fields else None,
         update_cadence=MappingProxyType(cadence),
         at_risk_window=at_risk_window or DEFAULT_AT_RISK_WINDOW,
-        vendors=_read_vendors(r, fields["vendors"], timezone) if "vendors" in fields else (),
+        vendors=_read_vendors(r, fields["vendors"], timezone, reach_top) if "vendors" in fields else (),
         checklist=value(fields, "checklist", r.texts, _NO_TEXT),
         source=r.source,
         customer_contacts=value(fields, "customer_contacts", r.addresses, _NO_TEXT),
@@ -391,6 +397,7 @@ def _read_playbook(r: Reader, root: yaml.Node, stem: str) -> Playbook | None:
         team_ladders=_read_team_ladders(r, fields["team_ladders"]) if "team_ladders" in fields else (),
         language=language,
         customer_templates=templates,
+        reach_top=reach_top,
     )
 
 
@@ -510,11 +517,11 @@ def _read_exec_sponsor(r: Reader, node: yaml.Node) -> ExecSponsor | None:
     )
 
 
-def _read_vendors(r: Reader, node: yaml.Node, timezone: str | None) -> tuple[VendorProfile, ...]:
+def _read_vendors(r: Reader, node: yaml.Node, timezone: str | None, reach_top: Every) -> tuple[VendorProfile, ...]:
     vendors: list[VendorProfile] = []
     owners: dict[str, str] = {}  # every name and alias, casefolded -> the vendor it names
     for number, item in enumerate(r.sequence(node, "vendors") or (), start=1):
-        vendor = _read_vendor(r, item, f"vendors[{number}]", timezone)
+        vendor = _read_vendor(r, item, f"vendors[{number}]", timezone, reach_top)
         if vendor is None:
             continue
         # Two vendors answering to one name would make `vendor nwd …` ambiguous.
@@ -528,7 +535,7 @@ def _read_vendors(r: Reader, node: yaml.Node, timezone: str | None) -> tuple[Ven
     return tuple(vendors)
 
 
-def _read_vendor(r: Reader, node: yaml.Node, what: str, timezone: str | None) -> VendorProfile | None:
+def _read_vendor(r: Reader, node: yaml.Node, what: str, timezone: str | None, reach_top: Every) -> VendorProfile | None:
     fields = r.mapping(node, what, allowed=_VENDOR_KEYS, required=("name", "ladder", "plan_b"))
     if fields is None:
         return None
@@ -556,6 +563,7 @@ def _read_vendor(r: Reader, node: yaml.Node, what: str, timezone: str | None) ->
         plan_b=value(fields, "plan_b", r.text, "", within=what),
         customer_name=value(fields, "customer_name", r.text, None, within=what),
         auto_send=value(fields, "auto_send", r.boolean, False, within=what),
+        reach_top=value(fields, "reach_top_within", r.every, reach_top, within=what),
     )
 
 

@@ -27,6 +27,7 @@ class VendorScore:
     plan_bs: int
     top_rung: int
     pushes: int = 0  # times its root-cause analysis was pushed onto us or the customer
+    slips: int = 0  # later ETAs it gave once a follow-up's first due time had passed
 
     @property
     def rank_key(self) -> tuple[float, int, int]:
@@ -77,6 +78,7 @@ def vendor_scores(
                 plan_bs=sum(f.plan_b_at is not None for f in fs),
                 top_rung=max(min(f.rung, len(f.ladder) - 1) for f in fs) + 1,
                 pushes=pushes.get(vendor, 0),
+                slips=sum(f.slips for f in fs),
             )
         )
     return sorted(scores, key=lambda s: (s.rank_key, s.vendor))
@@ -97,6 +99,7 @@ def scorecard_message(scores: list[VendorScore]) -> Message:
         f"{i}. {s.vendor}: hears back in {_d(s.mean_hear_back)}, delivers in {_d(s.mean_receive)}; "
         f"{s.asks} ask(s), {s.received} received, {s.open} open, {s.chases} chase(s), {s.escalations} escalation(s), "
         f"rung {s.top_rung} reached"
+        + (f", slipped its date {s.slips}×" if s.slips else "")
         + (f", Plan B {s.plan_bs}×" if s.plan_bs else "")
         + (f", pushed its root-cause analysis onto others {s.pushes}×" if s.pushes else "")
         + (f", never answered {s.never_heard}× (longest silence {_d(s.longest_silence)})" if s.never_heard else "")

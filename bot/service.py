@@ -45,7 +45,7 @@ from bot.store.inbox import Applying, applying
 from bot.switch import SwitchDesk
 from bot.tokens import is_api_user
 from bot.updates import COMMITMENT, UPDATE_DUE, CustomerDesk
-from bot.vendors import CHASE, VendorDesk, follow_up_lines
+from bot.vendors import CHASE, VendorDesk, follow_up_lines, shown_due
 from bot.when import format_duration, format_when, parse_when
 
 log = logging.getLogger(__name__)
@@ -423,7 +423,7 @@ class Warroom:
             lines = [
                 f"Owned by {owner} (owner {r.owner.name}), tracked as {r.ref}"
                 + (f" ({r.reference})" if r.reference else "")
-                + f": due {render.when(r.due, incident)}, {state}; chased every {r.every}, {r.chases} chase(s)"
+                + f": due {shown_due(r, incident)}, {state}; chased every {r.every}, {r.chases} chase(s)"
             ]
             lines += [f"⚠ pushed onto {pushed_onto(p)} {render.when(p.at, incident)}: {p.what}" for p in r.pushes]
             lines += [

@@ -256,6 +256,8 @@ def _follow_up(f: FollowUp) -> dict[str, Any]:
         "state": f.state.value,
         "asked_at": _iso(f.asked_at),
         "due": _iso(f.due),
+        "first_due": _iso(f.first_due),  # the due time it was asked with; "due" is the latest the vendor gave
+        "slips": f.slips,
         "heard_at": _iso(f.heard_at),
         "received_at": _iso(f.received_at),
         "time_to_hear_back_minutes": _minutes(f.heard_at - f.asked_at if f.heard_at else None),
@@ -637,7 +639,7 @@ def _follow_up_line(f: dict[str, Any], tz: ZoneInfo, user: Callable[[str], str] 
     return (
         f"- {f['ref']} {user(f['vendor'])}: {user(f['ask'])}"
         + (f" ({user(f['reference'])})" if f["reference"] else "")
-        + f" — asked {_at(f['asked_at'], tz)}, {took('heard back', f['time_to_hear_back_minutes'])}, "
+        + f" — asked {_at(f['asked_at'], tz)}, {_due(f, tz)}, {took('heard back', f['time_to_hear_back_minutes'])}, "
         + f"{took('received', f['time_to_receive_minutes'])}; {f['chases']} chase(s), "
         + f"rung {f['rung_reached']} of {f['ladder_length']}"
         + (f" ({user(f['contact_reached'])})" if f["contact_reached"] else "")
@@ -654,6 +656,15 @@ def _follow_up_line(f: dict[str, Any], tz: ZoneInfo, user: Callable[[str], str] 
         )
         + f"; {f['state']}"
     )
+
+
+def _due(f: dict[str, Any], tz: ZoneInfo) -> str:
+    """Due when, and (once the date moved) first due when, with the slips: how far the vendor's date drifted."""
+    first = f.get("first_due") or f["due"]  # a summary stored before first due times were kept
+    if first == f["due"]:
+        return f"due {_at(f['due'], tz)}"
+    slips = f", {f['slips']} slip(s)" if f.get("slips") else ""
+    return f"due {_at(f['due'], tz)} (first due {_at(first, tz)}{slips})"
 
 
 def _header(data: dict[str, Any], tz: ZoneInfo, user: Callable[[str], str] = _same) -> list[tuple[str, str]]:

@@ -167,6 +167,7 @@ class SwitchDesk:
                 customer_name=profile.customer_name,
                 timezone=profile.timezone,
                 business_hours=profile.business_hours,
+                reach_top=profile.reach_top,
             )  # its chase rhythm stays: it may be the ask's own (`every:`)
             await store.save_follow_up(f)
             ladders.append(f)

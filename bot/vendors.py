@@ -14,7 +14,8 @@ from bot.customer import Trigger
 from bot.desk import Desk
 from bot.domain import EventKind, Incident, Person
 from bot.errors import BadInput
-from bot.followups import TEAM, FollowUp, FollowUpState, root_cause
+from bot.followups import TEAM, US, FollowUp, FollowUpState, root_cause
+from bot.ladders import FOR_VENDORS, OWNER, generic_ladder, is_generic, refreshed, rung
 from bot.playbooks import LadderRung, VendorProfile
 from bot.reminders import Reminder
 from bot.store import Store
@@ -64,16 +65,6 @@ def title(f: FollowUp) -> str:
 
 def overdue_message(f: FollowUp, incident: Incident, now: datetime, *, email: bool = False) -> Message:
     """The chase: the owner is mentioned with the ask, how late it is and who to call."""
-    left = max(f.escalate_after - f.unanswered, 0)
-    after = (
-        "Plan B was posted; keep chasing or cancel it."
-        if f.plan_b_at
-        else (
-            f"{left} more unanswered reminder(s) before it climbs the ladder."
-            if left
-            else "Next reminder escalates it."
-        )
-    )
     return Message(
         f"⏰ {title(f)} is overdue",
         (
@@ -83,29 +74,75 @@ def overdue_message(f: FollowUp, incident: Incident, now: datetime, *, email: bo
                 f"{render.when(f.due, incident)}, {format_duration(now - f.due)} ago; chase {f.chases}.",
             ),
             Section.of(Strong("Current contact: "), *_contact(f.contact)),
-            Section.of(after),
+            Section.of(next_step(f, incident)),
             _buttons(f, email=email),
         ),
         Tone.REMINDER,
     )
 
 
+def next_step(f: FollowUp, incident: Incident) -> str:
+    """What happens if nobody answers: the next rung, by when at the latest, or Plan B at the top."""
+    if f.plan_b_at:
+        return "Plan B was posted; keep chasing or cancel it."
+    left = max(f.escalate_after - f.unanswered, 0)
+    climb = f.climb_by()
+    if climb is None:
+        return f"{left} more unanswered reminder(s) before Plan B." if left else "Next reminder posts Plan B."
+    if not left:
+        return "Next reminder escalates it."
+    above = f.ladder[f.rung + 1]
+    return (
+        f"It climbs to {above.name}" + (f" ({above.role})" if above.role else "")
+        + f" after {left} more unanswered reminder(s), and by {render.when(climb, incident)} at the latest."
+    )  # fmt: skip
+
+
+def shown_due(f: FollowUp, incident: Incident) -> str:
+    """Its due time as the war room reads it: the current one, and the first beside it once the date moved."""
+    if f.first_due == f.due:
+        return render.when(f.due, incident)
+    slips = f", {f.slips} slip(s)" if f.slips else ""
+    return f"{render.when(f.due, incident)} (first due {render.when(f.first_due, incident)}{slips})"
+
+
 def escalation_draft(f: FollowUp, incident: Incident, previous: LadderRung | None, now: datetime) -> str:
-    """The message to send the next contact, written for them to act on."""
+    """The message to send the next contact, written for them to act on: a contact at the vendor is asked for what
+    we wait on; one of our own people on a generic ladder is asked to take it up with the vendor."""
     nxt = f.contact
     stake = incident.impact or incident.title
     cost = f" (costing them {render.money(incident.cost_per_hour)} an hour)" if incident.cost_per_hour else ""
-    by = render.when(now + f.every.approximate, incident)
-    asked, due = render.when(f.asked_at, incident), render.when(f.due, incident)
+    by = render.when(f.due if f.due > now else now + f.every.approximate, incident)
+    asked, first = render.when(f.asked_at, incident), render.when(f.first_due, incident)
     customer = f"Our customer {incident.customer}" if incident.customer else "Our customer"
-    return (
-        f"Hi {nxt.name.split()[0] if nxt else 'there'} — on {asked} we asked {f.vendor} for {f.ask}"
-        + (f" ({f.reference})" if f.reference else "")
-        + f", due {due}. We have chased {f.chases} time(s)"
-        + (f" through {previous.name}" if previous else "")
-        + f" without an answer. {customer} is affected: {stake}{cost}. "
-        f"Can you get us {f.ask} by {by}? — {f.owner.name}"
+    moved = (
+        f" The date has slipped {f.slips} time(s) since; it is now {render.when(f.due, incident)}." if f.slips else ""
     )
+    if previous is not None and previous.holds == OWNER:
+        chased = f" {f.owner.name} has chased {f.vendor} {f.chases} time(s) without an answer."
+    elif f.chases:
+        through = f" through {previous.name}" if previous else ""
+        chased = f" We have chased {f.chases} time(s){through} without an answer."
+    else:
+        chased = ""
+    return (
+        f"Hi {nxt.name.split()[0] if nxt else 'there'} — on {asked} we asked {f.waits_on} for {f.ask}"
+        + (f" ({f.reference})" if f.reference else "")
+        + f", due {first}.{moved}{chased} {customer} is affected: {stake}{cost}. "
+        + _the_ask(f, nxt, by)
+        + f" — {f.owner.name}"
+    )
+
+
+def _the_ask(f: FollowUp, nxt: LadderRung | None, by: str) -> str:
+    """What the next contact is asked to do: deliver, if they are the vendor's (or the team's); else push for it."""
+    if nxt is None or nxt.holds is None or nxt.holds == OWNER:
+        return f"Can you get us {f.ask} by {by}?"
+    if f.kind == TEAM:
+        return f"Can you make sure {f.vendor} can deliver it by {by}, or tell us who can?"
+    if f.vendor == US:
+        return f"Can you make sure we deliver it by {by}?"
+    return f"Can you take it up with {f.vendor}'s management, or decide our Plan B, by {by}?"
 
 
 def escalation_message(
@@ -116,38 +153,50 @@ def escalation_message(
     now: datetime,
     *,
     email: bool = False,
+    slipped_from: datetime | None = None,
 ) -> Message:
-    who: list[Inline] = [render.mention(commander), " "] if commander and commander != f.owner else []
+    contact = f.contact
+    tells = commander and commander != f.owner and (contact is None or contact.person_id != commander.id)
+    who: list[Inline] = [render.mention(commander), " "] if commander and tells else []
+    again = " again" if f.slips > 1 else ""
+    why = (
+        f" — {f.waits_on} moved its date{again}, from {render.when(slipped_from, incident)} to "
+        f"{render.when(f.due, incident)}: slip {f.slips} since it was first due {render.when(f.first_due, incident)}."
+        if slipped_from
+        else f" — {f.waits_on} has not answered since {render.when(f.last_heard_at or f.asked_at, incident)}"
+        f" ({f.chases} chase(s))."
+    )
+    to = f"{contact.name}" + (f" ({contact.role})" if contact.role else "") if contact else "the next contact"
     return Message(
         f"🔺 {title(f)} escalated to rung {f.rung + 1} of {len(f.ladder)}",
         (
-            Section.of(
-                *who,
-                render.mention(f.owner),
-                f" — {f.vendor} has not answered since {render.when(f.last_heard_at or f.asked_at, incident)}"
-                f" ({f.chases} chase(s)). Next contact:",
-            ),
-            Section.of(*_contact(f.contact))
-            if f.contact and f.contact.person_id
-            else Section.of(Strong(_rung(f.contact))),
-            Section.of(Strong("Draft to send: "), escalation_draft(f, incident, previous, now)),
+            Section.of(*who, render.mention(f.owner), why + " Next contact:"),
+            Section.of(*_contact(contact)) if contact and contact.person_id else Section.of(Strong(_rung(contact))),
+            Section.of(Strong(f"Draft to send to {to}: "), escalation_draft(f, incident, previous, now)),
             _buttons(f, email=email),
         ),
         Tone.BAD_NEWS,
     )
 
 
-def plan_b_message(f: FollowUp, incident: Incident, commander: Person | None, sponsor: Person | None) -> Message:
+def plan_b_message(
+    f: FollowUp, incident: Incident, commander: Person | None, sponsor: Person | None, *, slipped: bool = False
+) -> Message:
     who: list[Inline] = []
     for p in dict.fromkeys(x for x in (sponsor, commander) if x and x != f.owner):
         who += [render.mention(p), " "]
+    top = _rung(f.ladder[-1] if f.ladder else None)
     return Message(
         f"🅱 {title(f)}: the ladder is exhausted — time for Plan B",
         (
             Section.of(
                 *who,
                 render.mention(f.owner),
-                f" — nobody at {f.vendor} answered, up to {_rung(f.ladder[-1] if f.ladder else None)}.",
+                f" — {f.waits_on} moved its date{' again' if f.slips > 1 else ''} (slip {f.slips}, now "
+                f"{render.when(f.due, incident)}), with "
+                f"its top contact already asked: {top}."
+                if slipped
+                else f" — nobody at {f.vendor} answered, up to {top}.",
             ),
             Section.of(
                 Strong("Plan B: "),
@@ -165,7 +214,7 @@ def follow_up_lines(follow_ups: list[FollowUp], incident: Incident, now: datetim
     def line(f: FollowUp) -> str:
         late = f", {format_duration(now - f.due)} late" if f.is_open and now > f.due else ""
         return (
-            f"{title(f)} — {f.state.value}, owner {f.owner.name}, due {render.when(f.due, incident)}{late}; "
+            f"{title(f)} — {f.state.value}, owner {f.owner.name}, due {shown_due(f, incident)}{late}; "
             f"chases {f.chases}, contact {_rung(f.contact) if f.is_open else '—'}"
             + (f"; one ticket with INC-{f.lead[0]} V{f.lead[1]}, which chases it" if f.lead and f.is_open else "")
         )
@@ -222,8 +271,9 @@ class VendorDesk:
             incident.require_open("ask a vendor")
             due = parse_when(cmd.due, now=now, tz=ZoneInfo(incident.timezone))
             known = self.named(incident, cmd.vendor, cmd.trailing, verb="vendor")
-            commander = await self.desk.commander(store, incident)
-            rhythm = self.desk.playbooks.get(incident.playbook).rhythm("vendor")
+            roles = await self.desk.roles(store, incident)
+            book = self.desk.playbooks.get(incident.playbook)
+            rhythm = book.rhythm("vendor")
             draft = FollowUp(
                 incident=incident.number,
                 number=0,
@@ -234,7 +284,9 @@ class VendorDesk:
                 owner=owner,
                 due=due,
                 asked_at=now,
-                ladder=known.ladder if known else generic_ladder(owner, commander),
+                ladder=known.ladder
+                if known
+                else generic_ladder(rung(owner, OWNER), roles, owner=owner, climb=FOR_VENDORS),
                 plan_b=known.plan_b if known else None,
                 customer_name=known.customer_name if known else None,
                 timezone=known.timezone if known else incident.timezone,
@@ -243,6 +295,7 @@ class VendorDesk:
                 escalate_after=known.escalate_after if known else rhythm.escalate_after,
                 every_business_days=0 if known else rhythm.every.business_days,
                 customer_text=cmd.customer_text,
+                reach_top=known.reach_top if known else book.reach_top,
             )
             f, ticket = await self.open_follow_up(
                 store, incident, with_rhythm(draft, cmd.every, cmd.escalate_after), inv
@@ -251,8 +304,9 @@ class VendorDesk:
             None
             if known
             else (
-                f"⚠ No playbook knows '{cmd.vendor}': using a generic ladder (owner, then commander). Add the vendor "
-                "to a playbook for a real ladder and Plan B."
+                f"⚠ No playbook knows '{cmd.vendor}': it climbs a ladder of our own people, "
+                + " → ".join(f"{r.name} ({r.role.lower()})" for r in f.ladder)
+                + ". Add the vendor to a playbook for its real contacts and a Plan B."
             )
         )
         return await self.opened(incident, f, ticket, warning=warning)
@@ -284,6 +338,7 @@ class VendorDesk:
                 remind_every=lead.remind_every,
                 every_business_days=lead.every_business_days,
                 escalate_after=lead.escalate_after,
+                reach_top=lead.reach_top,
                 lead=(lead.incident, lead.number),
             ).mirror(lead)
         f = await store.add_follow_up(draft)
@@ -446,17 +501,20 @@ class VendorDesk:
         inv: Invocation,
         now: datetime,
     ) -> Reply:
-        """The vendor answered (typed in any room waiting on the ticket): chasing starts again from the due time."""
+        """The vendor answered (typed in any room waiting on the ticket): chasing starts again from the due time —
+        unless it gave a later date once the first due time had passed: that is a slip, and it climbs a rung."""
         mine = await store.follow_up(incident.number, number)
         mine.heard(now, None)  # refuses a received or cancelled follow-up before the ticket it shared is touched
         ticket = await self.ticket(store, incident, mine)
         before = ticket[0][1]
         new_due = parse_when(due_text, now=now, tz=ZoneInfo(incident.timezone)) if due_text else None
+        slip = before.slipped_to(new_due, now)
         moved = before.heard(now, new_due)
+        moved = replace(moved, slips=moved.slips + 1) if slip else moved
         ticket = await self.save_ticket(store, ticket, moved)
         next_at = moved.first_reminder() if moved.due > now else moved.next_reminder(now)
-        await store.schedule(moved.incident, CHASE, moved.number, next_at, now=now)
-        slipped = new_due is not None and new_due > before.due
+        later = new_due is not None and new_due > before.due
+        climbs = slip and moved.plan_b_at is None  # the slip's bad news comes with the climb
         posts: list[tuple[Incident, Message]] = []
         answer = ""
         for room, f in ticket:
@@ -465,9 +523,10 @@ class VendorDesk:
                 + (f": {note}" if note else "")
                 + (
                     f"; ETA moved from {render.when(before.due, room)} to {render.when(f.due, room)}"
-                    if slipped
+                    if later
                     else (f"; now due {render.when(f.due, room)}" if new_due else "")
                 )
+                + (f" — slip {f.slips} since it was first due {render.when(f.first_due, room)}" if slip else "")
             )
             await store.add_event(
                 room.number,
@@ -475,11 +534,14 @@ class VendorDesk:
                 EventKind.HEARD,
                 Person(inv.user.id, inv.user.name),
                 text,
-                {"follow_up": f.number, "slipped": slipped, "from": before.due.isoformat(), "to": f.due.isoformat()},
-            )
-            posts.append((room, Message(f"📬 {text}", tone=Tone.REMINDER if slipped else Tone.INFO)))
+                {
+                    "follow_up": f.number, "slipped": later, "slip": slip, "from": before.due.isoformat(),
+                    "to": f.due.isoformat(),
+                },
+            )  # fmt: skip
+            posts.append((room, Message(f"📬 {text}", tone=Tone.REMINDER if later else Tone.INFO)))
             answer = text if room.number == incident.number else answer
-            if slipped:
+            if later and not climbs:
                 moved_text = f"from {render.when(before.due, room)} to {render.when(f.due, room)}"
                 prompt = await self.customer.follow_up_slipped(
                     store,
@@ -490,6 +552,15 @@ class VendorDesk:
                     now,
                 )
                 posts += [(room, prompt)] if prompt else []
+        if climbs:
+            actor = Person(inv.user.id, inv.user.name)
+            climbing, climbed = await self._climb(store, ticket, now, actor, None, slipped_from=before.due)
+            posts += climbing
+            answer += (
+                f"; it climbs to {_rung(climbed.contact)}" if climbed.contact else "; its ladder is exhausted: Plan B"
+            )
+        else:
+            await store.schedule(moved.incident, CHASE, moved.number, next_at, now=now)
         for room, message in posts:
             await self.desk.post(store, room, message)
         return self.desk.ack(incident, answer + f". Next check {render.when(next_at, incident)}.")
@@ -594,8 +665,8 @@ class VendorDesk:
             incident = await self.desk.target(store, cmd, inv)
             incident.require_open("escalate a follow-up")
             mine = await store.follow_up(incident.number, cmd.number)
-            mine.escalated()  # refuses a closed follow-up before anything is posted
-            posts = await self._climb(
+            mine.escalated(now)  # refuses a closed follow-up before anything is posted
+            posts, _ = await self._climb(
                 store, await self.ticket(store, incident, mine), now, Person(inv.user.id, inv.user.name), cmd.note
             )
             for room, message in posts:
@@ -655,44 +726,84 @@ class VendorDesk:
     # --- the chase ---------------------------------------------------------------------------------
 
     async def _climb(
-        self, store: Store, ticket: Ticket, now: datetime, actor: Person | None, note: str | None
-    ) -> list[tuple[Incident, Message]]:
+        self,
+        store: Store,
+        ticket: Ticket,
+        now: datetime,
+        actor: Person | None,
+        note: str | None,
+        *,
+        slipped_from: datetime | None = None,
+    ) -> tuple[list[tuple[Incident, Message]], FollowUp]:
         """One rung up, or Plan B at the top: recorded, rescheduled, and returned for posting in every room waiting,
-        with what it means for each room's customer (bad news when a promise needs it, else an internal notice)."""
+        with what it means for each room's customer (bad news when a promise needs it, else an internal notice).
+
+        ``slipped_from``: it climbs because the vendor moved its date past that due time (a slip); it then waits for
+        the new date before it is chased again."""
         lead = ticket[0][1]
         previous = lead.contact
+        if is_generic(lead.ladder):  # whoever holds each role now: a sponsor pulled in since the ask is on it
+            lead = replace(lead, ladder=refreshed(lead, await self._roles(store, ticket)))
         top = lead.rung + 1 >= len(lead.ladder)
-        moved = lead.escalated().with_plan_b(now) if top else lead.escalated()
+        moved = lead.escalated(now).with_plan_b(now) if top else lead.escalated(now)
+        if slipped_from is not None:
+            moved = replace(moved, state=FollowUpState.WAITING)  # for its new date, which is still ahead
         ticket = await self.save_ticket(store, ticket, moved)
-        await store.schedule(moved.incident, CHASE, moved.number, moved.next_reminder(now), now=now)
+        next_at = moved.first_reminder() if moved.due > now else moved.next_reminder(now)
+        await store.schedule(moved.incident, CHASE, moved.number, next_at, now=now)
         posts: list[tuple[Incident, Message]] = []
         for incident, f in ticket:
             roles = await self.desk.roles(store, incident)
             commander = roles.get("commander")
+            slip = (
+                f"moved its date for {f.ask} from {render.when(slipped_from, incident)} to "
+                f"{render.when(f.due, incident)} (slip {f.slips})"
+                if slipped_from
+                else None
+            )
             if not top:
-                message = escalation_message(f, incident, previous, commander, now, email=self._email(f))
+                message = escalation_message(
+                    f, incident, previous, commander, now, email=self._email(f), slipped_from=slipped_from
+                )
                 text = f"{f.ref} escalated to {_rung(f.contact)}" + (f": {note}" if note else "")
                 kind, trigger = EventKind.ESCALATED, Trigger.VENDOR_ESCALATED
-                what = (
-                    f"{f.ref} {f.waits_on} has not delivered {f.ask} (due {render.when(f.due, incident)}); we escalated"
-                    f" to {f.contact.name if f.contact else 'the next contact'}"
-                )
+                reached = f.contact.name if f.contact else "the next contact"
+                late = slip or f"has not delivered {f.ask} (due {render.when(f.due, incident)})"
+                what = f"{f.ref} {f.waits_on} {late}; we escalated to {reached}"
             else:
-                message = plan_b_message(f, incident, commander, roles.get("exec_sponsor"))
+                message = plan_b_message(f, incident, commander, roles.get("exec_sponsor"), slipped=slip is not None)
                 text = f"{f.ref} ran out of ladder at {f.waits_on}; Plan B posted"
                 kind, trigger = EventKind.PLAN_B, Trigger.VENDOR_PLAN_B
                 what = f"{f.ref} {f.waits_on} has not answered anyone up to its top contact about {f.ask}; Plan B"
+                if slip:
+                    what = f"{f.ref} {f.waits_on} {slip}, past its top contact; Plan B"
+            if slip:
+                text += f" ({f.waits_on} {slip})"
+                trigger = Trigger.ETA_SLIPPED  # what endangers a promise is the new date: only if it overshoots it
             await store.add_event(
-                incident.number, now, kind, actor, text, {"follow_up": f.number, "rung": f.rung, "vendor": f.vendor}
+                incident.number,
+                now,
+                kind,
+                actor,
+                text,
+                {"follow_up": f.number, "rung": f.rung, "vendor": f.vendor, "slip": slip is not None},
             )
             follow = await self.customer.follow_up_slipped(store, incident, f, trigger, what, now)
             posts += [(incident, message), *([(incident, follow)] if follow else [])]
         if self.mail is not None and not top:  # the ticket is chased once, by email too: from its first incident
             await self.mail.chased(store, ticket[0][0], ticket[0][1], now)
-        return posts
+        return posts, moved
+
+    async def _roles(self, store: Store, ticket: Ticket) -> dict[str, Person]:
+        """Who holds which role in the incident that chases the ticket (its generic ladder is that room's people)."""
+        return await self.desk.roles(store, ticket[0][0])
 
     async def chase(self, store: Store, reminder: Reminder, now: datetime) -> None:
-        """Fire a follow-up's reminder, unless what it waits for has already happened."""
+        """Fire a follow-up's reminder, unless what it waits for has already happened.
+
+        At its due time it goes overdue, and a promise that needs it is at risk at once, even when the vendor is
+        closed; the chase itself waits for the vendor's business hours. Overdue, it climbs a rung after
+        ``escalate_after`` unanswered chases, or sooner when its ladder must climb to reach the top in time."""
         incident = await store.get_incident(reminder.incident, lock=True)
         if incident.is_closed:
             return
@@ -703,51 +814,77 @@ class VendorDesk:
             await store.schedule(incident.number, CHASE, f.number, f.first_reminder(), now=now)
             return
         ticket = await self.ticket(store, incident, f)
-        if f.unanswered >= f.escalate_after and f.plan_b_at is None:
-            posts = await self._climb(store, ticket, now, None, None)
+        hours = f.business_hours
+        if f.must_climb(now):  # its deadline is in the vendor's working time (at the latest, its closing time)
+            posts, _ = await self._climb(store, ticket, now, None, None)
+        elif hours is not None and hours.next_open(now) > now:  # the vendor is closed: only the chase waits
+            posts = await self._overdue(store, ticket, now) if f.state is FollowUpState.WAITING else []
+            await store.schedule(incident.number, CHASE, f.number, hours.next_open(now), now=now)
+        elif f.plan_b_at is None and f.unanswered >= f.escalate_after:
+            posts, _ = await self._climb(store, ticket, now, None, None)
         else:
-            first = f.state is FollowUpState.WAITING
-            moved = f.chased()
-            ticket = await self.save_ticket(store, ticket, moved)
-            await store.schedule(incident.number, CHASE, f.number, moved.next_reminder(now), now=now)
-            posts = []
-            for room, g in ticket:
-                await store.add_event(
-                    room.number,
-                    now,
-                    EventKind.CHASED,
-                    None,
-                    f"{g.ref} chased {g.owner.name} ({g.chases}): {g.waits_on} is {format_duration(now - g.due)} late",
-                    {"follow_up": g.number, "overdue": first},  # the chase that made it overdue (webhooks tell it)
-                )
-                posts.append((room, overdue_message(g, room, now, email=self._email(g))))
-                if first:  # overdue now: a promise that needs it is at risk at once
-                    slipped = await self.customer.follow_up_slipped(
-                        store,
-                        room,
-                        g,
-                        Trigger.COMMITMENT_AT_RISK,
-                        f"{g.ref} {g.waits_on} is overdue with {g.ask} (due {render.when(g.due, room)})",
-                        now,
-                        notice=False,
-                    )
-                    posts += [(room, slipped)] if slipped else []
-            if self.mail is not None:
-                await self.mail.chased(store, ticket[0][0], ticket[0][1], now)
+            posts = await self._chase(store, ticket, now)
         for room, message in posts:
             await self.desk.post(store, room, message)
 
+    async def _chase(self, store: Store, ticket: Ticket, now: datetime) -> list[tuple[Incident, Message]]:
+        """One more reminder to the owner, in every room waiting; the first one also makes it overdue."""
+        f = ticket[0][1]
+        first = f.state is FollowUpState.WAITING
+        moved = f.chased()
+        ticket = await self.save_ticket(store, ticket, moved)
+        await store.schedule(f.incident, CHASE, f.number, moved.next_reminder(now), now=now)
+        posts: list[tuple[Incident, Message]] = []
+        for room, g in ticket:
+            await store.add_event(
+                room.number,
+                now,
+                EventKind.CHASED,
+                None,
+                f"{g.ref} chased {g.owner.name} ({g.chases}): {g.waits_on} is {format_duration(now - g.due)} late",
+                {"follow_up": g.number, "overdue": first},  # the chase that made it overdue (webhooks tell it)
+            )
+            posts.append((room, overdue_message(g, room, now, email=self._email(g))))
+            if first:  # overdue now: a promise that needs it is at risk at once
+                posts += await self._at_risk(store, room, g, now)
+        if self.mail is not None:
+            await self.mail.chased(store, ticket[0][0], ticket[0][1], now)
+        return posts
 
-def generic_ladder(owner: Person, commander: Person | None) -> tuple[LadderRung, ...]:
-    """For a vendor no playbook knows: the owner, then the commander."""
-    return (
-        LadderRung(owner.name, "Owner", f"@{owner.name}"),
-        LadderRung(
-            commander.name if commander else "the commander",
-            "Incident commander",
-            f"@{commander.name}" if commander else "—",
-        ),
-    )
+    async def _overdue(self, store: Store, ticket: Ticket, now: datetime) -> list[tuple[Incident, Message]]:
+        """Due while the vendor is closed: overdue now, and a promise that needs it at risk now; the first chase
+        goes when the vendor opens."""
+        f = ticket[0][1]
+        ticket = await self.save_ticket(store, ticket, f.went_overdue())
+        opens = f.business_hours.next_open(now) if f.business_hours else now
+        posts: list[tuple[Incident, Message]] = []
+        for room, g in ticket:
+            await store.add_event(
+                room.number,
+                now,
+                EventKind.OVERDUE,
+                None,
+                f"{g.ref} is overdue: {g.waits_on} owed {g.ask} by {render.when(g.due, room)}; it is closed until "
+                f"{render.when(opens, room)}, when the chase starts",
+                {"follow_up": g.number},
+            )
+            posts += await self._at_risk(store, room, g, now)
+        return posts
+
+    async def _at_risk(
+        self, store: Store, room: Incident, f: FollowUp, now: datetime
+    ) -> list[tuple[Incident, Message]]:
+        """A follow-up just went overdue: the promises that need it are at risk (bad news); else nothing to say."""
+        slipped = await self.customer.follow_up_slipped(
+            store,
+            room,
+            f,
+            Trigger.COMMITMENT_AT_RISK,
+            f"{f.ref} {f.waits_on} is overdue with {f.ask} (due {render.when(f.due, room)})",
+            now,
+            notice=False,
+        )
+        return [(room, slipped)] if slipped else []
 
 
 def with_rhythm(draft: FollowUp, every: Every | None, escalate_after: int | None) -> FollowUp:

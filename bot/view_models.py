@@ -66,7 +66,9 @@ class FollowUpView(View):
     owner: str
     state: str = Field(description="waiting, overdue, escalated, received or cancelled")
     asked_at: datetime
-    due: datetime
+    due: datetime = Field(description="the latest due time: the vendor's last ETA")
+    first_due: datetime = Field(description="the due time it was asked with, kept however often the date moved")
+    slips: int = Field(description="later ETAs the vendor gave once the first due time had passed")
     overdue: bool = Field(description="still open and past due")
     days_late: int
     chases: int
@@ -128,6 +130,8 @@ class RootCauseView(View):
     owner: str = Field(description="the vendor that owes it, or us")
     asked_at: datetime
     due: datetime
+    first_due: datetime = Field(description="the due time it was asked with")
+    slips: int = Field(description="later dates given once the first due time had passed")
     heard_at: datetime | None
     delivered_at: datetime | None
     state: str
@@ -195,6 +199,7 @@ class VendorScoreView(View):
     longest_silence_seconds: int | None
     chases: int = Field(description="reminders sent because an ask was overdue")
     escalations: int
+    slips: int = Field(description="later ETAs given once a follow-up's first due time had passed")
     plan_bs: int
     top_rung: int
     pushes: int

@@ -42,6 +42,7 @@ EVENTS: dict[str, str] = {
 _BY_KIND: Mapping[EventKind, str] = {
     EventKind.OPENED: "incident.opened",
     EventKind.SEVERITY: "incident.severity_changed",
+    EventKind.OVERDUE: "follow_up.overdue",
     EventKind.ESCALATED: "follow_up.escalated",
     EventKind.PLAN_B: "follow_up.plan_b",
     EventKind.HEARD: "follow_up.heard",

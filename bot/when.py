@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -58,6 +59,71 @@ class BusinessHours:
             if at < closes and opens < closes:
                 return max(opens, at)
         raise AssertionError("a week always contains one of the business days")
+
+
+@dataclass(frozen=True)
+class WorkingTime:
+    """The time that counts toward a deadline: a vendor's business hours, or whole working days when it has none.
+
+    "3 business days after the due time" is three working days' worth of this time, counted from the due time:
+    a deadline never lands on a closed hour, and a weekend or a night does not use any of it up."""
+
+    tz: ZoneInfo
+    days: frozenset[int] = frozenset({0, 1, 2, 3, 4})
+    start: time = time(0, 0)
+    end: time | None = None  # None: the whole day, to midnight
+
+    @classmethod
+    def of(cls, hours: BusinessHours | None, tz: ZoneInfo) -> WorkingTime:
+        """The vendor's business hours as working time; without them, every working day in ``tz``, all day."""
+        if hours is None:
+            return cls(tz)
+        return cls(hours.tz, hours.days, hours.start, hours.end)
+
+    @property
+    def day(self) -> timedelta:
+        """How much working time one working day holds (its wall-clock length, a DST day aside)."""
+        opens = datetime.combine(date.min, self.start)
+        closes = datetime.combine(date.min + timedelta(days=1), time(0, 0)) if self.end is None else None
+        return (closes or datetime.combine(date.min, self.end or time(0, 0))) - opens
+
+    def amount(self, every: Every) -> timedelta:
+        """``every`` as working time: business days are whole working days; a duration is itself."""
+        return self.day * every.business_days if every.business_days else every.delta
+
+    def add(self, at: datetime, amount: timedelta) -> datetime:
+        """The instant when ``amount`` of working time has passed since ``at`` (from its first open moment)."""
+        at, left = _utc(at), amount
+        for opens, closes in self._windows(at):
+            begin = max(opens, at)
+            if begin >= closes:
+                continue
+            if begin + left <= closes:
+                return begin + left
+            left -= closes - begin
+        raise AssertionError("the windows of working time never end")
+
+    def between(self, start: datetime, end: datetime) -> timedelta:
+        """How much working time lies between two instants (nothing when ``end`` is not after ``start``)."""
+        start, end, total = _utc(start), _utc(end), timedelta(0)
+        if end <= start:
+            return total
+        for opens, closes in self._windows(start):
+            if opens >= end:
+                return total
+            total += max(timedelta(0), min(closes, end) - max(opens, start))
+        raise AssertionError("the windows of working time never end")
+
+    def _windows(self, at: datetime) -> Iterator[tuple[datetime, datetime]]:
+        """Each working day's open window, from the day ``at`` falls on, in order."""
+        if not self.days:
+            raise ValueError("WorkingTime.days is empty")
+        day = _utc(at).astimezone(self.tz).date()
+        while True:
+            if day.weekday() in self.days:
+                closes = day + timedelta(days=1) if self.end is None else day
+                yield _local(day, self.start, self.tz), _local(closes, self.end or time(0, 0), self.tz)
+            day += timedelta(days=1)
 
 
 def parse_when(

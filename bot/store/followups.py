@@ -13,6 +13,7 @@ from bot.followups import OPEN_STATES, FollowUp, FollowUpState, Push, hours_from
 from bot.playbooks import LadderRung
 from bot.store.base import StoreBase
 from bot.store.tables import FollowUpRow, IncidentRow, ReminderRow
+from bot.when import Every
 
 PENDING, DONE, CANCELLED = "pending", "done", "cancelled"
 
@@ -55,6 +56,12 @@ def _follow_up(row: FollowUpRow) -> FollowUp:
         pushes=tuple(
             Push(datetime.fromisoformat(p["at"]), p["what"], p["onto"], p["by"]) for p in json.loads(row.pushes or "[]")
         ),
+        original_due=row.first_due,
+        slips=row.slips,
+        climbed_at=row.climbed_at,
+        reach_top=Every(business_days=row.reach_top_business_days)
+        if row.reach_top_business_days
+        else Every(timedelta(seconds=row.reach_top_seconds)),
     )
 
 
@@ -62,7 +69,10 @@ def _fill(row: FollowUpRow, f: FollowUp) -> None:
     row.vendor, row.known_vendor, row.ask, row.reference = f.vendor, f.known_vendor, f.ask, f.reference
     row.owner_id, row.owner_name, row.due, row.asked_at = f.owner.id, f.owner.name, f.due, f.asked_at
     row.ladder = json.dumps(
-        [{"name": r.name, "role": r.role, "contact": r.contact, "person_id": r.person_id} for r in f.ladder]
+        [
+            {"name": r.name, "role": r.role, "contact": r.contact, "person_id": r.person_id, "holds": r.holds}
+            for r in f.ladder
+        ]
     )
     row.plan_b, row.timezone = f.plan_b, f.timezone
     hours = hours_to_json(f.business_hours)
@@ -75,6 +85,9 @@ def _fill(row: FollowUpRow, f: FollowUp) -> None:
     row.kind, row.every_business_days = f.kind, f.every_business_days
     row.lead_incident, row.lead_number = f.lead if f.lead else (None, None)
     row.pushes = json.dumps([{"at": p.at.isoformat(), "what": p.what, "onto": p.onto, "by": p.by} for p in f.pushes])
+    row.first_due, row.slips, row.climbed_at = f.first_due, f.slips, f.climbed_at
+    row.reach_top_seconds = int(f.reach_top.delta.total_seconds())
+    row.reach_top_business_days = f.reach_top.business_days
 
 
 class FollowUpStore(StoreBase):
@@ -84,7 +97,7 @@ class FollowUpStore(StoreBase):
         """Insert a follow-up, numbering it V<n> within its incident."""
         number = await self.next_number(FollowUpRow, draft.incident)
         row = FollowUpRow(incident=draft.incident, number=number)
-        follow_up = replace(draft, number=number)
+        follow_up = replace(draft, number=number, original_due=draft.first_due)
         _fill(row, follow_up)
         self.session.add(row)
         return follow_up

@@ -210,6 +210,12 @@ class FollowUpRow(Base):
     pushes: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")  # JSON: what a root cause's owner
     # pushed onto us or the customer
     customer_text: Mapped[str | None] = mapped_column(Text)  # `customer:"…"`: what the customer hears of it
+    first_due: Mapped[datetime] = mapped_column(UTCDateTime)  # the due time it was asked with, kept across slips
+    slips: Mapped[int] = mapped_column(default=0, server_default="0")  # later ETAs once the first due time passed
+    climbed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # its last climb up the ladder
+    # `reach_top_within`: a duration (seconds), or business days when that is 0
+    reach_top_seconds: Mapped[int] = mapped_column(default=0, server_default="0")
+    reach_top_business_days: Mapped[int] = mapped_column(default=3, server_default="3")
 
     __table_args__ = (UniqueConstraint("incident", "number"), Index("ix_follow_ups_reference", "reference"))
 

@@ -76,15 +76,37 @@ async def test_business_hours_still_apply_to_a_per_ask_cadence(db: Database) -> 
     ]
 
 
-async def test_a_root_cause_is_chased_on_the_playbooks_root_cause_cadence(db: Database) -> None:
+async def test_a_root_cause_is_chased_on_the_playbooks_root_cause_cadence_and_reaches_the_top_in_time(
+    db: Database,
+) -> None:
     h = Harness(db)
     await h.ok(OUTAGE)
     reply = await h.ok("rca tailspin due:1d ref:TS-9")
     assert reply.startswith("INC-1: R: the root cause is owned by Tailspin Telecom, due Tue 24 Nov 2026 14:00 GMT")
     assert "chased every 1bd" in reply
-    await h.advance(timedelta(days=4))  # Tue, Wed, Thu chased; three unanswered before it climbs (the playbook)
-    assert await chased_at(db) == [datetime(2026, 11, d, 14, 0, tzinfo=UTC) for d in (24, 25, 26)]
-    assert [p[:2] for p in chases(h)] == ["⏰ ", "⏰ ", "⏰ ", "🔺 "]
+    await h.advance(timedelta(days=4))
+    # Chased once a business day; the playbook wants three unanswered chases a rung, but the top rung is due three
+    # business days after the due time (Tailspin's NOC has no business hours: every weekday counts, all day), so the
+    # two climbs split that time: Thu 02:00 and Fri 14:00.
+    assert await chased_at(db) == [datetime(2026, 11, d, h, 0, tzinfo=UTC) for d, h in ((24, 14), (25, 14), (27, 2))]
+    assert [p[:2] for p in chases(h)] == ["⏰ ", "⏰ ", "🔺 ", "⏰ ", "🔺 "]
+    assert "escalated to rung 3 of 3" in chases(h)[-1] and "Martin Novak (VP Service Delivery)" in chases(h)[-1]
+
+
+async def test_a_root_cause_whose_date_slips_three_times_reaches_the_vp_instead_of_starting_over(db: Database) -> None:
+    h = Harness(db)  # Monday 23 Nov 2026 14:00 GMT
+    await h.ok(OUTAGE)
+    await h.ok("rca tailspin due:4h ref:TS-9")
+    for slip in (1, 2, 3):
+        await h.advance(timedelta(hours=4, minutes=30))  # the date passed: chased once
+        reply = await h.ok('rca heard "the analysis is in review" due:4h')
+        assert f"slip {slip} since it was first due Mon 23 Nov 2026 18:00 GMT" in reply
+    posts = [p for p in chases(h) if p[:1] in "🔺🅱"]
+    assert "escalated to rung 2 of 3" in posts[0] and "Olivia Brooks" in posts[0]
+    assert "escalated to rung 3 of 3" in posts[1] and "Martin Novak (VP Service Delivery)" in posts[1]
+    assert posts[2].startswith("🅱") and "moved its date again (slip 3" in posts[2]
+    status = render.plain_text((await h.run("status")).messages[0])
+    assert "(first due Mon 23 Nov 2026 18:00 GMT, 3 slip(s))" in status
 
 
 async def test_the_root_cause_story_status_summary_finding_and_scorecard(db: Database) -> None:
@@ -231,6 +253,19 @@ async def test_an_ask_of_a_person_climbs_to_the_commander(db: Database) -> None:
     await h.advance(timedelta(hours=9))  # the default playbook chases our teams every 4h
     climb = next(p for p in h.room_posts if p.text.startswith("🔺"))
     assert UserRef("dana", "dana") in climb.message.mentions and "rung 2 of 2" in climb.text
+
+
+async def test_an_ask_the_commander_owns_climbs_past_them_to_the_exec_sponsor(db: Database) -> None:
+    h = Harness(db)
+    await h.ok('open "Checkout down everywhere" sev:1 playbook:default')  # sev 1: the VP sponsors it
+    await h.ok('ask @sam "query plan of the checkout service" due:1h')  # dana commands, and owns the ask
+    await h.advance(timedelta(hours=9))
+    climb = next(p for p in h.room_posts if p.text.startswith("🔺"))
+    assert (
+        "rung 2 of 2" in climb.text and UserRef("vp-customer-success", "vp-customer-success") in climb.message.mentions
+    )
+    assert "Draft to send to vp-customer-success (Exec sponsor): Hi vp-customer-success" in climb.text
+    assert "Can you make sure sam can deliver it" in climb.text and "Hi dana" not in climb.text
 
 
 async def snapshot(db: Database) -> tuple[int, ...]:

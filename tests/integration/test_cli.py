@@ -182,6 +182,12 @@ def test_demo_tells_the_rma_story_and_its_summary_names_the_vendor_figures(tmp_p
         "an automatic reply from sam.ortiz@northwind.example — not an answer",
     ):
         assert moment in out, moment
+    # V1 was due Wed 4 Mar 09:00: Northwind's VP hears three business days later, not a week and more
+    assert (
+        "[Mon 9 Mar 2026 09:00 CDT] #inc-1-edge-router-failed-at-acme-retail-dc-3 · warroom:\n"
+        "    🔺 V1 Northwind Distribution: tracking number for the replacement router (RMA-4471) escalated to "
+        "rung 3 of 3"
+    ) in out
     summary = out[out.index("The lessons-learned summary (warroom summary INC-1)") :]
     assert "- V1 Northwind Distribution: tracking number for the replacement router (RMA-4471)" in summary
     assert "never heard back, never received; 6 chase(s), rung 3 of 3 (Dale Whitaker (VP Sales)), Plan B" in summary

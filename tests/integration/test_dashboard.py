@@ -332,3 +332,13 @@ def test_warroom_dashboard_without_a_demo_says_what_to_run(tmp_path: Path) -> No
         [sys.executable, "-m", "bot", "dashboard", "--demo"], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert result.returncode == 2 and "run `warroom demo` first" in result.stderr
+
+
+async def test_a_follow_up_whose_date_slipped_shows_its_first_due_time_and_its_slips(board: Board) -> None:
+    await rma(board)  # V1 was due Wed 25 Nov 08:00 CST; it is now 13:00
+    await board.run('/incident vendor heard V1 "ships friday" due:"fri 12:00"', user="lee")
+    page = text_of(await board.page("/incidents/1"))
+    assert "Fri 27 Nov 2026 12:00 CST (first due Wed 25 Nov 2026 08:00 CST , 1 slip)" in page  # a tag, a space
+    vendor = text_of(await board.page("/vendors/Northwind%20Distribution"))
+    assert "(first due Wed 25 Nov 2026 08:00 CST , 1 slip)" in vendor and "slipped its date 1 time" in vendor
+    assert "Slips" in text_of(await board.page("/vendors"))

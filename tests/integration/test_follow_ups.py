@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from bot import render
 from bot.chat import UserRef
 from bot.errors import ChatError
 from bot.store import Database
@@ -32,11 +33,15 @@ async def test_known_vendor_brings_its_ladder_and_rhythm(db: Database) -> None:
     assert "reminders every 1d in the vendor's business hours, escalating after 2 unanswered" in announced
 
 
-async def test_unknown_vendor_is_accepted_with_a_warning_and_a_generic_ladder(db: Database) -> None:
+async def test_unknown_vendor_is_accepted_with_a_warning_and_a_ladder_of_our_own_people(db: Database) -> None:
     h = await rma(db)
     reply = await h.run('vendor "Contoso Supply" "a second unit" due:2d')
     assert reply.ok and reply.messages[0].tone == "reminder"
-    assert "No playbook knows 'Contoso Supply': using a generic ladder (owner, then commander)" in h.room_posts[-1].text
+    # dana asked and commands the incident: she is its first rung, and not its third
+    assert (
+        "No playbook knows 'Contoso Supply': it climbs a ladder of our own people, dana (owner) → partner-desk "
+        "(vendor manager). Add the vendor to a playbook" in h.room_posts[-1].text
+    )
 
 
 async def test_overdue_follow_up_reminds_the_owner_at_the_due_time_with_the_current_contact(db: Database) -> None:
@@ -52,9 +57,11 @@ async def test_overdue_follow_up_reminds_the_owner_at_the_due_time_with_the_curr
     assert "[Heard back]  [Received]  [Escalate]  [Snooze 1h]" in post.text
 
 
-async def test_overdue_follow_up_escalates_after_two_chases_then_posts_plan_b(db: Database) -> None:
-    h = await rma(db)
-    await h.advance(timedelta(days=2, hours=1))  # chases on Mon and Tue, escalation on Wed
+async def test_overdue_follow_up_reaches_its_top_rung_within_three_business_days_then_posts_plan_b(
+    db: Database,
+) -> None:
+    h = await rma(db)  # due Mon 23 Nov 09:00 CST; Northwind answers 08:00-17:00, three rungs, two chases a rung
+    await h.advance(timedelta(days=2, hours=1))  # chases on Mon and Tue; halfway to the top by Tue 13:30
     posts = chases(h)
     assert [p[:2] for p in posts] == ["⏰ ", "⏰ ", "🔺 "]
     escalation = next(p for p in h.room_posts if p.text.startswith("🔺"))
@@ -63,15 +70,25 @@ async def test_overdue_follow_up_escalates_after_two_chases_then_posts_plan_b(db
         "escalated to rung 2 of 3" in escalation.text
         and "Priya Raman (Channel manager), +1 312 555 0142" in escalation.text
     )
+    assert "Draft to send to Priya Raman (Channel manager): Hi Priya" in escalation.text
     assert "We have chased 2 time(s) through Sam Ortiz without an answer" in escalation.text
     assert "Our customer Acme Retail is affected: DC-3 on backup link" in escalation.text
-    await h.advance(timedelta(days=8))  # Thu, Fri, Mon (rung 3, the weekend skipped), Tue, Wed, Thu: Plan B
+    # the first chase says how long the rung has: two chases, or Tue 13:30 at the latest (halfway to the top)
+    assert (
+        "It climbs to Priya Raman (Channel manager) after 1 more unanswered reminder(s), and by Tue 24 Nov 2026 "
+        "13:30 CST at the latest." in posts[0]
+    )
+    await h.advance(timedelta(days=8))
     posts = chases(h)
-    assert [p[:2] for p in posts] == ["⏰ ", "⏰ ", "🔺 ", "⏰ ", "⏰ ", "🔺 ", "⏰ ", "⏰ ", "🅱 "]
+    # Wed a chase; Thu 09:00 the VP, three business days after the due time; Fri, Mon chases; Tue Plan B
+    assert [p[:2] for p in posts] == ["⏰ ", "⏰ ", "🔺 ", "⏰ ", "🔺 ", "⏰ ", "⏰ ", "🅱 "]
     assert "Plan B: Buy the replacement unit from another distributor" in posts[-1]
     async with db.transaction() as store:
-        kinds = [e.kind.value for e in await store.timeline(1)]
-    assert kinds.count("chased") == 6 and kinds.count("escalated") == 2 and kinds.count("plan_b") == 1
+        events = await store.timeline(1)
+    climbs = [e.at for e in events if e.kind.value == "escalated"]
+    assert climbs == [datetime(2026, 11, 24, 19, 30, tzinfo=UTC), datetime(2026, 11, 26, 15, 0, tzinfo=UTC)]
+    kinds = [e.kind.value for e in events]
+    assert kinds.count("chased") == 5 and kinds.count("escalated") == 2 and kinds.count("plan_b") == 1
 
 
 async def test_reminders_wait_for_business_hours_across_the_dst_change(db: Database) -> None:
@@ -198,3 +215,106 @@ async def test_summary_has_vendor_figures_and_the_single_contact_path(db: Databa
     assert f["chases"] == 2 and f["escalations"] == 1 and f["rung_reached"] == 2
     assert f["time_to_hear_back_minutes"] == (2 * 24 * 60 + 60) and f["time_to_receive_minutes"] == (2 * 24 * 60 + 180)
     assert any(x.startswith("Northwind Distribution is a single contact path") for x in data["findings"])
+
+
+async def test_a_vendor_in_no_playbook_reaches_the_exec_sponsor_within_three_business_days_never_via_its_owner(
+    db: Database,
+) -> None:
+    h = Harness(db)  # Monday 23 Nov 2026 14:00 UTC
+    # $300k at risk passes the RMA playbook's exec line: the VP of customer success sponsors it
+    await h.ok(RMA + " at-risk:300k", user="dana")
+    await h.ok('vendor "Contoso Supply" "a second unit" due:1h owner:@lee')
+    assert (
+        "lee (owner) → partner-desk (vendor manager) → dana (incident commander) → vp-customer-success (exec sponsor)"
+        in (h.room_posts[-1].text)
+    )
+    await h.advance(timedelta(days=3, hours=1))  # due Mon 15:00 UTC; no business hours: weekdays count, all day
+    climbs = [p for p in h.room_posts if p.text.startswith("🔺")]
+    assert [p.text.split(" escalated to ")[1].split("\n")[0] for p in climbs] == [
+        "rung 2 of 4",
+        "rung 3 of 4",
+        "rung 4 of 4",
+    ]
+    async with db.transaction() as store:
+        at = [e.at for e in await store.timeline(1) if e.kind.value == "escalated"]
+    assert at[-1] <= datetime(2026, 11, 26, 15, 0, tzinfo=UTC)  # the top rung within 3 business days of the due time
+    for post, (who, role) in zip(
+        climbs,
+        (("partner-desk", "Vendor manager"), ("dana", "Incident commander"), ("vp-customer-success", "Exec sponsor")),
+        strict=True,
+    ):
+        assert f"Draft to send to {who} ({role}): Hi {who}" in post.text
+        assert UserRef(who, who) in post.message.mentions and "Hi lee" not in post.text
+        assert (
+            "lee has chased Contoso Supply" in post.text
+            or "through partner-desk" in post.text
+            or "through dana" in post.text
+        )
+        assert "Can you take it up with Contoso Supply's management, or decide our Plan B" in post.text
+
+
+async def test_each_later_eta_after_the_due_time_is_a_slip_that_climbs_a_rung_and_keeps_the_first_due_time(
+    db: Database,
+) -> None:
+    h = Harness(db)
+    await h.ok(RMA + " at-risk:300k", user="dana")
+    await h.ok('vendor "Contoso Supply" "a second unit" due:1h owner:@lee')  # due Mon 23 Nov 15:00 UTC
+    for slip in (1, 2, 3):
+        await h.advance(timedelta(hours=1, minutes=5))  # just past the current due time: chased once
+        reply = await h.ok('vendor heard V1 "next week, sorry" due:1d', user="lee")
+        assert f"slip {slip} since it was first due Mon 23 Nov 2026 09:00 CST" in reply
+        climb = next(p for p in reversed(h.room_posts) if p.text.startswith("🔺"))
+        assert f"escalated to rung {slip + 1} of 4" in climb.text
+        assert (
+            "moved its date again" if slip > 1 else "moved its date, from"
+        ) in climb.text and f"slip {slip} since it was first due" in climb.text
+        await h.advance(timedelta(days=1) - timedelta(hours=1, minutes=5))  # to the new due time
+    assert len([p for p in h.room_posts if p.text.startswith("🔺")]) == 3  # one rung a slip, nothing more
+    status = render.plain_text((await h.run("status")).messages[0])
+    assert "(first due Mon 23 Nov 2026 09:00 CST, 3 slip(s))" in status
+    assert "Contoso Supply: " in (score := render.plain_text((await h.run("scorecard")).messages[0]))
+    assert "slipped its date 3×" in score
+    await h.ok("vendor done V1 arrived", user="lee")
+    await h.ok("resolve")
+    await h.ok("close")
+    async with db.transaction() as store:
+        markdown, data = await store.summary(1)  # type: ignore[misc]
+    [f] = data["follow_ups"]
+    assert f["first_due"] == "2026-11-23T15:00:00+00:00" and f["due"] == "2026-11-26T15:05:00+00:00"
+    assert f["slips"] == 3 and f["rung_reached"] == 4
+    assert "due Thu 26 Nov 2026 09:05 CST (first due Mon 23 Nov 2026 09:00 CST, 3 slip(s))" in markdown
+
+
+async def test_a_later_eta_before_the_due_time_moves_the_date_without_climbing(db: Database) -> None:
+    h = await rma(db)
+    reply = await h.ok('vendor heard V1 ships wednesday due:"wed 17:00"', user="lee")
+    assert "ETA moved from Mon 23 Nov 2026 09:00 CST to Wed 25 Nov 2026 17:00 CST" in reply and "slip" not in reply
+    assert chases(h) == []
+
+
+async def test_a_follow_up_due_on_sunday_evening_puts_its_promise_at_risk_then_the_chase_waits_for_monday(
+    db: Database,
+) -> None:
+    friday = datetime(2026, 2, 27, 15, 0, tzinfo=UTC)  # Fri 27 Feb 2026 09:00 in Chicago
+    h = Harness(db, start=friday)
+    await h.ok(RMA)
+    await h.ok('vendor northwind "replacement unit" due:"sun 20:00" owner:@lee')
+    await h.ok('commit "replacement router on site" due:"tue 17:00" needs:V1')
+    await h.advance(timedelta(days=2, hours=11))  # to Sunday 20:00 in Chicago
+    news = [p for p in h.room_posts if p.text.startswith("🚨")]
+    assert len(news) == 1 and "V1 Northwind Distribution is overdue" in news[0].text
+    assert chases(h) == []  # Northwind is closed: nobody is chased on a Sunday night
+    async with db.transaction() as store:
+        [promise] = await store.commitments(1)
+        [f] = await store.follow_ups(1)
+    assert promise.state.value == "at_risk" and promise.at_risk_at == datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+    assert f.state.value == "overdue" and f.chases == 0
+    await h.advance(timedelta(hours=12))  # Monday 08:00 in Chicago: the vendor opens, the first chase goes out
+    assert len(chases(h)) == 1 and "chase 1" in chases(h)[0]
+    assert len([p for p in h.room_posts if p.text.startswith("🚨")]) == 1  # the promise was told once
+    # Three business days of Northwind's hours from Monday 08:00 end at Wednesday's closing time: the VP hears then.
+    await h.advance(timedelta(days=2, hours=9))  # to Wednesday 17:00 in Chicago
+    async with db.transaction() as store:
+        climbs = [e.at for e in await store.timeline(1) if e.kind.value == "escalated"]
+    assert climbs == [datetime(2026, 3, 3, 18, 30, tzinfo=UTC), datetime(2026, 3, 4, 23, 0, tzinfo=UTC)]
+    assert "escalated to rung 3 of 3" in [p for p in chases(h) if p.startswith("🔺")][-1]

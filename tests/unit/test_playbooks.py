@@ -477,3 +477,38 @@ def test_each_team_ladder_mistake_is_reported_with_its_file_and_line(
     assert old in text
     problems = check(write_folder(tmp_path, broken=text.replace(old, new, 1)))
     assert any(f"broken.yaml:{line}:" in p and fragment in p for p in problems), problems
+
+
+def test_reach_top_within_defaults_to_three_business_days_and_a_vendor_takes_its_playbooks(tmp_path: Path) -> None:
+    from bot.when import Every
+
+    library = PlaybookLibrary.load(SHIPPED)
+    assert library.get("default").reach_top == Every(business_days=3)
+    rma = library.get("hardware-rma")
+    assert rma.vendor("northwind") is not None and rma.vendor("northwind").reach_top == Every(business_days=3)  # type: ignore[union-attr]
+    text = (
+        BROKEN.replace("vendors:\n", "reach_top_within: 2bd\nvendors:\n").replace(
+            "    remind_every: 1d\n", "    remind_every: 1d\n    reach_top_within: 36h\n"
+        )
+        + SECOND_VENDOR
+    )
+    playbook = PlaybookLibrary.load(write_folder(tmp_path, broken=text.replace("name: NWD", "name: Litware"))).get(
+        "broken"
+    )
+    assert playbook.reach_top == Every(business_days=2)
+    assert [v.reach_top for v in playbook.vendors] == [Every(timedelta(hours=36)), Every(business_days=2)]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "fragment"),
+    [
+        pytest.param("vendors:\n", "reach_top_within: soon\nvendors:\n", 8, "reach_top_within: ", id="playbook"),
+        pytest.param("    remind_every: 1d\n", "    remind_every: 1d\n    reach_top_within: 0bd\n", 14,
+                     "vendors[1].reach_top_within: '0bd' must be 1 to 20 business days", id="vendor"),
+    ],
+)  # fmt: skip
+def test_a_bad_reach_top_within_is_reported_with_its_file_and_line(
+    tmp_path: Path, old: str, new: str, line: int, fragment: str
+) -> None:
+    problems = problems_with(tmp_path, old, new)
+    assert reported(problems, f"{tmp_path / 'broken.yaml'}:{line}: ", fragment), problems

@@ -288,3 +288,46 @@ def test_a_business_day_cadence_skips_the_weekend_at_the_same_local_time() -> No
     friday = datetime(2026, 3, 6, 14, 0, tzinfo=UTC)  # 09:00 in New York
     assert every.after(friday, ZoneInfo("America/New_York")) == datetime(2026, 3, 9, 13, 0, tzinfo=UTC)  # EDT now
     assert parse_every("2h30m").after(friday, ZoneInfo("UTC")) == friday + timedelta(hours=2, minutes=30)
+
+
+CHICAGO = ZoneInfo("America/Chicago")
+
+
+def test_three_business_days_of_a_vendors_hours_end_three_working_days_later_at_the_same_hour() -> None:
+    from bot.when import Every, WorkingTime
+
+    northwind = WorkingTime.of(BusinessHours(tz=CHICAGO, start=time(8, 0), end=time(17, 0)), CHICAGO)
+    wed_0900 = datetime(2026, 3, 4, 9, 0, tzinfo=CHICAGO)
+    # Thu, Fri and Mon (the weekend uses none of it; clocks go forward on Sunday the 8th)
+    three = northwind.amount(Every(business_days=3))
+    assert northwind.add(wed_0900, three) == datetime(2026, 3, 9, 9, 0, tzinfo=CHICAGO)
+
+
+def test_working_time_starts_counting_when_the_vendor_opens() -> None:
+    from bot.when import Every, WorkingTime
+
+    northwind = WorkingTime.of(BusinessHours(tz=CHICAGO, start=time(8, 0), end=time(17, 0)), CHICAGO)
+    sun_2000 = datetime(2026, 3, 1, 20, 0, tzinfo=CHICAGO)
+    assert northwind.add(sun_2000, timedelta(0)) == datetime(2026, 3, 2, 8, 0, tzinfo=CHICAGO)
+    # the whole of Wednesday's hours: the deadline is Wednesday's closing time, not Thursday's opening
+    three = northwind.amount(Every(business_days=3))
+    assert northwind.add(sun_2000, three) == datetime(2026, 3, 4, 17, 0, tzinfo=CHICAGO)
+
+
+def test_working_time_between_two_instants_counts_only_open_hours() -> None:
+    from bot.when import WorkingTime
+
+    northwind = WorkingTime.of(BusinessHours(tz=CHICAGO, start=time(8, 0), end=time(17, 0)), CHICAGO)
+    fri_1600 = datetime(2026, 3, 6, 16, 0, tzinfo=CHICAGO)
+    mon_1000 = datetime(2026, 3, 9, 10, 0, tzinfo=CHICAGO)
+    assert northwind.between(fri_1600, mon_1000) == timedelta(hours=3)
+    assert northwind.between(mon_1000, fri_1600) == timedelta(0)
+
+
+def test_without_business_hours_working_time_is_every_weekday_all_day() -> None:
+    from bot.when import Every, WorkingTime
+
+    weekdays = WorkingTime.of(None, ZoneInfo("UTC"))
+    fri_1400 = utc(2026, 11, 27, 14, 0)
+    assert weekdays.add(fri_1400, weekdays.amount(Every(business_days=1))) == utc(2026, 11, 30, 14, 0)
+    assert weekdays.add(fri_1400, weekdays.amount(Every(timedelta(hours=36)))) == utc(2026, 12, 1, 2, 0)
