@@ -1,4 +1,8 @@
-"""People's times: `30m`, `3bd`, `eod`, `fri 17:00`, ISO 8601 — read in an incident's time zone."""
+"""People's times: `30m`, `3bd`, `1mo`, `eod`, `next fri 17:00`, `tomorrow morning`, ISO 8601 — in an incident's zone.
+
+`parse_when` is the one reader of a due time; absolute dates go through dateutil, the spoken phrases around them
+(weekdays, parts of the day, durations from now) through the small grammar below. The phrase table lives in
+docs/TIMES.md."""
 
 from __future__ import annotations
 
@@ -18,13 +22,23 @@ MAX_AHEAD = timedelta(days=366)  # a due time past a year is a typo, not a plan
 _ISO_EXAMPLE = 'due:"2026-11-25 10:00"'
 _CALENDAR_EXAMPLE = 'due:"25 nov 10:00"'
 _DEFAULT_CLOCK = time(9, 0)
-_END_OF_DAY = time(17, 0)
+_END_OF_DAY = time(17, 0)  # the business end of day: `eod`, `end of day`, `cob`
+_END_OF_DAY_WORDS = frozenset({"eod", "end of day", "cob", "close of business", "eob", "end of business"})
+# Parts of the day as people promise them: "tomorrow morning" is 09:00, "fri afternoon" 14:00.
+_DAY_PARTS = {"morning": time(9, 0), "noon": time(12, 0), "midday": time(12, 0), "afternoon": time(14, 0),
+              "evening": time(18, 0), "tonight": time(18, 0)}  # fmt: skip
+_NEXT_WEEK = "next week"  # Monday of next week, at the start of the day
+# A due time this close written with a bare `m` is more likely a month typed short than a real deadline.
+_SHORT_M = timedelta(minutes=5)
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 # ASCII digits only: `\d` and `isdigit()` also take '١٠' and '²', which int() reads differently or not at all.
 _DURATION = re.compile(r"(?:(\d+)w)?\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?", re.ASCII)
 _BUSINESS_DAYS = re.compile(r"(\d+)\s*bd", re.ASCII)
+_SPOKEN_BUSINESS_DAYS = re.compile(r"(?:in )?(\d+) ?(?:bd|business days?|working days?)", re.ASCII)
+_BARE_MINUTES = re.compile(r"(?:in )?(\d+) ?m", re.ASCII)
+_MONTHS_AHEAD = re.compile(r"(?:in )?(\d+) ?(?:mo|mos|mths?|months?)", re.ASCII)
 # "in 3 days", "2 hours", "in 30 minutes", "in 3d": how people say a duration from now, read as `3d`, `2h`, `30m`
 _SPOKEN = re.compile(r"(?:in )?(\d+) ?(m|mins?|minutes?|h|hrs?|hours?|d|days?|w|wks?|weeks?)", re.ASCII)
 _CLOCK = re.compile(r"(\d{1,2})(?::(\d{2}))?\s*(am|pm)?", re.ASCII)
@@ -229,7 +243,17 @@ def _read_when(s: str, shown: str, *, now: datetime, tz: ZoneInfo, business_days
     if not s:
         raise BadInput("The time is empty", example=_EXAMPLE)
     local = now.astimezone(tz)
-    if spoken := _SPOKEN.fullmatch(s):
+    if (bare := _BARE_MINUTES.fullmatch(s)) and timedelta(0) < timedelta(minutes=int(bare[1])) < _SHORT_M:
+        n = int(bare[1])
+        short, long = ("one minute", "a month") if n == 1 else (f"{n} minutes", f"{n} months")
+        raise BadInput(f"'{shown}' is {short}: write {n}min if you mean it, {n}mo for {long}", example=f"{n}min")
+    if months_ahead := _MONTHS_AHEAD.fullmatch(s):
+        if int(months_ahead[1]) == 0:
+            raise BadInput(f"'{shown}' is no time at all", example='due:"in 2 months"')
+        return _local(local.date() + relativedelta(months=int(months_ahead[1])), local.time(), tz)
+    if spoken := _SPOKEN_BUSINESS_DAYS.fullmatch(s):
+        s = f"{spoken[1]}bd"
+    elif spoken := _SPOKEN.fullmatch(s):
         s = f"{spoken[1]}{spoken[2][0]}"
     if match := _BUSINESS_DAYS.fullmatch(s):
         if int(match[1]) == 0:
@@ -241,28 +265,50 @@ def _read_when(s: str, shown: str, *, now: datetime, tz: ZoneInfo, business_days
         # Days follow the wall clock (2d is "same time, two days on" across DST); hours and minutes elapse.
         on = _local(local.date() + relativedelta(days=7 * weeks + days), local.time(), tz)
         return on + timedelta(hours=hours, minutes=minutes)
-    if s == "eod":
+    if s in _END_OF_DAY_WORDS:
         at = _local(local.date(), _END_OF_DAY, tz)
         if at > now:
             return at
         return _local(_after_business_days(local.date(), 1, business_days), _END_OF_DAY, tz)
-    if _CLOCK.fullmatch(s) and not _is_number(s):
-        # A bare time of day ("17:00", "5pm") is the next time the clock shows it: today, else tomorrow.
+    if s == _NEXT_WEEK:
+        return _local(local.date() + relativedelta(days=1, weekday=0), _DEFAULT_CLOCK, tz)
+    if s in ("noon", "midday") or (_CLOCK.fullmatch(s) and not _is_number(s)):
+        # A bare time of day ("17:00", "5pm", "noon") is the next time the clock shows it: today, else tomorrow.
         clock = _read_clock(s, shown, bare_ok=False)
         at = _local(local.date(), clock, tz)
         return at if at > now else _local(local.date() + timedelta(days=1), clock, tz)
-    word, _, rest = s.partition(" ")
-    weekday = _weekday(word)
-    if word in ("today", "tomorrow") or weekday is not None:
-        clock = _read_clock(rest.removeprefix("at ").strip(), shown, bare_ok=word != "today")
-        if weekday is None:
-            return _local(local.date() + timedelta(days=1 if word == "tomorrow" else 0), clock, tz)
-        day = local.date() + relativedelta(weekday=weekday)
-        at = _local(day, clock, tz)
-        return at if at > now else _local(day + relativedelta(weeks=1), clock, tz)
+    if (day_phrase := _read_day_phrase(s, shown, local=local, tz=tz)) is not None:
+        return day_phrase
     if match := _ISO_DATE.fullmatch(s):
         return _read_iso(s, match, shown, tz)
     return _read_calendar(s, shown, local=local, tz=tz)
+
+
+def _read_day_phrase(s: str, shown: str, *, local: datetime, tz: ZoneInfo) -> datetime | None:
+    """`tomorrow morning`, `today 15:00`, `fri 17:00`, `this friday`, `next fri eod`, `this afternoon`; else None.
+
+    A weekday alone (or after "this") is the next one whose time is still ahead: today while it is. "next" is the
+    first one after today, never today: on Monday 2 March "next friday" is Friday 6 March, on Friday 6 March it is
+    Friday 13 March."""
+    qualifier, _, rest = s.partition(" ")
+    if qualifier not in ("this", "next"):
+        qualifier, rest = "", s
+    if qualifier == "this" and rest in _DAY_PARTS:
+        return _local(local.date(), _DAY_PARTS[rest], tz)
+    word, _, rest = rest.partition(" ")
+    weekday = _weekday(word)
+    if weekday is None and (qualifier or word not in ("today", "tomorrow")):
+        if qualifier:
+            raise BadInput(f"I can't read '{shown}': '{qualifier}' goes with a weekday", example='due:"next fri 17:00"')
+        return None
+    clock = _read_clock(rest.removeprefix("at ").strip(), shown, bare_ok=word != "today")
+    if weekday is None:
+        return _local(local.date() + timedelta(days=1 if word == "tomorrow" else 0), clock, tz)
+    if qualifier == "next":
+        return _local(local.date() + relativedelta(days=1, weekday=weekday), clock, tz)
+    day = local.date() + relativedelta(weekday=weekday)
+    at = _local(day, clock, tz)
+    return at if at > local else _local(day + relativedelta(weeks=1), clock, tz)
 
 
 def _read_duration(s: str, shown: str) -> tuple[int, int, int, int]:
@@ -278,6 +324,10 @@ def _read_duration(s: str, shown: str) -> tuple[int, int, int, int]:
 
 
 def _read_clock(s: str, shown: str, *, bare_ok: bool) -> time:
+    if s in _DAY_PARTS:
+        return _DAY_PARTS[s]
+    if s in _END_OF_DAY_WORDS:
+        return _END_OF_DAY
     if not s:
         if bare_ok:
             return _DEFAULT_CLOCK
@@ -323,6 +373,8 @@ def _read_calendar(s: str, shown: str, *, local: datetime, tz: ZoneInfo) -> date
     clock = a.time() if a.hour == b.hour else _DEFAULT_CLOCK
     try:
         day = date(a.year if a.year == b.year else local.year, a.month, a.day)
+        if a.year != b.year and day < local.date():
+            day = day.replace(year=local.year + 1)  # "3 jan" typed in December is next January
     except ValueError:
         raise BadInput(f"'{shown}' is not a real date", example=_CALENDAR_EXAMPLE) from None
     return _local(day, clock, tz)

@@ -331,3 +331,103 @@ def test_without_business_hours_working_time_is_every_weekday_all_day() -> None:
     fri_1400 = utc(2026, 11, 27, 14, 0)
     assert weekdays.add(fri_1400, weekdays.amount(Every(business_days=1))) == utc(2026, 11, 30, 14, 0)
     assert weekdays.add(fri_1400, weekdays.amount(Every(timedelta(hours=36)))) == utc(2026, 12, 1, 2, 0)
+
+
+# Monday 2 March 2026, 09:00 in New York (EST, UTC-5): the console's `--start "2026-03-02 09:00"`.
+MON_0900_NEW_YORK = utc(2026, 3, 2, 14, 0)
+FRI_0900_NEW_YORK = utc(2026, 3, 6, 14, 0)
+
+
+def in_new_york(text: str, now: datetime = MON_0900_NEW_YORK) -> str:
+    return format_when(parse_when(text, now=now, tz=NEW_YORK), NEW_YORK)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("next friday 17:00", "Fri 6 Mar 2026 17:00 EST"),
+        ("this friday", "Fri 6 Mar 2026 09:00 EST"),
+        ("friday 17:00", "Fri 6 Mar 2026 17:00 EST"),
+        ("next mon", "Mon 9 Mar 2026 09:00 EDT"),  # never today
+        ("end of day", "Mon 2 Mar 2026 17:00 EST"),
+        ("EOD", "Mon 2 Mar 2026 17:00 EST"),
+        ("cob", "Mon 2 Mar 2026 17:00 EST"),
+        ("noon", "Mon 2 Mar 2026 12:00 EST"),
+        ("tomorrow morning", "Tue 3 Mar 2026 09:00 EST"),
+        ("tomorrow afternoon", "Tue 3 Mar 2026 14:00 EST"),
+        ("tomorrow evening", "Tue 3 Mar 2026 18:00 EST"),
+        ("tomorrow at noon", "Tue 3 Mar 2026 12:00 EST"),
+        ("this afternoon", "Mon 2 Mar 2026 14:00 EST"),
+        ("this evening", "Mon 2 Mar 2026 18:00 EST"),
+        ("fri eod", "Fri 6 Mar 2026 17:00 EST"),
+        ("next fri end of day", "Fri 6 Mar 2026 17:00 EST"),
+        ("in 4 months", "Thu 2 Jul 2026 09:00 EDT"),
+        ("1 month", "Thu 2 Apr 2026 09:00 EDT"),
+        ("1mo", "Thu 2 Apr 2026 09:00 EDT"),
+        ("12mo", "Tue 2 Mar 2027 09:00 EST"),
+        ("2w", "Mon 16 Mar 2026 09:00 EDT"),
+        ("in 2 weeks", "Mon 16 Mar 2026 09:00 EDT"),
+        ("1d4h", "Tue 3 Mar 2026 13:00 EST"),
+        ("1min", "Mon 2 Mar 2026 09:01 EST"),
+        ("5m", "Mon 2 Mar 2026 09:05 EST"),
+        ("in 3 business days", "Thu 5 Mar 2026 09:00 EST"),
+        ("next week", "Mon 9 Mar 2026 09:00 EDT"),
+        ("6 mar 17:00", "Fri 6 Mar 2026 17:00 EST"),
+        ("6 mar 2026 17:00", "Fri 6 Mar 2026 17:00 EST"),
+        ("2026-03-06T17:00", "Fri 6 Mar 2026 17:00 EST"),
+        ("2026-03-06T22:00Z", "Fri 6 Mar 2026 17:00 EST"),
+    ],
+)
+def test_phrases_people_type_read_from_monday_morning_in_new_york(text: str, expected: str) -> None:
+    assert in_new_york(text) == expected
+
+
+def test_next_friday_on_a_friday_is_a_week_on_and_friday_alone_is_today() -> None:
+    assert in_new_york("next friday 17:00", now=FRI_0900_NEW_YORK) == "Fri 13 Mar 2026 17:00 EDT"
+    assert in_new_york("friday 17:00", now=FRI_0900_NEW_YORK) == "Fri 6 Mar 2026 17:00 EST"
+    assert in_new_york("this friday 17:00", now=FRI_0900_NEW_YORK) == "Fri 6 Mar 2026 17:00 EST"
+
+
+def test_noon_after_noon_is_tomorrows() -> None:
+    assert in_new_york("noon", now=utc(2026, 3, 2, 18, 0)) == "Tue 3 Mar 2026 12:00 EST"
+
+
+def test_end_of_day_after_five_is_the_next_business_days() -> None:
+    fri_1800 = utc(2026, 3, 6, 23, 0)
+    assert in_new_york("end of day", now=fri_1800) == "Mon 9 Mar 2026 17:00 EDT"
+
+
+def test_a_date_without_the_year_already_gone_is_next_years() -> None:
+    dec_28 = utc(2026, 12, 28, 14, 0)
+    assert in_new_york("3 jan", now=dec_28) == "Sun 3 Jan 2027 09:00 EST"
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes", "months"),
+    [("1m", "one minute", "1mo for a month"), ("4m", "4 minutes", "4mo for 4 months"), ("in 2m", "2 minutes", "")],
+)
+def test_a_due_time_minutes_away_written_with_m_is_refused_with_both_readings(
+    text: str, minutes: str, months: str
+) -> None:
+    with pytest.raises(BadInput) as caught:
+        in_new_york(text)
+    n = text.removeprefix("in ").removesuffix("m")
+    assert f"'{text}' is {minutes}: write {n}min if you mean it" in str(caught.value)
+    assert months in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("13mo", "more than a year ahead"),
+        ("this morning", "in the past"),  # 09:00 is now
+        ("next month", "'next' goes with a weekday"),
+        ("next tomorrow", "'next' goes with a weekday"),
+        ("0mo", "no time at all"),
+        ("fri 5", "time of day"),
+        ("11/12", "can't read"),
+    ],
+)
+def test_ambiguous_or_out_of_range_phrases_are_refused(text: str, reason: str) -> None:
+    with pytest.raises(BadInput, match=reason):
+        in_new_york(text)
