@@ -22,6 +22,7 @@ from bot.commands import parse_timezone, ref_number
 from bot.config import Settings
 from bot.domain import INCIDENT_REF
 from bot.errors import BadInput, NotFound, PlaybookError, WarroomError
+from bot.when import parse_when
 
 DEFAULT_DB = Path("warroom.db")  # the embedded database of the default WARROOM_DATABASE_URL
 
@@ -107,14 +108,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _console_start(text: str | None, tz: str) -> datetime:
-    """`--start "2026-03-02 09:00"` in the console's zone (an ISO offset wins); the wall clock without it."""
+def _console_start(text: str | None, tz: str, *, now: datetime | None = None) -> datetime:
+    """`--start "2026-03-02 09:00"` in the console's zone (an ISO offset wins), or a due-time phrase from the wall
+    clock (`--start "next mon 09:00"`); the wall clock without it."""
+    wall = now or datetime.now(UTC).replace(second=0, microsecond=0)  # the wall clock, to the minute
     if text is None:
-        return datetime.now(UTC).replace(second=0, microsecond=0)  # the wall clock, to the minute
+        return wall
     try:
         start = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise BadInput(f"--start '{text[:40]}' is not a date and time", example='--start "2026-03-02 09:00"') from None
+        try:
+            return parse_when(text, now=wall, tz=ZoneInfo(tz))
+        except BadInput as err:
+            reason = f"--start '{text[:40]}' is not a date and time ({err.reason})"
+            raise BadInput(reason, example='--start "2026-03-02 09:00"') from None
     return start.replace(tzinfo=ZoneInfo(tz)) if start.tzinfo is None else start
 
 

@@ -159,10 +159,13 @@ def parse_when(
 
 
 def parse_duration(text: str) -> timedelta:
-    """Read `30m`, `4h`, `2d`, `1w` (also combined: `1h30m`) as a positive timedelta."""
+    """Read `30m`, `30min`, `4h`, `2d`, `1w` (also combined: `1h30m`; or said: `3 days`) as a positive timedelta."""
     shown = text.strip()
     _require_ascii_digits(shown, "1h30m")
-    weeks, days, hours, minutes = _read_duration(shown.lower(), shown)
+    s = " ".join(shown.lower().split())
+    if spoken := _SPOKEN.fullmatch(s):
+        s = f"{spoken[1]}{spoken[2][0]}"
+    weeks, days, hours, minutes = _read_duration(s, shown)
     try:
         return timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes)
     except OverflowError:

@@ -173,6 +173,10 @@ def test_naive_now_is_a_programming_error() -> None:
         ("1w", timedelta(days=7)),
         ("1h30m", timedelta(minutes=90)),
         (" 1D 2H ", timedelta(hours=26)),
+        ("30min", timedelta(minutes=30)),
+        ("3 days", timedelta(days=3)),
+        ("2 weeks", timedelta(weeks=2)),
+        ("in 2 hours", timedelta(hours=2)),
     ],
 )
 def test_duration_reads_units(text: str, expected: timedelta) -> None:
