@@ -179,7 +179,8 @@ def help_message(verb: str | None = None) -> Message:
         "Warroom: run a customer crisis from one channel",
         Bullets(lines),
         Section.of(
-            'Times: 30m, 4h, 2d, 3bd, eod, "tomorrow 09:00", "fri 17:00", 2026-11-25T10:00.'
+            'Times: 30min, 4h, 2d, 3bd, 1mo, eod, noon, "tomorrow morning", "next fri 17:00", "in 4 months",'
+            " 2026-11-25T10:00 (1m is refused: 1min or 1mo?)."
             " Inside a war room the incident is implied; elsewhere name it: status INC-42."
         ),
     )

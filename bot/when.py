@@ -1,8 +1,8 @@
 """People's times: `30m`, `3bd`, `1mo`, `eod`, `next fri 17:00`, `tomorrow morning`, ISO 8601 — in an incident's zone.
 
 `parse_when` is the one reader of a due time; absolute dates go through dateutil, the spoken phrases around them
-(weekdays, parts of the day, durations from now) through the small grammar below. The phrase table lives in
-docs/TIMES.md."""
+(weekdays, parts of the day, durations from now) through the small grammar below. The README's table of times
+(under Commands) lists every phrase and the ambiguous ones refused; keep it in step."""
 
 from __future__ import annotations
 
@@ -293,6 +293,8 @@ def _read_day_phrase(s: str, shown: str, *, local: datetime, tz: ZoneInfo) -> da
     A weekday alone (or after "this") is the next one whose time is still ahead: today while it is. "next" is the
     first one after today, never today: on Monday 2 March "next friday" is Friday 6 March, on Friday 6 March it is
     Friday 13 March."""
+    if s == "tonight":
+        s = "this evening"
     qualifier, _, rest = s.partition(" ")
     if qualifier not in ("this", "next"):
         qualifier, rest = "", s

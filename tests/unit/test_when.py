@@ -363,6 +363,7 @@ def in_new_york(text: str, now: datetime = MON_0900_NEW_YORK) -> str:
         ("tomorrow at noon", "Tue 3 Mar 2026 12:00 EST"),
         ("this afternoon", "Mon 2 Mar 2026 14:00 EST"),
         ("this evening", "Mon 2 Mar 2026 18:00 EST"),
+        ("tonight", "Mon 2 Mar 2026 18:00 EST"),
         ("fri eod", "Fri 6 Mar 2026 17:00 EST"),
         ("next fri end of day", "Fri 6 Mar 2026 17:00 EST"),
         ("in 4 months", "Thu 2 Jul 2026 09:00 EDT"),
@@ -430,6 +431,7 @@ def test_a_due_time_minutes_away_written_with_m_is_refused_with_both_readings(
         ("0mo", "no time at all"),
         ("fri 5", "time of day"),
         ("11/12", "can't read"),
+        ("midnight", "can't read"),
     ],
 )
 def test_ambiguous_or_out_of_range_phrases_are_refused(text: str, reason: str) -> None:
