@@ -23,6 +23,7 @@ from bot.config import Settings
 from bot.domain import INCIDENT_REF
 from bot.errors import BadInput, NotFound, PlaybookError, WarroomError
 from bot.when import parse_when
+from bot.words import count
 
 DEFAULT_DB = Path("warroom.db")  # the embedded database of the default WARROOM_DATABASE_URL
 
@@ -267,7 +268,7 @@ async def _tick(settings: Settings, args: argparse.Namespace) -> int:
     clock = SimClock(at)
     async with running(settings, chat=console_chat(sys.stdout, clock, settings.timezone), clock=clock) as app:
         fired = await app.engine.tick()
-    print(f"{fired} reminder(s) fired at {at.isoformat()}")
+    print(f"{count(fired, 'reminder')} fired at {at.isoformat()}")
     return 0
 
 

@@ -19,6 +19,7 @@ from bot.summary import write_summary
 from bot.updates import COMMITMENT
 from bot.vendors import CHASE, VendorDesk
 from bot.when import format_duration
+from bot.words import count
 
 WATCH = "watch"  # `resolve … watch:3d`: at its end, comms confirms with the customer that all is well
 
@@ -49,7 +50,7 @@ class ClosingDesk:
                 person(inv),
                 words
                 + (f"; outcome: {cmd.outcome}" if cmd.outcome else "")
-                + (f"; {stopped} pending reminder(s) stopped" if stopped else ""),
+                + (f"; {count(stopped, 'pending reminder')} stopped" if stopped else ""),
                 {"unresolved": cmd.unresolved is not None},
             )
             head, details = await write_summary(store, incident, now=now, cadence=self._cadence(incident))
@@ -143,11 +144,11 @@ class ClosingDesk:
                 await restart(ACTION_DUE, a.number, a.due)
                 reminders += 1
         back = [
-            f"{n} {what}"
+            count(n, what)
             for n, what in (
-                (chases, "follow-up chase(s)"),
-                (watches, "promise watch(es)"),
-                (reminders, "action item reminder(s)"),
+                (chases, "follow-up chase"),
+                (watches, "promise watch"),
+                (reminders, "action item reminder"),
             )
             if n
         ]

@@ -24,6 +24,7 @@ from bot.store import Database, Store
 from bot.store.inbox import applying
 from bot.store.outbox import PENDING, REFUSED, SENT, SHORT
 from bot.voice.compose import Voice
+from bot.words import count
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,9 @@ class Desk:
                 log.warning("could not post part of a message in %s: %s", incident.room_name, err)
                 missing += 1
         if missing:
-            said = f"{said + '; ' if said else ''}{missing} of its {len(rest)} continuation(s) could not be posted"
+            said = (
+                f"{said + '; ' if said else ''}{missing} of its {count(len(rest), 'continuation')} could not be posted"
+            )
         return Posted(ref, said)
 
     async def deliver_owed(self) -> None:

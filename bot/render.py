@@ -13,6 +13,7 @@ from bot.commands import HELP
 from bot.domain import SEVERITY_MEANING, ActionItem, Incident, Person, ResponderRecord, RoleAssignment
 from bot.playbooks import Playbook
 from bot.when import format_duration, format_when
+from bot.words import count
 
 PUBLIC_VERBS = tuple(HELP)
 # What a terminal acts on. Whole ANSI sequences first (CSI `ESC [ 31 m`, and OSC `ESC ] 0;title BEL` and its kin
@@ -166,7 +167,7 @@ def incident_list(incidents: Sequence[Incident], now: datetime) -> Message:
         + f", open {format_duration(now - i.opened_at)}"
         for i in incidents
     )
-    return info(f"{len(incidents)} incident(s) not closed", Bullets(lines))
+    return info(f"{count(len(incidents), 'incident')} not closed", Bullets(lines))
 
 
 def help_message(verb: str | None = None) -> Message:

@@ -8,8 +8,10 @@ from datetime import datetime, timedelta
 from statistics import mean
 
 from bot.chat import Bullets, Message, Section
+from bot.figures import answer_time, asked_at
 from bot.followups import TEAM, FollowUp
 from bot.when import format_duration
+from bot.words import count, times
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,8 @@ def vendor_scores(
 
     Asks of our own teams and root causes we own are not a vendor's; a vendor ticket several incidents waited on
     counts once (its copies are left out), but every push of a root-cause analysis counts. ``emailed`` is when
-    Warroom first emailed a follow-up: the vendor's response time runs from that email."""
+    Warroom first emailed a follow-up: the vendor's answer time (bot.figures.answer_time) runs from that email."""
     emailed = emailed or {}
-
-    def asked(f: FollowUp) -> datetime:
-        sent = emailed.get((f.incident, f.number))
-        return sent if sent is not None and (f.heard_at is None or sent <= f.heard_at) else f.asked_at
 
     by_vendor: dict[str, list[FollowUp]] = {}
     pushes: dict[str, int] = {}
@@ -60,8 +58,8 @@ def vendor_scores(
             by_vendor.setdefault(f.vendor, []).append(f)
     scores = []
     for vendor, fs in by_vendor.items():
-        waits = [f.heard_at - asked(f) for f in fs if f.heard_at]
-        silences = [(f.closed_at or now) - asked(f) for f in fs if f.heard_at is None]
+        waits = [w for f in fs if (w := answer_time(f, emailed)) is not None]
+        silences = [(f.closed_at or now) - asked_at(f, emailed) for f in fs if f.heard_at is None]
         receipts = [f.received_at - f.asked_at for f in fs if f.received_at]
         scores.append(
             VendorScore(
@@ -97,12 +95,17 @@ def scorecard_message(scores: list[VendorScore]) -> Message:
         return Message("No vendor follow-ups yet.", (Section.of("The scorecard fills as `vendor` asks are made."),))
     lines = tuple(
         f"{i}. {s.vendor}: hears back in {_d(s.mean_hear_back)}, delivers in {_d(s.mean_receive)}; "
-        f"{s.asks} ask(s), {s.received} received, {s.open} open, {s.chases} chase(s), {s.escalations} escalation(s), "
+        f"{count(s.asks, 'ask')}, {s.received} received, {s.open} open, {count(s.chases, 'chase')}, "
+        f"{count(s.escalations, 'escalation')}, "
         f"rung {s.top_rung} reached"
-        + (f", slipped its date {s.slips}×" if s.slips else "")
-        + (f", Plan B {s.plan_bs}×" if s.plan_bs else "")
-        + (f", pushed its root-cause analysis onto others {s.pushes}×" if s.pushes else "")
-        + (f", never answered {s.never_heard}× (longest silence {_d(s.longest_silence)})" if s.never_heard else "")
+        + (f", slipped its date {times(s.slips)}" if s.slips else "")
+        + (f", Plan B {times(s.plan_bs)}" if s.plan_bs else "")
+        + (f", pushed its root-cause analysis onto others {times(s.pushes)}" if s.pushes else "")
+        + (
+            f", never answered {times(s.never_heard)} (longest silence {_d(s.longest_silence)})"
+            if s.never_heard
+            else ""
+        )
         for i, s in enumerate(scores, 1)
     )
     return Message("Vendor scorecard, slowest to answer first", (Bullets(lines),))

@@ -11,7 +11,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot import commands as c
-from bot import render
+from bot import figures, render
 from bot.actions import ACTION_DUE, ActionDesk
 from bot.answers import Answers
 from bot.asks import AskDesk
@@ -47,6 +47,7 @@ from bot.tokens import is_api_user
 from bot.updates import COMMITMENT, UPDATE_DUE, CustomerDesk
 from bot.vendors import CHASE, VendorDesk, follow_up_lines, shown_due
 from bot.when import format_duration, format_when, parse_when
+from bot.words import count
 
 log = logging.getLogger(__name__)
 DEFAULT_SEVERITY = 3
@@ -423,7 +424,7 @@ class Warroom:
             lines = [
                 f"Owned by {owner} (owner {r.owner.name}), tracked as {r.ref}"
                 + (f" ({r.reference})" if r.reference else "")
-                + f": due {shown_due(r, incident)}, {state}; chased every {r.every}, {r.chases} chase(s)"
+                + f": due {shown_due(r, incident)}, {state}; chased every {r.every}, {count(r.chases, 'chase')}"
             ]
             lines += [f"⚠ pushed onto {pushed_onto(p)} {render.when(p.at, incident)}: {p.what}" for p in r.pushes]
             lines += [
@@ -461,7 +462,8 @@ class Warroom:
         if owed:
             blocks.append(
                 Section.of(
-                    f"⚠ {owed} post(s) for this room are waiting to be delivered (since "
+                    f"⚠ {count(owed, 'post')} for this room {'is' if owed == 1 else 'are'} waiting to be delivered "
+                    f"(since "
                     f"{render.when(since, incident)}): the chat platform refused or could not be reached;"
                     " I keep trying."
                 )
@@ -692,10 +694,7 @@ class Warroom:
 
     async def _scorecard(self, cmd: c.ShowScorecard, inv: Invocation) -> Reply:
         async with self.core.db.read() as store:
-            emailed: dict[tuple[int, int], datetime] = {}
-            for m in await store.mails():  # the real ask: the first email the vendor got
-                if m.follow_up is not None and m.sent_at is not None:
-                    emailed.setdefault((m.incident, m.follow_up), m.sent_at)
+            emailed = figures.first_emails(await store.mails())  # the real ask: the first email the vendor got
             scores = vendor_scores(await store.follow_ups(), now=self.desk.now, emailed=emailed)
         if cmd.vendor:
             wanted = cmd.vendor.lower()

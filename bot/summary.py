@@ -5,19 +5,30 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.chat import Block, Bullets, Fields, Message, Section, Strong, Tone
 from bot.customer import Commitment, CommitmentState, CustomerUpdate
 from bot.domain import ActionItem, EventKind, Incident, TimelineEvent
+from bot.figures import (
+    answer_time,
+    cost_of_impact,
+    due_times,
+    first_emails,
+    impact_duration,
+    longest_silence,
+    silences,
+    switched_playbook,
+)
 from bot.followups import TEAM, FollowUp, earlier_root_causes, pushed_onto, root_cause, routes
 from bot.mail.figures import email_findings, follow_up_figures
 from bot.render import money, printable
 from bot.store import Store
 from bot.voice.compose import says
 from bot.when import format_duration, format_when
+from bot.words import count, times
 
 KEY_EVENTS = {
     EventKind.OPENED,
@@ -44,7 +55,6 @@ KEY_EVENTS = {
 }
 SLOW_WAR_ROOM = timedelta(minutes=15)
 STAKES_LATE = timedelta(hours=1)  # stakes stated later than this were not there when the room was staffed
-_MICROSECONDS_PER_HOUR = Decimal(3_600_000_000)
 # Markdown that acts wherever it stands in a line: emphasis and code, links and images (`[`, `]`), autolinks and
 # HTML (`<`), GFM strikethrough and table cells, a heading's closing `#`; `\` so that none of these escapes undo.
 _MD_INLINE = re.compile(r"([\\`*_~\[\]<>#|])")
@@ -72,7 +82,9 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
     end = incident.resolved_at or incident.closed_at
     duration = end - incident.opened_at if end else None
     resolved_in = incident.resolved_at - incident.opened_at if incident.resolved_at else None
-    cost = cost_of_impact(incident.cost_per_hour, duration) if incident.cost_per_hour and duration else None
+    impact = impact_duration(incident.opened_at, timeline, end) if end else None
+    cost = cost_of_impact(incident.cost_per_hour, impact) if incident.cost_per_hour and impact is not None else None
+    emailed = first_emails(await store.mails(n))
     peak = min([incident.severity, *_severities(timeline)])
     figures: dict[str, Any] = {
         "time_to_war_room_minutes": _minutes(
@@ -88,9 +100,8 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
         "commitments_kept": sum(p.state is CommitmentState.KEPT for p in promises),
         "commitments_missed": sum(p.state is CommitmentState.MISSED for p in promises),
     }
-    silences = _silences(incident, timeline, updates, cadence)
-    longest = max(silences, key=lambda g: g["minutes"], default=None)
-    figures["longest_silence"] = longest
+    gaps = silences(incident, timeline, [u.at for u in updates], cadence)
+    figures["longest_silence"] = longest_silence(gaps)
     late = {
         int(e.data["commitment"]): e
         for e in timeline
@@ -114,7 +125,7 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
         }
         for b in bad_news
     ]
-    follow_up_data = [_follow_up(f) for f in follow_ups]
+    follow_up_data = [_follow_up(f, emailed) for f in follow_ups]
     follow_up_figures(timeline, follow_up_data)
     return {
         "incident": incident.ref,
@@ -130,6 +141,7 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
         "resolved_at": _iso(incident.resolved_at),
         "closed_at": _iso(incident.closed_at),
         "duration_minutes": _minutes(duration),
+        "impact_minutes": _minutes(impact),
         "impact": incident.impact,
         "cost_per_hour": str(incident.cost_per_hour) if incident.cost_per_hour is not None else None,
         "revenue_at_risk": str(incident.revenue_at_risk) if incident.revenue_at_risk is not None else None,
@@ -138,7 +150,7 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
         "timeline": [
             {"at": e.at.isoformat(), "kind": e.kind.value, "by": e.actor.name if e.actor else None, "text": e.text}
             for e in timeline
-            if e.kind in KEY_EVENTS or _switched_playbook(e)
+            if e.kind in KEY_EVENTS or switched_playbook(e)
         ],
         "figures": figures,
         "follow_ups": follow_up_data,
@@ -149,7 +161,7 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
         + close_findings(incident, timeline)
         + vendor_findings(follow_ups)
         + email_findings(timeline)
-        + customer_findings(silences, commitments, latencies, incident)
+        + customer_findings(gaps, commitments, latencies, incident)
         + left_behind(incident, follow_ups, commitments, actions),
         "lessons": [{"ref": x.ref, "text": x.text, "by": x.author.name} for x in lessons],
         "action_items": [
@@ -178,6 +190,8 @@ def _root_cause(follow_ups: list[FollowUp]) -> dict[str, Any] | None:
         "reference": r.reference,
         "asked_at": _iso(r.asked_at),
         "due": _iso(r.due),
+        "first_due": _iso(r.first_due),  # the date it was asked for; "due" is the latest one given
+        "slips": r.slips,
         "heard_at": _iso(r.heard_at),
         "delivered_at": _iso(r.received_at),
         "state": r.state.value,
@@ -218,9 +232,12 @@ def left_behind(
     if r is None:
         found.append("Nobody was named to own the root cause (`rca <vendor|us> due:…`): it was never asked for.")
     elif r.received_at is None:
+        tz = ZoneInfo(incident.timezone)
+        due = due_times(r)
+        first = f", first due {format_when(due.first, tz)}" if due.moved else ""
         found.append(
             f"The root cause was never delivered: {'we' if r.vendor == 'us' else r.vendor} owned it ({r.ref}, "
-            f"due {format_when(r.due, ZoneInfo(incident.timezone))}, {r.chases} chase(s))."
+            f"due {format_when(due.last, tz)}{first}, {count(r.chases, 'chase')})."
         )
     for g in [*earlier_root_causes(follow_ups), *([r] if r else [])]:  # a push stays a finding after a move
         for p in g.pushes:
@@ -233,17 +250,7 @@ def left_behind(
     return found
 
 
-def cost_of_impact(cost_per_hour: Decimal, duration: timedelta) -> Decimal:
-    """Cost per hour times the duration, to the unit, for any amount: never Decimal's InvalidOperation."""
-    microseconds = Decimal(duration // timedelta(microseconds=1))
-    # The default context (28 digits) cannot quantize 10^29 an hour times a duration: size the context to the
-    # product, with room to spare for the fraction that rounding reads.
-    context = Context(prec=max(28, cost_per_hour.adjusted() + microseconds.adjusted() + 20), rounding=ROUND_HALF_EVEN)
-    cost = context.divide(context.multiply(cost_per_hour, microseconds), _MICROSECONDS_PER_HOUR)
-    return cost.quantize(Decimal(1), context=context)
-
-
-def _follow_up(f: FollowUp) -> dict[str, Any]:
+def _follow_up(f: FollowUp, emailed: Mapping[tuple[int, int], datetime]) -> dict[str, Any]:
     reached = f.ladder[min(f.rung, len(f.ladder) - 1)] if f.ladder else None
     return {
         "ref": f.ref,
@@ -260,7 +267,7 @@ def _follow_up(f: FollowUp) -> dict[str, Any]:
         "slips": f.slips,
         "heard_at": _iso(f.heard_at),
         "received_at": _iso(f.received_at),
-        "time_to_hear_back_minutes": _minutes(f.heard_at - f.asked_at if f.heard_at else None),
+        "time_to_hear_back_minutes": _minutes(answer_time(f, emailed)),  # the vendor answer time, as everywhere
         "time_to_receive_minutes": _minutes(f.received_at - f.asked_at if f.received_at else None),
         "chases": f.chases,
         "escalations": f.escalations,
@@ -270,70 +277,6 @@ def _follow_up(f: FollowUp) -> dict[str, Any]:
         "plan_b": f.plan_b_at is not None,
         "known_vendor": f.known_vendor,
     }
-
-
-def _severity_at(timeline: list[TimelineEvent], at: datetime, default: int) -> int:
-    severity = default
-    for e in timeline:
-        if e.at > at:
-            break
-        if e.kind is EventKind.OPENED and "severity" in e.data:
-            severity = int(e.data["severity"])
-        elif e.kind is EventKind.SEVERITY and "to" in e.data:
-            severity = int(e.data["to"])
-    return severity
-
-
-def _switched_playbook(e: TimelineEvent) -> bool:
-    return e.kind is EventKind.CHANGED and "cadence_before" in e.data
-
-
-def _cadence_at(
-    timeline: list[TimelineEvent], at: datetime, current: Mapping[int, timedelta]
-) -> Mapping[int, timedelta]:
-    """The cadence of the playbook in force at ``at``: the one the first later `set playbook:` switched away from."""
-    for e in timeline:
-        if e.at > at and _switched_playbook(e):
-            return {int(s): timedelta(seconds=float(v)) for s, v in e.data["cadence_before"].items()}
-    return current
-
-
-def _silences(
-    incident: Incident, timeline: list[TimelineEvent], updates: list[CustomerUpdate], cadence: Mapping[int, timedelta]
-) -> list[dict[str, Any]]:
-    """Every stretch the customer heard nothing, from opening to resolution (or close), each measured against
-    the cadence in force at each moment of it: a gap overruns when, at some moment, the time since the last word
-    passed the cadence of the severity at that moment."""
-    end = incident.resolved_at or incident.closed_at
-    points = [incident.opened_at, *(u.at for u in updates if end is None or u.at <= end)]
-    if end is not None:
-        points.append(end)
-    changes = [e.at for e in timeline if e.kind is EventKind.SEVERITY or _switched_playbook(e)]
-    gaps = []
-    for start, stop in zip(points, points[1:], strict=False):
-        cuts = [start, *(t for t in changes if start < t < stop), stop]
-        worst: tuple[timedelta, int, timedelta | None] | None = None
-        for seg_start, seg_end in zip(cuts, cuts[1:], strict=False):
-            severity = _severity_at(timeline, seg_start, incident.severity)
-            limit = _cadence_at(timeline, seg_start, cadence).get(severity)
-            if limit is None:
-                continue
-            over = (seg_end - start) - limit  # the silence at the end of this stretch, against its cadence
-            if worst is None or over > worst[0]:
-                worst = (over, severity, limit)
-        severity = worst[1] if worst else _severity_at(timeline, start, incident.severity)
-        limit = worst[2] if worst else cadence.get(severity)
-        gaps.append(
-            {
-                "from": _iso(start),
-                "to": _iso(stop),
-                "minutes": _minutes(stop - start),
-                "severity": severity,
-                "cadence_minutes": _minutes(limit),
-                "over_minutes": _minutes(max(worst[0], timedelta(0))) if worst else 0.0,
-            }
-        )
-    return gaps
 
 
 def _commitment(p: Commitment, updates: list[CustomerUpdate], late: TimelineEvent | None) -> dict[str, Any]:
@@ -365,11 +308,14 @@ def customer_findings(
     if over:
         worst = max(over, key=lambda g: g["over_minutes"])
         tz = ZoneInfo(incident.timezone)
+        # the stretch that ran past its cadence: the whole gap, or (where the cadence changed) the worst part of it
+        past = max(worst.get("stretches") or [worst], key=lambda s: s["over_minutes"])
+        until = f" until {_at(past['to'], tz)}" if worst.get("stretches") else ""
         found.append(
             f"Silence longer than the cadence: the customer heard nothing for "
             f"{format_duration(timedelta(minutes=worst['minutes']))} (cadence "
-            f"{format_duration(timedelta(minutes=worst['cadence_minutes']))} at severity {worst['severity']}), from "
-            f"{_at(worst['from'], tz)} to {_at(worst['to'], tz)}"
+            f"{format_duration(timedelta(minutes=past['cadence_minutes']))} at severity {past['severity']}{until}), "
+            f"from {_at(worst['from'], tz)} to {_at(worst['to'], tz)}"
             + (f"; {len(over)} silences in all ran past the cadence." if len(over) > 1 else ".")
         )
     for c in commitments:
@@ -389,9 +335,8 @@ def customer_findings(
     untold = [b for b in latencies if b["told_at"] is None and b.get("moot_at") is None]
     if untold:
         found.append(
-            f"{len(untold)} piece(s) of bad news were never told to the customer: "
-            + "; ".join(f"{b['ref']} {b['what']}" for b in untold[:3])
-            + ("…" if len(untold) > 3 else ".")
+            f"{count(len(untold), 'piece')} of bad news {'was' if len(untold) == 1 else 'were'} never told to the "
+            "customer: " + "; ".join(f"{b['ref']} {b['what']}" for b in untold[:3]) + ("…" if len(untold) > 3 else ".")
         )
     return found
 
@@ -409,8 +354,10 @@ def vendor_findings(follow_ups: list[FollowUp]) -> list[str]:
             found.append(f"{f.vendor} is in no playbook: we had no contact ladder and no Plan B for it.")
         elif len(paths) <= 1:
             found.append(
-                f"{f.vendor} is a single contact path: all {len(f.ladder)} rung(s) of its ladder go through "
-                f"{next(iter(paths), f.vendor)}; there was no second route to what we needed."
+                f"{f.vendor} is a single contact path: "
+                + ("its one rung goes" if len(f.ladder) == 1 else f"all {len(f.ladder)} rungs of its ladder go")
+                + " through "
+                + f"{next(iter(paths), f.vendor)}; there was no second route to what we needed."
             )
     for f in follow_ups:
         top = f.ladder[-1] if f.ladder else None
@@ -473,10 +420,10 @@ def _findings(incident: Incident, timeline: list[TimelineEvent], figures: dict[s
     if minutes is not None and minutes > SLOW_WAR_ROOM.total_seconds() / 60:
         found.append(f"The war room took {minutes:.0f} minutes to open.")
     if figures["reopened"]:
-        found.append(f"The incident was reopened {figures['reopened']} time(s): a fix was declared before it held.")
+        found.append(f"The incident was reopened {times(figures['reopened'])}: a fix was declared before it held.")
     if figures["responders_not_found"]:
         found.append(
-            f"{figures['responders_not_found']} playbook responder(s) could not be found: update the playbook."
+            f"{count(figures['responders_not_found'], 'playbook responder')} could not be found: update the playbook."
         )
     return found
 
@@ -535,8 +482,9 @@ def to_messages(data: dict[str, Any]) -> tuple[Message, Message]:
     tz = ZoneInfo(data["timezone"])
     where = f"the whole summary, as Markdown or JSON: `warroom summary {data['incident']}`"
     counts = (
-        f"{len(data['timeline'])} key events, {len(data['follow_ups'])} vendor follow-ups, "
-        f"{len(data['findings'])} findings, {len(data['lessons'])} lessons, {len(data['action_items'])} action items"
+        f"{count(len(data['timeline']), 'key event')}, {count(len(data['follow_ups']), 'vendor follow-up')}, "
+        f"{count(len(data['findings']), 'finding')}, {count(len(data['lessons']), 'lesson')}, "
+        f"{count(len(data['action_items']), 'action item')}"
     )
     head = Message(
         f"Lessons learned · {data['incident']} · {data['title']}",
@@ -592,8 +540,8 @@ def _root_cause_lines(data: dict[str, Any], tz: ZoneInfo, user: Callable[[str], 
     lines = [
         f"Owner: {owner} ({user(r['owner_person'])}), {r['ref']}: {user(r['ask'])}"
         + (f" ({user(r['reference'])})" if r["reference"] else ""),
-        f"Asked {_at(r['asked_at'], tz)}, due {_at(r['due'], tz)}; heard back: {_at(r['heard_at'], tz)}; "
-        f"delivered: {_at(r['delivered_at'], tz) if r['delivered_at'] else 'never'}; {r['chases']} chase(s)",
+        f"Asked {_at(r['asked_at'], tz)}, {_due(r, tz)}; heard back: {_at(r['heard_at'], tz)}; "
+        f"delivered: {_at(r['delivered_at'], tz) if r['delivered_at'] else 'never'}; {count(r['chases'], 'chase')}",
     ]
     pushed = [
         f"Pushed onto {'the customer' if p['onto'] == 'customer' else 'us'} {_at(p['at'], tz)}: {user(p['what'])}"
@@ -603,7 +551,8 @@ def _root_cause_lines(data: dict[str, Any], tz: ZoneInfo, user: Callable[[str], 
     for b in r.get("before", []):
         lines.append(
             f"Before: {'us' if b['owner'] == 'us' else user(b['owner'])}, {b['ref']}, asked {_at(b['asked_at'], tz)}"
-            f" until {_at(b['until'], tz)}; {b['chases']} chase(s)" + (f" — {user(b['why'])}" if b["why"] else "")
+            f" until {_at(b['until'], tz)}; {count(b['chases'], 'chase')}"
+            + (f" — {user(b['why'])}" if b["why"] else "")
         )
         lines += [
             f"Pushed onto {'the customer' if p['onto'] == 'customer' else 'us'} {_at(p['at'], tz)} by "
@@ -640,7 +589,7 @@ def _follow_up_line(f: dict[str, Any], tz: ZoneInfo, user: Callable[[str], str] 
         f"- {f['ref']} {user(f['vendor'])}: {user(f['ask'])}"
         + (f" ({user(f['reference'])})" if f["reference"] else "")
         + f" — asked {_at(f['asked_at'], tz)}, {_due(f, tz)}, {took('heard back', f['time_to_hear_back_minutes'])}, "
-        + f"{took('received', f['time_to_receive_minutes'])}; {f['chases']} chase(s), "
+        + f"{took('received', f['time_to_receive_minutes'])}; {count(f['chases'], 'chase')}, "
         + f"rung {f['rung_reached']} of {f['ladder_length']}"
         + (f" ({user(f['contact_reached'])})" if f["contact_reached"] else "")
         + (", Plan B" if f["plan_b"] else "")
@@ -663,7 +612,7 @@ def _due(f: dict[str, Any], tz: ZoneInfo) -> str:
     first = f.get("first_due") or f["due"]  # a summary stored before first due times were kept
     if first == f["due"]:
         return f"due {_at(f['due'], tz)}"
-    slips = f", {f['slips']} slip(s)" if f.get("slips") else ""
+    slips = f", {count(f['slips'], 'slip')}" if f.get("slips") else ""
     return f"due {_at(f['due'], tz)} (first due {_at(first, tz)}{slips})"
 
 
@@ -684,7 +633,14 @@ def _header(data: dict[str, Any], tz: ZoneInfo, user: Callable[[str], str] = _sa
         ("Impact", user(data["impact"]) if data["impact"] else "not stated"),
         (
             "Cost of impact",
-            f"{money(Decimal(cost))} ({money(Decimal(data['cost_per_hour']))}/h)" if cost else "not stated",
+            f"{money(Decimal(cost))} ({money(Decimal(data['cost_per_hour']))}/h"
+            + (
+                f" over {format_duration(timedelta(minutes=data['impact_minutes']))} of impact)"
+                if data.get("impact_minutes") is not None  # a summary stored before the impact was measured
+                else ")"
+            )
+            if cost
+            else "not stated",
         ),
         ("Revenue at risk", money(Decimal(data["revenue_at_risk"])) if data["revenue_at_risk"] else "not stated"),
     ]
@@ -707,21 +663,39 @@ def _figures(data: dict[str, Any]) -> list[tuple[str, str]]:
         ("Reopened", str(f["reopened"])),
         ("Time to first customer update", mins(f["time_to_first_update_minutes"])),
         ("Customer updates sent", str(f["updates_sent"])),
-        (
-            "Longest silence",
-            (
-                f"{mins(f['longest_silence']['minutes'])} against a "
-                f"{mins(f['longest_silence']['cadence_minutes'])} cadence"
-            )
-            if f["longest_silence"]
-            else "—",
-        ),
+        ("Longest silence", _silence(f["longest_silence"]) if f["longest_silence"] else "—"),
         (
             "Commitments kept / missed",
             f"{f['commitments_kept']} / {f['commitments_missed']}"
             + (f" ({late} of them delivered late)" if (late := f.get("commitments_delivered_late")) else ""),
         ),
     ]
+
+
+def _silence(gap: dict[str, Any]) -> str:
+    """How long the customer heard nothing, against the cadence in force: stretch by stretch where it changed."""
+
+    def mins(v: float | None) -> str:
+        return format_duration(timedelta(minutes=v)) if v is not None else "—"
+
+    def against(s: dict[str, Any]) -> str:
+        over = f"{mins(s['over_minutes'])} over" if s["over_minutes"] else "within it"
+        return f"{mins(s['cadence_minutes'])} cadence, {over}"
+
+    stretches = gap.get("stretches") or []
+    if not stretches:
+        return f"{mins(gap['minutes'])} against a {mins(gap['cadence_minutes'])} cadence"
+    parts = [
+        f"{mins(_span(s))} at severity {s['severity']} ({against(s)})"
+        if s["cadence_minutes"] is not None
+        else f"{mins(_span(s))} at severity {s['severity']} (no cadence)"
+        for s in stretches
+    ]
+    return f"{mins(gap['minutes'])}: " + ", then ".join(parts)
+
+
+def _span(stretch: dict[str, Any]) -> float:
+    return (datetime.fromisoformat(stretch["to"]) - datetime.fromisoformat(stretch["from"])).total_seconds() / 60
 
 
 def _at(iso: str | None, tz: ZoneInfo) -> str:

@@ -21,6 +21,7 @@ from bot.reminders import Reminder
 from bot.store import Store
 from bot.updates import CustomerDesk
 from bot.when import Every, format_duration, parse_duration, parse_when
+from bot.words import count, plural, times
 
 CHASE = "follow_up"
 MAX_NAME_WORDS = 6  # the longest vendor name (or alias) looked for among unquoted words
@@ -88,13 +89,18 @@ def next_step(f: FollowUp, incident: Incident) -> str:
     left = max(f.escalate_after - f.unanswered, 0)
     climb = f.climb_by()
     if climb is None:
-        return f"{left} more unanswered reminder(s) before Plan B." if left else "Next reminder posts Plan B."
+        return (
+            f"{left} more {plural('unanswered reminder', left)} before Plan B."
+            if left
+            else "Next reminder posts Plan B."
+        )
     if not left:
         return "Next reminder escalates it."
     above = f.ladder[f.rung + 1]
     return (
         f"It climbs to {above.name}" + (f" ({above.role})" if above.role else "")
-        + f" after {left} more unanswered reminder(s), and by {render.when(climb, incident)} at the latest."
+        + f" after {left} more {plural('unanswered reminder', left)},"
+        + f" and by {render.when(climb, incident)} at the latest."
     )  # fmt: skip
 
 
@@ -102,7 +108,7 @@ def shown_due(f: FollowUp, incident: Incident) -> str:
     """Its due time as the war room reads it: the current one, and the first beside it once the date moved."""
     if f.first_due == f.due:
         return render.when(f.due, incident)
-    slips = f", {f.slips} slip(s)" if f.slips else ""
+    slips = f", {count(f.slips, 'slip')}" if f.slips else ""
     return f"{render.when(f.due, incident)} (first due {render.when(f.first_due, incident)}{slips})"
 
 
@@ -116,13 +122,13 @@ def escalation_draft(f: FollowUp, incident: Incident, previous: LadderRung | Non
     asked, first = render.when(f.asked_at, incident), render.when(f.first_due, incident)
     customer = f"Our customer {incident.customer}" if incident.customer else "Our customer"
     moved = (
-        f" The date has slipped {f.slips} time(s) since; it is now {render.when(f.due, incident)}." if f.slips else ""
+        f" The date has slipped {times(f.slips)} since; it is now {render.when(f.due, incident)}." if f.slips else ""
     )
     if previous is not None and previous.holds == OWNER:
-        chased = f" {f.owner.name} has chased {f.vendor} {f.chases} time(s) without an answer."
+        chased = f" {f.owner.name} has chased {f.vendor} {times(f.chases)} without an answer."
     elif f.chases:
         through = f" through {previous.name}" if previous else ""
-        chased = f" We have chased {f.chases} time(s){through} without an answer."
+        chased = f" We have chased {times(f.chases)}{through} without an answer."
     else:
         chased = ""
     return (
@@ -164,7 +170,7 @@ def escalation_message(
         f"{render.when(f.due, incident)}: slip {f.slips} since it was first due {render.when(f.first_due, incident)}."
         if slipped_from
         else f" — {f.waits_on} has not answered since {render.when(f.last_heard_at or f.asked_at, incident)}"
-        f" ({f.chases} chase(s))."
+        f" ({count(f.chases, 'chase')})."
     )
     to = f"{contact.name}" + (f" ({contact.role})" if contact.role else "") if contact else "the next contact"
     return Message(
@@ -588,7 +594,7 @@ class VendorDesk:
             text = (
                 f"{f.ref} received from {f.waits_on}"
                 + (f": {note}" if note else "")
-                + f" after {format_duration(now - f.asked_at)}, {f.chases} chase(s)"
+                + f" after {format_duration(now - f.asked_at)}, {count(f.chases, 'chase')}"
             )
             await store.add_event(
                 room.number, now, EventKind.RECEIVED, Person(inv.user.id, inv.user.name), text, {"follow_up": f.number}
@@ -717,7 +723,7 @@ class VendorDesk:
         return Reply(
             (
                 render.info(
-                    f"{incident.ref}: {len(follow_ups)} follow-up(s)",
+                    f"{incident.ref}: {count(len(follow_ups), 'follow-up')}",
                     follow_up_lines(follow_ups, incident, self.desk.now),
                 ),
             )

@@ -76,6 +76,11 @@ class FollowUpView(View):
     rung: int = Field(description="the rung of the ladder reached, from 1")
     ladder: list[Rung]
     heard_at: datetime | None
+    answer_seconds: int | None = Field(
+        default=None,
+        description="how long the vendor took to answer: from when it was asked (its first email, when that came "
+        "before the answer) to the first word heard back; the scorecard's time to answer averages these",
+    )
     received_at: datetime | None
     plan_b: str | None
 
@@ -133,6 +138,7 @@ class RootCauseView(View):
     first_due: datetime = Field(description="the due time it was asked with")
     slips: int = Field(description="later dates given once the first due time had passed")
     heard_at: datetime | None
+    answer_seconds: int | None = Field(default=None, description="from when it was asked to the first word heard back")
     delivered_at: datetime | None
     state: str
     chases: int

@@ -7,19 +7,19 @@ loads what belongs to its incidents in a few queries, whatever its length.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from bot import figures
 from bot.customer import BadNews, Commitment
-from bot.domain import Incident, IncidentState
+from bot.domain import Incident, IncidentState, TimelineEvent
 from bot.errors import NotFound
 from bot.followups import OPEN_STATES, ROOT_CAUSE, FollowUp, root_cause
 from bot.playbooks import PlaybookLibrary
 from bot.scorecard import VendorScore, vendor_scores
 from bot.store import Store
-from bot.summary import cost_of_impact
 from bot.updates import UPDATE_DUE
 from bot.view_models import (
     ActionView,
@@ -95,14 +95,10 @@ def _brief_fields(
     untold: int,
     open_follow_ups: int,
     link: str | None,
+    impact: Sequence[TimelineEvent],
 ) -> dict[str, Any]:
     end = incident.closed_at or now
-    impact_end = incident.resolved_at or incident.closed_at or now
-    cost = (
-        cost_of_impact(incident.cost_per_hour, max(timedelta(0), impact_end - incident.opened_at))
-        if incident.cost_per_hour
-        else None
-    )
+    cost = figures.impact_cost(incident, impact, now)
     next_due: datetime | None = None
     overdue = False
     if incident.state in ACTIVE:
@@ -143,6 +139,7 @@ async def _briefs(
     waiting = await store.open_follow_up_counts(numbers)
     dues = await store.pending_dues(numbers, UPDATE_DUE)
     addresses = await store.addresses_of([i.room_id for i in incidents if i.room_id])
+    impact = await store.impact_events(numbers)
     return [
         _brief_fields(
             i,
@@ -153,6 +150,7 @@ async def _briefs(
             untold=untold.get(i.number, 0),
             open_follow_ups=waiting.get(i.number, 0),
             link=chat_link(i.room_id, addresses.get(i.room_id) if i.room_id else None),
+            impact=impact.get(i.number, []),
         )
         for i in incidents
     ]
@@ -184,7 +182,10 @@ async def incident_list(
     return IncidentPage(items=items, total=total, limit=limit, offset=offset)
 
 
-def follow_up_view(f: FollowUp, *, now: datetime) -> FollowUpView:
+def follow_up_view(
+    f: FollowUp, *, now: datetime, emailed: Mapping[tuple[int, int], datetime] | None = None
+) -> FollowUpView:
+    """``emailed``: when Warroom first emailed each follow-up (bot.figures.first_emails), for its answer time."""
     late = f.is_open and now > f.due
     return FollowUpView(
         incident=f.incident,
@@ -206,6 +207,7 @@ def follow_up_view(f: FollowUp, *, now: datetime) -> FollowUpView:
         rung=min(f.rung, max(len(f.ladder) - 1, 0)) + 1,
         ladder=[Rung(name=r.name, role=r.role, contact=r.contact) for r in f.ladder],
         heard_at=f.heard_at,
+        answer_seconds=_seconds(figures.answer_time(f, emailed)),
         received_at=f.received_at,
         plan_b=f.plan_b,
     )
@@ -243,7 +245,7 @@ def bad_news_view(b: BadNews, *, now: datetime) -> BadNewsView:
     )
 
 
-def _root_cause(follow_ups: list[FollowUp]) -> RootCauseView | None:
+def _root_cause(follow_ups: list[FollowUp], emailed: Mapping[tuple[int, int], datetime]) -> RootCauseView | None:
     r = root_cause(follow_ups)
     if r is None:
         return None
@@ -255,6 +257,7 @@ def _root_cause(follow_ups: list[FollowUp]) -> RootCauseView | None:
         first_due=r.first_due,
         slips=r.slips,
         heard_at=r.heard_at,
+        answer_seconds=_seconds(figures.answer_time(r, emailed)),
         delivered_at=r.received_at,
         state=r.state.value,
         chases=r.chases,
@@ -267,6 +270,7 @@ async def incident_detail(store: Store, number: int, *, playbooks: PlaybookLibra
     incident = await store.get_incident(number)
     [brief] = await _briefs(store, [incident], playbooks=playbooks, now=now)
     follow_ups = await store.follow_ups(number)
+    emailed = figures.first_emails(await store.mails(number))
     return IncidentDetail(
         **brief,
         impact=incident.impact,
@@ -277,14 +281,14 @@ async def incident_detail(store: Store, number: int, *, playbooks: PlaybookLibra
         outcome=incident.outcome,
         unresolved_reason=incident.unresolved_reason,
         roles=[RoleView(role=r.role, person=r.person.name) for r in await store.roles(number)],
-        follow_ups=[follow_up_view(f, now=now) for f in follow_ups if f.kind != ROOT_CAUSE],
+        follow_ups=[follow_up_view(f, now=now, emailed=emailed) for f in follow_ups if f.kind != ROOT_CAUSE],
         commitments=[commitment_view(c, now=now) for c in await store.commitments(number)],
         updates=[
             UpdateView(ref=u.ref, text=u.text, author=u.author.name, at=u.at, next_due=u.next_due)
             for u in await store.updates(number)
         ],
         bad_news=[bad_news_view(b, now=now) for b in await store.bad_news(number)],
-        root_cause=_root_cause(follow_ups),
+        root_cause=_root_cause(follow_ups, emailed),
         lessons=[
             LessonView(ref=x.ref, text=x.text, author=x.author.name, at=x.at) for x in await store.lessons(number)
         ],
@@ -321,7 +325,8 @@ async def follow_ups(
     found = await store.follow_ups_of_open_incidents(
         vendor=vendor, states=states, due_before=now if state == "overdue" else None
     )
-    return [follow_up_view(f, now=now) for f in found]
+    emailed = figures.first_emails(await store.mails()) if found else {}
+    return [follow_up_view(f, now=now, emailed=emailed) for f in found]
 
 
 async def commitments(store: Store, *, now: datetime, state: CommitmentFilter | None = None) -> list[CommitmentView]:
@@ -359,10 +364,7 @@ def _score(s: VendorScore, overdue_now: int) -> VendorScoreView:
 
 async def scorecard(store: Store, *, now: datetime, vendor: str | None = None) -> Scorecard:
     """The vendor scorecard as `scorecard` computes it (bot/scorecard.py), slowest to answer first."""
-    emailed: dict[tuple[int, int], datetime] = {}
-    for m in await store.mails():  # the real ask: the first email the vendor got
-        if m.follow_up is not None and m.sent_at is not None:
-            emailed.setdefault((m.incident, m.follow_up), m.sent_at)
+    emailed = figures.first_emails(await store.mails())  # the real ask: the first email the vendor got
     every = await store.follow_ups()
     overdue: dict[str, int] = {}
     for f in every:

@@ -9,6 +9,7 @@ from bot.errors import BadInput
 from bot.render import printable
 from bot.store import Database
 from bot.webhooks import SubscriptionError, check_events, check_url, new_secret
+from bot.words import count
 
 MIN_SECRET = 16  # characters: a shorter signing secret is guessable
 
@@ -80,8 +81,8 @@ async def _failed(db: Database) -> str:
             else f"retrying, next at {f.next_attempt_at.strftime('%Y-%m-%d %H:%M:%S')} UTC"
         )
         lines.append(
-            f"{f.id}  {f.type} INC-{f.incident}  {f.event_id}  to {printable(f.url)}  {fate} after {f.attempts}"
-            f" attempt(s): {printable(f.last_error or '')}"
+            f"{f.id}  {f.type} INC-{f.incident}  {f.event_id}  to {printable(f.url)}  {fate} after "
+            f"{count(f.attempts, 'attempt')}: {printable(f.last_error or '')}"
         )
     lines.append("`warroom webhook retry ID` sends one that gave up again.")
     return "\n".join(lines)

@@ -19,7 +19,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from adapters.web import charts, live, render
-from bot import views
+from bot import figures, views, words
 from bot.clock import Clock
 from bot.errors import NotFound
 from bot.playbooks import PlaybookLibrary
@@ -217,11 +217,14 @@ class Dashboard:
             mine = [f for f in await store.follow_ups() if f.waits_on.lower() == name.lower()]
             card = await views.scorecard(store, now=now, vendor=name) if mine else None
             zones = await _zones(store, closed=True) if mine else {}
+            emailed = figures.first_emails(await store.mails()) if mine else {}
         if not mine:
             return self.not_found(request, f"No follow-up was ever asked of {name[:80]}.")
         name = mine[0].waits_on  # as the war room spells it
         score = next((s for s in card.vendors if s.vendor.lower() == name.lower()), None) if card else None
-        shown = sorted((views.follow_up_view(f, now=now) for f in mine), key=lambda f: f.asked_at, reverse=True)
+        shown = sorted(
+            (views.follow_up_view(f, now=now, emailed=emailed) for f in mine), key=lambda f: f.asked_at, reverse=True
+        )
         return self.page(request, "vendor.html", {"name": name, "score": score, "follow_ups": shown, "zones": zones})
 
     async def summary(self, request: web.Request) -> web.Response:
@@ -314,7 +317,10 @@ def mount(
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=render.when, duration=render.duration, seconds=render.seconds, money=render.money)
+    env.filters.update(
+        when=render.when, duration=render.duration, seconds=render.seconds, money=render.money, count=words.count
+    )
+    env.globals["times"] = words.times
     web_application[aiohttp_jinja2.static_root_key] = "/static"
     live.install(web_application, db.changes.version)
     routes = web_application.router

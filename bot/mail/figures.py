@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain import EventKind, TimelineEvent
+from bot.words import count
 
 
 def _minutes(start: datetime | None, end: datetime | None) -> float | None:
@@ -46,8 +47,10 @@ def email_findings(timeline: Sequence[TimelineEvent]) -> list[str]:
         counts[str(e.data.get("mail"))] = counts.get(str(e.data.get("mail")), 0) + 1
     for vendor, n in vendors.items():
         if n["sent"] and n["auto_reply"] and not n["reply"]:
-            robots = f"{n['auto_reply']} auto-repl{'y' if n['auto_reply'] == 1 else 'ies'}"
-            found.append(f"Only automatic replies came back from {vendor}: {n['sent']} email(s), {robots}, no answer.")
+            robots = count(n["auto_reply"], "auto-reply")
+            found.append(
+                f"Only automatic replies came back from {vendor}: {count(n['sent'], 'email')}, {robots}, no answer."
+            )
     for e in timeline:
         if e.kind is EventKind.EMAIL_RECEIVED and e.data.get("mail") == "bounce":
             whose = (

@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 
 from bot.customer import BadNews, Commitment, CustomerUpdate
-from bot.domain import IncidentState, Person
+from bot.domain import EventKind, IncidentState, Person, TimelineEvent
+from bot.figures import IMPACT_EVENTS
 from bot.followups import OPEN_STATES, FollowUp
 from bot.store.base import StoreBase
 from bot.store.customer import _commitment, bad_news_value
@@ -19,6 +20,7 @@ from bot.store.followups import PENDING, _follow_up
 from bot.store.tables import (
     BadNewsRow,
     CommitmentRow,
+    EventRow,
     FollowUpRow,
     IncidentRow,
     ReminderRow,
@@ -167,3 +169,20 @@ class ViewStore(StoreBase):
             .order_by(BadNewsRow.at, BadNewsRow.incident, BadNewsRow.number)
         )
         return [bad_news_value(r) for r in (await self.session.execute(query)).scalars()]
+
+    async def impact_events(self, numbers: Sequence[int]) -> dict[int, list[TimelineEvent]]:
+        """Each incident's mitigations, resolutions, reopenings and close, oldest first: what its impact's duration
+        (bot/figures.py) is read from."""
+        if not numbers:
+            return {}
+        query = (
+            select(EventRow)
+            .where(EventRow.incident.in_(list(numbers)), EventRow.kind.in_([k.value for k in IMPACT_EVENTS]))
+            .order_by(EventRow.at, EventRow.id)
+        )
+        found: dict[int, list[TimelineEvent]] = {}
+        for r in (await self.session.execute(query)).scalars():
+            found.setdefault(r.incident, []).append(
+                TimelineEvent(r.at, EventKind(r.kind), None, r.text, json.loads(r.data))
+            )
+        return found

@@ -190,9 +190,9 @@ def test_demo_tells_the_rma_story_and_its_summary_names_the_vendor_figures(tmp_p
     ) in out
     summary = out[out.index("The lessons-learned summary (warroom summary INC-1)") :]
     assert "- V1 Northwind Distribution: tracking number for the replacement router (RMA-4471)" in summary
-    assert "never heard back, never received; 6 chase(s), rung 3 of 3 (Dale Whitaker (VP Sales)), Plan B" in summary
+    assert "never heard back, never received; 6 chases, rung 3 of 3 (Dale Whitaker (VP Sales)), Plan B" in summary
     assert "Northwind Distribution is a single contact path" in summary
-    assert "Only automatic replies came back from Northwind Distribution: 1 email(s), 1 auto-reply" in summary
+    assert "Only automatic replies came back from Northwind Distribution: 1 email, 1 auto-reply" in summary
     assert not (tmp_path / "warroom.db").exists()  # the demo leaves the real database alone
     assert (tmp_path / "warroom-demo.db").exists() and "`warroom dashboard` shows them" in out  # … and keeps its own
 
@@ -227,9 +227,9 @@ def test_tick_fires_due_reminders_once_from_cron(tmp_path: Path) -> None:
     first = warroom("tick", "--at", later, env=env)
     assert first.returncode == 0 and "⏰ V1 acme: unit is overdue" in first.stdout
     assert "📣 INC-1: customer update due" in first.stdout
-    assert first.stdout.strip().endswith(f"2 reminder(s) fired at {later}")
+    assert first.stdout.strip().endswith(f"2 reminders fired at {later}")
     again = warroom("tick", "--at", later, env=env)
-    assert again.stdout.strip() == f"0 reminder(s) fired at {later}"
+    assert again.stdout.strip() == f"0 reminders fired at {later}"
     bad = warroom("tick", "--at", "tomorrow", env=env)
     assert bad.returncode == 2 and "is not an ISO 8601 time" in bad.stderr
 

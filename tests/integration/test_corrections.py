@@ -279,8 +279,8 @@ async def test_reopen_after_close_reopens_the_room_and_its_reminders_as_bad_news
     h.later(timedelta(days=2))  # Wednesday: the router drops again
     reply = await h.ok("reopen the router dropped again")
     assert reply == (
-        "INC-1: Reopened after close: the router dropped again; its reminders are back: 1 follow-up chase(s), 1"
-        " promise watch(es), 1 action item reminder(s); the next customer update is due Wed 25 Nov 2026 08:00 CST"
+        "INC-1: Reopened after close: the router dropped again; its reminders are back: 1 follow-up chase, 1"
+        " promise watch, 1 action item reminder; the next customer update is due Wed 25 Nov 2026 08:00 CST"
     )
     posts = [p.text for p in h.chat.posts_in(room)][-2:]
     assert posts[0].startswith("INC-1: Reopened after close: the router dropped again")
@@ -299,7 +299,7 @@ async def test_reopen_after_close_reopens_the_room_and_its_reminders_as_bad_news
         stored = await store.summary(1)
     assert incident.state == "open" and incident.closed_at is None and incident.resolved_at is None
     assert stored is not None and stored[1]["state"] == "open"  # `warroom summary` no longer says closed
-    assert "1 incident(s) not closed" in await h.ok("list")
+    assert "1 incident not closed" in await h.ok("list")
     await h.ok("note swapping the PSU too")  # the room takes commands again
     await h.advance(timedelta(minutes=1))
     assert any(p.text.startswith("⏰ V1 Northwind Distribution") for p in h.chat.posts_in(room))

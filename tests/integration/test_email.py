@@ -13,6 +13,7 @@ import pytest
 
 from adapters.email.local import LocalMailbox, LocalOutbox
 from adapters.slack.blocks import blocks
+from bot import render, views
 from bot.mail.message import reply_bytes
 from bot.mail.port import MailError, OutgoingMail
 from bot.store import Database
@@ -293,7 +294,7 @@ async def test_only_auto_replies_is_a_finding_and_the_figures_use_the_real_times
     async with db.read() as store:
         data = await build_summary(store, await store.get_incident(1), h.playbooks.get("hardware-rma").update_cadence)
     assert (
-        "Only automatic replies came back from Northwind Distribution: 1 email(s), 1 auto-reply, no answer."
+        "Only automatic replies came back from Northwind Distribution: 1 email, 1 auto-reply, no answer."
         in data["findings"]
     )
     [v1] = data["follow_ups"]
@@ -304,8 +305,16 @@ async def test_only_auto_replies_is_a_finding_and_the_figures_use_the_real_times
     async with db.read() as store:
         data = await build_summary(store, await store.get_incident(1), h.playbooks.get("hardware-rma").update_cadence)
     [v1] = data["follow_ups"]
-    assert v1["email_reply_minutes"] == 180.0 and v1["time_to_hear_back_minutes"] == 300.0
+    # the vendor answer time runs from the first email, as on the scorecard (bot.figures.answer_time)
+    assert v1["email_reply_minutes"] == 180.0 and v1["time_to_hear_back_minutes"] == 180.0
     assert not any(f.startswith("Only automatic replies") for f in data["findings"])
+    score = render.plain_text((await h.run("scorecard")).messages[0])
+    assert "Northwind Distribution: hears back in 3h," in score
+    async with db.read() as store:
+        detail = await views.incident_detail(store, 1, playbooks=h.playbooks, now=h.clock.now())
+        card = await views.scorecard(store, now=h.clock.now())
+    assert detail.follow_ups[0].answer_seconds == 3 * 3600  # the dashboard's incident and vendor pages, the API
+    assert card.vendors[0].mean_hear_back_seconds == 3 * 3600
 
 
 async def test_a_reply_to_a_closed_incident_is_left_alone(db: Database) -> None:

@@ -181,7 +181,7 @@ async def test_state_moves_open_mitigated_resolved_reopened(db: Database) -> Non
     bad = await h.run("reopen")
     assert not bad.ok and "only a mitigated or resolved incident" in bad.messages[0].title
     listing = await h.ok("list")
-    assert listing == "1 incident(s) not closed"
+    assert listing == "1 incident not closed"
 
 
 async def test_close_posts_and_stores_the_lessons_learned_summary(db: Database) -> None:
@@ -199,7 +199,7 @@ async def test_close_posts_and_stores_the_lessons_learned_summary(db: Database) 
     head, details = h.room_posts[-2:]
     summary = head.text
     assert summary.startswith("Lessons learned · INC-1 · POS registers freeze in 300 stores")
-    assert "Duration: 6h" in summary and "Cost of impact: $240,000 ($40,000/h)" in summary
+    assert "Duration: 6h" in summary and "Cost of impact: $240,000 ($40,000/h over 6h of impact)" in summary
     assert details.thread == head.ref  # the rest continues in the head's thread
     assert (
         "L1: cost per hour made the urgency clear" in details.text
@@ -237,7 +237,7 @@ async def test_incidents_survive_a_restart(database_url: str) -> None:
 
     second = Database(database_url)
     h2 = Harness(second, chat=h.chat)
-    assert (await h2.ok("list")) == "1 incident(s) not closed"
+    assert (await h2.ok("list")) == "1 incident not closed"
     await h2.ok("lesson still here", room=room)
     async with second.transaction() as store:
         kinds = [e.kind.value for e in await store.timeline(1)]

@@ -64,7 +64,7 @@ async def test_a_two_hour_chat_outage_ends_in_one_catch_up_post_with_every_chase
     await h.advance(timedelta(hours=2))
     assert chat.refused > 0 and len(h.room_posts) == before
     status = (await h.run("status")).messages[0]
-    assert "post(s) for this room are waiting to be delivered" in "".join(
+    assert "for this room are waiting to be delivered" in "".join(
         str(p) for b in status.blocks for p in getattr(b, "parts", ())
     )
     chat.down = False

@@ -113,7 +113,7 @@ async def test_a_page_of_incidents_takes_the_same_few_queries_however_long(db: D
         await h.ok('commit "a workaround" due:1h')
     with statements(db) as seven:
         assert len((await page(h)).items) == 7
-    assert len(seven) == len(one) <= 8
+    assert len(seven) == len(one) <= 9  # the ninth: the mitigations and reopenings the impact is read from
 
 
 async def test_detail_has_everything_the_war_room_keeps(db: Database) -> None:

@@ -112,7 +112,7 @@ async def test_closing_with_bad_news_untold_is_a_finding(db: Database) -> None:
     await h.ok("resolve")
     await h.ok("close")
     findings = (await summary(h))["findings"]
-    assert any(f.startswith("1 piece(s) of bad news were never told to the customer: B1") for f in findings)
+    assert any(f.startswith("1 piece of bad news was never told to the customer: B1") for f in findings)
 
 
 async def test_customer_fields_reach_the_draft_and_internal_words_do_not(db: Database) -> None:
