@@ -41,6 +41,7 @@ class ConsoleChat(InMemoryChat):
     def __init__(self, out: TextIO, clock: Clock, tz: ZoneInfo) -> None:
         super().__init__()
         self.out, self.clock, self.tz = out, clock, tz
+        self.zones: dict[str, ZoneInfo] = {}  # a war room's zone, as its latest post said it
 
     async def open_room(
         self, name: str, *, topic: str, private: bool = False, origin: RoomRef | None = None
@@ -65,11 +66,18 @@ class ConsoleChat(InMemoryChat):
         self.out.write(printable(text))
         self.out.flush()
 
+    def zone(self, room: RoomRef) -> ZoneInfo:
+        """The zone times are shown in there: the incident's inside a war room, else the console's `--tz`."""
+        return self.zones.get(room.id, self.tz)
+
     def _room(self, room: RoomRef) -> Room:
         return self.rooms.setdefault(room.id, Room(room, "", False))
 
     def on_post(self, posted: Posted) -> None:
-        stamp = format_when(self.clock.now(), self.tz)
+        # A war room's posts speak the incident's zone: their header does too, so one post shows one zone
+        if posted.message.zone:
+            self.zones[posted.ref.room.id] = ZoneInfo(posted.message.zone)
+        stamp = format_when(self.clock.now(), self.zone(posted.ref.room))
         body = plain_text(posted.message).replace("\n", "\n    ")
         where = " (in the thread)" if posted.thread else ""
         self.write(f"\n[{stamp}] #{posted.ref.room.name}{where} · warroom:\n    {body}\n")
@@ -173,7 +181,7 @@ class ConsoleSession:
                 await self.on_clock(target)  # reminders fire at their own times on the way
             else:
                 self.clock.set(target)
-        self.chat.write(f"  (it is now {format_when(self.clock.now(), self.chat.tz)})\n")
+        self.chat.write(f"  (it is now {format_when(self.clock.now(), self.chat.zone(self.room))})\n")
 
     def _as(self, handle: str) -> None:
         handle = printable(handle).strip()  # escape codes typed into a name are not part of it

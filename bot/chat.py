@@ -125,6 +125,8 @@ class Message:
     # Where the whole of it can be read when a platform refuses to show it (`warroom summary INC-1`); a short
     # version that points there is posted instead. Empty: `status` is where things stand.
     elsewhere: str = ""
+    # The IANA zone its times are shown in (the incident's), so a platform stamps it in the same one; empty: none
+    zone: str = ""
 
     @property
     def mentions(self) -> tuple[UserRef, ...]:

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.domain import INCIDENT_REF
 from bot.errors import BadInput, WarroomError
 from bot.when import Every, parse_duration, parse_every
+from bot.zones import find_zone
 
 MAX_TITLE = 200
 MAX_TEXT = 3000
@@ -754,15 +754,8 @@ def _option_key(word: str) -> str:
 
 
 def parse_timezone(text: str) -> str:
-    """An IANA time zone name (`Europe/Berlin`, `America/New_York`, `UTC`)."""
-    name = text.strip()
-    try:
-        if not name or name.startswith(("/", ".")) or ".." in name:
-            raise ValueError(name)
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BadInput(f"'{_clip(name)}' is not an IANA time zone", example="set tz:America/New_York") from None
-    return name
+    """The IANA key of a zone named by its key (`Europe/Berlin`, `UTC`), a city (`Paris`) or a country (`Japan`)."""
+    return find_zone(text)
 
 
 def _refs(text: str, pattern: re.Pattern[str], what: str, example: str) -> tuple[int, ...]:

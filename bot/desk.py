@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bot import commands as c
@@ -100,9 +100,12 @@ class Desk:
         and so do ``replies``; returns the outbox row of the head."""
         if incident.room_id is None:
             return None
-        head, *rest = self.core.chat.split(message)
+        head, *rest = self.core.chat.split(replace(message, zone=incident.timezone))
         first = await self._owe(store, incident, head)
-        for part in [*rest, *(p for reply in replies for p in self.core.chat.split(reply))]:
+        for part in [
+            *rest,
+            *(p for reply in replies for p in self.core.chat.split(replace(reply, zone=incident.timezone))),
+        ]:
             await self._owe(store, incident, part, thread_of=first)
         return first
 
@@ -133,7 +136,7 @@ class Desk:
         if incident.room_id is None:
             return Posted(None, "there is no war room to post in")
         room = RoomRef(incident.room_id, incident.room_name or incident.room_id)
-        head, *rest = self.core.chat.split(message)
+        head, *rest = self.core.chat.split(replace(message, zone=incident.timezone))
         try:
             ref = await self.core.chat.post(room, head)
             said = ""

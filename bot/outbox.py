@@ -106,6 +106,8 @@ def message_to_json(message: Message) -> str:
     data = {"title": message.title, "tone": message.tone.value, "blocks": [block(b) for b in message.blocks]}
     if message.elsewhere:
         data["elsewhere"] = message.elsewhere
+    if message.zone:
+        data["zone"] = message.zone
     return json.dumps(data)
 
 
@@ -122,7 +124,9 @@ def message_from_json(text: str) -> Message:
         return Actions(tuple(Button(label, command, style) for label, command, style in b["actions"]))
 
     blocks = tuple(block(b) for b in data["blocks"])
-    return Message(data["title"], blocks, Tone(data["tone"]), str(data.get("elsewhere") or ""))
+    return Message(
+        data["title"], blocks, Tone(data["tone"]), str(data.get("elsewhere") or ""), str(data.get("zone") or "")
+    )
 
 
 # --- delivery --------------------------------------------------------------------------------------------
@@ -311,6 +315,7 @@ def short_version(message: Message, reason: str, incident: int | None) -> Messag
         ),
         message.tone,
         message.elsewhere,
+        message.zone,
     )
 
 
@@ -328,17 +333,19 @@ def gave_up(message: Message, reason: str, commander: UserRef | None) -> Message
             ),
         ),
         Tone.ERROR,
+        zone=message.zone,
     )
 
 
 def catch_up(rows: list[OutboxRow], now: datetime) -> Message:
     """Everything one room missed while the platform was away, as one post: each message's heading and body."""
     since = min(r.created_at for r in rows)
+    zone = next((z for r in reversed(rows) if (z := message_from_json(r.message).zone)), "")  # the incident's now
     items = []
     for row in rows:
         text = plain_text(message_from_json(row.message)).replace("\n", " · ")
         clipped = text if len(text) <= CATCH_UP_ITEM else text[: CATCH_UP_ITEM - 1] + "…"
-        items.append(f"{format_when(row.created_at, UTC_ZONE)}: {clipped}")
+        items.append(f"{format_when(row.created_at, ZoneInfo(zone) if zone else UTC_ZONE)}: {clipped}")
     mentions = tuple(
         dict.fromkeys(u for r in rows for u in message_from_json(r.message).mentions)  # who was asked to act
     )
@@ -350,4 +357,5 @@ def catch_up(rows: list[OutboxRow], now: datetime) -> Message:
             Bullets(tuple(items)),
         ),
         Tone.REMINDER,
+        zone=zone,
     )

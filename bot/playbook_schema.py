@@ -13,12 +13,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import yaml
 
 from bot.errors import BadInput
 from bot.when import BusinessHours, Every, parse_duration, parse_every
+from bot.zones import find_zone
 
 T = TypeVar("T")
 SEVERITIES = (1, 2, 3, 4)
@@ -217,16 +218,22 @@ class Reader:
             return None
 
     def timezone(self, node: yaml.Node, what: str) -> str | None:
-        """An IANA time zone name such as `Europe/Berlin`."""
+        """An IANA time zone name such as `Europe/Berlin`, or a city or country naming one zone (`Paris`)."""
         value = self.text(node, what)
         if value is None:
             return None
         try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            self.problem(node, f"{what}: unknown time zone '{value}' (use a name like Europe/Berlin)")
+            return find_zone(value)
+        except BadInput as err:
+            several = " time zones: " in err.reason  # a country of several zones: say them
+            self.problem(
+                node,
+                f"{what}: {err.reason}"
+                if several
+                else f"{what}: unknown time zone '{value}' (use a "
+                "name like Europe/Berlin, or a city or country naming one zone)",
+            )
             return None
-        return value
 
     def handle(self, node: yaml.Node, what: str) -> str | None:
         """A chat handle `@name` or an email address."""

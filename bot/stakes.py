@@ -12,6 +12,7 @@ from bot.desk import Desk, person
 from bot.domain import EventKind, Incident, Person, ResponderRecord
 from bot.errors import ChatError
 from bot.playbooks import responders_for
+from bot.store import Store
 
 EXEC_TEAM = "exec_sponsor"
 
@@ -37,6 +38,20 @@ _LABELS = {
     "headline": "headline (what the customer calls the problem)",
     "customer_contacts": "customer contacts",
 }
+
+
+async def _dues_now(store: Store, before: Incident, after: Incident) -> str:
+    """How the open due times read in the new zone (the instants stay): nobody is surprised at the next reminder."""
+    dues = [(f.ref, f.due) for f in await store.follow_ups(after.number) if f.is_open]
+    dues += [(c.ref, c.due) for c in await store.commitments(after.number) if c.is_open]
+    dues += [(a.ref, a.due) for a in await store.actions(after.number) if a.is_open and a.due is not None]
+    if not dues:
+        return ". No open due times to move; every time is shown in the new zone from now"
+    lines = [
+        f"{ref} {render.when(due, after)} (was {render.when(due, before)})"
+        for ref, due in sorted(dues, key=lambda d: d[1])
+    ]
+    return ". The same instants, shown in the new zone from now: " + "; ".join(lines)
 
 
 class StakesDesk:
@@ -67,7 +82,7 @@ class StakesDesk:
                 text,
                 {"fields": sorted(changed), "stakes": bool({"cost_per_hour", "revenue_at_risk"} & set(changed))},
             )
-            warning = ""
+            warning = await _dues_now(store, before, incident) if "timezone" in changed else ""
             for field in ("headline", "doing"):  # customer words: said at once if they name something internal
                 if field in changed and (names := await self.desk.voice.screen(store, incident, changed[field])):
                     warning += (

@@ -233,7 +233,13 @@ class Dashboard:
         if isinstance(found, web.Response):
             return found
         number, markdown, draft = found
-        context = {"number": number, "ref": f"INC-{number}", "draft": draft, "body": render.markdown(markdown)}
+        async with self.db.read() as store:
+            try:
+                zone = (await store.get_incident(number)).timezone
+            except NotFound:
+                zone = self.default_zone
+        body = render.times_in_html(render.markdown(markdown), zone)  # the page's zone, as the incident page's
+        context = {"number": number, "ref": f"INC-{number}", "draft": draft, "body": body}
         return self.page(request, "summary.html", context)
 
     async def summary_markdown(self, request: web.Request) -> web.Response:
@@ -318,7 +324,12 @@ def mount(
         lstrip_blocks=True,
     )
     env.filters.update(
-        when=render.when, duration=render.duration, seconds=render.seconds, money=render.money, count=words.count
+        when=render.when,
+        times_in=render.times_in,
+        duration=render.duration,
+        seconds=render.seconds,
+        money=render.money,
+        count=words.count,
     )
     env.globals["times"] = words.times
     web_application[aiohttp_jinja2.static_root_key] = "/static"

@@ -11,6 +11,7 @@ from markupsafe import Markup, escape
 
 from bot.render import money as _money
 from bot.when import format_duration, format_when
+from bot.zones import instants
 
 # "js-default" is CommonMark with raw HTML off (and linkify off): `<script>` in a summary shows as text, and links
 # go through markdown-it's URL validation, which refuses javascript:, vbscript:, file: and most data: URLs.
@@ -26,6 +27,25 @@ def when(at: datetime | None, tz: str = "UTC") -> Markup:
     return Markup('<time datetime="{iso}" data-zone="{zone}" title="{title}">{shown}</time>').format(
         iso=at.isoformat(), zone=tz, title=f"{shown} ({tz})", shown=shown
     )
+
+
+def times_in(text: str, tz: str = "UTC") -> Markup:
+    """Text (escaped) whose written instants (`Thu 5 Mar 2026 12:00 EST`) become `<time>`s like ``when``'s: a line
+    of the timeline shows its times in the same zone as the page around it."""
+    parts, last = [], 0
+    for start, end, at in instants(text, hints=(tz,)):
+        parts += [escape(text[last:start]), when(at, tz)]
+        last = end
+    return Markup("").join([*parts, escape(text[last:])])
+
+
+def times_in_html(html: Markup, tz: str = "UTC") -> Markup:
+    """``times_in`` for HTML already made safe (a rendered summary): an instant is letters, digits, `:`, `+`, `-`."""
+    parts, last = [], 0
+    for start, end, at in instants(str(html), hints=(tz,)):
+        parts += [html[last:start], when(at, tz)]
+        last = end
+    return Markup("").join([*parts, html[last:]])
 
 
 def duration(delta: timedelta | None) -> str:
@@ -48,4 +68,4 @@ def markdown(text: str) -> Markup:
     return Markup(_MARKDOWN.render(text))
 
 
-__all__ = ["duration", "escape", "markdown", "money", "seconds", "when"]
+__all__ = ["duration", "escape", "markdown", "money", "seconds", "times_in", "times_in_html", "when"]

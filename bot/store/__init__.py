@@ -54,6 +54,7 @@ from bot.store.tables import (
 from bot.store.tokens import TokenStore
 from bot.store.views import ViewStore
 from bot.store.webhooks import WebhookStore
+from bot.store.zoned import in_zone_of_now
 
 CHILD_TABLES = (
     RoleRow,
@@ -429,9 +430,11 @@ class Store(
         return (await self.session.execute(select(func.max(EventRow.at)))).scalar_one_or_none()
 
     async def timeline(self, number: int) -> list[TimelineEvent]:
+        """The incident's events, oldest first; the instants their text names read in the incident's zone of now."""
         query = select(EventRow).where(EventRow.incident == number).order_by(EventRow.at, EventRow.id)
+        shown = await in_zone_of_now(self.session, number)
         return [
-            TimelineEvent(r.at, EventKind(r.kind), _person(r.actor_id, r.actor_name), r.text, json.loads(r.data))
+            TimelineEvent(r.at, EventKind(r.kind), _person(r.actor_id, r.actor_name), shown(r.text), json.loads(r.data))
             for r in (await self.session.execute(query)).scalars()
         ]
 

@@ -14,6 +14,7 @@ from bot.domain import Person
 from bot.errors import NotFound
 from bot.store.base import StoreBase
 from bot.store.tables import BadNewsRow, CommitmentRow, UpdateRow
+from bot.store.zoned import in_zone_of_now
 
 
 def bad_news_value(r: BadNewsRow) -> BadNews:
@@ -182,4 +183,8 @@ class CustomerStore(StoreBase):
 
     async def bad_news(self, incident: int) -> list[BadNews]:
         query = select(BadNewsRow).where(BadNewsRow.incident == incident).order_by(BadNewsRow.number)
-        return [bad_news_value(r) for r in (await self.session.execute(query)).scalars()]
+        shown = await in_zone_of_now(self.session, incident)  # `what` and `tell` name times: in the zone of now
+        return [
+            replace(b, what=shown(b.what), tell=shown(b.tell))
+            for b in (bad_news_value(r) for r in (await self.session.execute(query)).scalars())
+        ]

@@ -168,6 +168,10 @@ def test_the_demo_in_a_browser_overview_incident_timeline_vendors(
     timeline = wait(browser).until(seen.visibility_of_element_located((By.ID, "timeline")))
     events = timeline.find_elements(By.TAG_NAME, "li")
     assert len(events) > 10 and "Opened at severity 2" in events[0].text
+    # One zone on the page, the viewer's, said at the top: times written inside timeline lines are shown in it too
+    note = browser.find_element(By.ID, "zone-note").text
+    assert note == "Times are in your time zone (America/New_York); hover over one for the incident's."
+    assert " CST" not in timeline.text and " CDT" not in timeline.text and " EST" in timeline.text
     ladder = browser.find_element(By.CSS_SELECTOR, "#follow-ups li[aria-current=step]")
     assert "rung" in ladder.text  # the rung Northwind's follow-up reached
 

@@ -342,3 +342,21 @@ async def test_a_follow_up_whose_date_slipped_shows_its_first_due_time_and_its_s
     vendor = text_of(await board.page("/vendors/Northwind%20Distribution"))
     assert "(first due Wed 25 Nov 2026 08:00 CST , 1 slip)" in vendor and "slipped its date once" in vendor
     assert "Slips" in text_of(await board.page("/vendors"))
+
+
+async def test_after_a_change_of_zone_every_time_on_the_incident_and_summary_pages_is_in_one_zone(board: Board) -> None:
+    await rma(board)  # in Chicago's zone: V1 asked "due Wed 25 Nov 2026 08:00 CST"
+    await board.run("/incident set tz:Paris")
+    incident = await board.page("/incidents/1")
+    assert '<p id="zone-note" class="hint">Times are in each incident\'s own time zone.</p>' in incident
+    assert "CST" not in text_of(incident) and 'data-zone="America/Chicago"' not in incident
+    # a line written before the change: its time is a <time> the page's script shows in the viewer's zone
+    assert (
+        'due <time datetime="2026-11-25T14:00:00+00:00" data-zone="Europe/Paris" '
+        'title="Wed 25 Nov 2026 15:00 CET (Europe/Paris)">Wed 25 Nov 2026 15:00 CET</time>'
+    ) in incident
+    summary = await board.page("/incidents/1/summary")
+    assert (
+        "CST" not in text_of(summary)
+        and '<time datetime="2026-11-25T14:00:00+00:00" data-zone="Europe/Paris"' in summary
+    )

@@ -149,6 +149,9 @@ def test_service_provider_outage_makes_root_cause_ownership_explicit() -> None:
         pytest.param("remind_every: 1d", "remind_every: daily", 13, "'daily' is not a duration", id="bad-duration"),
         pytest.param("{1: 1h,", "{1: soon,", 7, "'soon' is not a duration", id="bad-cadence-duration"),
         pytest.param("America/Chicago", "America/Chicag0", 11, "unknown time zone 'America/Chicag0'", id="tz"),
+        pytest.param(
+            "America/Chicago", "Australia", 11, "'Australia' has 7 time zones: Australia/Hobart", id="tz-several"
+        ),
         pytest.param("days: mon-fri", "days: mon-fry", 12, "'mon-fry' is not a day", id="hours-days"),
         pytest.param('start: "08:00"', 'start: "8am"', 12, "HH:MM", id="hours-format"),
         pytest.param('start: "08:00"', 'start: "18:00"', 12, "must be before end", id="hours-order"),

@@ -63,7 +63,17 @@
     };
   }
 
+  // Which zone the page shows, said where it can be seen: the viewer's, with the incident's on hover
+  function zoneNote() {
+    var note = document.getElementById("zone-note");
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (note && zone) {
+      note.textContent = "Times are in your time zone (" + zone + "); hover over one for the incident's.";
+    }
+  }
+
   document.documentElement.classList.add("js");
+  zoneNote();
   localTimes(document);
   live();
 })();
