@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ from bot.store.tables import (
     RoomAddressRow,
     UpdateRow,
 )
+from bot.store.zoned import in_zones_of_now
 
 _OPEN_FOLLOW_UP = [s.value for s in OPEN_STATES]
 
@@ -168,7 +170,10 @@ class ViewStore(StoreBase):
             .where(_not_closed(), BadNewsRow.answered_at.is_(None), BadNewsRow.moot_at.is_(None))
             .order_by(BadNewsRow.at, BadNewsRow.incident, BadNewsRow.number)
         )
-        return [bad_news_value(r) for r in (await self.session.execute(query)).scalars()]
+        found = [bad_news_value(r) for r in (await self.session.execute(query)).scalars()]
+        shown = await in_zones_of_now(self.session, sorted({b.incident for b in found}))
+        # `what` names times: in each incident's zone of now, as every other view shows them
+        return [replace(b, what=shown[b.incident](b.what)) for b in found]
 
     async def impact_events(self, numbers: Sequence[int]) -> dict[int, list[TimelineEvent]]:
         """Each incident's mitigations, resolutions, reopenings and close, oldest first: what its impact's duration

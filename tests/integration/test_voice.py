@@ -219,3 +219,14 @@ async def test_telling_moot_bad_news_is_refused_and_records_nothing(db: Database
     assert not refused.ok and refused.messages[0].title.startswith("B1 is moot: what it was about was settled")
     async with h.db.read() as store:
         assert await store.updates(1) == []
+
+
+async def test_the_overview_shows_untold_bad_news_in_the_incidents_zone_of_now(db: Database) -> None:
+    h = await rma(db)
+    await h.ok(ASK)
+    await h.ok('commit "a working router on site" due:2d needs:V1')
+    await h.advance(timedelta(hours=26))  # B1's line names V1's due time in Chicago's zone
+    await h.ok("set tz:Paris")
+    async with h.db.read() as store:
+        [b1] = await store.untold_bad_news_of_open_incidents()
+    assert "(due Tue 24 Nov 2026 15:00 CET)" in b1.what and "CST" not in b1.what
