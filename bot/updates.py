@@ -10,14 +10,14 @@ from zoneinfo import ZoneInfo
 from bot import commands as c
 from bot import render
 from bot.chat import Actions, Button, Inline, Invocation, Message, Reply, Section, Strong, Tone
-from bot.customer import BadNews, Commitment, CommitmentState, CustomerUpdate, Trigger
+from bot.customer import BadNews, Commitment, CommitmentState, Trigger
 from bot.desk import Desk, person
 from bot.domain import EventKind, Incident, IncidentState, Person
 from bot.errors import BadInput
 from bot.followups import FollowUp
 from bot.reminders import Reminder
 from bot.store import Store
-from bot.voice.compose import Composed
+from bot.voice.compose import Composed, says
 from bot.when import format_duration, parse_when
 
 UPDATE_DUE = "update_due"
@@ -287,12 +287,14 @@ class CustomerDesk:
             tells = tuple(untold)
         known = {b.number: b for b in news}
         earlier = {u.number: u for u in await store.updates(incident.number)}
+        # what honest telling compares an update with: read once for every B<n> it names
+        commitments, follow_ups = await store.commitments(incident.number), await store.follow_ups(incident.number)
         # Told by an update that did not say it: a later update that does may tell it again, for real.
         retell = {
             n: b
             for n, b in known.items()
             if n in tells and b.told and b.update_number in earlier
-            and not await self._says(store, incident, earlier[b.update_number], b)
+            and not says(earlier[b.update_number].text, b, commitments, follow_ups)
         }  # fmt: skip
         for n in tells:
             if n not in known:
@@ -319,7 +321,7 @@ class CustomerDesk:
         await store.retell_bad_news(incident.number, [n for n in tells if n in retell], u.number, now)
         await store.save_incident(replace(incident, update_prompts=0))
         told = ", ".join(f"B{n}" for n in tells)
-        unsaid = [known[n] for n in tells if not await self._says(store, incident, u, known[n])]
+        unsaid = [known[n] for n in tells if not says(u.text, known[n], commitments, follow_ups)]
         await store.add_event(
             incident.number,
             now,
@@ -360,10 +362,6 @@ class CustomerDesk:
         return self.desk.ack(
             incident, f"{u.ref} recorded: {text}." + tail, tone=Tone.REMINDER if still else Tone.SUCCESS
         )
-
-    async def _says(self, store: Store, incident: Incident, u: CustomerUpdate, b: BadNews) -> bool:
-        """An update says a piece of bad news when it shares a content word with it (a draft of ours always does)."""
-        return await self.desk.voice.mentioned(store, incident, u.text, b)
 
     async def record(
         self,

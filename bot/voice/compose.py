@@ -155,10 +155,6 @@ class Voice:
         said, _covered = _news_sentence(b, known.commitments, known.follow_ups, speaker, b.at, incident.state)
         return said or ""
 
-    async def mentioned(self, store: Store, incident: Incident, update: str, b: BadNews) -> bool:
-        """Does an update's text say anything about ``b``? (Sharing no content word with it means it did not.)"""
-        return says(update, b, await store.commitments(incident.number), await store.follow_ups(incident.number))
-
     def neutral_headline(self, incident: Incident, speaker: Speaker) -> str:
         phrases = speaker.phrases
         started = speaker.date(incident.opened_at)

@@ -153,21 +153,25 @@ class TemplateSet:
 
     def render(self, kind: str, facts: Facts, speaker: Speaker) -> str:
         """The text of one template for these facts; TemplateError (or SecurityError) when it breaks."""
-        filters: dict[str, Callable[..., str]] = {
-            "date": speaker.date,
-            "time": speaker.time,
-            "datetime": speaker.datetime,
-            "money": lambda amount, currency="USD": speaker.money(_amount(amount), currency),
-            "duration": speaker.duration,
-            "sentence": _sentence,
-            "capfirst": _capfirst,
-            "join_words": lambda items: speaker.join([str(i) for i in items]),
-        }
-        self.env.filters.update(filters)
+        self.env.filters.update(filters_for(speaker))
         out = tidy(self.env.get_template(kind).render(facts.variables()))
         if kind == "email_subject":
             out = " ".join(out.split())
         return out[:MAX_OUTPUT]
+
+
+def filters_for(speaker: Speaker) -> dict[str, Callable[..., str]]:
+    """The filters a customer template may use, in ``speaker``'s language and zone (the one list of them)."""
+    return {
+        "date": speaker.date,
+        "time": speaker.time,
+        "datetime": speaker.datetime,
+        "money": lambda amount, currency="USD": speaker.money(_amount(amount), currency),
+        "duration": speaker.duration,
+        "sentence": _sentence,
+        "capfirst": _capfirst,
+        "join_words": lambda items: speaker.join([str(i) for i in items]),
+    }
 
 
 def _amount(value: object) -> Decimal:
@@ -223,8 +227,7 @@ def build(language: str, overrides: Mapping[str, tuple[str, int]]) -> tuple[Temp
 def _static(text: str) -> list[tuple[int, str]]:
     """Syntax errors, unknown variables and reaches for private attributes, each at its template line."""
     env = SandboxedEnvironment(undefined=StrictUndefined)
-    env.filters.update(dict.fromkeys(("date", "time", "datetime", "money", "duration", "sentence", "capfirst",
-                                      "join_words"), str))  # fmt: skip
+    env.filters.update(filters_for(Speaker("en", "UTC")))  # the same names render() gives, so none drifts
     try:
         tree = env.parse(text)
         env.compile(text)  # an unknown filter or test is found only when compiling
