@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from bot.domain import EventKind, incident_ref
 
-# Every event a subscriber can ask for, and when it fires (the README's table says the same).
+# Every event a subscriber can ask for, and when it fires (docs/WEBHOOKS.md's table says the same).
 EVENTS: dict[str, str] = {
     "incident.opened": "an incident is opened",
     "incident.severity_changed": "its severity is raised or lowered",

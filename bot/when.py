@@ -1,8 +1,8 @@
 """People's times: `30m`, `3bd`, `1mo`, `eod`, `next fri 17:00`, `tomorrow morning`, ISO 8601 — in an incident's zone.
 
 `parse_when` is the one reader of a due time; absolute dates go through dateutil, the spoken phrases around them
-(weekdays, parts of the day, durations from now) through the small grammar below. The README's table of times
-(under Commands) lists every phrase and the ambiguous ones refused; keep it in step."""
+(weekdays, parts of the day, durations from now) through the small grammar below. The table of times in
+docs/COMMANDS.md lists every phrase and the ambiguous ones refused; keep it in step."""
 
 from __future__ import annotations
 
