@@ -5,6 +5,7 @@ ARG PYTHON=python:3.11.13-slim-bookworm
 
 # The package as a wheel, built apart so the image keeps no build/, egg-info or second copy of the sources.
 FROM ${PYTHON} AS wheel
+LABEL warroom.build=wheel-stage
 WORKDIR /src
 COPY requirements-build.lock ./
 RUN pip install --no-cache-dir --require-hashes -r requirements-build.lock
