@@ -27,7 +27,7 @@ from adapters.web.metrics import mount_metrics
 from adapters.web.webhooks import HttpWebhookPoster
 from bot.chat import ChatPort, RoomRef
 from bot.clock import Clock, SimClock, SystemClock
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, is_loopback
 from bot.desk import Core
 from bot.errors import BadInput
 from bot.mail.compose import outgoing
@@ -391,6 +391,7 @@ async def serve(
 ) -> None:
     """Run the HTTP server, the reminder engine and the webhook worker until SIGTERM (or cancellation), then shut
     down gracefully. ``on_webhook`` is told each webhook delivery's outcome (delivered, retried, failed)."""
+    settings.check_exposure()  # before anything opens: an unreachable or open server is refused in one line
     metrics = Metrics()
     surface = surface or make_surface(settings, observer=metrics)
     host = settings.bind_host
@@ -405,7 +406,7 @@ async def serve(
         site = web.TCPSite(runner, host, settings.port)
         await site.start()
         log.info("warroom serving on %s:%s with %s", host, settings.port, settings.describe())
-        if settings.teams_unauthenticated and host not in ("127.0.0.1", "::1", "localhost"):
+        if settings.teams_unauthenticated and not is_loopback(host):
             log.warning("HOST=%s exposes unauthenticated POST /api/messages beyond this machine", host)
         if settings.web is not None and not (settings.public_url or "").startswith("https://"):
             log.warning(

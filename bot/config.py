@@ -290,6 +290,18 @@ class Settings:
         """Where `warroom serve` listens: HOST; else loopback only while Teams would take unauthenticated requests."""
         return self.host or (LOOPBACK if self.teams_unauthenticated else EVERYWHERE)
 
+    def check_exposure(self) -> None:
+        """A ConfigError when `warroom serve` would listen beyond this machine with nothing there to authenticate
+        callers: no chat platform that signs its requests and no dashboard sign-in. Such a server would answer its
+        health check and nobody else (the dashboard answers this machine only), or take anyone's Teams messages."""
+        if is_loopback(self.bind_host) or not self.teams_unauthenticated or self.web is not None:
+            return
+        raise ConfigError(
+            f"HOST={self.bind_host} listens beyond this machine but nothing authenticates callers: set SLACK_BOT_TOKEN "
+            "and SLACK_SIGNING_SECRET, MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD, or the dashboard's sign-in "
+            "(WARROOM_OIDC_ISSUER); or HOST=127.0.0.1 for this machine only"
+        )
+
     def describe(self) -> dict[str, str]:
         """Settings safe to log: secrets show only whether they are set."""
         out = {}
@@ -299,6 +311,16 @@ class Settings:
         out["database_url"] = make_url(self.database_url).render_as_string(hide_password=True)
         out["host"] = self.bind_host
         return out
+
+
+def is_loopback(host: str) -> bool:
+    """True for a host only this machine can reach: `localhost`, 127.0.0.0/8 and ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _is_host(value: str) -> bool:

@@ -255,5 +255,32 @@ async def test_serve_listens_on_loopback_only_while_teams_is_unauthenticated(tmp
     assert f"warroom serving on 127.0.0.1:{served.port}" in served.log
 
 
+async def test_serve_told_to_listen_everywhere_with_nothing_to_authenticate_exits_at_once_saying_why(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV")}
+    env |= {"HOST": "0.0.0.0", "PORT": str(port), "WARROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "serve",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 2
+    lines = err.decode().splitlines()
+    assert len(lines) == 1 and not out
+    assert lines[0].startswith("warroom: HOST=0.0.0.0 listens beyond this machine but nothing authenticates callers")
+    assert "SLACK_SIGNING_SECRET" in lines[0] and "WARROOM_OIDC_ISSUER" in lines[0]
+    assert not (tmp_path / "w.db").exists()  # refused before anything was opened
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0  # and nothing listened
+
+
 async def _value(result: Awaitable[bool] | bool) -> bool:
     return await result if inspect.isawaitable(result) else bool(result)

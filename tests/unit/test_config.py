@@ -25,3 +25,39 @@ def test_host_says_where_to_listen_whatever_is_configured(host: str) -> None:
 def test_a_host_nothing_can_listen_on_is_refused_at_start(host: str) -> None:
     with pytest.raises(ConfigError, match="HOST must be an IP address or a host name"):
         Settings.from_env({"HOST": host})
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "warroom.internal"])
+def test_serve_refuses_to_listen_beyond_this_machine_when_nothing_authenticates_callers(host: str) -> None:
+    for nothing in ({"HOST": host}, {"HOST": host, "SLACK_SIGNING_SECRET": "s", "MICROSOFT_APP_PASSWORD": "pw"}):
+        with pytest.raises(ConfigError, match=f"HOST={host} listens beyond this machine but nothing authenticates"):
+            Settings.from_env(nothing).check_exposure()
+
+
+SIGN_IN = {
+    "WARROOM_OIDC_ISSUER": "https://slack.com",
+    "WARROOM_OIDC_CLIENT_ID": "id",
+    "WARROOM_OIDC_CLIENT_SECRET": "secret",
+    "WARROOM_WEB_SECRET": "x" * 44,
+    "WARROOM_WEB_ALLOW": "@acme.example",
+}
+
+
+@pytest.mark.parametrize(
+    "authenticates",
+    [
+        {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"},
+        {"MICROSOFT_APP_ID": "app", "MICROSOFT_APP_PASSWORD": "pw"},
+        SIGN_IN,
+    ],
+)
+def test_serve_listens_everywhere_when_a_platform_or_the_dashboard_sign_in_authenticates(
+    authenticates: dict[str, str],
+) -> None:
+    Settings.from_env({"HOST": "0.0.0.0", **authenticates}).check_exposure()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost", "LOCALHOST"])
+def test_serve_on_this_machine_only_needs_nothing_to_authenticate(host: str) -> None:
+    Settings.from_env({"HOST": host}).check_exposure()
+    Settings.from_env({}).check_exposure()
