@@ -104,6 +104,7 @@ class Inbox:
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
         self._next_sweep = 0.0
+        self._born = clock.now()  # leases under this name that end before _born + lease are a predecessor's
         self._held: list[Held] = []  # accepted here, leased to this replica by the accept itself, not yet run
         self._late: set[asyncio.Task[Any]] = set()  # writes given up on at the deadline, still finishing
 
@@ -185,7 +186,7 @@ class Inbox:
     async def take_back(self) -> int:
         """At start: what a replica of this name held before it restarted is claimable at once."""
         async with self.db.transaction() as store:
-            taken = await store.take_back(self.platform, self.owner)
+            taken = await store.take_back(self.platform, self.owner, self._born, self.lease)
         if taken:
             log.info("took back %s accepted %s command(s) this replica held before it restarted", taken, self.platform)
             self._wake.set()

@@ -108,12 +108,18 @@ class InboxStore(StoreBase):
             .values(key=f"forgotten:{row_id}", state=DONE, done_at=now, lease_owner=None, lease_until=None)
         )
 
-    async def take_back(self, platform: str, owner: str) -> int:
-        """A replica restarted under the same name: what its predecessor held is claimable at once (by it or by
-        any replica) instead of when the leases run out."""
+    async def take_back(self, platform: str, owner: str, born: datetime, lease: timedelta) -> int:
+        """A replica restarted under the same name (at ``born``): what its predecessor held is claimable at once (by
+        it or by any replica) instead of when the leases run out. A lease taken since ``born`` ends after
+        ``born + lease``: those are this process's own and stay."""
         result = await self.session.execute(
             update(InboxRow)
-            .where(InboxRow.platform == platform, InboxRow.lease_owner == owner, InboxRow.state != DONE)
+            .where(
+                InboxRow.platform == platform,
+                InboxRow.lease_owner == owner,
+                InboxRow.state != DONE,
+                InboxRow.lease_until < born + lease,
+            )
             .values(lease_owner=None, lease_until=None)
             .execution_options(warroom_bookkeeping=True)
         )

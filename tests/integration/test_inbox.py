@@ -189,16 +189,19 @@ async def test_a_replica_restarted_under_its_name_takes_back_its_commands_at_onc
     await before.accept("k", payload("note after restart", h.room), ttl=TTL)  # … and the replica dies here
     surface = Surface(h)
     assert await Inbox(db, h.clock, "slack", owner="pod-1:slack").work(surface.run) == 0  # its lease holds for others
+    h.later(timedelta(seconds=20))  # the pod comes back
     again = Inbox(db, h.clock, "slack", owner="pod-0:slack")  # the same name, a new process
+    await again.accept("fresh", payload("note fresh", h.room), ttl=TTL)  # its own, accepted before its worker starts
     stop = asyncio.Event()
     worker = asyncio.create_task(again.run_forever(surface.run, stop, interval=0.05))
     for _ in range(400):
-        if await notes(db):
+        if len(await notes(db)) == 2:
             break
         await asyncio.sleep(0.05)
     stop.set()
     await worker
-    assert await notes(db) == ["after restart"]  # no time passed: no lease ran out
+    assert sorted(await notes(db)) == ["after restart", "fresh"]  # no lease ran out: each ran once
+    assert sorted(surface.answers)[0].startswith("INC-1: noted at")
 
 
 async def test_an_error_reply_says_truthfully_whether_anything_was_recorded(db: Database) -> None:
