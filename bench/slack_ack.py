@@ -167,7 +167,7 @@ def signed(body: str) -> dict[str, str]:
 
 
 async def wait_up(http: aiohttp.ClientSession, url: str) -> None:
-    for _ in range(300):
+    for _ in range(1800):  # a busy machine takes a while to import a server
         with contextlib.suppress(aiohttp.ClientError):
             async with http.post(url, data=b"") as response:
                 await response.read()
