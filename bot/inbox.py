@@ -33,7 +33,6 @@ ACCEPT_DEADLINE = 1.5  # seconds: the write must fit inside Slack's 3-second ack
 # What a surface does with one accepted command: (payload, already_applied) → run it and answer the person;
 # True when it changed nothing (a rejected command), so the same words sent again at once count as new.
 Runner = Callable[[Mapping[str, Any], bool], Awaitable[bool]]
-REPLAY_WINDOW = timedelta(minutes=10)  # a signature is valid five minutes either side of its timestamp
 
 
 RETRIES = 3  # tries of a command that broke without recording anything, before the person is told it failed
