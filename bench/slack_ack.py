@@ -1,6 +1,12 @@
 """Ack latency and throughput of a signed `/incident open`: the full Warroom server against a bare Bolt app.
 
 Run: python bench/slack_ack.py [--requests 300] [--loads 1,8,20/s] [--postgres postgresql://postgres@127.0.0.1:5432/test]
+     python bench/slack_ack.py --command note --floor [--rounds 3] [--postgres …]
+
+With ``--floor`` the baseline is a Bolt app (inline, as Warroom runs it) whose listener does one durable
+``INSERT … ON CONFLICT DO NOTHING RETURNING`` per command into the same kind of database, then acks: what any bot
+that writes a command down before acking it pays. Warroom and the floor are measured alternately, ``--rounds``
+times at each load; the table gives the median and the spread (min–max) of each, and the ratios.
 
 Three processes on loopback: the fake Slack Web API (tests/adapters/fake_slack.py), the server under test, and
 this one sending signed slash commands. "Bare Bolt" is an AsyncApp whose /incident listener only acks (with Bolt's
@@ -95,6 +101,46 @@ def run_bare_bolt(port: int, api: str, inline: bool) -> None:
     web.run_app(app.web_app(path="/slack/events"), host="127.0.0.1", port=port, print=None)
 
 
+FLOOR = "floor: Bolt + one INSERT"
+
+
+def run_floor(port: int, api: str, database_url: str) -> None:
+    """Child process: a Bolt AsyncApp (inline) whose /incident listener writes the command down, durably, then acks."""
+    from aiohttp import web
+    from slack_bolt.async_app import AsyncAck, AsyncApp
+    from slack_sdk.web.async_client import AsyncWebClient
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from bot.store import async_url
+
+    logging.basicConfig(level=logging.WARNING)
+    url = async_url(database_url)
+    engine = create_async_engine(url, **({} if url.startswith("sqlite") else {"pool_size": 10}))
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=api)
+    app = AsyncApp(client=client, signing_secret=SECRET, process_before_response=True)
+    insert = text("INSERT INTO floor_acks (key, payload) VALUES (:key, :payload) ON CONFLICT DO NOTHING RETURNING id")
+
+    async def setup(_app: web.Application) -> None:
+        async with engine.begin() as conn:
+            if url.startswith("sqlite"):
+                await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            serial = "INTEGER PRIMARY KEY" if url.startswith("sqlite") else "SERIAL PRIMARY KEY"
+            await conn.exec_driver_sql(
+                f"CREATE TABLE IF NOT EXISTS floor_acks (id {serial}, key VARCHAR(200) UNIQUE, payload TEXT)"
+            )
+
+    @app.command("/incident")
+    async def write_then_ack(ack: AsyncAck, body: dict[str, Any]) -> None:
+        async with engine.begin() as conn:
+            await conn.execute(insert, {"key": str(body.get("trigger_id")), "payload": str(body.get("text"))})
+        await ack()
+
+    web_app = app.web_app(path="/slack/events")
+    web_app.on_startup.append(setup)
+    web.run_app(web_app, host="127.0.0.1", port=port, print=None)
+
+
 def command(text: str, response_url: str) -> str:
     return urlencode(
         {
@@ -121,7 +167,7 @@ def signed(body: str) -> dict[str, str]:
 
 
 async def wait_up(http: aiohttp.ClientSession, url: str) -> None:
-    for _ in range(300):
+    for _ in range(1800):  # a busy machine takes a while to import a server
         with contextlib.suppress(aiohttp.ClientError):
             async with http.post(url, data=b"") as response:
                 await response.read()
@@ -289,6 +335,92 @@ async def bench(args: argparse.Namespace) -> None:
             )
 
 
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
+
+
+async def floor_bench(args: argparse.Namespace) -> None:
+    """Warroom against the one-INSERT floor, alternating, ``--rounds`` times per load: medians, spreads, ratios."""
+    ctx = multiprocessing.get_context("spawn")
+    urls = ctx.Queue()
+    fake_process = ctx.Process(target=run_fake, args=(urls,), daemon=True)
+    fake_process.start()
+    api = urls.get(timeout=30)
+    fake = api.removesuffix("api/")
+    tmp = tempfile.TemporaryDirectory()
+    database_url, floor_url = f"sqlite:///{tmp.name}/bench.db", f"sqlite:///{tmp.name}/floor.db"
+    scratch = f"warroom_bench_{uuid.uuid4().hex[:8]}"
+    if args.postgres:
+        import asyncpg
+
+        from bot.store import Database
+
+        admin = await asyncpg.connect(args.postgres)
+        await admin.execute(f'CREATE DATABASE "{scratch}"')
+        database_url = floor_url = args.postgres.rsplit("/", 1)[0] + f"/{scratch}"
+        db = Database(database_url)
+        await db.upgrade()
+        await db.dispose()
+    ports = {FLOOR: free_port(), "Warroom": free_port()}
+    servers = {
+        FLOOR: ctx.Process(target=run_floor, args=(ports[FLOOR], api, floor_url), daemon=True),
+        "Warroom": ctx.Process(target=run_warroom, args=(ports["Warroom"], api, database_url), daemon=True),
+    }
+    for process in servers.values():
+        process.start()
+    results: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
+            for port in ports.values():
+                await wait_up(http, f"http://127.0.0.1:{port}/slack/events")
+            warroom = f"http://127.0.0.1:{ports['Warroom']}/slack/events"
+            if args.command == "note":  # the notes go to INC-1, opened first
+                warm = await stats(http, fake)
+                await load(http, warroom, fake, requests=1, spec="1", text="open")
+                await drained(http, fake, 1, warm)
+            for spec in args.loads:
+                for port in ports.values():  # warm both up
+                    await load(http, f"http://127.0.0.1:{port}/slack/events", fake, requests=WARMUP, spec=spec,
+                               text=args.command)  # fmt: skip
+                for n in range(args.rounds):
+                    order = list(ports) if n % 2 == 0 else list(reversed(ports))  # alternate who goes first
+                    for name in order:
+                        url = f"http://127.0.0.1:{ports[name]}/slack/events"
+                        before = await stats(http, fake)
+                        result = await load(http, url, fake, requests=args.requests, spec=spec, text=args.command)
+                        if name == "Warroom" and args.command in MUTATING:  # the next round starts from quiet
+                            await drained(http, fake, args.requests, before)
+                        results.setdefault((name, spec), []).append(result)
+                        print(name, spec, {k: round(v, 2) for k, v in result.items()}, flush=True)
+    finally:
+        for process in [*servers.values(), fake_process]:
+            process.terminate()
+            process.join(10)
+        tmp.cleanup()
+        if args.postgres:
+            await admin.execute(f'DROP DATABASE "{scratch}" WITH (FORCE)')
+            await admin.close()
+    kind = "PostgreSQL" if args.postgres else "SQLite"
+    print()
+    print(f"`{args.command}` on {kind}, {args.rounds} alternating rounds of {args.requests} commands: median (min–max)")
+    print()
+    print("| server | in flight | ack p50 (ms) | ack p99 (ms) | acks/s |")
+    print("|---|---:|---:|---:|---:|")
+    for (name, spec), runs in results.items():
+        p50, p99, rps = ([r[k] for r in runs] for k in ("p50", "p99", "rps"))
+        print(f"| {name} | {spec} | {spread(p50)} | {spread(p99)} | {spread(rps)} |")
+    print()
+    for spec in args.loads:
+        mine, floor = results[("Warroom", spec)], results[(FLOOR, spec)]
+        rates = [m["rps"] / f["rps"] for m, f in zip(mine, floor, strict=True)]
+        tails = [m["p99"] / f["p99"] for m, f in zip(mine, floor, strict=True)]
+        print(
+            f"{kind}, {spec} in flight: acks/s {statistics.median(rates):.2f}× the floor "
+            f"({min(rates):.2f}–{max(rates):.2f}; target ≥ 0.5), "
+            f"p99 {statistics.median(tails):.2f}× ({min(tails):.2f}–{max(tails):.2f}; target ≤ 3)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=300)
@@ -301,7 +433,15 @@ def main() -> None:
         default="open",
         help="`open` (the default) or `note` (mutating: through the inbox), or a read-only one such as `list`",
     )
-    asyncio.run(bench(parser.parse_args()))
+    parser.add_argument("--floor", action="store_true", help="against a Bolt app doing one durable INSERT per command")
+    parser.add_argument("--rounds", type=int, default=3, help="with --floor: alternating rounds per load")
+    args = parser.parse_args()
+    if args.floor:
+        if args.loads == ["1", "8", "20/s"]:
+            args.loads = ["1", "8"]
+        asyncio.run(floor_bench(args))
+    else:
+        asyncio.run(bench(args))
 
 
 if __name__ == "__main__":

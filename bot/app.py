@@ -46,7 +46,7 @@ from bot.when import format_when
 
 log = logging.getLogger(__name__)
 READY_TIMEOUT = 1.0  # seconds /readyz waits for the database: a probe that hangs is worse than one that says no
-GRACE = 25.0  # seconds work in flight gets after SIGTERM: inside Kubernetes' 30 before it sends SIGKILL
+HAND_BACK = 3.0  # seconds of the drain kept for handing back what is claimed (the last thing before exit)
 
 
 @dataclass(frozen=True)
@@ -401,7 +401,9 @@ async def serve(
         hooks = await webhook_worker(app, poster, clock, on_outcome=on_webhook or metrics.observe_webhook)
         web_application = web_app(app, clock=clock)
         surface.mount(web_application, app)
-        runner = web.AppRunner(web_application, shutdown_timeout=GRACE)
+        # SIGTERM to exit within settings.drain: work in flight gets what is left after handing back and closing.
+        work_time = max(1.0, settings.drain - HAND_BACK - 1.0)
+        runner = web.AppRunner(web_application, shutdown_timeout=work_time)
         await runner.setup()
         site = web.TCPSite(runner, host, settings.port)
         await site.start()
@@ -434,17 +436,18 @@ async def serve(
         try:
             await surface.start(app)
             await terminated.wait()
-            log.info("SIGTERM: no new requests; letting work in flight finish (%gs at most)", GRACE)
+            log.info("SIGTERM: no new requests; letting work in flight finish (%gs at most)", work_time)
         finally:
             loop.remove_signal_handler(signal.SIGTERM)
-            deadline = loop.time() + GRACE
+            deadline = loop.time() + work_time
             stop.set()  # the engine finishes the tick it is in; what it had not claimed stays due for other replicas
             await runner.cleanup()  # stops listening at once; requests in flight get until the deadline
             await _finish(reminders, within=deadline - loop.time())
             if mail is not None:
                 await _finish(mail, within=0)
             await _finish(webhooks, within=deadline - loop.time())  # a POST in flight gets its 10 s, then its lease
-            await poster.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(poster.close(), timeout=1.0)
             await surface.close(grace=max(0.0, deadline - loop.time()))
             owners = [app.engine.owner, app.warroom.desk.outbox.owner, app.warroom.mail.owner, hooks.owner]
             await _hand_back(app, [*owners, *surface.lease_owners()])
@@ -454,7 +457,7 @@ async def serve(
 async def _hand_back(app: App, owners: list[str]) -> None:
     """What this replica claimed and did not finish goes back to the others at once, not after its leases."""
     try:
-        async with asyncio.timeout(READY_TIMEOUT * 5):
+        async with asyncio.timeout(HAND_BACK):
             async with app.db.transaction() as store:
                 released = sum([await store.hand_back(o) + await store.hand_back_webhooks(o) for o in owners])
     except Exception as err:  # the database may be what is going away: the leases cover it
@@ -469,7 +472,6 @@ async def _finish(task: asyncio.Task[None], *, within: float) -> None:
     _done, pending = await asyncio.wait({task}, timeout=max(0.0, within))
     if pending:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await asyncio.wait({task}, timeout=0.5)  # a task stuck in a dead connection is not waited for
     elif not task.cancelled() and task.exception() is not None:
         log.error("%s ended with an error", task.get_name(), exc_info=task.exception())

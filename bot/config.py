@@ -193,6 +193,9 @@ def _origin(setting: str, value: str, *, path: bool = False) -> str:
     return f"{parts.scheme}://{parts.netloc}" + (parts.path.rstrip("/") if path else "")
 
 
+_REPLICA = re.compile(r"[A-Za-z0-9._-]{1,48}")
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///warroom.db"
@@ -217,6 +220,10 @@ class Settings:
     web: WebSignIn | None = None  # dashboard sign-in; None: the dashboard answers this machine only
     public_url: str | None = None  # the origin browsers use (behind a proxy); None: taken from each request
     metrics_token: str | None = field(default=None, repr=False)  # None: GET /metrics needs no token
+    # WARROOM_REPLICA: this replica's stable name (a StatefulSet pod's); restarted under it, it takes back at once the
+    # commands it held. None: a new name each start, and a dead replica's commands wait for their leases.
+    replica: str | None = None
+    drain: float = 25.0  # WARROOM_DRAIN_SECONDS: SIGTERM to exit, everything claimed handed back (30 s is k8s's)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -255,6 +262,16 @@ class Settings:
             raise ConfigError(
                 "WARROOM_METRICS_TOKEN must be at least 16 letters, digits or -._~+/ (e.g. `openssl rand -hex 32`)"
             )
+        replica = get("WARROOM_REPLICA")
+        if replica is not None and not _REPLICA.fullmatch(replica):
+            raise ConfigError(
+                f"WARROOM_REPLICA must be 1 to 48 letters, digits or -._ (a pod name), not {replica[:60]!r}"
+            )
+        drain_text = get("WARROOM_DRAIN_SECONDS") or "25"
+        if not (drain_text.isascii() and drain_text.isdigit()) or not 5 <= int(drain_text) <= 600:
+            raise ConfigError(
+                f"WARROOM_DRAIN_SECONDS must be a whole number of seconds from 5 to 600, not {drain_text!r}"
+            )
         return cls(
             database_url=get("WARROOM_DATABASE_URL") or cls.database_url,
             playbooks_dir=Path(get("WARROOM_PLAYBOOKS") or cls.playbooks_dir),
@@ -278,6 +295,8 @@ class Settings:
             web=WebSignIn.from_env(get),
             public_url=_origin("WARROOM_PUBLIC_URL", public_url) if public_url else None,
             metrics_token=metrics_token,
+            replica=replica,
+            drain=float(drain_text),
         )
 
     @property

@@ -24,7 +24,7 @@ from bot.chat import Message, Reply, Tone
 from bot.clock import Clock
 from bot.errors import WarroomError
 from bot.store import Database
-from bot.store.inbox import APPLIED, Applying, applying
+from bot.store.inbox import APPLIED, Applying, LeaseLost, accept_statement, applying
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY = 60.0  # seconds between two sweeps of expired keys and done commands by one replica
@@ -33,11 +33,16 @@ ACCEPT_DEADLINE = 1.5  # seconds: the write must fit inside Slack's 3-second ack
 # What a surface does with one accepted command: (payload, already_applied) → run it and answer the person;
 # True when it changed nothing (a rejected command), so the same words sent again at once count as new.
 Runner = Callable[[Mapping[str, Any], bool], Awaitable[bool]]
-REPLAY_WINDOW = timedelta(minutes=10)  # a signature is valid five minutes either side of its timestamp
 
 
 RETRIES = 3  # tries of a command that broke without recording anything, before the person is told it failed
 NOTHING_RECORDED = "Warroom cannot reach its database right now, so nothing was recorded. Try again in a minute."
+# Said when the commit was sent and did not answer by the deadline: it may have landed. Sending the same words again
+# is recognised by the inbox key (a double submit) and runs nothing twice.
+MAY_BE_RECORDED = (
+    "Warroom's database is slow to answer, so your command may have been recorded — `status` shows it;"
+    " sending it again is safe."
+)
 
 
 def recorded_before_restart(payload: Mapping[str, Any], *, quote: str = "") -> Reply:
@@ -71,6 +76,13 @@ class InboxUnavailable(WarroomError):
     """The database could not take the command in time: nothing was recorded."""
 
 
+class InboxUncertain(WarroomError):
+    """The command's commit was sent and did not answer in time: it may have been recorded (and then it runs)."""
+
+
+Held = tuple[int, int, dict[str, Any], bool]  # row id, claim (attempt), payload, already applied
+
+
 class Inbox:
     """Accepted commands of one platform: ``accept`` before the ack, ``work`` after it."""
 
@@ -91,59 +103,135 @@ class Inbox:
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
         self._next_sweep = 0.0
+        self._born = clock.now()  # leases under this name that end before _born + lease are a predecessor's
+        self._held: list[Held] = []  # accepted here, leased to this replica by the accept itself, not yet run
+        self._late: set[asyncio.Task[Any]] = set()  # writes given up on at the deadline, still finishing
 
     async def accept(
         self, key: str, payload: Mapping[str, Any], *, ttl: timedelta, replay: str | None = None
     ) -> Accepted:
-        """Write the command down before it is acknowledged; InboxUnavailable past the deadline.
+        """Write the command down before it is acknowledged: one INSERT, which also leases the row to this replica.
 
         ``key`` recognises a double submit within ``ttl``; ``replay`` (a request's signature) a replayed request,
-        on any replica, for as long as the signature is valid. Both are checked in the same write.
+        on any replica. Past the deadline: InboxUnavailable when the write is known not to have committed (it is
+        cancelled), InboxUncertain when its commit was sent and has not answered (it is left to finish; if it
+        lands, the command runs as if accepted in time).
         """
+        text = json.dumps(payload)
+        progress: list[str] = []
 
-        async def write() -> Accepted:
-            now = self.clock.now()
-            sweep = time.monotonic() >= self._next_sweep  # old keys and done rows go once a minute, not per ack
-            async with self.db.transaction() as store:
-                if replay is not None and not await store.first_time(replay, now=now, ttl=REPLAY_WINDOW, sweep=sweep):
-                    return Accepted.REPLAY
-                fresh = await store.accept(key, self.platform, json.dumps(payload), now=now, ttl=ttl, sweep=sweep)
-            if sweep:
-                self._next_sweep = time.monotonic() + SWEEP_EVERY
-            return Accepted.NEW if fresh else Accepted.REPEAT
+        async def write() -> tuple[Accepted, int | None]:
+            for _ in range(3):
+                now = self.clock.now()
+                statement = accept_statement(
+                    self.db.dialect,
+                    key=key,
+                    platform=self.platform,
+                    payload=text,
+                    replay=replay,
+                    owner=self.owner,
+                    now=now,
+                    lease=self.lease,
+                )
+                row = await self.db.insert_now(statement, progress)
+                if row is not None:
+                    return Accepted.NEW, int(row[0])
+                progress.clear()
+                async with self.db.transaction() as store:  # rare: the key or the signature was there
+                    why = await store.why_refused(key, replay, now=now, ttl=ttl)
+                if why != "expired":
+                    return (Accepted.REPLAY if why == "replay" else Accepted.REPEAT), None
+            return Accepted.REPEAT, None
 
+        task = asyncio.ensure_future(write())
+        done, _ = await asyncio.wait({task}, timeout=self.deadline)
+        if task not in done:
+            self._late.add(task)
+            task.add_done_callback(self._late.discard)
+            if "committing" in progress:  # the commit is on its way: it may land, and then the command runs
+                task.add_done_callback(lambda t: self._landed(t, payload))
+                log.warning(
+                    "a %s command's commit did not answer in %gs: may be recorded", self.platform, self.deadline
+                )
+                raise InboxUncertain("the database did not confirm the write in time")
+            task.cancel()  # not committed, and now it never will be; its clean-up is not waited for
+            task.add_done_callback(_quiet)
+            log.warning("inbox could not accept a %s command within %gs", self.platform, self.deadline)
+            raise InboxUnavailable("the database did not answer in time")
         try:
-            outcome = await asyncio.wait_for(write(), timeout=self.deadline)
-        except Exception as err:  # a slow, down or refusing database all mean: not kept
+            outcome, row_id = task.result()
+        except Exception as err:  # a down or refusing database: not kept, unless its commit was under way
             log.warning("inbox could not accept a %s command: %s", self.platform, type(err).__name__)
-            raise InboxUnavailable("the database did not answer in time") from None
-        if outcome is Accepted.NEW:
-            self._wake.set()
+            if "committing" in progress:
+                raise InboxUncertain("the database broke off while confirming the write") from None
+            raise InboxUnavailable("the database refused the write") from None
+        if row_id is not None:
+            self._hold(row_id, payload)
         return outcome
 
-    async def work(self, run: Runner, *, limit: int = 20) -> int:
-        """Carry out every accepted command not yet done: a room's commands in order, rooms side by side."""
+    def _hold(self, row_id: int, payload: Mapping[str, Any]) -> None:
+        self._held.append((row_id, 1, {**payload, "attempt": 1}, False))
+        self._wake.set()
+
+    def _landed(self, task: asyncio.Task[tuple[Accepted, int | None]], payload: Mapping[str, Any]) -> None:
+        """A write given up on at the deadline committed after all: the command is carried out as accepted."""
+        if task.cancelled() or task.exception() is not None:
+            return
+        _outcome, row_id = task.result()
+        if row_id is not None:
+            log.info("a %s command whose commit was late landed after all; carrying it out", self.platform)
+            self._hold(row_id, payload)
+
+    async def take_back(self) -> int:
+        """At start: what a replica of this name held before it restarted is claimable at once."""
+        async with self.db.transaction() as store:
+            taken = await store.take_back(self.platform, self.owner, self._born, self.lease)
+        if taken:
+            log.info("took back %s accepted %s command(s) this replica held before it restarted", taken, self.platform)
+            self._wake.set()
+        return taken
+
+    async def work(self, run: Runner, *, limit: int = 20, claim: bool = True) -> int:
+        """Carry out every accepted command not yet done: a room's commands in order, rooms side by side. Those
+        accepted here are run without a claim (the accept leased them); ``claim`` also leases what others left."""
         handled = 0
         while True:
-            async with self.db.transaction() as store:
-                rows = await store.claim_commands(self.platform, self.owner, self.clock.now(), self.lease, limit)
-            by_room: dict[str, list[tuple[int, dict[str, Any], bool]]] = {}
-            for row in rows:
-                payload = json.loads(row.payload)
-                payload["attempt"] = row.attempts  # a runner may retry a broken command a few times, then say so
-                by_room.setdefault(str(payload.get("room", "")), []).append((row.id, payload, row.state == APPLIED))
+            mine, self._held = self._held, []
+            rows: list[Held] = list(mine)
+            claimed = 0
+            if claim:
+                now = self.clock.now()
+                if time.monotonic() >= self._next_sweep:
+                    self._next_sweep = time.monotonic() + SWEEP_EVERY
+                    async with self.db.transaction() as store:
+                        await store.sweep_inbox(now)
+                async with self.db.transaction() as store:
+                    found = await store.claim_commands(self.platform, self.owner, now, self.lease, limit)
+                claimed = len(found)
+                for row in found:
+                    payload = json.loads(row.payload)
+                    payload["attempt"] = row.attempts  # a runner may retry a broken command a few times, then say so
+                    rows.append((row.id, row.attempts, payload, row.state == APPLIED))
+            by_room: dict[str, list[Held]] = {}
+            for held in rows:
+                by_room.setdefault(str(held[2].get("room", "")), []).append(held)
             done = await asyncio.gather(*(self._room(commands, run) for commands in by_room.values()))
             handled += sum(done)
-            if len(rows) < limit:
+            if claimed < limit and not self._held:
                 return handled
 
-    async def _room(self, commands: list[tuple[int, dict[str, Any], bool]], run: Runner) -> int:
+    async def _room(self, commands: list[Held], run: Runner) -> int:
         handled = 0
-        for row_id, payload, already in commands:
+        for row_id, attempt, payload, already in commands:
             async with self._slots:
-                token = applying.set(None if already else Applying(row_id))
+                token = applying.set(None if already else Applying(row_id, attempt))
                 try:
                     forget = await run(payload, already)
+                except LeaseLost:  # it ran past its lease and another replica claimed it: theirs now, not run here
+                    log.warning(
+                        "an accepted %s command outlived its lease; another replica carries it out", self.platform
+                    )
+                    continue
                 except TryAgainLater as why:
                     log.warning("an accepted %s command is tried again after its lease: %s", self.platform, why)
                     return handled  # the rest of this room waits, in order, for the retry
@@ -154,14 +242,19 @@ class Inbox:
                     applying.reset(token)
             async with self.db.transaction() as store:
                 if forget:
-                    await store.forget_command(row_id)
+                    await store.forget_command(row_id, self.clock.now())
                 else:
-                    await store.mark_done(row_id, self.owner, self.clock.now())
+                    await store.mark_done(row_id, attempt, self.clock.now())
             handled += 1
         return handled
 
     async def run_forever(self, run: Runner, stop: asyncio.Event, *, interval: float = 5.0) -> None:
-        """Work whenever a command is accepted here, and every ``interval`` for what other replicas left."""
+        """Work whenever a command is accepted here, and every ``interval`` for what other replicas left; first
+        take back what this replica's name held before a restart."""
+        try:
+            await self.take_back()
+        except Exception:
+            log.exception("could not take back this replica's leases; they come back when they run out")
         while not stop.is_set():
             self._wake.clear()
             try:
@@ -173,3 +266,9 @@ class Inbox:
                 await asyncio.wait(waits, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
                 for w in waits:
                     w.cancel()
+
+
+def _quiet(task: asyncio.Task[Any]) -> None:
+    """A write cancelled at the deadline: its end (cancelled, or an error of the dying connection) is expected."""
+    if not task.cancelled():
+        task.exception()

@@ -41,7 +41,7 @@ from bot.reminders import Reminder
 from bot.scorecard import scorecard_message, vendor_scores
 from bot.stakes import EXEC_TEAM, StakesDesk
 from bot.store import Store
-from bot.store.inbox import Applying, applying
+from bot.store.inbox import Applying, LeaseLost, applying
 from bot.switch import SwitchDesk
 from bot.tokens import is_api_user
 from bot.updates import COMMITMENT, UPDATE_DUE, CustomerDesk
@@ -173,6 +173,8 @@ class Warroom:
     ) -> Reply:
         try:
             reply = await self._handlers[type(command)](command, invocation)
+        except LeaseLost:  # another replica carries this command out now; its answer is theirs to give
+            raise
         except WarroomError as err:
             return Reply((render.error(str(err)),), ok=False)
         except Exception:

@@ -30,7 +30,7 @@ class Received:
 
 
 def expected_signature(secret: str, timestamp: str, raw: bytes) -> str:
-    """The documented recipe (docs/WEBHOOKS.md): hex HMAC-SHA256 over the timestamp, a dot and the raw body, prefixed `v1=`."""
+    """The recipe in docs/WEBHOOKS.md: hex HMAC-SHA256 over the timestamp, a dot and the raw body, prefixed `v1=`."""
     return "v1=" + hmac.new(secret.encode(), timestamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
 
 

@@ -44,10 +44,12 @@ from bot.chat import ChatPort, Invocation, Message, Reply, RoomRef, Tone, UserRe
 from bot.config import ConfigError, Settings
 from bot.errors import BadInput, WarroomError
 from bot.inbox import (
+    MAY_BE_RECORDED,
     NOTHING_RECORDED,
     Accepted,
     Inbox,
     InboxUnavailable,
+    InboxUncertain,
     TryAgainLater,
     recorded_before_restart,
     try_again,
@@ -55,7 +57,7 @@ from bot.inbox import (
 from bot.observe import QUIET, Observer
 from bot.outbox import short_version
 from bot.runtime import Runtime
-from bot.store.inbox import applying
+from bot.store.inbox import LeaseLost, applying
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
@@ -172,21 +174,19 @@ class SlackSurface:
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
         self._stop.set()
-        if self._worker is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(self._worker, timeout=grace)
+        until = asyncio.get_running_loop().time() + grace  # one deadline for all of it, whatever the work is doing
         if self._identity is not None:
             self._identity.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._identity
-        if self._tasks:
-            _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
-            for task in pending:
+        running = {t for t in (self._worker, *self._tasks) if t is not None and not t.done()}
+        if running:
+            _done, pending = await asyncio.wait(running, timeout=grace)
+            for task in pending:  # what it held is handed back by the caller: another replica carries it out
                 log.warning("a Slack command was still running at shutdown; cancelled (%s)", task.get_name())
                 task.cancel()
-            if pending:
-                await asyncio.wait(pending)
-        await self.slack.close()
+            if pending:  # a cancelled task ends at its next await; one stuck in a dead connection is left behind
+                await asyncio.wait(pending, timeout=max(0.5, until - asyncio.get_running_loop().time()))
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.slack.close(), timeout=1.0)
 
     def lease_owners(self) -> list[str]:
         """The inbox's lease owner: what this replica claimed and did not finish is handed back at shutdown."""
@@ -336,8 +336,10 @@ class SlackSurface:
             outcome = await self._inbox.accept(
                 key, payload, ttl=ttl, replay=replay_key(signature) if signature else None
             )
-        except InboxUnavailable:
+        except InboxUnavailable:  # known not committed
             return Message(NOTHING_RECORDED, tone=Tone.ERROR)
+        except InboxUncertain:  # its commit did not answer in time: if it lands it runs; a resend is a double submit
+            return Message(MAY_BE_RECORDED, tone=Tone.ERROR)
         if outcome is Accepted.REPLAY:
             self.refusals.refused(200, "replayed signature, acked and not run")
             return None
@@ -398,7 +400,7 @@ class SlackSurface:
         """Carry out what was just accepted, here and now (the background loop covers other replicas' leftovers)."""
 
         async def work() -> None:
-            await self._inbox.work(self._carry_out)
+            await self._inbox.work(self._carry_out, claim=False)  # the accept leased it here: no claim
 
         task = asyncio.create_task(work())
         self._tasks.add(task)
@@ -417,6 +419,8 @@ class SlackSurface:
         room = RoomRef(str(payload["room"]), str(payload.get("room_name") or payload["room"]))
         try:
             reply = await self._core.warroom.handle(Invocation(str(payload["text"]), user, room))
+        except LeaseLost:  # another replica claimed it meanwhile: it answers
+            raise
         except Exception:  # the core answers its own errors; this is a bug of ours, said truthfully
             reply = _broken()
         if (again := try_again(reply, payload)) is not None:
@@ -432,7 +436,8 @@ class SlackSurface:
     def _inbox(self) -> Inbox:
         app = self._core
         if self._inbox_ is None or self._inbox_.db is not app.db:
-            self._inbox_ = Inbox(app.db, app.warroom.core.clock, "slack")
+            owner = f"{self.settings.replica}:slack" if self.settings.replica else None
+            self._inbox_ = Inbox(app.db, app.warroom.core.clock, "slack", owner=owner)
         return self._inbox_
 
     # --- background work -----------------------------------------------------------------------------

@@ -26,10 +26,12 @@ from bot.chat import Capability, ChatPort, Invocation, Message, MessageRef, Repl
 from bot.config import ConfigError, Settings
 from bot.errors import ChatError
 from bot.inbox import (
+    MAY_BE_RECORDED,
     NOTHING_RECORDED,
     Accepted,
     Inbox,
     InboxUnavailable,
+    InboxUncertain,
     TryAgainLater,
     recorded_before_restart,
     try_again,
@@ -369,6 +371,7 @@ class TeamsSurface:
         self.chat: ChatPort = self.teams
         self.graph = graph
 
+        self.replica = settings.replica
         self._inbox_: Inbox | None = None
         self._worker: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -397,9 +400,11 @@ class TeamsSurface:
     async def close(self, *, grace: float = 0.0) -> None:
         """Stop the inbox worker (``grace`` seconds for the command it runs), close the Graph client."""
         self._stop.set()
-        if self._worker is not None:
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(self._worker, timeout=max(grace, 0.1))
+        if self._worker is not None and not self._worker.done():
+            _done, pending = await asyncio.wait({self._worker}, timeout=max(grace, 0.1))
+            for task in pending:  # what it held is handed back by the caller: another replica carries it out
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.5)
         if self.graph is not None:
             await self.graph.close()
 
@@ -407,7 +412,8 @@ class TeamsSurface:
     def inbox(self) -> Inbox:
         app = self._runtime
         if self._inbox_ is None or self._inbox_.db is not app.db:
-            self._inbox_ = Inbox(app.db, app.warroom.core.clock, PLATFORM)
+            owner = f"{self.replica}:{PLATFORM}" if self.replica else None
+            self._inbox_ = Inbox(app.db, app.warroom.core.clock, PLATFORM, owner=owner)
         return self._inbox_
 
     @property
@@ -540,16 +546,17 @@ class _Inbound:
         payload = {"text": command, "user": user.id, "user_name": user.name, "room": room.id, "room_name": room.name}
         try:
             outcome = await surface.inbox.accept(key, {**payload, "key": key}, ttl=REDELIVERY_TTL)
-        except InboxUnavailable:
+        except (InboxUnavailable, InboxUncertain) as err:  # known not committed, or its commit did not answer
+            said = NOTHING_RECORDED if isinstance(err, InboxUnavailable) else MAY_BE_RECORDED
             with contextlib.suppress(ChatError):
-                await surface.connector.reply(turn_context, Message(NOTHING_RECORDED, tone=Tone.ERROR))
+                await surface.connector.reply(turn_context, Message(said, tone=Tone.ERROR))
             return
         if outcome is not Accepted.NEW:
             return  # Bot Framework redelivered a message already accepted: carried out once, by whoever holds it
         finished = asyncio.Event()
         surface._turns[key] = (turn_context, finished)
         try:
-            await surface.inbox.work(surface.carry_out)
+            await surface.inbox.work(surface.carry_out, claim=False)  # the accept leased it here: no claim
             # The background worker may have claimed it first: wait for it, within Bot Framework's patience.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(finished.wait(), timeout=TURN_WAIT)

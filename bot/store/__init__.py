@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 from collections.abc import AsyncIterator, Sequence
@@ -31,7 +32,7 @@ from bot.store.changes import CHANNEL as CHANGED
 from bot.store.changes import Changes
 from bot.store.customer import CustomerStore
 from bot.store.followups import FollowUpStore
-from bot.store.inbox import InboxStore, applying
+from bot.store.inbox import InboxStore, LeaseLost, applying
 from bot.store.mail import MailStore
 from bot.store.outbox import OutboxStore
 from bot.store.platform import PlatformStore
@@ -107,7 +108,8 @@ class Database:
         # SQLite has one writer at a time, and a writer that finds the file locked sleeps in SQLite's busy handler
         # (1, 2, 5 … 100 ms at a time) before it looks again. Writers of this process queue here instead, in
         # order and without sleeping; the busy timeout is left for writers in other processes.
-        self._writers = asyncio.Lock() if self.dialect == "sqlite" else contextlib.nullcontext()
+        # Acks go first: an accepted command waits for the write in progress, never behind queued background ones.
+        self._writers = _Writers() if self.dialect == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -118,14 +120,16 @@ class Database:
         """A Store inside one transaction: committed on success, rolled back on any error."""
         claim = applying.get()
         marked = False
-        async with self._writers, self._sessions() as session, session.begin():
+        async with self._writing(urgent=False), self._sessions() as session, session.begin():
             store = Store(session, dialect=self.dialect)
             wrote = _watch_writes(session)
             yield store
             changed = wrote.seen or bool(session.new or session.dirty or session.deleted)  # flushed by the commit
             if claim is not None and not claim.applied and changed:
-                # The command's first write: it and "applied" commit together, or neither does.
-                await store.mark_applied(claim.row_id)
+                # The command's first write: it and "applied" commit together, or neither does — and only while
+                # this task's claim still holds the row (else the write is rolled back: no command runs twice).
+                if claim.row_id and not await store.mark_applied(claim.row_id, claim.attempt):  # 0: no inbox row
+                    raise LeaseLost(f"inbox row {claim.row_id} was claimed by another replica")
                 marked = True
             if changed and self.dialect == "postgresql":
                 # Delivered to every listener when (and only if) this commits: answers kept in memory are dropped.
@@ -134,6 +138,27 @@ class Database:
             claim.applied = True
         if changed:
             self.changes.committed()
+
+    @asynccontextmanager
+    async def _writing(self, *, urgent: bool) -> AsyncIterator[None]:
+        if self._writers is None:  # PostgreSQL: writers run side by side
+            yield
+            return
+        await self._writers.acquire(urgent=urgent)
+        try:
+            yield
+        finally:
+            self._writers.release()
+
+    async def insert_now(self, statement: Any, progress: list[str]) -> Any:
+        """One INSERT … RETURNING in a transaction of its own, ahead of every queued background write (SQLite); its
+        first row, or None. ``progress`` gets "committing" just before the commit is sent: until then a caller that
+        gives up knows nothing was recorded; after it, the outcome is unknown until the commit answers."""
+        async with self._writing(urgent=True), self.engine.connect() as conn:
+            row = (await conn.execute(statement)).first()
+            progress.append("committing")
+            await conn.commit()
+        return row
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Store]:
@@ -212,6 +237,41 @@ def _connect_args(url: str, statement_timeout: float | None) -> dict[str, Any]:
         # needs no startup parameter, which connection poolers such as PgBouncer refuse).
         args["command_timeout"] = statement_timeout
     return args
+
+
+class _Writers:
+    """SQLite's one writer at a time, in this process: whoever waits is woken in order, acks before the rest."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._rest: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def acquire(self, *, urgent: bool) -> None:
+        if not self._held and not self._urgent and not self._rest:
+            self._held = True
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._rest
+        queue.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed the lock as it was cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):  # release() may have dropped it already
+                    queue.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        for queue in (self._urgent, self._rest):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # the lock passes to it, still held
+                    return
+        self._held = False
 
 
 def _serialize_sqlite_writes(engine: AsyncEngine) -> None:

@@ -6,8 +6,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Insert, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.store.base import StoreBase
 from bot.store.tables import InboxRow
@@ -18,10 +18,52 @@ KEEP_DONE = timedelta(days=1)  # done rows are kept this long: a double submit i
 
 @dataclass
 class Applying:
-    """The inbox row whose command is running in this task; its first committed write marks it applied."""
+    """The inbox row whose command is running in this task; its first committed write marks it applied.
+
+    ``attempt`` is the claim this task holds (the row's attempts when it was claimed): marking the row applied
+    requires it still, so a task whose lease was taken over by another replica cannot commit the command's write
+    too — the command never runs twice, even when its first run outlives its lease."""
 
     row_id: int
+    attempt: int = 1
     applied: bool = False
+
+
+class LeaseLost(Exception):
+    """The command's row was claimed by another replica since this task claimed it: its write is rolled back."""
+
+
+def accept_statement(
+    dialect: str,
+    *,
+    key: str,
+    platform: str,
+    payload: str,
+    replay: str | None,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+) -> Insert:
+    """The whole ack: one INSERT … ON CONFLICT DO NOTHING RETURNING id of a row already leased to the replica that
+    accepted it (it carries the command out itself; no claim follows). No row comes back when the key (a double
+    submit, a redelivery) or the signature (a replay) is already there."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(InboxRow)
+        .values(
+            key=key[:200],
+            platform=platform,
+            payload=payload,
+            replay=replay[:200] if replay else None,
+            state=PENDING,
+            attempts=1,
+            lease_owner=owner,
+            lease_until=now + lease,
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(InboxRow.id)
+    )
 
 
 # Set by the inbox worker around one command. Database.transaction marks the row applied inside the command's
@@ -32,29 +74,56 @@ applying: ContextVar[Applying | None] = ContextVar("warroom_inbox_applying", def
 class InboxStore(StoreBase):
     """The inbox, mixed into bot.store.Store; every method runs in the caller's transaction."""
 
-    async def accept(
-        self, key: str, platform: str, payload: str, *, now: datetime, ttl: timedelta, sweep: bool = True
-    ) -> bool:
-        """Keep an accepted command; False when the same key was accepted within ``ttl`` (a double submit) or is
-        still being carried out. ``sweep`` also drops every done row past its day (callers do it now and then)."""
+    async def why_refused(self, key: str, replay: str | None, *, now: datetime, ttl: timedelta) -> str:
+        """Why an accept inserted nothing: "repeat" (the key is held and fresh), "replay" (the signature was seen),
+        or "expired" (the key's command is done and older than ``ttl``: dropped here, so it can be accepted anew)."""
         key = key[:200]
-        if sweep:
-            await self.session.execute(
-                delete(InboxRow).where(InboxRow.state == DONE, InboxRow.done_at < now - KEEP_DONE)
-            )
-        await self.session.execute(
-            delete(InboxRow).where(InboxRow.key == key, InboxRow.state == DONE, InboxRow.created_at < now - ttl)
+        if replay is not None:
+            seen = await self.session.execute(select(InboxRow.id).where(InboxRow.replay == replay[:200]))
+            if seen.first() is not None:
+                return "replay"
+        expired = await self.session.execute(
+            delete(InboxRow)
+            .where(InboxRow.key == key, InboxRow.state == DONE, InboxRow.created_at < now - ttl)
+            .returning(InboxRow.id)
         )
-        try:
-            async with self.session.begin_nested():
-                self.session.add(InboxRow(key=key, platform=platform, payload=payload, state=PENDING, created_at=now))
-        except IntegrityError:
-            return False
-        return True
+        if expired.first() is not None:
+            return "expired"
+        held = await self.session.execute(select(InboxRow.id).where(InboxRow.key == key))
+        return "repeat" if held.first() is not None else "expired"  # gone meanwhile: try again
 
-    async def forget_command(self, row_id: int) -> None:
-        """Drop a command that changed nothing, so the same words sent again at once are a new command."""
-        await self.session.execute(delete(InboxRow).where(InboxRow.id == row_id))
+    async def sweep_inbox(self, now: datetime) -> int:
+        """Drop done commands past their day (the worker does it now and then, never the ack)."""
+        result = await self.session.execute(
+            delete(InboxRow).where(InboxRow.state == DONE, InboxRow.done_at < now - KEEP_DONE)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def forget_command(self, row_id: int, now: datetime) -> None:
+        """Set aside a command that changed nothing, so the same words sent again at once are a new command (its
+        signature stays: a replay of that request is still recognised)."""
+        await self.session.execute(
+            update(InboxRow)
+            .where(InboxRow.id == row_id)
+            .values(key=f"forgotten:{row_id}", state=DONE, done_at=now, lease_owner=None, lease_until=None)
+        )
+
+    async def take_back(self, platform: str, owner: str, born: datetime, lease: timedelta) -> int:
+        """A replica restarted under the same name (at ``born``): what its predecessor held is claimable at once (by
+        it or by any replica) instead of when the leases run out. A lease taken since ``born`` ends after
+        ``born + lease``: those are this process's own and stay."""
+        result = await self.session.execute(
+            update(InboxRow)
+            .where(
+                InboxRow.platform == platform,
+                InboxRow.lease_owner == owner,
+                InboxRow.state != DONE,
+                InboxRow.lease_until < born + lease,
+            )
+            .values(lease_owner=None, lease_until=None)
+            .execution_options(warroom_bookkeeping=True)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def claim_commands(
         self, platform: str, owner: str, now: datetime, lease: timedelta, limit: int
@@ -74,21 +143,25 @@ class InboxStore(StoreBase):
         rows = (await self.session.execute(select(InboxRow).where(InboxRow.id.in_(ids)))).scalars()
         return sorted(rows, key=lambda r: r.id)
 
-    async def mark_applied(self, row_id: int) -> None:
-        await self.session.execute(
-            update(InboxRow).where(InboxRow.id == row_id, InboxRow.state == PENDING).values(state=APPLIED)
+    async def mark_applied(self, row_id: int, attempt: int) -> bool:
+        """Mark the command applied in its first write's transaction; False when another claim holds the row now
+        (the caller rolls the write back) or it was applied already."""
+        result = await self.session.execute(
+            update(InboxRow)
+            .where(InboxRow.id == row_id, InboxRow.state == PENDING, InboxRow.attempts == attempt)
+            .values(state=APPLIED)
         )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def mark_done(self, row_id: int, owner: str, now: datetime) -> None:
+    async def mark_done(self, row_id: int, attempt: int, now: datetime) -> None:
+        """Done, by the claim that carried it out (a claim taken over since changes nothing)."""
         await self.session.execute(
             update(InboxRow)
-            .where(InboxRow.id == row_id, InboxRow.lease_owner == owner)
+            .where(InboxRow.id == row_id, InboxRow.attempts == attempt)
             .values(state=DONE, done_at=now, lease_owner=None, lease_until=None)
         )
 
     async def inbox_waiting(self, platform: str | None = None) -> int:
-        from sqlalchemy import func
-
         query = select(func.count()).select_from(InboxRow).where(InboxRow.state != DONE)
         if platform is not None:
             query = query.where(InboxRow.platform == platform)

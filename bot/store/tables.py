@@ -389,6 +389,8 @@ class InboxRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)  # the dedupe key: a double submit is one row
+    # The signed request it came in (Slack): a replay of it, on any replica, conflicts with this row.
+    replay: Mapped[str | None] = mapped_column(String(200))
     platform: Mapped[str] = mapped_column(String(32))
     payload: Mapped[str] = mapped_column(Text)  # JSON: what was typed, by whom, where, where to answer
     state: Mapped[str] = mapped_column(String(16))  # pending | applied (its first write committed) | done
@@ -407,6 +409,7 @@ class InboxRow(Base):
             postgresql_where=text("state != 'done'"),
             sqlite_where=text("state != 'done'"),
         ),
+        Index("ix_inbox_replay", "replay", unique=True),
         Index(
             "ix_inbox_done_at",
             "done_at",

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from bot.chat import Invocation, RoomRef, UserRef
-from bot.inbox import Accepted, Inbox, InboxUnavailable
+from bot.inbox import MAY_BE_RECORDED, Accepted, Inbox, InboxUnavailable, InboxUncertain
 from bot.reminders import ReminderEngine
 from bot.store import Database
+from bot.store.inbox import accept_statement
 from tests.harness import LOBBY, Harness
 
 TTL = timedelta(minutes=1)
@@ -98,28 +99,109 @@ async def test_a_rejected_command_is_not_marked_applied_and_answers_again(db: Da
 
 async def test_a_database_that_cannot_take_the_command_in_time_is_reported_at_once(db: Database) -> None:
     h = Harness(db)
-    inbox = Inbox(db, h.clock, "slack", deadline=0.05)
-    gate = asyncio.Event()
-    original = db.transaction
+    inbox = Inbox(db, h.clock, "slack", deadline=0.2)
+    holding, release = asyncio.Event(), asyncio.Event()
 
-    def stuck():  # type: ignore[no-untyped-def]
-        class Stuck:
-            async def __aenter__(self) -> None:
-                await gate.wait()
+    async def blocker() -> None:  # another transaction writing the same key, not yet committed: the INSERT waits
+        async with db.transaction() as store:
+            await store.session.execute(
+                accept_statement(
+                    db.dialect, key="slow", platform="slack", payload="{}", replay=None, owner="x", now=h.clock.now(),
+                    lease=TTL,
+                )
+            )  # fmt: skip
+            holding.set()
+            await release.wait()
+            raise RuntimeError("rolled back")
 
-            async def __aexit__(self, *exc: object) -> None:
-                return None
-
-        return Stuck()
-
-    db.transaction = stuck  # type: ignore[method-assign]
-    try:
-        with pytest.raises(InboxUnavailable):
-            await inbox.accept("slow", payload("note x", LOBBY), ttl=TTL)
-    finally:
-        db.transaction = original  # type: ignore[method-assign]
+    held = asyncio.create_task(blocker())
+    await holding.wait()
+    with pytest.raises(InboxUnavailable):  # the INSERT never got to its commit: known not recorded
+        await inbox.accept("slow", payload("note x", LOBBY), ttl=TTL)
+    release.set()
+    await asyncio.gather(held, return_exceptions=True)
+    await asyncio.gather(*inbox._late, return_exceptions=True)
     async with db.transaction() as store:
         assert await store.inbox_waiting() == 0
+    assert await inbox.work(Surface(h).run) == 0  # nothing is carried out later either
+
+
+async def test_a_commit_that_does_not_answer_in_time_is_said_to_maybe_be_recorded_and_runs_once(db: Database) -> None:
+    h = Harness(db)
+    await h.ok('open "Registers down" sev:2')
+    inbox, surface = Inbox(db, h.clock, "slack", deadline=0.2), Surface(h)
+    answered = asyncio.Event()
+    real = db.insert_now
+
+    async def slow_commit(statement: Any, progress: list[str]) -> Any:  # the commit is sent, its answer is late
+        async with db.engine.connect() as conn:
+            row = (await conn.execute(statement)).first()
+            progress.append("committing")
+            await answered.wait()
+            await conn.commit()
+        return row
+
+    db.insert_now = slow_commit  # type: ignore[method-assign]
+    try:
+        with pytest.raises(InboxUncertain):
+            await inbox.accept("k", payload("note maybe", h.room), ttl=TTL)
+    finally:
+        db.insert_now = real  # type: ignore[method-assign]
+    assert "may have been recorded — `status` shows it; sending it again is safe" in MAY_BE_RECORDED
+    answered.set()  # the commit lands after all: the command is carried out, once
+    await asyncio.gather(*inbox._late, return_exceptions=True)
+    assert await inbox.work(surface.run, claim=False) == 1
+    assert await notes(db) == ["maybe"]
+    # The person, told it may have been recorded, sends it again: the inbox key makes it a double submit.
+    assert await inbox.accept("k", payload("note maybe", h.room), ttl=TTL) is Accepted.REPEAT
+    assert await Inbox(db, h.clock, "slack").work(surface.run) == 0
+    assert await notes(db) == ["maybe"]
+
+
+async def test_the_request_and_a_worker_never_both_run_one_command(db: Database) -> None:
+    h = Harness(db)
+    await h.ok('open "Registers down" sev:2')
+    request = Inbox(db, h.clock, "slack")
+    assert await request.accept("k", payload("note once", h.room), ttl=TTL) is Accepted.NEW
+    worker, other = Inbox(db, h.clock, "slack"), Surface(h)
+    assert await worker.work(other.run) == 0  # the accept leased the row to the request: no worker claims it
+    slow, go = asyncio.Event(), asyncio.Event()
+
+    async def outlives_its_lease(p: Mapping[str, Any], already: bool) -> bool:
+        slow.set()
+        await go.wait()  # the request's command is slow to start its write …
+        return await Surface(h).run(p, already)
+
+    running = asyncio.create_task(request.work(outlives_its_lease, claim=False))
+    await slow.wait()
+    h.later(request.lease * 2)  # … past its lease: another replica claims it and carries it out
+    assert await worker.work(other.run) == 1
+    go.set()
+    assert await running == 0  # the request's write is refused: it no longer holds the row
+    assert await notes(db) == ["once"]
+    assert len(other.answers) == 1 and other.answers[0].startswith("INC-1: noted at")
+
+
+async def test_a_replica_restarted_under_its_name_takes_back_its_commands_at_once(db: Database) -> None:
+    h = Harness(db)
+    await h.ok('open "Registers down" sev:2')
+    before = Inbox(db, h.clock, "slack", owner="pod-0:slack")
+    await before.accept("k", payload("note after restart", h.room), ttl=TTL)  # … and the replica dies here
+    surface = Surface(h)
+    assert await Inbox(db, h.clock, "slack", owner="pod-1:slack").work(surface.run) == 0  # its lease holds for others
+    h.later(timedelta(seconds=20))  # the pod comes back
+    again = Inbox(db, h.clock, "slack", owner="pod-0:slack")  # the same name, a new process
+    await again.accept("fresh", payload("note fresh", h.room), ttl=TTL)  # its own, accepted before its worker starts
+    stop = asyncio.Event()
+    worker = asyncio.create_task(again.run_forever(surface.run, stop, interval=0.05))
+    for _ in range(400):
+        if len(await notes(db)) == 2:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await worker
+    assert sorted(await notes(db)) == ["after restart", "fresh"]  # no lease ran out: each ran once
+    assert sorted(surface.answers)[0].startswith("INC-1: noted at")
 
 
 async def test_an_error_reply_says_truthfully_whether_anything_was_recorded(db: Database) -> None:

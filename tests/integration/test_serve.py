@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy import text
 
 from adapters.memory import InMemoryChat
 from bot.app import App, running, web_app
@@ -190,7 +191,7 @@ async def warroom_serve(
     )
     served = Served(process, port)
     try:
-        await served.until(served.answers, "the server to answer /healthz")
+        await served.until(served.answers, "the server to answer /healthz", within=120.0)  # a busy CI box is slow
         yield served
     finally:
         if process.returncode is None:
@@ -284,3 +285,41 @@ async def test_serve_told_to_listen_everywhere_with_nothing_to_authenticate_exit
 
 async def _value(result: Awaitable[bool] | bool) -> bool:
     return await result if inspect.isawaitable(result) else bool(result)
+
+
+async def test_sigterm_hands_back_a_command_stuck_in_flight_and_exits_0_within_the_drain(database_url: str) -> None:
+    fake = FakeSlack()
+    api = await fake.start()
+    fake.gates["conversations.create"] = asyncio.Event()  # never set: the open hangs on Slack through the drain
+    settings = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": api,
+        "HOST": "127.0.0.1",
+        "WARROOM_DATABASE_URL": database_url,
+        "WARROOM_REPLICA": "pod-0",
+        "WARROOM_DRAIN_SECONDS": "5",
+    }
+    try:
+        async with warroom_serve(Path(), settings) as served:
+            body = open_command(fake)
+            headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
+            async with (
+                aiohttp.ClientSession(timeout=PATIENCE) as http,
+                http.post(f"{served.base}/slack/events", data=body, headers=headers) as acked,
+            ):
+                assert acked.status == 200
+            await served.until(lambda: bool(fake.called("conversations.create", ok=False)), "the open to reach Slack")
+            served.process.send_signal(signal.SIGTERM)
+            assert await served.exit_code() == 0
+        assert "handed back 1 claimed item(s)" in served.log, served.log[-3000:]
+        assert "Traceback" not in served.log
+        db = Database(database_url)
+        try:
+            async with db.read() as store:
+                rows = (await store.session.execute(text("SELECT state, lease_owner FROM inbox"))).all()
+        finally:
+            await db.dispose()
+        assert len(rows) == 1 and rows[0][0] != "done" and rows[0][1] is None  # another replica takes it now
+    finally:
+        await fake.close()

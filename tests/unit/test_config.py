@@ -61,3 +61,13 @@ def test_serve_listens_everywhere_when_a_platform_or_the_dashboard_sign_in_authe
 def test_serve_on_this_machine_only_needs_nothing_to_authenticate(host: str) -> None:
     Settings.from_env({"HOST": host}).check_exposure()
     Settings.from_env({}).check_exposure()
+
+
+def test_a_replica_name_and_a_drain_time_are_read_and_bad_ones_refused_in_one_line() -> None:
+    settings = Settings.from_env({"WARROOM_REPLICA": "warroom-0", "WARROOM_DRAIN_SECONDS": "40"})
+    assert (settings.replica, settings.drain) == ("warroom-0", 40.0)
+    assert (Settings.from_env({}).replica, Settings.from_env({}).drain) == (None, 25.0)
+    with pytest.raises(ConfigError, match="WARROOM_REPLICA must be 1 to 48 letters"):
+        Settings.from_env({"WARROOM_REPLICA": "pod 0; rm"})
+    with pytest.raises(ConfigError, match="WARROOM_DRAIN_SECONDS must be a whole number of seconds from 5 to 600"):
+        Settings.from_env({"WARROOM_DRAIN_SECONDS": "2"})
