@@ -23,7 +23,7 @@ from adapters.web import dashboard as web_dashboard
 from adapters.web.api import mount as mount_api
 from adapters.web.auth import csrf_token
 from adapters.web.auth import install as install_sign_in
-from adapters.web.metrics import mount_metrics
+from adapters.web.metrics import may_see_detail, mount_metrics
 from adapters.web.webhooks import HttpWebhookPoster
 from bot.chat import ChatPort, RoomRef
 from bot.clock import Clock, SimClock, SystemClock
@@ -136,7 +136,7 @@ def web_app(app: App, *, clock: Clock | None = None) -> web.Application:
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})  # liveness: the process answers; the database is /readyz's
 
-    async def readyz(_request: web.Request) -> web.Response:
+    async def readyz(request: web.Request) -> web.Response:
         database, schema = app.db.dialect, "at head"
         try:
             if not await asyncio.wait_for(app.db.at_head(), timeout=READY_TIMEOUT):
@@ -147,9 +147,11 @@ def web_app(app: App, *, clock: Clock | None = None) -> web.Application:
             log.warning("readiness check failed: %s", err)
             database, schema = "unreachable", "unknown"
         ready = schema == "at head"
-        body: dict[str, object] = {"status": "ready" if ready else "not ready", "database": database, "schema": schema}
-        if ready:
-            body["backlog"] = await backlog()
+        body: dict[str, object] = {"status": "ready" if ready else "not ready"}
+        if may_see_detail(request, app.settings.metrics_token):  # what breaks and what is owed: not for strangers
+            body |= {"database": database, "schema": schema}
+            if ready:
+                body["backlog"] = await backlog()
         return web.json_response(body, status=200 if ready else 503)
 
     async def backlog() -> dict[str, object]:
@@ -396,7 +398,7 @@ async def serve(
     host = settings.bind_host
     sender, mailbox = mail_sender(settings), mail_box(settings)
     async with running(settings, chat=surface.chat, clock=clock, mail=sender, mailbox=mailbox, metrics=metrics) as app:
-        poster = HttpWebhookPoster()
+        poster = HttpWebhookPoster(allow_private=settings.webhooks_allow_private)
         hooks = await webhook_worker(app, poster, clock, on_outcome=on_webhook or metrics.observe_webhook)
         web_application = web_app(app, clock=clock)
         surface.mount(web_application, app)

@@ -25,7 +25,7 @@ from tests.conftest import PLAYBOOKS, ROOT
 from tests.harness import LOBBY, Harness
 from tests.webhook_receiver import Receiver, expected_signature
 
-SECRET = "whsec_test_0123456789abcdef"
+SECRET = "whsec_test_0123456789abcdef0123456789"
 RMA = 'open "Router dead" sev:3 playbook:hardware-rma customer:"Acme Retail"'
 
 
@@ -39,7 +39,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture
 async def poster() -> AsyncIterator[HttpWebhookPoster]:
-    p = HttpWebhookPoster(timeout=5)
+    p = HttpWebhookPoster(timeout=5, allow_private=True)  # the receiver listens on 127.0.0.1
     yield p
     await p.close()
 
@@ -409,7 +409,7 @@ def test_the_webhook_command_refuses_bad_input_in_one_line_and_changes_nothing(
     code, said = cli(monkeypatch, capsys, database_url, "add", "https://h.example/a", "--events", "incident.exploded")
     assert code == 2 and said.count("\n") == 1 and "unknown webhook event 'incident.exploded'" in said
     code, said = cli(monkeypatch, capsys, database_url, "add", "https://h.example/a", "--secret", "short")
-    assert code == 2 and said.count("\n") == 1 and "--secret must be at least 16 characters" in said
+    assert code == 2 and said.count("\n") == 1 and "--secret must be at least 32 characters" in said
     assert cli(monkeypatch, capsys, database_url, "list") == (
         0,
         "no webhooks: `warroom webhook add URL` or WARROOM_WEBHOOKS adds one\n",
@@ -444,7 +444,11 @@ async def _migrate(url: str) -> None:
 async def test_warroom_serve_delivers_to_the_subscribers_its_settings_name(tmp_path: Path, receiver: Receiver) -> None:
     from tests.integration.test_serve import warroom_serve
 
-    settings = {"WARROOM_WEBHOOKS": f"{receiver.url} events=incident.opened", "WARROOM_WEBHOOK_SECRET": SECRET}
+    settings = {
+        "WARROOM_WEBHOOKS": f"{receiver.url} events=incident.opened",
+        "WARROOM_WEBHOOK_SECRET": SECRET,
+        "WARROOM_WEBHOOKS_ALLOW_PRIVATE": "1",  # the receiver listens on 127.0.0.1
+    }
     async with warroom_serve(tmp_path, settings) as served:
         db = Database(f"sqlite:///{tmp_path / 'served.db'}")
         try:
