@@ -23,6 +23,8 @@ from adapters.web import dashboard as web_dashboard
 from adapters.web.api import mount as mount_api
 from adapters.web.auth import csrf_token
 from adapters.web.auth import install as install_sign_in
+from adapters.web.limits import body_deadline
+from adapters.web.limits import runner as http_runner
 from adapters.web.metrics import may_see_detail, mount_metrics
 from adapters.web.webhooks import HttpWebhookPoster
 from bot.chat import ChatPort, RoomRef
@@ -30,6 +32,7 @@ from bot.clock import Clock, SimClock, SystemClock
 from bot.config import ConfigError, Settings
 from bot.desk import Core
 from bot.errors import BadInput
+from bot.logs import install as redact_logs
 from bot.mail.compose import outgoing
 from bot.mail.message import reply_bytes
 from bot.mail.port import Mailbox, MailSender, OutgoingMail
@@ -167,7 +170,7 @@ def web_app(app: App, *, clock: Clock | None = None) -> web.Application:
             return {"unknown": True}
         return {"posts": owed, "oldest_post": since.isoformat() if since else None, "commands": commands}
 
-    web_application = web.Application()
+    web_application = web.Application(middlewares=[body_deadline()])  # first: it times the whole body
     web_application.router.add_get("/healthz", healthz)
     web_application.router.add_get("/readyz", readyz)
     install_sign_in(web_application, app.settings, clock=clock or app.clock)
@@ -180,16 +183,18 @@ def web_app(app: App, *, clock: Clock | None = None) -> web.Application:
         clock=app.clock,
         default_zone=app.settings.timezone,
         csrf=csrf_token,
+        live_per_viewer=app.settings.live_per_viewer,
     )
     return web_application
 
 
 async def dashboard(settings: Settings, *, port: int, clock: Clock, ready: Callable[[str], None]) -> None:
     """`warroom dashboard`: the dashboard alone on 127.0.0.1, reading the database, until SIGTERM or Ctrl-C."""
+    redact_logs()
     playbooks = load_playbooks(settings)
     db = await prepare_database(settings)
     try:
-        web_application = web.Application()
+        web_application = web.Application(middlewares=[body_deadline()])
         install_sign_in(web_application, settings, clock=clock)  # loopback only without sign-in, proxies refused
         web_dashboard.mount(
             web_application,
@@ -198,8 +203,9 @@ async def dashboard(settings: Settings, *, port: int, clock: Clock, ready: Calla
             clock=clock,
             default_zone=settings.timezone,
             csrf=csrf_token,
+            live_per_viewer=settings.live_per_viewer,
         )
-        runner = web.AppRunner(web_application, shutdown_timeout=1)
+        runner = http_runner(web_application, shutdown_timeout=1)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", port)  # never beyond this machine, even with sign-in
         await site.start()
@@ -393,6 +399,7 @@ async def serve(
 ) -> None:
     """Run the HTTP server, the reminder engine and the webhook worker until SIGTERM (or cancellation), then shut
     down gracefully. ``on_webhook`` is told each webhook delivery's outcome (delivered, retried, failed)."""
+    redact_logs()  # before anything listens: no request line or header is ever logged with its credentials
     metrics = Metrics()
     surface = surface or make_surface(settings, observer=metrics)
     host = settings.bind_host
@@ -402,7 +409,7 @@ async def serve(
         hooks = await webhook_worker(app, poster, clock, on_outcome=on_webhook or metrics.observe_webhook)
         web_application = web_app(app, clock=clock)
         surface.mount(web_application, app)
-        runner = web.AppRunner(web_application, shutdown_timeout=GRACE)
+        runner = http_runner(web_application, shutdown_timeout=GRACE)
         await runner.setup()
         site = web.TCPSite(runner, host, settings.port)
         await site.start()

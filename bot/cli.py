@@ -22,6 +22,7 @@ from bot.commands import parse_timezone, ref_number
 from bot.config import Settings
 from bot.domain import INCIDENT_REF
 from bot.errors import BadInput, NotFound, PlaybookError, WarroomError
+from bot.logs import install as redact_logs
 from bot.when import parse_when
 from bot.words import count
 
@@ -102,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.command == "serve" else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    redact_logs()  # whatever logs, no credential reaches the log
     try:
         settings = Settings.from_env(os.environ)
         return asyncio.run(_COMMANDS[args.command](settings, args))

@@ -114,6 +114,7 @@ def mail_address(setting: str, value: str) -> str:
     return formataddr((name, address)) if name else address
 
 
+LIVE_PER_VIEWER = 8  # WARROOM_LIVE_PAGES_PER_VIEWER's default: a few tabs of the dashboard each
 MIN_WEB_SECRET = 32  # characters: `openssl rand -base64 32` gives 44
 
 
@@ -259,6 +260,7 @@ class Settings:
     web: WebSignIn | None = None  # dashboard sign-in; None: the dashboard answers this machine only
     public_url: str | None = None  # the origin browsers use (behind a proxy); None: taken from each request
     metrics_token: str | None = field(default=None, repr=False)  # None: GET /metrics needs no token
+    live_per_viewer: int = LIVE_PER_VIEWER  # live dashboard pages one person (or address) may have open at once
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -295,6 +297,9 @@ class Settings:
             )
         except SubscriptionError as err:
             raise ConfigError(str(err) if str(err).startswith("WARROOM_") else f"WARROOM_WEBHOOKS: {err}") from None
+        per_viewer = get("WARROOM_LIVE_PAGES_PER_VIEWER") or str(LIVE_PER_VIEWER)
+        if not (per_viewer.isascii() and per_viewer.isdigit()) or not 0 < int(per_viewer) <= 1000:
+            raise ConfigError(f"WARROOM_LIVE_PAGES_PER_VIEWER must be a number from 1 to 1000, not {per_viewer[:20]!r}")
         metrics_token = get("WARROOM_METRICS_TOKEN")
         if metrics_token is not None and not _BEARER.fullmatch(metrics_token):
             raise ConfigError(
@@ -324,6 +329,7 @@ class Settings:
             web=WebSignIn.from_env(get),
             public_url=_origin("WARROOM_PUBLIC_URL", public_url) if public_url else None,
             metrics_token=metrics_token,
+            live_per_viewer=int(per_viewer),
         )
 
     @property
