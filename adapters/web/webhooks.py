@@ -4,6 +4,7 @@ an exception, so the core decides about retries."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import socket
 from collections.abc import Mapping
@@ -19,13 +20,17 @@ from bot.webhooks import ALLOW_PRIVATE, SubscriptionError, check_url
 TIMEOUT = 10.0  # seconds a receiver has to answer; a slower one is retried like one that failed
 
 
+class PrivateAddress(OSError):
+    """A name resolved to an address webhooks may not go to."""
+
+
 class PublicOnly(AbstractResolver):
     """A resolver that answers only with addresses on the internet: every address a name resolves to is checked, and
     aiohttp connects to the very addresses it returns (no second lookup a rebinding DNS server could answer
     differently)."""
 
-    def __init__(self) -> None:
-        self._inner = DefaultResolver()
+    def __init__(self, inner: AbstractResolver | None = None) -> None:
+        self._inner = inner or DefaultResolver()
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
@@ -34,7 +39,7 @@ class PublicOnly(AbstractResolver):
         for result in found:
             reason = why_private(ipaddress.ip_address(result["host"]))
             if reason is not None:
-                raise OSError(f"{host} resolves to {reason}; set {ALLOW_PRIVATE}=1 to deliver there")
+                raise PrivateAddress(errno.EACCES, f"{host} resolves to {reason}; {ALLOW_PRIVATE}=1 allows it")
         return found
 
     async def close(self) -> None:
@@ -46,14 +51,18 @@ class HttpWebhookPoster:
     ``allow_private``, a URL whose host is (or resolves to) a loopback, private, link-local or unspecified address
     is not connected to: checked at each delivery, after DNS."""
 
-    def __init__(self, *, timeout: float = TIMEOUT, allow_private: bool = False) -> None:
+    def __init__(
+        self, *, timeout: float = TIMEOUT, allow_private: bool = False, resolver: AbstractResolver | None = None
+    ) -> None:
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.allow_private = allow_private
+        self.resolver = resolver  # the DNS lookups (the system's by default), checked unless allow_private
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = None if self.allow_private else aiohttp.TCPConnector(resolver=PublicOnly())
+            resolver = self.resolver if self.allow_private else PublicOnly(self.resolver)
+            connector = aiohttp.TCPConnector(resolver=resolver) if resolver is not None else None
             self._session = aiohttp.ClientSession(timeout=self.timeout, connector=connector)
         return self._session
 
@@ -69,6 +78,10 @@ class HttpWebhookPoster:
                 status = answer.status
                 wait = answer.headers.get("Retry-After") if status in (429, 503) else None
                 return Answer(status, None if 200 <= status < 300 else f"HTTP {status}", wait)
+        except aiohttp.ClientConnectorError as err:
+            if isinstance(err.os_error, PrivateAddress):
+                return Answer(None, f"not sent: {err.os_error.strerror}")
+            return Answer(None, f"{type(err).__name__}: {str(err)[:200]}")
         except TimeoutError:
             return Answer(None, f"no answer within {self.timeout.total:g}s")
         except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as err:
