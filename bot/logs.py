@@ -36,7 +36,10 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         rf"\1{MASK}",
     ),
     # Credentials after an auth scheme, wherever they appear.
-    (re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]{6,}"), rf"\1\2{MASK}"),
+    (
+        re.compile(r"(?i)\b(bearer)(\s+)(?:(?=[\w.~+/=-]*[0-9_.~+/=-])[\w.~+/=-]{8,}|[A-Za-z]{20,})"),
+        rf"\1\2{MASK}",
+    ),
     (re.compile(r"\b(Basic|Digest)(\s+)(?=[A-Za-z0-9+/]*[0-9+/=])[A-Za-z0-9+/]{8,}={0,2}"), rf"\1\2{MASK}"),
     # Query or form parameters that carry secrets: ?token=…, &access_token=…, password=…; an OAuth code and state.
     (
