@@ -23,13 +23,16 @@ from adapters.web import dashboard as web_dashboard
 from adapters.web.api import mount as mount_api
 from adapters.web.auth import csrf_token
 from adapters.web.auth import install as install_sign_in
-from adapters.web.metrics import mount_metrics
+from adapters.web.limits import body_deadline
+from adapters.web.limits import runner as http_runner
+from adapters.web.metrics import may_see_detail, mount_metrics
 from adapters.web.webhooks import HttpWebhookPoster
 from bot.chat import ChatPort, RoomRef
 from bot.clock import Clock, SimClock, SystemClock
 from bot.config import ConfigError, Settings, is_loopback
 from bot.desk import Core
 from bot.errors import BadInput
+from bot.logs import install as redact_logs
 from bot.mail.compose import outgoing
 from bot.mail.message import reply_bytes
 from bot.mail.port import Mailbox, MailSender, OutgoingMail
@@ -136,7 +139,7 @@ def web_app(app: App, *, clock: Clock | None = None) -> web.Application:
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})  # liveness: the process answers; the database is /readyz's
 
-    async def readyz(_request: web.Request) -> web.Response:
+    async def readyz(request: web.Request) -> web.Response:
         database, schema = app.db.dialect, "at head"
         try:
             if not await asyncio.wait_for(app.db.at_head(), timeout=READY_TIMEOUT):
@@ -147,9 +150,11 @@ def web_app(app: App, *, clock: Clock | None = None) -> web.Application:
             log.warning("readiness check failed: %s", err)
             database, schema = "unreachable", "unknown"
         ready = schema == "at head"
-        body: dict[str, object] = {"status": "ready" if ready else "not ready", "database": database, "schema": schema}
-        if ready:
-            body["backlog"] = await backlog()
+        body: dict[str, object] = {"status": "ready" if ready else "not ready"}
+        if may_see_detail(request, app.settings.metrics_token):  # what breaks and what is owed: not for strangers
+            body |= {"database": database, "schema": schema}
+            if ready:
+                body["backlog"] = await backlog()
         return web.json_response(body, status=200 if ready else 503)
 
     async def backlog() -> dict[str, object]:
@@ -165,7 +170,7 @@ def web_app(app: App, *, clock: Clock | None = None) -> web.Application:
             return {"unknown": True}
         return {"posts": owed, "oldest_post": since.isoformat() if since else None, "commands": commands}
 
-    web_application = web.Application()
+    web_application = web.Application(middlewares=[body_deadline()])  # first: it times the whole body
     web_application.router.add_get("/healthz", healthz)
     web_application.router.add_get("/readyz", readyz)
     install_sign_in(web_application, app.settings, clock=clock or app.clock)
@@ -178,16 +183,18 @@ def web_app(app: App, *, clock: Clock | None = None) -> web.Application:
         clock=app.clock,
         default_zone=app.settings.timezone,
         csrf=csrf_token,
+        live_per_viewer=app.settings.live_per_viewer,
     )
     return web_application
 
 
 async def dashboard(settings: Settings, *, port: int, clock: Clock, ready: Callable[[str], None]) -> None:
     """`warroom dashboard`: the dashboard alone on 127.0.0.1, reading the database, until SIGTERM or Ctrl-C."""
+    redact_logs()
     playbooks = load_playbooks(settings)
     db = await prepare_database(settings)
     try:
-        web_application = web.Application()
+        web_application = web.Application(middlewares=[body_deadline()])
         install_sign_in(web_application, settings, clock=clock)  # loopback only without sign-in, proxies refused
         web_dashboard.mount(
             web_application,
@@ -196,8 +203,9 @@ async def dashboard(settings: Settings, *, port: int, clock: Clock, ready: Calla
             clock=clock,
             default_zone=settings.timezone,
             csrf=csrf_token,
+            live_per_viewer=settings.live_per_viewer,
         )
-        runner = web.AppRunner(web_application, shutdown_timeout=1)
+        runner = http_runner(web_application, shutdown_timeout=1)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", port)  # never beyond this machine, even with sign-in
         await site.start()
@@ -392,18 +400,19 @@ async def serve(
     """Run the HTTP server, the reminder engine and the webhook worker until SIGTERM (or cancellation), then shut
     down gracefully. ``on_webhook`` is told each webhook delivery's outcome (delivered, retried, failed)."""
     settings.check_exposure()  # before anything opens: an unreachable or open server is refused in one line
+    redact_logs()  # before anything listens: no request line or header is ever logged with its credentials
     metrics = Metrics()
     surface = surface or make_surface(settings, observer=metrics)
     host = settings.bind_host
     sender, mailbox = mail_sender(settings), mail_box(settings)
     async with running(settings, chat=surface.chat, clock=clock, mail=sender, mailbox=mailbox, metrics=metrics) as app:
-        poster = HttpWebhookPoster()
+        poster = HttpWebhookPoster(allow_private=settings.webhooks_allow_private)
         hooks = await webhook_worker(app, poster, clock, on_outcome=on_webhook or metrics.observe_webhook)
         web_application = web_app(app, clock=clock)
         surface.mount(web_application, app)
         # SIGTERM to exit within settings.drain: work in flight gets what is left after handing back and closing.
         work_time = max(1.0, settings.drain - HAND_BACK - 1.0)
-        runner = web.AppRunner(web_application, shutdown_timeout=work_time)
+        runner = http_runner(web_application, shutdown_timeout=work_time)
         await runner.setup()
         site = web.TCPSite(runner, host, settings.port)
         await site.start()

@@ -22,6 +22,7 @@ from bot.commands import parse_timezone, ref_number
 from bot.config import Settings
 from bot.domain import INCIDENT_REF
 from bot.errors import BadInput, NotFound, PlaybookError, WarroomError
+from bot.logs import install as redact_logs
 from bot.when import parse_when
 from bot.words import count
 
@@ -81,6 +82,12 @@ def _webhook_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add.add_argument("url", help="an http:// or https:// URL")
     add.add_argument("--events", default="", help="comma-separated event names (default: every event)")
     add.add_argument("--secret", help="the signing secret to use (default: a new random one)")
+    add.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="allow a host on this network (loopback, private, link-local); serve needs "
+        "WARROOM_WEBHOOKS_ALLOW_PRIVATE=1 to deliver there",
+    )
     actions.add_parser("list", help="the subscriptions, with what each still owes and what failed")
     remove = actions.add_parser("remove", help="unsubscribe a URL (by its URL or its ID)")
     remove.add_argument("which", metavar="URL|ID")
@@ -96,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.command == "serve" else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    redact_logs()  # whatever logs, no credential reaches the log
     try:
         settings = Settings.from_env(os.environ)
         return asyncio.run(_COMMANDS[args.command](settings, args))
@@ -278,7 +286,7 @@ async def _webhook(settings: Settings, args: argparse.Namespace) -> int:
 
     db = await prepare_database(settings)
     try:
-        print(await run_webhook_command(db, args, now=datetime.now(UTC)))
+        print(await run_webhook_command(db, args, now=datetime.now(UTC), allow_private=settings.webhooks_allow_private))
     finally:
         await db.dispose()
     return 0

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 
 from bot.errors import WarroomError
-from bot.webhooks import SubscriptionError, WebhookTarget, parse_targets
+from bot.webhooks import ALLOW_PRIVATE, SubscriptionError, WebhookTarget, parse_targets
 
 _SECRETS = {
     "slack_bot_token",
@@ -114,6 +114,7 @@ def mail_address(setting: str, value: str) -> str:
     return formataddr((name, address)) if name else address
 
 
+LIVE_PER_VIEWER = 8  # WARROOM_LIVE_PAGES_PER_VIEWER's default: a few tabs of the dashboard each
 MIN_WEB_SECRET = 32  # characters: `openssl rand -base64 32` gives 44
 
 
@@ -121,7 +122,8 @@ MIN_WEB_SECRET = 32  # characters: `openssl rand -base64 32` gives 44
 class WebSignIn:
     """Who may open the dashboard and how they prove it: OpenID Connect with one provider (Slack, Entra ID, ...).
 
-    ``allow`` holds ``@domain`` (a verified email in that domain), ``name@domain`` (that address), ``slack:T…`` (a
+    ``allow`` holds ``@domain`` (a verified email in exactly that domain), ``@*.domain`` (in one of its
+    subdomains), ``name@domain`` (that address), ``slack:T…`` (a
     Slack team id) and ``entra:<tenant id>`` entries."""
 
     issuer: str
@@ -149,19 +151,21 @@ class WebSignIn:
             raise ConfigError(
                 f"WARROOM_WEB_SECRET must be at least {MIN_WEB_SECRET} characters; make one: openssl rand -base64 32"
             )
-        allow = tuple((get("WARROOM_WEB_ALLOW") or "").replace(",", " ").split())
-        for entry in allow:
-            if not _ALLOW.fullmatch(entry):
+        allow: list[str] = []
+        for entry in (get("WARROOM_WEB_ALLOW") or "").replace(",", " ").split():
+            normal = _allow_entry(entry)
+            if normal is None:
                 raise ConfigError(
-                    f"WARROOM_WEB_ALLOW: {entry[:60]!r} is not @domain, name@domain, slack:<team id> "
+                    f"WARROOM_WEB_ALLOW: {entry[:60]!r} is not @domain, @*.domain, name@domain, slack:<team id> "
                     "or entra:<tenant id>"
                 )
+            allow.append(normal)
         return cls(
             issuer=issuer,
             client_id=get("WARROOM_OIDC_CLIENT_ID") or "",
             client_secret=get("WARROOM_OIDC_CLIENT_SECRET") or "",
             secret=secret,
-            allow=tuple(entry.lower() if "@" in entry else entry for entry in allow),
+            allow=tuple(allow),
         )
 
 
@@ -171,9 +175,47 @@ _WEB_NAMES = (
     "WARROOM_WEB_SECRET",
     "WARROOM_WEB_ALLOW",
 )
-_ALLOW = re.compile(
-    r"@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+|[^@\s:]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+|slack:T[A-Z0-9]+|entra:[0-9a-fA-F-]{36}"
-)
+_ALLOW = re.compile(r"slack:T[A-Z0-9]+|entra:[0-9a-fA-F-]{36}")
+_DOMAIN = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+")
+
+
+def email_parts(address: str) -> tuple[str, str] | None:
+    """``address`` as (local part, lower-case domain) when it is exactly one plain address (email.utils reads it:
+    no display name, no second `@`, no list); else None."""
+    name, parsed = parseaddr(address)
+    if name or not parsed or parsed != address.strip() or parsed.count("@") != 1:
+        return None
+    local, _, domain = parsed.rpartition("@")
+    domain = domain.lower()
+    if not local or not _DOMAIN.fullmatch(domain):
+        return None
+    return local, domain
+
+
+def _allow_entry(entry: str) -> str | None:
+    """One WARROOM_WEB_ALLOW entry, normalised (`@acme.example`, `@*.acme.example`, `sam@acme.example`,
+    `slack:T…`, `entra:…`); None when it is none of these."""
+    if _ALLOW.fullmatch(entry):
+        return entry
+    if entry.startswith("@"):
+        domain = entry[3:] if entry.startswith("@*.") else entry[1:]
+        return entry.lower() if _DOMAIN.fullmatch(domain.lower()) else None
+    parts = email_parts(entry)
+    return f"{parts[0].lower()}@{parts[1]}" if parts else None
+
+
+def email_allowed(entry: str, email: str) -> bool:
+    """Whether the (verified) ``email`` is one an allow ``entry`` names: `@acme.example` that domain exactly,
+    `@*.acme.example` its subdomains, `sam@acme.example` that address."""
+    parts = email_parts(email)
+    if parts is None:
+        return False
+    local, domain = parts
+    if entry.startswith("@*."):
+        return domain.endswith("." + entry[3:])
+    if entry.startswith("@"):
+        return domain == entry[1:]
+    return f"{local.lower()}@{domain}" == entry
 
 
 def _origin(setting: str, value: str, *, path: bool = False) -> str:
@@ -217,6 +259,7 @@ class Settings:
     imap: MailServer | None = None  # the mailbox replies are read from
     webhooks: tuple[WebhookTarget, ...] = ()  # WARROOM_WEBHOOKS: subscriptions kept in the settings
     webhook_secret: str | None = field(default=None, repr=False)  # their signing secret unless one says secret=
+    webhooks_allow_private: bool = False  # WARROOM_WEBHOOKS_ALLOW_PRIVATE: webhooks may go to this network too
     web: WebSignIn | None = None  # dashboard sign-in; None: the dashboard answers this machine only
     public_url: str | None = None  # the origin browsers use (behind a proxy); None: taken from each request
     metrics_token: str | None = field(default=None, repr=False)  # None: GET /metrics needs no token
@@ -224,6 +267,7 @@ class Settings:
     # commands it held. None: a new name each start, and a dead replica's commands wait for their leases.
     replica: str | None = None
     drain: float = 25.0  # WARROOM_DRAIN_SECONDS: SIGTERM to exit, everything claimed handed back (30 s is k8s's)
+    live_per_viewer: int = LIVE_PER_VIEWER  # live dashboard pages one person (or address) may have open at once
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -253,10 +297,16 @@ class Settings:
                 raise ConfigError("WARROOM_SMTP_URL is set: set WARROOM_MAIL_FROM to the address Warroom sends from")
             mail_from = smtp.username
         webhook_secret = get("WARROOM_WEBHOOK_SECRET")
+        allow_private = _switch(ALLOW_PRIVATE, get(ALLOW_PRIVATE))
         try:
-            webhooks = parse_targets(get("WARROOM_WEBHOOKS") or "", default_secret=webhook_secret)
+            webhooks = parse_targets(
+                get("WARROOM_WEBHOOKS") or "", default_secret=webhook_secret, allow_private=allow_private
+            )
         except SubscriptionError as err:
-            raise ConfigError(f"WARROOM_WEBHOOKS: {err}") from None
+            raise ConfigError(str(err) if str(err).startswith("WARROOM_") else f"WARROOM_WEBHOOKS: {err}") from None
+        per_viewer = get("WARROOM_LIVE_PAGES_PER_VIEWER") or str(LIVE_PER_VIEWER)
+        if not (per_viewer.isascii() and per_viewer.isdigit()) or not 0 < int(per_viewer) <= 1000:
+            raise ConfigError(f"WARROOM_LIVE_PAGES_PER_VIEWER must be a number from 1 to 1000, not {per_viewer[:20]!r}")
         metrics_token = get("WARROOM_METRICS_TOKEN")
         if metrics_token is not None and not _BEARER.fullmatch(metrics_token):
             raise ConfigError(
@@ -292,11 +342,13 @@ class Settings:
             imap=imap,
             webhooks=webhooks,
             webhook_secret=webhook_secret,
+            webhooks_allow_private=allow_private,
             web=WebSignIn.from_env(get),
             public_url=_origin("WARROOM_PUBLIC_URL", public_url) if public_url else None,
             metrics_token=metrics_token,
             replica=replica,
             drain=float(drain_text),
+            live_per_viewer=int(per_viewer),
         )
 
     @property
@@ -340,6 +392,15 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _switch(setting: str, value: str | None) -> bool:
+    """An on/off setting: 1/true/yes or 0/false/no (unset: off)."""
+    if value is None or value.lower() in ("0", "false", "no", "off"):
+        return False
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{setting} must be 1 or 0, not {value[:20]!r}")
 
 
 def _is_host(value: str) -> bool:

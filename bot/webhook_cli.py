@@ -8,20 +8,29 @@ from datetime import datetime
 from bot.errors import BadInput
 from bot.render import printable
 from bot.store import Database
-from bot.webhooks import SubscriptionError, check_events, check_url, new_secret
+from bot.webhooks import (
+    ALLOW_PRIVATE,
+    SubscriptionError,
+    check_events,
+    check_secret,
+    check_url,
+    masked_url,
+    new_secret,
+)
 from bot.words import count
 
-MIN_SECRET = 16  # characters: a shorter signing secret is guessable
 
-
-async def run_webhook_command(db: Database, args: argparse.Namespace, *, now: datetime) -> str:
-    """Carry out one `warroom webhook …` action; the text to print. Bad input changes nothing."""
+async def run_webhook_command(
+    db: Database, args: argparse.Namespace, *, now: datetime, allow_private: bool = False
+) -> str:
+    """Carry out one `warroom webhook …` action; the text to print. Bad input changes nothing. ``allow_private``
+    (WARROOM_WEBHOOKS_ALLOW_PRIVATE) lets `add` name a host on this network, as `--allow-private` does."""
     if args.action == "add":
-        return await _add(db, args, now)
+        return await _add(db, args, now, allow_private=allow_private)
     if args.action == "remove":
         async with db.transaction() as store:
             gone = await store.remove_webhook(args.which.strip())
-        return f"removed webhook {gone.id} ({printable(gone.url)}); what it still owed is dropped"
+        return f"removed webhook {gone.id} ({printable(masked_url(gone.url))}); what it still owed is dropped"
     if args.action == "failed":
         return await _failed(db)
     if args.action == "retry":
@@ -31,26 +40,39 @@ async def run_webhook_command(db: Database, args: argparse.Namespace, *, now: da
     return await _list(db)
 
 
-async def _add(db: Database, args: argparse.Namespace, now: datetime) -> str:
+async def _add(db: Database, args: argparse.Namespace, now: datetime, *, allow_private: bool) -> str:
+    flagged = bool(getattr(args, "allow_private", False))
     try:
-        url = check_url(args.url.strip())
+        url = check_url(args.url.strip(), allow_private=allow_private or flagged)
         events = check_events(args.events.split(","))
     except SubscriptionError as err:
         raise BadInput(
             str(err), example="warroom webhook add https://hooks.example/warroom --events incident.opened"
         ) from None
     given = args.secret
-    if given is not None and (len(given) < MIN_SECRET or any(ch.isspace() for ch in given)):
-        raise BadInput(
-            f"--secret must be at least {MIN_SECRET} characters without spaces",
-            example="--secret $(openssl rand -hex 32)",
-        )
+    if given is not None:
+        try:
+            check_secret(given, source="--secret")
+        except SubscriptionError as err:
+            raise BadInput(str(err), example="--secret $(openssl rand -hex 32)") from None
     secret = given or new_secret()
     async with db.transaction() as store:
         sub = await store.add_webhook(url, events, secret=secret, now=now)
     wanted = ", ".join(sub.events) or "every event"
     shown = "" if given else f"\nsigning secret (shown this once; give it to the receiver): {secret}"
-    return f"webhook {sub.id}: {printable(url)} gets {wanted}{shown}"
+    note = ""
+    if flagged and not allow_private and check_private(url):
+        note = f"\nnote: `warroom serve` delivers to this network only with {ALLOW_PRIVATE}=1"
+    return f"webhook {sub.id}: {printable(masked_url(url))} gets {wanted}{shown}{note}"
+
+
+def check_private(url: str) -> bool:
+    """Whether ``url`` names a host on this network (what `--allow-private` let through)."""
+    try:
+        check_url(url)
+    except SubscriptionError:
+        return True
+    return False
 
 
 async def _list(db: Database) -> str:
@@ -62,7 +84,7 @@ async def _list(db: Database) -> str:
     for s in subs:
         origin = "from WARROOM_WEBHOOKS" if s.origin == "settings" else "added here"
         lines.append(
-            f"{s.id}  {printable(s.url)}  {', '.join(s.events) or 'every event'}  ({origin}; "
+            f"{s.id}  {printable(masked_url(s.url))}  {', '.join(s.events) or 'every event'}  ({origin}; "
             f"{s.pending} owed, {s.failed} failed)"
         )
     return "\n".join(lines)
@@ -81,7 +103,7 @@ async def _failed(db: Database) -> str:
             else f"retrying, next at {f.next_attempt_at.strftime('%Y-%m-%d %H:%M:%S')} UTC"
         )
         lines.append(
-            f"{f.id}  {f.type} INC-{f.incident}  {f.event_id}  to {printable(f.url)}  {fate} after "
+            f"{f.id}  {f.type} INC-{f.incident}  {f.event_id}  to {printable(masked_url(f.url))}  {fate} after "
             f"{count(f.attempts, 'attempt')}: {printable(f.last_error or '')}"
         )
     lines.append("`warroom webhook retry ID` sends one that gave up again.")

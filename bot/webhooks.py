@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.addresses import why_host_private
 from bot.domain import EventKind, incident_ref
 
 # Every event a subscriber can ask for, and when it fires (docs/WEBHOOKS.md's table says the same).
@@ -132,8 +133,15 @@ class SubscriptionError(ValueError):
     """A subscription that cannot be used; the message is one line for the person who typed it."""
 
 
-def check_url(url: str) -> str:
-    """An http(s) URL with a host, returned as given; SubscriptionError otherwise."""
+ALLOW_PRIVATE = "WARROOM_WEBHOOKS_ALLOW_PRIVATE"
+MIN_SECRET = 32  # characters: what `openssl rand -hex 32` (64) and `openssl rand -base64 32` (44) easily pass
+MIN_SECRET_VARIETY = 10  # different characters a secret must have: `aaaa…` or a repeated word is not random
+
+
+def check_url(url: str, *, allow_private: bool = False) -> str:
+    """An http(s) URL with a host on the internet, returned as given; SubscriptionError otherwise. A host that is
+    loopback, private, link-local or unspecified in any spelling (`127.0.0.1`, `[::1]`, `0x7f000001`, `localhost`)
+    is refused unless ``allow_private``; names are checked again after DNS resolution, at each delivery."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a port that is not a number
@@ -141,9 +149,26 @@ def check_url(url: str) -> str:
         raise SubscriptionError(f"{shown_url(url)} is not a URL") from None
     if parts.scheme.lower() not in SCHEMES or not parts.hostname:
         raise SubscriptionError(f"webhooks go to http:// or https:// URLs only, not {shown_url(url)}")
-    if any(ch.isspace() for ch in url) or len(url) > 2048:
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url) or len(url) > 2048:
         raise SubscriptionError(f"{shown_url(url)} is not a URL")
+    if not allow_private and (reason := why_host_private(parts.hostname)) is not None:
+        raise SubscriptionError(
+            f"{shown_url(url)} goes to {reason}, not the internet; webhooks may go there only with "
+            f"--allow-private or {ALLOW_PRIVATE}=1"
+        )
     return url
+
+
+def check_secret(secret: str, *, source: str) -> str:
+    """A signing secret as good as the one `warroom webhook add` makes (32 random bytes); SubscriptionError naming
+    ``source`` (where it came from) otherwise, never repeating the secret."""
+    if len(secret) < MIN_SECRET or any(ch.isspace() for ch in secret):
+        raise SubscriptionError(
+            f"{source} must be at least {MIN_SECRET} characters without spaces; make one: openssl rand -hex 32"
+        )
+    if len(set(secret)) < MIN_SECRET_VARIETY:
+        raise SubscriptionError(f"{source} is not random enough (too few different characters); openssl rand -hex 32")
+    return secret
 
 
 def check_events(names: Sequence[str]) -> tuple[str, ...]:
@@ -171,6 +196,20 @@ def shown_url(url: str) -> str:
     return repr(f"{parts.scheme}://{host}{parts.path}"[:80])
 
 
+def masked_url(url: str) -> str:
+    """``url`` as a listing may show it: credentials and query string masked (`https://***@h.example/x?***`)."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return repr(url[:40])
+    if not host:
+        return repr(url[:40])
+    netloc = ("***@" if "@" in parts.netloc else "") + (f"[{host}]" if ":" in host else host)
+    netloc += f":{port}" if port is not None else ""
+    return f"{parts.scheme}://{netloc}{parts.path}" + ("?***" if parts.query else "")
+
+
 @dataclass(frozen=True)
 class WebhookTarget:
     """A subscription named in the settings (WARROOM_WEBHOOKS); its secret never shows in logs."""
@@ -183,14 +222,17 @@ class WebhookTarget:
         return f"WebhookTarget({shown_url(self.url)}, events={list(self.events) or 'all'})"
 
 
-def parse_targets(value: str, *, default_secret: str | None) -> tuple[WebhookTarget, ...]:
-    """WARROOM_WEBHOOKS: subscriptions separated by `;` or new lines, each `URL [events=a,b] [secret=S]`."""
+def parse_targets(value: str, *, default_secret: str | None, allow_private: bool = False) -> tuple[WebhookTarget, ...]:
+    """WARROOM_WEBHOOKS: subscriptions separated by `;` or new lines, each `URL [events=a,b] [secret=S]`; every
+    secret must be as good as `warroom webhook add` makes (see check_secret)."""
+    if default_secret is not None:
+        check_secret(default_secret, source="WARROOM_WEBHOOK_SECRET")
     targets: list[WebhookTarget] = []
     for entry in (e.strip() for e in value.replace("\n", ";").split(";")):
         if not entry:
             continue
         url, *options = entry.split()
-        check_url(url)
+        check_url(url, allow_private=allow_private)
         events: tuple[str, ...] = ()
         secret = default_secret
         for option in options:
@@ -198,7 +240,7 @@ def parse_targets(value: str, *, default_secret: str | None) -> tuple[WebhookTar
             if key == "events" and sep:
                 events = check_events(text.split(","))
             elif key == "secret" and sep and text:
-                secret = text
+                secret = check_secret(text, source=f"the secret= of {shown_url(url)}")
             else:
                 raise SubscriptionError(f"{shown_url(url)}: {option[:30]!r} is not events=a,b or secret=…")
         if not secret:

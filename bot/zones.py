@@ -99,11 +99,12 @@ def _cities() -> dict[str, tuple[str, ...]]:
     """`paris` → (`Europe/Paris`,): the city each zone is named after, older names (`calcutta`) too."""
     aliases: Mapping[str, str] = get_global("zone_aliases")
     cities: dict[str, tuple[str, ...]] = {}
-    for zone in sorted(available_timezones()):
+    zones = available_timezones()  # once: it walks the zone files, and 600 walks took minutes on a busy machine
+    for zone in sorted(zones):
         if "/" not in zone or zone.startswith(("Etc/", "SystemV/", "US/", "Canada/", "Brazil/", "Mexico/", "Chile/")):
             continue
         canonical = aliases.get(zone, zone)
-        if canonical not in available_timezones():
+        if canonical not in zones:
             continue
         city = _plain(zone.rsplit("/", 1)[1])
         if canonical not in cities.get(city, ()):

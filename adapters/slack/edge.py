@@ -19,6 +19,8 @@ from slack_bolt.adapter.aiohttp import to_bolt_request
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 
+from bot.nesting import deeper_than
+
 log = logging.getLogger(__name__)
 # Slack documents no request size; its largest payloads (a submitted 100-block modal, a message event with
 # attachments) are tens of kilobytes. A megabyte is ample, and is what aiohttp would buffer by default anyway.
@@ -95,8 +97,12 @@ class SlackEdge:
             bolt_request = await to_bolt_request(request)  # reads the body buffered above
         except (ValueError, TypeError, AttributeError):  # not JSON, not a form, or JSON that is not an object
             return self._refuse(400, "malformed body")
+        except RecursionError:  # JSON nested deeper than the parser's stack: signed, but no Slack payload
+            return self._refuse(400, "body nested too deeply")
         if not isinstance(bolt_request.body, dict):
             return self._refuse(400, "malformed body")
+        if deeper_than(bolt_request.body):  # parsed, but deep enough to exhaust the stack of whatever walks it next
+            return self._refuse(400, "body nested too deeply")
         bolt_request.context[SIGNATURE] = signature
         return bolt_request
 

@@ -22,6 +22,7 @@ from adapters.teams.connector import TEAMS_SERVICE_URL, Address, Connector, base
 from adapters.teams.graph import GRAPH_URL, LOGIN_URL, GraphClient, TokenSource, channel_name, graph_user_id
 from adapters.teams.pacing import Backoff, Pacer
 from bot import commands as c
+from bot.addresses import is_loopback_url
 from bot.chat import Capability, ChatPort, Invocation, Message, MessageRef, Reply, RoomRef, Section, Tone, UserRef
 from bot.config import ConfigError, Settings
 from bot.errors import ChatError
@@ -36,6 +37,7 @@ from bot.inbox import (
     recorded_before_restart,
     try_again,
 )
+from bot.nesting import deeper_than
 from bot.observe import QUIET, Observer
 from bot.outbox import short_version
 from bot.runtime import Runtime
@@ -484,12 +486,23 @@ class _Inbound:
             return web.json_response({"error": "send the activity as application/json"}, status=415)
         try:
             body = await request.json()
+            if deeper_than(body):  # msrest walks the activity recursively: a deep body must not reach it
+                return web.json_response({"error": "the activity is nested too deeply"}, status=400)
             activity = Activity().deserialize(body)
+        except RecursionError:  # deeper than the JSON parser's own stack
+            return web.json_response({"error": "the activity is nested too deeply"}, status=400)
         except Exception:  # malformed JSON or an activity msrest cannot read
             return web.json_response({"error": "that is not a Bot Framework activity"}, status=400)
         if not activity.type or activity.conversation is None or not activity.service_url:
             return web.json_response({"error": "an activity needs a type, a conversation and a serviceUrl"}, status=400)
         connector = self.surface.connector
+        if not connector.app_id and not is_loopback_url(activity.service_url):
+            # Unauthenticated (local) mode answers this machine only: a stranger must not make it post anywhere.
+            log.info("refused an unauthenticated Bot Framework request whose serviceUrl is not on this machine")
+            return web.json_response(
+                {"error": "without MICROSOFT_APP_ID only a serviceUrl on this machine (loopback) is answered"},
+                status=403,
+            )
         try:
             authenticated = await connector.authenticate(activity, request.headers.get("Authorization", ""))
         except Exception as err:  # botbuilder raises PermissionError, JWT errors or lookup errors: all mean no

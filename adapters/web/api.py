@@ -93,7 +93,7 @@ class Api:
         if token is None or not same_hash(token.token_hash, wanted):
             raise ProblemError(401, "unknown token", headers=invalid)
         if token.revoked:
-            raise ProblemError(401, f"the token {token.name} was revoked", headers=invalid)
+            raise ProblemError(401, "this token was revoked", headers=invalid)  # whoever holds it learns no name
         if not token.may(scope):
             raise ProblemError(403, f"the token {token.name} may only read; this needs a write token")
         if token.last_used_at is None or self.now - token.last_used_at >= USED_EVERY:

@@ -137,7 +137,7 @@ class Guard:
             log.warning("sign-in could not start: %s", err)
             return page(502, "The sign-in provider did not answer; try again in a minute.", link=_AGAIN)
         until = (self.clock.now() + PENDING).timestamp()
-        after = after if len(after) <= MAX_NEXT else "/"
+        after = _local_path(after) if len(after) <= MAX_NEXT else "/"
         started = {"state": state, "nonce": nonce, "verifier": verifier, "next": after, "until": until}
         # A few at once: tabs restored together each start a sign-in, and each must be able to finish.
         earlier = self._pending(session)
@@ -277,6 +277,6 @@ def _loopback(address: str) -> bool:
 
 def _local_path(after: str) -> str:
     """``after`` when it is a path on this site; else ``/`` (no open redirect to another site after sign-in)."""
-    if after.startswith("/") and not after.startswith(("//", "/\\")) and not any(ch in after for ch in "\r\n\t"):
-        return after
+    if after.startswith("/") and not after.startswith(("//", "/\\")) and all(" " < ch < "\x7f" for ch in after):
+        return after  # printable ASCII only: no control character (%0B, %0A, %09) ever reaches a Location header
     return "/"

@@ -311,8 +311,10 @@ def mount(
     csrf: Callable[[web.Request], str] = no_csrf,
     default_zone: str = "UTC",
     keep: timedelta = KEEP_OVERVIEW,
+    live_per_viewer: int = live.PER_VIEWER,
 ) -> Dashboard:
-    """Add the dashboard's pages, its live stream and its static files to ``web_application``."""
+    """Add the dashboard's pages, its live stream and its static files to ``web_application``; one viewer may
+    have ``live_per_viewer`` live pages open at once."""
     board = Dashboard(db=db, playbooks=playbooks, clock=clock, csrf=csrf, default_zone=default_zone, keep=keep)
     env = aiohttp_jinja2.setup(
         web_application,
@@ -333,7 +335,7 @@ def mount(
     )
     env.globals["times"] = words.times
     web_application[aiohttp_jinja2.static_root_key] = "/static"
-    live.install(web_application, db.changes.version)
+    live.install(web_application, db.changes.version, per_viewer=live_per_viewer)
     routes = web_application.router
     routes.add_get("/", board.overview, name="dashboard.overview")
     routes.add_get("/overview/live", board.overview_fragment, name="dashboard.overview_fragment")

@@ -21,6 +21,7 @@ POLL = 0.5  # seconds between two looks at the change token: near-instant for pe
 BLIND_EVERY = 15.0  # seconds between two "re-read" events while no change token can be told
 PING = 15.0  # seconds between two SSE comments that keep proxies from closing an idle stream
 MAX_STREAMS = 500  # open pages one process serves live at once; past it, pages still work (and retry later)
+PER_VIEWER = 8  # live pages one signed-in person (or, without sign-in, one address) may have open at once
 MAX_AGE = 3600.0  # seconds a stream lasts: the browser reconnects through the sign-in guard, so an ended session ends
 
 
@@ -28,9 +29,16 @@ class Watcher:
     """Counts changes of the database's token; streams wait on the count."""
 
     def __init__(
-        self, version: Callable[[], Hashable | None], *, poll: float = POLL, blind_every: float = BLIND_EVERY
+        self,
+        version: Callable[[], Hashable | None],
+        *,
+        poll: float = POLL,
+        blind_every: float = BLIND_EVERY,
+        per_viewer: int = PER_VIEWER,
     ) -> None:
         self._version = version
+        self.per_viewer = per_viewer
+        self.by_viewer: dict[str, int] = {}  # live pages open now, by who (or which address) has them open
         self._poll = poll
         self._blind_every = blind_every
         self.generation = 0
@@ -101,12 +109,32 @@ async def stream(request: web.Request) -> web.StreamResponse:
         return web.Response(
             status=503, text="Too many live pages open; this one refreshes on reload.", headers={"Retry-After": "60"}
         )
+    who = viewer_key(request)
+    if watcher.by_viewer.get(who, 0) >= watcher.per_viewer:
+        return web.Response(
+            status=429,
+            text=f"You have {watcher.per_viewer} live pages open already; close one, and this one updates on reload.",
+            headers={"Retry-After": "60"},
+        )
     watcher.start()
     watcher.streams += 1
+    watcher.by_viewer[who] = watcher.by_viewer.get(who, 0) + 1
     try:
         return await _stream(request, watcher)
     finally:
         watcher.streams -= 1
+        left = watcher.by_viewer.pop(who) - 1
+        if left:
+            watcher.by_viewer[who] = left
+
+
+def viewer_key(request: web.Request) -> str:
+    """Whose live pages a request counts against: the signed-in person, else the address it comes from."""
+    viewer = request.get("viewer")
+    if viewer is not None and not getattr(viewer, "local", True):
+        return "user:" + (getattr(viewer, "email", "") or getattr(viewer, "name", ""))
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return "address:" + (str(peer[0]) if isinstance(peer, tuple) and peer else "?")
 
 
 async def _stream(request: web.Request, watcher: Watcher) -> web.StreamResponse:
@@ -130,9 +158,12 @@ async def _stream(request: web.Request, watcher: Watcher) -> web.StreamResponse:
     return sse
 
 
-def install(web_application: web.Application, version: Callable[[], Hashable | None]) -> None:
-    """Add the watcher to ``web_application``, stopped when the application shuts down."""
-    watcher = Watcher(version)
+def install(
+    web_application: web.Application, version: Callable[[], Hashable | None], *, per_viewer: int = PER_VIEWER
+) -> None:
+    """Add the watcher to ``web_application``, stopped when the application shuts down; each viewer may have
+    ``per_viewer`` live pages open at once."""
+    watcher = Watcher(version, per_viewer=per_viewer)
     web_application[WATCHER] = watcher
 
     async def stop(_app: web.Application) -> None:

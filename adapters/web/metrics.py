@@ -17,6 +17,17 @@ from bot.metrics import Gauges, Metrics
 METRICS_PATH = "/metrics"
 
 
+def may_see_detail(request: web.Request, token: str | None) -> bool:
+    """Whether ``request`` may read what /metrics and /readyz's detail tell: it comes from this machine (no proxy in
+    between), or it carries WARROOM_METRICS_TOKEN as a bearer token."""
+    if not_local(request) is None:
+        return True
+    if token is None:
+        return False
+    given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(given, f"Bearer {token}".encode())
+
+
 def mount_metrics(
     web_application: web.Application, metrics: Metrics, gauges: Gauges | None, *, token: str | None
 ) -> None:

@@ -20,7 +20,7 @@ from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 
 from bot.clock import Clock
-from bot.config import WebSignIn
+from bot.config import WebSignIn, email_allowed
 
 log = logging.getLogger(__name__)
 SCOPES = "openid email profile"
@@ -210,4 +210,4 @@ def _allows(entry: str, claims: dict[str, Any], email: str) -> bool:
     # An email counts only when the provider vouches for it: some let a user type any address into a profile.
     if not email or claims.get("email_verified") not in (True, "true"):
         return False
-    return email.endswith(entry) if entry.startswith("@") else email == entry
+    return email_allowed(entry, email)

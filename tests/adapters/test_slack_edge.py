@@ -197,3 +197,23 @@ async def test_when_the_database_is_silent_the_ack_still_goes_and_the_person_is_
     assert slack.replies() == []
     assert [c.args["text"] for c in slack.fake.called("chat.postEphemeral")] == [nothing]
     assert not slack.fake.called("conversations.create", ok=False)
+
+
+async def test_a_signed_body_nested_too_deeply_gets_400_never_a_recursion_error(
+    slack: SlackWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    deep = '{"type": "event_callback", "event": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    shallow_enough_to_parse = '{"type": "event_callback", "event": ' + '{"a": ' * 500 + "1" + "}" * 500 + "}"
+    in_a_form = urlencode({"payload": '{"type": "block_actions", "actions": ' + "[" * 5000 + "]" * 5000 + "}"})
+
+    answers = [
+        await slack.exchange(deep, JSON),
+        await slack.exchange(shallow_enough_to_parse, JSON),
+        await slack.exchange(in_a_form, FORM),
+    ]
+
+    assert answers == [(400, '{"error": "body nested too deeply"}')] * 3
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert "RecursionError" not in caplog.text
+    await answered_list(slack)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -241,3 +242,25 @@ async def test_opening_from_the_api_starts_a_thread_in_the_channel_the_bot_was_l
         lambda: [a for a in world.connector.posts_in(room) if "INC-1 · POS freeze" in card_text(a)],
         what="the kickoff card in the new thread",
     )
+
+
+async def test_without_an_app_id_only_a_service_url_on_this_machine_is_answered(world: TeamsWorld) -> None:
+    assert world.http is not None
+    for elsewhere in ("https://evil.example/", "http://10.0.0.5:3978/", "http://169.254.169.254/"):
+        stranger = world.activity(OPEN) | {"serviceUrl": elsewhere}
+        async with world.http.post(f"{world.url}/api/messages", json=stranger) as r:
+            assert r.status == 403 and "loopback" in (await r.json())["error"]
+    assert await incidents(world) == 0 and world.connector.activities == {}
+    assert await world.send(world.activity(OPEN)) == 200  # the fake connector on 127.0.0.1 is this machine
+    assert await incidents(world) == 1
+
+
+async def test_an_activity_nested_too_deeply_gets_400(world: TeamsWorld) -> None:
+    assert world.http is not None
+    for depth in (100_000, 500):
+        deep = world.activity(OPEN) | {"value": {"x": 0}}
+        text = json.dumps(deep).replace('{"x": 0}', '{"x": ' * depth + "0" + "}" * depth)
+        headers = {"Content-Type": "application/json"}
+        async with world.http.post(f"{world.url}/api/messages", data=text, headers=headers) as r:
+            assert r.status == 400 and "nested too deeply" in (await r.json())["error"]
+    assert await incidents(world) == 0

@@ -146,6 +146,11 @@ async def test_after_signing_in_the_browser_lands_where_it_was_going_and_never_o
     async with world() as (_provider, site, http, _clock):
         status, text, response = await page(http, f"{site.base}/auth/sign-in?next=//evil.example/x")
         assert status == 200 and response.url == URL(f"{site.base}/")
+    for sneaky in ("%2F%0B%2Fevil.example", "/x%0ASet-Cookie:%20a=b", "/x%09y", "/x%7F", "/caf%C3%A9"):
+        async with world() as (_provider, site, http, _clock):
+            status, text, response = await page(http, URL(f"{site.base}/auth/sign-in?next={sneaky}", encoded=True))
+            assert status == 200 and response.url == URL(f"{site.base}/"), (sneaky, text)
+            assert "a=b" not in str(response.cookies)
 
 
 async def test_several_tabs_signing_in_at_once_each_finish() -> None:

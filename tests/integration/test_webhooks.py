@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.abc import AbstractResolver
 from sqlalchemy import func, select
 
 from adapters.web.webhooks import HttpWebhookPoster
@@ -25,7 +27,7 @@ from tests.conftest import PLAYBOOKS, ROOT
 from tests.harness import LOBBY, Harness
 from tests.webhook_receiver import Receiver, expected_signature
 
-SECRET = "whsec_test_0123456789abcdef"
+SECRET = "whsec_test_0123456789abcdef0123456789"
 RMA = 'open "Router dead" sev:3 playbook:hardware-rma customer:"Acme Retail"'
 
 
@@ -39,7 +41,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture
 async def poster() -> AsyncIterator[HttpWebhookPoster]:
-    p = HttpWebhookPoster(timeout=5)
+    p = HttpWebhookPoster(timeout=5, allow_private=True)  # the receiver listens on 127.0.0.1
     yield p
     await p.close()
 
@@ -409,7 +411,7 @@ def test_the_webhook_command_refuses_bad_input_in_one_line_and_changes_nothing(
     code, said = cli(monkeypatch, capsys, database_url, "add", "https://h.example/a", "--events", "incident.exploded")
     assert code == 2 and said.count("\n") == 1 and "unknown webhook event 'incident.exploded'" in said
     code, said = cli(monkeypatch, capsys, database_url, "add", "https://h.example/a", "--secret", "short")
-    assert code == 2 and said.count("\n") == 1 and "--secret must be at least 16 characters" in said
+    assert code == 2 and said.count("\n") == 1 and "--secret must be at least 32 characters" in said
     assert cli(monkeypatch, capsys, database_url, "list") == (
         0,
         "no webhooks: `warroom webhook add URL` or WARROOM_WEBHOOKS adds one\n",
@@ -444,7 +446,11 @@ async def _migrate(url: str) -> None:
 async def test_warroom_serve_delivers_to_the_subscribers_its_settings_name(tmp_path: Path, receiver: Receiver) -> None:
     from tests.integration.test_serve import warroom_serve
 
-    settings = {"WARROOM_WEBHOOKS": f"{receiver.url} events=incident.opened", "WARROOM_WEBHOOK_SECRET": SECRET}
+    settings = {
+        "WARROOM_WEBHOOKS": f"{receiver.url} events=incident.opened",
+        "WARROOM_WEBHOOK_SECRET": SECRET,
+        "WARROOM_WEBHOOKS_ALLOW_PRIVATE": "1",  # the receiver listens on 127.0.0.1
+    }
     async with warroom_serve(tmp_path, settings) as served:
         db = Database(f"sqlite:///{tmp_path / 'served.db'}")
         try:
@@ -481,3 +487,63 @@ def documented_verify() -> Callable[..., Any]:
     exec(compile(code, "docs/WEBHOOKS.md", "exec"), scope)  # noqa: S102 - our own documentation
     verify: Callable[..., Any] = scope["verify"]
     return verify
+
+
+def test_webhook_add_refuses_this_machine_and_network_unless_allowed_and_list_masks_credentials(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(_migrate(database_url))
+    for url in ("http://127.0.0.1:5432/", "http://0x7f000001/", "http://[::1]/x", "http://169.254.169.254/latest"):
+        code, said = cli(monkeypatch, capsys, database_url, "add", url)
+        assert code == 2 and said.count("\n") == 1 and "not the internet" in said and "--allow-private" in said, said
+    assert cli(monkeypatch, capsys, database_url, "list")[1].startswith("no webhooks")
+
+    code, said = cli(monkeypatch, capsys, database_url, "add", "http://127.0.0.1:9000/hook", "--allow-private")
+    assert code == 0 and "WARROOM_WEBHOOKS_ALLOW_PRIVATE=1" in said
+    monkeypatch.setenv("WARROOM_WEBHOOKS_ALLOW_PRIVATE", "1")
+    code, said = cli(monkeypatch, capsys, database_url, "add", "http://10.0.0.5/hook")
+    assert code == 0 and "ALLOW_PRIVATE" not in said
+    secret = "https://ops:hunter2-password@hooks.example/in?token=query-secret-123"
+    code, said = cli(monkeypatch, capsys, database_url, "add", secret)
+    assert code == 0 and said.startswith("webhook 3: https://***@hooks.example/in?*** gets every event")
+    code, listed = cli(monkeypatch, capsys, database_url, "list")
+    assert "3  https://***@hooks.example/in?***  every event" in listed
+    assert "hunter2" not in listed + said and "query-secret" not in listed + said
+
+
+class Rebinding(AbstractResolver):
+    """A DNS server that answers every name with this machine's address (as a rebinding attacker's would)."""
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[Any]:
+        return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET, "proto": 0,
+                 "flags": socket.AI_NUMERICHOST}]  # fmt: skip
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_delivery_checks_the_address_a_name_resolves_to_and_sends_nothing_there(
+    db: Database, receiver: Receiver
+) -> None:
+    h = Harness(db)
+    port = receiver.url.split(":")[2].split("/")[0]
+    async with db.transaction() as store:  # subscribed while the name still pointed elsewhere
+        await store.add_webhook(f"http://hooks.example:{port}/hook", (), secret=SECRET, now=h.clock.now())
+        await store.add_webhook(f"http://0x7f000001:{port}/hook", (), secret=SECRET, now=h.clock.now())
+    await h.ok(RMA)
+    guarded = HttpWebhookPoster(timeout=5, resolver=Rebinding())  # the default: no private addresses
+    try:
+        assert await worker(h, guarded).deliver_due() == 0
+    finally:
+        await guarded.close()
+    assert receiver.received == []
+    async with db.read() as store:
+        errors = {f.url: f.last_error or "" for f in await store.failing_webhooks()}
+    assert "hooks.example resolves to a loopback address" in errors[f"http://hooks.example:{port}/hook"]
+    assert errors[f"http://0x7f000001:{port}/hook"].startswith("not sent: ")
+
+    trusting = HttpWebhookPoster(timeout=5, resolver=Rebinding(), allow_private=True)  # the same name, allowed
+    try:
+        assert await trusting.post(f"http://hooks.example:{port}/hook", b"{}", {}) == Answer(200, None, None)
+    finally:
+        await trusting.close()

@@ -14,9 +14,13 @@ from bot.webhook_delivery import backoff, retry_after
 from bot.webhooks import EVENTS, WebhookTarget, occurrences, sign
 
 NOW = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
+SECRET = "0123456789abcdef0123456789abcdef"  # as random as `openssl rand -hex 16` looks
 
 
-def settings(hooks: str, secret: str | None = "s3cret-default-0123") -> Settings:
+DEFAULT = "s3cret-default-0123456789abcdefghijk"
+
+
+def settings(hooks: str, secret: str | None = DEFAULT) -> Settings:
     env = {"WARROOM_WEBHOOKS": hooks} | ({"WARROOM_WEBHOOK_SECRET": secret} if secret else {})
     return Settings.from_env(env)
 
@@ -24,26 +28,26 @@ def settings(hooks: str, secret: str | None = "s3cret-default-0123") -> Settings
 def test_webhooks_setting_lists_subscriptions_with_their_events_and_secrets() -> None:
     found = settings(
         "https://a.example/hook events=incident.opened,incident.closed;\n"
-        "  http://b.example:8080/in secret=per-subscription-secret-1\n"
+        "  http://b.example:8080/in secret=per-subscription-secret-1-0123456789\n"
     ).webhooks
     assert found == (
-        WebhookTarget("https://a.example/hook", ("incident.opened", "incident.closed"), "s3cret-default-0123"),
-        WebhookTarget("http://b.example:8080/in", (), "per-subscription-secret-1"),
+        WebhookTarget("https://a.example/hook", ("incident.opened", "incident.closed"), DEFAULT),
+        WebhookTarget("http://b.example:8080/in", (), "per-subscription-secret-1-0123456789"),
     )
-    described = str(settings("https://a.example/hook secret=never-logged-secret").describe())
-    assert "a.example/hook" in described and "never-logged-secret" not in described
+    described = str(settings("https://a.example/hook secret=never-logged-secret-0123456789abcdef").describe())
+    assert "a.example/hook" in described and "never-logged-secret-0123456789abcdef" not in described
     assert "s3cret-default" not in str(settings("https://a.example/hook").describe())
 
 
 @pytest.mark.parametrize(
     ("value", "secret", "error"),
     [
-        ("ftp://a.example/hook", "x" * 20, "WARROOM_WEBHOOKS: webhooks go to http:// or https:// URLs only, not"),
-        ("https://a.example/h events=incident.exploded", "x" * 20, "unknown webhook event 'incident.exploded'"),
+        ("ftp://a.example/hook", SECRET, "WARROOM_WEBHOOKS: webhooks go to http:// or https:// URLs only, not"),
+        ("https://a.example/h events=incident.exploded", SECRET, "unknown webhook event 'incident.exploded'"),
         ("https://a.example/h", None, "has no signing secret: set WARROOM_WEBHOOK_SECRET or add secret="),
-        ("https://a.example/h colour=blue", "x" * 20, "'colour=blue' is not events=a,b or secret="),
-        ("https://a.example/h; https://a.example/h", "x" * 20, "is listed twice"),
-        ("https://a.example:99999/h", "x" * 20, "is not a URL"),
+        ("https://a.example/h colour=blue", SECRET, "'colour=blue' is not events=a,b or secret="),
+        ("https://a.example/h; https://a.example/h", SECRET, "is listed twice"),
+        ("https://a.example:99999/h", SECRET, "is not a URL"),
     ],
 )
 def test_a_webhooks_setting_warroom_cannot_use_is_one_line_naming_the_problem(
