@@ -44,6 +44,9 @@ class Answers:
         self._kept: OrderedDict[Hashable, _Kept] = OrderedDict()
         self.hits = self.misses = 0
 
+    def about(self, incident: int) -> None:
+        """Said while reading an answer: it shows this incident alone."""
+
     def kept(self, key: Hashable, now: datetime) -> Reply | None:
         """The answer kept under ``key`` if it is still good, else None (nothing waits: adapters call this in acks)."""
         return self._good(key, self.changes.version(), now)

@@ -7,7 +7,8 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, event, func, select, text
@@ -15,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from bot.customer import BadNews, Commitment, CustomerUpdate
 from bot.domain import (
     ActionItem,
     EventKind,
@@ -27,12 +29,15 @@ from bot.domain import (
     TimelineEvent,
 )
 from bot.errors import NotFound
+from bot.followups import FollowUp
 from bot.store.changes import CHANNEL as CHANGED
 from bot.store.changes import Changes
-from bot.store.customer import CustomerStore
-from bot.store.followups import FollowUpStore
+from bot.store.customer import CustomerStore, _commitment, bad_news_value, update_value
+from bot.store.followups import PENDING as PENDING_REMINDER
+from bot.store.followups import FollowUpStore, _follow_up
 from bot.store.inbox import InboxStore, applying
 from bot.store.mail import MailStore
+from bot.store.outbox import PENDING as OUTBOX_PENDING
 from bot.store.outbox import OutboxStore
 from bot.store.platform import PlatformStore
 from bot.store.tables import (
@@ -51,10 +56,11 @@ from bot.store.tables import (
     UpdateRow,
     WebhookDeliveryRow,
 )
+from bot.store.together import Part, from_json, together
 from bot.store.tokens import TokenStore
 from bot.store.views import ViewStore
 from bot.store.webhooks import WebhookStore
-from bot.store.zoned import in_zone_of_now
+from bot.store.zoned import in_zone_of_now, zone_of_now
 
 CHILD_TABLES = (
     RoleRow,
@@ -295,6 +301,21 @@ _INCIDENT_FIELDS = [
 ]
 
 
+@dataclass(frozen=True)
+class StatusParts:
+    """What `status` shows of an incident beyond its own row."""
+
+    roles: list[RoleAssignment]
+    actions: list[ActionItem]
+    follow_ups: list[FollowUp]
+    commitments: list[Commitment]
+    updates: list[CustomerUpdate]
+    prompt_due: datetime | None  # when the pending prompt for the next customer update fires
+    owed: int  # posts for the room waiting to be delivered
+    owed_since: datetime | None
+    bad_news: list[BadNews]
+
+
 class Store(
     FollowUpStore, CustomerStore, PlatformStore, OutboxStore, InboxStore, MailStore, WebhookStore, ViewStore, TokenStore
 ):
@@ -377,6 +398,55 @@ class Store(
     async def roles(self, number: int) -> list[RoleAssignment]:
         rows = (await self.session.execute(select(RoleRow).where(RoleRow.incident == number))).scalars()
         return [RoleAssignment(r.role, Person(r.person_id, r.person_name)) for r in rows]
+
+    async def status_parts(self, incident: Incident, *, prompt: str) -> StatusParts:
+        """What `status` shows of ``incident`` beyond its own row, read in one statement (bot/store/together.py);
+        ``prompt``: the kind of reminder that prompts the next customer update."""
+        n = incident.number
+        parts = {
+            "roles": Part(RoleRow, [RoleRow.incident == n], ("role",)),
+            "actions": Part(ActionRow, [ActionRow.incident == n], ("number",)),
+            "follow_ups": Part(FollowUpRow, [FollowUpRow.incident == n], ("number",)),
+            "commitments": Part(CommitmentRow, [CommitmentRow.incident == n], ("number",)),
+            "updates": Part(UpdateRow, [UpdateRow.incident == n], ("number",)),
+            "prompt": Part(
+                ReminderRow,
+                [
+                    ReminderRow.incident == n,
+                    ReminderRow.kind == prompt,
+                    ReminderRow.subject == 0,
+                    ReminderRow.state == PENDING_REMINDER,
+                ],
+            ),
+            "bad_news": Part(BadNewsRow, [BadNewsRow.incident == n], ("number",)),
+            "changes": Part(EventRow, [EventRow.incident == n, EventRow.kind == EventKind.CHANGED.value], ("id",)),
+        }
+        owed = (OutboxRow.state == OUTBOX_PENDING, OutboxRow.incident == n)
+        scalars = {
+            "owed": select(func.count()).where(*owed).scalar_subquery(),
+            "owed_since": select(func.min(OutboxRow.created_at)).where(*owed).scalar_subquery(),
+        }
+        row = (await self.session.execute(together(self.dialect, parts, scalars))).one()
+        read = {name: from_json(part, getattr(row, name)) for name, part in parts.items()}
+        shown = zone_of_now(incident.timezone, [(e.text, e.data) for e in read["changes"]])
+        since = row.owed_since
+        if isinstance(since, str):  # SQLite hands an aggregate of a time back as its stored text
+            since = datetime.fromisoformat(since)
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        return StatusParts(
+            roles=[RoleAssignment(r.role, Person(r.person_id, r.person_name)) for r in read["roles"]],
+            actions=[_action(r) for r in read["actions"]],
+            follow_ups=[_follow_up(r) for r in read["follow_ups"]],
+            commitments=[_commitment(r) for r in read["commitments"]],
+            updates=[update_value(r) for r in read["updates"]],
+            prompt_due=read["prompt"][0].due_at if read["prompt"] else None,
+            owed=int(row.owed),
+            owed_since=since,
+            bad_news=[
+                replace(b, what=shown(b.what), tell=shown(b.tell)) for b in map(bad_news_value, read["bad_news"])
+            ],
+        )
 
     async def add_responders(self, number: int, records: Sequence[ResponderRecord]) -> None:
         for r in records:

@@ -9,9 +9,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 
-from bot.customer import BadNews, Commitment, CustomerUpdate
+from bot.customer import BadNews, Commitment, CommitmentState, CustomerUpdate
 from bot.domain import EventKind, IncidentState, Person, TimelineEvent
 from bot.figures import IMPACT_EVENTS
 from bot.followups import OPEN_STATES, FollowUp
@@ -24,6 +24,7 @@ from bot.store.tables import (
     EventRow,
     FollowUpRow,
     IncidentRow,
+    MailOutRow,
     ReminderRow,
     RoomAddressRow,
     UpdateRow,
@@ -31,6 +32,7 @@ from bot.store.tables import (
 from bot.store.zoned import in_zones_of_now
 
 _OPEN_FOLLOW_UP = [s.value for s in OPEN_STATES]
+_OPEN_COMMITMENT = [CommitmentState.OPEN.value, CommitmentState.AT_RISK.value]
 
 
 def _not_closed() -> ColumnElement[bool]:
@@ -191,3 +193,66 @@ class ViewStore(StoreBase):
                 TimelineEvent(r.at, EventKind(r.kind), None, r.text, json.loads(r.data))
             )
         return found
+
+    # --- the overview's lists: a page of each and how many in all, counted in the database -------------------
+
+    async def overdue_follow_ups(self, *, now: datetime, limit: int) -> tuple[list[FollowUp], int]:
+        """The first ``limit`` follow-ups of incidents not closed that are still waited for and past due (the longest
+        overdue first), and how many there are in all."""
+        query = (
+            select(FollowUpRow, func.count().over())
+            .join(IncidentRow, IncidentRow.number == FollowUpRow.incident)
+            .where(_not_closed(), FollowUpRow.state.in_(_OPEN_FOLLOW_UP), FollowUpRow.due < now)
+            .order_by(FollowUpRow.due, FollowUpRow.incident, FollowUpRow.number)
+            .limit(limit)
+        )
+        found = (await self.session.execute(query)).all()
+        return [_follow_up(r) for r, _ in found], int(found[0][1]) if found else 0
+
+    async def commitments_at_risk(self, *, now: datetime, limit: int) -> tuple[list[Commitment], int]:
+        """The first ``limit`` commitments of incidents not closed that are at risk or open past their due (the
+        earliest due first), and how many there are in all."""
+        query = (
+            select(CommitmentRow, func.count().over())
+            .join(IncidentRow, IncidentRow.number == CommitmentRow.incident)
+            .where(
+                _not_closed(),
+                or_(
+                    CommitmentRow.state == CommitmentState.AT_RISK.value,
+                    and_(CommitmentRow.state.in_(_OPEN_COMMITMENT), CommitmentRow.due < now),
+                ),
+            )
+            .order_by(CommitmentRow.due, CommitmentRow.incident, CommitmentRow.number)
+            .limit(limit)
+        )
+        found = (await self.session.execute(query)).all()
+        return [_commitment(r) for r, _ in found], int(found[0][1]) if found else 0
+
+    async def untold_bad_news(self, *, limit: int) -> tuple[list[BadNews], int]:
+        """The first ``limit`` pieces of bad news not yet told in incidents not closed (the oldest first, their lines
+        in each incident's zone of now), and how many there are in all."""
+        query = (
+            select(BadNewsRow, func.count().over())
+            .join(IncidentRow, IncidentRow.number == BadNewsRow.incident)
+            .where(_not_closed(), BadNewsRow.answered_at.is_(None), BadNewsRow.moot_at.is_(None))
+            .order_by(BadNewsRow.at, BadNewsRow.incident, BadNewsRow.number)
+            .limit(limit)
+        )
+        rows = (await self.session.execute(query)).all()
+        found = [bad_news_value(r) for r, _ in rows]
+        shown = await in_zones_of_now(self.session, sorted({b.incident for b in found}))
+        return [replace(b, what=shown[b.incident](b.what)) for b in found], int(rows[0][1]) if rows else 0
+
+    async def mails_of(self, numbers: Sequence[int]) -> list[MailOutRow]:
+        """The emails owed or sent of these incidents, oldest first."""
+        if not numbers:
+            return []
+        query = select(MailOutRow).where(MailOutRow.incident.in_(list(numbers))).order_by(MailOutRow.id)
+        return list((await self.session.execute(query)).scalars())
+
+    async def zones_of(self, numbers: Sequence[int]) -> dict[int, str]:
+        """The time zone of each of these incidents."""
+        if not numbers:
+            return {}
+        query = select(IncidentRow.number, IncidentRow.timezone).where(IncidentRow.number.in_(list(numbers)))
+        return {int(n): zone for n, zone in (await self.session.execute(query)).all()}
