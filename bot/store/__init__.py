@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, event, func, select, text
+from sqlalchemy import delete, event, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -30,8 +30,9 @@ from bot.domain import (
 )
 from bot.errors import NotFound
 from bot.followups import FollowUp
+from bot.store.base import BOOKKEEPING
 from bot.store.changes import CHANNEL as CHANGED
-from bot.store.changes import Changes
+from bot.store.changes import NONE, Changes, payload
 from bot.store.customer import CustomerStore, _commitment, bad_news_value, update_value
 from bot.store.followups import PENDING as PENDING_REMINDER
 from bot.store.followups import FollowUpStore, _follow_up
@@ -43,6 +44,7 @@ from bot.store.platform import PlatformStore
 from bot.store.tables import (
     ActionRow,
     BadNewsRow,
+    ChangeLogRow,
     CommitmentRow,
     EventRow,
     FollowUpRow,
@@ -58,6 +60,8 @@ from bot.store.tables import (
 )
 from bot.store.together import Part, from_json, together
 from bot.store.tokens import TokenStore
+from bot.store.touched import changed_rows, count_changes
+from bot.store.touched import watch as touched_by
 from bot.store.views import ViewStore
 from bot.store.webhooks import WebhookStore
 from bot.store.zoned import in_zone_of_now, zone_of_now
@@ -87,6 +91,7 @@ CONNECT_TIMEOUT = 5.0  # seconds to open a connection, TCP and authentication in
 STATEMENT_TIMEOUT = 30.0  # seconds a statement may take, lock waits included (asyncpg's default: forever)
 POOL_TIMEOUT = 10.0  # seconds to wait for a pooled connection when all ten are busy (SQLAlchemy's default: 30)
 SQLITE_BUSY_TIMEOUT = 30.0  # seconds SQLite waits for another writer's lock before "database is locked"
+KEEP_CHANGES = 5000  # change_log rows kept on SQLite: what a process that looks now and then still finds
 
 
 def async_url(url: str) -> str:
@@ -108,6 +113,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             _serialize_sqlite_writes(self.engine)
+            count_changes(self.engine)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.changes = Changes(self.url)
         # SQLite has one writer at a time, and a writer that finds the file locked sleeps in SQLite's busy handler
@@ -127,19 +133,27 @@ class Database:
         async with self._writers, self._sessions() as session, session.begin():
             store = Store(session, dialect=self.dialect)
             wrote = _watch_writes(session)
+            touched = touched_by(session)
             yield store
             changed = wrote.seen or bool(session.new or session.dirty or session.deleted)  # flushed by the commit
             if claim is not None and not claim.applied and changed:
                 # The command's first write: it and "applied" commit together, or neither does.
                 await store.mark_applied(claim.row_id)
                 marked = True
+            if changed:
+                await session.flush()  # what is still pending: its incidents are told with the commit
+            said = payload(touched.told) if changed else NONE
             if changed and self.dialect == "postgresql":
-                # Delivered to every listener when (and only if) this commits: answers kept in memory are dropped.
-                await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANGED})
+                # Delivered to every listener when (and only if) this commits: answers kept in memory about the
+                # incidents it names are dropped.
+                await session.execute(text("SELECT pg_notify(:channel, :said)"), {"channel": CHANGED, "said": said})
+            elif self.dialect == "sqlite" and await changed_rows(session):
+                # Other processes see the commit as a new data_version, and read here what it changed.
+                await store.log_change(said)
         if marked and claim is not None:
             claim.applied = True
         if changed:
-            self.changes.committed()
+            self.changes.committed(touched.told)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Store]:
@@ -398,6 +412,15 @@ class Store(
     async def roles(self, number: int) -> list[RoleAssignment]:
         rows = (await self.session.execute(select(RoleRow).where(RoleRow.incident == number))).scalars()
         return [RoleAssignment(r.role, Person(r.person_id, r.person_name)) for r in rows]
+
+    async def log_change(self, said: str) -> None:
+        """SQLite: what this transaction changed (bot.store.changes.payload), for other processes' kept answers; the
+        log keeps the last KEEP_CHANGES rows (a process that fell further behind drops all it kept)."""
+        add = insert(ChangeLogRow).values(incidents=said).returning(ChangeLogRow.seq).execution_options(**BOOKKEEPING)
+        seq = int((await self.session.execute(add)).scalar_one())
+        if seq % 100 == 0:
+            old = delete(ChangeLogRow).where(ChangeLogRow.seq <= seq - KEEP_CHANGES).execution_options(**BOOKKEEPING)
+            await self.session.execute(old)
 
     async def status_parts(self, incident: Incident, *, prompt: str) -> StatusParts:
         """What `status` shows of ``incident`` beyond its own row, read in one statement (bot/store/together.py);
