@@ -103,6 +103,7 @@ def _rows(n: int) -> dict[type, list[dict[str, Any]]]:
                     owner_id="lee",
                     owner_name="lee",
                     due=opened + timedelta(days=1 if late else 5),
+                    first_due=opened + timedelta(days=1 if late else 5),
                     asked_at=opened,
                     ladder=LADDER,
                     plan_b=None,

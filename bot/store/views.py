@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select
 
 from bot.customer import BadNews, Commitment, CommitmentState, CustomerUpdate
 from bot.domain import EventKind, IncidentState, Person, TimelineEvent
@@ -199,49 +199,47 @@ class ViewStore(StoreBase):
     async def overdue_follow_ups(self, *, now: datetime, limit: int) -> tuple[list[FollowUp], int]:
         """The first ``limit`` follow-ups of incidents not closed that are still waited for and past due (the longest
         overdue first), and how many there are in all."""
-        query = (
-            select(FollowUpRow, func.count().over())
-            .join(IncidentRow, IncidentRow.number == FollowUpRow.incident)
-            .where(_not_closed(), FollowUpRow.state.in_(_OPEN_FOLLOW_UP), FollowUpRow.due < now)
-            .order_by(FollowUpRow.due, FollowUpRow.incident, FollowUpRow.number)
-            .limit(limit)
-        )
-        found = (await self.session.execute(query)).all()
-        return [_follow_up(r) for r, _ in found], int(found[0][1]) if found else 0
+        where = (_not_closed(), FollowUpRow.state.in_(_OPEN_FOLLOW_UP), FollowUpRow.due < now)
+        joined = select(FollowUpRow).join(IncidentRow, IncidentRow.number == FollowUpRow.incident).where(*where)
+        query = joined.order_by(FollowUpRow.due, FollowUpRow.incident, FollowUpRow.number).limit(limit)
+        found = [_follow_up(r) for r in (await self.session.execute(query)).scalars()]
+        return found, await self._count(joined, found, limit)
 
     async def commitments_at_risk(self, *, now: datetime, limit: int) -> tuple[list[Commitment], int]:
         """The first ``limit`` commitments of incidents not closed that are at risk or open past their due (the
         earliest due first), and how many there are in all."""
-        query = (
-            select(CommitmentRow, func.count().over())
-            .join(IncidentRow, IncidentRow.number == CommitmentRow.incident)
-            .where(
-                _not_closed(),
-                or_(
-                    CommitmentRow.state == CommitmentState.AT_RISK.value,
-                    and_(CommitmentRow.state.in_(_OPEN_COMMITMENT), CommitmentRow.due < now),
-                ),
-            )
-            .order_by(CommitmentRow.due, CommitmentRow.incident, CommitmentRow.number)
-            .limit(limit)
+        risky = or_(
+            CommitmentRow.state == CommitmentState.AT_RISK.value,
+            and_(CommitmentRow.state.in_(_OPEN_COMMITMENT), CommitmentRow.due < now),
         )
-        found = (await self.session.execute(query)).all()
-        return [_commitment(r) for r, _ in found], int(found[0][1]) if found else 0
+        joined = (
+            select(CommitmentRow)
+            .join(IncidentRow, IncidentRow.number == CommitmentRow.incident)
+            .where(_not_closed(), risky)
+        )
+        query = joined.order_by(CommitmentRow.due, CommitmentRow.incident, CommitmentRow.number).limit(limit)
+        found = [_commitment(r) for r in (await self.session.execute(query)).scalars()]
+        return found, await self._count(joined, found, limit)
 
     async def untold_bad_news(self, *, limit: int) -> tuple[list[BadNews], int]:
         """The first ``limit`` pieces of bad news not yet told in incidents not closed (the oldest first, their lines
         in each incident's zone of now), and how many there are in all."""
-        query = (
-            select(BadNewsRow, func.count().over())
+        joined = (
+            select(BadNewsRow)
             .join(IncidentRow, IncidentRow.number == BadNewsRow.incident)
             .where(_not_closed(), BadNewsRow.answered_at.is_(None), BadNewsRow.moot_at.is_(None))
-            .order_by(BadNewsRow.at, BadNewsRow.incident, BadNewsRow.number)
-            .limit(limit)
         )
-        rows = (await self.session.execute(query)).all()
-        found = [bad_news_value(r) for r, _ in rows]
+        query = joined.order_by(BadNewsRow.at, BadNewsRow.incident, BadNewsRow.number).limit(limit)
+        found = [bad_news_value(r) for r in (await self.session.execute(query)).scalars()]
         shown = await in_zones_of_now(self.session, sorted({b.incident for b in found}))
-        return [replace(b, what=shown[b.incident](b.what)) for b in found], int(rows[0][1]) if rows else 0
+        return [replace(b, what=shown[b.incident](b.what)) for b in found], await self._count(joined, found, limit)
+
+    async def _count(self, query: Select[Any], found: Sequence[object], limit: int) -> int:
+        """How many rows ``query`` finds in all, counted by the database only when the page of them is full."""
+        if len(found) < limit:
+            return len(found)
+        counted = select(func.count()).select_from(query.with_only_columns(literal_column("1")).subquery())
+        return int((await self.session.execute(counted)).scalar_one())
 
     async def mails_of(self, numbers: Sequence[int]) -> list[MailOutRow]:
         """The emails owed or sent of these incidents, oldest first."""
