@@ -1,6 +1,6 @@
-"""How fast the dashboard's overview answers with 500 open incidents, over real HTTP.
+"""How fast the dashboard's overview answers with many open incidents, over real HTTP, against its floor.
 
-Run: python bench/dashboard.py [--incidents 500] [--requests 50] [--postgres postgresql://postgres@127.0.0.1:5432/test]
+Run: python bench/dashboard.py [--incidents 5000] [--requests 50] [--postgres postgresql://postgres@127.0.0.1:5432/test]
 
 The incidents are written straight into the tables (bulk inserts, seconds instead of the minutes 500 `open`
 commands take), each as a war room looks after a few days: two vendor follow-ups on a three-rung ladder (one
@@ -9,7 +9,13 @@ fifth incident's next one overdue), a bad news (half of them untold) and a dozen
 is timed over HTTP against the app served on 127.0.0.1, `--requests` times after two warm-up requests, and
 the incident page once per request on a different incident. The overview is timed twice: read afresh on every
 request (what the first viewer after a change pays), and as served again to the others while nothing changed.
-`--postgres ''` skips PostgreSQL.
+
+The floor: one SQL statement that produces the overview's data as JSON (the first 200 open incidents with their
+last update, untold bad news, open follow-ups and pending update prompt; the first 50 overdue follow-ups, promises
+at risk and untold bad news with how many there are of each), served by a handler on the same server. The overview
+read afresh and the floor are requested alternately, and the ratio of their medians printed. The API's list of
+incidents (`bot.views.incident_list`, a page of 50, as JSON) is timed the same way against one statement producing
+that page as JSON, in-process. `--postgres ''` skips PostgreSQL.
 """
 
 from __future__ import annotations
@@ -27,12 +33,13 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from on_databases import add_postgres_argument, on_each_database
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from adapters.web.dashboard import mount  # noqa: E402
+from adapters.web.dashboard import LIST_LIMIT, OVERVIEW_LIMIT, mount  # noqa: E402
+from bot import views  # noqa: E402
 from bot.app import load_playbooks  # noqa: E402
 from bot.clock import SimClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
@@ -96,6 +103,7 @@ def _rows(n: int) -> dict[type, list[dict[str, Any]]]:
                     owner_id="lee",
                     owner_name="lee",
                     due=opened + timedelta(days=1 if late else 5),
+                    first_due=opened + timedelta(days=1 if late else 5),
                     asked_at=opened,
                     ladder=LADDER,
                     plan_b=None,
@@ -178,6 +186,78 @@ async def seed(db: Database, n: int) -> None:
             await conn.exec_driver_sql("ANALYZE")
 
 
+def _json(dialect: str) -> tuple[str, str]:
+    """The dialect's JSON object and array-aggregate functions."""
+    return ("json_build_object", "json_agg") if dialect == "postgresql" else ("json_object", "json_group_array")
+
+
+def _page_query(obj: str, agg: str, limit: int) -> str:
+    """The first ``limit`` open incidents, worst first, each a JSON object with what its row in a list shows."""
+    return f"""
+      SELECT {obj}('number', i.number, 'title', i.title, 'severity', i.severity, 'customer', i.customer,
+        'state', i.state, 'playbook', i.playbook, 'opened_at', i.opened_at, 'cost_per_hour', i.cost_per_hour,
+        'revenue_at_risk', i.revenue_at_risk, 'timezone', i.timezone, 'room_id', i.room_id,
+        'last_update_at', (SELECT u.at FROM customer_updates u WHERE u.incident = i.number
+                           ORDER BY u.number DESC LIMIT 1),
+        'next_due', (SELECT u.next_due FROM customer_updates u WHERE u.incident = i.number
+                     ORDER BY u.number DESC LIMIT 1),
+        'prompt_due', (SELECT r.due_at FROM reminders r WHERE r.incident = i.number AND r.kind = 'update_due'
+                       AND r.subject = 0 AND r.state = 'pending' LIMIT 1),
+        'untold', (SELECT count(*) FROM bad_news b WHERE b.incident = i.number AND b.answered_at IS NULL
+                   AND b.moot_at IS NULL),
+        'waiting', (SELECT count(*) FROM follow_ups f WHERE f.incident = i.number
+                    AND f.state IN ('waiting', 'overdue', 'escalated')),
+        'impact', (SELECT {agg}(e.at) FROM timeline e WHERE e.incident = i.number
+                   AND e.kind IN ('mitigated', 'resolved', 'reopened', 'closed')),
+        'chat', (SELECT a.data FROM room_addresses a WHERE a.room_id = i.room_id)) AS j
+      FROM incidents i WHERE i.state <> 'closed' ORDER BY i.severity, i.number LIMIT {limit}"""
+
+
+def floor_sql(dialect: str, *, incidents: int, lists: int) -> str:
+    """One statement producing the overview's data as JSON: the page of open incidents and the three lists."""
+    obj, agg = _json(dialect)
+    open_ = "i.state <> 'closed'"
+    page = _page_query(obj, agg, incidents)
+    late = f"""
+      SELECT {obj}('incident', f.incident, 'number', f.number, 'ask', f.ask, 'vendor', f.vendor, 'rung', f.rung,
+        'ladder', f.ladder, 'due', f.due) AS j
+      FROM follow_ups f JOIN incidents i ON i.number = f.incident
+      WHERE {open_} AND f.state IN ('waiting', 'overdue', 'escalated') AND f.due < :now
+      ORDER BY f.due, f.incident, f.number LIMIT {lists}"""
+    late_n = f"""SELECT count(*) FROM follow_ups f JOIN incidents i ON i.number = f.incident
+      WHERE {open_} AND f.state IN ('waiting', 'overdue', 'escalated') AND f.due < :now"""
+    risky = "(c.state = 'at_risk' OR (c.state = 'open' AND c.due < :now))"
+    risk = f"""
+      SELECT {obj}('incident', c.incident, 'number', c.number, 'promise', c.promise, 'state', c.state,
+        'due', c.due) AS j
+      FROM commitments c JOIN incidents i ON i.number = c.incident WHERE {open_} AND {risky}
+      ORDER BY c.due, c.incident, c.number LIMIT {lists}"""
+    risk_n = f"SELECT count(*) FROM commitments c JOIN incidents i ON i.number = c.incident WHERE {open_} AND {risky}"
+    untold = "b.answered_at IS NULL AND b.moot_at IS NULL"
+    news = f"""
+      SELECT {obj}('incident', b.incident, 'number', b.number, 'what', b.what, 'at', b.at) AS j
+      FROM bad_news b JOIN incidents i ON i.number = b.incident WHERE {open_} AND {untold}
+      ORDER BY b.at, b.incident, b.number LIMIT {lists}"""
+    news_n = f"SELECT count(*) FROM bad_news b JOIN incidents i ON i.number = b.incident WHERE {open_} AND {untold}"
+    total = f"SELECT count(*) FROM incidents i WHERE {open_}"
+
+    def listed(query: str) -> str:
+        return f"(SELECT {agg}(q.j) FROM ({query}) q)"
+
+    return f"""SELECT {obj}('total', ({total}), 'incidents', {listed(page)},
+      'late', {listed(late)}, 'late_total', ({late_n}), 'at_risk', {listed(risk)}, 'at_risk_total', ({risk_n}),
+      'untold', {listed(news)}, 'untold_total', ({news_n}))"""
+
+
+def page_floor_sql(dialect: str, *, limit: int) -> str:
+    """One statement producing the API's first page of open incidents (`GET /incidents?limit=…`) as JSON."""
+    obj, agg = _json(dialect)
+    return (
+        f"SELECT {obj}('total', (SELECT count(*) FROM incidents i WHERE i.state <> 'closed'), "
+        f"'items', (SELECT {agg}(q.j) FROM ({_page_query(obj, agg, limit)}) q))"
+    )
+
+
 async def _time(http: aiohttp.ClientSession, url: str) -> tuple[float, int]:
     start = time.perf_counter()
     async with http.get(url) as response:
@@ -186,17 +266,31 @@ async def _time(http: aiohttp.ClientSession, url: str) -> tuple[float, int]:
     return (time.perf_counter() - start) * 1000, len(body)
 
 
+def _spread(times: list[float]) -> str:
+    q = statistics.quantiles(times, n=10)
+    return f"{q[0]:.0f}–{q[-1]:.0f}"
+
+
 async def measure(url: str, n: int, requests: int) -> dict[str, Any]:
     db = Database(url)
     await db.upgrade()
     await seed(db, n)
     playbooks = load_playbooks(Settings(database_url=url, playbooks_dir=ROOT / "playbooks"))
-    times: dict[str, list[float]] = {"fresh": [], "kept": [], "detail": []}
-    size = 0
+    times: dict[str, list[float]] = {"fresh": [], "floor": [], "kept": [], "detail": [], "api": [], "api_floor": []}
+    size = floor_size = 0
+    overview_floor = text(floor_sql(db.dialect, incidents=OVERVIEW_LIMIT, lists=LIST_LIMIT))
+    api_floor = text(page_floor_sql(db.dialect, limit=50))
+
+    async def floor(_request: web.Request) -> web.Response:
+        async with db.read() as store:
+            data = (await store.session.execute(overview_floor, {"now": NOW})).scalar_one()
+        return web.Response(text=data if isinstance(data, str) else json.dumps(data), content_type="application/json")
+
     try:
         for keep in (timedelta(0), timedelta(minutes=10)):
             application = web.Application()
             mount(application, db=db, playbooks=playbooks, clock=SimClock(NOW), keep=keep)
+            application.router.add_get("/floor", floor)
             runner = web.AppRunner(application)
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -205,13 +299,30 @@ async def measure(url: str, n: int, requests: int) -> dict[str, Any]:
                 async with aiohttp.ClientSession() as http:
                     for k in range(requests + 2):
                         overview, size = await _time(http, base + "/")
+                        if not keep:
+                            below, floor_size = await _time(http, base + "/floor")
                         detail, _ = await _time(http, f"{base}/incidents/{1 + k * 7 % n}")
                         if k >= 2:  # the first two warm the database's caches and the templates
                             times["fresh" if not keep else "kept"].append(overview)
                             if not keep:
+                                times["floor"].append(below)
                                 times["detail"].append(detail)
             finally:
                 await runner.cleanup()
+        for k in range(requests + 2):  # the API's page of 50, in-process, alternating with its floor
+            start = time.perf_counter()
+            async with db.read() as store:
+                page = await views.incident_list(store, playbooks=playbooks, now=NOW, limit=50)
+            page.model_dump_json()
+            api = (time.perf_counter() - start) * 1000
+            start = time.perf_counter()
+            async with db.read() as store:
+                data = (await store.session.execute(api_floor)).scalar_one()
+            json.loads(data) if isinstance(data, str) else data
+            below = (time.perf_counter() - start) * 1000
+            if k >= 2:
+                times["api"].append(api)
+                times["api_floor"].append(below)
     finally:
         await db.dispose()
     return {
@@ -219,26 +330,45 @@ async def measure(url: str, n: int, requests: int) -> dict[str, Any]:
         "incidents": n,
         "requests": requests,
         "p50": statistics.median(times["fresh"]),
-        "p95": statistics.quantiles(times["fresh"], n=20)[-1],
+        "spread": _spread(times["fresh"]),
+        "floor_p50": statistics.median(times["floor"]),
+        "floor_spread": _spread(times["floor"]),
         "kept_p50": statistics.median(times["kept"]),
         "kb": size / 1024,
+        "floor_kb": floor_size / 1024,
         "detail_p50": statistics.median(times["detail"]),
+        "api_p50": statistics.median(times["api"]),
+        "api_spread": _spread(times["api"]),
+        "api_floor_p50": statistics.median(times["api_floor"]),
+        "api_floor_spread": _spread(times["api_floor"]),
     }
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--incidents", type=int, default=500)
+    parser.add_argument("--incidents", type=int, default=5000)
     parser.add_argument("--requests", type=int, default=50)
     add_postgres_argument(parser)
     args = parser.parse_args()
     results = await on_each_database(args.postgres, lambda url: measure(url, args.incidents, args.requests))
-    print("| database | incidents | requests | GET / p50 (ms) | p95 (ms) | unchanged p50 (ms) | KiB | incident (ms) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| database | incidents | GET / p50 (ms) | p10–p90 | floor p50 (ms) | p10–p90 | ratio | unchanged p50 (ms) "
+        "| KiB (floor KiB) | incident (ms) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(
-            f"| {r['db']} | {r['incidents']} | {r['requests']} | {r['p50']:.0f} | {r['p95']:.0f} | {r['kept_p50']:.0f} "
-            f"| {r['kb']:.0f} | {r['detail_p50']:.0f} |"
+            f"| {r['db']} | {r['incidents']:,} | {r['p50']:.1f} | {r['spread']} | {r['floor_p50']:.1f} "
+            f"| {r['floor_spread']} | {r['p50'] / r['floor_p50']:.2f}× | {r['kept_p50']:.1f} "
+            f"| {r['kb']:.0f} ({r['floor_kb']:.0f}) | {r['detail_p50']:.0f} |"
+        )
+    print()
+    print("| database | incidents | API page of 50 p50 (ms) | p10–p90 | floor p50 (ms) | p10–p90 | ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(
+            f"| {r['db']} | {r['incidents']:,} | {r['api_p50']:.1f} | {r['api_spread']} | {r['api_floor_p50']:.1f} "
+            f"| {r['api_floor_spread']} | {r['api_p50'] / r['api_floor_p50']:.2f}× |"
         )
 
 

@@ -40,7 +40,7 @@ from bot.playbooks import Playbook, Responder, responders_for
 from bot.reminders import Reminder
 from bot.scorecard import scorecard_message, vendor_scores
 from bot.stakes import EXEC_TEAM, StakesDesk
-from bot.store import Store
+from bot.store import StatusParts, Store
 from bot.store.inbox import Applying, LeaseLost, applying
 from bot.switch import SwitchDesk
 from bot.tokens import is_api_user
@@ -406,17 +406,19 @@ class Warroom:
     # --- the other verbs ---------------------------------------------------------------------------
 
     async def _status(self, cmd: c.Command, inv: Invocation) -> Reply:
-        async with self.core.db.read() as store:
+        async with self.core.db.read() as store:  # two statements: the incident, then all that belongs to it
             incident = await self.desk.target(store, cmd, inv, lock=False)
-            roles, actions = await store.roles(incident.number), await store.actions(incident.number)
-            extra = await self._status_blocks(store, incident)
-        return Reply((render.status_card(incident, roles=roles, actions=actions, now=self.desk.now, extra=extra),))
+            parts = await store.status_parts(incident, prompt=UPDATE_DUE)
+        self.answers.about(incident.number)
+        extra = self._status_blocks(incident, parts)
+        card = render.status_card(incident, roles=parts.roles, actions=parts.actions, now=self.desk.now, extra=extra)
+        return Reply((card,))
 
-    async def _status_blocks(self, store: Store, incident: Incident) -> list[Section | Bullets]:
+    def _status_blocks(self, incident: Incident, parts: StatusParts) -> list[Section | Bullets]:
         """What the status card says about vendors, promises and the customer clock."""
-        n, now = incident.number, self.desk.now
+        now = self.desk.now
         blocks: list[Section | Bullets] = []
-        follow_ups = await store.follow_ups(n)
+        follow_ups = parts.follow_ups
         waiting = [f for f in follow_ups if f.is_open]
         if waiting:
             blocks += [Section.of(Strong("Waiting on")), follow_up_lines(waiting, incident, now)]
@@ -437,7 +439,7 @@ class Warroom:
             blocks += [Section.of(Strong("Root cause")), Bullets(tuple(lines))]
         else:
             blocks.append(Section.of("Root cause: nobody owns it yet (`rca <vendor|us> due:…`)."))
-        promises = [p for p in await store.commitments(n) if p.is_open]
+        promises = [p for p in parts.commitments if p.is_open]
         if promises:
             blocks += [
                 Section.of(Strong("Commitments")),
@@ -448,8 +450,7 @@ class Warroom:
                     )
                 ),
             ]
-        updates = await store.updates(n)
-        pending = await store.pending_reminder(n, UPDATE_DUE, 0)
+        updates = parts.updates
         last = (
             (
                 f"Last customer update {updates[-1].ref} {render.when(updates[-1].at, incident)} "
@@ -458,9 +459,9 @@ class Warroom:
             if updates
             else "No customer update yet"
         )
-        nxt = f"; next due {render.when(pending.due_at, incident)}" if pending else ""
+        nxt = f"; next due {render.when(parts.prompt_due, incident)}" if parts.prompt_due else ""
         blocks.append(Section.of(last + nxt + "."))
-        owed, since = await store.backlog(n)
+        owed, since = parts.owed, parts.owed_since
         if owed:
             blocks.append(
                 Section.of(
@@ -470,7 +471,7 @@ class Warroom:
                     " I keep trying."
                 )
             )
-        untold = [b for b in await store.bad_news(n) if b.pending]
+        untold = [b for b in parts.bad_news if b.pending]
         if untold:
             blocks += [
                 Section.of(Strong("Bad news not yet told to the customer")),

@@ -325,8 +325,15 @@ async def follow_ups(
     found = await store.follow_ups_of_open_incidents(
         vendor=vendor, states=states, due_before=now if state == "overdue" else None
     )
-    emailed = figures.first_emails(await store.mails()) if found else {}
+    emailed = figures.first_emails(await store.mails_of(sorted({f.incident for f in found}))) if found else {}
     return [follow_up_view(f, now=now, emailed=emailed) for f in found]
+
+
+async def overdue_follow_ups(store: Store, *, now: datetime, limit: int) -> tuple[list[FollowUpView], int]:
+    """The first ``limit`` of `follow_ups(state="overdue")` (the longest overdue first) and how many there are."""
+    found, total = await store.overdue_follow_ups(now=now, limit=limit)
+    emailed = figures.first_emails(await store.mails_of(sorted({f.incident for f in found}))) if found else {}
+    return [follow_up_view(f, now=now, emailed=emailed) for f in found], total
 
 
 async def commitments(store: Store, *, now: datetime, state: CommitmentFilter | None = None) -> list[CommitmentView]:
@@ -340,6 +347,19 @@ async def commitments(store: Store, *, now: datetime, state: CommitmentFilter | 
 async def untold_bad_news(store: Store, *, now: datetime) -> list[BadNewsView]:
     """Bad news the customer has not been told, across the incidents not closed, oldest first."""
     return [bad_news_view(b, now=now) for b in await store.untold_bad_news_of_open_incidents()]
+
+
+async def commitments_at_risk(store: Store, *, now: datetime, limit: int) -> tuple[list[CommitmentView], int]:
+    """The first ``limit`` commitments at risk or past due across the incidents not closed (the earliest due first)
+    and how many there are."""
+    found, total = await store.commitments_at_risk(now=now, limit=limit)
+    return [commitment_view(c, now=now) for c in found], total
+
+
+async def untold_bad_news_page(store: Store, *, now: datetime, limit: int) -> tuple[list[BadNewsView], int]:
+    """The first ``limit`` of `untold_bad_news` (the oldest first) and how many there are."""
+    found, total = await store.untold_bad_news(limit=limit)
+    return [bad_news_view(b, now=now) for b in found], total
 
 
 def _score(s: VendorScore, overdue_now: int) -> VendorScoreView:
@@ -402,11 +422,14 @@ __all__ = [
     "chat_link",
     "commitment_view",
     "commitments",
+    "commitments_at_risk",
     "follow_up_view",
     "follow_ups",
     "incident_detail",
     "incident_list",
+    "overdue_follow_ups",
     "scorecard",
     "timeline",
     "untold_bad_news",
+    "untold_bad_news_page",
 ]

@@ -23,7 +23,7 @@ from bot import figures, views, words
 from bot.clock import Clock
 from bot.errors import NotFound
 from bot.playbooks import PlaybookLibrary
-from bot.store import Database, Store
+from bot.store import Database
 from bot.summary import build_summary, to_markdown
 
 HERE = Path(__file__).parent
@@ -116,29 +116,32 @@ class Dashboard:
             return html
 
     async def _read_overview(self, now: datetime) -> dict[str, Any]:
+        """What the overview shows: a page of the open incidents and the first LIST_LIMIT of each list across them,
+        each counted in the database (nothing more is read than the page shows)."""
         async with self.db.read() as store:
             page_of = await views.incident_list(store, playbooks=self.playbooks, now=now, limit=OVERVIEW_LIMIT)
-            late = await views.follow_ups(store, now=now, state="overdue")
-            promises = await views.commitments(store, now=now)
-            untold = await views.untold_bad_news(store, now=now)
+            late, late_total = await views.overdue_follow_ups(store, now=now, limit=LIST_LIMIT)
+            at_risk, at_risk_total = await views.commitments_at_risk(store, now=now, limit=LIST_LIMIT)
+            untold, untold_total = await views.untold_bad_news_page(store, now=now, limit=LIST_LIMIT)
             recent = None
             if not page_of.total:  # nothing open: the last war rooms closed, rather than an empty page
                 recent = await views.incident_list(
                     store, playbooks=self.playbooks, now=now, state="closed", limit=RECENT_LIMIT
                 )
-            zones = await _zones(store, closed=recent is not None)
-        late.sort(key=lambda f: f.due)  # the longest overdue first
-        at_risk = [c for c in promises if c.state == "at_risk" or c.overdue]
-        untold.sort(key=lambda b: b.raised_at)
+            shown = [i.number for i in page_of.items] + ([i.number for i in recent.items] if recent else [])
+            shown += [f.incident for f in late] + [c.incident for c in at_risk] + [b.incident for b in untold]
+            zones = await store.zones_of(sorted(set(shown)))
         return {
             "now": now,
             "page_of": page_of,
             "recent": recent,
             "late": late,
+            "late_total": late_total,
             "at_risk": at_risk,
+            "at_risk_total": at_risk_total,
             "untold": untold,
+            "untold_total": untold_total,
             "zones": zones,
-            "list_limit": LIST_LIMIT,
             "default_zone": self.default_zone,
         }
 
@@ -188,7 +191,7 @@ class Dashboard:
                 limit=CLOSED_LIMIT,
                 offset=(number - 1) * CLOSED_LIMIT,
             )
-            zones = await _zones(store, closed=True)
+            zones = await store.zones_of([i.number for i in page_of.items])
         more = page_of.offset + len(page_of.items) < page_of.total
         context = {"page_of": page_of, "zones": zones, "number": number, "more": more}
         return self.page(request, "closed.html", context)
@@ -216,7 +219,7 @@ class Dashboard:
         async with self.db.read() as store:
             mine = [f for f in await store.follow_ups() if f.waits_on.lower() == name.lower()]
             card = await views.scorecard(store, now=now, vendor=name) if mine else None
-            zones = await _zones(store, closed=True) if mine else {}
+            zones = await store.zones_of(sorted({f.incident for f in mine}))
             emailed = figures.first_emails(await store.mails()) if mine else {}
         if not mine:
             return self.not_found(request, f"No follow-up was ever asked of {name[:80]}.")
@@ -289,11 +292,6 @@ def guarded(response: web.Response) -> web.Response:
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-async def _zones(store: Store, *, closed: bool) -> dict[int, str]:
-    """Each incident's time zone: times show in it when the page's script does not rewrite them."""
-    return {i.number: i.timezone for i in await store.incidents(include_closed=closed)}
 
 
 def incident_number(request: web.Request) -> int | None:

@@ -8,14 +8,16 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, event, func, select, text
+from sqlalchemy import delete, event, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from bot.customer import BadNews, Commitment, CustomerUpdate
 from bot.domain import (
     ActionItem,
     EventKind,
@@ -28,17 +30,22 @@ from bot.domain import (
     TimelineEvent,
 )
 from bot.errors import NotFound
+from bot.followups import FollowUp
+from bot.store.base import BOOKKEEPING
 from bot.store.changes import CHANNEL as CHANGED
-from bot.store.changes import Changes
-from bot.store.customer import CustomerStore
-from bot.store.followups import FollowUpStore
+from bot.store.changes import NONE, Changes, payload
+from bot.store.customer import CustomerStore, _commitment, bad_news_value, update_value
+from bot.store.followups import PENDING as PENDING_REMINDER
+from bot.store.followups import FollowUpStore, _follow_up
 from bot.store.inbox import InboxStore, LeaseLost, applying
 from bot.store.mail import MailStore
+from bot.store.outbox import PENDING as OUTBOX_PENDING
 from bot.store.outbox import OutboxStore
 from bot.store.platform import PlatformStore
 from bot.store.tables import (
     ActionRow,
     BadNewsRow,
+    ChangeLogRow,
     CommitmentRow,
     EventRow,
     FollowUpRow,
@@ -52,10 +59,13 @@ from bot.store.tables import (
     UpdateRow,
     WebhookDeliveryRow,
 )
+from bot.store.together import Part, from_json, together
 from bot.store.tokens import TokenStore
+from bot.store.touched import changed_rows, count_changes
+from bot.store.touched import watch as touched_by
 from bot.store.views import ViewStore
 from bot.store.webhooks import WebhookStore
-from bot.store.zoned import in_zone_of_now
+from bot.store.zoned import in_zone_of_now, zone_of_now
 
 CHILD_TABLES = (
     RoleRow,
@@ -82,6 +92,7 @@ CONNECT_TIMEOUT = 5.0  # seconds to open a connection, TCP and authentication in
 STATEMENT_TIMEOUT = 30.0  # seconds a statement may take, lock waits included (asyncpg's default: forever)
 POOL_TIMEOUT = 10.0  # seconds to wait for a pooled connection when all ten are busy (SQLAlchemy's default: 30)
 SQLITE_BUSY_TIMEOUT = 30.0  # seconds SQLite waits for another writer's lock before "database is locked"
+KEEP_CHANGES = 5000  # change_log rows kept on SQLite: what a process that looks now and then still finds
 
 
 def async_url(url: str) -> str:
@@ -103,6 +114,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             _serialize_sqlite_writes(self.engine)
+            count_changes(self.engine)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.changes = Changes(self.url)
         # SQLite has one writer at a time, and a writer that finds the file locked sleeps in SQLite's busy handler
@@ -123,6 +135,7 @@ class Database:
         async with self._writing(urgent=False), self._sessions() as session, session.begin():
             store = Store(session, dialect=self.dialect)
             wrote = _watch_writes(session)
+            touched = touched_by(session)
             yield store
             changed = wrote.seen or bool(session.new or session.dirty or session.deleted)  # flushed by the commit
             if claim is not None and not claim.applied and changed:
@@ -131,13 +144,20 @@ class Database:
                 if claim.row_id and not await store.mark_applied(claim.row_id, claim.attempt):  # 0: no inbox row
                     raise LeaseLost(f"inbox row {claim.row_id} was claimed by another replica")
                 marked = True
+            if changed:
+                await session.flush()  # what is still pending: its incidents are told with the commit
+            said = payload(touched.told) if changed else NONE
             if changed and self.dialect == "postgresql":
-                # Delivered to every listener when (and only if) this commits: answers kept in memory are dropped.
-                await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANGED})
+                # Delivered to every listener when (and only if) this commits: answers kept in memory about the
+                # incidents it names are dropped.
+                await session.execute(text("SELECT pg_notify(:channel, :said)"), {"channel": CHANGED, "said": said})
+            elif self.dialect == "sqlite" and await changed_rows(session):
+                # Other processes see the commit as a new data_version, and read here what it changed.
+                await store.log_change(said)
         if marked and claim is not None:
             claim.applied = True
         if changed:
-            self.changes.committed()
+            self.changes.committed(touched.told)
 
     @asynccontextmanager
     async def _writing(self, *, urgent: bool) -> AsyncIterator[None]:
@@ -355,6 +375,21 @@ _INCIDENT_FIELDS = [
 ]
 
 
+@dataclass(frozen=True)
+class StatusParts:
+    """What `status` shows of an incident beyond its own row."""
+
+    roles: list[RoleAssignment]
+    actions: list[ActionItem]
+    follow_ups: list[FollowUp]
+    commitments: list[Commitment]
+    updates: list[CustomerUpdate]
+    prompt_due: datetime | None  # when the pending prompt for the next customer update fires
+    owed: int  # posts for the room waiting to be delivered
+    owed_since: datetime | None
+    bad_news: list[BadNews]
+
+
 class Store(
     FollowUpStore, CustomerStore, PlatformStore, OutboxStore, InboxStore, MailStore, WebhookStore, ViewStore, TokenStore
 ):
@@ -437,6 +472,64 @@ class Store(
     async def roles(self, number: int) -> list[RoleAssignment]:
         rows = (await self.session.execute(select(RoleRow).where(RoleRow.incident == number))).scalars()
         return [RoleAssignment(r.role, Person(r.person_id, r.person_name)) for r in rows]
+
+    async def log_change(self, said: str) -> None:
+        """SQLite: what this transaction changed (bot.store.changes.payload), for other processes' kept answers; the
+        log keeps the last KEEP_CHANGES rows (a process that fell further behind drops all it kept)."""
+        add = insert(ChangeLogRow).values(incidents=said).returning(ChangeLogRow.seq).execution_options(**BOOKKEEPING)
+        seq = int((await self.session.execute(add)).scalar_one())
+        if seq % 100 == 0:
+            old = delete(ChangeLogRow).where(ChangeLogRow.seq <= seq - KEEP_CHANGES).execution_options(**BOOKKEEPING)
+            await self.session.execute(old)
+
+    async def status_parts(self, incident: Incident, *, prompt: str) -> StatusParts:
+        """What `status` shows of ``incident`` beyond its own row, read in one statement (bot/store/together.py);
+        ``prompt``: the kind of reminder that prompts the next customer update."""
+        n = incident.number
+        parts = {
+            "roles": Part(RoleRow, [RoleRow.incident == n], ("role",)),
+            "actions": Part(ActionRow, [ActionRow.incident == n], ("number",)),
+            "follow_ups": Part(FollowUpRow, [FollowUpRow.incident == n], ("number",)),
+            "commitments": Part(CommitmentRow, [CommitmentRow.incident == n], ("number",)),
+            "updates": Part(UpdateRow, [UpdateRow.incident == n], ("number",)),
+            "prompt": Part(
+                ReminderRow,
+                [
+                    ReminderRow.incident == n,
+                    ReminderRow.kind == prompt,
+                    ReminderRow.subject == 0,
+                    ReminderRow.state == PENDING_REMINDER,
+                ],
+            ),
+            "bad_news": Part(BadNewsRow, [BadNewsRow.incident == n], ("number",)),
+            "changes": Part(EventRow, [EventRow.incident == n, EventRow.kind == EventKind.CHANGED.value], ("id",)),
+        }
+        owed = (OutboxRow.state == OUTBOX_PENDING, OutboxRow.incident == n)
+        scalars = {
+            "owed": select(func.count()).where(*owed).scalar_subquery(),
+            "owed_since": select(func.min(OutboxRow.created_at)).where(*owed).scalar_subquery(),
+        }
+        row = (await self.session.execute(together(self.dialect, parts, scalars))).one()
+        read = {name: from_json(part, getattr(row, name)) for name, part in parts.items()}
+        shown = zone_of_now(incident.timezone, [(e.text, e.data) for e in read["changes"]])
+        since = row.owed_since
+        if isinstance(since, str):  # SQLite hands an aggregate of a time back as its stored text
+            since = datetime.fromisoformat(since)
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        return StatusParts(
+            roles=[RoleAssignment(r.role, Person(r.person_id, r.person_name)) for r in read["roles"]],
+            actions=[_action(r) for r in read["actions"]],
+            follow_ups=[_follow_up(r) for r in read["follow_ups"]],
+            commitments=[_commitment(r) for r in read["commitments"]],
+            updates=[update_value(r) for r in read["updates"]],
+            prompt_due=read["prompt"][0].due_at if read["prompt"] else None,
+            owed=int(row.owed),
+            owed_since=since,
+            bad_news=[
+                replace(b, what=shown(b.what), tell=shown(b.tell)) for b in map(bad_news_value, read["bad_news"])
+            ],
+        )
 
     async def add_responders(self, number: int, records: Sequence[ResponderRecord]) -> None:
         for r in records:

@@ -36,6 +36,11 @@ def bad_news_value(r: BadNewsRow) -> BadNews:
     )
 
 
+def update_value(r: UpdateRow) -> CustomerUpdate:
+    """A customer-update row as the domain value."""
+    return CustomerUpdate(r.incident, r.number, r.text, Person(r.author_id, r.author_name), r.at, r.next_due, r.exact)
+
+
 def _commitment(r: CommitmentRow) -> Commitment:
     return Commitment(
         r.incident,
@@ -112,10 +117,7 @@ class CustomerStore(StoreBase):
 
     async def updates(self, incident: int) -> list[CustomerUpdate]:
         query = select(UpdateRow).where(UpdateRow.incident == incident).order_by(UpdateRow.number)
-        return [
-            CustomerUpdate(r.incident, r.number, r.text, Person(r.author_id, r.author_name), r.at, r.next_due, r.exact)
-            for r in (await self.session.execute(query)).scalars()
-        ]
+        return [update_value(r) for r in (await self.session.execute(query)).scalars()]
 
     async def add_bad_news(self, news: BadNews) -> BadNews:
         """Record a slip as the next B<n> of the incident (callers hold the incident's row lock)."""

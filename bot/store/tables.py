@@ -571,3 +571,15 @@ class ApiRequestRow(Base):
     incident: Mapped[int | None]
     reply: Mapped[str | None] = mapped_column(Text)  # a command's reply (JSON), given again to a retry
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ChangeLogRow(Base):
+    """Which incidents each committed transaction changed, for kept answers (bot/answers.py) on SQLite: another
+    process's commit is seen as a new `PRAGMA data_version`, and this says whose answers it makes stale. Only the
+    last few thousand are kept. (PostgreSQL tells the same in the payload of its NOTIFY; this stays empty there.)"""
+
+    __tablename__ = "change_log"
+    __table_args__ = {"sqlite_autoincrement": True}  # never reused, so a reader can tell it missed some
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incidents: Mapped[str] = mapped_column(Text)  # bot.store.changes.payload: "1,2", "*" (any), "-" (none shown)

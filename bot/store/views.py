@@ -9,9 +9,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select
 
-from bot.customer import BadNews, Commitment, CustomerUpdate
+from bot.customer import BadNews, Commitment, CommitmentState, CustomerUpdate
 from bot.domain import EventKind, IncidentState, Person, TimelineEvent
 from bot.figures import IMPACT_EVENTS
 from bot.followups import OPEN_STATES, FollowUp
@@ -24,6 +24,7 @@ from bot.store.tables import (
     EventRow,
     FollowUpRow,
     IncidentRow,
+    MailOutRow,
     ReminderRow,
     RoomAddressRow,
     UpdateRow,
@@ -31,6 +32,7 @@ from bot.store.tables import (
 from bot.store.zoned import in_zones_of_now
 
 _OPEN_FOLLOW_UP = [s.value for s in OPEN_STATES]
+_OPEN_COMMITMENT = [CommitmentState.OPEN.value, CommitmentState.AT_RISK.value]
 
 
 def _not_closed() -> ColumnElement[bool]:
@@ -191,3 +193,64 @@ class ViewStore(StoreBase):
                 TimelineEvent(r.at, EventKind(r.kind), None, r.text, json.loads(r.data))
             )
         return found
+
+    # --- the overview's lists: a page of each and how many in all, counted in the database -------------------
+
+    async def overdue_follow_ups(self, *, now: datetime, limit: int) -> tuple[list[FollowUp], int]:
+        """The first ``limit`` follow-ups of incidents not closed that are still waited for and past due (the longest
+        overdue first), and how many there are in all."""
+        where = (_not_closed(), FollowUpRow.state.in_(_OPEN_FOLLOW_UP), FollowUpRow.due < now)
+        joined = select(FollowUpRow).join(IncidentRow, IncidentRow.number == FollowUpRow.incident).where(*where)
+        query = joined.order_by(FollowUpRow.due, FollowUpRow.incident, FollowUpRow.number).limit(limit)
+        found = [_follow_up(r) for r in (await self.session.execute(query)).scalars()]
+        return found, await self._count(joined, found, limit)
+
+    async def commitments_at_risk(self, *, now: datetime, limit: int) -> tuple[list[Commitment], int]:
+        """The first ``limit`` commitments of incidents not closed that are at risk or open past their due (the
+        earliest due first), and how many there are in all."""
+        risky = or_(
+            CommitmentRow.state == CommitmentState.AT_RISK.value,
+            and_(CommitmentRow.state.in_(_OPEN_COMMITMENT), CommitmentRow.due < now),
+        )
+        joined = (
+            select(CommitmentRow)
+            .join(IncidentRow, IncidentRow.number == CommitmentRow.incident)
+            .where(_not_closed(), risky)
+        )
+        query = joined.order_by(CommitmentRow.due, CommitmentRow.incident, CommitmentRow.number).limit(limit)
+        found = [_commitment(r) for r in (await self.session.execute(query)).scalars()]
+        return found, await self._count(joined, found, limit)
+
+    async def untold_bad_news(self, *, limit: int) -> tuple[list[BadNews], int]:
+        """The first ``limit`` pieces of bad news not yet told in incidents not closed (the oldest first, their lines
+        in each incident's zone of now), and how many there are in all."""
+        joined = (
+            select(BadNewsRow)
+            .join(IncidentRow, IncidentRow.number == BadNewsRow.incident)
+            .where(_not_closed(), BadNewsRow.answered_at.is_(None), BadNewsRow.moot_at.is_(None))
+        )
+        query = joined.order_by(BadNewsRow.at, BadNewsRow.incident, BadNewsRow.number).limit(limit)
+        found = [bad_news_value(r) for r in (await self.session.execute(query)).scalars()]
+        shown = await in_zones_of_now(self.session, sorted({b.incident for b in found}))
+        return [replace(b, what=shown[b.incident](b.what)) for b in found], await self._count(joined, found, limit)
+
+    async def _count(self, query: Select[Any], found: Sequence[object], limit: int) -> int:
+        """How many rows ``query`` finds in all, counted by the database only when the page of them is full."""
+        if len(found) < limit:
+            return len(found)
+        counted = select(func.count()).select_from(query.with_only_columns(literal_column("1")).subquery())
+        return int((await self.session.execute(counted)).scalar_one())
+
+    async def mails_of(self, numbers: Sequence[int]) -> list[MailOutRow]:
+        """The emails owed or sent of these incidents, oldest first."""
+        if not numbers:
+            return []
+        query = select(MailOutRow).where(MailOutRow.incident.in_(list(numbers))).order_by(MailOutRow.id)
+        return list((await self.session.execute(query)).scalars())
+
+    async def zones_of(self, numbers: Sequence[int]) -> dict[int, str]:
+        """The time zone of each of these incidents."""
+        if not numbers:
+            return {}
+        query = select(IncidentRow.number, IncidentRow.timezone).where(IncidentRow.number.in_(list(numbers)))
+        return {int(n): zone for n, zone in (await self.session.execute(query)).all()}

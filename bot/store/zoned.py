@@ -4,7 +4,7 @@ then, and one view shows one zone."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -32,14 +32,18 @@ async def in_zones_of_now(session: AsyncSession, numbers: Sequence[int]) -> dict
     changes = select(EventRow.incident, EventRow.text, EventRow.data).where(
         EventRow.incident.in_(numbers), EventRow.kind == EventKind.CHANGED.value
     )
-    named: dict[int, list[str]] = {}
+    named: dict[int, list[tuple[str, str | None]]] = {}
     for incident, text, data in (await session.execute(changes)).all():
-        named.setdefault(incident, []).extend(_KEY.findall(f"{text} {data}"))
-    shown: dict[int, Callable[[str], str]] = {}
-    for number, zone in zones.items():
-        hints = tuple(dict.fromkeys(k for k in (zone, *named.get(number, [])) if is_key(k)))
-        shown[number] = _shower(ZoneInfo(zone), hints)
-    return shown
+        named.setdefault(incident, []).append((text, data))
+    return {number: zone_of_now(zone, named.get(number, [])) for number, zone in zones.items()}
+
+
+def zone_of_now(zone: str, changes: Iterable[tuple[str, str | None]]) -> Callable[[str], str]:
+    """`in_zone_of_now` from what was already read: the incident's zone and the (text, data) of its `changed`
+    events, where the zones it had before are named."""
+    named = [k for text, data in changes for k in _KEY.findall(f"{text} {data}")]
+    hints = tuple(dict.fromkeys(k for k in (zone, *named) if is_key(k)))
+    return _shower(ZoneInfo(zone), hints)
 
 
 def _shower(tz: ZoneInfo, hints: tuple[str, ...]) -> Callable[[str], str]:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
-from bot.chat import Invocation, UserRef
+from bot import commands as c
+from bot.chat import Invocation, RoomRef, UserRef
 from bot.render import plain_text
 from bot.store import Database
-from tests.harness import Harness
+from tests.harness import LOBBY, Harness
 
 
 async def status_text(h: Harness) -> str:
@@ -125,3 +127,79 @@ async def test_a_lost_listen_connection_reads_afresh_and_misses_nothing(database
         assert "RMA tracking number" in await until_shown(here, "RMA tracking number")
     finally:
         await other_db.dispose()
+
+
+async def test_a_kept_status_is_dropped_by_a_commit_on_its_incident_only(database_url: str, db: Database) -> None:
+    h = Harness(db)
+    await h.ok('open "Registers down" sev:2 customer:Acme')
+    first = h.room
+    h.room = LOBBY
+    await h.ok('open "Scanners down" sev:3 customer:Globex')
+    second = h.room
+    h.room = first
+    await warmed(h)
+
+    h.room = second
+    await h.ok('vendor contoso "scanner firmware" due:2h')  # a commit on INC-2
+    h.room = first
+    hits = h.warroom.answers.hits
+    shown = await status_text(h)
+    assert h.warroom.answers.hits == hits + 1  # INC-1's answer is still good: given again, nothing read
+    assert "scanner firmware" not in shown
+
+    await h.ok('vendor northwind "RMA tracking number" due:2h')  # a commit on INC-1
+    assert "RMA tracking number" in await status_text(h)  # read afresh at once
+    await warmed(h)
+
+    other_db = Database(database_url)  # another replica (another process's commits: the same)
+    try:
+        there = Harness(other_db)
+        there.clock = h.clock
+        reply = await there.warroom.handle(
+            Invocation('vendor fabrikam "spare scanner" due:3h', UserRef("lee", "lee"), second)
+        )
+        assert reply.ok, reply.messages[0].title
+        assert "spare scanner" in await until_shown_in(h, second, "spare scanner")  # INC-2's own status sees it
+        hits = h.warroom.answers.hits
+        await status_text(h)
+        assert h.warroom.answers.hits == hits + 1  # and INC-1's kept answer was not dropped by it
+
+        reply = await there.warroom.handle(
+            Invocation('vendor tailspin "new registers" due:3h', UserRef("lee", "lee"), first)
+        )
+        assert reply.ok, reply.messages[0].title
+        assert "new registers" in await until_shown(h, "new registers")
+    finally:
+        await other_db.dispose()
+
+
+async def until_shown_in(h: Harness, room: RoomRef, wanted: str, *, seconds: float = 5.0) -> str:
+    here = h.room
+    h.room = room
+    try:
+        return await until_shown(h, wanted, seconds=seconds)
+    finally:
+        h.room = here
+
+
+async def test_status_reads_the_incident_and_all_it_shows_in_at_most_three_statements(db: Database) -> None:
+    h = Harness(db)
+    await h.ok('open "Registers down" sev:2 customer:Acme')
+    await h.ok('vendor northwind "RMA tracking number" due:2h')
+    await h.ok('commit "replacement registers" due:4h')
+    await h.ok('update "we are rolling back" next:1h')
+    await h.ok('action "check the rollback"')
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        reply = await h.warroom._run(c.parse("status"), Invocation("status", UserRef("dana", "dana"), h.room))
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    shown = "\n".join(plain_text(m) for m in reply.messages)
+    for part in ("RMA tracking number", "replacement registers", "U1", "check the rollback", "commander"):
+        assert part in shown, part
+    assert len(seen) <= 3, seen  # on SQLite the first is its BEGIN

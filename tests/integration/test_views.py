@@ -187,6 +187,22 @@ async def test_cross_incident_lists_oldest_first(db: Database) -> None:
     assert contoso.asks == 1 and contoso.overdue_now == 1 and contoso.chases >= 1
 
 
+async def test_the_overviews_lists_show_the_first_rows_and_count_the_rest_in_the_database(db: Database) -> None:
+    h = await two_incidents(db)
+    await h.advance(timedelta(days=7))  # both follow-ups overdue now
+    now = h.clock.now()
+    async with db.read() as store:
+        everything = await views.follow_ups(store, now=now, state="overdue")
+        first, late = await views.overdue_follow_ups(store, now=now, limit=1)
+        untold = await views.untold_bad_news(store, now=now)
+        oldest, told_not = await views.untold_bad_news_page(store, now=now, limit=1)
+        promises, at_risk = await views.commitments_at_risk(store, now=now, limit=50)
+        every_promise = await views.commitments(store, now=now)
+    assert late == len(everything) == 2 and first == everything[:1]
+    assert told_not == len(untold) >= 2 and oldest == untold[:1]
+    assert promises == [c for c in every_promise if c.state == "at_risk" or c.overdue] and at_risk == len(promises)
+
+
 def test_chat_links_for_slack_channels_and_teams_threads() -> None:
     assert views.chat_link("C0123ABCD", None) == "https://slack.com/app_redirect?channel=C0123ABCD"
     thread = {

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.answers import Answers
 from bot.chat import Message, Reply
+from bot.store.changes import Mark
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -15,8 +16,11 @@ class Version:
     def __init__(self) -> None:
         self.now: Hashable | None = 1
 
-    def version(self) -> Hashable | None:
-        return self.now
+    def mark(self) -> Mark | None:
+        return None if self.now is None else Mark(self.now, 0, 0)
+
+    def unchanged_since(self, mark: Mark, _incident: int | None) -> bool:
+        return self.now is not None and self.now == mark.version
 
 
 class Reader:
