@@ -174,7 +174,12 @@ class Served:
 
 @asynccontextmanager
 async def warroom_serve(
-    tmp_path: Path, settings: Mapping[str, str], *, args: Sequence[str] = (), stdout: IO[str] | None = None
+    tmp_path: Path,
+    settings: Mapping[str, str],
+    *,
+    args: Sequence[str] = (),
+    stdout: IO[str] | None = None,
+    patience: float = 30.0,
 ) -> AsyncIterator[Served]:
     """A `warroom serve` process on a free port and a throwaway SQLite database, answering /healthz."""
     port = free_port()
@@ -190,7 +195,7 @@ async def warroom_serve(
     )
     served = Served(process, port)
     try:
-        await served.until(served.answers, "the server to answer /healthz")
+        await served.until(served.answers, "the server to answer /healthz", within=patience)
         yield served
     finally:
         if process.returncode is None:
