@@ -188,8 +188,13 @@ def web_app(app: App, *, clock: Clock | None = None) -> web.Application:
     return web_application
 
 
-async def dashboard(settings: Settings, *, port: int, clock: Clock, ready: Callable[[str], None]) -> None:
-    """`warroom dashboard`: the dashboard alone on 127.0.0.1, reading the database, until SIGTERM or Ctrl-C."""
+async def dashboard(
+    settings: Settings, *, port: int, clock: Clock, ready: Callable[[str], None], shown_at: Clock | None = None
+) -> None:
+    """`warroom dashboard`: the dashboard alone on 127.0.0.1, reading the database, until SIGTERM or Ctrl-C.
+
+    ``shown_at``: the clock the pages read the war rooms at (the demo's stopped simulated time), when not ``clock``;
+    sign-in always checks the wall clock."""
     redact_logs()
     playbooks = load_playbooks(settings)
     db = await prepare_database(settings)
@@ -200,7 +205,7 @@ async def dashboard(settings: Settings, *, port: int, clock: Clock, ready: Calla
             web_application,
             db=db,
             playbooks=playbooks,
-            clock=clock,
+            clock=shown_at or clock,
             default_zone=settings.timezone,
             csrf=csrf_token,
             live_per_viewer=settings.live_per_viewer,
@@ -416,7 +421,8 @@ async def serve(
         await runner.setup()
         site = web.TCPSite(runner, host, settings.port)
         await site.start()
-        log.info("warroom serving on %s:%s with %s", host, settings.port, settings.describe())
+        log.info("warroom serving on %s:%s", host, settings.port)
+        log.debug("settings: %s", settings.describe())  # secrets show only whether they are set
         if settings.teams_unauthenticated and not is_loopback(host):
             log.warning("HOST=%s exposes unauthenticated POST /api/messages beyond this machine", host)
         if settings.web is not None and not (settings.public_url or "").startswith("https://"):

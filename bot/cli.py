@@ -17,7 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot import __version__
-from bot.clock import SimClock, SystemClock
+from bot.clock import Clock, SimClock, SystemClock
 from bot.commands import parse_timezone, ref_number
 from bot.config import Settings
 from bot.domain import INCIDENT_REF
@@ -29,11 +29,37 @@ from bot.words import count
 DEFAULT_DB = Path("warroom.db")  # the embedded database of the default WARROOM_DATABASE_URL
 
 
+SETTINGS_PAGE = "docs/SETTINGS.md"  # every environment variable, its default and meaning (tests keep it true)
+EPILOG = (
+    "Settings (database, playbooks, time zone, HOST and PORT, Slack, Teams, email, sign-in, metrics) are read from"
+    f" environment variables: see {SETTINGS_PAGE} for every one, with its default and meaning."
+    " `warroom COMMAND --help` describes a command."
+)
+
+
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str, more: str = ""
+) -> argparse.ArgumentParser:
+    """A subcommand whose one-line summary shows in its parent's list and opens its own --help."""
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=summary[0].upper() + summary[1:] + "." + (f" {more}" if more else ""),
+        epilog=f"Settings: see {SETTINGS_PAGE}.",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="warroom", description="The war-room bot for customer crises.")
-    p.add_argument("--version", action="version", version=f"warroom {__version__}")
+    p = argparse.ArgumentParser(prog="warroom", description="The war-room bot for customer crises.", epilog=EPILOG)
+    p.add_argument("--version", action="version", version=f"warroom {__version__}", help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    console = sub.add_parser("console", help="the whole product in a terminal, on simulated time")
+    console = _command(
+        sub,
+        "console",
+        "the whole product in a terminal, on simulated time",
+        "War rooms are channels of the terminal; /clock +2h moves time; it keeps its incidents in"
+        " WARROOM_DATABASE_URL (default warroom.db). /help lists the console's commands.",
+    )
     console.add_argument("--user", default=os.environ.get("USER") or "you", help="who you are (default: $USER)")
     console.add_argument(
         "--start",
@@ -41,46 +67,94 @@ def _parser() -> argparse.ArgumentParser:
         " way on any day (default: now)",
     )
     console.add_argument("--tz", help="the time zone the console shows and reads times in (default: WARROOM_TZ)")
-    sub.add_parser("demo", help="replay the RMA story end to end and print the summary")
-    board = sub.add_parser("dashboard", help="the web dashboard alone, on this machine only (127.0.0.1)")
+    _command(
+        sub,
+        "demo",
+        "replay two customer crises end to end in simulated time and print the transcript and their summaries",
+        "Runs on a throwaway database and keeps its war rooms in warroom-demo.db (never in warroom.db), the second"
+        " left open at the moment the story stops, for `warroom dashboard`.",
+    )
+    board = _command(
+        sub,
+        "dashboard",
+        "the web dashboard alone, on this machine only (127.0.0.1)",
+        "Reads WARROOM_DATABASE_URL; while the default warroom.db has no incident, it shows the last `warroom demo`.",
+    )
     board.add_argument("--port", type=int, default=8000, help="the port to listen on (default: 8000; 0: any free one)")
     board.add_argument("--demo", action="store_true", help="show the war rooms of the last `warroom demo`")
-    serve = sub.add_parser(
-        "serve", help="run the HTTP server (Slack or Teams, API, dashboard, metrics) and the reminder engine"
+    serve = _command(
+        sub,
+        "serve",
+        "run the HTTP server (Slack or Teams, API, dashboard, metrics) and the reminder engine",
+        "Listens on HOST:PORT (default port 3000); stops gracefully on SIGTERM.",
     )
     serve.add_argument(
         "--console",
         action="store_true",
         help="no chat platform: war-room posts are printed here and commands come through the API (for trying it)",
     )
-    tick = sub.add_parser("tick", help="run the reminder engine once (cron-friendly)")
-    tick.add_argument("--at", help="ISO 8601 instant to run at (default: now)")
-    summary = sub.add_parser("summary", help="export an incident's lessons-learned summary")
-    summary.add_argument("incident", help="INC-<n>")
-    summary.add_argument("--format", choices=("markdown", "json"), default="markdown")
-    playbooks = sub.add_parser("playbooks", help="playbook tools")
-    playbooks.add_argument("action", choices=("check",))
+    tick = _command(
+        sub,
+        "tick",
+        "run the reminder engine once (cron-friendly)",
+        "Fires every reminder due by --at and prints how many fired.",
+    )
+    tick.add_argument("--at", help="ISO 8601 instant to run at, with its UTC offset (default: now)")
+    summary = _command(
+        sub,
+        "summary",
+        "export an incident's lessons-learned summary",
+        "A draft, saying so, while the incident is not closed.",
+    )
+    summary.add_argument("incident", help="the incident: INC-<n>")
+    summary.add_argument(
+        "--format", choices=("markdown", "json"), default="markdown", help="markdown (default) or json"
+    )
+    playbooks = _command(
+        sub,
+        "playbooks",
+        "check the playbooks",
+        "`warroom playbooks check` exits 1 with one `file:line: problem` line for each problem.",
+    )
+    playbooks.add_argument("action", choices=("check",), help="check: validate every playbook in the folder")
     playbooks.add_argument("--dir", type=Path, help="folder to check (default: WARROOM_PLAYBOOKS)")
-    db = sub.add_parser("db", help="database tools")
-    db.add_argument("action", choices=("upgrade",))
+    db = _command(
+        sub,
+        "db",
+        "apply the database migrations",
+        "`warroom db upgrade` brings WARROOM_DATABASE_URL to the newest schema (PostgreSQL must be upgraded before"
+        " `serve`; the embedded SQLite default is migrated on start).",
+    )
+    db.add_argument("action", choices=("upgrade",), help="upgrade: apply every migration not yet applied")
     _webhook_parser(sub)
-    token = sub.add_parser("token", help="bearer tokens of the HTTP API (/api/v1)")
+    token = _command(sub, "token", "bearer tokens of the HTTP API (/api/v1)")
     token_actions = token.add_subparsers(dest="action", required=True, metavar="ACTION")
-    create = token_actions.add_parser("create", help="make a token and print it (once)")
+    create = _command(token_actions, "create", "make a token and print it (once)")
     create.add_argument("name", help="what uses it, e.g. pagerduty")
-    create.add_argument("--scope", choices=("read", "write"), default="read", help="read: GET only (default)")
-    token_actions.add_parser("list", help="name, scope, created, last used, revoked")
-    revoke = token_actions.add_parser("revoke", help="refuse the token from now on, on every replica")
-    revoke.add_argument("name")
+    create.add_argument(
+        "--scope", choices=("read", "write"), default="read", help="read: GET only (default); write: also POST"
+    )
+    _command(token_actions, "list", "name, scope, created, last used, revoked")
+    revoke = _command(token_actions, "revoke", "refuse the token from now on, on every replica")
+    revoke.add_argument("name", help="the token's name, as `warroom token list` shows it")
     return p
 
 
 def _webhook_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    hook = sub.add_parser("webhook", help="outbound webhooks: subscribe URLs to incident events")
+    from bot.webhooks import EVENTS
+
+    hook = _command(sub, "webhook", "outbound webhooks: subscribe URLs to incident events")
     actions = hook.add_subparsers(dest="action", required=True, metavar="ACTION")
-    add = actions.add_parser("add", help="subscribe a URL; its signing secret is printed once")
+    events = "\n".join(f"  {name:<27} {when}" for name, when in EVENTS.items())
+    add = actions.add_parser(
+        "add",
+        help="subscribe a URL; its signing secret is printed once",
+        description="Subscribe a URL; its signing secret is printed once.",
+        epilog=f"events (--events):\n{events}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add.add_argument("url", help="an http:// or https:// URL")
-    add.add_argument("--events", default="", help="comma-separated event names (default: every event)")
+    add.add_argument("--events", default="", help="comma-separated event names, listed below (default: every event)")
     add.add_argument("--secret", help="the signing secret to use (default: a new random one)")
     add.add_argument(
         "--allow-private",
@@ -88,12 +162,12 @@ def _webhook_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="allow a host on this network (loopback, private, link-local); serve needs "
         "WARROOM_WEBHOOKS_ALLOW_PRIVATE=1 to deliver there",
     )
-    actions.add_parser("list", help="the subscriptions, with what each still owes and what failed")
-    remove = actions.add_parser("remove", help="unsubscribe a URL (by its URL or its ID)")
-    remove.add_argument("which", metavar="URL|ID")
-    actions.add_parser("failed", help="deliveries that gave up or are failing, with the last error")
-    retry = actions.add_parser("retry", help="send a failed delivery again (retried for another 24 hours)")
-    retry.add_argument("delivery", type=int, metavar="ID")
+    _command(actions, "list", "the subscriptions, with what each still owes and what failed")
+    remove = _command(actions, "remove", "unsubscribe a URL (by its URL or its ID)")
+    remove.add_argument("which", metavar="URL|ID", help="the subscription's URL or its ID from `warroom webhook list`")
+    _command(actions, "failed", "deliveries that gave up or are failing, with the last error")
+    retry = _command(actions, "retry", "send a failed delivery again (retried for another 24 hours)")
+    retry.add_argument("delivery", type=int, metavar="ID", help="the delivery's ID from `warroom webhook failed`")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -170,36 +244,43 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _dashboard(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import dashboard
-    from bot.demo import DEMO_DATABASE
+    from bot.demo import DEMO_DATABASE, demo_moment
 
     if not 0 <= args.port < 65536:
         raise BadInput(f"--port {args.port} is not a port number", example="--port 8000")
     note = ""
+    shown_at: Clock | None = None
     if args.demo:
         if not DEMO_DATABASE.exists():
             raise BadInput(f"no {DEMO_DATABASE} here: run `warroom demo` first", example="warroom demo")
         settings = replace(settings, database_url=f"sqlite:///{DEMO_DATABASE}")
-    elif settings.database_url == Settings.database_url and DEMO_DATABASE.exists() and _no_incidents(DEFAULT_DB):
-        # `warroom demo` then `warroom dashboard` on a new machine: show the demo rather than an empty page, without
-        # ever writing the demo into the real database
+    elif settings.database_url == Settings.database_url and DEMO_DATABASE.exists() and _no_open_incidents(DEFAULT_DB):
+        # `warroom demo` then `warroom dashboard` on a new machine, or after the console tour (its one incident
+        # closed): show the demo rather than a page with no war room, without ever writing the demo into the real one
         settings = replace(settings, database_url=f"sqlite:///{DEMO_DATABASE}")
-        note = f"\n{DEFAULT_DB} has no incidents yet, so this shows the last `warroom demo` ({DEMO_DATABASE})."
+        note = f"\n{DEFAULT_DB} has no open incident, so this shows the last `warroom demo` ({DEMO_DATABASE})."
+    if settings.database_url == f"sqlite:///{DEMO_DATABASE}":
+        moment = await demo_moment(settings)
+        if moment is not None:  # the demo's simulated time, stopped where its story stops: ages and clocks as then
+            shown_at = SimClock(moment)
+            note += f"\nThe demo is shown at the moment it stops: {moment:%Y-%m-%d %H:%M} UTC."
 
     def ready(url: str) -> None:
         database = settings.describe()["database_url"]
         print(f"Warroom dashboard on {url} (database {database}) — Ctrl-C to stop{note}", flush=True)
 
-    await dashboard(settings, port=args.port, clock=SystemClock(), ready=ready)
+    await dashboard(settings, port=args.port, clock=SystemClock(), ready=ready, shown_at=shown_at)
     return 0
 
 
-def _no_incidents(path: Path) -> bool:
-    """True when the embedded database file is absent or holds no incident (read only: nothing is created)."""
+def _no_open_incidents(path: Path) -> bool:
+    """True when the embedded database file is absent or holds no incident that is not closed (read only: nothing
+    is created)."""
     if not path.exists():
         return True
     try:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
-            return int(conn.execute("SELECT count(*) FROM incidents").fetchone()[0]) == 0
+            return int(conn.execute("SELECT count(*) FROM incidents WHERE state != 'closed'").fetchone()[0]) == 0
     except sqlite3.Error:  # not migrated yet (no incidents table), or not ours: nothing to show either way
         return not path.stat().st_size
 

@@ -297,7 +297,7 @@ class Settings:
                 raise ConfigError("WARROOM_SMTP_URL is set: set WARROOM_MAIL_FROM to the address Warroom sends from")
             mail_from = smtp.username
         webhook_secret = get("WARROOM_WEBHOOK_SECRET")
-        allow_private = _switch(ALLOW_PRIVATE, get(ALLOW_PRIVATE))
+        allow_private = _switch(ALLOW_PRIVATE, get("WARROOM_WEBHOOKS_ALLOW_PRIVATE"))
         try:
             webhooks = parse_targets(
                 get("WARROOM_WEBHOOKS") or "", default_secret=webhook_secret, allow_private=allow_private

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import SimClock
 from bot.config import Settings
+from bot.domain import IncidentState
+from bot.summary import build_summary, to_markdown
 
 DEMO_DATABASE = Path("warroom-demo.db")  # in the current folder, replaced by each run; `warroom dashboard` shows it
 START = datetime(2026, 3, 2, 9, 0, tzinfo=ZoneInfo("America/Chicago"))  # a Monday; US clocks change on the 8th
@@ -96,28 +98,24 @@ SECOND_ACT = """\
 /as @dana
 /incident rca pushed "asked Globex's network lead to pull their own router logs"
 /incident rca heard Tailspin withdrew the request; their NOC pulls the logs
-/incident resolve circuit stable on the primary link watch:1d
+# Tuesday night the circuit is back, but the root cause is not: Lee sends the bot's draft the next evening.
 /clock +1d
 /as @lee
 /incident update sent as drafted
+# Friday. The analysis is late: chased once a business day, and the promise that needs it is at risk at once (B1).
+# Nobody has told Globex yet, and the customer update is overdue; Dana does not wait for Tailspin's ladder.
 /clock +2d
-# The analysis is late: it is chased once a business day, and the promise that needs it is at risk at once (B1);
-# Lee tells Globex the same day.
-/incident update told Globex the root-cause report is late and Friday's date may slip tells:B1
-/clock +1d
-/incident rca done fibre cut at the Leeds exchange; Tailspin adds a diverse route
-/incident commit kept C1
-/incident lesson a provider owns its root cause; the customer's experts are not its free labour
-/incident action "ask Tailspin for a diverse route at every Globex site" owner:@dana due:2w
-/incident close outcome:"Globex renewed; the carrier's root-cause analysis arrived a day late"
+/as @dana
+/incident vendor escalate V3 the root cause is late and Globex's promise hangs on it
+# The war room is left open at this moment: `warroom dashboard` shows it.
 """
 
 
 async def run_demo(settings: Settings, out: TextIO) -> int:
-    """Replay the story on a database of its own; print the transcript, then the summary as Markdown.
+    """Replay the story on a database of its own; print the transcript, then INC-1's summary and INC-2's so far.
 
     The real database (WARROOM_DATABASE_URL) is left alone; the demo's is kept in warroom-demo.db, replaced by each
-    run, so that `warroom dashboard` shows its war rooms afterwards."""
+    run, so that `warroom dashboard` shows its war rooms afterwards: INC-2 is left open at the moment the story stops."""
     from bot.app import console
 
     with tempfile.TemporaryDirectory(prefix="warroom-demo-") as folder:
@@ -131,15 +129,36 @@ async def run_demo(settings: Settings, out: TextIO) -> int:
             out.write("\n" + "=" * 100 + "\nAct two: the provider that pushed its root cause onto the customer.\n")
             await session.run(SECOND_ACT.splitlines())
             async with app.db.transaction() as store:
-                summaries = [await store.summary(1), await store.summary(2)]
-        for number, stored in enumerate(summaries, start=1):
-            if stored is None:
-                out.write(f"\nThe demo did not reach the summary of INC-{number}.\n")
-                return 1
-            heading = f"The lessons-learned summary (warroom summary INC-{number}):"
-            out.write("\n" + "=" * 100 + f"\n{heading}\n\n" + stored[0])
+                closed = await store.summary(1)
+                second = await store.get_incident(2)
+                draft = None
+                if second.state is not IncidentState.CLOSED:
+                    cadence = app.playbooks.get(second.playbook).update_cadence
+                    draft = to_markdown(await build_summary(store, second, cadence))
+        if closed is None or draft is None:
+            out.write("\nThe demo did not reach the moment it stops at.\n")
+            return 1
+        out.write("\n" + "=" * 100 + "\nThe lessons-learned summary (warroom summary INC-1):\n\n" + closed[0])
+        out.write(
+            "\n" + "=" * 100 + "\nINC-2 is left open at this moment; its summary so far (warroom summary INC-2):\n\n"
+        )
+        out.write(draft)
         shutil.move(building, DEMO_DATABASE)
     out.write(
-        f"\nThe demo's war rooms are kept in {DEMO_DATABASE}: `warroom dashboard` shows them (or `warroom dashboard --demo`, once warroom.db has incidents of its own).\n"
+        f"\nThe demo's war rooms are kept in {DEMO_DATABASE}: `warroom dashboard` shows them at the moment the demo stops"
+        " — INC-2 open, its customer update overdue, its root cause escalated and bad news not yet told (or `warroom"
+        " dashboard --demo`, once warroom.db has incidents of its own).\n"
     )
     return 0
+
+
+async def demo_moment(settings: Settings) -> datetime | None:
+    """When the demo's story stops (its last event), read from the demo's database; None when it holds none."""
+    from bot.store import Database
+
+    db = Database(settings.database_url)
+    try:
+        async with db.read() as store:
+            return await store.latest_event_at()
+    finally:
+        await db.dispose()

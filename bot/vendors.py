@@ -19,6 +19,7 @@ from bot.ladders import FOR_VENDORS, OWNER, generic_ladder, is_generic, refreshe
 from bot.playbooks import LadderRung, VendorProfile
 from bot.reminders import Reminder
 from bot.store import Store
+from bot.tokens import is_api_user
 from bot.updates import CustomerDesk
 from bot.when import Every, format_duration, parse_duration, parse_when
 from bot.words import count, plural, times
@@ -112,7 +113,19 @@ def shown_due(f: FollowUp, incident: Incident) -> str:
     return f"{render.when(f.due, incident)} (first due {render.when(f.first_due, incident)}{slips})"
 
 
-def escalation_draft(f: FollowUp, incident: Incident, previous: LadderRung | None, now: datetime) -> str:
+def signature(f: FollowUp, incident: Incident, commander: Person | None) -> str:
+    """Who signs what is written about ``f``: its owner, by the name people see. An API token is nobody to sign an
+    email (a vendor would read "— ci"), so then the commander signs, or, when that is a token too, the war room."""
+    if not is_api_user(f.owner.id):
+        return f.owner.name
+    if commander is not None and not is_api_user(commander.id):
+        return commander.name
+    return f"the {incident.ref} war room" + (f" for {incident.customer}" if incident.customer else "")
+
+
+def escalation_draft(
+    f: FollowUp, incident: Incident, previous: LadderRung | None, now: datetime, *, signed: str
+) -> str:
     """The message to send the next contact, written for them to act on: a contact at the vendor is asked for what
     we wait on; one of our own people on a generic ladder is asked to take it up with the vendor."""
     nxt = f.contact
@@ -136,7 +149,7 @@ def escalation_draft(f: FollowUp, incident: Incident, previous: LadderRung | Non
         + (f" ({f.reference})" if f.reference else "")
         + f", due {first}.{moved}{chased} {customer} is affected: {stake}{cost}. "
         + _the_ask(f, nxt, by)
-        + f" — {f.owner.name}"
+        + f" — {signed}"
     )
 
 
@@ -178,7 +191,10 @@ def escalation_message(
         (
             Section.of(*who, render.mention(f.owner), why + " Next contact:"),
             Section.of(*_contact(contact)) if contact and contact.person_id else Section.of(Strong(_rung(contact))),
-            Section.of(Strong(f"Draft to send to {to}: "), escalation_draft(f, incident, previous, now)),
+            Section.of(
+                Strong(f"Draft to send to {to}: "),
+                escalation_draft(f, incident, previous, now, signed=signature(f, incident, commander)),
+            ),
             _buttons(f, email=email),
         ),
         Tone.BAD_NEWS,

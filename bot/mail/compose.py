@@ -37,23 +37,31 @@ def update_subject(incident: Incident, line: str) -> str:
     return subject_line(f"[{incident.ref}] {line}")
 
 
-def chase_draft(f: FollowUp, incident: Incident, now: datetime) -> str:
-    """The first rung's chase, written for the vendor to act on."""
+def chase_draft(f: FollowUp, incident: Incident, now: datetime, *, signed: str) -> str:
+    """The first rung's chase, written for the vendor to act on: a reminder before its due time, a chase after."""
     who = f.contact.name.split()[0] if f.contact and f.contact.name.strip() else "there"
+    asked = f"Hi {who} — on {render.when(f.asked_at, incident)} we asked {f.vendor} for {f.ask}" + (
+        f" ({f.reference})" if f.reference else ""
+    )
+    reach = f"A reply to this email reaches the whole team working on it. — {signed}"
+    if now < f.due:  # sent ahead of its due time: a reminder, not a complaint that it has not come
+        return (
+            f"{asked}, due {render.when(f.due, incident)}, in {format_duration(f.due - now)}. A reminder: is it on "
+            f"track for then? If not, tell us when it will come. {reach}"
+        )
     late = f", {format_duration(now - f.due)} ago" if now > f.due else ""
     return (
-        f"Hi {who} — on {render.when(f.asked_at, incident)} we asked {f.vendor} for {f.ask}"
-        + (f" ({f.reference})" if f.reference else "")
-        + f", due {render.when(f.due, incident)}{late}. We have not received it yet. Can you send it, or tell us "
-        f"when it will come? A reply to this email reaches the whole team working on it. — {f.owner.name}"
+        f"{asked}, due {render.when(f.due, incident)}{late}. We have not received it yet. Can you send it, or tell us "
+        f"when it will come? {reach}"
     )
 
 
-def vendor_text(f: FollowUp, incident: Incident, now: datetime) -> str:
-    """The drafted text `vendor email` sends: the escalation draft past the first rung, else the chase."""
+def vendor_text(f: FollowUp, incident: Incident, now: datetime, *, signed: str) -> str:
+    """The drafted text `vendor email` sends: the escalation draft past the first rung, else the chase; signed by
+    ``signed`` (bot.vendors.signature)."""
     if f.rung > 0:
-        return escalation_draft(f, incident, f.ladder[f.rung - 1], now)
-    return chase_draft(f, incident, now)
+        return escalation_draft(f, incident, f.ladder[f.rung - 1], now, signed=signed)
+    return chase_draft(f, incident, now, signed=signed)
 
 
 def thread(earlier: Sequence[MailOutRow]) -> tuple[str | None, tuple[str, ...]]:

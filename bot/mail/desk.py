@@ -42,7 +42,7 @@ from bot.store import Store
 from bot.store.mail import PENDING, SENT
 from bot.store.tables import MailOutRow
 from bot.updates import CustomerDesk
-from bot.vendors import VendorDesk
+from bot.vendors import VendorDesk, signature
 from bot.when import format_when, parse_when
 
 log = logging.getLogger(__name__)
@@ -233,7 +233,9 @@ class MailDesk(Inbound):
             to=(to,),
             cc=tuple(a for a in dict.fromkeys(cc) if a != to),
             subject=chase_subject(incident, f),
-            body=vendor_text(f, incident, now),
+            body=vendor_text(
+                f, incident, now, signed=signature(f, incident, await self.desk.commander(store, incident))
+            ),
             in_reply_to=in_reply_to,
             refs=refs,
             automatic=automatic,

@@ -205,6 +205,18 @@ class Inbound:
         domain = sender.rsplit("@", 1)[-1]
         return not exact and any(a.rsplit("@", 1)[-1] == domain for a in known)
 
+    @staticmethod
+    async def _chase_state(store: Store, incident: Incident, f: FollowUp) -> str:
+        """What a reply that is not an answer leaves of the chase, as it stands: going on, paused or over."""
+        if not f.is_open:
+            return f"{f.ref} is {f.state}: there is no chase to go on."
+        if await store.pending_reminder(incident.number, CHASE, f.number) is None:
+            return (
+                f"The chase stays paused until someone sets the next due (`vendor heard {f.ref} due:<when>`), "
+                f"or `vendor done {f.ref}` when it has arrived."
+            )
+        return "The chase goes on as planned."
+
     async def _from_vendor(
         self, store: Store, incident: Incident, f: FollowUp, row: MailInRow, mail: Received, matched: MailOutRow | None
     ) -> str:
@@ -219,13 +231,12 @@ class Inbound:
             await store.add_event(incident.number, row.received_at, EventKind.EMAIL_RECEIVED, None, text,
                                   {**data, "mail": "bounce", "to": failed})  # fmt: skip
             nxt = f.ladder[f.rung + 1] if f.rung + 1 < len(f.ladder) else None
+            goes_on = await self._chase_state(store, incident, f)
             advice = (
-                f"The chase goes on. Next rung: {nxt.name}"
-                + (f" ({nxt.role})" if nxt.role else "")
-                + f", {nxt.contact}"
+                f"{goes_on} Next rung: {nxt.name}" + (f" ({nxt.role})" if nxt.role else "") + f", {nxt.contact}"
                 f" — climb with `vendor escalate {f.ref}`."
                 if nxt
-                else "The chase goes on; no rung is left above this one — Plan B is next."
+                else f"{goes_on} No rung is left above this one — Plan B is next."
             )
             await self.desk.post(
                 store,
@@ -248,7 +259,9 @@ class Inbound:
                     f"🤖 {title(f)}: an automatic reply from {who} — not an answer",
                     (
                         Section.of(Strong("It says: "), _short(mail.text) or "(nothing)"),
-                        Section.of("The chase goes on as planned: an out-of-office is not an answer." + note),
+                        Section.of(
+                            f"{await self._chase_state(store, incident, f)} An out-of-office is not an answer." + note
+                        ),
                     ),
                     Tone.INFO,
                 ),

@@ -14,10 +14,12 @@ import pytest
 from adapters.email.local import LocalMailbox, LocalOutbox
 from adapters.slack.blocks import blocks
 from bot import render, views
+from bot.chat import Invocation, UserRef
 from bot.mail.message import reply_bytes
 from bot.mail.port import MailError, OutgoingMail
 from bot.store import Database
 from bot.summary import build_summary
+from bot.tokens import api_user_id
 from tests.conftest import PLAYBOOKS
 from tests.harness import Harness
 
@@ -199,6 +201,75 @@ async def test_an_out_of_office_is_shown_but_is_no_answer_and_the_chase_goes_on(
     assert f.heard_at is None and f.state.value == "overdue"
     await h.advance(timedelta(days=1))
     assert len(posts(h, "⏰")) == 2  # chased again on schedule
+
+
+async def test_an_out_of_office_after_a_reply_says_the_chase_stays_paused_never_that_it_goes_on(
+    db: Database,
+) -> None:
+    h, mail = await rma(db)
+    await h.advance(timedelta(hours=1))
+    await h.ok("vendor email V1")
+    mail.answer(h, "Tracking number follows tomorrow.")
+    await h.warroom.mail.check()
+    assert "the chase is paused until someone sets the next due" in posts(h, "📨")[-1]
+    mail.answer(h, "I am out of the office until Monday.", auto=True)  # the colleague's robot answers later
+    await h.warroom.mail.check()
+    [auto] = posts(h, "🤖")
+    assert "goes on" not in auto
+    assert "The chase stays paused until someone sets the next due (`vendor heard V1 due:<when>`)" in auto
+    mail.box.deliver(bounce_for(mail.out.sent[0], SAM))  # a late bounce does not restart it in words either
+    await h.warroom.mail.check()
+    [bounced] = posts(h, "⚠")
+    assert "goes on" not in bounced and "The chase stays paused" in bounced
+    chased = len(posts(h, "⏰"))
+    await h.advance(timedelta(days=2))
+    assert len(posts(h, "⏰")) == chased  # and it is indeed paused
+
+
+async def test_a_chase_emailed_before_its_due_time_is_a_reminder_signed_by_a_person_not_the_api_token(
+    db: Database,
+) -> None:
+    mail = Mail()
+    h = Harness(db, mail=mail.out, mailbox=mail.box)
+    await h.ok(RMA)  # dana opens it: the commander
+    token = UserRef(api_user_id("ci"), "ci")
+    added = await h.warroom.handle(Invocation('vendor northwind "tracking number" due:2h ref:RMA-4471', token, h.room))
+    assert added.ok  # owned by the token, as through the API
+    await h.ok("vendor email V1")
+    early = mail.out.sent[-1].text
+    assert "due Mon 23 Nov 2026 10:00 CST, in 2h. A reminder: is it on track for then?" in early
+    assert "We have not received it yet" not in early
+    assert early.endswith("reaches the whole team working on it. — dana") and "— ci" not in early
+    await h.advance(timedelta(hours=3))
+    await h.ok("vendor email V1")
+    late = mail.out.sent[-1].text
+    assert "due Mon 23 Nov 2026 10:00 CST, 1h ago. We have not received it yet." in late
+    assert late.endswith("— dana")
+
+
+async def test_a_chase_from_an_incident_opened_through_the_api_is_signed_by_the_war_room(db: Database) -> None:
+    mail = Mail()
+    h = Harness(db, mail=mail.out, mailbox=mail.box)
+    token = UserRef(api_user_id("ci"), "ci")
+    for text in (
+        RMA,
+        'vendor northwind "tracking number" due:1h ref:RMA-4471',
+        "vendor escalate V1",
+        "vendor escalate V1",
+    ):
+        reply = await h.warroom.handle(Invocation(text, token, h.room))
+        assert reply.ok, reply
+        if reply.rooms_opened:
+            h.room = reply.rooms_opened[-1]
+    await h.ok("vendor email V1", user="lee")  # the VP's rung, by email: the escalation draft
+    text = mail.out.sent[-1].text
+    assert (
+        text.startswith("Hi Dale")
+        and text.endswith("— the INC-1 war room for Acme Retail")
+        and "ci" not in text.split()
+    )
+    escalated = posts(h, "🔺")[-1]
+    assert "— the INC-1 war room for Acme Retail" in escalated and "— ci" not in escalated
 
 
 @pytest.mark.parametrize(

@@ -175,7 +175,12 @@ class Served:
 
 @asynccontextmanager
 async def warroom_serve(
-    tmp_path: Path, settings: Mapping[str, str], *, args: Sequence[str] = (), stdout: IO[str] | None = None
+    tmp_path: Path,
+    settings: Mapping[str, str],
+    *,
+    args: Sequence[str] = (),
+    stdout: IO[str] | None = None,
+    patience: float = 120.0,  # a busy CI machine takes long to import and start it
 ) -> AsyncIterator[Served]:
     """A `warroom serve` process on a free port and a throwaway SQLite database, answering /healthz."""
     port = free_port()
@@ -191,7 +196,7 @@ async def warroom_serve(
     )
     served = Served(process, port)
     try:
-        await served.until(served.answers, "the server to answer /healthz", within=120.0)  # a busy CI box is slow
+        await served.until(served.answers, "the server to answer /healthz", within=patience)
         yield served
     finally:
         if process.returncode is None:
@@ -250,10 +255,18 @@ async def test_sigterm_stops_taking_requests_lets_the_open_in_flight_finish_and_
 
 
 async def test_serve_listens_on_loopback_only_while_teams_is_unauthenticated(tmp_path: Path) -> None:
-    async with warroom_serve(tmp_path, {}) as served:
+    async with warroom_serve(tmp_path, {}, patience=180) as served:  # a busy machine may take long to start it
+        async with aiohttp.ClientSession() as http:
+            for _ in range(2):
+                async with http.get(f"http://127.0.0.1:{served.port}/readyz") as ready:
+                    assert ready.status == 200
         served.process.send_signal(signal.SIGTERM)
         assert await served.exit_code() == 0
     assert f"warroom serving on 127.0.0.1:{served.port}" in served.log
+    # at INFO, neither the settings it started with nor Alembic's routine lines (on start, on every /readyz)
+    assert "database_url" not in served.log and "Context impl" not in served.log and "setup plugin" not in served.log
+    migrations = [line for line in served.log.splitlines() if "alembic" in line]
+    assert migrations and all("INFO alembic.runtime.migration: Running upgrade" in line for line in migrations)
 
 
 async def test_serve_told_to_listen_everywhere_with_nothing_to_authenticate_exits_at_once_saying_why(

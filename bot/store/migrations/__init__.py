@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Connection
+# isort: off
+from bot.store.migrations.quiet import quiet_alembic  # before Alembic is imported: it logs as it loads its plugins
+
+quiet_alembic()
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from alembic.runtime.migration import MigrationContext  # noqa: E402
+from alembic.script import ScriptDirectory  # noqa: E402
+from sqlalchemy.engine import Connection  # noqa: E402
+
+# isort: on
+
+quiet_alembic()  # and every logger Alembic made while loading
 
 HERE = Path(__file__).parent
 
