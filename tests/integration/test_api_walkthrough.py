@@ -1,5 +1,5 @@
-"""The walk-through with curl in docs/API.md, run as written by bash against `warroom serve --console`, on a database that
-already holds the console tour's incident: the walk-through reads the new incident's number from the answer."""
+"""The walk-through with curl in docs/API.md, run as written by bash against `warroom serve --console`, on a
+database that already holds the console tour's incident: the walk-through reads the new incident's number from the answer."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tests.conftest import PLAYBOOKS, ROOT
 from tests.integration.test_serve import warroom_serve
+
 
 def _walkthrough() -> str:
     """The walk-through after its TOKEN= and API= lines, exactly as docs/API.md prints it."""
