@@ -1,5 +1,6 @@
 """The walk-through with curl in docs/API.md, run as written by bash against `warroom serve --console`, on a
-database that already holds the console tour's incident: the walk-through reads the new incident's number from the answer."""
+database that already holds the console tour's incident: the walk-through reads the new incident's number from
+the answer."""
 
 from __future__ import annotations
 
