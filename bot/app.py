@@ -23,6 +23,7 @@ from adapters.web import dashboard as web_dashboard
 from adapters.web.api import mount as mount_api
 from adapters.web.auth import csrf_token
 from adapters.web.auth import install as install_sign_in
+from adapters.web.customer import mount as mount_customer_page
 from adapters.web.metrics import mount_metrics
 from adapters.web.webhooks import HttpWebhookPoster
 from bot.chat import ChatPort, RoomRef
@@ -40,6 +41,7 @@ from bot.reminders import ReminderEngine
 from bot.render import printable
 from bot.runtime import Runtime
 from bot.service import Warroom
+from bot.sharing import CustomerPages
 from bot.store import Database
 from bot.webhook_delivery import Outcome, WebhookPoster, WebhookWorker
 from bot.when import format_when
@@ -111,6 +113,7 @@ async def running(
             mail=mail,
             mailbox=mailbox,
             mail_from=settings.mail_from or "Warroom <warroom@localhost>",
+            public_url=settings.public_url,
         )
         warroom = Warroom(core)
         engine = ReminderEngine(db, clock, warroom.reminder_handlers, deliver=warroom.deliver, observer=metrics)
@@ -179,6 +182,9 @@ def web_app(app: App, *, clock: Clock | None = None) -> web.Application:
         default_zone=app.settings.timezone,
         csrf=csrf_token,
     )
+    mount_customer_page(  # /c/<token>: the customer's private page, no sign-in (the token is the key)
+        web_application, CustomerPages(app.db, app.playbooks, app.clock, app.settings.public_url)
+    )
     return web_application
 
 
@@ -197,6 +203,7 @@ async def dashboard(settings: Settings, *, port: int, clock: Clock, ready: Calla
             default_zone=settings.timezone,
             csrf=csrf_token,
         )
+        mount_customer_page(web_application, CustomerPages(db, playbooks, clock, settings.public_url))
         runner = web.AppRunner(web_application, shutdown_timeout=1)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", port)  # never beyond this machine, even with sign-in

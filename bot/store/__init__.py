@@ -32,6 +32,7 @@ from bot.store.changes import Changes
 from bot.store.customer import CustomerStore
 from bot.store.followups import FollowUpStore
 from bot.store.inbox import InboxStore, applying
+from bot.store.links import LinkStore
 from bot.store.mail import MailStore
 from bot.store.outbox import OutboxStore
 from bot.store.platform import PlatformStore
@@ -296,7 +297,16 @@ _INCIDENT_FIELDS = [
 
 
 class Store(
-    FollowUpStore, CustomerStore, PlatformStore, OutboxStore, InboxStore, MailStore, WebhookStore, ViewStore, TokenStore
+    FollowUpStore,
+    CustomerStore,
+    PlatformStore,
+    OutboxStore,
+    InboxStore,
+    MailStore,
+    WebhookStore,
+    ViewStore,
+    TokenStore,
+    LinkStore,
 ):
     """Reads and writes domain values inside the caller's transaction."""
 
