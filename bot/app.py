@@ -183,7 +183,8 @@ def web_app(app: App, *, clock: Clock | None = None) -> web.Application:
         csrf=csrf_token,
     )
     mount_customer_page(  # /c/<token>: the customer's private page, no sign-in (the token is the key)
-        web_application, CustomerPages(app.db, app.playbooks, app.clock, app.settings.public_url)
+        web_application,
+        CustomerPages(app.db, app.playbooks, app.clock, app.settings.public_url, deliver=app.warroom.deliver),
     )
     return web_application
 

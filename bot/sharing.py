@@ -6,6 +6,7 @@ behind a token, says whether it is live, and tells the war room what the custome
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from bot.store import Database, Store
 from bot.voice.compose import CustomerPage, Voice
 from bot.when import format_duration, format_when
 
+log = logging.getLogger(__name__)
 EmailLink = Callable[[Incident, CustomerLink, str, Sequence[str], Invocation], Awaitable[str]]
 
 
@@ -133,7 +135,16 @@ class Asked:
 class CustomerPages:
     """What the web adapter asks of the customer's page: only ever for a live link, else None (a 404)."""
 
-    def __init__(self, db: Database, playbooks: PlaybookLibrary, clock: Clock, public_url: str | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        playbooks: PlaybookLibrary,
+        clock: Clock,
+        public_url: str | None = None,
+        *,
+        deliver: Callable[[], Awaitable[int]] | None = None,
+    ) -> None:
+        self.deliver = deliver  # the outbox, where the server runs one; else the server's next tick posts it
         self.db = db
         self.playbooks = playbooks
         self.voice = Voice(playbooks)
@@ -171,20 +182,31 @@ class CustomerPages:
                 return None
             link, incident = found
             await store.link_opened(link.id, now=now)
-            await self._tell_opened(store, incident, now)
-            return Opened(link, incident, await self._page(store, incident, now))
+            told = await self._tell_opened(store, incident, now)
+            opened = Opened(link, incident, await self._page(store, incident, now))
+        if told:
+            await self._deliver()
+        return opened
+
+    async def _deliver(self) -> None:
+        if self.deliver is None:
+            return
+        try:
+            await self.deliver()
+        except Exception:  # recorded and owed: the outbox retries it
+            log.exception("could not deliver the war room's posts about the customer's page; they are retried")
 
     async def _page(self, store: Store, incident: Incident, now: datetime) -> CustomerPage:
         detail = await views.incident_detail(store, incident.number, playbooks=self.playbooks, now=now)
         return await self.voice.page(store, incident, now, next_update=detail.next_update_due)
 
-    async def _tell_opened(self, store: Store, incident: Incident, now: datetime) -> None:
+    async def _tell_opened(self, store: Store, incident: Incident, now: datetime) -> bool:
         news: list[tuple[datetime, str]] = [(u.at, u.ref) for u in await store.updates(incident.number)]
         news += [(b.at, b.ref) for b in await store.bad_news(incident.number)]
         seen = [e.at for e in await store.timeline(incident.number) if e.kind is EventKind.PAGE_OPENED]
         latest = max(news, default=None)
         if seen and (latest is None or latest[0] <= seen[-1]):
-            return  # nothing new since the customer last opened it
+            return False  # nothing new since the customer last opened it
         zone = ZoneInfo(incident.timezone)
         who = incident.customer or "The customer"
         at = now.astimezone(zone).strftime("%H:%M")
@@ -195,6 +217,7 @@ class CustomerPages:
         data = {"after": latest[1] if latest else None}
         await store.add_event(incident.number, now, EventKind.PAGE_OPENED, None, text, data)
         await _post(store, incident, Message(f"{incident.ref}: {text}", tone=Tone.INFO), now)
+        return True
 
     async def ask(self, token: str, text: str) -> str | None:
         """A question or correction from the page, posted in the war room as the customer's quoted words and kept
@@ -229,6 +252,7 @@ class CustomerPages:
                 Tone.REMINDER,
             )
             await _post(store, incident, message, now)
+        await self._deliver()
         return Asked.SENT
 
 
