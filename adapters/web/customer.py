@@ -100,8 +100,7 @@ async def feed(request: web.Request) -> web.StreamResponse:
 async def ask(request: web.Request) -> web.StreamResponse:
     """POST /c/{token}/ask: a question or correction for the team (rate-limited per link, 2,000 characters)."""
     pages = request.app[PAGES]
-    origin = request.headers.get("Origin")
-    if origin is not None and origin != str(request.url.origin()) and origin != pages.public_origin:
+    if not _same_origin(request, pages.public_origin):
         return secured(
             web.Response(status=403, text="This form did not come from this page.", content_type="text/plain")
         )
@@ -125,6 +124,16 @@ async def ask(request: web.Request) -> web.StreamResponse:
     status = 429 if outcome == Asked.TOO_MANY else 400
     context = _context(request, opened, sent=False, problem=problem, draft=text[: MAX_QUESTION * 2])
     return _render(request, "customer_page.html", context, status=status)
+
+
+def _same_origin(request: web.Request, public_origin: str | None) -> bool:
+    """Whether the form was posted from this site: the browser's Sec-Fetch-Site, else its Origin. (With no referrer
+    policy a browser may send `Origin: null` for our own form; Sec-Fetch-Site still says same-origin.)"""
+    fetched = request.headers.get("Sec-Fetch-Site")
+    if fetched is not None:
+        return fetched in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    return origin in (None, "null", str(request.url.origin()), public_origin)
 
 
 def mount(web_application: web.Application, pages: CustomerPages) -> None:

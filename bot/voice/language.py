@@ -167,6 +167,7 @@ class PageWords:
     by: str  # "by {due}"
     ask: str
     ask_hint: str
+    your_message: str
     send: str
     thanks: str
     too_long: str  # "{limit}"
@@ -192,6 +193,7 @@ PAGE_EN = PageWords(
     by="by {due}",
     ask="A question or a correction for the team",
     ask_hint="The team reads it in their war room and answers with their next update. 2,000 characters at most.",
+    your_message="Your message",
     send="Send to the team",
     thanks="Thank you: the team has your message.",
     too_long="Your message is longer than {limit} characters; please shorten it.",
@@ -220,6 +222,7 @@ PAGE_FR = PageWords(
     ask="Une question ou une correction pour l’équipe",
     ask_hint="L’équipe la lit dans sa cellule de crise et vous répond dans son prochain point. "
     "2 000 caractères au plus.",
+    your_message="Votre message",
     send="Envoyer à l’équipe",
     thanks="Merci : l’équipe a reçu votre message.",
     too_long="Votre message dépasse {limit} caractères ; merci de le raccourcir.",

@@ -32,8 +32,8 @@ def page_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     served.stop()
 
 
-def share(site: Site, text: str = "share INC-1") -> str:
-    """Type `share` into the war room; the path of the link it printed (shown only to the one who asked)."""
+def command(site: Site, text: str) -> str:
+    """Type a command into the war room; what it answered (it must succeed)."""
     assert site.session is not None
     session = site.session
     said: list[str] = []
@@ -41,9 +41,16 @@ def share(site: Site, text: str = "share INC-1") -> str:
     async def go() -> None:
         reply = await session.handle(Invocation(text, session.user, session.room))
         said.extend(plain_text(m) for m in reply.messages)
+        assert reply.ok, said
 
     site.run(go())
-    found = re.search(r"https?://[^/\s]+(/c/[A-Za-z0-9_-]+)", "\n".join(said))
+    return "\n".join(said)
+
+
+def share(site: Site, text: str = "share INC-1") -> str:
+    """Type `share` into the war room; the path of the link it printed (shown only to the one who asked)."""
+    said = command(site, text)
+    found = re.search(r"https?://[^/\s]+(/c/[A-Za-z0-9_-]+)", said)
     assert found is not None, said
     return found.group(1)
 
@@ -102,8 +109,7 @@ def test_an_update_sent_shows_without_a_reload_and_the_form_reaches_the_room(
     live(browser)
     before = len(browser.find_elements(By.CSS_SELECTOR, "li.update"))
     browser.execute_script("document.body.setAttribute('data-marker', 'same page')")  # gone if the page reloads
-    assert page_site.session is not None
-    page_site.run(page_site.session.run(["/incident update INC-1 sent B2"]))
+    command(page_site, "update INC-1 sent B2")
     wait(browser).until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "li.update")) == before + 1)
     assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-marker") == "same page"
 
@@ -120,22 +126,7 @@ def test_a_revoked_link_is_gone_at_once(page_site: Site, browser: WebDriver) -> 
     path = share(page_site)
     browser.get(page_site.base + path)
     live(browser)
-    number = share_number(page_site)
-    assert page_site.session is not None
-    page_site.run(page_site.session.run([f"/incident share INC-1 revoke {number}"]))
+    number = max(int(n) for n in re.findall(r"link (\d+):", command(page_site, "share INC-1 list")))
+    command(page_site, f"share INC-1 revoke {number}")
     browser.get(page_site.base + path)
     assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
-
-
-def share_number(site: Site) -> int:
-    """The number of the newest link of INC-1, as `share list` shows it."""
-    assert site.session is not None
-    session = site.session
-    said: list[str] = []
-
-    async def go() -> None:
-        reply = await session.handle(Invocation("share INC-1 list", session.user, session.room))
-        said.extend(plain_text(m) for m in reply.messages)
-
-    site.run(go())
-    return max(int(n) for n in re.findall(r"link (\d+):", "\n".join(said)))

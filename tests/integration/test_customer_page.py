@@ -172,6 +172,10 @@ async def test_the_customer_asks_from_the_page_and_the_room_reads_it_quoted(boar
         f"{board.base}/c/{token}/ask", data={"question": "x"}, headers={"Origin": "https://evil.example"}
     ) as r:
         assert r.status == 403
+    async with board.http.post(
+        f"{board.base}/c/{token}/ask", data={"question": "x"}, headers={"Sec-Fetch-Site": "cross-site"}
+    ) as r:
+        assert r.status == 403
 
 
 async def test_the_room_is_told_when_the_customer_first_opens_the_page_after_news(board: Board) -> None:
