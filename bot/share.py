@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from bot.domain import Person
 
-LINK_DAYS = 30  # a link ends by itself this many days after the incident closed
+LINK_DAYS = 30  # a link ends by itself this many days after the incident closed (a playbook's `share_days`)
 MAX_QUESTION = 2_000  # characters of one question from the page
 QUESTIONS_PER_HOUR = 5  # questions one link may send in an hour
 HOUR = timedelta(hours=1)
@@ -34,17 +34,18 @@ class CustomerLink:
     last_opened_at: datetime | None = None
     opens: int = 0
     asked: tuple[datetime, ...] = ()  # the questions sent in the last hour (the rate limit)
+    days: int = LINK_DAYS  # it ends this many days after its incident closed (the playbook's `share_days`)
 
     @property
     def ref(self) -> str:
         return f"link {self.number}"
 
     def ends_at(self, closed_at: datetime | None) -> datetime | None:
-        """When the link ends by itself: LINK_DAYS after its incident closed (None while it is not closed)."""
-        return closed_at + timedelta(days=LINK_DAYS) if closed_at is not None else None
+        """When the link ends by itself: ``days`` after its incident closed (None while it is not closed)."""
+        return closed_at + timedelta(days=self.days) if closed_at is not None else None
 
     def live(self, closed_at: datetime | None, now: datetime) -> bool:
-        """Not revoked, and not LINK_DAYS past its incident's close."""
+        """Not revoked, and not ``days`` past its incident's close."""
         if self.revoked_at is not None:
             return False
         ends = self.ends_at(closed_at)

@@ -44,11 +44,12 @@ class ShareDesk:
         token = new_token()
         async with self.desk.db.transaction() as store:
             incident = await self.desk.target(store, cmd, inv)
-            if incident.is_closed and not _live_after_close(incident, now):
+            days = self._days(incident)
+            if incident.closed_at is not None and now >= incident.closed_at + timedelta(days=days):
                 raise BadInput(
-                    f"{incident.ref} closed more than {LINK_DAYS} days ago; its page has ended", example="share list"
+                    f"{incident.ref} closed more than {days} days ago; its page has ended", example="share list"
                 )
-            link = await store.add_link(incident.number, token_hash(token), person(inv), now=now)
+            link = await store.add_link(incident.number, token_hash(token), person(inv), now=now, days=days)
             await store.add_event(
                 incident.number, now, EventKind.SHARED, person(inv), f"made {link.ref} to the customer's page"
             )
@@ -60,7 +61,7 @@ class ShareDesk:
             Section.of(url),
             Section.of(
                 f"It shows the headline, the promises and their state, the next update time and the updates sent; "
-                f"`share revoke {link.number}` ends it at once, and it ends by itself 30 days after close."
+                f"`share revoke {link.number}` ends it at once, and it ends by itself {days} days after close."
             ),
         ]
         if cmd.to and self.email is not None:
@@ -69,6 +70,12 @@ class ShareDesk:
         elif cmd.to:
             lines.append(Section.of("Email is not set up here, so nothing was emailed: send the link yourself."))
         return Reply((Message(f"{incident.ref}: {link.ref} to the customer's page", tuple(lines), Tone.SUCCESS),))
+
+    def _days(self, incident: Incident) -> int:
+        try:
+            return self.desk.core.playbooks.get(incident.playbook).share_days
+        except NotFound:  # a playbook removed since
+            return LINK_DAYS
 
     async def list(self, cmd: c.ListShares, inv: Invocation) -> Reply:
         now = self.desk.now
@@ -83,7 +90,7 @@ class ShareDesk:
             if link.revoked_at is not None:
                 state = f"revoked {format_when(link.revoked_at, zone)}"
             elif not link.live(incident.closed_at, now):
-                state = "ended 30 days after close"
+                state = f"ended {link.days} days after close"
             else:
                 ends = link.ends_at(incident.closed_at)
                 state = "live" + (f" until {format_when(ends, zone)}" if ends else "")
@@ -111,10 +118,6 @@ class ShareDesk:
             text = "revoked " + ", ".join(link.ref for link in ended) + " to the customer's page"
             await store.add_event(incident.number, now, EventKind.SHARED, person(inv), text)
         return self.desk.ack(incident, text + "; it answers 404 from now on")
-
-
-def _live_after_close(incident: Incident, now: datetime) -> bool:
-    return incident.closed_at is None or now < incident.closed_at + timedelta(days=LINK_DAYS)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 
 from bot.domain import Person
-from bot.share import CustomerLink
+from bot.share import LINK_DAYS, CustomerLink
 from bot.store.base import StoreBase
 from bot.store.tables import CustomerLinkRow, IncidentRow
 
@@ -25,6 +25,7 @@ def _link(r: CustomerLinkRow) -> CustomerLink:
         revoked_at=r.revoked_at,
         last_opened_at=r.last_opened_at,
         opens=r.opens,
+        days=r.days,
         asked=tuple(datetime.fromisoformat(t) for t in json.loads(r.asked or "[]")),
     )
 
@@ -32,7 +33,9 @@ def _link(r: CustomerLinkRow) -> CustomerLink:
 class LinkStore(StoreBase):
     """The customer's page links, mixed into bot.store.Store."""
 
-    async def add_link(self, incident: int, token_hash: str, by: Person, *, now: datetime) -> CustomerLink:
+    async def add_link(
+        self, incident: int, token_hash: str, by: Person, *, now: datetime, days: int = LINK_DAYS
+    ) -> CustomerLink:
         """A new link of the incident (callers hold the incident's row lock, which numbers it)."""
         query = select(func.coalesce(func.max(CustomerLinkRow.number), 0)).where(CustomerLinkRow.incident == incident)
         number = int((await self.session.execute(query)).scalar_one()) + 1
@@ -45,6 +48,7 @@ class LinkStore(StoreBase):
             created_by_name=by.name,
             emailed_to="[]",
             opens=0,
+            days=days,
             asked="[]",
         )
         self.session.add(row)

@@ -587,6 +587,7 @@ class CustomerLinkRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     opens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")  # it ends this long after close
     asked: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of the last hour's question times (rate limit)
 
     __table_args__ = (UniqueConstraint("incident", "number"),)

@@ -7,18 +7,26 @@ customer would, and the war room's posts and timeline checked for what the team 
 from __future__ import annotations
 
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from adapters.email.local import LocalMailbox, LocalOutbox
 from bot.chat import Invocation, UserRef
 from bot.domain import EventKind
+from bot.playbooks import PlaybookLibrary
 from bot.render import plain_text
 from bot.share import MAX_QUESTION, QUESTIONS_PER_HOUR, new_token
+from bot.sharing import CustomerPages
+from bot.store import Database
 from bot.store.tables import CustomerLinkRow
 from bot.summary import build_summary, to_markdown
+from tests.conftest import PLAYBOOKS
+from tests.harness import Harness
 from tests.integration.test_dashboard import HOSTILE, Board, board_on, rma, text_of
 
 INTERNAL = ("Edge router failed", "northwind", "Northwind", "RMA-4471", "lee", "sev 2", "dana", "4G backup link")
@@ -206,3 +214,53 @@ async def test_share_refuses_bad_words(board: Board) -> None:
     assert "not an email address" in await say(board, "share to:nobody")
     assert "takes list, revoke" in await say(board, "share everyone")
     assert "not a link number" in await say(board, "share revoke abc")
+
+
+async def test_share_to_emails_the_link_through_the_customer_email_path(db: Database) -> None:
+    outbox = LocalOutbox()
+    h = Harness(db, mail=outbox, mailbox=LocalMailbox())
+    await h.run('open "Edge router failed at DC-3" sev:2 customer:"Acme Retail" playbook:hardware-rma')
+    await h.run('set headline:"the outage of your DC-3 network"')
+    reply = await h.run("share to:it-ops@acme-retail.example")
+    said = "\n".join(plain_text(m) for m in reply.messages)
+    assert reply.ok and "emailed to it-ops@acme-retail.example" in said, said
+    [mail] = outbox.sent
+    token = re.search(r"/c/([A-Za-z0-9_-]+)", said)
+    assert token is not None and f"/c/{token.group(1)}" in mail.text
+    assert mail.to == ("it-ops@acme-retail.example",) and mail.subject.startswith("[INC-1] ")
+    assert "the outage of your DC-3 network" in mail.text and "Edge router" not in mail.text + mail.subject
+    async with db.read() as store:
+        events = [e for e in await store.timeline(1) if e.kind is EventKind.EMAIL_SENT]
+        updates = await store.updates(1)
+        [link] = await store.links(1)
+    assert len(events) == 1 and "link 1 to the customer's page emailed to it-ops@acme-retail.example" in events[0].text
+    assert not updates  # the link is not an update: the cadence is unchanged
+    assert link.emailed_to == ("it-ops@acme-retail.example",)
+    assert "emailed to it-ops@acme-retail.example" in plain_text((await h.run("share list")).messages[0])
+    # Without email set up, the link is still made and the answer says nothing was emailed.
+    h2 = Harness(db)
+    h2.room = h.room
+    answer = "\n".join(plain_text(m) for m in (await h2.run("share to:cio@acme-retail.example")).messages)
+    assert "/c/" in answer and "nothing was emailed" in answer
+
+
+async def test_a_playbook_sets_how_long_links_live_after_close(db: Database, tmp_path: Path) -> None:
+    folder = tmp_path / "playbooks"
+    shutil.copytree(PLAYBOOKS, folder)
+    book = folder / "hardware-rma.yaml"
+    book.write_text(book.read_text() + "\nshare_days: 2\n")
+    h = Harness(db, playbooks=folder)
+    await h.run('open "Edge router failed at DC-3" sev:2 customer:"Acme Retail" playbook:hardware-rma')
+    said = "\n".join(plain_text(m) for m in (await h.run("share")).messages)
+    token = re.search(r"/c/([A-Za-z0-9_-]+)", said)
+    assert token is not None and "ends by itself 2 days after close" in said
+    pages = CustomerPages(db, h.playbooks, h.clock)
+    assert (await h.run("resolve")).ok and (await h.run("close")).ok
+    await h.advance(timedelta(days=1, hours=23))
+    assert await pages.read(token.group(1)) is not None
+    await h.advance(timedelta(hours=1, minutes=1))
+    assert await pages.read(token.group(1)) is None
+    assert "closed more than 2 days ago" in plain_text((await h.run("share")).messages[0])
+    book.write_text(book.read_text().replace("share_days: 2", "share_days: 0"))
+    with pytest.raises(Exception, match="share_days"):
+        PlaybookLibrary.load(folder)

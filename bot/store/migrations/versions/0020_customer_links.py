@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("revoked_at", bot.store.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_opened_at", bot.store.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column("opens", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("days", sa.Integer(), server_default="30", nullable=False),
         sa.Column("asked", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
             ["incident"],
