@@ -34,12 +34,16 @@ from bot.clock import SimClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.render import plain_text  # noqa: E402
 from bot.share import new_token  # noqa: E402
+from bot.store import Database  # noqa: E402
 
 LINKS = 20
 
 
 async def measure(database_url: str, requests: int) -> dict[str, float]:
     settings = Settings(database_url=database_url, playbooks_dir=ROOT / "playbooks")
+    schema = Database(database_url)
+    await schema.upgrade()  # a scratch PostgreSQL database starts empty
+    await schema.dispose()
     clock = SimClock(datetime(2026, 11, 23, 14, 0, tzinfo=UTC))
     async with running(settings, chat=InMemoryChat(), clock=clock) as app:
         lobby = RoomRef("C-LOBBY", "general")
