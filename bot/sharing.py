@@ -179,9 +179,12 @@ class CustomerPages:
         """The page of a live link, recording that it was opened (the time only); the room is told the first time
         the customer opens it after an update or bad news."""
         now = self.now()
+        async with self.db.read() as store:  # a token that opens nothing never takes a write transaction
+            if await self._live(store, token, now) is None:
+                return None
         async with self.db.transaction() as store:
             found = await self._live(store, token, now)
-            if found is None:
+            if found is None:  # revoked in between
                 return None
             link, incident = found
             await store.link_opened(link.id, now=now)
@@ -228,6 +231,9 @@ class CustomerPages:
         question = "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").split("\n")).strip()
         question = "".join(ch for ch in question if ch in "\n\t" or ch.isprintable())
         now = self.now()
+        async with self.db.read() as store:  # a token that opens nothing never takes a write transaction
+            if await self._live(store, token, now) is None:
+                return None
         async with self.db.transaction() as store:
             found = await self._live(store, token, now)
             if found is None:
