@@ -23,6 +23,7 @@ from adapters.web import dashboard as web_dashboard
 from adapters.web.api import mount as mount_api
 from adapters.web.auth import csrf_token
 from adapters.web.auth import install as install_sign_in
+from adapters.web.customer import mount as mount_customer_page
 from adapters.web.limits import body_deadline
 from adapters.web.limits import runner as http_runner
 from adapters.web.metrics import may_see_detail, mount_metrics
@@ -43,6 +44,7 @@ from bot.reminders import ReminderEngine
 from bot.render import printable
 from bot.runtime import Runtime
 from bot.service import Warroom
+from bot.sharing import CustomerPages
 from bot.store import Database
 from bot.webhook_delivery import Outcome, WebhookPoster, WebhookWorker
 from bot.when import format_when
@@ -114,6 +116,7 @@ async def running(
             mail=mail,
             mailbox=mailbox,
             mail_from=settings.mail_from or "Warroom <warroom@localhost>",
+            public_url=settings.public_url,
         )
         warroom = Warroom(core)
         engine = ReminderEngine(db, clock, warroom.reminder_handlers, deliver=warroom.deliver, observer=metrics)
@@ -185,6 +188,10 @@ def web_app(app: App, *, clock: Clock | None = None) -> web.Application:
         csrf=csrf_token,
         live_per_viewer=app.settings.live_per_viewer,
     )
+    mount_customer_page(  # /c/<token>: the customer's private page, no sign-in (the token is the key)
+        web_application,
+        CustomerPages(app.db, app.playbooks, app.clock, app.settings.public_url, deliver=app.warroom.deliver),
+    )
     return web_application
 
 
@@ -210,6 +217,7 @@ async def dashboard(
             csrf=csrf_token,
             live_per_viewer=settings.live_per_viewer,
         )
+        mount_customer_page(web_application, CustomerPages(db, playbooks, shown_at or clock, settings.public_url))
         runner = http_runner(web_application, shutdown_timeout=1)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", port)  # never beyond this machine, even with sign-in

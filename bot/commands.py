@@ -111,6 +111,25 @@ class ReopenIncident(Command):
 
 
 @dataclass(frozen=True)
+class ShareLink(Command):
+    """`share [to:<address>…]`: a private link to the customer's page, emailed to ``to`` when given."""
+
+    to: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ListShares(Command):
+    """`share list`: the incident's links, and when each was last opened."""
+
+
+@dataclass(frozen=True)
+class RevokeShare(Command):
+    """`share revoke [<n>]`: end link n, or every link of the incident."""
+
+    number: int | None = None
+
+
+@dataclass(frozen=True)
 class CloseIncident(Command):
     unresolved: str | None = None  # `close unresolved <reason>`: the fix never came
     outcome: str | None = None
@@ -387,6 +406,12 @@ HELP: dict[str, VerbHelp] = {
         "the fix did not hold (bad news); within 30 days of close it opens the war room again with its reminders",
         "reopen registers freezing again in 12 stores",
     ),
+    "share": VerbHelp(
+        "share [to:<address>…] | share list | share revoke [<n>]",
+        "a private link to the customer's own page (what we promised, what is late, the updates sent, the next one);"
+        " `to:` emails it; `share list` says when each link was last opened; `share revoke` ends one or all",
+        "share to:it-ops@acme.example",
+    ),
     "close": VerbHelp(
         'close [outcome:"…"] | close unresolved <reason> [outcome:"…"]',
         "end a resolved incident's war room and post the lessons-learned summary; `close unresolved` ends one whose"
@@ -478,6 +503,7 @@ _OPTIONS: dict[str, frozenset[str]] = {
         {"title", "customer", "impact", "cost", "at-risk", "tz", "doing", "customer-contacts", "headline", "playbook"}
     ),
     "close": frozenset({"outcome"}),
+    "share": frozenset({"to"}),
 }
 # Stakes typed after `sev` ("sev 1 cost:45k/h") belong to `set`: say so instead of keeping them as the reason.
 _SET_ONLY = frozenset({"customer", "impact", "cost", "at-risk", "tz", "doing", "title", "headline", "playbook"})
@@ -979,6 +1005,7 @@ _PARSERS: dict[str, _Parser] = {
     "resolve": lambda a, i: _parse_resolve(a, i),
     "reopen": lambda a, i: ReopenIncident(reason=a.text(), incident=i),
     "close": _parse_close,
+    "share": lambda a, i: _parse_share(a, i),
     "outcome": lambda a, i: RecordOutcome(text=a.required_text("what it cost or won"), incident=i),
     "set": _parse_set,
     "at-risk": _parse_stake("revenue_at_risk"),
@@ -993,6 +1020,36 @@ _PARSERS: dict[str, _Parser] = {
     "update": _parse_update,
     "scorecard": lambda a, i: ShowScorecard(vendor=a.text(MAX_TITLE, "the vendor name"), incident=i),
 }
+
+
+def _parse_share(args: _Args, incident: int | None) -> Command:
+    words = [w.text for w in args.words]
+    sub = words[0].lower() if words and not args.words[0].quoted else ""
+    if sub in ("list", "revoke") and "to" in args.options:
+        raise BadInput(f"`share {sub}` takes no to:", example=HELP["share"].example)
+    if sub == "list":
+        if len(words) > 1:
+            raise BadInput("`share list` takes no words after it", example="share list")
+        return ListShares(incident=incident)
+    if sub == "revoke":
+        if len(words) > 2:
+            raise BadInput("`share revoke` takes one link number at most", example="share revoke 1")
+        if len(words) == 1:
+            return RevokeShare(incident=incident)
+        text = words[1].removeprefix("#")
+        if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_NUMBER:
+            raise BadInput(
+                f"'{_clip(words[1])}' is not a link number; `share list` lists them", example="share revoke 1"
+            )
+        return RevokeShare(number=int(text), incident=incident)
+    if words:
+        raise BadInput(
+            f"`share` takes list, revoke or to:<address>, not '{_clip(words[0])}'", example=HELP["share"].example
+        )
+    to = parse_addresses(args.options["to"]) if "to" in args.options else ()
+    if "to" in args.options and not to:
+        raise BadInput("to: needs email addresses", example=HELP["share"].example)
+    return ShareLink(to=to, incident=incident)
 
 
 def _parse_vendor(args: _Args, incident: int | None) -> Command:

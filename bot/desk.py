@@ -41,6 +41,7 @@ class Core:
     mail: MailSender | None = None  # email out; None when email is not set up
     mailbox: Mailbox | None = None  # where replies are read from
     mail_from: str = "warroom@localhost"
+    public_url: str | None = None  # WARROOM_PUBLIC_URL: where the customer's page links point
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,9 @@ class EventKind(StrEnum):
     PUSHED = "rca_pushed"
     WATCH_ENDED = "watch_ended"
     JOINED = "ticket_joined"
+    SHARED = "shared"  # a link to the customer's page made, emailed or revoked
+    PAGE_OPENED = "page_opened"  # the customer opened their page, first after an update or bad news
+    CUSTOMER_ASKED = "customer_asked"  # a question or correction sent from the customer's page
 
 
 SEVERITY_MEANING = {

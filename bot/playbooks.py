@@ -33,7 +33,7 @@ ASK_KINDS = ("vendor", "team", "root_cause")
 _TOP_KEYS = (
     "name", "title", "description", "keywords", "timezone", "channel_pattern", "private",
     "roles", "teams", "products", "exec_sponsor", "updates", "vendors", "checklist", "customer_contacts", "chase",
-    "team_ladders", "language", "customer_templates", "reach_top_within",
+    "team_ladders", "language", "customer_templates", "reach_top_within", "share_days",
 )  # fmt: skip
 _TEAM_LADDER_KEYS = ("aliases", "lead", "manager", "exec_sponsor", "remind_every", "escalate_after")
 _VENDOR_KEYS = (
@@ -165,6 +165,7 @@ class Playbook:
     language: str = "en"  # BCP 47: the customer's language (drafts, dates, amounts)
     customer_templates: TemplateSet | None = field(default=None, compare=False)  # None: the shipped ones
     reach_top: Every = DEFAULT_REACH_TOP  # `reach_top_within` for its asks, root causes and vendors it does not know
+    share_days: int = 30  # links to the customer's page end this many days after close
 
     def vendor(self, name: str) -> VendorProfile | None:
         """The vendor profile that ``name`` names (by name or alias), if any."""
@@ -398,6 +399,7 @@ def _read_playbook(r: Reader, root: yaml.Node, stem: str) -> Playbook | None:
         language=language,
         customer_templates=templates,
         reach_top=reach_top,
+        share_days=value(fields, "share_days", lambda n, w: r.integer(n, w, low=1, high=365), 30),
     )
 
 

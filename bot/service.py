@@ -39,6 +39,7 @@ from bot.outbox import explained, owed
 from bot.playbooks import Playbook, Responder, responders_for
 from bot.reminders import Reminder
 from bot.scorecard import scorecard_message, vendor_scores
+from bot.sharing import ShareDesk
 from bot.stakes import EXEC_TEAM, StakesDesk
 from bot.store import StatusParts, Store
 from bot.store.inbox import Applying, LeaseLost, applying
@@ -81,6 +82,8 @@ class Warroom:
         self.mail = MailDesk(desk, self.vendors, self.customer)
         self.vendors.mail = self.mail
         self.customer.can_email = self.mail.can_email_customer
+        self.share = ShareDesk(desk, core.public_url)
+        self.share.email = self.mail.email_link
         self._handlers: dict[type[c.Command], Callable[[c.Command, Invocation], Awaitable[Reply]]] = {
             c.OpenIncident: self._open,  # type: ignore[dict-item]
             c.ShowStatus: self._status,
@@ -123,6 +126,9 @@ class Warroom:
             c.SendUpdate: self.mail.send_update,  # type: ignore[dict-item]
             c.SetCustomerText: self.vendors.customer_text,  # type: ignore[dict-item]
             c.RewordCommitment: self.customer.reword,  # type: ignore[dict-item]
+            c.ShareLink: self.share.share,  # type: ignore[dict-item]
+            c.ListShares: self.share.list,  # type: ignore[dict-item]
+            c.RevokeShare: self.share.revoke,  # type: ignore[dict-item]
         }
 
     async def handle(self, invocation: Invocation) -> Reply:

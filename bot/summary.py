@@ -110,6 +110,7 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
     commitments = [_commitment(p, updates, late.get(p.number)) for p in promises]
     figures["commitments_delivered_late"] = sum(1 for c in commitments if c["state"] == "missed" and c["late_minutes"])
     said = {u.number: u.text for u in updates}
+    opened = [e.at for e in timeline if e.kind is EventKind.PAGE_OPENED]  # the customer's page, first after news
     latencies = [
         {
             "ref": b.ref,
@@ -122,6 +123,7 @@ async def build_summary(store: Store, incident: Incident, cadence: Mapping[int, 
             "said": said.get(b.update_number) if b.update_number else None,  # what the customer was told of it
             "mentioned": says(said[b.update_number], b, promises, follow_ups) if b.update_number in said else None,
             "moot_at": _iso(b.moot_at),
+            "seen_at": _iso(next((at for at in opened if at >= b.at), None)),  # on their page, first
         }
         for b in bad_news
     ]
@@ -572,6 +574,10 @@ def _bad_news_line(b: dict[str, Any], tz: ZoneInfo, user: Callable[[str], str] =
         told = f"moot: the promise was kept {_at(b['moot_at'], tz)}, before the customer had to hear it"
     else:
         told = "never told"
+    if b.get("seen_at"):
+        seen = datetime.fromisoformat(b["seen_at"])
+        told += f"; the customer first saw it on their page {_at(b['seen_at'], tz)}"
+        told += f", {format_duration(seen - datetime.fromisoformat(b['at']))} after it was raised"
     return f"- {b.get('ref', 'B?')} {_at(b['at'], tz)} {b['trigger'].replace('_', ' ')}: {user(b['what'])} — {told}"
 
 

@@ -38,6 +38,7 @@ from bot.mail.inbound import Inbound
 from bot.mail.message import new_message_id
 from bot.mail.port import Mailbox, MailError, MailSender
 from bot.outbox import backoff
+from bot.share import CustomerLink
 from bot.store import Store
 from bot.store.mail import PENDING, SENT
 from bot.store.tables import MailOutRow
@@ -175,6 +176,36 @@ class MailDesk(Inbound):
                 leased=True,
             )
         return await self._send_now(row, incident)
+
+    async def email_link(
+        self, incident: Incident, link: CustomerLink, url: str, to: Sequence[str], inv: Invocation
+    ) -> str:
+        """`share to:`: the link to the customer's page by email (a customer email, recorded like any other)."""
+        if self.sender is None:
+            return "Email is not set up here, so nothing was emailed: send the link yourself."
+        now = self.desk.now
+        async with self.desk.db.transaction() as store:
+            incident = await store.get_incident(incident.number, lock=True)
+            row = await self._queue(
+                store,
+                incident,
+                None,
+                "share",
+                to=tuple(to),
+                cc=(),
+                subject=update_subject(incident, await self.desk.voice.subject(store, incident, now)),
+                body=await self.desk.voice.share_mail(store, incident, url),
+                in_reply_to=None,
+                refs=(),
+                automatic=False,
+                actor=person(inv),
+                data={"link": link.number},
+                now=now,
+                leased=True,
+            )
+            await store.link_emailed(link.id, to)
+        reply = await self._send_now(row, incident)
+        return " ".join(m.title for m in reply.messages)
 
     async def _update_text(self, store: Store, incident: Incident, cmd: c.SendUpdate) -> tuple[str, tuple[int, ...]]:
         """What `update send` sends and which bad news it tells: the words given, or a prompt's draft."""
@@ -396,6 +427,12 @@ class MailDesk(Inbound):
                 store,
                 incident,
                 Message(f"📧 {text}", (Section.of(Strong("Subject: "), mail.subject), Section.of(mail.text))),
+            )
+            return text
+        if row.purpose == "share":
+            text = f"link {data.get('link')} to the customer's page emailed to {to}"
+            await store.add_event(
+                incident.number, now, EventKind.EMAIL_SENT, actor, f"{text}: {mail.subject}", {**base, "customer": True}
             )
             return text
         if incident.state in (IncidentState.OPEN, IncidentState.MITIGATED, IncidentState.RESOLVED):

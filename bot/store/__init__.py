@@ -38,6 +38,7 @@ from bot.store.customer import CustomerStore, _commitment, bad_news_value, updat
 from bot.store.followups import PENDING as PENDING_REMINDER
 from bot.store.followups import FollowUpStore, _follow_up
 from bot.store.inbox import InboxStore, LeaseLost, applying
+from bot.store.links import LinkStore
 from bot.store.mail import MailStore
 from bot.store.outbox import PENDING as OUTBOX_PENDING
 from bot.store.outbox import OutboxStore
@@ -391,7 +392,16 @@ class StatusParts:
 
 
 class Store(
-    FollowUpStore, CustomerStore, PlatformStore, OutboxStore, InboxStore, MailStore, WebhookStore, ViewStore, TokenStore
+    FollowUpStore,
+    CustomerStore,
+    PlatformStore,
+    OutboxStore,
+    InboxStore,
+    MailStore,
+    WebhookStore,
+    ViewStore,
+    TokenStore,
+    LinkStore,
 ):
     """Reads and writes domain values inside the caller's transaction."""
 

@@ -583,3 +583,26 @@ class ChangeLogRow(Base):
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     incidents: Mapped[str] = mapped_column(Text)  # bot.store.changes.payload: "1,2", "*" (any), "-" (none shown)
+
+
+class CustomerLinkRow(Base):
+    """A private link to the customer's page (`share`): only the SHA-256 of its token is kept, the token itself is
+    shown once. Opening the page writes the time only, never the address."""
+
+    __tablename__ = "customer_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident: Mapped[int] = mapped_column(ForeignKey("incidents.number", ondelete="CASCADE"), index=True)
+    number: Mapped[int]  # the incident's link 1, 2, … (`share revoke 2`)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # every page view looks it up by this
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[str] = mapped_column(String(200))
+    created_by_name: Mapped[str] = mapped_column(String(200))
+    emailed_to: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of addresses `share to:` sent it to
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")  # it ends this long after close
+    asked: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of the last hour's question times (rate limit)
+
+    __table_args__ = (UniqueConstraint("incident", "number"),)

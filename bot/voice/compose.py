@@ -9,7 +9,7 @@ rendered text once more after: anything that names an internal party falls back 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.customer import BadNews, Commitment, CommitmentState, CustomerUpdate, Trigger
@@ -19,7 +19,7 @@ from bot.playbooks import PlaybookLibrary
 from bot.store import Store
 from bot.voice.guard import Guard, Leak, Name
 from bot.voice.honesty import mentions
-from bot.voice.language import Speaker, shipped_set
+from bot.voice.language import PageWords, Speaker, page_words, shipped_set
 from bot.voice.templates import SKELETON, Facts, Promise, SentUpdate, TemplateSet, Waiting, shipped
 
 _Checker = Callable[..., object]  # checks one customer field (text, field, fix, by_hand=…), noting a leak
@@ -45,6 +45,54 @@ class Composed:
             return None
         causes = "; ".join(str(leak) for leak in self.leaks)
         return f"this draft is the safe skeleton, because {causes}. The next draft uses the fix."
+
+
+@dataclass(frozen=True)
+class PagePromise:
+    """A promise as the customer's page shows it: its words, its due time and its state in customer words, and
+    (at risk or missed) the reason as the customer was told it."""
+
+    text: str
+    due: str
+    state: str  # open | at_risk | kept | missed
+    state_words: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class PageUpdate:
+    """An update the customer was sent, as they got it (or, when its text cannot be shown here, that it was sent)."""
+
+    number: int
+    text: str
+    at: datetime
+    shown_at: str
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    """Everything the customer's page shows, each text built from customer fields and passed by the guard."""
+
+    language: str
+    headline: str
+    state: str  # investigating | workaround | fixed | closed
+    standing: tuple[str, ...]  # the `page` template's paragraphs
+    promises: tuple[PagePromise, ...]
+    next_update: str | None
+    next_update_late: bool
+    updates: tuple[PageUpdate, ...]  # newest first
+    words: PageWords
+    now: datetime
+    shown_now: str
+    leaks: tuple[Leak, ...] = ()
+
+    def texts(self) -> list[str]:
+        """Every text of the page that came from the incident (what the guard's tests search)."""
+        out = [self.headline, *self.standing, self.next_update or ""]
+        for p in self.promises:
+            out += [p.text, p.due, p.reason or ""]
+        out += [u.text for u in self.updates]
+        return out
 
 
 @dataclass(frozen=True)
@@ -155,6 +203,81 @@ class Voice:
         said, _covered = _news_sentence(b, known.commitments, known.follow_ups, speaker, b.at, incident.state)
         return said or ""
 
+    async def page(
+        self, store: Store, incident: Incident, now: datetime, *, next_update: datetime | None
+    ) -> CustomerPage:
+        """The customer's page: the `page` template's text, each promise with its state (and the reason as told),
+        the next update time, and every update the customer was sent, newest first, in their language and zone.
+        Each field is guarded: a leaking one is left out (the headline falls back to the neutral one), and when
+        the rendered text still names something internal the page's text is the safe skeleton."""
+        speaker = self.speaker(incident)
+        known = await Known.load(store, incident)
+        guard = self.guard(incident, known)
+        words = page_words(speaker)
+        safe_known = Known(
+            {n: f for n, f in known.follow_ups.items() if _follow_up_safe(f, guard)},
+            {n: c for n, c in known.commitments.items() if guard.first(c.promise) is None},
+            known.updates,
+            known.people,
+        )
+        facts, leaks = self._facts(safe_known, incident, speaker, guard, now, (), next_update, None)
+        if leaks:  # the headline or `doing:`: the page goes without them rather than not at all
+            facts = replace(
+                facts,
+                headline=facts.headline
+                if guard.first(facts.headline) is None
+                else self.neutral_headline(incident, speaker),
+                doing=facts.doing if guard.first(facts.doing) is None else None,
+            )
+        try:
+            text = self._templates(incident).render("page", facts, speaker)
+        except Exception:  # a playbook's `page` template that fails on these facts: the shipped one
+            text = shipped(shipped_set(speaker.locale) or "en").render("page", facts, speaker)
+        if (name := guard.first(text)) is not None:
+            leaks.append(
+                Leak("the playbook's `page` template", name, "an edit of its customer_templates", by_hand=True)
+            )
+            text = shipped(shipped_set(speaker.locale) or "en").render(
+                SKELETON, replace(facts, next_update=None), speaker
+            )
+        told = [b for b in await store.bad_news(incident.number) if b.told]
+        reasons = _told_reasons(incident, known, told, speaker, now)
+        promises = []
+        for c in sorted(safe_known.commitments.values(), key=lambda c: c.due):
+            reason = reasons.get(c.number) if c.state in (CommitmentState.AT_RISK, CommitmentState.MISSED) else None
+            if reason is not None and guard.first(reason) is not None:
+                reason = None
+            state = c.state.value
+            promises.append(
+                PagePromise(c.promise, speaker.datetime(c.due), state, words.states.get(state, state), reason)
+            )
+        updates = []
+        for u in reversed([u for u in known.updates if u.exact]):
+            shown = u.text if guard.first(u.text) is None else words.sent_by_email
+            updates.append(PageUpdate(u.number, shown, u.at, speaker.datetime(u.at)))
+        late = next_update is not None and next_update <= now
+        return CustomerPage(
+            language=str(speaker.locale).replace("_", "-"),
+            headline=facts.headline,
+            state=facts.state,
+            standing=tuple(p for p in text.split("\n\n") if p.strip()),
+            promises=tuple(promises),
+            next_update=speaker.datetime(next_update) if next_update is not None and not late else None,
+            next_update_late=late,
+            updates=tuple(updates),
+            words=words,
+            now=now,
+            shown_now=speaker.datetime(now),
+            leaks=tuple(dict.fromkeys(leaks)),
+        )
+
+    async def share_mail(self, store: Store, incident: Incident, url: str) -> str:
+        """The email `share to:` sends: the link to the page, with the (guarded) headline, in their language."""
+        speaker = self.speaker(incident)
+        guard = self.guard(incident, await Known.load(store, incident))
+        headline = incident.headline if incident.headline and guard.first(incident.headline) is None else None
+        return page_words(speaker).mail.format(headline=headline or self.neutral_headline(incident, speaker), url=url)
+
     def neutral_headline(self, incident: Incident, speaker: Speaker) -> str:
         phrases = speaker.phrases
         started = speaker.date(incident.opened_at)
@@ -237,6 +360,25 @@ def says(update: str, b: BadNews, commitments: Iterable[Commitment], follow_ups:
     about += [c.promise for c in commitments if c.number == b.commitment]
     about += [w for f in follow_ups if f.number == b.follow_up for w in (f.ask, f.customer_text, f.vendor)]
     return mentions(update, about)
+
+
+def _follow_up_safe(f: FollowUp, guard: Guard) -> bool:
+    """A follow-up whose customer words may be shown (its `customer:` text and customer-facing vendor name)."""
+    return guard.first(f.customer_text) is None and (
+        f.kind == TEAM or f.vendor == US or guard.first(f.customer_name) is None
+    )
+
+
+def _told_reasons(
+    incident: Incident, known: Known, told: Sequence[BadNews], speaker: Speaker, now: datetime
+) -> dict[int, str]:
+    """For each promise, the latest bad news about it that the customer was told, as they hear it now."""
+    reasons: dict[int, str] = {}
+    for b in sorted(told, key=lambda b: b.number):
+        said, covered = _news_sentence(b, known.commitments, known.follow_ups, speaker, now, incident.state)
+        if said:
+            reasons |= dict.fromkeys(covered, said)
+    return reasons
 
 
 def customer_item(f: FollowUp, speaker: Speaker) -> str:

@@ -148,3 +148,97 @@ class Speaker:
         if len(items) <= 1:
             return "".join(items)
         return ", ".join(items[:-1]) + self.phrases.and_ + items[-1]
+
+
+@dataclass(frozen=True)
+class PageWords:
+    """The fixed words of the customer's page in a shipped language (its headings, labels and states)."""
+
+    title: str  # "{headline}"
+    standing: str
+    promises: str
+    no_promises: str
+    next_update: str
+    next_update_late: str  # the time has passed and we owe an update
+    updates: str
+    no_updates: str
+    sent_by_email: str  # an update whose text cannot be shown here
+    states: dict[str, str]  # a promise's state in customer words: open, at_risk, kept, missed
+    by: str  # "by {due}"
+    ask: str
+    ask_hint: str
+    your_message: str
+    send: str
+    thanks: str
+    too_long: str  # "{limit}"
+    empty: str
+    too_many: str
+    live: str
+    feed: str
+    generated: str  # "{at}": when the page was made
+    mail: str  # the email `share to:` sends: "{headline}", "{url}"
+
+
+PAGE_EN = PageWords(
+    title="About {headline}",
+    standing="Where things stand",
+    promises="What we promised you",
+    no_promises="We have made no promise with a date yet.",
+    next_update="Our next update to you",
+    next_update_late="We owe you an update: it is on its way.",
+    updates="The updates we sent you",
+    no_updates="We have not sent you an update yet.",
+    sent_by_email="This update was sent to you by email.",
+    states={"open": "on track", "at_risk": "at risk", "kept": "kept", "missed": "missed"},
+    by="by {due}",
+    ask="A question or a correction for the team",
+    ask_hint="The team reads it in their war room and answers with their next update. 2,000 characters at most.",
+    your_message="Your message",
+    send="Send to the team",
+    thanks="Thank you: the team has your message.",
+    too_long="Your message is longer than {limit} characters; please shorten it.",
+    empty="Your message is empty.",
+    too_many="You have sent several messages in the last hour; please wait a little before sending another.",
+    live="This page updates itself as things change.",
+    feed="Follow the updates (Atom feed)",
+    generated="As of {at}",
+    mail="Here is your own page about {headline}:\n\n{url}\n\nIt shows where things stand, what we promised you, "
+    "every update we sent you and when you will hear from us next, and it updates itself. You can also send the team "
+    "a question from it. Please keep the link to yourself: anyone who has it can read the page.",
+)
+
+PAGE_FR = PageWords(
+    title="À propos de {headline}",
+    standing="Où en sommes-nous",
+    promises="Nos engagements envers vous",
+    no_promises="Nous n’avons pas encore pris d’engagement daté.",
+    next_update="Notre prochain point avec vous",
+    next_update_late="Nous vous devons un point : il arrive.",
+    updates="Les points que nous vous avons envoyés",
+    no_updates="Nous ne vous avons pas encore envoyé de point.",
+    sent_by_email="Ce point vous a été envoyé par e-mail.",
+    states={"open": "en bonne voie", "at_risk": "menacé", "kept": "tenu", "missed": "non tenu"},
+    by="d’ici le {due}",
+    ask="Une question ou une correction pour l’équipe",
+    ask_hint="L’équipe la lit dans sa cellule de crise et vous répond dans son prochain point. "
+    "2 000 caractères au plus.",
+    your_message="Votre message",
+    send="Envoyer à l’équipe",
+    thanks="Merci : l’équipe a reçu votre message.",
+    too_long="Votre message dépasse {limit} caractères ; merci de le raccourcir.",
+    empty="Votre message est vide.",
+    too_many="Vous avez envoyé plusieurs messages dans l’heure ; merci de patienter avant d’en envoyer un autre.",
+    live="Cette page se met à jour d’elle-même.",
+    feed="Suivre les points (flux Atom)",
+    generated="Au {at}",
+    mail="Voici votre page consacrée à {headline} :\n\n{url}\n\nElle montre où nous en sommes, nos engagements "
+    "envers vous, chacun des points que nous vous avons envoyés et la date du prochain, et elle se met à jour "
+    "d’elle-même. Vous pouvez aussi y poser une question à l’équipe. Merci de garder ce lien pour vous : toute "
+    "personne qui l’a peut lire la page.",
+)
+
+_PAGE_WORDS = {"en": PAGE_EN, "fr": PAGE_FR}
+
+
+def page_words(speaker: Speaker) -> PageWords:
+    return _PAGE_WORDS.get(shipped_set(speaker.locale) or "en", PAGE_EN)

@@ -32,7 +32,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from bot.voice.language import SHIPPED, Speaker, parse_language, shipped_set
 
-KINDS = ("update", "bad_news", "final", "watch", "email_subject")
+KINDS = ("update", "bad_news", "final", "watch", "email_subject", "page")
 SKELETON = "skeleton"  # the safe draft a guarded one falls back to: not overridable
 MAX_TEMPLATE = 20_000
 MAX_OUTPUT = 8_000

@@ -21,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,8 +31,9 @@ from bot.chat import Invocation, Message, Section, Strong, UserRef
 from bot.customer import Trigger
 from bot.domain import SEVERITY_MEANING, EventKind, IncidentState
 from bot.render import plain_text
+from bot.sharing import CustomerPages
 from bot.store import Database
-from tests.conftest import PLAYBOOKS
+from tests.conftest import PLAYBOOKS, ROOT
 from tests.harness import LOBBY, Harness
 
 CUSTOMER = "Acme Retail"
@@ -322,6 +324,30 @@ async def customer_texts(h: Harness, number: int, outbox: LocalOutbox) -> list[t
     return texts
 
 
+async def page_texts(h: Harness, s: Secrets) -> list[tuple[str, str, str]]:
+    """(kind, where, text) of everything the customer's page shows, read through a link made with `share`, and of
+    its HTML as served (the fixed words around them included)."""
+    reply = await h.run("share", user=s.typist)
+    said = "\n".join(plain_text(m) for m in reply.messages)
+    found = re.search(r"/c/([A-Za-z0-9_-]+)", said)
+    assert reply.ok and found is not None, said
+    opened = await CustomerPages(h.db, h.playbooks, h.clock).open(found.group(1))
+    assert opened is not None
+    page = opened.page
+    assert not page.leaks, page.leaks  # the customer fields are plain words: nothing fell back
+    assert {p.text for p in page.promises} >= {PROMISE_1, PROMISE_2, PROMISE_3}
+    assert page.updates and all(u.text != page.words.sent_by_email for u in page.updates)
+    texts = [("page", "the page", text) for text in page.texts() if text]
+    templates = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(ROOT / "adapters" / "web" / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    html = templates.get_template("_customer.html").render(p=page, w=page.words)
+    texts.append(("page_html", "the page's HTML", html))
+    return texts
+
+
 # How the war room speaks of severity ("sev 1", "severity 2", "critical: the customer's business is down"): the
 # customer hears that the problem became more serious, never our scale.
 _SEVERITY = re.compile(
@@ -364,6 +390,7 @@ async def test_no_internal_name_reaches_any_customer_text(db: Database, s: Secre
         try:
             number = await drive(h, s, outbox)
             texts = await customer_texts(h, number, outbox)
+            texts += await page_texts(h, s)
         finally:  # the examples share the database: this incident's reminders must not fire in the next one's time
             if h.room != LOBBY and not (await h.run("close", user=s.typist)).ok:
                 await h.run("close unresolved the example stopped early", user=s.typist)
@@ -372,7 +399,19 @@ async def test_no_internal_name_reaches_any_customer_text(db: Database, s: Secre
     # … and not vacuously: every kind of customer text was written, from its template (not the safe skeleton)
     assert not [p.text for p in h.chat.posts if "⚠ Draft check" in p.text]
     kinds = {kind for kind, _where, _text in texts}
-    assert {"update", "bad_news", "final", "watch", "sent", "prompted", "tell", "email_subject", "email_body"} <= kinds
+    assert {
+        "update",
+        "bad_news",
+        "final",
+        "watch",
+        "sent",
+        "prompted",
+        "tell",
+        "email_subject",
+        "email_body",
+        "page",
+        "page_html",
+    } <= kinds
     assert {f"bad_news:{t.value}" for t in Trigger} <= kinds, sorted(kinds)
     for kind, where, text in texts:
         assert text.strip(), f"{where}: an empty {kind} text"
