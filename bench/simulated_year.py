@@ -131,8 +131,10 @@ def main() -> None:
     if args.postgres:
         results.append(("postgresql", asyncio.run(on_postgres(args.days, args.postgres))))
     for name, (took, posts, prompts, commits, _) in results:
+        per = [c / max(posts, 1) for c in commits]
         print(
-            f"| {name} | {args.days} | {took:.1f} s | {posts} | {prompts} | {commits} | {commits / max(posts, 1):.2f} |"
+            f"| {name} | {args.days} | {took:.1f} s | {posts} | {prompts} | {commits[0]} ({commits[1]}) "
+            f"| {per[0]:.2f} | {per[1]:.2f} |"
         )
     print("\nThe year's posts by kind:\n")
     print("| kind | " + " | ".join(name for name, _ in results) + " |")
