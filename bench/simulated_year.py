@@ -3,6 +3,10 @@
 Run: python bench/simulated_year.py [--days 365] [--postgres postgresql://postgres@127.0.0.1:5432/test]
 Prompts never flood: one update prompt per cadence, then one a day after three unanswered repeats; a follow-up
 past Plan B is chased once a day. The target is "a year runs in seconds".
+
+Its floor is one commit per post: the year's commits (every COMMIT the database is sent while the clock moves,
+claims and deliveries included) are divided by its posts. The year's posts are shown by kind, so a flood is seen at
+once.
 """
 
 from __future__ import annotations
@@ -13,12 +17,15 @@ import io
 import tempfile
 import time
 import uuid
+from collections import Counter
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+from sqlalchemy import event
 
 from bot.app import console
 from bot.clock import SimClock
@@ -39,7 +46,24 @@ BUSY = [
 ]
 
 
-async def run(days: int, database_url: str) -> tuple[float, int, int]:
+KINDS = {
+    "⏰": "chase",
+    "🔺": "escalation",
+    "📣": "update prompt",
+    "🅱": "Plan B",
+    "⚠": "at risk / warning",
+    "⏳": "promise due",
+    "📌": "action item due",
+}
+
+
+def kind(title: str) -> str:
+    """A post's kind, by the mark its title starts with."""
+    mark = title.split(" ", 1)[0] if title else ""
+    return next((name for m, name in KINDS.items() if mark.startswith(m)), mark or "(untitled)")
+
+
+async def run(days: int, database_url: str) -> tuple[float, int, int, list[int], Counter[str]]:
     settings = replace(
         Settings(), database_url=database_url, playbooks_dir=ROOT / "playbooks", timezone="America/Chicago"
     )
@@ -48,18 +72,34 @@ async def run(days: int, database_url: str) -> tuple[float, int, int]:
     async with console(settings, out, clock, user="dana", echo=False) as (app, session):
         await session.run(BUSY)
         posts_before = len(session.chat.posts)
+        commits = [0, 0]  # every COMMIT; those of transactions that changed a row
+
+        def wrote(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+            if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE") and cursor.rowcount:
+                conn.info["wrote"] = True
+
+        def committed(conn: Any) -> None:
+            commits[0] += 1
+            commits[1] += bool(conn.info.pop("wrote", False))
+
+        event.listen(app.db.engine.sync_engine, "after_cursor_execute", wrote)
+        event.listen(app.db.engine.sync_engine, "commit", committed)
         began = time.perf_counter()
         for _ in range(days // 365):
             await session.run(["/clock +365d"])
         if days % 365:
             await session.run([f"/clock +{days % 365}d"])
         took = time.perf_counter() - began
-        posts = len(session.chat.posts) - posts_before
-        prompts = sum(1 for p in session.chat.posts if p.message.title.startswith("📣 INC-1: customer update"))
-    return took, posts, prompts
+        event.remove(app.db.engine.sync_engine, "commit", committed)
+        event.remove(app.db.engine.sync_engine, "after_cursor_execute", wrote)
+        year = session.chat.posts[posts_before:]
+        posts = len(year)
+        prompts = sum(1 for p in year if p.message.title.startswith("📣 INC-1: customer update"))
+        kinds = Counter(kind(p.message.title) for p in year)
+    return took, posts, prompts, commits, kinds
 
 
-async def on_postgres(days: int, admin_url: str) -> tuple[float, int, int]:
+async def on_postgres(days: int, admin_url: str) -> tuple[float, int, int, list[int], Counter[str]]:
     """The same run in a throwaway database on that server, migrated first and dropped after."""
     name = f"warroom_bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(admin_url)
@@ -80,14 +120,27 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--postgres", help="also run on this PostgreSQL server (in a throwaway database)")
     args = parser.parse_args()
-    print("| database | simulated days | wall time | posts | update prompts |")
-    print("|---|---:|---:|---:|---:|")
+    print(
+        "| database | simulated days | wall time | posts | update prompts | commits (that wrote) "
+        "| commits per post (floor 1) | writing commits per post |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    results = []
     with tempfile.TemporaryDirectory() as folder:
-        took, posts, prompts = asyncio.run(run(args.days, f"sqlite:///{Path(folder) / 'year.db'}"))
-        print(f"| sqlite | {args.days} | {took:.1f} s | {posts} | {prompts} |")
+        results.append(("sqlite", asyncio.run(run(args.days, f"sqlite:///{Path(folder) / 'year.db'}"))))
     if args.postgres:
-        took, posts, prompts = asyncio.run(on_postgres(args.days, args.postgres))
-        print(f"| postgresql | {args.days} | {took:.1f} s | {posts} | {prompts} |")
+        results.append(("postgresql", asyncio.run(on_postgres(args.days, args.postgres))))
+    for name, (took, posts, prompts, commits, _) in results:
+        per = [c / max(posts, 1) for c in commits]
+        print(
+            f"| {name} | {args.days} | {took:.1f} s | {posts} | {prompts} | {commits[0]} ({commits[1]}) "
+            f"| {per[0]:.2f} | {per[1]:.2f} |"
+        )
+    print("\nThe year's posts by kind:\n")
+    print("| kind | " + " | ".join(name for name, _ in results) + " |")
+    print("|---|" + "---:|" * len(results))
+    for k in sorted({k for _, r in results for k in r[4]}):
+        print(f"| {k} | " + " | ".join(str(r[4][k]) for _, r in results) + " |")
 
 
 if __name__ == "__main__":

@@ -240,7 +240,7 @@ async def soak(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
         commands: list[tuple[str, str, str]] = []  # (kind, channel, text)
         for room in rooms:
             commands += [
-                ("vendor", room.id, f'vendor "Soak vendor {k}" "part {k} for {room.name}" due:1m')
+                ("vendor", room.id, f'vendor "Soak vendor {k}" "part {k} for {room.name}" due:1min')
                 for k in range(args.per)
             ]
         notes = [("note", rooms[j % len(rooms)].id, f"note soak-{uuid.uuid4().hex[:10]}") for j in range(args.notes)]

@@ -162,11 +162,19 @@ class Deliverer:
             by_room: dict[str, list[OutboxRow]] = {}
             for row in rows:
                 by_room.setdefault(row.room_id, []).append(row)
-            delivered += sum(await asyncio.gather(*(self._room(room_rows, now) for room_rows in by_room.values())))
+            marks: list[tuple[list[int], str]] = []  # what went out, marked delivered together once all rooms are done
+            try:
+                done = await asyncio.gather(*(self._room(room_rows, now, marks) for room_rows in by_room.values()))
+            finally:
+                if marks:  # one transaction for every post of this round (a replica that dies first: they stay
+                    # leased, and whoever takes them over looks each up by its key before posting it again)
+                    async with self.db.transaction() as store:
+                        await store.delivered_many(marks, self.owner, now)
+            delivered += sum(done)
             if len(rows) < self.batch or only is not None:
                 return delivered
 
-    async def _room(self, rows: list[OutboxRow], now: datetime) -> int:
+    async def _room(self, rows: list[OutboxRow], now: datetime, marks: list[tuple[list[int], str]]) -> int:
         """One room's due posts, in order. A post whose earlier answer was lost goes again alone (or with the
         catch-up it was part of), under the same key, so the platform can say it already has it; after an outage,
         many posts not yet taken go out as catch-up posts that each fit one message, each remembered as a batch
@@ -184,8 +192,18 @@ class Deliverer:
                         r.batch_key = chunk[0].key
         for row in rows:
             units.setdefault(row.batch_key or row.key, []).append(row)
-        done = 0
         posted: dict[int, str] = {}  # row id → the platform's id of its post, for the replies in its thread
+        return await self._units(room, units, posted, marks, now)
+
+    async def _units(
+        self,
+        room: RoomRef,
+        units: dict[str, list[OutboxRow]],
+        posted: dict[int, str],
+        marks: list[tuple[list[int], str]],
+        now: datetime,
+    ) -> int:
+        done = 0
         for key, unit in sorted(units.items(), key=lambda item: min(r.id for r in item[1])):
             if unit[0].batch_key is None:
                 row = unit[0]
@@ -199,7 +217,9 @@ class Deliverer:
                             )
                         continue
                     thread = MessageRef(room, head) if head else None
-                sent, ref_id = await self._send(unit, room, message_from_json(row.message), key, now, thread=thread)
+                sent, ref_id = await self._send(
+                    unit, room, message_from_json(row.message), key, now, thread=thread, marks=marks
+                )
                 done += sent
                 if ref_id is not None:
                     posted[row.id] = ref_id
@@ -207,7 +227,7 @@ class Deliverer:
             async with self.db.transaction() as store:  # the whole batch, or none of it, goes under its key
                 whole = await store.claim_batch(key, self.owner, now, self.lease)
             if whole:
-                sent, ref_id = await self._send(whole, room, catch_up(whole, now), key, now)
+                sent, ref_id = await self._send(whole, room, catch_up(whole, now), key, now, marks=marks)
                 done += sent
                 if ref_id is not None:
                     posted.update(dict.fromkeys((r.id for r in whole), ref_id))
@@ -242,8 +262,10 @@ class Deliverer:
         now: datetime,
         *,
         thread: MessageRef | None = None,
+        marks: list[tuple[list[int], str]] | None = None,
     ) -> tuple[int, str | None]:
-        """Post one unit (a row, or a catch-up batch); how many rows it delivered and the post's id."""
+        """Post one unit (a row, or a catch-up batch); how many rows it delivered and the post's id. With ``marks``
+        the rows are marked delivered there, with others, by the caller; else now."""
         ids = [r.id for r in rows]
         sent = short_version(message, rows[0].last_error or "", rows[0].incident) if rows[0].form == SHORT else message
         try:
@@ -251,12 +273,15 @@ class Deliverer:
             ref: MessageRef = await self.chat.post(room, sent, key=key, retry=retry, thread=thread)
         except ChatError as err:
             if err.refused:
-                return await self._refused(rows, room, message, key, now, err, thread)
+                return await self._refused(rows, room, message, key, now, err, thread, marks)
             again = now + backoff(max(r.attempts for r in rows))
             log.warning("could not post in %s (%s); trying again at %s", room.name, err, again.isoformat())
             async with self.db.transaction() as store:
                 await store.retry_later(ids, self.owner, again, str(err), maybe_posted=err.unknown_outcome)
             return 0, None
+        if marks is not None:
+            marks.append((ids, ref.id))
+            return len(ids), ref.id
         async with self.db.transaction() as store:
             await store.delivered(ids, self.owner, ref.id, now)
         return len(ids), ref.id
@@ -270,6 +295,7 @@ class Deliverer:
         now: datetime,
         err: ChatError,
         thread: MessageRef | None,
+        marks: list[tuple[list[int], str]] | None = None,
     ) -> tuple[int, str | None]:
         """The platform refused the payload itself: never the same payload again. The full message falls back
         once to its short version; a short version refused too is given up on, and the commander told."""
@@ -280,7 +306,7 @@ class Deliverer:
                 await store.shorten(ids, self.owner, str(err))
             for r in rows:
                 r.form, r.last_error = SHORT, str(err)
-            return await self._send(rows, room, message, key, now, thread=thread)
+            return await self._send(rows, room, message, key, now, thread=thread, marks=marks)
         log.error("the platform refused a post in %s in full and in short (%s); giving up on it", room.name, err)
         notice: int | None = None
         async with self.db.transaction() as store:

@@ -13,13 +13,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from bot.clock import Clock, SimClock
+from bot.errors import NotFound
 from bot.observe import QUIET, Observer
 from bot.outbox import backoff
 from bot.store import Database, Store
-from bot.store.followups import DONE, PENDING
+from bot.store.followups import FOLLOW_UP, PENDING
 from bot.store.tables import ReminderRow
 
 log = logging.getLogger(__name__)
+# Reminders one claim takes: small, so that replicas ticking together each get a share of what is due (a claim
+# skips what another replica is claiming and leases what it takes), and a firing's transaction stays short.
+BATCH = 25
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class ReminderEngine:
         *,
         owner: str | None = None,
         lease: timedelta = timedelta(minutes=2),
-        batch: int = 200,
+        batch: int = BATCH,
         deliver: Callable[[], Awaitable[int]] | None = None,
         observer: Observer = QUIET,
     ) -> None:
@@ -57,11 +61,14 @@ class ReminderEngine:
 
     async def claim(self, now: datetime) -> list[int]:
         """Lease up to ``batch`` due reminders to this engine; other engines skip them until the lease runs out."""
+        return [reminder_id for reminder_id, _ in await self.claim_by_incident(now)]
+
+    async def claim_by_incident(self, now: datetime) -> list[tuple[int, int]]:
+        """Lease up to ``batch`` due reminders to this engine, as (id, incident); other engines skip them (SKIP
+        LOCKED while the claim runs, the lease after) until the lease runs out."""
         async with self.db.transaction() as store:
-            return await store.claim_leased(
-                ReminderRow,
+            return await store.claim_reminders(
                 due=(ReminderRow.state == PENDING) & (ReminderRow.due_at <= now),
-                order=ReminderRow.due_at,
                 owner=self.owner,
                 now=now,
                 lease=self.lease,
@@ -69,17 +76,41 @@ class ReminderEngine:
             )
 
     async def fire(self, reminder_id: int, now: datetime) -> bool:
-        """Fire one claimed reminder; conditions are checked again by its handler. False if it was not ours."""
+        """Fire one claimed reminder alone; conditions are checked again by its handler. False if it was not ours."""
         async with self.db.transaction() as store:
-            row = await store.session.get(ReminderRow, reminder_id, with_for_update=True)
-            if row is None or row.state != PENDING or row.lease_owner != self.owner:
+            row = await store.session.get(ReminderRow, reminder_id)
+            if row is None:
                 return False
-            row.state, row.fired_at = DONE, now
-            await store.session.flush()  # the handler may schedule the next reminder for the same subject
-            reminder = Reminder(row.id, row.incident, row.kind, row.subject, row.due_at)
-            await self.handlers[row.kind](store, reminder, now)
-        self.observer.reminder_fired((now - reminder.due_at).total_seconds())
-        return True
+            with contextlib.suppress(NotFound):  # gone with its incident: the reminder went too
+                await store.get_incident(row.incident, lock=True)
+            fired = await self._fire_rows(store, await store.start_firing([reminder_id], self.owner, now), now)
+        self._tell(fired, now)
+        return bool(fired)
+
+    async def fire_incident(self, incident: int, reminder_ids: list[int], now: datetime) -> int:
+        """Fire one incident's claimed reminders together, in one transaction: its row is locked once, the
+        reminders are marked fired in one statement, the follow-ups they chase are read in one query, and what the
+        firings write is flushed together at commit. Conditions are checked again by each handler."""
+        async with self.db.transaction() as store:
+            try:
+                await store.get_incident(incident, lock=True)  # as every command does: they and we take turns
+            except NotFound:
+                return 0  # the incident was deleted, and its reminders with it
+            rows = await store.start_firing(reminder_ids, self.owner, now)
+            await store.load_for_firing(incident, [r.subject for r in rows if r.kind == FOLLOW_UP])
+            fired = await self._fire_rows(store, rows, now)
+        self._tell(fired, now)
+        return len(fired)
+
+    async def _fire_rows(self, store: Store, rows: list[ReminderRow], now: datetime) -> list[Reminder]:
+        fired = [Reminder(r.id, r.incident, r.kind, r.subject, r.due_at) for r in rows]
+        for reminder in fired:
+            await self.handlers[reminder.kind](store, reminder, now)
+        return fired
+
+    def _tell(self, fired: list[Reminder], now: datetime) -> None:
+        for reminder in fired:  # once committed
+            self.observer.reminder_fired((now - reminder.due_at).total_seconds())
 
     async def _back_off(self, reminder_id: int, now: datetime) -> None:
         """A firing failed (its transaction rolled back): try again later, further apart each time, never
@@ -89,20 +120,37 @@ class ReminderEngine:
             if row is not None and row.state == PENDING and row.lease_owner == self.owner:
                 row.lease_until = now + backoff(row.attempts)
 
+    async def _fire_alone(self, reminder_ids: list[int], now: datetime) -> int:
+        """A batch failed as a whole (nothing of it committed): each of its reminders again on its own, so one
+        that fails does not hold back the others; a failure leaves its reminder leased, retried with backoff."""
+        fired = 0
+        for reminder_id in reminder_ids:
+            try:
+                fired += await self.fire(reminder_id, now)
+            except Exception:
+                log.exception("reminder %s failed; it will be retried with backoff", reminder_id)
+                self.observer.reminder_failed()
+                with contextlib.suppress(Exception):  # the database may be what failed: the lease covers it
+                    await self._back_off(reminder_id, now)
+        return fired
+
     async def tick(self) -> int:
-        """Fire everything due now; a failure leaves its reminder leased, to be retried when the lease ends."""
+        """Fire everything due now, a small claim at a time (so every replica gets a share), one transaction per
+        incident in each claim; what the firings decided to post is delivered once they have committed."""
         fired = 0
         while True:
             now = self.clock.now()
-            claimed = await self.claim(now)
-            for reminder_id in claimed:
+            claimed = await self.claim_by_incident(now)
+            by_incident: dict[int, list[int]] = {}
+            for reminder_id, incident in claimed:
+                by_incident.setdefault(incident, []).append(reminder_id)
+            for incident, ids in by_incident.items():
                 try:
-                    fired += await self.fire(reminder_id, now)
+                    fired += await self.fire_incident(incident, ids, now)
                 except Exception:
-                    log.exception("reminder %s failed; it will be retried with backoff", reminder_id)
-                    self.observer.reminder_failed()
-                    with contextlib.suppress(Exception):  # the database may be what failed: the lease covers it
-                        await self._back_off(reminder_id, now)
+                    log.warning("firing %d reminders of INC-%d together failed; firing them one by one", len(ids),
+                                incident, exc_info=True)  # fmt: skip
+                    fired += await self._fire_alone(ids, now)
             if len(claimed) < self.batch:
                 if self.deliver is not None:
                     await self.deliver()

@@ -19,12 +19,13 @@ from bot.ladders import FOR_VENDORS, OWNER, generic_ladder, is_generic, refreshe
 from bot.playbooks import LadderRung, VendorProfile
 from bot.reminders import Reminder
 from bot.store import Store
+from bot.store.followups import FOLLOW_UP
 from bot.tokens import is_api_user
 from bot.updates import CustomerDesk
 from bot.when import Every, format_duration, parse_duration, parse_when
 from bot.words import count, plural, times
 
-CHASE = "follow_up"
+CHASE = FOLLOW_UP
 MAX_NAME_WORDS = 6  # the longest vendor name (or alias) looked for among unquoted words
 
 

@@ -408,6 +408,7 @@ class Store(
     def __init__(self, session: AsyncSession, *, dialect: str) -> None:
         self.session = session
         self.dialect = dialect
+        self.init_firing()
 
     # incidents ------------------------------------------------------------------------------------
 
@@ -436,12 +437,18 @@ class Store(
         return _incident(await self._row(number, lock=lock))
 
     async def _row(self, number: int, *, lock: bool = False) -> IncidentRow:
+        if number in self.locked:  # held since earlier in this transaction: the session has the row already
+            held = await self.session.get(IncidentRow, number)
+            if held is not None:
+                return held
         query = select(IncidentRow).where(IncidentRow.number == number)
         if lock:
             query = query.with_for_update()
         row = (await self.session.execute(query)).scalar_one_or_none()
         if row is None:
             raise NotFound(f"there is no INC-{number}")
+        if lock:
+            self.locked.add(number)
         return row
 
     async def incident_in_room(self, room_id: str) -> Incident | None:

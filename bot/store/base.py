@@ -37,6 +37,18 @@ Leased = type[ReminderRow] | type[OutboxRow] | type[InboxRow] | type[MailOutRow]
 
 class StoreBase:
     session: AsyncSession
+    # What this transaction already knows, so a batch of firings on one incident reads each thing once: the
+    # incidents whose row it locked, the follow-ups and ticket copies a firing batch loaded in one query each, the
+    # subjects whose pending reminder it just fired (so none is pending), and the webhook subscriptions.
+    locked: set[int]
+    follow_up_rows: dict[tuple[int, int], FollowUpRow]
+    copy_rows: dict[tuple[int, int], list[FollowUpRow]]
+    none_pending: set[tuple[int, str, int]]
+    subscription_rows: list[Any] | None
+
+    def init_firing(self) -> None:
+        self.locked, self.follow_up_rows, self.copy_rows, self.none_pending = set(), {}, {}, set()
+        self.subscription_rows = None
 
     async def next_number(self, table: Numbered, incident: int) -> int:
         """The next L<n>, A<n>, V<n>, C<n>, U<n> or B<n> of an incident (callers hold the incident's row lock)."""
@@ -55,6 +67,28 @@ class StoreBase:
         limit: int,
         also: Mapping[str, Any] | None = None,
     ) -> list[int]:
+        ids = await self._claim(table, due=due, order=order, owner=owner, now=now, lease=lease, limit=limit, also=also)
+        return sorted(i for i, _ in ids)
+
+    async def claim_reminders(
+        self, *, due: ColumnElement[bool], owner: str, now: datetime, lease: timedelta, limit: int
+    ) -> list[tuple[int, int]]:
+        """Lease up to ``limit`` due reminders, as (id, incident) so the engine fires them incident by incident."""
+        order = ReminderRow.due_at
+        return await self._claim(ReminderRow, due=due, order=order, owner=owner, now=now, lease=lease, limit=limit)
+
+    async def _claim(
+        self,
+        table: Leased,
+        *,
+        due: ColumnElement[bool],
+        order: Any,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        also: Mapping[str, Any] | None = None,
+    ) -> list[tuple[int, int]]:
         """Lease up to ``limit`` rows of a work queue (reminders, posts owed, accepted commands) that are ``due``
         and not leased by a live owner; returns their ids. Other replicas skip them until the lease runs out."""
         picked = (
@@ -71,10 +105,10 @@ class StoreBase:
             update(table)
             .where(table.id.in_(picked.scalar_subquery()))
             .values(lease_owner=owner, lease_until=now + lease, attempts=table.attempts + 1, **(also or {}))
-            .returning(table.id)
+            .returning(table.id, table.incident if table is ReminderRow else table.id)
             .execution_options(**BOOKKEEPING)
         )
-        return sorted((await self.session.execute(claim)).scalars())
+        return sorted((int(i), int(n or 0)) for i, n in (await self.session.execute(claim)).all())
 
     async def hand_back(self, owner: str) -> int:
         """Release every lease ``owner`` holds on reminders, posts owed and accepted commands, so that another

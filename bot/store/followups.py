@@ -16,6 +16,7 @@ from bot.store.tables import FollowUpRow, IncidentRow, ReminderRow
 from bot.when import Every
 
 PENDING, DONE, CANCELLED = "pending", "done", "cancelled"
+FOLLOW_UP = "follow_up"  # the kind of reminder that chases a follow-up
 
 
 def _follow_up(row: FollowUpRow) -> FollowUp:
@@ -103,6 +104,9 @@ class FollowUpStore(StoreBase):
         return follow_up
 
     async def _follow_up_row(self, incident: int, number: int) -> FollowUpRow:
+        loaded = self.follow_up_rows.get((incident, number))
+        if loaded is not None:
+            return loaded
         query = select(FollowUpRow).where(FollowUpRow.incident == incident, FollowUpRow.number == number)
         row = (await self.session.execute(query)).scalar_one_or_none()
         if row is None:
@@ -143,6 +147,9 @@ class FollowUpStore(StoreBase):
 
     async def ticket_copies(self, incident: int, number: int) -> list[FollowUp]:
         """The follow-ups of other incidents that share this one's vendor ticket (it chases for all of them)."""
+        loaded = self.copy_rows.get((incident, number))
+        if loaded is not None:
+            return [_follow_up(r) for r in loaded]
         query = (
             select(FollowUpRow)
             .where(FollowUpRow.lead_incident == incident, FollowUpRow.lead_number == number)
@@ -150,10 +157,52 @@ class FollowUpStore(StoreBase):
         )
         return [_follow_up(r) for r in (await self.session.execute(query)).scalars()]
 
+    async def load_for_firing(self, incident: int, subjects: list[int]) -> None:
+        """Read, in one query each, the follow-ups a batch of chases on one incident is about and the copies of
+        their vendor tickets in other incidents; the chases then find them here instead of reading one at a time.
+        The caller holds the incident's row lock, so nothing else moves them meanwhile."""
+        if not subjects:
+            return
+        query = select(FollowUpRow).where(FollowUpRow.incident == incident, FollowUpRow.number.in_(subjects))
+        for row in (await self.session.execute(query)).scalars():
+            self.follow_up_rows[(row.incident, row.number)] = row
+        copies: dict[tuple[int, int], list[FollowUpRow]] = {(incident, n): [] for n in subjects}
+        query = (
+            select(FollowUpRow)
+            .where(FollowUpRow.lead_incident == incident, FollowUpRow.lead_number.in_(subjects))
+            .order_by(FollowUpRow.incident, FollowUpRow.number)
+        )
+        for row in (await self.session.execute(query)).scalars():
+            copies[(incident, row.lead_number or 0)].append(row)
+        self.copy_rows.update(copies)
+
+    async def start_firing(self, ids: list[int], owner: str, now: datetime) -> list[ReminderRow]:
+        """Mark this owner's claimed reminders fired, all in one statement; returns those that still were pending
+        and leased to it (the rest were moved, cancelled or taken over meanwhile, and are not fired)."""
+        query = (
+            update(ReminderRow)
+            .where(ReminderRow.id.in_(ids), ReminderRow.state == PENDING, ReminderRow.lease_owner == owner)
+            .values(state=DONE, fired_at=now)
+            .returning(ReminderRow)
+            .execution_options(synchronize_session=False)
+        )
+        rows = list((await self.session.execute(query)).scalars())
+        # A subject had one pending reminder (a unique index) and it has just fired: none is pending now.
+        self.none_pending.update((r.incident, r.kind, r.subject) for r in rows)
+        return sorted(rows, key=lambda r: (r.due_at, r.id))
+
     # reminders ------------------------------------------------------------------------------------
 
     async def schedule(self, incident: int, kind: str, subject: int, at: datetime, *, now: datetime) -> None:
         """Make the one pending reminder for this subject fire at ``at`` (moving it if it exists)."""
+        if (incident, kind, subject) in self.none_pending:  # it has just fired in this transaction
+            self.none_pending.discard((incident, kind, subject))
+            self.session.add(
+                ReminderRow(
+                    incident=incident, kind=kind, subject=subject, due_at=at, state=PENDING, attempts=0, created_at=now
+                )
+            )
+            return
         query = select(ReminderRow).where(
             ReminderRow.incident == incident,
             ReminderRow.kind == kind,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 
 from bot.store.base import StoreBase
 from bot.store.tables import OutboxRow
@@ -77,6 +78,19 @@ class OutboxStore(StoreBase):
             update(OutboxRow)
             .where(OutboxRow.id.in_(ids), OutboxRow.lease_owner == owner)
             .values(state=SENT, sent_at=now, message_id=message_id, lease_owner=None, lease_until=None)
+        )
+
+    async def delivered_many(self, posts: Sequence[tuple[Sequence[int], str]], owner: str, now: datetime) -> None:
+        """Mark many delivered posts at once (one statement, executed for each row): each post's rows and its id."""
+        rows = [{"row": i, "posted": message_id} for ids, message_id in posts for i in ids]
+        if not rows:
+            return
+        table = cast(Table, OutboxRow.__table__)  # Core: executed once per row, in one call
+        await self.session.execute(
+            update(table)
+            .where(table.c.id == bindparam("row"), table.c.lease_owner == owner)
+            .values(state=SENT, sent_at=now, message_id=bindparam("posted"), lease_owner=None, lease_until=None),
+            rows,
         )
 
     async def retry_later(self, ids: list[int], owner: str, at: datetime, error: str, *, maybe_posted: bool) -> None:

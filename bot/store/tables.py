@@ -217,7 +217,12 @@ class FollowUpRow(Base):
     reach_top_seconds: Mapped[int] = mapped_column(default=0, server_default="0")
     reach_top_business_days: Mapped[int] = mapped_column(default=3, server_default="3")
 
-    __table_args__ = (UniqueConstraint("incident", "number"), Index("ix_follow_ups_reference", "reference"))
+    __table_args__ = (
+        UniqueConstraint("incident", "number"),
+        Index("ix_follow_ups_reference", "reference"),
+        # Every chase looks up the copies of its vendor ticket in other incidents: without this, a scan of them all.
+        Index("ix_follow_ups_lead", "lead_incident", "lead_number"),
+    )
 
 
 class ReminderRow(Base):
@@ -245,6 +250,8 @@ class ReminderRow(Base):
             postgresql_where=text("state = 'pending'"),
             sqlite_where=text("state = 'pending'"),
         ),
+        # A subject's latest reminder, whatever its state (was it cancelled by close, or did it fire?).
+        Index("ix_reminders_subject", "incident", "kind", "subject", "id"),
         # At most one pending reminder per thing it is about.
         Index(
             "uq_reminders_pending_subject",

@@ -93,7 +93,9 @@ class WebhookStore(StoreBase):
         found = occurrences(kind, data, text=text, actor=actor)
         if not found:
             return 0
-        subscriptions = list((await self.session.execute(select(WebhookSubscriptionRow))).scalars())
+        if self.subscription_rows is None:  # read once per transaction: a batch of firings writes many events
+            self.subscription_rows = list((await self.session.execute(select(WebhookSubscriptionRow))).scalars())
+        subscriptions = self.subscription_rows
         if not subscriptions:
             return 0
         row = await self.session.get(IncidentRow, number)
