@@ -86,7 +86,10 @@ def watch(session: AsyncSession) -> Touched:
         if found is None and state.statement.whereclause is not None:
             # e.g. an outbox row marked sent by its id: its incident is read first (an indexed read of a few rows)
             query = select(table.c[key]).where(state.statement.whereclause).distinct()
-            found = list(state.session.execute(query).scalars())
+            many = state.parameters if isinstance(state.parameters, list) else None  # executemany: once per row
+            found = [
+                n for params in many or [state.parameters or {}] for n in state.session.execute(query, params).scalars()
+            ]
         touched.add(found)
 
     def after_flush(sync_session: Any, _context: Any) -> None:
