@@ -256,6 +256,7 @@ class Warroom:
             timezone=tz,
             opened_by=opener,
             opened_at=now,
+            private=playbook.private,
         )
         async with core.db.transaction() as store:
             incident = await store.add_incident(draft)
@@ -690,7 +691,8 @@ class Warroom:
     async def _list(self, cmd: c.Command, inv: Invocation) -> Reply:
         async with self.core.db.read() as store:
             incidents = await store.incidents()
-        return Reply((render.incident_list(incidents, self.desk.now),))
+        shown = [i for i in incidents if self.desk.access.visible(i, inv)]  # a private incident: only in its room
+        return Reply((render.incident_list(shown, self.desk.now),))
 
     async def _scorecard(self, cmd: c.ShowScorecard, inv: Invocation) -> Reply:
         async with self.core.db.read() as store:
