@@ -67,6 +67,13 @@ _SLACK_ID = re.compile(r"[A-Z0-9]{2,30}")
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Za-z0-9]+>[\s:,]*")
 _BAD_TOKEN = {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
 IDENTITY_RETRY_MAX = 60.0  # seconds between two tries of auth.test while Slack cannot be reached
+IDENTITY_WAIT = 1.0  # seconds a request waits, at most, for the bot to learn its workspace (only right after start)
+CLAIM = "warroom_claim"  # where the replay check of an admitted read waits in Bolt's context (see _claim)
+STRANGER = "This Slack workspace is not the one Warroom is installed in; nothing was recorded."
+UNSURE = (
+    "I cannot tell yet which Slack workspace I belong to (Slack is not answering me); nothing was recorded."
+    " Try again in a minute."
+)
 FORM_FIELDS = ("sev", "customer", "impact")  # options the open form asks for itself
 FORM_LOST = (
     "This form can no longer be submitted (it is more than a day old, or I lost what it was opened with)."
@@ -129,6 +136,18 @@ class SlackSurface:
             authorize=authorize,
         )
         self.bolt.error(malformed)
+
+        async def home_only(body: dict[str, Any], context: AsyncBoltContext, next: Callable[[], Any]) -> Any:  # noqa: A002
+            # Every request, over HTTP or Socket Mode, before any listener: one from another workspace runs nothing.
+            refused = await self._stranger(body, context)
+            if refused is None:
+                return await next()
+            refusals.refused(200, "request from another workspace" if refused == STRANGER else "workspace unknown")
+            if body.get("command"):
+                return BoltResponse(status=200, body={"text": refused, "response_type": "ephemeral"})
+            return BoltResponse(status=200, body="")
+
+        self.bolt.use(home_only)
         # Bolt logs the whole body of a badly signed request at INFO. The edge refuses those before Bolt sees them;
         # should one get through (a timestamp expiring between the two checks), its body still stays out of the log.
         logging.getLogger("slack_bolt.RequestVerification").setLevel(logging.WARNING)
@@ -213,7 +232,7 @@ class SlackSurface:
 
     async def _ack(self, admitted: AsyncBoltRequest) -> web.Response:
         """The ack of a request the edge admitted: a kept answer at once, else whatever Bolt's listener acks."""
-        if (kept := self._kept_answer(admitted.body)) is not None:
+        if (kept := await self._kept_answer(admitted)) is not None:
             return kept
         try:
             response = await self.bolt.async_dispatch(admitted)
@@ -349,27 +368,50 @@ class SlackSurface:
     async def _answer_inline(
         self, invocation: Invocation, to: ReplyTo, context: Mapping[str, Any], ack: AsyncAck, *, inline: bool
     ) -> None:
-        """Reading needs no write: answer in the ack if it takes under a second, else after it."""
-        if inline and (kept := self._core.warroom.kept(invocation)) is not None and (shown := self._rendered(kept)):
-            await ack(text=shown[0], blocks=shown[1], response_type="ephemeral")  # the common case: nothing changed
-            return
-        answer = asyncio.ensure_future(self._core.warroom.handle(invocation))
+        """Reading needs no write but the replay check: answer in the ack if both take under a second, else after
+        it. A replayed read is acked empty and answers nothing, like a replayed write."""
+        answer = asyncio.ensure_future(self._read_once(invocation, context))
         if inline:
             done, _ = await asyncio.wait({answer}, timeout=INLINE_ANSWER)
-            if answer in done and not answer.exception() and (shown := self._rendered(answer.result())):
-                await ack(text=shown[0], blocks=shown[1], response_type="ephemeral")
-                return
+            if answer in done and not answer.exception():
+                reply = answer.result()
+                if reply is None:
+                    await ack()
+                    return
+                if shown := self._rendered(reply):
+                    await ack(text=shown[0], blocks=shown[1], response_type="ephemeral")
+                    return
         await ack()
 
         async def later() -> None:
-            await self._reply(to, await answer)
+            reply = await answer
+            if reply is not None:
+                await self._reply(to, reply)
 
         self._spawn(lambda: self._guarded(later(), to), to, {})
 
-    def _kept_answer(self, body: Mapping[str, Any]) -> web.Response | None:
+    async def _read_once(self, invocation: Invocation, context: Mapping[str, Any]) -> Reply | None:
+        """The answer to a read, or None when its signed request was seen before (a replay: nothing is answered)."""
+        claim = self._claim(context)
+        if claim is not None:
+            try:
+                new = await claim
+            except Exception as err:
+                log.warning("cannot check a Slack request for a replay (%s: %s); not run", type(err).__name__, err)
+                return Reply((Message(NOTHING_RECORDED, tone=Tone.ERROR),), ok=False)
+            if not new:
+                self.refusals.refused(200, "replayed signature, acked and not run")
+                return None
+        warroom = self._core.warroom
+        return warroom.kept(invocation) or await warroom.handle(invocation)
+
+    async def _kept_answer(self, admitted: AsyncBoltRequest) -> web.Response | None:
         """The ack of a signed `/incident <read-only command>` whose answer is kept in memory (bot/answers.py),
         straight from the edge. Bolt would route it to _on_command, which acks with the same body; nothing else of
-        Bolt's applies to a slash command answered without a Web API call (no URL check, no events, no token)."""
+        Bolt's applies to a slash command answered without a Web API call (no URL check, no events, no token) — but
+        the workspace and the replay check do: a request from elsewhere, or whose check is not done within the
+        inline budget, goes on to Bolt, whose listener awaits the same check."""
+        body = admitted.body
         if self._app is None or body.get("command") != "/incident" or not body.get("trigger_id"):
             return None
         invocation, people = _slash_command(body)
@@ -379,8 +421,41 @@ class SlackSurface:
         shown = self._rendered(reply) if reply is not None else None
         if shown is None:
             return None
+        if self.slack.stranger(team_id=_team(body), enterprise_id=admitted.context.enterprise_id) is not False:
+            return None
+        claim = self._claim(admitted.context)
+        if claim is not None:
+            done, _ = await asyncio.wait({claim}, timeout=INLINE_ANSWER)
+            if claim not in done or claim.exception() is not None:
+                return None
+            if not claim.result():
+                self.refusals.refused(200, "replayed signature, acked and not run")
+                return web.Response(status=200)
         self.slack.remember(people)
         return web.json_response({"text": shown[0], "blocks": shown[1], "response_type": "ephemeral"})
+
+    def _claim(self, context: Mapping[str, Any]) -> asyncio.Future[bool] | None:
+        """The replay check of a signed request that reads (True: seen for the first time), made once per request
+        whoever asks first, the edge or the listener; None for Socket Mode, whose requests carry no signature."""
+        signature = context.get(SIGNATURE)
+        if signature is None or not isinstance(context, dict):
+            return None
+        claim = context.get(CLAIM)
+        if claim is None:
+            claim = context[CLAIM] = asyncio.ensure_future(self._first_time(replay_key(signature), REPLAY_TTL))
+        return claim  # type: ignore[no-any-return]
+
+    async def _stranger(self, body: Mapping[str, Any], context: AsyncBoltContext) -> str | None:
+        """Why a request is refused for where it comes from (another workspace), or None when it is at home."""
+        team, enterprise = _team(body) or context.team_id or "", context.enterprise_id
+        verdict = self.slack.stranger(team_id=team, enterprise_id=enterprise)
+        if verdict is None:  # right after start: auth.test has not answered yet
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self.slack.identity()), timeout=IDENTITY_WAIT)
+            verdict = self.slack.stranger(team_id=team, enterprise_id=enterprise)
+        if verdict is None:
+            return UNSURE
+        return STRANGER if verdict else None
 
     def _rendered(self, reply: Reply) -> tuple[str, list[dict[str, Any]]] | None:
         """Block Kit for a reply that fits one Slack message (None when it does not: it goes as several answers
