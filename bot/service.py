@@ -172,6 +172,8 @@ class Warroom:
         self, command: c.Command, invocation: Invocation, claim: Applying | None, mine: list[int]
     ) -> Reply:
         try:
+            if not isinstance(command, (c.OpenIncident, *c.READ_ONLY)):
+                await self._may(command, invocation)
             reply = await self._handlers[type(command)](command, invocation)
         except WarroomError as err:
             return Reply((render.error(str(err)),), ok=False)
@@ -187,6 +189,12 @@ class Warroom:
             note = Message("⚠ Recorded — but in the war room: " + "; ".join(troubles) + ".", tone=Tone.ERROR)
             reply = replace(reply, messages=(*reply.messages, note))
         return reply
+
+    async def _may(self, command: c.Command, invocation: Invocation) -> None:
+        """The policy (bot/access.py), before a use case looks anyone up or asks the chat platform anything: a
+        refusal says no more than it must. The use case checks again when it finds its incident, under its lock."""
+        async with self.core.db.read() as store:
+            await self.desk.target(store, command, invocation, lock=False)
 
     async def _deliver(self, rows: list[int]) -> None:
         """What the command decided to post goes out now; if it cannot, the outbox keeps it and retries."""

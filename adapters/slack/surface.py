@@ -67,7 +67,7 @@ _SLACK_ID = re.compile(r"[A-Z0-9]{2,30}")
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Za-z0-9]+>[\s:,]*")
 _BAD_TOKEN = {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
 IDENTITY_RETRY_MAX = 60.0  # seconds between two tries of auth.test while Slack cannot be reached
-IDENTITY_WAIT = 1.0  # seconds a request waits, at most, for the bot to learn its workspace (only right after start)
+IDENTITY_WAIT_AFTER_ACK = 20.0  # seconds acked work waits, at most, for the bot to learn its workspace (after start)
 CLAIM = "warroom_claim"  # where the replay check of an admitted read waits in Bolt's context (see _claim)
 STRANGER = "This Slack workspace is not the one Warroom is installed in; nothing was recorded."
 UNSURE = (
@@ -89,6 +89,7 @@ class ReplyTo:
     user: str
     response_url: str | None = None
     team: str = ""
+    enterprise: str | None = None  # the request's Enterprise Grid organisation, if any
 
 
 class SlackSurface:
@@ -138,13 +139,14 @@ class SlackSurface:
         self.bolt.error(malformed)
 
         async def home_only(body: dict[str, Any], context: AsyncBoltContext, next: Callable[[], Any]) -> Any:  # noqa: A002
-            # Every request, over HTTP or Socket Mode, before any listener: one from another workspace runs nothing.
-            refused = await self._stranger(body, context)
-            if refused is None:
+            # Every request, over HTTP or Socket Mode, before any listener: one known to come from another workspace
+            # is refused in its ack. Until auth.test has answered, nothing waits for it here: the work checks after.
+            team = _team(body) or context.team_id or ""
+            if not team or not slack.stranger(team_id=team, enterprise_id=context.enterprise_id):
                 return await next()
-            refusals.refused(200, "request from another workspace" if refused == STRANGER else "workspace unknown")
+            refusals.refused(200, "request from another workspace")
             if body.get("command"):
-                return BoltResponse(status=200, body={"text": refused, "response_type": "ephemeral"})
+                return BoltResponse(status=200, body={"text": STRANGER, "response_type": "ephemeral"})
             return BoltResponse(status=200, body="")
 
         self.bolt.use(home_only)
@@ -262,7 +264,7 @@ class SlackSurface:
         invocation, people = _slash_command(body)
         self.slack.remember(people)
         text, room = invocation.text, invocation.room
-        to = ReplyTo(room.id, invocation.user.id, body.get("response_url"), _team(body))
+        to = ReplyTo(room.id, invocation.user.id, body.get("response_url"), _team(body), context.enterprise_id)
         if _wants_form(text) and body.get("trigger_id"):
             await ack()  # the form opens after the ack; submitting it comes back as a command
             trigger = str(body["trigger_id"])
@@ -276,7 +278,7 @@ class SlackSurface:
         invocation = Invocation(
             str(action.get("value") or ""), _user(user), RoomRef(channel.get("id", ""), channel.get("name", ""))
         )
-        to = ReplyTo(invocation.room.id, invocation.user.id, body.get("response_url"), _team(body))
+        to = ReplyTo(invocation.room.id, invocation.user.id, body.get("response_url"), _team(body), context.enterprise_id)
         await self._admit(invocation, to, context, ack, inline=False)
 
     async def _on_form(
@@ -294,12 +296,16 @@ class SlackSurface:
             return
         room = RoomRef(str(meta.get("channel_id", "")), str(meta.get("channel_name", "")))
         invocation = Invocation(text, _user(body.get("user") or {}), room)
-        to = ReplyTo(room.id, invocation.user.id, meta.get("response_url") or None, _team(body))
+        to = ReplyTo(
+            room.id, invocation.user.id, meta.get("response_url") or None, _team(body), context.enterprise_id
+        )
         await self._admit(invocation, to, context, ack, inline=False)
 
     async def _on_mention(self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
         # Bolt acks the event as soon as this returns; retries of one event share its event_id.
-        to = ReplyTo(str(event.get("channel", "")), str(event.get("user", "")), None, _team(body))
+        to = ReplyTo(
+            str(event.get("channel", "")), str(event.get("user", "")), None, _team(body), context.enterprise_id
+        )
         text = _LEADING_MENTION.sub("", str(event.get("text") or ""))
         text, people = from_slack(re.sub(r"^/?incident\b", "", text.strip()))
         self.slack.remember(people)
@@ -349,6 +355,7 @@ class SlackSurface:
             "room": invocation.room.id,
             "room_name": invocation.room.name,
             "to": [to.channel, to.user, to.response_url, to.team],
+            "enterprise": to.enterprise,
             "mention": mention,
         }
         try:
@@ -370,7 +377,7 @@ class SlackSurface:
     ) -> None:
         """Reading needs no write but the replay check: answer in the ack if both take under a second, else after
         it. A replayed read is acked empty and answers nothing, like a replayed write."""
-        answer = asyncio.ensure_future(self._read_once(invocation, context))
+        answer = asyncio.ensure_future(self._read_once(invocation, to, context))
         if inline:
             done, _ = await asyncio.wait({answer}, timeout=INLINE_ANSWER)
             if answer in done and not answer.exception():
@@ -390,8 +397,10 @@ class SlackSurface:
 
         self._spawn(lambda: self._guarded(later(), to), to, {})
 
-    async def _read_once(self, invocation: Invocation, context: Mapping[str, Any]) -> Reply | None:
+    async def _read_once(self, invocation: Invocation, to: ReplyTo, context: Mapping[str, Any]) -> Reply | None:
         """The answer to a read, or None when its signed request was seen before (a replay: nothing is answered)."""
+        if (away := await self._away(to)) is not None:
+            return Reply((Message(away, tone=Tone.ERROR),), ok=False)
         claim = self._claim(context)
         if claim is not None:
             try:
@@ -445,17 +454,21 @@ class SlackSurface:
             claim = context[CLAIM] = asyncio.ensure_future(self._first_time(replay_key(signature), REPLAY_TTL))
         return claim  # type: ignore[no-any-return]
 
-    async def _stranger(self, body: Mapping[str, Any], context: AsyncBoltContext) -> str | None:
-        """Why a request is refused for where it comes from (another workspace), or None when it is at home."""
-        team, enterprise = _team(body) or context.team_id or "", context.enterprise_id
-        verdict = self.slack.stranger(team_id=team, enterprise_id=enterprise)
-        if verdict is None:  # right after start: auth.test has not answered yet
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(self.slack.identity()), timeout=IDENTITY_WAIT)
-            verdict = self.slack.stranger(team_id=team, enterprise_id=enterprise)
+    async def _away(self, to: ReplyTo) -> str | None:
+        """Why a request may not run for where it comes from (another workspace, or one that cannot be told yet),
+        or None when it is at home. Waits for auth.test when the bot does not know its workspace yet: only after
+        the ack, or within a read's inline budget."""
+        verdict = self.slack.stranger(team_id=to.team, enterprise_id=to.enterprise)
+        if verdict is None:
+            with contextlib.suppress(Exception):  # the background task says why in the log, and keeps trying
+                await asyncio.wait_for(asyncio.shield(self.slack.identity()), timeout=IDENTITY_WAIT_AFTER_ACK)
+            verdict = self.slack.stranger(team_id=to.team, enterprise_id=to.enterprise)
         if verdict is None:
             return UNSURE
-        return STRANGER if verdict else None
+        if verdict:
+            self.refusals.refused(200, "request from another workspace")
+            return STRANGER
+        return None
 
     def _rendered(self, reply: Reply) -> tuple[str, list[dict[str, Any]]] | None:
         """Block Kit for a reply that fits one Slack message (None when it does not: it goes as several answers
@@ -482,10 +495,13 @@ class SlackSurface:
     async def _carry_out(self, payload: Mapping[str, Any], already: bool) -> bool:
         """Run one accepted command and answer its person; True when it changed nothing."""
         channel, user_id, response_url, team = payload["to"]
-        to = ReplyTo(channel, user_id, response_url, team)
+        to = ReplyTo(channel, user_id, response_url, team, payload.get("enterprise"))
         if already:  # its first write committed before a replica died: it is not run again
             await self._reply(to, recorded_before_restart(payload, quote="`"))
             return False
+        if (away := await self._away(to)) is not None:
+            await self._tell(to, away)
+            return True
         user = UserRef(str(payload["user"]), str(payload.get("user_name") or payload["user"]))
         if payload.get("mention"):
             user = (await self.slack.find_user(f"<@{user.id}>")) or user
@@ -540,6 +556,9 @@ class SlackSurface:
         if event_id and not await self._first_time(f"slack:event:{event_id}", EVENT_TTL):
             log.info("Slack event %s seen before (a retry); skipped", event_id)
             return
+        if (away := await self._away(to)) is not None:
+            await self._tell(to, away)
+            return
         user = (await self.slack.find_user(f"<@{to.user}>")) or invocation.user
         await self._reply(to, await self._core.warroom.handle(Invocation(invocation.text, user, invocation.room)))
 
@@ -565,6 +584,9 @@ class SlackSurface:
 
     async def _open_form(self, trigger_id: str, text: str, room: RoomRef, to: ReplyTo) -> None:
         """The `open` form, offered only for options the parser takes; what it cannot hold stays server-side."""
+        if (away := await self._away(to)) is not None:
+            await self._tell(to, away)
+            return
         tokens = c.tokenize(text)[1:]
         try:  # the same limits as a typed `open`: a form that could never run is not offered
             c.parse(" ".join(["open", '"a title"', *(text[t.start : t.end] for t in tokens)]))
