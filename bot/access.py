@@ -140,7 +140,9 @@ class Access:
         """Whether `list` (or anything that shows many incidents) may show this incident to whoever asked, there."""
         return is_api_user(invocation.user.id) or not self.is_private(incident) or _in_room(incident, invocation)
 
-    def check(self, command: c.Command, invocation: Invocation, incident: Incident, roles: Sequence[RoleAssignment]) -> None:
+    def check(
+        self, command: c.Command, invocation: Invocation, incident: Incident, roles: Sequence[RoleAssignment]
+    ) -> None:
         """Raise Refused unless this person may run this command on this incident from where they typed it."""
         if is_api_user(invocation.user.id):
             return  # the API's tokens say what it may do

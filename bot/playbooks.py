@@ -391,7 +391,7 @@ def _read_playbook(r: Reader, root: yaml.Node, stem: str) -> Playbook | None:
     reach_top = value(fields, "reach_top_within", r.every, DEFAULT_REACH_TOP)
     cadence, at_risk_window = _read_updates(r, fields["updates"]) if "updates" in fields else ({}, None)
     language, templates = _read_voice(r, fields)
-    roles = value(fields, "roles", lambda n, w: r.groups(n, w, r.handle), {})
+    roles: dict[str, str] = value(fields, "roles", lambda n, w: r.groups(n, w, r.handle), {})
     return Playbook(
         name=name,
         title=value(fields, "title", r.text, ""),
@@ -419,7 +419,9 @@ def _read_playbook(r: Reader, root: yaml.Node, stem: str) -> Playbook | None:
     )
 
 
-def _read_permissions(r: Reader, fields: dict[str, yaml.Node], roles: Mapping[str, str]) -> Mapping[str, tuple[str, ...]]:
+def _read_permissions(
+    r: Reader, fields: dict[str, yaml.Node], roles: Mapping[str, str]
+) -> Mapping[str, tuple[str, ...]]:
     """`permissions:` — an action (a verb, or one of PERMISSION_MOVES) mapped to the roles that may do it, or to
     `anyone`; what it does not name keeps its default."""
     node = fields["permissions"]

@@ -278,7 +278,9 @@ class SlackSurface:
         invocation = Invocation(
             str(action.get("value") or ""), _user(user), RoomRef(channel.get("id", ""), channel.get("name", ""))
         )
-        to = ReplyTo(invocation.room.id, invocation.user.id, body.get("response_url"), _team(body), context.enterprise_id)
+        to = ReplyTo(
+            invocation.room.id, invocation.user.id, body.get("response_url"), _team(body), context.enterprise_id
+        )
         await self._admit(invocation, to, context, ack, inline=False)
 
     async def _on_form(
@@ -296,9 +298,7 @@ class SlackSurface:
             return
         room = RoomRef(str(meta.get("channel_id", "")), str(meta.get("channel_name", "")))
         invocation = Invocation(text, _user(body.get("user") or {}), room)
-        to = ReplyTo(
-            room.id, invocation.user.id, meta.get("response_url") or None, _team(body), context.enterprise_id
-        )
+        to = ReplyTo(room.id, invocation.user.id, meta.get("response_url") or None, _team(body), context.enterprise_id)
         await self._admit(invocation, to, context, ack, inline=False)
 
     async def _on_mention(self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -452,7 +452,7 @@ class SlackSurface:
         claim = context.get(CLAIM)
         if claim is None:
             claim = context[CLAIM] = asyncio.ensure_future(self._first_time(replay_key(signature), REPLAY_TTL))
-        return claim  # type: ignore[no-any-return]
+        return claim
 
     async def _away(self, to: ReplyTo) -> str | None:
         """Why a request may not run for where it comes from (another workspace, or one that cannot be told yet),

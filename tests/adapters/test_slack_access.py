@@ -61,7 +61,9 @@ async def test_a_member_outside_a_private_room_learns_nothing_and_changes_nothin
     assert await timeline(slack) == before
 
     # in the room: a responder notes; a close by someone who is neither commander nor exec sponsor is refused
-    lee = await answers_to(slack, ("note the customer sent their ledger", "resolve credit issued"), user="lee", room=room)
+    lee = await answers_to(
+        slack, ("note the customer sent their ledger", "resolve credit issued"), user="lee", room=room
+    )
     assert lee[0].startswith("INC-1: noted") and lee[1].startswith("INC-1: Resolved")
     [refused] = await answers_to(slack, ("close",), user="lee", room=room)
     assert refused == (
