@@ -32,6 +32,14 @@ async def slack(database_url: str) -> AsyncIterator[SlackWorld]:
         yield world
 
 
+async def opened(world: SlackWorld, text: str = 'open "Router dead on arrival" sev:2') -> Channel:
+    """The war room of an incident opened from the lobby, once its opener has been answered."""
+    room = await world.opened(text)
+    await world.until(lambda: bool(world.fake.responses), "the answer to the open")
+    await world.surface.idle()
+    return room
+
+
 async def timeline(world: SlackWorld) -> list[str]:
     async with world.app.db.read() as store:
         return [e.text for e in await store.timeline(1)]
@@ -48,8 +56,7 @@ async def answers_to(world: SlackWorld, texts: tuple[str, ...], *, user: str, ro
 
 
 async def test_a_member_outside_a_private_room_learns_nothing_and_changes_nothing(slack: SlackWorld) -> None:
-    room = await slack.opened(PRIVATE)
-    await slack.surface.idle()
+    room = await opened(slack, PRIVATE)
     before = await timeline(slack)
     nobody = await slack.ask("status INC-99", user="mallory")
 
@@ -74,8 +81,7 @@ async def test_a_member_outside_a_private_room_learns_nothing_and_changes_nothin
 
 
 async def test_a_public_incident_is_read_from_a_lobby_and_changed_only_in_its_room(slack: SlackWorld) -> None:
-    room = await slack.opened()
-    await slack.surface.idle()
+    room = await opened(slack)
     before = await timeline(slack)
 
     assert (await slack.ask("status INC-1", user="mallory")).startswith("INC-1 · Router dead on arrival")
@@ -86,8 +92,7 @@ async def test_a_public_incident_is_read_from_a_lobby_and_changed_only_in_its_ro
 
 
 async def test_a_request_from_another_workspace_is_refused_and_changes_nothing(slack: SlackWorld) -> None:
-    room = await slack.opened()
-    await slack.surface.idle()
+    room = await opened(slack)
     before = await timeline(slack)
     elsewhere = f"team_id={TEAM}", "team_id=T0EVIL"
 
@@ -101,8 +106,7 @@ async def test_a_request_from_another_workspace_is_refused_and_changes_nothing(s
 
 
 async def test_a_replayed_signed_status_gets_an_empty_200_and_answers_nothing(slack: SlackWorld) -> None:
-    room = await slack.opened()
-    await slack.surface.idle()
+    room = await opened(slack)
     answered = len(slack.fake.responses)
     body = slack.command_body("status", channel=room.id, channel_name=room.name)
     now = int(time.time())
