@@ -20,11 +20,13 @@ from markupsafe import Markup
 
 from adapters.web import charts, live, render
 from bot import figures, views, words
+from bot.access import Access
 from bot.clock import Clock
 from bot.errors import NotFound
 from bot.playbooks import PlaybookLibrary
 from bot.store import Database, Store
 from bot.summary import build_summary, to_markdown
+from bot.view_models import IncidentPage
 
 HERE = Path(__file__).parent
 OVERVIEW_LIMIT = 200  # incidents on the overview; more than a wall screen can show, fewer than a slow page
@@ -43,6 +45,7 @@ class LocalViewer:
     name: str = "local"
     email: str = ""
     local: bool = True
+    sees_private: bool = True
 
 
 def no_csrf(_request: web.Request) -> str:
@@ -71,6 +74,7 @@ class Dashboard:
     default_zone: str = "UTC"  # WARROOM_TZ: where times show that belong to no incident
     keep: timedelta = KEEP_OVERVIEW
     _kept: _Kept = field(default_factory=_Kept)
+    _kept_public: _Kept = field(default_factory=_Kept)  # the same, without private incidents (see _hidden)
 
     def page(
         self, request: web.Request, template: str, context: Mapping[str, Any], *, status: int = 200
@@ -104,19 +108,28 @@ class Dashboard:
 
         Each change wakes every open overview at once (the live stream): they ask together, and one of them reads
         and renders for all. The part holds no viewer's details (those are in the page around it)."""
-        kept = self._kept
+        everything = _sees_private(request)
+        kept = self._kept if everything else self._kept_public
         async with kept.lock:
             version, now = self.db.changes.version(), self.clock.now()
             fresh = kept.at is not None and now - kept.at < self.keep
             if kept.html is not None and version is not None and version == kept.version and fresh:
                 return kept.html
-            context = await self._read_overview(now)
+            context = await self._read_overview(now, everything=everything)
             html = Markup(request.app[TEMPLATES].get_template("_overview.html").render(context))
             kept.version, kept.at, kept.html = version, now, html
             return html
 
-    async def _read_overview(self, now: datetime) -> dict[str, Any]:
+    async def _hidden(self, store: Store, request: web.Request | None, *, everything: bool | None = None) -> set[int]:
+        """The incidents this viewer may not see: the private ones, unless the allow list names them."""
+        if everything if everything is not None else _sees_private(request):
+            return set()
+        access = Access(self.playbooks)
+        return {i.number for i in await store.incidents(include_closed=True) if access.is_private(i)}
+
+    async def _read_overview(self, now: datetime, *, everything: bool = True) -> dict[str, Any]:
         async with self.db.read() as store:
+            hidden = await self._hidden(store, None, everything=everything)
             page_of = await views.incident_list(store, playbooks=self.playbooks, now=now, limit=OVERVIEW_LIMIT)
             late = await views.follow_ups(store, now=now, state="overdue")
             promises = await views.commitments(store, now=now)
@@ -127,6 +140,12 @@ class Dashboard:
                     store, playbooks=self.playbooks, now=now, state="closed", limit=RECENT_LIMIT
                 )
             zones = await _zones(store, closed=recent is not None)
+        if hidden:
+            page_of = _without(page_of, hidden)
+            recent = _without(recent, hidden) if recent is not None else None
+            late = [f for f in late if f.incident not in hidden]
+            promises = [p for p in promises if p.incident not in hidden]
+            untold = [b for b in untold if b.incident not in hidden]
         late.sort(key=lambda f: f.due)  # the longest overdue first
         at_risk = [c for c in promises if c.state == "at_risk" or c.overdue]
         untold.sort(key=lambda b: b.raised_at)
@@ -165,6 +184,8 @@ class Dashboard:
         now = self.clock.now()
         async with self.db.read() as store:
             try:
+                if number in await self._hidden(store, request):
+                    raise NotFound(f"there is no INC-{number}")  # a private incident: as if it did not exist
                 detail = await views.incident_detail(store, number, playbooks=self.playbooks, now=now)
             except NotFound:
                 return self.not_found(request, f"There is no incident INC-{number}.")
@@ -188,6 +209,7 @@ class Dashboard:
                 limit=CLOSED_LIMIT,
                 offset=(number - 1) * CLOSED_LIMIT,
             )
+            page_of = _without(page_of, await self._hidden(store, request))
             zones = await _zones(store, closed=True)
         more = page_of.offset + len(page_of.items) < page_of.total
         context = {"page_of": page_of, "zones": zones, "number": number, "more": more}
@@ -214,7 +236,10 @@ class Dashboard:
         name = request.match_info["name"]
         now = self.clock.now()
         async with self.db.read() as store:
-            mine = [f for f in await store.follow_ups() if f.waits_on.lower() == name.lower()]
+            hidden = await self._hidden(store, request)
+            mine = [
+                f for f in await store.follow_ups() if f.waits_on.lower() == name.lower() and f.incident not in hidden
+            ]
             card = await views.scorecard(store, now=now, vendor=name) if mine else None
             zones = await _zones(store, closed=True) if mine else {}
             emailed = figures.first_emails(await store.mails()) if mine else {}
@@ -260,6 +285,8 @@ class Dashboard:
         if number is None:
             return self.not_found(request, "There is no such incident.")
         async with self.db.read() as store:
+            if number in await self._hidden(store, request):  # a private incident: as if it did not exist
+                return self.not_found(request, f"There is no incident INC-{number}.")
             stored = await store.summary(number)
             if stored is not None:
                 return number, stored[0], False
@@ -280,6 +307,17 @@ POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
+
+
+def _sees_private(request: web.Request | None) -> bool:
+    viewer = request.get("viewer") if request is not None else None
+    return bool(getattr(viewer or LocalViewer(), "sees_private", False))
+
+
+def _without(page_of: IncidentPage, hidden: set[int]) -> IncidentPage:
+    """A page of incidents without the hidden ones (counted out of its total too)."""
+    kept = [i for i in page_of.items if i.number not in hidden]
+    return page_of.model_copy(update={"items": kept, "total": page_of.total - (len(page_of.items) - len(kept))})
 
 
 def guarded(response: web.Response) -> web.Response:

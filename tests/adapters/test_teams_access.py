@@ -50,7 +50,9 @@ async def test_a_private_incident_does_not_exist_outside_its_thread(tmp_path: Pa
         assert any("ledger received" in t for t in await timeline(world))
 
 
-async def test_an_activity_from_another_tenant_is_refused_and_changes_nothing(tmp_path: Path, database_url: str) -> None:
+async def test_an_activity_from_another_tenant_is_refused_and_changes_nothing(
+    tmp_path: Path, database_url: str
+) -> None:
     async with microsoft(tmp_path, credentials=True) as fakes, teams_world(fakes, database_url) as world:
         post = world.activity('incident open "Router dead on arrival" sev:2')
         post["conversation"]["tenantId"] = post["channelData"]["tenant"]["id"] = "another-tenant"
