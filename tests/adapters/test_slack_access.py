@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.slack.surface import STRANGER
-from tests.adapters.fake_slack import TEAM, Channel
+from tests.adapters.fake_slack import LOBBY, TEAM, Channel
 from tests.adapters.slack_world import FORM, SlackWorld, slack_world
 
 PRIVATE = 'open "Globex disputes the Q3 invoice" playbook:billing-dispute customer:"Globex" at-risk:2M sev:2'
@@ -40,6 +40,18 @@ async def opened(world: SlackWorld, text: str = 'open "Router dead on arrival" s
     return room
 
 
+async def read(world: SlackWorld, text: str, *, user: str = "dana", room: Channel | None = None) -> str:
+    """A read-only command's answer: in its ack, or after it when the ack's second ran out (a loaded machine)."""
+    channel, name = (room.id, room.name) if room else (LOBBY, "general")
+    before = len(world.fake.responses)
+    status, body = await world.exchange(world.command_body(text, user=user, channel=channel, channel_name=name), FORM)
+    assert status == 200
+    if body:
+        return str(json.loads(body)["text"])
+    await world.until(lambda: len(world.fake.responses) > before, f"the answer to {text!r}")
+    return world.replies()[-1]
+
+
 async def timeline(world: SlackWorld) -> list[str]:
     async with world.app.db.read() as store:
         return [e.text for e in await store.timeline(1)]
@@ -58,11 +70,11 @@ async def answers_to(world: SlackWorld, texts: tuple[str, ...], *, user: str, ro
 async def test_a_member_outside_a_private_room_learns_nothing_and_changes_nothing(slack: SlackWorld) -> None:
     room = await opened(slack, PRIVATE)
     before = await timeline(slack)
-    nobody = await slack.ask("status INC-99", user="mallory")
+    nobody = await read(slack, "status INC-99", user="mallory")
 
     assert nobody == "there is no INC-99; nothing was recorded"
-    assert await slack.ask("status INC-1", user="mallory") == "there is no INC-1; nothing was recorded"
-    assert "INC-1" not in await slack.ask("list", user="mallory")
+    assert await read(slack, "status INC-1", user="mallory") == "there is no INC-1; nothing was recorded"
+    assert "INC-1" not in await read(slack, "list", user="mallory")
     said = await answers_to(slack, WRITES, user="mallory")
     assert said == ["there is no INC-1; nothing was recorded"] * len(WRITES)
     assert await timeline(slack) == before
@@ -84,7 +96,7 @@ async def test_a_public_incident_is_read_from_a_lobby_and_changed_only_in_its_ro
     room = await opened(slack)
     before = await timeline(slack)
 
-    assert (await slack.ask("status INC-1", user="mallory")).startswith("INC-1 · Router dead on arrival")
+    assert (await read(slack, "status INC-1", user="mallory")).startswith("INC-1 · Router dead on arrival")
     said = await answers_to(slack, WRITES, user="mallory")
     assert all(s.startswith(f"INC-1 is worked on in its own war room (#{room.name}): run `") for s in said), said
     assert all(s.endswith("; nothing was recorded") for s in said)
@@ -121,4 +133,4 @@ async def test_a_replayed_signed_status_gets_an_empty_200_and_answers_nothing(sl
     await slack.surface.idle()
     assert len(slack.fake.responses) == answered  # and nothing came later either
     # the same words sent again, newly signed, are a new request and are answered
-    assert (await slack.ask("status", room=room)).startswith("INC-1 · Router dead on arrival")
+    assert (await read(slack, "status", room=room)).startswith("INC-1 · Router dead on arrival")
