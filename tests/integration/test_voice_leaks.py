@@ -251,6 +251,8 @@ async def drive(h: Harness, s: Secrets, outbox: LocalOutbox) -> int:
     found = re.search(r"INC-(\d+)", opened)
     assert found is not None, opened
     number = int(found.group(1))
+    # The typist runs the war room: roles, stakes and close are the commander's (docs/SECURITY.md)
+    await say(h, f"role commander @{s.typist}", s.opener)
     await ok(f"role comms @{s.comms}")
     await ok(f'set doing:"{DOING}" customer-contacts:{CONTACT}')
     if s.with_headline:
