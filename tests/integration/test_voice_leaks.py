@@ -239,7 +239,7 @@ def kind_of(title: str) -> str:
 
 async def drive(h: Harness, s: Secrets, outbox: LocalOutbox) -> int:
     """Fill every internal field and raise every kind of customer text; returns the incident's number."""
-    me = UserRef(s.typist, s.typist)
+    me = UserRef(s.typist.lower(), s.typist)  # the id the chat gives the person `@<typist>` names
 
     async def ok(text: str) -> str:
         return await say(h, text, me)
