@@ -239,7 +239,7 @@ def kind_of(title: str) -> str:
 
 async def drive(h: Harness, s: Secrets, outbox: LocalOutbox) -> int:
     """Fill every internal field and raise every kind of customer text; returns the incident's number."""
-    me = UserRef(s.typist.lower(), s.typist)  # the id the chat gives the person `@<typist>` names
+    me = UserRef(s.typist, s.typist)
 
     async def ok(text: str) -> str:
         return await say(h, text, me)
@@ -251,9 +251,7 @@ async def drive(h: Harness, s: Secrets, outbox: LocalOutbox) -> int:
     found = re.search(r"INC-(\d+)", opened)
     assert found is not None, opened
     number = int(found.group(1))
-    # The typist runs the war room: roles, stakes and close are the commander's (docs/SECURITY.md)
-    await say(h, f"role commander @{s.typist}", s.opener)
-    await ok(f"role comms @{s.comms}")
+    await say(h, f"role comms @{s.comms}", s.opener)  # roles are the commander's: the opener (docs/SECURITY.md)
     await ok(f'set doing:"{DOING}" customer-contacts:{CONTACT}')
     if s.with_headline:
         await ok(f'set headline:"{HEADLINE}"')
@@ -367,8 +365,8 @@ async def test_no_internal_name_reaches_any_customer_text(db: Database, s: Secre
             number = await drive(h, s, outbox)
             texts = await customer_texts(h, number, outbox)
         finally:  # the examples share the database: this incident's reminders must not fire in the next one's time
-            if h.room != LOBBY and not (await h.run("close", user=s.typist)).ok:
-                await h.run("close unresolved the example stopped early", user=s.typist)
+            if h.room != LOBBY and not (await h.run("close", user=s.opener.id)).ok:
+                await h.run("close unresolved the example stopped early", user=s.opener.id)
     found = leaks(s, texts)
     assert not found, "\n".join(found)
     # … and not vacuously: every kind of customer text was written, from its template (not the safe skeleton)
