@@ -154,6 +154,7 @@ class ChangeFields(Command):
     customer_contacts: tuple[str, ...] | None = None  # () clears them (`customer-contacts:none`)
     headline: str | None = None  # what the customer calls the problem
     playbook: str | None = None  # `set playbook:<name>`: switch playbooks mid-incident
+    private: bool | None = None  # `set private:yes|no`: invisible outside the war room, or not
 
 
 @dataclass(frozen=True)
@@ -425,11 +426,12 @@ HELP: dict[str, VerbHelp] = {
     ),
     "set": VerbHelp(
         'set [title:"…"] [customer:"…"] [impact:"…"] [cost:<amount>/h] [at-risk:<amount>] [tz:<zone>] [doing:"…"]'
-        ' [headline:"…"] [customer-contacts:a@x.com,b@x.com] [playbook:<name>]',
+        ' [headline:"…"] [customer-contacts:a@x.com,b@x.com] [playbook:<name>] [private:yes|no]',
         "change what was said at open; stakes past the playbook's line pull in the exec sponsor; `headline:` (what"
         " the customer calls the problem) and `doing:` are what drafts to the customer say; `customer-contacts:`"
         " who `update send` emails; `playbook:` switches playbooks: its people are invited (nobody leaves), its"
-        " cadence, checklist, vendor ladders and time zone (unless `tz:` was set) apply from now",
+        " cadence, checklist, vendor ladders and time zone (unless `tz:` was set) apply from now; `private:yes` hides"
+        " the incident from everyone outside its war room",
         "set at-risk:2M",
     ),
     "at-risk": VerbHelp(
@@ -500,13 +502,27 @@ _OPTIONS: dict[str, frozenset[str]] = {
     "commit": frozenset({"due", "needs"}),
     "update": frozenset({"next", "tells", "confirm"}),
     "set": frozenset(
-        {"title", "customer", "impact", "cost", "at-risk", "tz", "doing", "customer-contacts", "headline", "playbook"}
+        {
+            "title",
+            "customer",
+            "impact",
+            "cost",
+            "at-risk",
+            "tz",
+            "doing",
+            "customer-contacts",
+            "headline",
+            "playbook",
+            "private",
+        }
     ),
     "close": frozenset({"outcome"}),
     "share": frozenset({"to"}),
 }
 # Stakes typed after `sev` ("sev 1 cost:45k/h") belong to `set`: say so instead of keeping them as the reason.
-_SET_ONLY = frozenset({"customer", "impact", "cost", "at-risk", "tz", "doing", "title", "headline", "playbook"})
+_SET_ONLY = frozenset(
+    {"customer", "impact", "cost", "at-risk", "tz", "doing", "title", "headline", "playbook", "private"}
+)
 # The stakes as people say them: `at-risk 700k`, `cost 45k/h`, or the bare option `at-risk:2M` — all mean `set`.
 _STAKES = {"at-risk": "revenue_at_risk", "cost": "cost_per_hour"}
 _PLAYBOOK_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,59}")
@@ -817,6 +833,7 @@ def _parse_set(args: _Args, incident: int | None) -> Command:
         example = "set playbook:service-provider-outage"
         raise BadInput(f"playbook: takes a playbook's name, not '{_clip(playbook)}'", example=example)
     return ChangeFields(
+        private=_yes_or_no(opts["private"], "private", "set private:yes") if "private" in opts else None,
         customer_contacts=parse_addresses(contacts) if contacts is not None else None,
         title=title,
         customer=_checked_name(opts.get("customer"), "customer"),
@@ -829,6 +846,15 @@ def _parse_set(args: _Args, incident: int | None) -> Command:
         playbook=playbook,
         incident=incident,
     )
+
+
+def _yes_or_no(text: str, key: str, example: str) -> bool:
+    word = text.strip().lower()
+    if word in ("yes", "y", "true", "on"):
+        return True
+    if word in ("no", "n", "false", "off"):
+        return False
+    raise BadInput(f"{key}: is yes or no, not '{_clip(text)}'", example=example)
 
 
 def _parse_stake(field: str) -> _Parser:

@@ -13,10 +13,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bot import commands as c
+from bot.access import NOTHING_RECORDED, Access, Refused, no_such_incident, verb_of
 from bot.chat import ChatPort, Invocation, Message, MessageRef, Reply, RoomRef, Tone
 from bot.clock import Clock
 from bot.domain import Incident, Person
-from bot.errors import BadInput, ChatError
+from bot.errors import BadInput, ChatError, NotFound
 from bot.mail.port import Mailbox, MailSender
 from bot.outbox import Deliverer, explained, message_from_json, message_to_json, owed, short_version
 from bot.playbooks import PlaybookLibrary
@@ -64,6 +65,7 @@ class Desk:
         self.core = core
         self.outbox = Deliverer(core.db, core.chat, core.clock)
         self.voice = Voice(core.playbooks)  # every text for the customer is composed and guarded here
+        self.access = Access(core.playbooks)  # who may do what, from where (bot/access.py)
 
     @property
     def db(self) -> Database:
@@ -78,13 +80,25 @@ class Desk:
         return self.core.clock.now()
 
     async def target(self, store: Store, command: c.Command, invocation: Invocation, *, lock: bool = True) -> Incident:
-        """The incident a command is about: the one named, else the war room's own."""
+        """The incident a command is about (the one named, else the war room's own), once the policy lets this
+        person run this command on it from where they typed it (bot/access.py); else Refused, nothing recorded."""
         if command.incident is not None:
-            return await store.get_incident(command.incident, lock=lock)
-        incident = await store.incident_in_room(invocation.room.id)
-        if incident is None:
-            raise BadInput("this is not a war room; name the incident", example="status INC-42")
-        return await store.get_incident(incident.number, lock=lock) if lock else incident
+            try:
+                incident = await store.get_incident(command.incident, lock=lock)
+            except NotFound:
+                raise Refused(no_such_incident(command.incident)) from None
+        else:
+            found = await store.incident_in_room(invocation.room.id)
+            if found is None:
+                if isinstance(command, c.READ_ONLY):
+                    raise BadInput("this is not a war room; name the incident", example="status INC-42")
+                raise Refused(
+                    f"this is not a war room: run `{verb_of(command)}` in the incident's own war room"
+                    f" (here you can `open`, `list`, `help` or read one with `status INC-42`); {NOTHING_RECORDED}"
+                )
+            incident = await store.get_incident(found.number, lock=lock) if lock else found
+        self.access.check(command, invocation, incident, await store.roles(incident.number))
+        return incident
 
     async def resolve_person(self, handle: str) -> Person:
         user = await self.core.chat.find_user(handle)

@@ -122,6 +122,9 @@ class Incident:
     unresolved_reason: str | None = None
     customer_contacts: tuple[str, ...] = ()  # the customer's email addresses (`set customer-contacts:…`)
     headline: str | None = None  # what the customer calls the problem (`set headline:`); drafts never use the title
+    # Invisible outside its war room (`set private:yes`, or a private playbook at open); None: as its playbook says
+    # (an incident opened before incidents remembered it)
+    private: bool | None = None
 
     @property
     def ref(self) -> str:

@@ -12,6 +12,7 @@ from types import MappingProxyType
 
 import yaml
 
+from bot.commands import HELP
 from bot.errors import NotFound, PlaybookError
 from bot.playbook_schema import Reader, value
 from bot.voice.templates import KINDS, TemplateSet
@@ -33,7 +34,7 @@ ASK_KINDS = ("vendor", "team", "root_cause")
 _TOP_KEYS = (
     "name", "title", "description", "keywords", "timezone", "channel_pattern", "private",
     "roles", "teams", "products", "exec_sponsor", "updates", "vendors", "checklist", "customer_contacts", "chase",
-    "team_ladders", "language", "customer_templates", "reach_top_within", "share_days",
+    "team_ladders", "language", "customer_templates", "reach_top_within", "share_days", "permissions",
 )  # fmt: skip
 _TEAM_LADDER_KEYS = ("aliases", "lead", "manager", "exec_sponsor", "remind_every", "escalate_after")
 _VENDOR_KEYS = (
@@ -41,6 +42,19 @@ _VENDOR_KEYS = (
     "customer_name", "auto_send", "reach_top_within",
 )  # fmt: skip
 _NO_TEXT: tuple[str, ...] = ()
+# What `permissions:` may reserve to roles: every verb, and the moves within a verb that matter more than the rest.
+PERMISSION_MOVES = ("close unresolved", "sev down", "sev up", "private", "playbook", "share")
+PERMISSION_ACTIONS = (*HELP, *PERMISSION_MOVES)
+ANYONE = "anyone"  # `close: anyone`: every member of the war room may
+_LEADS = ("commander", "exec_sponsor")
+# What a playbook reserves unless it says otherwise: ending the incident, making it look smaller, who holds which
+# role, and who may see it. Everything else is open to everyone in the war room.
+DEFAULT_PERMISSIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        action: _LEADS
+        for action in ("close", "close unresolved", "sev down", "at-risk", "cost", "role", "private", "share")
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -166,6 +180,8 @@ class Playbook:
     customer_templates: TemplateSet | None = field(default=None, compare=False)  # None: the shipped ones
     reach_top: Every = DEFAULT_REACH_TOP  # `reach_top_within` for its asks, root causes and vendors it does not know
     share_days: int = 30  # links to the customer's page end this many days after close
+    # Which roles may do what (`permissions:` over DEFAULT_PERMISSIONS); an action not named is anyone's in the room
+    permissions: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: DEFAULT_PERMISSIONS)
 
     def vendor(self, name: str) -> VendorProfile | None:
         """The vendor profile that ``name`` names (by name or alias), if any."""
@@ -376,6 +392,7 @@ def _read_playbook(r: Reader, root: yaml.Node, stem: str) -> Playbook | None:
     reach_top = value(fields, "reach_top_within", r.every, DEFAULT_REACH_TOP)
     cadence, at_risk_window = _read_updates(r, fields["updates"]) if "updates" in fields else ({}, None)
     language, templates = _read_voice(r, fields)
+    roles: dict[str, str] = value(fields, "roles", lambda n, w: r.groups(n, w, r.handle), {})
     return Playbook(
         name=name,
         title=value(fields, "title", r.text, ""),
@@ -384,7 +401,7 @@ def _read_playbook(r: Reader, root: yaml.Node, stem: str) -> Playbook | None:
         timezone=timezone,
         channel_pattern=value(fields, "channel_pattern", r.channel_pattern, ""),
         private=value(fields, "private", r.boolean, False),
-        roles=MappingProxyType(value(fields, "roles", lambda n, w: r.groups(n, w, r.handle), {})),
+        roles=MappingProxyType(roles),
         teams=MappingProxyType(value(fields, "teams", lambda n, w: r.groups(n, w, r.handles), {})),
         products=_read_products(r, fields["products"]) if "products" in fields else (),
         exec_sponsor=_read_exec_sponsor(r, fields["exec_sponsor"]) if "exec_sponsor" in fields else None,
@@ -400,7 +417,47 @@ def _read_playbook(r: Reader, root: yaml.Node, stem: str) -> Playbook | None:
         customer_templates=templates,
         reach_top=reach_top,
         share_days=value(fields, "share_days", lambda n, w: r.integer(n, w, low=1, high=365), 30),
+        permissions=_read_permissions(r, fields, roles) if "permissions" in fields else DEFAULT_PERMISSIONS,
     )
+
+
+def _read_permissions(
+    r: Reader, fields: dict[str, yaml.Node], roles: Mapping[str, str]
+) -> Mapping[str, tuple[str, ...]]:
+    """`permissions:` — an action (a verb, or one of PERMISSION_MOVES) mapped to the roles that may do it, or to
+    `anyone`; what it does not name keeps its default."""
+    node = fields["permissions"]
+    known_roles = (*STANDARD_ROLES, *(name for name in roles if name not in STANDARD_ROLES))
+    found = dict(DEFAULT_PERMISSIONS)
+    if not isinstance(node, yaml.MappingNode):
+        r.problem(node, "permissions must map actions (close, sev down, role, …) to roles, or to anyone")
+        return MappingProxyType(found)
+    for action, (key_node, value_node) in r.entries(node, "permissions").items():
+        if action not in PERMISSION_ACTIONS:
+            r.problem(
+                key_node,
+                f"permissions: '{action}' is not something people do; use a verb ({', '.join(HELP)}) or one of: "
+                + ", ".join(PERMISSION_MOVES),
+            )
+            continue
+        if isinstance(value_node, yaml.ScalarNode) and value_node.value == ANYONE:
+            found[action] = ()
+            continue
+        names = r.texts(value_node, f"permissions.{action}")
+        if names is None:
+            continue
+        if not names:
+            r.problem(value_node, f"permissions.{action} names no role; say `anyone` if everyone in the room may")
+            continue
+        unknown = [n for n in names if n not in known_roles]
+        if unknown:
+            r.problem(
+                value_node,
+                f"permissions.{action}: '{unknown[0]}' is not a role; the roles are {', '.join(known_roles)}",
+            )
+            continue
+        found[action] = tuple(dict.fromkeys(names))
+    return MappingProxyType(found)
 
 
 def _read_voice(r: Reader, fields: dict[str, yaml.Node]) -> tuple[str, TemplateSet | None]:

@@ -178,6 +178,8 @@ class Warroom:
         self, command: c.Command, invocation: Invocation, claim: Applying | None, mine: list[int]
     ) -> Reply:
         try:
+            if not isinstance(command, (c.OpenIncident, *c.READ_ONLY)):
+                await self._may(command, invocation)
             reply = await self._handlers[type(command)](command, invocation)
         except LeaseLost:  # another replica carries this command out now; its answer is theirs to give
             raise
@@ -195,6 +197,12 @@ class Warroom:
             note = Message("⚠ Recorded — but in the war room: " + "; ".join(troubles) + ".", tone=Tone.ERROR)
             reply = replace(reply, messages=(*reply.messages, note))
         return reply
+
+    async def _may(self, command: c.Command, invocation: Invocation) -> None:
+        """The policy (bot/access.py), before a use case looks anyone up or asks the chat platform anything: a
+        refusal says no more than it must. The use case checks again when it finds its incident, under its lock."""
+        async with self.core.db.read() as store:
+            await self.desk.target(store, command, invocation, lock=False)
 
     async def _deliver(self, rows: list[int]) -> None:
         """What the command decided to post goes out now; if it cannot, the outbox keeps it and retries."""
@@ -264,6 +272,7 @@ class Warroom:
             timezone=tz,
             opened_by=opener,
             opened_at=now,
+            private=playbook.private,
         )
         async with core.db.transaction() as store:
             incident = await store.add_incident(draft)
@@ -699,7 +708,8 @@ class Warroom:
     async def _list(self, cmd: c.Command, inv: Invocation) -> Reply:
         async with self.core.db.read() as store:
             incidents = await store.incidents()
-        return Reply((render.incident_list(incidents, self.desk.now),))
+        shown = [i for i in incidents if self.desk.access.visible(i, inv)]  # a private incident: only in its room
+        return Reply((render.incident_list(shown, self.desk.now),))
 
     async def _scorecard(self, cmd: c.ShowScorecard, inv: Invocation) -> Reply:
         async with self.core.db.read() as store:

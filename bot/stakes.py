@@ -22,6 +22,8 @@ def _shown(field: str, value: object) -> str:
         return "not stated"
     if isinstance(value, Decimal):
         return render.money(value) + ("/h" if field == "cost_per_hour" else "")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, tuple):
         return ", ".join(value) or "none"
     return f'"{value}"'
@@ -37,6 +39,7 @@ _LABELS = {
     "doing": "what we are doing (for the customer)",
     "headline": "headline (what the customer calls the problem)",
     "customer_contacts": "customer contacts",
+    "private": "private (invisible outside the war room)",
 }
 
 
@@ -67,12 +70,13 @@ class StakesDesk:
             before = await self.desk.target(store, cmd, inv)
             before.require_open("change it")
             wanted = {f: getattr(cmd, f) for f in _LABELS if getattr(cmd, f) is not None}
-            changed = {f: v for f, v in wanted.items() if v != getattr(before, f)}
+            now_is = {f: getattr(before, f) for f in wanted} | {"private": self.desk.access.is_private(before)}
+            changed = {f: v for f, v in wanted.items() if v != now_is[f]}
             if not changed:
                 return self.desk.ack(before, "nothing changed: those are the values already set", tone=Tone.INFO)
             incident = replace(before, **changed)
             await store.save_incident(incident)
-            lines = [f"{_LABELS[f]}: {_shown(f, getattr(before, f))} → {_shown(f, v)}" for f, v in changed.items()]
+            lines = [f"{_LABELS[f]}: {_shown(f, now_is[f])} → {_shown(f, v)}" for f, v in changed.items()]
             text = "Changed " + "; ".join(lines)
             await store.add_event(
                 incident.number,

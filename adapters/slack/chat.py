@@ -229,6 +229,16 @@ class SlackChat:
                 self._identity = await self.api("auth.test", self.client.auth_test())
             return self._identity
 
+    def stranger(self, *, team_id: str, enterprise_id: str | None) -> bool | None:
+        """Whether a request comes from another workspace than the bot's (its auth.test): None while that is not
+        known yet. An org-wide install on Enterprise Grid is at home in every workspace of its organisation."""
+        me = self._identity
+        if me is None:
+            return None
+        if me.get("is_enterprise_install") and me.get("enterprise_id"):
+            return enterprise_id != me.get("enterprise_id")
+        return not team_id or team_id != me.get("team_id")
+
     def authorize(self, *, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
         """Bolt's authorize hook, which stands before every ack: never a Web API call.
 

@@ -69,6 +69,13 @@ _SLACK_ID = re.compile(r"[A-Z0-9]{2,30}")
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Za-z0-9]+>[\s:,]*")
 _BAD_TOKEN = {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
 IDENTITY_RETRY_MAX = 60.0  # seconds between two tries of auth.test while Slack cannot be reached
+IDENTITY_WAIT_AFTER_ACK = 20.0  # seconds acked work waits, at most, for the bot to learn its workspace (after start)
+CLAIM = "warroom_claim"  # where the replay check of an admitted read waits in Bolt's context (see _claim)
+STRANGER = "This Slack workspace is not the one Warroom is installed in; nothing was recorded."
+UNSURE = (
+    "I cannot tell yet which Slack workspace I belong to (Slack is not answering me); nothing was recorded."
+    " Try again in a minute."
+)
 FORM_FIELDS = ("sev", "customer", "impact")  # options the open form asks for itself
 FORM_LOST = (
     "This form can no longer be submitted (it is more than a day old, or I lost what it was opened with)."
@@ -84,6 +91,7 @@ class ReplyTo:
     user: str
     response_url: str | None = None
     team: str = ""
+    enterprise: str | None = None  # the request's Enterprise Grid organisation, if any
 
 
 class SlackSurface:
@@ -131,6 +139,19 @@ class SlackSurface:
             authorize=authorize,
         )
         self.bolt.error(malformed)
+
+        async def home_only(body: dict[str, Any], context: AsyncBoltContext, next: Callable[[], Any]) -> Any:  # noqa: A002
+            # Every request, over HTTP or Socket Mode, before any listener: one known to come from another workspace
+            # is refused in its ack. Until auth.test has answered, nothing waits for it here: the work checks after.
+            team = _team(body) or context.team_id or ""
+            if not team or not slack.stranger(team_id=team, enterprise_id=context.enterprise_id):
+                return await next()
+            refusals.refused(200, "request from another workspace")
+            if body.get("command"):
+                return BoltResponse(status=200, body={"text": STRANGER, "response_type": "ephemeral"})
+            return BoltResponse(status=200, body="")
+
+        self.bolt.use(home_only)
         # Bolt logs the whole body of a badly signed request at INFO. The edge refuses those before Bolt sees them;
         # should one get through (a timestamp expiring between the two checks), its body still stays out of the log.
         logging.getLogger("slack_bolt.RequestVerification").setLevel(logging.WARNING)
@@ -213,7 +234,7 @@ class SlackSurface:
 
     async def _ack(self, admitted: AsyncBoltRequest) -> web.Response:
         """The ack of a request the edge admitted: a kept answer at once, else whatever Bolt's listener acks."""
-        if (kept := self._kept_answer(admitted.body)) is not None:
+        if (kept := await self._kept_answer(admitted)) is not None:
             return kept
         try:
             response = await self.bolt.async_dispatch(admitted)
@@ -243,7 +264,7 @@ class SlackSurface:
         invocation, people = _slash_command(body)
         self.slack.remember(people)
         text, room = invocation.text, invocation.room
-        to = ReplyTo(room.id, invocation.user.id, body.get("response_url"), _team(body))
+        to = ReplyTo(room.id, invocation.user.id, body.get("response_url"), _team(body), context.enterprise_id)
         if _wants_form(text) and body.get("trigger_id"):
             await ack()  # the form opens after the ack; submitting it comes back as a command
             trigger = str(body["trigger_id"])
@@ -257,7 +278,9 @@ class SlackSurface:
         invocation = Invocation(
             str(action.get("value") or ""), _user(user), RoomRef(channel.get("id", ""), channel.get("name", ""))
         )
-        to = ReplyTo(invocation.room.id, invocation.user.id, body.get("response_url"), _team(body))
+        to = ReplyTo(
+            invocation.room.id, invocation.user.id, body.get("response_url"), _team(body), context.enterprise_id
+        )
         await self._admit(invocation, to, context, ack, inline=False)
 
     async def _on_form(
@@ -275,12 +298,14 @@ class SlackSurface:
             return
         room = RoomRef(str(meta.get("channel_id", "")), str(meta.get("channel_name", "")))
         invocation = Invocation(text, _user(body.get("user") or {}), room)
-        to = ReplyTo(room.id, invocation.user.id, meta.get("response_url") or None, _team(body))
+        to = ReplyTo(room.id, invocation.user.id, meta.get("response_url") or None, _team(body), context.enterprise_id)
         await self._admit(invocation, to, context, ack, inline=False)
 
     async def _on_mention(self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
         # Bolt acks the event as soon as this returns; retries of one event share its event_id.
-        to = ReplyTo(str(event.get("channel", "")), str(event.get("user", "")), None, _team(body))
+        to = ReplyTo(
+            str(event.get("channel", "")), str(event.get("user", "")), None, _team(body), context.enterprise_id
+        )
         text = _LEADING_MENTION.sub("", str(event.get("text") or ""))
         text, people = from_slack(re.sub(r"^/?incident\b", "", text.strip()))
         self.slack.remember(people)
@@ -330,6 +355,7 @@ class SlackSurface:
             "room": invocation.room.id,
             "room_name": invocation.room.name,
             "to": [to.channel, to.user, to.response_url, to.team],
+            "enterprise": to.enterprise,
             "mention": mention,
         }
         try:
@@ -351,27 +377,52 @@ class SlackSurface:
     async def _answer_inline(
         self, invocation: Invocation, to: ReplyTo, context: Mapping[str, Any], ack: AsyncAck, *, inline: bool
     ) -> None:
-        """Reading needs no write: answer in the ack if it takes under a second, else after it."""
-        if inline and (kept := self._core.warroom.kept(invocation)) is not None and (shown := self._rendered(kept)):
-            await ack(text=shown[0], blocks=shown[1], response_type="ephemeral")  # the common case: nothing changed
-            return
-        answer = asyncio.ensure_future(self._core.warroom.handle(invocation))
+        """Reading needs no write but the replay check: answer in the ack if both take under a second, else after
+        it. A replayed read is acked empty and answers nothing, like a replayed write."""
+        answer = asyncio.ensure_future(self._read_once(invocation, to, context))
         if inline:
             done, _ = await asyncio.wait({answer}, timeout=INLINE_ANSWER)
-            if answer in done and not answer.exception() and (shown := self._rendered(answer.result())):
-                await ack(text=shown[0], blocks=shown[1], response_type="ephemeral")
-                return
+            if answer in done and not answer.exception():
+                reply = answer.result()
+                if reply is None:
+                    await ack()
+                    return
+                if shown := self._rendered(reply):
+                    await ack(text=shown[0], blocks=shown[1], response_type="ephemeral")
+                    return
         await ack()
 
         async def later() -> None:
-            await self._reply(to, await answer)
+            reply = await answer
+            if reply is not None:
+                await self._reply(to, reply)
 
         self._spawn(lambda: self._guarded(later(), to), to, {})
 
-    def _kept_answer(self, body: Mapping[str, Any]) -> web.Response | None:
+    async def _read_once(self, invocation: Invocation, to: ReplyTo, context: Mapping[str, Any]) -> Reply | None:
+        """The answer to a read, or None when its signed request was seen before (a replay: nothing is answered)."""
+        if (away := await self._away(to)) is not None:
+            return Reply((Message(away, tone=Tone.ERROR),), ok=False)
+        claim = self._claim(context)
+        if claim is not None:
+            try:
+                new = await claim
+            except Exception as err:
+                log.warning("cannot check a Slack request for a replay (%s: %s); not run", type(err).__name__, err)
+                return Reply((Message(NOTHING_RECORDED, tone=Tone.ERROR),), ok=False)
+            if not new:
+                self.refusals.refused(200, "replayed signature, acked and not run")
+                return None
+        warroom = self._core.warroom
+        return warroom.kept(invocation) or await warroom.handle(invocation)
+
+    async def _kept_answer(self, admitted: AsyncBoltRequest) -> web.Response | None:
         """The ack of a signed `/incident <read-only command>` whose answer is kept in memory (bot/answers.py),
         straight from the edge. Bolt would route it to _on_command, which acks with the same body; nothing else of
-        Bolt's applies to a slash command answered without a Web API call (no URL check, no events, no token)."""
+        Bolt's applies to a slash command answered without a Web API call (no URL check, no events, no token) — but
+        the workspace and the replay check do: a request from elsewhere, or whose check is not done within the
+        inline budget, goes on to Bolt, whose listener awaits the same check."""
+        body = admitted.body
         if self._app is None or body.get("command") != "/incident" or not body.get("trigger_id"):
             return None
         invocation, people = _slash_command(body)
@@ -381,8 +432,45 @@ class SlackSurface:
         shown = self._rendered(reply) if reply is not None else None
         if shown is None:
             return None
+        if self.slack.stranger(team_id=_team(body), enterprise_id=admitted.context.enterprise_id) is not False:
+            return None
+        claim = self._claim(admitted.context)
+        if claim is not None:
+            done, _ = await asyncio.wait({claim}, timeout=INLINE_ANSWER)
+            if claim not in done or claim.exception() is not None:
+                return None
+            if not claim.result():
+                self.refusals.refused(200, "replayed signature, acked and not run")
+                return web.Response(status=200)
         self.slack.remember(people)
         return web.json_response({"text": shown[0], "blocks": shown[1], "response_type": "ephemeral"})
+
+    def _claim(self, context: Mapping[str, Any]) -> asyncio.Future[bool] | None:
+        """The replay check of a signed request that reads (True: seen for the first time), made once per request
+        whoever asks first, the edge or the listener; None for Socket Mode, whose requests carry no signature."""
+        signature = context.get(SIGNATURE)
+        if signature is None or not isinstance(context, dict):
+            return None
+        claim = context.get(CLAIM)
+        if claim is None:
+            claim = context[CLAIM] = asyncio.ensure_future(self._first_time(replay_key(signature), REPLAY_TTL))
+        return claim
+
+    async def _away(self, to: ReplyTo) -> str | None:
+        """Why a request may not run for where it comes from (another workspace, or one that cannot be told yet),
+        or None when it is at home. Waits for auth.test when the bot does not know its workspace yet: only after
+        the ack, or within a read's inline budget."""
+        verdict = self.slack.stranger(team_id=to.team, enterprise_id=to.enterprise)
+        if verdict is None:
+            with contextlib.suppress(Exception):  # the background task says why in the log, and keeps trying
+                await asyncio.wait_for(asyncio.shield(self.slack.identity()), timeout=IDENTITY_WAIT_AFTER_ACK)
+            verdict = self.slack.stranger(team_id=to.team, enterprise_id=to.enterprise)
+        if verdict is None:
+            return UNSURE
+        if verdict:
+            self.refusals.refused(200, "request from another workspace")
+            return STRANGER
+        return None
 
     def _rendered(self, reply: Reply) -> tuple[str, list[dict[str, Any]]] | None:
         """Block Kit for a reply that fits one Slack message (None when it does not: it goes as several answers
@@ -409,10 +497,13 @@ class SlackSurface:
     async def _carry_out(self, payload: Mapping[str, Any], already: bool) -> bool:
         """Run one accepted command and answer its person; True when it changed nothing."""
         channel, user_id, response_url, team = payload["to"]
-        to = ReplyTo(channel, user_id, response_url, team)
+        to = ReplyTo(channel, user_id, response_url, team, payload.get("enterprise"))
         if already:  # its first write committed before a replica died: it is not run again
             await self._reply(to, recorded_before_restart(payload, quote="`"))
             return False
+        if (away := await self._away(to)) is not None:
+            await self._tell(to, away)
+            return True
         user = UserRef(str(payload["user"]), str(payload.get("user_name") or payload["user"]))
         if payload.get("mention"):
             user = (await self.slack.find_user(f"<@{user.id}>")) or user
@@ -470,6 +561,9 @@ class SlackSurface:
         if event_id and not await self._first_time(f"slack:event:{event_id}", EVENT_TTL):
             log.info("Slack event %s seen before (a retry); skipped", event_id)
             return
+        if (away := await self._away(to)) is not None:
+            await self._tell(to, away)
+            return
         user = (await self.slack.find_user(f"<@{to.user}>")) or invocation.user
         await self._reply(to, await self._core.warroom.handle(Invocation(invocation.text, user, invocation.room)))
 
@@ -495,6 +589,9 @@ class SlackSurface:
 
     async def _open_form(self, trigger_id: str, text: str, room: RoomRef, to: ReplyTo) -> None:
         """The `open` form, offered only for options the parser takes; what it cannot hold stays server-side."""
+        if (away := await self._away(to)) is not None:
+            await self._tell(to, away)
+            return
         tokens = c.tokenize(text)[1:]
         try:  # the same limits as a typed `open`: a form that could never run is not offered
             c.parse(" ".join(["open", '"a title"', *(text[t.start : t.end] for t in tokens)]))

@@ -50,6 +50,7 @@ REDELIVERY_TTL = timedelta(days=1)  # a message Bot Framework delivers again wit
 TURN_WAIT = 10.0  # seconds a request waits for its command, inside Bot Framework's 15 s before it redelivers
 _HANDLE = re.compile(r"^@?([\w.\-]{1,80})$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+STRANGER = "This Microsoft 365 tenant is not the one Warroom is installed in; nothing was recorded."
 # Who typed the command being handled: Graph needs an owner for a private channel.
 _speaker: ContextVar[UserRef | None] = ContextVar("teams_speaker", default=None)
 
@@ -368,6 +369,7 @@ class TeamsSurface:
             channel_auth=channel_auth,
             observer=observer,
         )
+        self.tenant = tenant  # the installed tenant: activities from any other are refused (None: not checked)
         self.observer = observer  # told each call to Teams (by the connector and Graph) and how long each turn took
         self.teams = TeamsChat(self.connector, graph=graph, team_id=settings.teams_team_id, service_url=service_url)
         self.chat: ChatPort = self.teams
@@ -520,6 +522,12 @@ class _Inbound:
         activity = turn_context.activity
         chat, connector = self.surface.teams, self.surface.connector
         connector.prepare(turn_context)
+        if self._stranger(activity):  # another organisation's Teams: nothing is remembered, nothing runs
+            log.info("refused a Bot Framework activity from another tenant")
+            if activity.type == ActivityTypes.message:
+                with contextlib.suppress(ChatError):
+                    await connector.reply(turn_context, Message(STRANGER, tone=Tone.ERROR))
+            return
         if activity.type in (ActivityTypes.conversation_update, ActivityTypes.installation_update):
             await chat.remember(activity)  # installed in a team or chat: now we know where to post
             return
@@ -549,6 +557,15 @@ class _Inbound:
             await answer(lambda message: connector.reply(turn_context, message), reply, user, room)
             return
         await self._accept(turn_context, command, user, room, key)
+
+    def _stranger(self, activity: Activity) -> bool:
+        """Whether an activity comes from another tenant than MICROSOFT_APP_TENANT_ID (when it is set)."""
+        home = self.surface.tenant
+        if not home:
+            return False
+        channel_data = activity.channel_data if isinstance(activity.channel_data, Mapping) else {}
+        tenant = (channel_data.get("tenant") or {}).get("id") or getattr(activity.conversation, "tenant_id", None)
+        return str(tenant or "").lower() != home.lower()
 
     async def _accept(self, turn_context: Any, command: str, user: UserRef, room: RoomRef, key: str) -> None:
         """Write the command down first (a redelivery finds it there), then carry it out, answering in this turn.

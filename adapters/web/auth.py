@@ -11,7 +11,7 @@ import html
 import ipaddress
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -57,9 +57,17 @@ class Viewer:
     name: str
     email: str
     local: bool
+    sees_private: bool = False  # private incidents are shown only to people the allow list names one by one
 
 
-LOCAL = Viewer(name="local user", email="", local=True)
+LOCAL = Viewer(name="local user", email="", local=True, sees_private=True)
+
+
+def named_in(allow: tuple[str, ...], email: str) -> bool:
+    """Whether the allow list names this address itself (`name@domain`), not only its domain or workspace: who may
+    see private incidents on the dashboard."""
+    wanted = email.strip().lower()
+    return bool(wanted) and any(entry.strip().lower() == wanted for entry in allow if not entry.startswith("@"))
 
 
 def session_key(secret: str) -> Fernet:
@@ -111,7 +119,7 @@ class Guard:
                 if request.method in ("GET", "HEAD") and name != "auth.sign_out":
                     return await self._start(request, session, after=request.path_qs)
                 return page(403, "You are not signed in (or your sign-in ended); nothing was changed.", link=_AGAIN)
-            viewer = found
+            viewer = replace(found, sees_private=self.config is not None and named_in(self.config.allow, found.email))
         if request.method in UNSAFE and not await _csrf_ok(request, session):
             return page(403, "This form is out of date or did not come from the dashboard; reload and try again.")
         request["viewer"] = viewer

@@ -20,11 +20,13 @@ from markupsafe import Markup
 
 from adapters.web import charts, live, render
 from bot import figures, views, words
+from bot.access import Access
 from bot.clock import Clock
 from bot.errors import NotFound
 from bot.playbooks import PlaybookLibrary
-from bot.store import Database
+from bot.store import Database, Store
 from bot.summary import build_summary, to_markdown
+from bot.view_models import IncidentPage
 
 HERE = Path(__file__).parent
 OVERVIEW_LIMIT = 200  # incidents on the overview; more than a wall screen can show, fewer than a slow page
@@ -43,6 +45,7 @@ class LocalViewer:
     name: str = "local"
     email: str = ""
     local: bool = True
+    sees_private: bool = True
 
 
 def no_csrf(_request: web.Request) -> str:
@@ -71,6 +74,7 @@ class Dashboard:
     default_zone: str = "UTC"  # WARROOM_TZ: where times show that belong to no incident
     keep: timedelta = KEEP_OVERVIEW
     _kept: _Kept = field(default_factory=_Kept)
+    _kept_public: _Kept = field(default_factory=_Kept)  # the same, without private incidents (see _hidden)
 
     def page(
         self, request: web.Request, template: str, context: Mapping[str, Any], *, status: int = 200
@@ -104,21 +108,30 @@ class Dashboard:
 
         Each change wakes every open overview at once (the live stream): they ask together, and one of them reads
         and renders for all. The part holds no viewer's details (those are in the page around it)."""
-        kept = self._kept
+        everything = _sees_private(request)
+        kept = self._kept if everything else self._kept_public
         async with kept.lock:
             version, now = self.db.changes.version(), self.clock.now()
             fresh = kept.at is not None and now - kept.at < self.keep
             if kept.html is not None and version is not None and version == kept.version and fresh:
                 return kept.html
-            context = await self._read_overview(now)
+            context = await self._read_overview(now, everything=everything)
             html = Markup(request.app[TEMPLATES].get_template("_overview.html").render(context))
             kept.version, kept.at, kept.html = version, now, html
             return html
 
-    async def _read_overview(self, now: datetime) -> dict[str, Any]:
+    async def _hidden(self, store: Store, request: web.Request | None, *, everything: bool | None = None) -> set[int]:
+        """The incidents this viewer may not see: the private ones, unless the allow list names them."""
+        if everything if everything is not None else _sees_private(request):
+            return set()
+        access = Access(self.playbooks)
+        return {i.number for i in await store.incidents(include_closed=True) if access.is_private(i)}
+
+    async def _read_overview(self, now: datetime, *, everything: bool = True) -> dict[str, Any]:
         """What the overview shows: a page of the open incidents and the first LIST_LIMIT of each list across them,
         each counted in the database (nothing more is read than the page shows)."""
         async with self.db.read() as store:
+            hidden = await self._hidden(store, None, everything=everything)
             page_of = await views.incident_list(store, playbooks=self.playbooks, now=now, limit=OVERVIEW_LIMIT)
             late, late_total = await views.overdue_follow_ups(store, now=now, limit=LIST_LIMIT)
             at_risk, at_risk_total = await views.commitments_at_risk(store, now=now, limit=LIST_LIMIT)
@@ -131,6 +144,16 @@ class Dashboard:
             shown = [i.number for i in page_of.items] + ([i.number for i in recent.items] if recent else [])
             shown += [f.incident for f in late] + [c.incident for c in at_risk] + [b.incident for b in untold]
             zones = await store.zones_of(sorted(set(shown)))
+        if hidden:  # a viewer the allow list does not name for them: private incidents are not there at all
+            page_of = _without(page_of, hidden)
+            recent = _without(recent, hidden) if recent is not None else None
+            seen_late = [f for f in late if f.incident not in hidden]
+            seen_at_risk = [c for c in at_risk if c.incident not in hidden]
+            seen_untold = [b for b in untold if b.incident not in hidden]
+            late_total -= len(late) - len(seen_late)
+            at_risk_total -= len(at_risk) - len(seen_at_risk)
+            untold_total -= len(untold) - len(seen_untold)
+            late, at_risk, untold = seen_late, seen_at_risk, seen_untold
         return {
             "now": now,
             "page_of": page_of,
@@ -168,6 +191,8 @@ class Dashboard:
         now = self.clock.now()
         async with self.db.read() as store:
             try:
+                if number in await self._hidden(store, request):
+                    raise NotFound(f"there is no INC-{number}")  # a private incident: as if it did not exist
                 detail = await views.incident_detail(store, number, playbooks=self.playbooks, now=now)
             except NotFound:
                 return self.not_found(request, f"There is no incident INC-{number}.")
@@ -191,6 +216,7 @@ class Dashboard:
                 limit=CLOSED_LIMIT,
                 offset=(number - 1) * CLOSED_LIMIT,
             )
+            page_of = _without(page_of, await self._hidden(store, request))
             zones = await store.zones_of([i.number for i in page_of.items])
         more = page_of.offset + len(page_of.items) < page_of.total
         context = {"page_of": page_of, "zones": zones, "number": number, "more": more}
@@ -217,7 +243,10 @@ class Dashboard:
         name = request.match_info["name"]
         now = self.clock.now()
         async with self.db.read() as store:
-            mine = [f for f in await store.follow_ups() if f.waits_on.lower() == name.lower()]
+            hidden = await self._hidden(store, request)
+            mine = [
+                f for f in await store.follow_ups() if f.waits_on.lower() == name.lower() and f.incident not in hidden
+            ]
             card = await views.scorecard(store, now=now, vendor=name) if mine else None
             zones = await store.zones_of(sorted({f.incident for f in mine}))
             emailed = figures.first_emails(await store.mails()) if mine else {}
@@ -263,6 +292,8 @@ class Dashboard:
         if number is None:
             return self.not_found(request, "There is no such incident.")
         async with self.db.read() as store:
+            if number in await self._hidden(store, request):  # a private incident: as if it did not exist
+                return self.not_found(request, f"There is no incident INC-{number}.")
             stored = await store.summary(number)
             if stored is not None:
                 return number, stored[0], False
@@ -283,6 +314,17 @@ POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
+
+
+def _sees_private(request: web.Request | None) -> bool:
+    viewer = request.get("viewer") if request is not None else None
+    return bool(getattr(viewer or LocalViewer(), "sees_private", False))
+
+
+def _without(page_of: IncidentPage, hidden: set[int]) -> IncidentPage:
+    """A page of incidents without the hidden ones (counted out of its total too)."""
+    kept = [i for i in page_of.items if i.number not in hidden]
+    return page_of.model_copy(update={"items": kept, "total": page_of.total - (len(page_of.items) - len(kept))})
 
 
 def guarded(response: web.Response) -> web.Response:

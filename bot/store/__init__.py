@@ -348,6 +348,7 @@ def _incident(row: IncidentRow) -> Incident:
         unresolved_reason=row.unresolved_reason,
         customer_contacts=tuple(json.loads(row.customer_contacts or "[]")),
         headline=row.headline,
+        private=row.private,
     )
 
 
@@ -373,6 +374,7 @@ _INCIDENT_FIELDS = [
     "outcome",
     "unresolved_reason",
     "headline",
+    "private",
 ]
 
 

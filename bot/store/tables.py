@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -89,6 +90,7 @@ class IncidentRow(Base):
     unresolved_reason: Mapped[str | None] = mapped_column(Text)  # set by `close unresolved <reason>`
     customer_contacts: Mapped[str | None] = mapped_column(Text)  # JSON: the customer's email addresses
     headline: Mapped[str | None] = mapped_column(Text)  # what the customer calls the problem (`set headline:`)
+    private: Mapped[bool | None] = mapped_column(Boolean)  # invisible outside its war room; NULL: as its playbook says
 
 
 class RoleRow(Base):

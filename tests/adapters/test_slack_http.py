@@ -248,7 +248,8 @@ async def test_slacks_url_check_is_answered_and_an_expired_response_url_falls_ba
     assert (said.args["channel"], said.args["user"], said.args["text"]) == (
         LOBBY,
         user_id("dana"),
-        "this is not a war room; name the incident — e.g. `status INC-42`",
+        "this is not a war room: run `sev` in the incident's own war room (here you can `open`, `list`, `help` or"
+        " read one with `status INC-42`); nothing was recorded",
     )
 
 

@@ -121,7 +121,7 @@ async def test_commands_in_war_room_imply_the_incident_and_elsewhere_need_its_nu
     status = await h.run("status INC-1", room=LOBBY)
     assert status.ok and status.messages[0].title.startswith("INC-1 · POS registers")
     missing = await h.run("status INC-99", room=LOBBY)
-    assert not missing.ok and missing.messages[0].title == "there is no INC-99"
+    assert not missing.ok and missing.messages[0].title == "there is no INC-99; nothing was recorded"
 
 
 async def test_raising_severity_is_recorded_and_announced_as_bad_news(db: Database) -> None:

@@ -43,7 +43,7 @@ async def test_database_written_by_the_old_layout_opens_upgrades_and_takes_comma
         assert incident.room_id is not None
         room = RoomRef(incident.room_id, incident.room_name or "")
         h.chat.rooms[room.id] = Room(room, "", False)  # the console's war room, as a restarted console has it
-        assert (await h.ok("note INC-1 still nothing from the distributor")).startswith("INC-1: noted")
+        assert (await h.ok("note INC-1 still nothing from the distributor", room=room)).startswith("INC-1: noted")
         assert await h.advance(timedelta(days=1)) > 0  # its pending reminders still fire
     finally:
         await db.dispose()

@@ -22,6 +22,7 @@ from yarl import URL
 from adapters.memory import InMemoryChat
 from adapters.web.auth import COOKIE, _loopback, csrf_token, install, session_key
 from bot.app import running, web_app
+from bot.chat import Invocation, RoomRef, UserRef
 from bot.clock import SimClock
 from bot.config import ConfigError, Settings, WebSignIn
 from tests.conftest import PLAYBOOKS, START
@@ -448,3 +449,47 @@ def test_an_http_issuer_is_only_for_this_machine() -> None:
     web_sign_in = Settings.from_env(BASE_ENV | {"WARROOM_OIDC_ISSUER": "http://127.0.0.1:8080/"}).web
     assert web_sign_in is not None and replace(web_sign_in, issuer="x").issuer == "x"
     assert web_sign_in.issuer == "http://127.0.0.1:8080"
+
+
+@asynccontextmanager
+async def real_dashboard(
+    tmp_path: Path, allow: tuple[str, ...]
+) -> AsyncIterator[tuple[Site, aiohttp.ClientSession, Any]]:
+    """The real web_app with sign-in through a fake provider (who signs in: sam@acme.example), and its core."""
+    clock = SimClock(START)
+    async with fake_oidc(FakeOidc(clock=clock)) as provider:
+        settings = Settings(
+            database_url=f"sqlite:///{tmp_path / 'w.db'}",
+            playbooks_dir=PLAYBOOKS,
+            web=sign_in_settings(provider, allow),
+        )
+        async with (
+            running(settings, chat=InMemoryChat(), clock=clock) as app,
+            serving(web_app(app, clock=clock)) as base,
+            browser() as http,
+        ):
+            yield Site(base), http, app
+
+
+async def test_private_incidents_show_on_the_dashboard_only_to_people_the_allow_list_names(tmp_path: Path) -> None:
+    for allow, sees in ((("@acme.example",), False), (("@acme.example", "Sam@Acme.example"), True)):
+        (tmp_path / str(sees)).mkdir()
+        async with real_dashboard(tmp_path / str(sees), allow) as (site, http, app):
+            dana, lobby = UserRef("dana", "dana"), RoomRef("C-LOBBY", "general")
+            for text in (
+                'open "Globex disputes the Q3 invoice" playbook:billing-dispute customer:"Globex"',
+                'open "Router dead on arrival" customer:"Acme Retail" playbook:default',
+            ):
+                assert (await app.warroom.handle(Invocation(text, dana, lobby))).ok
+            status, overview, _ = await page(http, f"{site.base}/")
+            assert status == 200 and "Acme Retail" in overview
+            assert ("Globex" in overview) is sees
+            status, incident, _ = await page(http, f"{site.base}/incidents/1")
+            summary, _, _ = await page(http, f"{site.base}/incidents/1/summary")
+            if sees:
+                assert (status, summary) == (200, 200) and "Globex" in incident
+            else:  # the very page a number nobody opened gets
+                missing, nobody, _ = await page(http, f"{site.base}/incidents/99")
+                assert (status, summary, missing) == (404, 404, 404) and "Globex" not in incident
+                assert incident == nobody.replace("INC-99", "INC-1")
+            assert (await page(http, f"{site.base}/incidents/2"))[0] == 200

@@ -253,7 +253,7 @@ async def drive(h: Harness, s: Secrets, outbox: LocalOutbox) -> int:
     found = re.search(r"INC-(\d+)", opened)
     assert found is not None, opened
     number = int(found.group(1))
-    await ok(f"role comms @{s.comms}")
+    await say(h, f"role comms @{s.comms}", s.opener)  # roles are the commander's: the opener (docs/SECURITY.md)
     await ok(f'set doing:"{DOING}" customer-contacts:{CONTACT}')
     if s.with_headline:
         await ok(f'set headline:"{HEADLINE}"')
@@ -392,8 +392,8 @@ async def test_no_internal_name_reaches_any_customer_text(db: Database, s: Secre
             texts = await customer_texts(h, number, outbox)
             texts += await page_texts(h, s)
         finally:  # the examples share the database: this incident's reminders must not fire in the next one's time
-            if h.room != LOBBY and not (await h.run("close", user=s.typist)).ok:
-                await h.run("close unresolved the example stopped early", user=s.typist)
+            if h.room != LOBBY and not (await h.run("close", user=s.opener.id)).ok:
+                await h.run("close unresolved the example stopped early", user=s.opener.id)
     found = leaks(s, texts)
     assert not found, "\n".join(found)
     # … and not vacuously: every kind of customer text was written, from its template (not the safe skeleton)

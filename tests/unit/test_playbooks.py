@@ -515,3 +515,35 @@ def test_a_bad_reach_top_within_is_reported_with_its_file_and_line(
 ) -> None:
     problems = problems_with(tmp_path, old, new)
     assert reported(problems, f"{tmp_path / 'broken.yaml'}:{line}: ", fragment), problems
+
+
+@pytest.mark.parametrize(
+    ("permissions", "line", "fragment"),
+    [
+        ("  archive: [commander]\n", 7, "permissions: 'archive' is not something people do; use a verb (open,"),
+        ("  close: [commander, boss]\n", 7, "permissions.close: 'boss' is not a role; the roles are commander,"),
+        ("  close: []\n", 7, "permissions.close names no role; say `anyone`"),
+        ("  close: everyone\n", 7, "permissions.close must be a list"),
+    ],
+)
+def test_permissions_refuse_unknown_actions_and_roles_with_file_and_line(
+    tmp_path: Path, permissions: str, line: int, fragment: str
+) -> None:
+    text = BROKEN.replace("updates:", "permissions:\n" + permissions + "updates:", 1)
+    problems = check(write_folder(tmp_path, broken=text))
+
+    assert reported(problems, f"{tmp_path / 'broken.yaml'}:{line}: ", fragment), problems
+
+
+def test_permissions_override_the_defaults_one_action_at_a_time(tmp_path: Path) -> None:
+    text = BROKEN.replace(
+        "updates:", "permissions:\n  close: anyone\n  note: [scribe, comms]\n  sev down: [commander]\nupdates:"
+    )
+    book = PlaybookLibrary.load(write_folder(tmp_path, broken=text)).get("broken")
+
+    assert book.permissions["close"] == () and book.permissions["note"] == ("scribe", "comms")
+    assert book.permissions["sev down"] == ("commander",)
+    assert book.permissions["role"] == ("commander", "exec_sponsor")  # not named: the default holds
+    shipped = PlaybookLibrary.load(SHIPPED).get("default")
+    assert shipped.permissions["close unresolved"] == ("commander", "exec_sponsor")
+    assert "note" not in shipped.permissions  # anyone in the room
