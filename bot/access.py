@@ -172,6 +172,14 @@ class Access:
                 f" {NOTHING_RECORDED}"
             )
 
+    def needs_roles(self, command: c.Command, invocation: Invocation, incident: Incident) -> bool:
+        """Whether `check` must see the incident's roles: only for an action in the room that a role is needed for
+        (a `status` reads no roles)."""
+        if is_api_user(invocation.user.id) or not _in_room(incident, invocation):
+            return False
+        permissions = self._permissions(incident)
+        return any(permissions.get(action) for action in actions_of(command, incident))
+
     def _permissions(self, incident: Incident) -> dict[str, tuple[str, ...]]:
         try:
             return dict(self.playbooks.get(incident.playbook).permissions)

@@ -97,7 +97,8 @@ class Desk:
                     f" (here you can `open`, `list`, `help` or read one with `status INC-42`); {NOTHING_RECORDED}"
                 )
             incident = await store.get_incident(found.number, lock=lock) if lock else found
-        self.access.check(command, invocation, incident, await store.roles(incident.number))
+        needed = self.access.needs_roles(command, invocation, incident)
+        self.access.check(command, invocation, incident, await store.roles(incident.number) if needed else ())
         return incident
 
     async def resolve_person(self, handle: str) -> Person:

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 POLL = 0.5  # seconds between two looks at the change token: near-instant for people, negligible for the database
 BLIND_EVERY = 15.0  # seconds between two "re-read" events while no change token can be told
 PING = 15.0  # seconds between two SSE comments that keep proxies from closing an idle stream
+LOOK = 2.0  # seconds between two looks at whether a live page's connection is still open
 MAX_STREAMS = 500  # open pages one process serves live at once; past it, pages still work (and retry later)
 PER_VIEWER = 8  # live pages one signed-in person (or, without sign-in, one address) may have open at once
 MAX_AGE = 3600.0  # seconds a stream lasts: the browser reconnects through the sign-in guard, so an ended session ends
@@ -143,11 +144,11 @@ async def _stream(request: web.Request, watcher: Watcher) -> web.StreamResponse:
     async with sse_response(request, ping_interval=PING) as sse:
         generation: int | None = watcher.generation
         await sse.send("ready", event="ready")  # the page knows the stream is up (and tests know when to act)
-        # A page that went away is noticed by the ping failing (aiohttp does not cancel the handler): look again
-        # every PING seconds.
+        # A page that went away is not cancelled by aiohttp: its connection is seen closed (or its ping failing)
+        # within LOOK seconds, so its place among the viewer's live pages comes free at once.
         while sse.is_connected() and loop.time() < ends:
             seen = generation
-            generation = await watcher.wait_past(seen or 0, patience=min(PING, max(0.0, ends - loop.time())))
+            generation = await watcher.wait_past(seen or 0, patience=min(LOOK, max(0.0, ends - loop.time())))
             if generation is None:
                 break
             if generation != seen:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -40,13 +40,17 @@ class Board:
     http: aiohttp.ClientSession
     clock: SimClock
     room: RoomRef = LOBBY
+    rooms: list[RoomRef] = field(default_factory=list)  # each incident's war room, INC-1 first
 
-    async def run(self, text: str, *, user: str = "dana") -> None:
+    async def run(self, text: str, *, user: str = "dana", incident: int | None = None) -> None:
+        """Type a command in the last war room opened, or in ``incident``'s own (where an incident is worked on)."""
         command = text.removeprefix("/incident ")  # what chat adapters hand the core
-        reply = await self.app.warroom.handle(Invocation(command, UserRef(user, user), self.room))
+        room = self.rooms[incident - 1] if incident is not None else self.room
+        reply = await self.app.warroom.handle(Invocation(command, UserRef(user, user), room))
         assert reply.ok, "\n".join(m.title for m in reply.messages)
         if reply.rooms_opened:
             self.room = reply.rooms_opened[-1]
+            self.rooms.extend(reply.rooms_opened)
 
     async def get(self, path: str) -> tuple[int, str]:
         async with self.http.get(self.base + path) as response:
@@ -178,11 +182,11 @@ async def test_closed_incidents_are_listed_the_last_closed_first(board: Board) -
     for title in ("First fire", "Second fire"):
         await board.run(f'/incident open "{title}" sev:3')
         await board.later(timedelta(hours=1))
-    await board.run("/incident resolve INC-1 put out")
-    await board.run("/incident close INC-1 outcome:done")
+    await board.run("/incident resolve put out", incident=1)
+    await board.run("/incident close outcome:done", incident=1)
     await board.later(timedelta(hours=1))
-    await board.run("/incident resolve INC-2 put out")
-    await board.run("/incident close INC-2 outcome:done")
+    await board.run("/incident resolve put out", incident=2)
+    await board.run("/incident close outcome:done", incident=2)
     closed = text_of(await board.page("/closed"))
     assert closed.index("INC-2 Second fire") < closed.index("INC-1 First fire")  # INC-2 closed last
     overview = text_of(await board.page("/"))

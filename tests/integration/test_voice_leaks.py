@@ -327,7 +327,7 @@ async def customer_texts(h: Harness, number: int, outbox: LocalOutbox) -> list[t
 async def page_texts(h: Harness, s: Secrets) -> list[tuple[str, str, str]]:
     """(kind, where, text) of everything the customer's page shows, read through a link made with `share`, and of
     its HTML as served (the fixed words around them included)."""
-    reply = await h.run("share", user=s.typist)
+    reply = await h.run("share", user=s.opener.id)  # sharing is the commander's (the opener's) by default
     said = "\n".join(plain_text(m) for m in reply.messages)
     found = re.search(r"/c/([A-Za-z0-9_-]+)", said)
     assert reply.ok and found is not None, said
