@@ -33,13 +33,14 @@ def page_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 def command(site: Site, text: str) -> str:
-    """Type a command into the war room; what it answered (it must succeed)."""
+    """Type a command into INC-1's war room (where it is worked on); what it answered (it must succeed)."""
     assert site.session is not None
     session = site.session
+    room = next(r.ref for r in session.chat.rooms.values() if r.ref.name.startswith("inc-1-"))
     said: list[str] = []
 
     async def go() -> None:
-        reply = await session.handle(Invocation(text, session.user, session.room))
+        reply = await session.handle(Invocation(text, session.user, room))
         said.extend(plain_text(m) for m in reply.messages)
         assert reply.ok, said
 

@@ -225,7 +225,8 @@ def test_an_incident_page_shows_a_new_note_by_itself(site: Site, browser: WebDri
     wait(browser).until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-live-ready") == "1")
     assert "Tailspin engineer on site" not in browser.find_element(By.ID, "timeline").text
     assert site.session is not None
-    site.run(site.session.run(['/incident note INC-2 "Tailspin engineer on site"']))
+    room = next(r.ref.name for r in site.session.chat.rooms.values() if r.ref.name.startswith("inc-2-"))
+    site.run(site.session.run([f"/join #{room}", '/incident note "Tailspin engineer on site"']))  # in its own room
     wait(browser).until(lambda b: "Tailspin engineer on site" in b.find_element(By.ID, "timeline").text)
 
 

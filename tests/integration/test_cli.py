@@ -335,12 +335,13 @@ def test_console_prompts_updates_watches_commitments_and_summarises_the_customer
                 "/clock +20m",
                 "/incident resolve",
                 "/incident update fixed",
+                "/as @dana",  # closing is the commander's: who opened it
                 "/incident close",
             ]
         )
         + "\n"
     )
-    out = warroom("console", stdin=session, env=env).stdout
+    out = warroom("console", "--user", "dana", stdin=session, env=env).stdout
     promised = out[out.index("> /incident commit") : out.index("> /clock +1h")]
     assert "🚨 B1 · Bad news for Acme Retail: our promise of workaround in every store" in promised  # at risk at once
     first_hour = out[out.index("> /clock +1h") : out.index('update "rolling back')]
