@@ -90,6 +90,7 @@ class FakeSlack:
         self.socket_acks: list[dict[str, Any]] = []
         self.fail: dict[str, str] = {}  # method → the error its next call returns
         self.gates: dict[str, asyncio.Event] = {}  # method → calls wait until the event is set
+        self.held: list[str] = []  # the methods of calls that arrived at a gate (waiting there, or let through)
         self.down: dict[str, int] = {}  # method → the HTTP status every call gets until it is removed
         self._ratelimit, self._retry_after, self._server_errors = 0, 1, 0
         self._after: dict[str, list[str]] = {}  # method → how its next calls fail *after* Slack did the work
@@ -150,6 +151,8 @@ class FakeSlack:
         return f"{self.url}api/"
 
     async def close(self) -> None:
+        for gate in self.gates.values():  # calls still held answer now: the server's cleanup waits for nobody
+            gate.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -180,6 +183,7 @@ class FakeSlack:
             call.status = self.down[method]
             return web.json_response({"ok": False, "error": "service_unavailable"}, status=call.status)
         if method in self.gates:
+            self.held.append(method)  # arrived, and waits at its gate
             await self.gates[method].wait()
         token = request.headers.get("Authorization", "").removeprefix("Bearer ") or args.get("token", "")
         wanted = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN

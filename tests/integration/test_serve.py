@@ -239,7 +239,7 @@ async def test_sigterm_stops_taking_requests_lets_the_open_in_flight_finish_and_
                 http.post(f"{served.base}/slack/events", data=body, headers=headers) as acked,
             ):
                 assert acked.status == 200
-            await served.until(lambda: bool(fake.called("conversations.create", ok=False)), "the open to reach Slack")
+            await served.until(lambda: "conversations.create" in fake.held, "the open to reach Slack")
 
             served.process.send_signal(signal.SIGTERM)
             await served.until(served.refuses, "the server to stop taking requests")
@@ -322,7 +322,7 @@ async def test_sigterm_hands_back_a_command_stuck_in_flight_and_exits_0_within_t
                 http.post(f"{served.base}/slack/events", data=body, headers=headers) as acked,
             ):
                 assert acked.status == 200
-            await served.until(lambda: bool(fake.called("conversations.create", ok=False)), "the open to reach Slack")
+            await served.until(lambda: "conversations.create" in fake.held, "the open to reach Slack")
             served.process.send_signal(signal.SIGTERM)
             assert await served.exit_code() == 0
         assert "handed back 1 claimed item(s)" in served.log, served.log[-3000:]
