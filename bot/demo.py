@@ -147,7 +147,7 @@ async def run_demo(settings: Settings, out: TextIO) -> int:
     out.write(
         f"\nThe demo's war rooms are kept in {DEMO_DATABASE}: `warroom dashboard` shows them at the moment the demo stops"
         " — INC-2 open, its customer update overdue, its root cause escalated and bad news not yet told (or `warroom"
-        " dashboard --demo`, once warroom.db has incidents of its own).\n"
+        " dashboard --demo`, once warroom.db has open incidents of its own).\n"
     )
     return 0
 
