@@ -55,7 +55,9 @@ class Commitment:
 
     def _require_open(self, what: str) -> None:
         if not self.is_open:
-            raise Conflict(f"{self.ref} is {self.state.value.replace('_', ' ')}; you cannot {what}")
+            raise Conflict(
+                f"{self.ref} is already {self.state.value.replace('_', ' ')}; you cannot {what} — nothing changed"
+            )
 
     def at_risk(self, at: datetime) -> Commitment:
         self._require_open("put it at risk")

@@ -128,7 +128,7 @@ class FollowUp:
 
     def _require_open(self, what: str) -> None:
         if not self.is_open:
-            raise Conflict(f"{self.ref} is {self.state}; you cannot {what}")
+            raise Conflict(f"{self.ref} is already {self.state}; you cannot {what} — nothing changed")
 
     def heard(self, at: datetime, new_due: datetime | None) -> FollowUp:
         """The vendor answered: the chase count starts again, and a new due time may be set."""

@@ -22,7 +22,7 @@ from bot.figures import (
     silences,
     switched_playbook,
 )
-from bot.followups import TEAM, FollowUp, earlier_root_causes, pushed_onto, root_cause, routes
+from bot.followups import TEAM, FollowUp, FollowUpState, earlier_root_causes, pushed_onto, root_cause, routes
 from bot.mail.figures import email_findings, follow_up_figures
 from bot.render import money, printable
 from bot.store import Store
@@ -366,7 +366,12 @@ def vendor_findings(follow_ups: list[FollowUp]) -> list[str]:
         if f.plan_b_at is not None:
             found.append(f"{f.ref} {f.vendor} ran out of ladder and needed Plan B.")
         elif top is not None and f.rung >= len(f.ladder) - 1 and len(f.ladder) > 1:
-            found.append(f"{f.ref} {f.vendor} needed its top rung ({top.name}, {top.role}) before it moved.")
+            rung = f"its top rung ({top.name}, {top.role})"
+            found.append(
+                f"{f.ref} {f.vendor} needed {rung} before it delivered."
+                if f.state is FollowUpState.RECEIVED
+                else f"{f.ref} {f.vendor} reached {rung} and still had not delivered."
+            )
     return found
 
 

@@ -179,13 +179,19 @@ class CustomerDesk:
         Promises that need it go at risk at once and the customer must hear it (bad news naming both); a
         follow-up no promise needs is a notice for the war room only.
         """
-        needing = [p for p in await store.commitments(incident.number) if p.is_open and f.number in p.needs]
+        promised = [p for p in await store.commitments(incident.number) if f.number in p.needs]
+        needing = [p for p in promised if p.is_open]
         # An ETA slip endangers only the promises it now overshoots; anything else endangers them all.
         endangered = [p for p in needing if f.due > p.due] if trigger is Trigger.ETA_SLIPPED else needing
         if not needing:
             if not notice:
                 return None
-            text = f"{what}. No promise to {incident.customer or 'the customer'} needs {f.ref}, so this stays inside."
+            done = ", ".join(f"{p.ref} is already {p.state.value.replace('_', ' ')}" for p in promised)
+            text = (
+                f"{what}. No open promise to {incident.customer or 'the customer'} needs {f.ref}"
+                + (f" ({done})" if done else "")
+                + ", so this stays inside."
+            )
             await store.add_event(incident.number, now, EventKind.NOTICE, None, text, {"follow_up": f.number})
             return Message(f"ℹ {incident.ref} · internal: {what}", (Section.of(text[len(what) + 2 :]),), Tone.INFO)
         for p in endangered:

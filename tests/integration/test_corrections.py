@@ -132,7 +132,8 @@ async def test_commit_at_risk_by_hand_is_bad_news_at_once_and_on_the_timeline(db
     await h.ok('commit "a loaner router" due:2d')
     assert "C2 at risk" in await h.ok("commit at risk C2")
     assert (await refused(h, "commit at-risk C2 again")).startswith("C2 is already at risk, since ")
-    assert (await refused(h, "commit at-risk C1")) == "C1 is missed; you cannot put it at risk"
+    missed = "C1 is already missed; you cannot put it at risk — nothing changed"
+    assert (await refused(h, "commit at-risk C1")) == missed
     assert "has no C9" in await refused(h, "commit at-risk C9")
     assert "needs a commitment number like C1" in await refused(h, "commit at-risk parts delayed")
     assert "takes no options" in await refused(h, "commit at-risk C2 due:1d")

@@ -123,7 +123,7 @@ async def test_kept_commitment_stops_being_watched(db: Database) -> None:
     await h.advance(timedelta(hours=8))
     assert bad_news(h) == []
     again = await h.run("commit missed C1")
-    assert not again.ok and again.messages[0].title == "C1 is kept; you cannot mark it missed"
+    assert not again.ok and again.messages[0].title == "C1 is already kept; you cannot mark it missed — nothing changed"
 
 
 async def test_every_trigger_raises_bad_news_naming_what_slipped(db: Database) -> None:

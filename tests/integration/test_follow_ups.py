@@ -127,7 +127,8 @@ async def test_received_and_cancelled_follow_ups_are_never_chased_again(db: Data
     await h.advance(timedelta(days=4))  # two reminders and an escalation would have fired by now
     assert chases(h) == []
     again = await h.run("vendor heard V1")
-    assert not again.ok and again.messages[0].title == "V1 is received; you cannot record that you heard back"
+    assert not again.ok
+    assert again.messages[0].title == "V1 is already received; you cannot record that you heard back — nothing changed"
 
 
 async def test_closing_the_incident_stops_every_reminder(db: Database) -> None:

@@ -108,6 +108,32 @@ async def test_a_follow_up_no_promise_needs_is_an_internal_notice_not_bad_news(d
     assert not [p for p in h.room_posts if p.text.startswith("🚨")]
 
 
+async def test_a_fix_promised_in_days_that_never_came_is_told_as_it_is(db: Database) -> None:
+    """Story 4 as a busy team types it: the promise is missed before the vendor moves; escalating the vendor
+    afterwards does not claim that no promise ever needed it, marking the promise missed again says nothing changed,
+    and the summary does not pretend the top rung made the vendor deliver."""
+    h = Harness(db)
+    await h.ok('open "Carrier link flaps at Initech HQ" sev:2 customer:"Initech" playbook:service-provider-outage')
+    await h.ok('vendor "Contoso Telecom" "firmware fix" due:1d')
+    await h.ok('commit "permanent fix in place" due:2d needs:V1')
+    await h.advance(timedelta(days=2, hours=1))  # V1 overdue (B1), then C1 missed at its due time (B2)
+    async with db.transaction() as store:
+        [promise] = await store.commitments(1)
+    assert promise.state == "missed"
+    again = await h.run('commit missed C1 "carrier could not deliver"')
+    assert not again.ok
+    assert again.messages[0].title == "C1 is already missed; you cannot mark it missed — nothing changed"
+    await h.ok('vendor escalate V1 "no answer"')  # to the top of its two rungs
+    notice = next(p for p in reversed(h.room_posts) if p.text.startswith("ℹ INC-1 · internal: V1"))
+    assert "No open promise to Initech needs V1 (C1 is already missed), so this stays inside." in notice.text
+    await h.ok('close unresolved "moved to another carrier"')
+    findings = (await summary(h))["findings"]
+    assert any(
+        f.startswith("V1 Contoso Telecom reached its top rung") and "still had not delivered" in f for f in findings
+    )
+    assert not any("before it delivered" in f for f in findings)
+
+
 async def test_untold_bad_news_rides_every_prompt_and_climbs_to_the_sponsor(db: Database) -> None:
     h = Harness(db)
     await h.ok('open "Checkout down" sev:1 playbook:default customer:"Acme Retail" impact:"no sales"')
