@@ -14,7 +14,7 @@ Every refusal is one line, says that nothing was recorded, and tells nothing abo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from bot import commands as c
 from bot.chat import Invocation
@@ -143,10 +143,17 @@ class Access:
         """Whether `list` (or anything that shows many incidents) may show this incident to whoever asked, there."""
         return is_api_user(invocation.user.id) or not self.is_private(incident) or _in_room(incident, invocation)
 
-    def check(
-        self, command: c.Command, invocation: Invocation, incident: Incident, roles: Sequence[RoleAssignment]
+    async def check(
+        self,
+        command: c.Command,
+        invocation: Invocation,
+        incident: Incident,
+        roles: Callable[[], Awaitable[Sequence[RoleAssignment]]],
     ) -> None:
-        """Raise Refused unless this person may run this command on this incident from where they typed it."""
+        """Raise Refused unless this person may run this command on this incident from where they typed it.
+
+        ``roles`` loads the incident's roles; it is called only when an action of the command is reserved to roles
+        (a `status` or a `note` reads none)."""
         if is_api_user(invocation.user.id):
             return  # the API's tokens say what it may do
         if not _in_room(incident, invocation):
@@ -160,25 +167,20 @@ class Access:
                 f" {NOTHING_RECORDED}"
             )
         permissions = self._permissions(incident)
-        held = {r.role for r in roles if r.person.id == invocation.user.id}
-        filled = {r.role for r in roles}
-        for action in actions_of(command, incident):
-            needed = permissions.get(action, ())
-            if not needed or held & set(needed) or not filled & set(needed):
+        reserved = [(a, needed) for a in actions_of(command, incident) if (needed := permissions.get(a, ()))]
+        if not reserved:
+            return
+        assigned = await roles()
+        held = {r.role for r in assigned if r.person.id == invocation.user.id}
+        filled = {r.role for r in assigned}
+        for action, needed in reserved:
+            if held & set(needed) or not filled & set(needed):
                 continue
             doing = _DOING.get(action, action)
             raise Refused(
                 f"only {_roles_text(needed)} may {doing} {incident.ref} (playbook {incident.playbook});"
                 f" {NOTHING_RECORDED}"
             )
-
-    def needs_roles(self, command: c.Command, invocation: Invocation, incident: Incident) -> bool:
-        """Whether `check` must see the incident's roles: only for an action in the room that a role is needed for
-        (a `status` reads no roles)."""
-        if is_api_user(invocation.user.id) or not _in_room(incident, invocation):
-            return False
-        permissions = self._permissions(incident)
-        return any(permissions.get(action) for action in actions_of(command, incident))
 
     def _permissions(self, incident: Incident) -> dict[str, tuple[str, ...]]:
         try:

@@ -97,8 +97,7 @@ class Desk:
                     f" (here you can `open`, `list`, `help` or read one with `status INC-42`); {NOTHING_RECORDED}"
                 )
             incident = await store.get_incident(found.number, lock=lock) if lock else found
-        needed = self.access.needs_roles(command, invocation, incident)
-        self.access.check(command, invocation, incident, await store.roles(incident.number) if needed else ())
+        await self.access.check(command, invocation, incident, lambda: store.roles(incident.number))
         return incident
 
     async def resolve_person(self, handle: str) -> Person:
