@@ -159,8 +159,8 @@ def _webhook_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add.add_argument(
         "--allow-private",
         action="store_true",
-        help="allow a host on this network (loopback, private, link-local); serve needs "
-        "WARROOM_WEBHOOKS_ALLOW_PRIVATE=1 to deliver there",
+        help="allow a host on this machine or its network (loopback, private, link-local) for this subscription:"
+        " serve delivers there, checked after DNS like any other",
     )
     _command(actions, "list", "the subscriptions, with what each still owes and what failed")
     remove = _command(actions, "remove", "unsubscribe a URL (by its URL or its ID)")

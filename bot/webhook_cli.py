@@ -9,7 +9,6 @@ from bot.errors import BadInput
 from bot.render import printable
 from bot.store import Database
 from bot.webhooks import (
-    ALLOW_PRIVATE,
     SubscriptionError,
     check_events,
     check_secret,
@@ -57,12 +56,12 @@ async def _add(db: Database, args: argparse.Namespace, now: datetime, *, allow_p
             raise BadInput(str(err), example="--secret $(openssl rand -hex 32)") from None
     secret = given or new_secret()
     async with db.transaction() as store:
-        sub = await store.add_webhook(url, events, secret=secret, now=now)
+        sub = await store.add_webhook(url, events, secret=secret, now=now, allow_private=flagged)
     wanted = ", ".join(sub.events) or "every event"
     shown = "" if given else f"\nsigning secret (shown this once; give it to the receiver): {secret}"
     note = ""
-    if flagged and not allow_private and check_private(url):
-        note = f"\nnote: `warroom serve` delivers to this network only with {ALLOW_PRIVATE}=1"
+    if flagged and check_private(url):
+        note = "\nnote: it goes to this machine or its network; `warroom serve` delivers there (--allow-private)"
     return f"webhook {sub.id}: {printable(masked_url(url))} gets {wanted}{shown}{note}"
 
 
@@ -83,6 +82,7 @@ async def _list(db: Database) -> str:
     lines = []
     for s in subs:
         origin = "from WARROOM_WEBHOOKS" if s.origin == "settings" else "added here"
+        origin += ", --allow-private" if s.allow_private else ""
         lines.append(
             f"{s.id}  {printable(masked_url(s.url))}  {', '.join(s.events) or 'every event'}  ({origin}; "
             f"{s.pending} owed, {s.failed} failed)"

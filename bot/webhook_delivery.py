@@ -55,7 +55,9 @@ class Answer:
 class WebhookPoster(Protocol):
     """The HTTP client port: one POST, answered or not; it never raises for a receiver's failure."""
 
-    async def post(self, url: str, payload: bytes, headers: Mapping[str, str]) -> Answer: ...
+    async def post(
+        self, url: str, payload: bytes, headers: Mapping[str, str], *, allow_private: bool = False
+    ) -> Answer: ...
 
 
 def backoff(attempts: int, jitter: float) -> timedelta:
@@ -139,7 +141,12 @@ class WebhookWorker:
             answer = Answer(None, "no signing secret: this replica's WARROOM_WEBHOOKS does not name this URL")
         else:
             timestamp = int(now.timestamp())
-            answer = await self.poster.post(claimed.url, claimed.body.encode(), headers(claimed, secret, timestamp))
+            answer = await self.poster.post(
+                claimed.url,
+                claimed.body.encode(),
+                headers(claimed, secret, timestamp),
+                allow_private=claimed.allow_private,
+            )
         now = self.clock.now()
         where = f"{claimed.type} {claimed.event_id} to {shown_url(claimed.url)}"
         if answer.ok:

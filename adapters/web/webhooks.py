@@ -48,8 +48,9 @@ class PublicOnly(AbstractResolver):
 
 class HttpWebhookPoster:
     """POSTs webhook deliveries with aiohttp; redirects are not followed (a subscriber names its real URL). Unless
-    ``allow_private``, a URL whose host is (or resolves to) a loopback, private, link-local or unspecified address
-    is not connected to: checked at each delivery, after DNS."""
+    ``allow_private`` (for every subscription: WARROOM_WEBHOOKS_ALLOW_PRIVATE) or the delivery's own subscription
+    allows it (`webhook add --allow-private`), a URL whose host is (or resolves to) a loopback, private, link-local or
+    unspecified address is not connected to: checked at each delivery, after DNS."""
 
     def __init__(
         self, *, timeout: float = TIMEOUT, allow_private: bool = False, resolver: AbstractResolver | None = None
@@ -57,24 +58,31 @@ class HttpWebhookPoster:
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.allow_private = allow_private
         self.resolver = resolver  # the DNS lookups (the system's by default), checked unless allow_private
-        self._session: aiohttp.ClientSession | None = None
+        self._sessions: dict[bool, aiohttp.ClientSession] = {}  # by whether private addresses may be connected to
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            resolver = self.resolver if self.allow_private else PublicOnly(self.resolver)
+    def _client(self, private: bool) -> aiohttp.ClientSession:
+        session = self._sessions.get(private)
+        if session is None or session.closed:
+            resolver = self.resolver if private else PublicOnly(self.resolver)
             connector = aiohttp.TCPConnector(resolver=resolver) if resolver is not None else None
-            self._session = aiohttp.ClientSession(timeout=self.timeout, connector=connector)
-        return self._session
+            session = self._sessions[private] = aiohttp.ClientSession(timeout=self.timeout, connector=connector)
+        return session
 
-    async def post(self, url: str, payload: bytes, headers: Mapping[str, str]) -> Answer:
-        """One attempt: the receiver's status (and Retry-After), or why there was none."""
-        if not self.allow_private:
+    async def post(
+        self, url: str, payload: bytes, headers: Mapping[str, str], *, allow_private: bool = False
+    ) -> Answer:
+        """One attempt: the receiver's status (and Retry-After), or why there was none. ``allow_private``: this
+        delivery's subscription may go to this machine or its network."""
+        private = self.allow_private or allow_private
+        if not private:
             try:
                 check_url(url)  # an address in any spelling (aiohttp does not resolve an IP literal)
             except SubscriptionError as err:
                 return Answer(None, f"not sent: {err}")
         try:
-            async with self._client().post(url, data=payload, headers=dict(headers), allow_redirects=False) as answer:
+            async with self._client(private).post(
+                url, data=payload, headers=dict(headers), allow_redirects=False
+            ) as answer:
                 status = answer.status
                 wait = answer.headers.get("Retry-After") if status in (429, 503) else None
                 return Answer(status, None if 200 <= status < 300 else f"HTTP {status}", wait)
@@ -88,5 +96,5 @@ class HttpWebhookPoster:
             return Answer(None, f"{type(err).__name__}: {str(err)[:200]}")
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        for session in self._sessions.values():
+            await session.close()

@@ -505,6 +505,9 @@ class WebhookSubscriptionRow(Base):
     secret: Mapped[str | None] = mapped_column(String(256))
     origin: Mapped[str] = mapped_column(String(16))  # cli | settings
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Added with `--allow-private`: delivered to this machine or its network (loopback, private, link-local) even
+    # without WARROOM_WEBHOOKS_ALLOW_PRIVATE, which opens it for every subscription.
+    allow_private: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     __table_args__ = (UniqueConstraint("url", "origin", name="uq_webhook_subscriptions_url_origin"),)
 

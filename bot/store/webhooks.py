@@ -35,6 +35,7 @@ class Subscription:
     created_at: datetime
     pending: int = 0
     failed: int = 0
+    allow_private: bool = False  # added with --allow-private: may be delivered to this machine or its network
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Claimed:
     secret: str | None  # None: the subscription's secret is in the settings
     attempts: int
     give_up_at: datetime
+    allow_private: bool = False  # its subscription was added with --allow-private
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,8 @@ class Failing:
 
 
 def _subscription(row: WebhookSubscriptionRow, pending: int = 0, failed: int = 0) -> Subscription:
-    return Subscription(row.id, row.url, tuple(json.loads(row.events)), row.origin, row.created_at, pending, failed)
+    events = tuple(json.loads(row.events))
+    return Subscription(row.id, row.url, events, row.origin, row.created_at, pending, failed, row.allow_private)
 
 
 class WebhookStore(StoreBase):
@@ -137,9 +140,17 @@ class WebhookStore(StoreBase):
     # --- subscriptions -----------------------------------------------------------------------------
 
     async def add_webhook(
-        self, url: str, events: Sequence[str], *, secret: str | None, now: datetime, origin: str = CLI
+        self,
+        url: str,
+        events: Sequence[str],
+        *,
+        secret: str | None,
+        now: datetime,
+        origin: str = CLI,
+        allow_private: bool = False,
     ) -> Subscription:
-        """Subscribe ``url`` to ``events`` (empty: all); Conflict when the same URL is already subscribed so."""
+        """Subscribe ``url`` to ``events`` (empty: all); Conflict when the same URL is already subscribed so.
+        ``allow_private``: it may be delivered to this machine or its network (`webhook add --allow-private`)."""
         query = select(WebhookSubscriptionRow).where(
             WebhookSubscriptionRow.url == url, WebhookSubscriptionRow.origin == origin
         )
@@ -147,7 +158,12 @@ class WebhookStore(StoreBase):
         if existing is not None:
             raise Conflict(f"{url} is already subscribed as webhook {existing.id}; remove it first to change it")
         row = WebhookSubscriptionRow(
-            url=url, events=json.dumps(list(events)), secret=secret, origin=origin, created_at=now
+            url=url,
+            events=json.dumps(list(events)),
+            secret=secret,
+            origin=origin,
+            created_at=now,
+            allow_private=allow_private,
         )
         self.session.add(row)
         await self.session.flush()
@@ -240,7 +256,9 @@ class WebhookStore(StoreBase):
             .order_by(WebhookDeliveryRow.id)
         )
         return [
-            Claimed(d.id, d.event_id, d.type, d.incident, d.body, s.url, s.secret, d.attempts, d.give_up_at)
+            Claimed(
+                d.id, d.event_id, d.type, d.incident, d.body, s.url, s.secret, d.attempts, d.give_up_at, s.allow_private
+            )
             for d, s in (await self.session.execute(query)).all()
         ]
 

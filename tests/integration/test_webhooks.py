@@ -290,7 +290,9 @@ class Hanging:
     def __init__(self) -> None:
         self.started = asyncio.Event()
 
-    async def post(self, url: str, payload: bytes, headers: Mapping[str, str]) -> Answer:
+    async def post(
+        self, url: str, payload: bytes, headers: Mapping[str, str], *, allow_private: bool = False
+    ) -> Answer:
         self.started.set()
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
@@ -499,7 +501,7 @@ def test_webhook_add_refuses_this_machine_and_network_unless_allowed_and_list_ma
     assert cli(monkeypatch, capsys, database_url, "list")[1].startswith("no webhooks")
 
     code, said = cli(monkeypatch, capsys, database_url, "add", "http://127.0.0.1:9000/hook", "--allow-private")
-    assert code == 0 and "WARROOM_WEBHOOKS_ALLOW_PRIVATE=1" in said
+    assert code == 0 and "`warroom serve` delivers there (--allow-private)" in said
     monkeypatch.setenv("WARROOM_WEBHOOKS_ALLOW_PRIVATE", "1")
     code, said = cli(monkeypatch, capsys, database_url, "add", "http://10.0.0.5/hook")
     assert code == 0 and "ALLOW_PRIVATE" not in said
@@ -507,6 +509,8 @@ def test_webhook_add_refuses_this_machine_and_network_unless_allowed_and_list_ma
     code, said = cli(monkeypatch, capsys, database_url, "add", secret)
     assert code == 0 and said.startswith("webhook 3: https://***@hooks.example/in?*** gets every event")
     code, listed = cli(monkeypatch, capsys, database_url, "list")
+    assert "1  http://127.0.0.1:9000/hook  every event  (added here, --allow-private;" in listed
+    assert "2  http://10.0.0.5/hook  every event  (added here;" in listed  # the switch opened it, not the flag
     assert "3  https://***@hooks.example/in?***  every event" in listed
     assert "hunter2" not in listed + said and "query-secret" not in listed + said
 
@@ -547,3 +551,27 @@ async def test_delivery_checks_the_address_a_name_resolves_to_and_sends_nothing_
         assert await trusting.post(f"http://hooks.example:{port}/hook", b"{}", {}) == Answer(200, None, None)
     finally:
         await trusting.close()
+
+
+async def test_a_subscription_added_with_allow_private_is_delivered_there_and_only_it(
+    db: Database, receiver: Receiver
+) -> None:
+    """`webhook add --allow-private` is kept with the subscription: serve's poster (no global switch) delivers to it
+    on this machine, while another subscription to the same receiver, added without the flag, is still refused."""
+    h = Harness(db)
+    port = receiver.url.split(":")[2].split("/")[0]
+    async with db.transaction() as store:
+        await store.add_webhook(receiver.url, (), secret=SECRET, now=h.clock.now(), allow_private=True)
+        await store.add_webhook(f"http://localhost:{port}/hook", (), secret=SECRET, now=h.clock.now())
+    await h.ok(RMA)
+    guarded = HttpWebhookPoster(timeout=5)  # what serve runs without WARROOM_WEBHOOKS_ALLOW_PRIVATE
+    try:
+        delivered = await worker(h, guarded).deliver_due()
+    finally:
+        await guarded.close()
+    assert delivered == len(receiver.received) and "incident.opened" in receiver.types()
+    assert all(r.signed for r in receiver.received)
+    async with db.read() as store:
+        failing = {f.url: f.last_error or "" for f in await store.failing_webhooks()}
+    assert list(failing) == [f"http://localhost:{port}/hook"]
+    assert "goes to a name for this machine" in failing[f"http://localhost:{port}/hook"]
