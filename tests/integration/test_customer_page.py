@@ -264,3 +264,30 @@ async def test_a_playbook_sets_how_long_links_live_after_close(db: Database, tmp
     book.write_text(book.read_text().replace("share_days: 2", "share_days: 0"))
     with pytest.raises(Exception, match="share_days"):
         PlaybookLibrary.load(folder)
+
+
+async def test_a_french_playbook_gives_the_customer_a_french_page(database_url: str, tmp_path: Path) -> None:
+    """The page is in the playbook's language, every word of it (labels too), with French dates in the zone."""
+    folder = tmp_path / "playbooks"
+    shutil.copytree(PLAYBOOKS, folder)
+    book = folder / "hardware-rma.yaml"
+    book.write_text(book.read_text(encoding="utf-8") + "\nlanguage: fr\n", encoding="utf-8")
+    async with board_on(database_url, folder) as board:
+        await rma(board)
+        await board.run('set tz:Europe/Paris doing:"nous remplaçons le routeur en panne"')
+        token = await share(board)
+        async with board.http.get(f"{board.base}/c/{token}") as response:
+            assert response.status == 200
+            html = await response.text()
+        page = text_of(html)
+        feed = await board.page(f"/c/{token}/feed.atom")
+    assert '<html lang="fr"' in html
+    assert "À propos de la perturbation chez Acme Retail depuis le lundi 23 novembre 2026" in page
+    assert "Ce que nous faisons : nous remplaçons le routeur en panne." in page
+    assert "Nos engagements envers vous" in page and "menacé" in page  # C1 needs the late V1
+    assert re.search(r"le samedi 28 novembre 2026 à 00:00 \(heure de Paris\)", page), page
+    assert "Une question ou une correction pour l’équipe" in page
+    for english in ("About ", "What we are doing", "at risk", "Our promises", "updates we sent", " AM", " PM"):
+        assert english not in page, f"the French page says {english!r}"
+    for word in INTERNAL:
+        assert word not in page and word not in feed, f"the page names {word!r}"

@@ -67,8 +67,8 @@ class Board:
 
 
 @asynccontextmanager
-async def board_on(database_url: str) -> AsyncIterator[Board]:
-    settings = Settings(database_url=database_url, playbooks_dir=PLAYBOOKS)
+async def board_on(database_url: str, playbooks: Path = PLAYBOOKS) -> AsyncIterator[Board]:
+    settings = Settings(database_url=database_url, playbooks_dir=playbooks)
     clock = SimClock(START)
     async with running(settings, chat=InMemoryChat(), clock=clock) as app:
         runner = web.AppRunner(web_app(app), shutdown_timeout=2)
