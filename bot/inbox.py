@@ -117,6 +117,7 @@ class Inbox:
         self._acks_done = asyncio.Event()  # set while no ack is being written
         self._acks_done.set()
         self._done: list[tuple[int, int]] = []  # (row id, claim) carried out and answered, not yet marked done
+        self._working = 0  # calls of work() under way: the last to end marks what is left done
         self._late: set[asyncio.Task[Any]] = set()  # writes given up on at the deadline, still finishing
 
     async def accept(
@@ -192,7 +193,6 @@ class Inbox:
     def _hold(self, row_id: int, payload: Mapping[str, Any]) -> None:
         self._held.append((row_id, 1, {**payload, "attempt": 1}, False))
         self._since[row_id] = time.monotonic()
-        self._wake.set()
 
     async def _acks_first(self, row_id: int) -> None:
         """Wait while acks are being written (and QUIET after the last), at most until ACKS_FIRST after the command
@@ -229,6 +229,7 @@ class Inbox:
         if row_id is not None:
             log.info("a %s command whose commit was late landed after all; carrying it out", self.platform)
             self._hold(row_id, payload)
+            self._wake.set()  # no request is left to start its work: the worker does
 
     async def take_back(self) -> int:
         """At start: what a replica of this name held before it restarted is claimable at once."""
@@ -242,11 +243,14 @@ class Inbox:
     async def work(self, run: Runner, *, limit: int = 20, claim: bool = True) -> int:
         """Carry out every accepted command not yet done: a room's commands in order, rooms side by side. Those
         accepted here are run without a claim (the accept leased them); ``claim`` also leases what others left. What
-        was carried out is marked done in batches, and at the latest when this returns."""
+        was carried out is marked done in batches of DONE_BATCH, the rest by the last call of work() to end."""
+        self._working += 1
         try:
             return await self._work(run, limit=limit, claim=claim)
         finally:
-            await self._mark_done()
+            self._working -= 1
+            if not self._working:
+                await self._mark_done()
 
     async def _work(self, run: Runner, *, limit: int, claim: bool) -> int:
         handled = 0
