@@ -33,7 +33,7 @@ ACCEPT_DEADLINE = 1.5  # seconds: the write must fit inside Slack's 3-second ack
 # burst of commands is acked at the rate the database takes one INSERT, and carried out right after it — but never
 # waits more than ACKS_FIRST after it was accepted (a steady stream of acks cannot starve the commands).
 ACKS_FIRST = 2.0
-QUIET = 0.02
+QUIET = 0.1  # 20 ms let commands start in the gaps of a busy client, and hold the writer the next ack needs
 DONE_BATCH = 50  # commands carried out and answered, marked done together in one UPDATE
 
 # What a surface does with one accepted command: (payload, already_applied) → run it and answer the person;
