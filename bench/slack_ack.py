@@ -141,12 +141,12 @@ def run_floor(port: int, api: str, database_url: str) -> None:
     web.run_app(web_app, host="127.0.0.1", port=port, print=None)
 
 
-def command(text: str, response_url: str) -> str:
+def command(text: str, response_url: str, room: tuple[str, str] = (LOBBY, "general")) -> str:
     return urlencode(
         {
             "team_id": TEAM,
-            "channel_id": LOBBY,
-            "channel_name": "general",
+            "channel_id": room[0],
+            "channel_name": room[1],
             "user_id": user_id("dana"),
             "user_name": "dana",
             "command": "/incident",
@@ -177,14 +177,23 @@ async def wait_up(http: aiohttp.ClientSession, url: str) -> None:
 
 
 async def load(
-    http: aiohttp.ClientSession, url: str, fake: str, *, requests: int, spec: str, text: str = "open"
+    http: aiohttp.ClientSession,
+    url: str,
+    fake: str,
+    *,
+    requests: int,
+    spec: str,
+    text: str = "open",
+    room: tuple[str, str] = (LOBBY, "general"),
 ) -> dict[str, Any]:
     """Send ``requests`` signed commands — ``N`` at a time, or ``R/s`` at a steady rate — ack latencies (ms), acks/s.
 
-    ``open`` sends opens with distinct titles (each a real open in the background); ``note`` sends distinct notes
-    to INC-1 (each written to the inbox before the ack, then carried out); anything else is sent as typed (``list``:
-    a read-only command, answered in the ack itself)."""
-    bodies = [command(typed(text), f"{fake}response/b{n}") for n in range(requests)]
+    ``open`` sends opens with distinct titles from the lobby (each a real open in the background); ``note`` sends
+    distinct notes to INC-1 from ``room``, its war room (each written to the inbox before the ack, then carried out:
+    a note typed elsewhere is refused, and would measure nothing); anything else is sent as typed (``list``: a
+    read-only command, answered in the ack itself)."""
+    where = room if text != "open" else (LOBBY, "general")
+    bodies = [command(typed(text), f"{fake}response/b{n}", where) for n in range(requests)]
     latencies: list[float] = []
 
     async def send(body: str) -> None:
@@ -233,6 +242,39 @@ def typed(text: str) -> str:
 MUTATING = ("open", "note")
 
 
+async def war_room(database_url: str) -> tuple[str, str]:
+    """INC-1's war room (channel id and name), where its notes are typed: a note from anywhere else is refused."""
+    from sqlalchemy import text as sql
+
+    from bot.store import Database
+
+    db = Database(database_url)
+    try:
+        async with db.read() as store:
+            found = await store.session.execute(sql("SELECT room_id, room_name FROM incidents WHERE number = 1"))
+            room_id, room_name = found.one()
+    finally:
+        await db.dispose()
+    return str(room_id), str(room_name)
+
+
+async def notes_recorded(database_url: str) -> int:
+    """How many notes INC-1's timeline holds: every note acked must have been carried out, not refused."""
+    from sqlalchemy import text as sql
+
+    from bot.store import Database
+
+    db = Database(database_url)
+    try:
+        async with db.read() as store:
+            found = await store.session.execute(
+                sql("SELECT count(*) FROM timeline WHERE incident = 1 AND kind = 'note'")
+            )
+            return int(found.scalar_one())
+    finally:
+        await db.dispose()
+
+
 async def stats(http: aiohttp.ClientSession, fake: str) -> dict[str, Any]:
     async with http.get(f"{fake}stats") as response:
         found: dict[str, Any] = await response.json()
@@ -259,7 +301,7 @@ async def bench(args: argparse.Namespace) -> None:
     urls = ctx.Queue()
     fake_process = ctx.Process(target=run_fake, args=(urls,), daemon=True)
     fake_process.start()
-    api = urls.get(timeout=30)
+    api = urls.get(timeout=120)  # a busy machine takes a while to start a process
     fake = api.removesuffix("api/")
     tmp = tempfile.TemporaryDirectory()
     database_url = f"sqlite:///{tmp.name}/bench.db"
@@ -288,20 +330,24 @@ async def bench(args: argparse.Namespace) -> None:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
             for port in ports.values():
                 await wait_up(http, f"http://127.0.0.1:{port}/slack/events")
-            if args.command == "note":  # the notes go to INC-1, opened first
+            room = (LOBBY, "general")
+            if args.command == "note":  # the notes go to INC-1, opened first, typed in its war room
                 url = f"http://127.0.0.1:{ports['Warroom']}/slack/events"
                 warm = await stats(http, fake)
                 await load(http, url, fake, requests=1, spec="1", text="open")
                 await drained(http, fake, 1, warm)
+                room = await war_room(database_url)
             for spec in args.loads:
                 for name, port in ports.items():
                     url = f"http://127.0.0.1:{port}/slack/events"
                     warm = await stats(http, fake)
-                    await load(http, url, fake, requests=WARMUP, spec=spec, text=args.command)
+                    await load(http, url, fake, requests=WARMUP, spec=spec, text=args.command, room=room)
                     if name == "Warroom" and args.command in MUTATING:
                         await drained(http, fake, WARMUP, warm)
                     before = await stats(http, fake)
-                    result = await load(http, url, fake, requests=args.requests, spec=spec, text=args.command)
+                    result = await load(
+                        http, url, fake, requests=args.requests, spec=spec, text=args.command, room=room
+                    )
                     extra = ""
                     if name == "Warroom" and args.command in MUTATING:
                         waited, calls = await drained(http, fake, args.requests, before)
@@ -345,7 +391,7 @@ async def floor_bench(args: argparse.Namespace) -> None:
     urls = ctx.Queue()
     fake_process = ctx.Process(target=run_fake, args=(urls,), daemon=True)
     fake_process.start()
-    api = urls.get(timeout=30)
+    api = urls.get(timeout=120)  # a busy machine takes a while to start a process
     fake = api.removesuffix("api/")
     tmp = tempfile.TemporaryDirectory()
     database_url, floor_url = f"sqlite:///{tmp.name}/bench.db", f"sqlite:///{tmp.name}/floor.db"
@@ -374,24 +420,40 @@ async def floor_bench(args: argparse.Namespace) -> None:
             for port in ports.values():
                 await wait_up(http, f"http://127.0.0.1:{port}/slack/events")
             warroom = f"http://127.0.0.1:{ports['Warroom']}/slack/events"
-            if args.command == "note":  # the notes go to INC-1, opened first
+            room, sent = (LOBBY, "general"), 0
+            if args.command == "note":  # the notes go to INC-1, opened first, typed in its war room
                 warm = await stats(http, fake)
                 await load(http, warroom, fake, requests=1, spec="1", text="open")
                 await drained(http, fake, 1, warm)
+                room = await war_room(database_url)
             for spec in args.loads:
-                for port in ports.values():  # warm both up
+                for name, port in ports.items():  # warm both up; Warroom finishes its warm-up commands first
+                    before = await stats(http, fake)
                     await load(http, f"http://127.0.0.1:{port}/slack/events", fake, requests=WARMUP, spec=spec,
-                               text=args.command)  # fmt: skip
+                               text=args.command, room=room)  # fmt: skip
+                    if name == "Warroom" and args.command in MUTATING:
+                        await drained(http, fake, WARMUP, before)
+                        sent += WARMUP
                 for n in range(args.rounds):
                     order = list(ports) if n % 2 == 0 else list(reversed(ports))  # alternate who goes first
                     for name in order:
                         url = f"http://127.0.0.1:{ports[name]}/slack/events"
                         before = await stats(http, fake)
-                        result = await load(http, url, fake, requests=args.requests, spec=spec, text=args.command)
+                        result = await load(
+                            http, url, fake, requests=args.requests, spec=spec, text=args.command, room=room
+                        )
                         if name == "Warroom" and args.command in MUTATING:  # the next round starts from quiet
-                            await drained(http, fake, args.requests, before)
+                            waited, _calls = await drained(http, fake, args.requests, before)
+                            # from the first send to the last command answered: the work the acks put off included
+                            result["done"] = args.requests / (args.requests / result["rps"] + waited)
+                            sent += args.requests
                         results.setdefault((name, spec), []).append(result)
                         print(name, spec, {k: round(v, 2) for k, v in result.items()}, flush=True)
+            if args.command == "note":  # every note acked was carried out (a refused note would measure nothing)
+                recorded = await notes_recorded(database_url)
+                print(f"notes recorded in INC-1's timeline: {recorded} of {sent} acked", flush=True)
+                if recorded != sent:
+                    raise RuntimeError(f"{sent - recorded} acked notes were not recorded")
     finally:
         for process in [*servers.values(), fake_process]:
             process.terminate()
@@ -404,11 +466,12 @@ async def floor_bench(args: argparse.Namespace) -> None:
     print()
     print(f"`{args.command}` on {kind}, {args.rounds} alternating rounds of {args.requests} commands: median (min–max)")
     print()
-    print("| server | in flight | ack p50 (ms) | ack p99 (ms) | acks/s |")
-    print("|---|---:|---:|---:|---:|")
+    print("| server | in flight | ack p50 (ms) | ack p99 (ms) | acks/s | commands finished/s |")
+    print("|---|---:|---:|---:|---:|---:|")
     for (name, spec), runs in results.items():
         p50, p99, rps = ([r[k] for r in runs] for k in ("p50", "p99", "rps"))
-        print(f"| {name} | {spec} | {spread(p50)} | {spread(p99)} | {spread(rps)} |")
+        done = spread([r["done"] for r in runs]) if all("done" in r for r in runs) else "—"
+        print(f"| {name} | {spec} | {spread(p50)} | {spread(p99)} | {spread(rps)} | {done} |")
     print()
     for spec in args.loads:
         mine, floor = results[("Warroom", spec)], results[(FLOOR, spec)]

@@ -29,6 +29,12 @@ from bot.store.inbox import APPLIED, Applying, LeaseLost, accept_statement, appl
 log = logging.getLogger(__name__)
 SWEEP_EVERY = 60.0  # seconds between two sweeps of expired keys and done commands by one replica
 ACCEPT_DEADLINE = 1.5  # seconds: the write must fit inside Slack's 3-second ack with room to spare
+# Acks come first: a command waits to start while acks are being written (and for QUIET after the last one), so a
+# burst of commands is acked at the rate the database takes one INSERT, and carried out right after it — but never
+# waits more than ACKS_FIRST after it was accepted (a steady stream of acks cannot starve the commands).
+ACKS_FIRST = 2.0
+QUIET = 0.1  # 20 ms let commands start in the gaps of a busy client, and hold the writer the next ack needs
+DONE_BATCH = 50  # commands carried out and answered, marked done together in one UPDATE
 
 # What a surface does with one accepted command: (payload, already_applied) → run it and answer the person;
 # True when it changed nothing (a rejected command), so the same words sent again at once count as new.
@@ -105,6 +111,13 @@ class Inbox:
         self._next_sweep = 0.0
         self._born = clock.now()  # leases under this name that end before _born + lease are a predecessor's
         self._held: list[Held] = []  # accepted here, leased to this replica by the accept itself, not yet run
+        self._since: dict[int, float] = {}  # row id → when it was accepted or claimed (monotonic): acks first until
+        self._accepting = 0  # acks being written now
+        self._last_ack = float("-inf")  # when the last one ended (monotonic)
+        self._acks_done = asyncio.Event()  # set while no ack is being written
+        self._acks_done.set()
+        self._done: list[tuple[int, int]] = []  # (row id, claim) carried out and answered, not yet marked done
+        self._working = 0  # calls of work() under way: the last to end marks what is left done
         self._late: set[asyncio.Task[Any]] = set()  # writes given up on at the deadline, still finishing
 
     async def accept(
@@ -144,7 +157,15 @@ class Inbox:
             return Accepted.REPEAT, None
 
         task = asyncio.ensure_future(write())
-        done, _ = await asyncio.wait({task}, timeout=self.deadline)
+        self._accepting += 1
+        self._acks_done.clear()
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.deadline)
+        finally:
+            self._accepting -= 1
+            self._last_ack = time.monotonic()
+            if not self._accepting:
+                self._acks_done.set()
         if task not in done:
             self._late.add(task)
             task.add_done_callback(self._late.discard)
@@ -171,7 +192,34 @@ class Inbox:
 
     def _hold(self, row_id: int, payload: Mapping[str, Any]) -> None:
         self._held.append((row_id, 1, {**payload, "attempt": 1}, False))
-        self._wake.set()
+        self._since[row_id] = time.monotonic()
+
+    async def _acks_first(self, row_id: int) -> None:
+        """Wait while acks are being written (and QUIET after the last), at most until ACKS_FIRST after the command
+        was accepted: the ack has a deadline the person is waiting on; the command's answer comes right after."""
+        until = self._since.pop(row_id, time.monotonic()) + ACKS_FIRST
+        while (left := until - time.monotonic()) > 0:
+            if self._accepting:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._acks_done.wait(), timeout=left)
+                continue
+            quiet = self._last_ack + QUIET - time.monotonic()
+            if quiet <= 0:
+                return
+            await asyncio.sleep(min(quiet, left))
+
+    async def _mark_done(self) -> None:
+        """Mark what was carried out and answered done, in one statement; on failure the marks are kept for the next
+        try (meanwhile the rows stay leased to this replica, and after a restart their person is told "recorded")."""
+        marks, self._done = self._done, []
+        if not marks:
+            return
+        try:
+            async with self.db.transaction() as store:
+                await store.mark_all_done(marks, self.clock.now())
+        except BaseException:
+            self._done[:0] = marks
+            raise
 
     def _landed(self, task: asyncio.Task[tuple[Accepted, int | None]], payload: Mapping[str, Any]) -> None:
         """A write given up on at the deadline committed after all: the command is carried out as accepted."""
@@ -181,6 +229,7 @@ class Inbox:
         if row_id is not None:
             log.info("a %s command whose commit was late landed after all; carrying it out", self.platform)
             self._hold(row_id, payload)
+            self._wake.set()  # no request is left to start its work: the worker does
 
     async def take_back(self) -> int:
         """At start: what a replica of this name held before it restarted is claimable at once."""
@@ -193,7 +242,17 @@ class Inbox:
 
     async def work(self, run: Runner, *, limit: int = 20, claim: bool = True) -> int:
         """Carry out every accepted command not yet done: a room's commands in order, rooms side by side. Those
-        accepted here are run without a claim (the accept leased them); ``claim`` also leases what others left."""
+        accepted here are run without a claim (the accept leased them); ``claim`` also leases what others left. What
+        was carried out is marked done in batches of DONE_BATCH, the rest by the last call of work() to end."""
+        self._working += 1
+        try:
+            return await self._work(run, limit=limit, claim=claim)
+        finally:
+            self._working -= 1
+            if not self._working:
+                await self._mark_done()
+
+    async def _work(self, run: Runner, *, limit: int, claim: bool) -> int:
         handled = 0
         while True:
             mine, self._held = self._held, []
@@ -209,6 +268,7 @@ class Inbox:
                     found = await store.claim_commands(self.platform, self.owner, now, self.lease, limit)
                 claimed = len(found)
                 for row in found:
+                    self._since[row.id] = time.monotonic()
                     payload = json.loads(row.payload)
                     payload["attempt"] = row.attempts  # a runner may retry a broken command a few times, then say so
                     rows.append((row.id, row.attempts, payload, row.state == APPLIED))
@@ -223,6 +283,7 @@ class Inbox:
     async def _room(self, commands: list[Held], run: Runner) -> int:
         handled = 0
         for row_id, attempt, payload, already in commands:
+            await self._acks_first(row_id)
             async with self._slots:
                 token = applying.set(None if already else Applying(row_id, attempt))
                 try:
@@ -240,11 +301,13 @@ class Inbox:
                     return handled
                 finally:
                     applying.reset(token)
-            async with self.db.transaction() as store:
-                if forget:
+            if forget:
+                async with self.db.transaction() as store:
                     await store.forget_command(row_id, self.clock.now())
-                else:
-                    await store.mark_done(row_id, attempt, self.clock.now())
+            else:
+                self._done.append((row_id, attempt))
+                if len(self._done) >= DONE_BATCH:
+                    await self._mark_done()
             handled += 1
         return handled
 

@@ -6,7 +6,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Insert, delete, func, select, update
+from sqlalchemy import Insert, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.store.base import StoreBase
@@ -153,13 +153,15 @@ class InboxStore(StoreBase):
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def mark_done(self, row_id: int, attempt: int, now: datetime) -> None:
-        """Done, by the claim that carried it out (a claim taken over since changes nothing)."""
-        await self.session.execute(
-            update(InboxRow)
-            .where(InboxRow.id == row_id, InboxRow.attempts == attempt)
-            .values(state=DONE, done_at=now, lease_owner=None, lease_until=None)
-        )
+    async def mark_all_done(self, done: list[tuple[int, int]], now: datetime) -> None:
+        """Done, for a batch of (row id, claim) that were carried out and answered: one UPDATE for all of them."""
+        if done:
+            await self.session.execute(
+                update(InboxRow)
+                .where(or_(*(and_(InboxRow.id == row_id, InboxRow.attempts == attempt) for row_id, attempt in done)))
+                .values(state=DONE, done_at=now, lease_owner=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
 
     async def inbox_waiting(self, platform: str | None = None) -> int:
         query = select(func.count()).select_from(InboxRow).where(InboxRow.state != DONE)

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from bot.chat import Invocation, RoomRef, UserRef
 from bot.inbox import MAY_BE_RECORDED, Accepted, Inbox, InboxUnavailable, InboxUncertain
@@ -255,3 +256,62 @@ async def test_a_replica_stopping_hands_back_what_it_claimed_so_others_take_it_a
         assert len(await store.claim_commands("slack", "other", now, leaving.lease, 10)) == 1
         assert len(await store.claim_deliveries("other", now, leaving.lease, 10)) == 1
     assert sorted(await ReminderEngine(db, h.clock, {}).claim(now)) == sorted(claimed)
+
+
+async def test_commands_carried_out_together_are_marked_done_in_one_statement(db: Database) -> None:
+    h = Harness(db)
+    await h.ok('open "Registers down" sev:2')
+    inbox, surface = Inbox(db, h.clock, "slack"), Surface(h)
+    for n in range(5):
+        await inbox.accept(f"k{n}", payload(f"note step {n}", h.room), ttl=TTL)
+    updates: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE INBOX"):
+            updates.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        assert await inbox.work(surface.run, claim=False) == 5
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    # Each note marks its row applied in its own transaction; then one UPDATE marks all five done (not five more).
+    assert len(updates) == 6
+    async with db.transaction() as store:
+        assert await store.inbox_waiting("slack") == 0
+    assert await notes(db) == [f"step {n}" for n in range(5)]
+
+
+async def test_a_command_waits_while_an_ack_is_being_written_but_not_for_ever(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = Harness(db)
+    await h.ok('open "Registers down" sev:2')
+    inbox, surface = Inbox(db, h.clock, "slack", deadline=60), Surface(h)  # a slow machine: no accept gives up
+    await inbox.accept("a", payload("note first", h.room), ttl=TTL)
+    gate, real = asyncio.Event(), db.insert_now
+
+    async def held_insert(statement: Any, progress: list[str]) -> Any:
+        await gate.wait()
+        return await real(statement, progress)
+
+    monkeypatch.setattr(db, "insert_now", held_insert)
+    acking = asyncio.create_task(inbox.accept("b", payload("note second", h.room), ttl=TTL))
+    await asyncio.sleep(0)
+    working = asyncio.create_task(inbox.work(surface.run, claim=False))
+    await asyncio.sleep(0.3)
+    assert surface.answers == []  # the accepted command waits: the ack being written goes first
+    gate.set()
+    assert await acking is Accepted.NEW
+    assert await working == 2  # then both run, the one accepted meanwhile included
+    assert await notes(db) == ["first", "second"]
+
+    monkeypatch.setattr("bot.inbox.ACKS_FIRST", 0.05)  # a stream of acks never starves a command past its bound
+    await inbox.accept("c", payload("note third", h.room), ttl=TTL)  # the gate is open
+    gate.clear()
+    acking = asyncio.create_task(inbox.accept("d", payload("note fourth", h.room), ttl=TTL))
+    await asyncio.sleep(0)
+    assert await inbox.work(surface.run, claim=False) == 1  # ran while the ack was still being written
+    assert await notes(db) == ["first", "second", "third"]
+    gate.set()
+    assert await acking is Accepted.NEW
