@@ -108,15 +108,27 @@ class Inbox:
         self._late: set[asyncio.Task[Any]] = set()  # writes given up on at the deadline, still finishing
 
     async def accept(
-        self, key: str, payload: Mapping[str, Any], *, ttl: timedelta, replay: str | None = None
+        self,
+        key: str,
+        payload: Mapping[str, Any],
+        *,
+        ttl: timedelta,
+        replay: str | None = None,
+        arrived: float | None = None,
     ) -> Accepted:
         """Write the command down before it is acknowledged: one INSERT, which also leases the row to this replica.
 
         ``key`` recognises a double submit within ``ttl``; ``replay`` (a request's signature) a replayed request,
-        on any replica. Past the deadline: InboxUnavailable when the write is known not to have committed (it is
-        cancelled), InboxUncertain when its commit was sent and has not answered (it is left to finish; if it
-        lands, the command runs as if accepted in time).
+        on any replica. ``arrived`` (time.monotonic()) is when the request came in: the deadline counts from then,
+        so a replica too busy to get here quickly still acks in time. Past the deadline: InboxUnavailable when the
+        write is known not to have committed (it is cancelled, or never started), InboxUncertain when its commit
+        was sent and has not answered (it is left to finish; if it lands, the command runs as if accepted in time).
         """
+        budget = self.deadline if arrived is None else self.deadline - (time.monotonic() - arrived)
+        if budget <= 0:  # the ack is due already: nothing is written, so nothing can land after it
+            waited = self.deadline - budget
+            log.warning("a %s command waited %.2fs before its write could start; not accepted", self.platform, waited)
+            raise InboxUnavailable("the request waited past the deadline before its write")
         text = json.dumps(payload)
         progress: list[str] = []
 
@@ -144,7 +156,7 @@ class Inbox:
             return Accepted.REPEAT, None
 
         task = asyncio.ensure_future(write())
-        done, _ = await asyncio.wait({task}, timeout=self.deadline)
+        done, _ = await asyncio.wait({task}, timeout=budget)
         if task not in done:
             self._late.add(task)
             task.add_done_callback(self._late.discard)
