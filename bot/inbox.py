@@ -59,7 +59,10 @@ def try_again(reply: Reply, payload: Mapping[str, Any]) -> str | None:
     claim = applying.get()
     if not reply.failed or (claim and claim.applied) or int(payload.get("attempt", 1)) >= RETRIES:
         return None
-    return reply.messages[0].title.removesuffix(" Try again.") + " I will try it again in two minutes."
+    # Not "nothing was recorded, so you can simply try again": it will be carried out after all, and a person who
+    # sends it again after a minute would have it twice.
+    head = reply.messages[0].title.split("; nothing was recorded", 1)[0].removesuffix(" Try again.").rstrip(".")
+    return f"{head}; it is not recorded yet: I will try it again in two minutes, no need to send it again."
 
 
 class Accepted(Enum):
