@@ -309,7 +309,7 @@ async def count(database_url: str, fake: MeanSlack, sent: list[Sent]) -> dict[st
         examples.setdefault(what, [])
         if len(examples[what]) < 5:
             examples[what].append(
-                f"{one.text!r} ran {ran}×, ack {one.status} in {one.seconds:.1f}s: {one.said!r} {one.told!r}"
+                f"{one.at} {one.text!r} ran {ran}×, ack {one.status} in {one.seconds:.1f}s: {one.said!r} {one.told!r}"
             )
 
     slowest = 0.0
