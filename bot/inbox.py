@@ -65,7 +65,10 @@ def try_again(reply: Reply, payload: Mapping[str, Any]) -> str | None:
     claim = applying.get()
     if not reply.failed or (claim and claim.applied) or int(payload.get("attempt", 1)) >= RETRIES:
         return None
-    return reply.messages[0].title.removesuffix(" Try again.") + " I will try it again in two minutes."
+    # Not "nothing was recorded, so you can simply try again": it will be carried out after all, and a person who
+    # sends it again after a minute would have it twice.
+    head = reply.messages[0].title.split("; nothing was recorded", 1)[0].removesuffix(" Try again.").rstrip(".")
+    return f"{head}; it is not recorded yet: I will try it again in two minutes, no need to send it again."
 
 
 class Accepted(Enum):
@@ -121,15 +124,27 @@ class Inbox:
         self._late: set[asyncio.Task[Any]] = set()  # writes given up on at the deadline, still finishing
 
     async def accept(
-        self, key: str, payload: Mapping[str, Any], *, ttl: timedelta, replay: str | None = None
+        self,
+        key: str,
+        payload: Mapping[str, Any],
+        *,
+        ttl: timedelta,
+        replay: str | None = None,
+        arrived: float | None = None,
     ) -> Accepted:
         """Write the command down before it is acknowledged: one INSERT, which also leases the row to this replica.
 
         ``key`` recognises a double submit within ``ttl``; ``replay`` (a request's signature) a replayed request,
-        on any replica. Past the deadline: InboxUnavailable when the write is known not to have committed (it is
-        cancelled), InboxUncertain when its commit was sent and has not answered (it is left to finish; if it
-        lands, the command runs as if accepted in time).
+        on any replica. ``arrived`` (time.monotonic()) is when the request came in: the deadline counts from then,
+        so a replica too busy to get here quickly still acks in time. Past the deadline: InboxUnavailable when the
+        write is known not to have committed (it is cancelled, or never started), InboxUncertain when its commit
+        was sent and has not answered (it is left to finish; if it lands, the command runs as if accepted in time).
         """
+        budget = self.deadline if arrived is None else self.deadline - (time.monotonic() - arrived)
+        if budget <= 0:  # the ack is due already: nothing is written, so nothing can land after it
+            waited = self.deadline - budget
+            log.warning("a %s command waited %.2fs before its write could start; not accepted", self.platform, waited)
+            raise InboxUnavailable("the request waited past the deadline before its write")
         text = json.dumps(payload)
         progress: list[str] = []
 
@@ -160,7 +175,7 @@ class Inbox:
         self._accepting += 1
         self._acks_done.clear()
         try:
-            done, _ = await asyncio.wait({task}, timeout=self.deadline)
+            done, _ = await asyncio.wait({task}, timeout=budget)
         finally:
             self._accepting -= 1
             self._last_ack = time.monotonic()

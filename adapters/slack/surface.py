@@ -71,6 +71,7 @@ _BAD_TOKEN = {"invalid_auth", "not_authed", "token_revoked", "token_expired", "a
 IDENTITY_RETRY_MAX = 60.0  # seconds between two tries of auth.test while Slack cannot be reached
 IDENTITY_WAIT_AFTER_ACK = 20.0  # seconds acked work waits, at most, for the bot to learn its workspace (after start)
 CLAIM = "warroom_claim"  # where the replay check of an admitted read waits in Bolt's context (see _claim)
+ARRIVED = "warroom_arrived"  # when an admitted request arrived (time.monotonic()): its ack is due 3 s later
 STRANGER = "This Slack workspace is not the one Warroom is installed in; nothing was recorded."
 UNSURE = (
     "I cannot tell yet which Slack workspace I belong to (Slack is not answering me); nothing was recorded."
@@ -227,6 +228,7 @@ class SlackSurface:
         admitted = await self.edge.admit(request)
         if isinstance(admitted, web.Response):
             return admitted  # refused (or Slack's certificate check): not an ack worth timing
+        admitted.context[ARRIVED] = arrived  # the inbox's deadline counts from here
         try:
             return await self._ack(admitted)
         finally:  # from the request's arrival to its ack, the edge's own checks included
@@ -360,7 +362,7 @@ class SlackSurface:
         }
         try:
             outcome = await self._inbox.accept(
-                key, payload, ttl=ttl, replay=replay_key(signature) if signature else None
+                key, payload, ttl=ttl, replay=replay_key(signature) if signature else None, arrived=context.get(ARRIVED)
             )
         except InboxUnavailable:  # known not committed
             return Message(NOTHING_RECORDED, tone=Tone.ERROR)
