@@ -432,7 +432,7 @@ async def serve(
         log.info("warroom serving on %s:%s", host, settings.port)
         log.debug("settings: %s", settings.describe())  # secrets show only whether they are set
         if settings.teams_unauthenticated and not is_loopback(host):
-            log.warning("HOST=%s exposes unauthenticated POST /api/messages beyond this machine", host)
+            log.warning("HOST=%s: POST /api/messages has no MICROSOFT_APP_ID and answers this machine only", host)
         if settings.web is not None and not (settings.public_url or "").startswith("https://"):
             log.warning(
                 "dashboard sign-in without an https WARROOM_PUBLIC_URL: the session cookie is not marked Secure; "

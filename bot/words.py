@@ -3,17 +3,44 @@ well-kept English inflection library), not from a list kept here."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+import sys
+from collections.abc import Callable
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
-import inflect
+if TYPE_CHECKING:
+    import inflect
 
-_ENGINE = inflect.engine()
+
+def _unchecked(target: Any = None, /, **_: Any) -> Any:
+    """typeguard's ``@typechecked`` as a no-op, in both its bare and its called form."""
+    return target if target is not None else (lambda f: f)
+
+
+@cache
+def _engine() -> inflect.engine:
+    """inflect's engine, made on first use. inflect wraps its methods in typeguard's ``@typechecked``, which
+    re-parses and re-compiles inflect's whole module once per method when it is imported: seconds on every
+    `warroom` start (jaraco/inflect#212). We only ever pass it a str and an int, so it is imported with that
+    decorator as a no-op (what ``python -O`` does), and typeguard is left as it was for anyone else."""
+    if "inflect" not in sys.modules:
+        import typeguard
+
+        checked: Callable[..., Any] = typeguard.typechecked
+        typeguard.typechecked = _unchecked
+        try:
+            import inflect
+        finally:
+            typeguard.typechecked = checked
+    import inflect
+
+    return inflect.engine()
 
 
 @lru_cache(maxsize=512)
 def plural(noun: str, n: int = 2) -> str:
     """The noun as it reads after the count ``n``: "follow-up" for 1, "follow-ups" otherwise."""
-    return noun if n == 1 else str(_ENGINE.plural_noun(noun, n)) or noun
+    return noun if n == 1 else str(_engine().plural_noun(noun, n)) or noun
 
 
 def count(n: int, noun: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 
 from adapters.memory import InMemoryChat, Posted
@@ -17,6 +18,13 @@ from bot.store import Database
 from tests.conftest import PLAYBOOKS, START
 
 LOBBY = RoomRef("C-LOBBY", "general")
+
+
+@cache
+def shipped_playbooks() -> PlaybookLibrary:
+    """The shipped playbooks, read and validated once per test process (a library is immutable): reading them
+    again for each of the suite's war rooms cost a large share of the fuzz test and of every Harness."""
+    return PlaybookLibrary.load(PLAYBOOKS)
 
 
 class Harness:
@@ -36,7 +44,7 @@ class Harness:
         self.db = db
         self.chat = chat or InMemoryChat()
         self.clock = SimClock(start)
-        self.playbooks = PlaybookLibrary.load(playbooks)
+        self.playbooks = shipped_playbooks() if playbooks == PLAYBOOKS else PlaybookLibrary.load(playbooks)
         self.warroom = Warroom(
             Core(
                 db=db,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import re
 import time
@@ -476,6 +477,21 @@ async def answer(send: Callable[[Message], Awaitable[object]], reply: Reply, use
                 log.warning("could not answer %s in %s even in short: %s", user.name, room.name, again)
 
 
+# Headers a proxy adds: a request carrying one came from elsewhere, whatever address it arrived from.
+PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP", "Via")
+
+
+def from_this_machine(request: web.Request) -> bool:
+    """True when the caller is on this machine: a loopback peer address and no proxy in between."""
+    try:
+        peer = ipaddress.ip_address((request.remote or "").split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
+        peer = peer.ipv4_mapped
+    return peer.is_loopback and not any(header in request.headers for header in PROXY_HEADERS)
+
+
 class _Inbound:
     """POST /api/messages: authenticate with botbuilder, dedupe, hand the command to the core, reply in cards."""
 
@@ -484,6 +500,15 @@ class _Inbound:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         arrived = time.monotonic()
+        if not self.surface.connector.app_id and not from_this_machine(request):
+            # Unauthenticated (local) mode: `serve` may listen beyond this machine for the dashboard's sign-in, but
+            # nobody checks who sends these, so only a caller on this machine, not through a proxy, is answered.
+            log.warning(
+                "refused POST /api/messages from %s: without MICROSOFT_APP_ID only this machine", request.remote
+            )
+            return web.json_response(
+                {"error": "without MICROSOFT_APP_ID only callers on this machine (loopback) are answered"}, status=403
+            )
         if "application/json" not in request.headers.get("Content-Type", ""):
             return web.json_response({"error": "send the activity as application/json"}, status=415)
         try:

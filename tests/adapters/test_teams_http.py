@@ -6,10 +6,12 @@ import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from unittest import mock
 
 import pytest
+from aiohttp.test_utils import make_mocked_request
 
-from adapters.teams.surface import TeamsSurface
+from adapters.teams.surface import TeamsSurface, from_this_machine
 from bot.app import make_surface
 from bot.config import ConfigError, Settings
 from tests.adapters.fake_teams import APP_ID, DANA, GENERAL, PEOPLE, card_of, card_text
@@ -253,6 +255,30 @@ async def test_without_an_app_id_only_a_service_url_on_this_machine_is_answered(
     assert await incidents(world) == 0 and world.connector.activities == {}
     assert await world.send(world.activity(OPEN)) == 200  # the fake connector on 127.0.0.1 is this machine
     assert await incidents(world) == 1
+
+
+async def test_without_an_app_id_a_caller_from_elsewhere_gets_403_and_changes_nothing(world: TeamsWorld) -> None:
+    """With only the dashboard's sign-in, `serve` may listen beyond this machine: its unauthenticated Teams endpoint
+    must still answer nobody but this machine, whatever serviceUrl the activity names."""
+    assert world.http is not None
+    for proxied in ({"X-Forwarded-For": "203.0.113.7"}, {"Forwarded": "for=203.0.113.7"}, {"X-Real-IP": "10.1.2.3"}):
+        async with world.http.post(f"{world.url}/api/messages", json=world.activity(OPEN), headers=proxied) as r:
+            assert r.status == 403 and "loopback" in (await r.json())["error"]
+    assert await incidents(world) == 0 and world.connector.activities == {}
+    assert await world.send(world.activity(OPEN)) == 200  # straight from this machine: answered
+    assert await incidents(world) == 1
+
+
+@pytest.mark.parametrize(
+    ("peer", "answered"),
+    [("127.0.0.1", True), ("127.8.9.1", True), ("::1", True), ("::ffff:127.0.0.1", True), ("203.0.113.7", False),
+     ("10.0.0.5", False), ("::ffff:192.0.2.1", False), ("fe80::1%eth0", False), (None, False)],
+)  # fmt: skip
+def test_only_a_loopback_peer_is_from_this_machine(peer: str | None, answered: bool) -> None:
+    transport = mock.Mock()
+    transport.get_extra_info.return_value = (peer, 3978) if peer else None
+    request = make_mocked_request("POST", "/api/messages", transport=transport)
+    assert from_this_machine(request) is answered
 
 
 async def test_an_activity_nested_too_deeply_gets_400(world: TeamsWorld) -> None:

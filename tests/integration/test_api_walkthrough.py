@@ -43,7 +43,23 @@ async def _warroom(env: dict[str, str], *args: str, stdin: str = "") -> str:
     return out.decode()
 
 
-async def test_the_curl_walk_through_works_after_the_console_tour(tmp_path: Path) -> None:
+async def _walk(base: str, token: str, folder: Path) -> tuple[int, str, str]:
+    """docs/API.md's walk-through run by bash with TOKEN and API set: its exit code, output and errors."""
+    shell = await asyncio.create_subprocess_exec(
+        "bash", "-euo", "pipefail", "-c", WALKTHROUGH, cwd=folder,
+        env={**os.environ, "TOKEN": token, "API": f"{base}/api/v1"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(shell.communicate(), timeout=120)
+    assert shell.returncode is not None
+    return shell.returncode, out.decode(), err.decode()
+
+
+# One server for both runs: starting `warroom serve` costs seconds (minutes on a busy machine), and the refused run
+# going first also shows it changed nothing: the walk-through then still opens INC-2.
+async def test_the_curl_walk_through_says_why_with_a_read_token_and_works_after_the_console_tour(
+    tmp_path: Path,
+) -> None:
     env = {
         **os.environ,
         "WARROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
@@ -51,17 +67,19 @@ async def test_the_curl_walk_through_works_after_the_console_tour(tmp_path: Path
     }
     toured = await _warroom(env, "console", "--user", "you", stdin=TOUR)  # the tour leaves INC-1, closed
     assert "Lessons learned · INC-1" in toured
+    reader = (await _warroom(env, "token", "create", "grafana")).strip()  # read only: it may not open one
     token = (await _warroom(env, "token", "create", "pagerduty", "--scope", "write")).strip()
     with (tmp_path / "terminal.txt").open("w") as terminal:
         async with warroom_serve(tmp_path, {}, args=["--console"], stdout=terminal, patience=STARTUP) as server:
-            shell = await asyncio.create_subprocess_exec(
-                "bash", "-euo", "pipefail", "-c", WALKTHROUGH, cwd=tmp_path,
-                env={**os.environ, "TOKEN": token, "API": f"{server.base}/api/v1"},
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            )  # fmt: skip
-            out_bytes, err_bytes = await asyncio.wait_for(shell.communicate(), timeout=120)
-    out, err = out_bytes.decode(), err_bytes.decode()
-    assert shell.returncode == 0, err
+            refused = await _walk(server.base, reader, tmp_path)
+            code, out, err = await _walk(server.base, token, tmp_path)
+
+    refused_code, refused_out, refused_err = refused
+    assert refused_code != 0 and refused_out == ""  # it stops at once, running nothing against no incident
+    [reason] = refused_err.strip().splitlines()
+    assert "write" in reason  # the problem's one-line detail, not a traceback
+
+    assert code == 0, err
     first, rest = out.split("\n", 1)
     assert first == "opened INC-2"
     answers, at = [], 0
@@ -77,23 +95,3 @@ async def test_the_curl_walk_through_works_after_the_console_tour(tmp_path: Path
     assert "INC-1" not in summary and "tracking number for the replacement unit" in summary
     export = await _warroom(env, "summary", "INC-1", "--format", "json")
     assert "replacement unit" not in export  # the tour's closed incident was left alone
-
-
-async def test_the_walk_through_says_why_when_the_incident_is_not_opened(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "WARROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
-        "WARROOM_PLAYBOOKS": str(PLAYBOOKS),
-    }
-    token = (await _warroom(env, "token", "create", "grafana")).strip()  # read only: it may not open one
-    with (tmp_path / "terminal.txt").open("w") as terminal:
-        async with warroom_serve(tmp_path, {}, args=["--console"], stdout=terminal, patience=STARTUP) as server:
-            shell = await asyncio.create_subprocess_exec(
-                "bash", "-euo", "pipefail", "-c", WALKTHROUGH, cwd=tmp_path,
-                env={**os.environ, "TOKEN": token, "API": f"{server.base}/api/v1"},
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            )  # fmt: skip
-            out_bytes, err_bytes = await asyncio.wait_for(shell.communicate(), timeout=120)
-    assert shell.returncode != 0 and out_bytes == b""  # it stops at once, running nothing against no incident
-    [reason] = err_bytes.decode().strip().splitlines()
-    assert "write" in reason  # the problem's one-line detail, not a traceback

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import PLAYBOOKS, ROOT
+from tests.processes import dashboard, warroom
 
 DEMO_PATIENCE = 300  # the demo's two acts take seconds alone, minutes on a machine busy with other tests
 
@@ -26,24 +26,6 @@ SESSION = """\
 /incident resolve firmware 4.2.1 rolled out to every store
 /incident close
 """
-
-
-def warroom(
-    *args: str,
-    stdin: str = "",
-    env: dict[str, str] | None = None,
-    cwd: Path | None = None,
-    timeout: float = 60,
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd or ROOT,
-        env={**os.environ, "WARROOM_PLAYBOOKS": str(PLAYBOOKS), **(env or {})},
-    )
 
 
 def test_piped_console_opens_the_war_room_with_responders_by_role_and_ends_with_the_summary(database_url: str) -> None:
@@ -173,10 +155,21 @@ def test_console_chases_a_follow_up_escalates_it_and_stops_when_heard_and_done(t
     assert "⏰" not in after_heard and "🔺" not in after_heard
 
 
-def test_demo_tells_the_rma_story_and_its_summary_names_the_vendor_figures(tmp_path: Path) -> None:
-    result = warroom("demo", cwd=tmp_path, timeout=DEMO_PATIENCE)
-    out = result.stdout
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """`warroom demo` run once in a fresh folder: its two acts take seconds (minutes on a busy machine), and the
+    tests below each read a different part of the same transcript, or what it left in the folder."""
+    folder = tmp_path_factory.mktemp("demo")
+    result = warroom("demo", cwd=folder, timeout=DEMO_PATIENCE)
     assert result.returncode == 0, result.stderr
+    return folder, result
+
+
+def test_demo_tells_the_rma_story_and_its_summary_names_the_vendor_figures(
+    demo: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    folder, result = demo
+    out = result.stdout
     for moment in (
         "⏰ V1 Northwind Distribution",
         "escalated to rung 2 of 3",
@@ -200,14 +193,14 @@ def test_demo_tells_the_rma_story_and_its_summary_names_the_vendor_figures(tmp_p
     assert "never heard back, never received; 6 chases, rung 3 of 3 (Dale Whitaker (VP Sales)), Plan B" in summary
     assert "Northwind Distribution is a single contact path" in summary
     assert "Only automatic replies came back from Northwind Distribution: 1 email, 1 auto-reply" in summary
-    assert not (tmp_path / "warroom.db").exists()  # the demo leaves the real database alone
-    assert (tmp_path / "warroom-demo.db").exists() and "`warroom dashboard` shows them" in out  # … and keeps its own
+    assert not (folder / "warroom.db").exists()  # the demo leaves the real database alone
+    assert (folder / "warroom-demo.db").exists() and "`warroom dashboard` shows them" in out  # … and keeps its own
 
 
 def test_demo_second_act_asks_our_team_is_pushed_a_root_cause_and_stops_with_the_war_room_open(
-    tmp_path: Path,
+    demo: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
-    out = warroom("demo", cwd=tmp_path, timeout=DEMO_PATIENCE).stdout
+    out = demo[1].stdout
     act = out[out.index("Act two:") : out.index("The lessons-learned summary (warroom summary INC-1)")]
     for moment in (
         "📦 V2 our team network-eng: confirm every store failed over to 4G",
@@ -230,32 +223,14 @@ def test_demo_second_act_asks_our_team_is_pushed_a_root_cause_and_stops_with_the
 
 
 def test_demo_then_dashboard_shows_an_open_war_room_overdue_escalated_and_with_untold_bad_news(
-    tmp_path: Path,
+    demo: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
     """The README's first hour: `warroom demo && warroom dashboard` in a fresh folder, the default database."""
-    demo = warroom("demo", cwd=tmp_path, timeout=DEMO_PATIENCE)
-    assert demo.returncode == 0, demo.stderr
-    env = {**os.environ, "WARROOM_PLAYBOOKS": str(PLAYBOOKS), "PYTHONPATH": str(ROOT)}
-    env.pop("WARROOM_DATABASE_URL", None)  # the default sqlite:///warroom.db, which has no incidents yet
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "dashboard", "--port", "0"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        found = re.search(r"http://127\.0\.0\.1:\d+/", line)
-        assert found, line + (process.stderr.read() if process.poll() is not None and process.stderr else "")
-        notes = process.stdout.readline() + process.stdout.readline()
+    folder = demo[0]  # the default sqlite:///warroom.db there has no incidents yet
+    with dashboard(folder) as board:
+        notes = board.next_line() + board.next_line()
         assert "The demo is shown at the moment it stops: 2026-03-27 21:00 UTC." in notes
-        overview, incident = asyncio.run(_pages(found.group(0), "", "incidents/2"))
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=15) == 0
+        overview, incident = asyncio.run(_pages(board.url, "", "incidents/2"))
     # one open war room, its customer update overdue and one piece of bad news untold (and more) in its row
     rows = re.findall(r"<tr( class=\"overdue\")?>\s*<th scope=\"row\"><a href=\"/incidents/(\d+)\">", overview)
     assert rows == [(' class="overdue"', "2")], rows
@@ -270,7 +245,7 @@ def test_demo_then_dashboard_shows_an_open_war_room_overdue_escalated_and_with_u
     assert "INC-2 B1</a>" in overview[overview.index('id="untold-bad-news"') :]
     follow_ups = text_of(incident[incident.index('id="follow-ups"') :])
     assert "escalated" in follow_ups[follow_ups.index("V3") :]
-    assert not (tmp_path / "warroom.db").exists()
+    assert not (folder / "warroom.db").exists()
 
 
 def test_after_the_console_tour_the_dashboard_still_chooses_the_demo_until_a_war_room_is_open(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -25,6 +24,7 @@ from bot.chat import Invocation, RoomRef, UserRef
 from bot.clock import SimClock
 from bot.config import Settings
 from tests.conftest import PLAYBOOKS, ROOT, START
+from tests.processes import dashboard, warroom
 
 PATIENCE = aiohttp.ClientTimeout(total=15)
 LOBBY = RoomRef("C-LOBBY", "general")
@@ -286,41 +286,23 @@ async def _event(stream: aiohttp.ClientResponse) -> str:
 
 
 def test_warroom_dashboard_shows_the_demos_war_rooms_on_this_machine_only(tmp_path: Path) -> None:
-    env = {**os.environ, "WARROOM_PLAYBOOKS": str(PLAYBOOKS), "PYTHONPATH": str(ROOT)}
     # What `warroom demo` leaves behind (tests/integration/test_cli.py runs the whole demo): its war rooms in
     # warroom-demo.db, here typed into the console on that file, much faster than the demo's two acts.
-    env["WARROOM_DATABASE_URL"] = "sqlite:///warroom-demo.db"
     story = '/incident open "Edge router failed at Acme Retail DC-3" sev:2 customer:"Acme Retail"\n'
-    typed = subprocess.run(
-        [sys.executable, "-m", "bot", "console", "--start", "2026-03-02 09:00"],
+    typed = warroom(
+        "console",
+        "--start",
+        "2026-03-02 09:00",
+        stdin=story,
+        env={"WARROOM_DATABASE_URL": "sqlite:///warroom-demo.db"},
         cwd=tmp_path,
-        env=env,
-        input=story,
-        capture_output=True,
-        text=True,
         timeout=180,  # seconds alone; minutes on a machine busy with other tests
     )
     assert typed.returncode == 0, typed.stderr
-    env.pop("WARROOM_DATABASE_URL")  # no setting: warroom.db has no incidents, so the demo's are shown
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "dashboard", "--port", "0"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        found = re.search(r"http://127\.0\.0\.1:(\d+)/", line)  # loopback only: no sign-in here
-        assert found, line + (process.stderr.read() if process.poll() is not None and process.stderr else "")
-        assert "this shows the last `warroom demo`" in process.stdout.readline()
-        overview = asyncio.run(_fetch(found.group(0)))
+    with dashboard(tmp_path) as board:  # no setting: warroom.db has no incidents, so the demo's are shown
+        assert "this shows the last `warroom demo`" in board.next_line()
+        overview = asyncio.run(_fetch(board.url))
         assert "INC-1" in overview and "Edge router failed at Acme Retail DC-3" in overview
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=15) == 0
     assert not (tmp_path / "warroom.db").exists()
 
 

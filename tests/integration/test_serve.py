@@ -220,6 +220,18 @@ def open_command(fake: FakeSlack) -> str:
     )
 
 
+async def open_held_at_slack(served: Served, fake: FakeSlack) -> None:
+    """A signed `/incident open` acked by the server and waiting on Slack's conversations.create (held by a gate)."""
+    body = open_command(fake)
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
+    async with (
+        aiohttp.ClientSession(timeout=PATIENCE) as http,
+        http.post(f"{served.base}/slack/events", data=body, headers=headers) as acked,
+    ):
+        assert acked.status == 200
+    await served.until(lambda: "conversations.create" in fake.held, "the open to reach Slack")
+
+
 async def test_sigterm_stops_taking_requests_lets_the_open_in_flight_finish_and_exits_0(tmp_path: Path) -> None:
     fake = FakeSlack()
     api = await fake.start()
@@ -232,14 +244,7 @@ async def test_sigterm_stops_taking_requests_lets_the_open_in_flight_finish_and_
     }
     try:
         async with warroom_serve(tmp_path, settings) as served:
-            body = open_command(fake)
-            headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
-            async with (
-                aiohttp.ClientSession(timeout=PATIENCE) as http,
-                http.post(f"{served.base}/slack/events", data=body, headers=headers) as acked,
-            ):
-                assert acked.status == 200
-            await served.until(lambda: "conversations.create" in fake.held, "the open to reach Slack")
+            await open_held_at_slack(served, fake)
 
             served.process.send_signal(signal.SIGTERM)
             await served.until(served.refuses, "the server to stop taking requests")
@@ -315,14 +320,7 @@ async def test_sigterm_hands_back_a_command_stuck_in_flight_and_exits_0_within_t
     }
     try:
         async with warroom_serve(Path(), settings) as served:
-            body = open_command(fake)
-            headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
-            async with (
-                aiohttp.ClientSession(timeout=PATIENCE) as http,
-                http.post(f"{served.base}/slack/events", data=body, headers=headers) as acked,
-            ):
-                assert acked.status == 200
-            await served.until(lambda: "conversations.create" in fake.held, "the open to reach Slack")
+            await open_held_at_slack(served, fake)
             served.process.send_signal(signal.SIGTERM)
             assert await served.exit_code() == 0
         assert "handed back 1 claimed item(s)" in served.log, served.log[-3000:]
