@@ -25,6 +25,7 @@ from bot.clock import SimClock
 from bot.playbooks import PlaybookLibrary
 from bot.store import Database
 from bot.store.tables import BadNewsRow, CommitmentRow, FollowUpRow, IncidentRow
+from bot.tokens import api_user_id
 from tests.conftest import PLAYBOOKS, START
 from tests.harness import LOBBY, Harness
 
@@ -306,3 +307,14 @@ async def test_the_scorecard_counts_a_private_incident_only_in_its_own_war_room(
     refused = await h.run("scorecard initech", user="mallory", room=LOBBY)
     assert not refused.ok and "no follow-ups with a vendor matching 'initech'" in refused.messages[0].title
     assert (await h.run("scorecard initech", user="dana", room=secret)).ok
+
+
+async def test_an_api_tokens_answer_is_never_handed_to_a_person_in_the_same_room(db: Database) -> None:
+    h = Harness(db)
+    await h.ok(PRIVATE_OPEN)
+    await h.ok(PUBLIC_OPEN)
+    public = h.room
+    token = await h.run("list", user=api_user_id("ci"), room=public)  # a token sees every incident
+    assert token.ok and "Globex" in str(token.messages)
+    person = await h.run("list", user="mallory", room=public)  # the same words in the same room, moments later
+    assert person.ok and "Globex" not in str(person.messages) and "Acme Retail" in str(person.messages)
