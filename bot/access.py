@@ -21,6 +21,7 @@ from bot.chat import Invocation
 from bot.domain import Incident, RoleAssignment
 from bot.errors import NotFound, WarroomError
 from bot.playbooks import DEFAULT_PERMISSIONS, PlaybookLibrary
+from bot.store.views import EVERY_INCIDENT, Visible
 from bot.tokens import is_api_user
 
 NOTHING_RECORDED = "nothing was recorded"
@@ -142,6 +143,21 @@ class Access:
     def visible(self, incident: Incident, invocation: Invocation) -> bool:
         """Whether `list` (or anything that shows many incidents) may show this incident to whoever asked, there."""
         return is_api_user(invocation.user.id) or not self.is_private(incident) or _in_room(incident, invocation)
+
+    def seen_from(self, invocation: Invocation) -> Visible:
+        """`visible` for every incident at once, as the database reads it: what a read across incidents (`list`,
+        `scorecard`) may count or show to whoever asked, there."""
+        if is_api_user(invocation.user.id):
+            return EVERY_INCIDENT
+        return Visible(public_playbooks=self.public_playbooks(), room_id=invocation.room.id or None)
+
+    def public(self) -> Visible:
+        """The public incidents alone, as the database reads them (`is_private`, for every incident at once)."""
+        return Visible(public_playbooks=self.public_playbooks())
+
+    def public_playbooks(self) -> frozenset[str]:
+        """The playbooks whose incidents are public unless set private (any other name counts as private)."""
+        return frozenset(name for name in self.playbooks.names if not self.playbooks.get(name).private)
 
     async def check(
         self,

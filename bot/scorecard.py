@@ -44,17 +44,20 @@ def vendor_scores(
     """Score each vendor; a follow-up never heard back is a silence from asked until now or until it closed.
 
     Asks of our own teams and root causes we own are not a vendor's; a vendor ticket several incidents waited on
-    counts once (its copies are left out), but every push of a root-cause analysis counts. ``emailed`` is when
+    counts once (its copies are left out: see `tickets`), but every push of a root-cause analysis counts. Only the
+    follow-ups given count: a reader who may not see an incident is given none of its follow-ups. ``emailed`` is when
     Warroom first emailed a follow-up: the vendor's answer time (bot.figures.answer_time) runs from that email."""
     emailed = emailed or {}
 
     by_vendor: dict[str, list[FollowUp]] = {}
     pushes: dict[str, int] = {}
-    for f in follow_ups:
+    given = list(follow_ups)
+    for f in given:
         if f.kind == TEAM or f.vendor == "us":
             continue
         pushes[f.vendor] = pushes.get(f.vendor, 0) + len(f.pushes)
-        if f.lead is None:
+    for f in tickets(given):
+        if f.kind != TEAM and f.vendor != "us":
             by_vendor.setdefault(f.vendor, []).append(f)
     scores = []
     for vendor, fs in by_vendor.items():
@@ -80,6 +83,23 @@ def vendor_scores(
             )
         )
     return sorted(scores, key=lambda s: (s.rank_key, s.vendor))
+
+
+def tickets(follow_ups: Iterable[FollowUp]) -> list[FollowUp]:
+    """Each ticket once: the follow-ups that lead their chase, and for a lead that is not among ``follow_ups`` (its
+    incident is private to a room the reader is not in) its first copy in their place, as the ticket would stand had
+    that incident never existed."""
+    given = list(follow_ups)
+    present = {(f.incident, f.number) for f in given}
+    standing_in: set[tuple[int, int]] = set()
+    found = []
+    for f in given:
+        if f.lead is None:
+            found.append(f)
+        elif f.lead not in present and f.lead not in standing_in:
+            standing_in.add(f.lead)
+            found.append(f)
+    return found
 
 
 def _mean(values: list[timedelta]) -> timedelta | None:

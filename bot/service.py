@@ -714,7 +714,8 @@ class Warroom:
     async def _scorecard(self, cmd: c.ShowScorecard, inv: Invocation) -> Reply:
         async with self.core.db.read() as store:
             emailed = figures.first_emails(await store.mails())  # the real ask: the first email the vendor got
-            scores = vendor_scores(await store.follow_ups(), now=self.desk.now, emailed=emailed)
+            seen = await store.visible_follow_ups(self.desk.access.seen_from(inv))  # a private incident: its room's
+            scores = vendor_scores(seen, now=self.desk.now, emailed=emailed)
         if cmd.vendor:
             wanted = cmd.vendor.lower()
             scores = [s for s in scores if wanted in s.vendor.lower()]
@@ -726,9 +727,10 @@ class Warroom:
         return Reply((render.help_message(cmd.verb),))
 
 
-def _answer_key(command: c.Command, invocation: Invocation) -> tuple[type[c.Command], str, str]:
-    """What a read-only answer depends on besides the data and the clock: the words asked and the room."""
-    return (type(command), " ".join(invocation.text.split()), invocation.room.id)
+def _answer_key(command: c.Command, invocation: Invocation) -> tuple[type[c.Command], str, str, bool]:
+    """What a read-only answer depends on besides the data and the clock: the words asked, the room, and whether an
+    API token asked (it sees private incidents that a person in the same room may not: bot/access.py)."""
+    return (type(command), " ".join(invocation.text.split()), invocation.room.id, is_api_user(invocation.user.id))
 
 
 def _surprise(*, recorded: bool) -> Reply:

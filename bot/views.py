@@ -18,8 +18,9 @@ from bot.domain import Incident, IncidentState, TimelineEvent
 from bot.errors import NotFound
 from bot.followups import OPEN_STATES, ROOT_CAUSE, FollowUp, root_cause
 from bot.playbooks import PlaybookLibrary
-from bot.scorecard import VendorScore, vendor_scores
+from bot.scorecard import VendorScore, tickets, vendor_scores
 from bot.store import Store
+from bot.store.views import EVERY_INCIDENT, BriefParts, Visible
 from bot.updates import UPDATE_DUE
 from bot.view_models import (
     ActionView,
@@ -128,31 +129,22 @@ def _brief_fields(
     }
 
 
-async def _briefs(
-    store: Store, incidents: Sequence[Incident], *, playbooks: PlaybookLibrary, now: datetime
+def _briefs(
+    found: Sequence[tuple[Incident, BriefParts]], *, playbooks: PlaybookLibrary, now: datetime
 ) -> list[dict[str, Any]]:
-    numbers = [i.number for i in incidents]
-    if not numbers:
-        return []
-    updates = await store.latest_updates(numbers)
-    untold = await store.untold_counts(numbers)
-    waiting = await store.open_follow_up_counts(numbers)
-    dues = await store.pending_dues(numbers, UPDATE_DUE)
-    addresses = await store.addresses_of([i.room_id for i in incidents if i.room_id])
-    impact = await store.impact_events(numbers)
     return [
         _brief_fields(
             i,
             now=now,
             cadence=_cadence(playbooks, i),
-            last=(u.at, u.next_due) if (u := updates.get(i.number)) else None,
-            pending_due=dues.get(i.number),
-            untold=untold.get(i.number, 0),
-            open_follow_ups=waiting.get(i.number, 0),
-            link=chat_link(i.room_id, addresses.get(i.room_id) if i.room_id else None),
-            impact=impact.get(i.number, []),
+            last=parts.last_update,
+            pending_due=parts.pending_due,
+            untold=parts.untold,
+            open_follow_ups=parts.open_follow_ups,
+            link=chat_link(i.room_id, parts.address),
+            impact=parts.impact,
         )
-        for i in incidents
+        for i, parts in found
     ]
 
 
@@ -172,13 +164,21 @@ async def incident_list(
     customer: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    visible: Visible = EVERY_INCIDENT,
 ) -> IncidentPage:
-    """A page of incidents, worst severity first then oldest; ``state`` None means every incident not closed."""
+    """A page of incidents, worst severity first then oldest; ``state`` None means every incident not closed;
+    ``visible``: which incidents may be shown (the others are neither listed nor counted)."""
     limit, offset = max(1, min(limit, MAX_PAGE)), max(0, offset)
-    incidents, total = await store.incident_page(
-        states=_states(state), severity=severity, customer=customer, limit=limit, offset=offset
+    found, total = await store.incident_page(
+        states=_states(state),
+        severity=severity,
+        customer=customer,
+        limit=limit,
+        offset=offset,
+        visible=visible,
+        prompt=UPDATE_DUE,
     )
-    items = [IncidentBrief(**b) for b in await _briefs(store, incidents, playbooks=playbooks, now=now)]
+    items = [IncidentBrief(**b) for b in _briefs(found, playbooks=playbooks, now=now)]
     return IncidentPage(items=items, total=total, limit=limit, offset=offset)
 
 
@@ -267,8 +267,11 @@ def _root_cause(follow_ups: list[FollowUp], emailed: Mapping[tuple[int, int], da
 
 async def incident_detail(store: Store, number: int, *, playbooks: PlaybookLibrary, now: datetime) -> IncidentDetail:
     """One incident in full; bot.errors.NotFound when there is no such incident."""
-    incident = await store.get_incident(number)
-    [brief] = await _briefs(store, [incident], playbooks=playbooks, now=now)
+    found, _ = await store.incident_page(states=None, number=number, limit=1, offset=0, prompt=UPDATE_DUE)
+    if not found:
+        raise NotFound(f"there is no INC-{number}")
+    incident = found[0][0]
+    [brief] = _briefs(found, playbooks=playbooks, now=now)
     follow_ups = await store.follow_ups(number)
     emailed = figures.first_emails(await store.mails(number))
     return IncidentDetail(
@@ -329,9 +332,12 @@ async def follow_ups(
     return [follow_up_view(f, now=now, emailed=emailed) for f in found]
 
 
-async def overdue_follow_ups(store: Store, *, now: datetime, limit: int) -> tuple[list[FollowUpView], int]:
-    """The first ``limit`` of `follow_ups(state="overdue")` (the longest overdue first) and how many there are."""
-    found, total = await store.overdue_follow_ups(now=now, limit=limit)
+async def overdue_follow_ups(
+    store: Store, *, now: datetime, limit: int, visible: Visible = EVERY_INCIDENT
+) -> tuple[list[FollowUpView], int]:
+    """The first ``limit`` of `follow_ups(state="overdue")` (the longest overdue first) and how many there are, of
+    the ``visible`` incidents."""
+    found, total = await store.overdue_follow_ups(now=now, limit=limit, visible=visible)
     emailed = figures.first_emails(await store.mails_of(sorted({f.incident for f in found}))) if found else {}
     return [follow_up_view(f, now=now, emailed=emailed) for f in found], total
 
@@ -349,16 +355,21 @@ async def untold_bad_news(store: Store, *, now: datetime) -> list[BadNewsView]:
     return [bad_news_view(b, now=now) for b in await store.untold_bad_news_of_open_incidents()]
 
 
-async def commitments_at_risk(store: Store, *, now: datetime, limit: int) -> tuple[list[CommitmentView], int]:
+async def commitments_at_risk(
+    store: Store, *, now: datetime, limit: int, visible: Visible = EVERY_INCIDENT
+) -> tuple[list[CommitmentView], int]:
     """The first ``limit`` commitments at risk or past due across the incidents not closed (the earliest due first)
-    and how many there are."""
-    found, total = await store.commitments_at_risk(now=now, limit=limit)
+    and how many there are, of the ``visible`` incidents."""
+    found, total = await store.commitments_at_risk(now=now, limit=limit, visible=visible)
     return [commitment_view(c, now=now) for c in found], total
 
 
-async def untold_bad_news_page(store: Store, *, now: datetime, limit: int) -> tuple[list[BadNewsView], int]:
-    """The first ``limit`` of `untold_bad_news` (the oldest first) and how many there are."""
-    found, total = await store.untold_bad_news(limit=limit)
+async def untold_bad_news_page(
+    store: Store, *, now: datetime, limit: int, visible: Visible = EVERY_INCIDENT
+) -> tuple[list[BadNewsView], int]:
+    """The first ``limit`` of `untold_bad_news` (the oldest first) and how many there are, of the ``visible``
+    incidents."""
+    found, total = await store.untold_bad_news(limit=limit, visible=visible)
     return [bad_news_view(b, now=now) for b in found], total
 
 
@@ -382,13 +393,16 @@ def _score(s: VendorScore, overdue_now: int) -> VendorScoreView:
     )
 
 
-async def scorecard(store: Store, *, now: datetime, vendor: str | None = None) -> Scorecard:
-    """The vendor scorecard as `scorecard` computes it (bot/scorecard.py), slowest to answer first."""
+async def scorecard(
+    store: Store, *, now: datetime, vendor: str | None = None, visible: Visible = EVERY_INCIDENT
+) -> Scorecard:
+    """The vendor scorecard as `scorecard` computes it (bot/scorecard.py), slowest to answer first, from the
+    follow-ups of the ``visible`` incidents alone."""
     emailed = figures.first_emails(await store.mails())  # the real ask: the first email the vendor got
-    every = await store.follow_ups()
+    every = await store.visible_follow_ups(visible)
     overdue: dict[str, int] = {}
-    for f in every:
-        if f.is_open and f.lead is None and now > f.due:
+    for f in tickets(every):
+        if f.is_open and now > f.due:
             overdue[f.vendor] = overdue.get(f.vendor, 0) + 1
     scores = vendor_scores(every, now=now, emailed=emailed)
     if vendor is not None:

@@ -22,11 +22,12 @@ from adapters.web import charts, live, render
 from bot import figures, views, words
 from bot.access import Access
 from bot.clock import Clock
+from bot.domain import Incident
 from bot.errors import NotFound
 from bot.playbooks import PlaybookLibrary
-from bot.store import Database, Store
+from bot.store import Database
+from bot.store.views import EVERY_INCIDENT, Visible
 from bot.summary import build_summary, to_markdown
-from bot.view_models import IncidentPage
 
 HERE = Path(__file__).parent
 OVERVIEW_LIMIT = 200  # incidents on the overview; more than a wall screen can show, fewer than a slow page
@@ -74,7 +75,7 @@ class Dashboard:
     default_zone: str = "UTC"  # WARROOM_TZ: where times show that belong to no incident
     keep: timedelta = KEEP_OVERVIEW
     _kept: _Kept = field(default_factory=_Kept)
-    _kept_public: _Kept = field(default_factory=_Kept)  # the same, without private incidents (see _hidden)
+    _kept_public: _Kept = field(default_factory=_Kept)  # the same, without private incidents (see _visible)
 
     def page(
         self, request: web.Request, template: str, context: Mapping[str, Any], *, status: int = 200
@@ -120,40 +121,36 @@ class Dashboard:
             kept.version, kept.at, kept.html = version, now, html
             return html
 
-    async def _hidden(self, store: Store, request: web.Request | None, *, everything: bool | None = None) -> set[int]:
-        """The incidents this viewer may not see: the private ones, unless the allow list names them."""
+    def _visible(self, request: web.Request | None, *, everything: bool | None = None) -> Visible:
+        """The incidents this viewer may see: every one, or the public ones unless the allow list names them."""
         if everything if everything is not None else _sees_private(request):
-            return set()
-        access = Access(self.playbooks)
-        return {i.number for i in await store.incidents(include_closed=True) if access.is_private(i)}
+            return EVERY_INCIDENT
+        return Access(self.playbooks).public()
+
+    def _hidden(self, request: web.Request, incident: Incident) -> bool:
+        """Whether this viewer may not see this incident: a private one, unless the allow list names them."""
+        return not _sees_private(request) and Access(self.playbooks).is_private(incident)
 
     async def _read_overview(self, now: datetime, *, everything: bool = True) -> dict[str, Any]:
         """What the overview shows: a page of the open incidents and the first LIST_LIMIT of each list across them,
-        each counted in the database (nothing more is read than the page shows)."""
+        each counted in the database (nothing more is read than the page shows). A viewer the allow list does not
+        name for them is shown no private incident: they are neither listed nor counted."""
+        visible = self._visible(None, everything=everything)
         async with self.db.read() as store:
-            hidden = await self._hidden(store, None, everything=everything)
-            page_of = await views.incident_list(store, playbooks=self.playbooks, now=now, limit=OVERVIEW_LIMIT)
-            late, late_total = await views.overdue_follow_ups(store, now=now, limit=LIST_LIMIT)
-            at_risk, at_risk_total = await views.commitments_at_risk(store, now=now, limit=LIST_LIMIT)
-            untold, untold_total = await views.untold_bad_news_page(store, now=now, limit=LIST_LIMIT)
+            page_of = await views.incident_list(
+                store, playbooks=self.playbooks, now=now, limit=OVERVIEW_LIMIT, visible=visible
+            )
+            late, late_total = await views.overdue_follow_ups(store, now=now, limit=LIST_LIMIT, visible=visible)
+            at_risk, at_risk_total = await views.commitments_at_risk(store, now=now, limit=LIST_LIMIT, visible=visible)
+            untold, untold_total = await views.untold_bad_news_page(store, now=now, limit=LIST_LIMIT, visible=visible)
             recent = None
             if not page_of.total:  # nothing open: the last war rooms closed, rather than an empty page
                 recent = await views.incident_list(
-                    store, playbooks=self.playbooks, now=now, state="closed", limit=RECENT_LIMIT
+                    store, playbooks=self.playbooks, now=now, state="closed", limit=RECENT_LIMIT, visible=visible
                 )
             shown = [i.number for i in page_of.items] + ([i.number for i in recent.items] if recent else [])
             shown += [f.incident for f in late] + [c.incident for c in at_risk] + [b.incident for b in untold]
             zones = await store.zones_of(sorted(set(shown)))
-        if hidden:  # a viewer the allow list does not name for them: private incidents are not there at all
-            page_of = _without(page_of, hidden)
-            recent = _without(recent, hidden) if recent is not None else None
-            seen_late = [f for f in late if f.incident not in hidden]
-            seen_at_risk = [c for c in at_risk if c.incident not in hidden]
-            seen_untold = [b for b in untold if b.incident not in hidden]
-            late_total -= len(late) - len(seen_late)
-            at_risk_total -= len(at_risk) - len(seen_at_risk)
-            untold_total -= len(untold) - len(seen_untold)
-            late, at_risk, untold = seen_late, seen_at_risk, seen_untold
         return {
             "now": now,
             "page_of": page_of,
@@ -191,13 +188,14 @@ class Dashboard:
         now = self.clock.now()
         async with self.db.read() as store:
             try:
-                if number in await self._hidden(store, request):
+                incident = await store.get_incident(number)
+                if self._hidden(request, incident):
                     raise NotFound(f"there is no INC-{number}")  # a private incident: as if it did not exist
                 detail = await views.incident_detail(store, number, playbooks=self.playbooks, now=now)
             except NotFound:
                 return self.not_found(request, f"There is no incident INC-{number}.")
             events = await views.timeline(store, number)
-            zone = (await store.get_incident(number)).timezone
+            zone = incident.timezone
         context = {"i": detail, "events": events, "zone": zone, "now": now}
         return detail, Markup(request.app[TEMPLATES].get_template("_incident.html").render(context))
 
@@ -215,8 +213,8 @@ class Dashboard:
                 state="closed",
                 limit=CLOSED_LIMIT,
                 offset=(number - 1) * CLOSED_LIMIT,
+                visible=self._visible(request),
             )
-            page_of = _without(page_of, await self._hidden(store, request))
             zones = await store.zones_of([i.number for i in page_of.items])
         more = page_of.offset + len(page_of.items) < page_of.total
         context = {"page_of": page_of, "zones": zones, "number": number, "more": more}
@@ -225,7 +223,7 @@ class Dashboard:
     async def vendors(self, request: web.Request) -> web.Response:
         """GET /vendors: the scorecard, and its chart."""
         async with self.db.read() as store:
-            card = await views.scorecard(store, now=self.clock.now())
+            card = await views.scorecard(store, now=self.clock.now(), visible=self._visible(request))
         bars = [
             charts.VendorBar(
                 vendor=s.vendor,
@@ -242,12 +240,10 @@ class Dashboard:
         """GET /vendors/{name}: that vendor's follow-ups across every incident, open or closed."""
         name = request.match_info["name"]
         now = self.clock.now()
+        visible = self._visible(request)
         async with self.db.read() as store:
-            hidden = await self._hidden(store, request)
-            mine = [
-                f for f in await store.follow_ups() if f.waits_on.lower() == name.lower() and f.incident not in hidden
-            ]
-            card = await views.scorecard(store, now=now, vendor=name) if mine else None
+            mine = [f for f in await store.visible_follow_ups(visible) if f.waits_on.lower() == name.lower()]
+            card = await views.scorecard(store, now=now, vendor=name, visible=visible) if mine else None
             zones = await store.zones_of(sorted({f.incident for f in mine}))
             emailed = figures.first_emails(await store.mails()) if mine else {}
         if not mine:
@@ -292,14 +288,16 @@ class Dashboard:
         if number is None:
             return self.not_found(request, "There is no such incident.")
         async with self.db.read() as store:
-            if number in await self._hidden(store, request):  # a private incident: as if it did not exist
+            try:
+                incident = await store.get_incident(number)
+            except NotFound:
+                incident = None
+            if incident is not None and self._hidden(request, incident):  # private: as if it did not exist
                 return self.not_found(request, f"There is no incident INC-{number}.")
             stored = await store.summary(number)
             if stored is not None:
                 return number, stored[0], False
-            try:
-                incident = await store.get_incident(number)
-            except NotFound:
+            if incident is None:
                 return self.not_found(request, f"There is no incident INC-{number}.")
             try:
                 cadence = self.playbooks.get(incident.playbook).update_cadence
@@ -319,12 +317,6 @@ POLICY = (
 def _sees_private(request: web.Request | None) -> bool:
     viewer = request.get("viewer") if request is not None else None
     return bool(getattr(viewer or LocalViewer(), "sees_private", False))
-
-
-def _without(page_of: IncidentPage, hidden: set[int]) -> IncidentPage:
-    """A page of incidents without the hidden ones (counted out of its total too)."""
-    kept = [i for i in page_of.items if i.number not in hidden]
-    return page_of.model_copy(update={"items": kept, "total": page_of.total - (len(page_of.items) - len(kept))})
 
 
 def guarded(response: web.Response) -> web.Response:

@@ -22,11 +22,10 @@ def when(at: datetime | None, tz: str = "UTC") -> Markup:
     """A `<time>` the page's script shows in the viewer's zone; without script, the incident's zone."""
     if at is None:
         return Markup("—")
-    zone = ZoneInfo(tz)
-    shown = format_when(at, zone)
-    return Markup('<time datetime="{iso}" data-zone="{zone}" title="{title}">{shown}</time>').format(
-        iso=at.isoformat(), zone=tz, title=f"{shown} ({tz})", shown=shown
-    )
+    shown = format_when(at, ZoneInfo(tz))
+    # each part escaped, as Markup.format would, at a fraction of its cost: an overview shows a thousand of these
+    zone, said = escape(tz), escape(shown)
+    return Markup(f'<time datetime="{escape(at.isoformat())}" data-zone="{zone}" title="{said} ({zone})">{said}</time>')
 
 
 def times_in(text: str, tz: str = "UTC") -> Markup:

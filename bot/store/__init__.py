@@ -64,7 +64,7 @@ from bot.store.together import Part, from_json, together
 from bot.store.tokens import TokenStore
 from bot.store.touched import changed_rows, count_changes
 from bot.store.touched import watch as touched_by
-from bot.store.views import ViewStore
+from bot.store.views import BriefParts, ViewStore
 from bot.store.webhooks import WebhookStore
 from bot.store.zoned import in_zone_of_now, zone_of_now
 
@@ -464,14 +464,11 @@ class Store(
             query = query.where(IncidentRow.state != IncidentState.CLOSED.value)
         return [_incident(r) for r in (await self.session.execute(query)).scalars()]
 
-    async def incident_page(
-        self, *, states: Sequence[str] | None, severity: int | None, customer: str | None, limit: int, offset: int
-    ) -> tuple[list[Incident], int]:
-        """One page of incidents matching the filters (worst severity first, then oldest) and the total matching."""
-        rows, total = await self.incident_rows(
-            states=states, severity=severity, customer=customer, limit=limit, offset=offset
-        )
-        return [_incident(r) for r in rows], total
+    async def incident_page(self, **filters: Any) -> tuple[list[tuple[Incident, BriefParts]], int]:
+        """One page of incidents, each with what a list shows of it, and the total matching (ViewStore.incident_rows
+        takes the filters)."""
+        rows, total = await self.incident_rows(**filters)
+        return [(_incident(r), parts) for r, parts in rows], total
 
     async def delete_incident(self, number: int) -> None:
         """Forget an incident whose war room could not be opened (everything under it cascades)."""
