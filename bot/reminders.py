@@ -22,8 +22,10 @@ from bot.store.followups import FOLLOW_UP, PENDING
 from bot.store.tables import ReminderRow
 
 log = logging.getLogger(__name__)
-# Reminders one claim takes: small, so that replicas ticking together each get a share of what is due (a claim
-# skips what another replica is claiming and leases what it takes), and a firing's transaction stays short.
+# Reminders one claim takes, and fires in one transaction: small, so that replicas ticking together each get a share
+# of what is due (a claim skips what another replica is claiming) and the incidents a batch locks are held briefly.
+# A batch sends about a dozen statements whatever its size: 50 cost about a third less per due reminder than 25 in
+# one run of bench/reminder_tick.py, but two replicas then split 200 due 50/150 every round (25: 100/100 to 50/150).
 BATCH = 25
 
 
