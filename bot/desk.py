@@ -24,6 +24,7 @@ from bot.playbooks import PlaybookLibrary
 from bot.store import Database, Store
 from bot.store.inbox import applying
 from bot.store.outbox import PENDING, REFUSED, SENT, SHORT
+from bot.store.tables import OutboxRow
 from bot.voice.compose import Voice
 from bot.words import count
 
@@ -124,7 +125,37 @@ class Desk:
             await self._owe(store, incident, part, thread_of=first)
         return first
 
+    async def post_many(self, store: Store, posts: Sequence[tuple[Incident, Message]]) -> None:
+        """``post`` for many posts at once, as a batch of firings owes them: the heads written in one INSERT, then
+        what continues them in their threads in another (each needs its head's id)."""
+        split = [
+            (incident, self.core.chat.split(replace(message, zone=incident.timezone)))
+            for incident, message in posts
+            if incident.room_id is not None
+        ]
+        heads = [await self._owe_row(store, incident, parts[0], flush=False) for incident, parts in split]
+        if not heads:
+            return
+        await store.session.flush()
+        rest = [
+            await self._owe_row(store, incident, part, thread_of=head.id, flush=False)
+            for (incident, parts), head in zip(split, heads, strict=True)
+            for part in parts[1:]
+        ]
+        if rest:
+            await store.session.flush()
+        if (mine := owed.get()) is not None:
+            mine += [row.id for row in (*heads, *rest)]
+
     async def _owe(self, store: Store, incident: Incident, message: Message, *, thread_of: int | None = None) -> int:
+        row = await self._owe_row(store, incident, message, thread_of=thread_of)
+        if (mine := owed.get()) is not None:
+            mine.append(row.id)
+        return row.id
+
+    async def _owe_row(
+        self, store: Store, incident: Incident, message: Message, *, thread_of: int | None = None, flush: bool = True
+    ) -> OutboxRow:
         assert incident.room_id is not None
         row = await store.enqueue(
             incident.room_id,
@@ -133,10 +164,9 @@ class Desk:
             incident=incident.number,
             now=self.now,
             thread_of=thread_of,
+            flush=flush,
         )
-        if (mine := owed.get()) is not None:
-            mine.append(row.id)
-        return row.id
+        return row
 
     async def announce(self, incident: Incident, message: Message, *, replies: Sequence[Message] = ()) -> int | None:
         """Owe a post to the war room after what it reports was committed; delivered by the outbox."""

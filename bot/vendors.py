@@ -847,8 +847,9 @@ class VendorDesk:
             posts, _ = await self._climb(store, ticket, now, None, None)
         else:
             posts = await self._chase(store, ticket, now)
-        for room, message in posts:
-            await self.desk.post(store, room, message)
+        for room, message in posts:  # in a batch of firings, after the batch's other writes (one INSERT for all)
+            if not store.post_later(self.desk, room, message):
+                await self.desk.post(store, room, message)
 
     async def _chase(self, store: Store, ticket: Ticket, now: datetime) -> list[tuple[Incident, Message]]:
         """One more reminder to the owner, in every room waiting; the first one also makes it overdue."""

@@ -451,6 +451,7 @@ class Store(
             raise NotFound(f"there is no INC-{number}")
         if lock:
             self.locked.add(number)
+            self.held.append(row)
         return row
 
     async def incident_in_room(self, room_id: str) -> Incident | None:

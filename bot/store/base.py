@@ -45,10 +45,26 @@ class StoreBase:
     copy_rows: dict[tuple[int, int], list[FollowUpRow]]
     none_pending: set[tuple[int, str, int]]
     subscription_rows: list[Any] | None
+    # A claimed batch of firings also reads each incident's commitments once, and has the posts its chases owe
+    # written after every other write of the batch (so each kind of write is one statement): None posts at once.
+    commitment_rows: dict[int, list[CommitmentRow]]
+    posts_later: list[tuple[Any, Any, Any]] | None  # (desk, incident, message)
+    # The rows of the incidents locked: held, so the session's identity map (which holds rows weakly) keeps them
+    # and reading a locked incident again costs no query.
+    held: list[object]
 
     def init_firing(self) -> None:
         self.locked, self.follow_up_rows, self.copy_rows, self.none_pending = set(), {}, {}, set()
-        self.subscription_rows = None
+        self.held = []
+        self.subscription_rows, self.commitment_rows, self.posts_later = None, {}, None
+
+    def post_later(self, desk: Any, incident: Any, message: Any) -> bool:
+        """Inside a batch of firings: owe the post once the batch's other writes are written, all the batch's posts
+        in one INSERT (``desk.post_many``); True then. False outside one: the caller posts now."""
+        if self.posts_later is None:
+            return False
+        self.posts_later.append((desk, incident, message))
+        return True
 
     async def next_number(self, table: Numbered, incident: int) -> int:
         """The next L<n>, A<n>, V<n>, C<n>, U<n> or B<n> of an incident (callers hold the incident's row lock)."""

@@ -78,6 +78,9 @@ class CustomerStore(StoreBase):
         return c
 
     async def _commitment_row(self, incident: int, number: int) -> CommitmentRow:
+        for loaded in self.commitment_rows.get(incident, ()):  # read with a batch of firings
+            if loaded.number == number:
+                return loaded
         query = select(CommitmentRow).where(CommitmentRow.incident == incident, CommitmentRow.number == number)
         row = (await self.session.execute(query)).scalar_one_or_none()
         if row is None:
@@ -93,6 +96,8 @@ class CustomerStore(StoreBase):
         row.promise, row.needs = c.promise, json.dumps(list(c.needs))
 
     async def commitments(self, incident: int) -> list[Commitment]:
+        if incident in self.commitment_rows:  # read with a batch of firings, which holds the incident's lock
+            return [_commitment(r) for r in self.commitment_rows[incident]]
         query = select(CommitmentRow).where(CommitmentRow.incident == incident).order_by(CommitmentRow.number)
         return [_commitment(r) for r in (await self.session.execute(query)).scalars()]
 

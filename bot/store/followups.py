@@ -12,7 +12,7 @@ from bot.errors import NotFound
 from bot.followups import OPEN_STATES, FollowUp, FollowUpState, Push, hours_from_json, hours_to_json
 from bot.playbooks import LadderRung
 from bot.store.base import StoreBase
-from bot.store.tables import FollowUpRow, IncidentRow, ReminderRow
+from bot.store.tables import CommitmentRow, FollowUpRow, IncidentRow, ReminderRow, WebhookSubscriptionRow
 from bot.when import Every
 
 PENDING, DONE, CANCELLED = "pending", "done", "cancelled"
@@ -161,27 +161,77 @@ class FollowUpStore(StoreBase):
         """Read, in one query each, the follow-ups a batch of chases on one incident is about and the copies of
         their vendor tickets in other incidents; the chases then find them here instead of reading one at a time.
         The caller holds the incident's row lock, so nothing else moves them meanwhile."""
+        await self.load_batch([(incident, n) for n in subjects])
+
+    async def load_batch(self, subjects: list[tuple[int, int]], *, commitments: bool = False) -> None:
+        """Read what a claimed batch of chases, over any number of incidents, is about, one query per kind of data:
+        the follow-ups, the copies of their vendor tickets in other incidents, the webhook subscriptions, and
+        (``commitments``) the promises of those incidents. The caller holds every one of those incidents' row locks."""
         if not subjects:
             return
-        query = select(FollowUpRow).where(FollowUpRow.incident == incident, FollowUpRow.number.in_(subjects))
+        wanted = set(subjects)
+        incidents = sorted({i for i, _ in wanted})
+        numbers = sorted({n for _, n in wanted})
+        query = select(FollowUpRow).where(FollowUpRow.incident.in_(incidents), FollowUpRow.number.in_(numbers))
         for row in (await self.session.execute(query)).scalars():
-            self.follow_up_rows[(row.incident, row.number)] = row
-        copies: dict[tuple[int, int], list[FollowUpRow]] = {(incident, n): [] for n in subjects}
+            if (row.incident, row.number) in wanted:
+                self.follow_up_rows[(row.incident, row.number)] = row
+        copies: dict[tuple[int, int], list[FollowUpRow]] = {key: [] for key in wanted}
         query = (
             select(FollowUpRow)
-            .where(FollowUpRow.lead_incident == incident, FollowUpRow.lead_number.in_(subjects))
+            .where(FollowUpRow.lead_incident.in_(incidents), FollowUpRow.lead_number.in_(numbers))
             .order_by(FollowUpRow.incident, FollowUpRow.number)
         )
         for row in (await self.session.execute(query)).scalars():
-            copies[(incident, row.lead_number or 0)].append(row)
+            key = (row.lead_incident or 0, row.lead_number or 0)
+            if key in copies:
+                copies[key].append(row)
         self.copy_rows.update(copies)
+        if self.subscription_rows is None:  # the webhooks its timeline events may owe (read here, before any write)
+            self.subscription_rows = list((await self.session.execute(select(WebhookSubscriptionRow))).scalars())
+        if commitments:
+            rows: dict[int, list[CommitmentRow]] = {i: [] for i in incidents}
+            promises = (
+                select(CommitmentRow)
+                .where(CommitmentRow.incident.in_(incidents))
+                .order_by(CommitmentRow.incident, CommitmentRow.number)
+            )
+            for promise in (await self.session.execute(promises)).scalars():
+                rows[promise.incident].append(promise)
+            self.commitment_rows.update(rows)
 
-    async def start_firing(self, ids: list[int], owner: str, now: datetime) -> list[ReminderRow]:
+    async def lock_for_firing(self, incidents: list[int]) -> set[int]:
+        """Lock the rows of these incidents, in one statement and in number order (so two batches never wait on
+        each other in a circle), skipping those a command or another replica holds now; returns those locked. The
+        incidents skipped (busy, or deleted) are fired one at a time after, which waits for the lock."""
+        if not incidents:
+            return set()
+        query = (
+            select(IncidentRow)
+            .where(IncidentRow.number.in_(sorted(incidents)))
+            .order_by(IncidentRow.number)
+            .with_for_update(skip_locked=True)
+        )
+        rows = list((await self.session.execute(query)).scalars())
+        self.held += rows
+        locked = {row.number for row in rows}
+        self.locked |= locked
+        return locked
+
+    async def start_firing(
+        self, ids: list[int], owner: str, now: datetime, *, incidents: list[int] | None = None
+    ) -> list[ReminderRow]:
         """Mark this owner's claimed reminders fired, all in one statement; returns those that still were pending
-        and leased to it (the rest were moved, cancelled or taken over meanwhile, and are not fired)."""
+        and leased to it (the rest were moved, cancelled or taken over meanwhile, and are not fired). ``incidents``:
+        theirs, when known, named in the statement so the commit can tell what changed without reading it back."""
         query = (
             update(ReminderRow)
-            .where(ReminderRow.id.in_(ids), ReminderRow.state == PENDING, ReminderRow.lease_owner == owner)
+            .where(
+                *([ReminderRow.incident.in_(incidents)] if incidents is not None else []),
+                ReminderRow.id.in_(ids),
+                ReminderRow.state == PENDING,
+                ReminderRow.lease_owner == owner,
+            )
             .values(state=DONE, fired_at=now)
             .returning(ReminderRow)
             .execution_options(synchronize_session=False)

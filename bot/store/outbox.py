@@ -29,9 +29,11 @@ class OutboxStore(StoreBase):
         now: datetime,
         thread_of: int | None = None,
         form: str = FULL,
+        flush: bool = True,
     ) -> OutboxRow:
         """Owe ``message`` (serialised) to a room; it is delivered once the transaction commits — as a reply in
-        the thread of the row ``thread_of`` when given, once that row's post exists."""
+        the thread of the row ``thread_of`` when given, once that row's post exists. ``flush=False``: the row
+        has no id until the caller flushes (a batch of posts flushed together is one INSERT)."""
         row = OutboxRow(
             thread_of=thread_of,
             form=form,
@@ -46,7 +48,8 @@ class OutboxStore(StoreBase):
             created_at=now,
         )
         self.session.add(row)
-        await self.session.flush()
+        if flush:
+            await self.session.flush()
         return row
 
     async def claim_deliveries(
