@@ -66,6 +66,11 @@ def title(f: FollowUp) -> str:
     return f"{f.ref} {f.waits_on}: {f.ask}" + (f" ({f.reference})" if f.reference else "")
 
 
+def _ago(late: timedelta) -> str:
+    """How late, as people say it: "just now" rather than "0m ago"."""
+    return "just now" if late < timedelta(minutes=1) else f"{format_duration(late)} ago"
+
+
 def overdue_message(f: FollowUp, incident: Incident, now: datetime, *, email: bool = False) -> Message:
     """The chase: the owner is mentioned with the ask, how late it is and who to call."""
     return Message(
@@ -74,7 +79,7 @@ def overdue_message(f: FollowUp, incident: Incident, now: datetime, *, email: bo
             Section.of(
                 render.mention(f.owner),
                 f" — nothing received from {f.waits_on}. It was due "
-                f"{render.when(f.due, incident)}, {format_duration(now - f.due)} ago; chase {f.chases}.",
+                f"{render.when(f.due, incident)}, {_ago(now - f.due)}; chase {f.chases}.",
             ),
             Section.of(Strong("Current contact: "), *_contact(f.contact)),
             Section.of(next_step(f, incident)),
@@ -351,6 +356,8 @@ class VendorDesk:
             if draft.reference and draft.kind != TEAM
             else None
         )
+        if lead is not None and await self._private_either(store, incident, lead.incident):
+            lead = None  # a private incident does not exist outside its room: it chases its ticket on its own
         if lead is not None:
             draft = replace(
                 draft,
@@ -392,6 +399,12 @@ class VendorDesk:
                 {"follow_up": lead.number},
             )
         return f, lead
+
+    async def _private_either(self, store: Store, incident: Incident, other: int) -> bool:
+        """Whether this incident or the other one is private: they then share no vendor ticket, since a shared one
+        names each incident in the other's room and timeline."""
+        access = self.desk.access
+        return access.is_private(incident) or access.is_private(await store.get_incident(other))
 
     async def _same_open_ask(self, store: Store, incident: Incident, draft: FollowUp) -> FollowUp | None:
         """The incident's open follow-up already waiting on this vendor (or team) about this `ref:`, if any."""

@@ -317,6 +317,28 @@ async def test_bad_input_to_every_new_verb_is_one_line_and_changes_nothing(
     assert await snapshot(db) == before, command
 
 
+async def test_a_private_incident_shares_no_vendor_ticket_so_no_room_learns_its_number(db: Database) -> None:
+    """One ticket is one chase — except with a private incident, which does not exist outside its room: each
+    chases the ticket on its own, and neither room nor timeline names the other incident."""
+    h = Harness(db)
+    await h.ok(OUTAGE)
+    await h.ok("set private:yes")
+    private = h.room
+    await h.ok('vendor tailspin "RCA" due:1d ref:TS-5521')
+    await h.ok('open "Voice down at Globex HQ" sev:2 customer:Globex playbook:service-provider-outage')
+    public = h.room
+    joined = await h.ok('vendor tailspin "RCA" due:1d ref:ts-5521', user="lee")
+    assert "INC-2: V1 asked Tailspin Telecom for RCA" in joined and "INC-1" not in joined
+    assert not any("INC-1" in p.text for p in h.chat.posts_in(public))
+    await h.advance(timedelta(days=1))
+    assert len(chases(h, private.name)) == 1 and len(chases(h, public.name)) == 1  # each its own chase
+    async with db.transaction() as store:
+        v1, v2 = await store.follow_up(1, 1), await store.follow_up(2, 1)
+        events = [e.text for n in (1, 2) for e in await store.timeline(n)]
+    assert v2.lead is None and v1.lead is None
+    assert not any("waited on by INC-" in t or "one ticket with INC-" in t for t in events)
+
+
 async def test_a_cancelled_copy_of_a_shared_ticket_cannot_move_it_and_the_other_keeps_chasing(db: Database) -> None:
     h = Harness(db)
     await h.ok(OUTAGE)

@@ -52,7 +52,7 @@ async def test_overdue_follow_up_reminds_the_owner_at_the_due_time_with_the_curr
     [post] = [p for p in h.room_posts if p.text.startswith("⏰")]
     assert post.message.mentions == (UserRef("lee", "lee"),)
     assert post.text.startswith("⏰ V1 Northwind Distribution: tracking number for the replacement unit (RMA-4471)")
-    assert "It was due Mon 23 Nov 2026 09:00 CST, 0m ago; chase 1." in post.text
+    assert "It was due Mon 23 Nov 2026 09:00 CST, just now; chase 1." in post.text
     assert "Current contact: Sam Ortiz (Account rep), sam.ortiz@northwind.example" in post.text
     assert "[Heard back]  [Received]  [Escalate]  [Snooze 1h]" in post.text
 
