@@ -156,6 +156,7 @@ class Deliverer:
         self._ready: dict[int, OutboxRow] = {}  # committed, leased here, not yet tried: posted without a claim
         self._unmarked: list[tuple[list[int], str]] = []  # posted, not yet marked delivered (still leased here)
         self._incidents: dict[int, int | None] = {}  # the incident of each row posted and not yet marked
+        self._marking: set[int] = set()  # marks (by their first row) an open transaction is writing
         self._flusher: asyncio.Task[None] | None = None
 
     async def owe(
@@ -185,15 +186,22 @@ class Deliverer:
         handed: list[OutboxRow] | None = store.session.info.get(HANDED)
         if handed is None:
             handed = store.session.info[HANDED] = []
-            marks = list(self._unmarked)
-            if marks:
-                await self._mark(store, marks, now)
+            # not those another open transaction is marking: it would wait for that one's row locks
+            marks = [m for m in self._unmarked if m[0][0] not in self._marking]
+            self._marking.update(m[0][0] for m in marks)
 
             def committed(_session: Any) -> None:
                 self._ready.update((r.id, r) for r in handed)
                 self._forget(marks)
 
+            def ended(_session: Any, transaction: Any) -> None:
+                if transaction.parent is None:  # committed or rolled back: the marks are free again
+                    self._marking.difference_update(m[0][0] for m in marks)
+
             event.listen(store.session.sync_session, "after_commit", committed)
+            event.listen(store.session.sync_session, "after_transaction_end", ended)
+            if marks:
+                await self._mark(store, marks, now)
         handed.append(row)
         return row
 
@@ -252,13 +260,16 @@ class Deliverer:
     async def flush(self) -> None:
         """Mark delivered, in one transaction, every post delivered here and not marked yet (also before this
         replica hands back its leases: a post it made must not be posted again by another)."""
-        marks = list(self._unmarked)
+        marks = [m for m in self._unmarked if m[0][0] not in self._marking]
         if not marks:
             return
-        now = self.clock.now()
-        async with self.db.transaction() as store:
-            await self._mark(store, marks, now)
-        self._forget(marks)
+        self._marking.update(m[0][0] for m in marks)
+        try:
+            async with self.db.transaction() as store:
+                await self._mark(store, marks, self.clock.now())
+            self._forget(marks)
+        finally:
+            self._marking.difference_update(m[0][0] for m in marks)
 
     async def _mark(self, store: Store, marks: list[tuple[list[int], str]], now: datetime) -> None:
         incidents = [self._incidents.get(i) for ids, _ in marks for i in ids]
