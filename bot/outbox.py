@@ -157,6 +157,7 @@ class Deliverer:
         self._unmarked: list[tuple[list[int], str]] = []  # posted, not yet marked delivered (still leased here)
         self._incidents: dict[int, int | None] = {}  # the incident of each row posted and not yet marked
         self._marking: set[int] = set()  # marks (by their first row) an open transaction is writing
+        self._since: dict[int, float] = {}  # when each mark (by its first row) was posted, on the loop's clock
         self._flusher: asyncio.Task[None] | None = None
 
     async def owe(
@@ -197,6 +198,8 @@ class Deliverer:
             def ended(_session: Any, transaction: Any) -> None:
                 if transaction.parent is None:  # committed or rolled back: the marks are free again
                     self._marking.difference_update(m[0][0] for m in marks)
+                    with contextlib.suppress(RuntimeError):  # (no event loop: nothing to schedule on)
+                        self._flush_soon()  # rolled back: they are still to be marked
 
             event.listen(store.session.sync_session, "after_commit", committed)
             event.listen(store.session.sync_session, "after_transaction_end", ended)
@@ -241,17 +244,28 @@ class Deliverer:
             # (a replica that dies before they are marked: they stay leased, and whoever takes them over looks
             # each up by its key before posting it again)
             self._unmarked.extend(marks)
+            self._since.update((m[0][0], asyncio.get_running_loop().time()) for m in marks)
             if at_once:
                 await self.flush()
-            elif self._unmarked and self._flusher is None:
-                self._flusher = asyncio.create_task(self._flush_soon())
+            else:
+                self._flush_soon()
         return sum(done)
 
-    async def _flush_soon(self) -> None:
+    def _flush_soon(self) -> None:
+        """See that what is posted and not marked is marked MARK_WITHIN after it was posted, at the latest (while
+        posts keep being owed, each transaction owing one marks them, and this finds nothing left to do)."""
+        if self._flusher is None and self._unmarked:
+            self._flusher = asyncio.get_running_loop().create_task(self._flusher_runs())
+
+    async def _flusher_runs(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            await asyncio.sleep(MARK_WITHIN)
-            self._flusher = None
-            await self.flush()
+            while waiting := [self._since.get(m[0][0], 0.0) for m in self._unmarked if m[0][0] not in self._marking]:
+                age = loop.time() - min(waiting)
+                if age < MARK_WITHIN:
+                    await asyncio.sleep(MARK_WITHIN - age)
+                else:
+                    await self.flush()
         except Exception:  # the database may be away: the next flush (or whoever takes the leases over) sees to them
             log.warning("could not mark delivered posts; trying again with the next ones", exc_info=True)
         finally:
@@ -279,6 +293,7 @@ class Deliverer:
         for mark in marks:
             with contextlib.suppress(ValueError):
                 self._unmarked.remove(mark)
+            self._since.pop(mark[0][0], None)
             for i in mark[0]:
                 self._incidents.pop(i, None)
 
