@@ -219,6 +219,8 @@ class Deliverer:
             return 0
         delivered = 0
         handed = [self._ready.pop(i) for i in (list(self._ready) if only is None else only) if i in self._ready]
+        # one whose lease ran out before its turn may be another replica's now: it is claimed again, not posted
+        handed = [r for r in handed if r.lease_until is not None and r.lease_until > self.clock.now()]
         rest = None if only is None else [i for i in only if i not in {r.id for r in handed}]
         if handed:
             delivered += await self._round(handed, self.clock.now(), at_once=only is not None)
