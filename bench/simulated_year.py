@@ -6,18 +6,22 @@ past Plan B is chased once a day. The target is "a year runs in seconds".
 
 Its floor is one commit per post: the year's commits (every COMMIT the database is sent while the clock moves,
 claims and deliveries included) are divided by its posts. The year's posts are shown by kind, so a flood is seen at
-once.
+once, and its commits by what they close (the function that opened the transaction).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import contextvars
 import io
+import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -57,13 +61,40 @@ KINDS = {
 }
 
 
+opened_by: contextvars.ContextVar[str] = contextvars.ContextVar("opened_by", default="(outside any transaction)")
+
+
+def labelled(open_: Callable[[], Any]) -> Callable[[], Any]:
+    """Database.transaction or .read, noting which function of bot/ opened it (what its COMMIT closes)."""
+
+    @contextlib.asynccontextmanager
+    async def opened() -> AsyncIterator[Any]:
+        frame = sys._getframe(2)
+        while frame is not None and (
+            "/bot/store/" in frame.f_code.co_filename or "contextlib" in frame.f_code.co_filename
+        ):
+            frame = frame.f_back  # type: ignore[assignment]
+        name = f"{Path(frame.f_code.co_filename).stem}.{frame.f_code.co_name}" if frame is not None else "?"
+        token = opened_by.set(name)
+        try:
+            async with open_() as store:
+                yield store
+        finally:
+            opened_by.reset(token)
+
+    return opened
+
+
 def kind(title: str) -> str:
     """A post's kind, by the mark its title starts with."""
     mark = title.split(" ", 1)[0] if title else ""
     return next((name for m, name in KINDS.items() if mark.startswith(m)), mark or "(untitled)")
 
 
-async def run(days: int, database_url: str) -> tuple[float, int, int, list[int], Counter[str]]:
+Result = tuple[float, int, int, list[int], Counter[str], Counter[str]]
+
+
+async def run(days: int, database_url: str) -> Result:
     settings = replace(
         Settings(), database_url=database_url, playbooks_dir=ROOT / "playbooks", timezone="America/Chicago"
     )
@@ -73,6 +104,9 @@ async def run(days: int, database_url: str) -> tuple[float, int, int, list[int],
         await session.run(BUSY)
         posts_before = len(session.chat.posts)
         commits = [0, 0]  # every COMMIT; those of transactions that changed a row
+        closing: Counter[str] = Counter()  # COMMITs by the function that opened their transaction
+        app.db.transaction = labelled(app.db.transaction)  # type: ignore[method-assign]
+        app.db.read = labelled(app.db.read)  # type: ignore[method-assign]
 
         def wrote(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
             if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE") and cursor.rowcount:
@@ -81,6 +115,7 @@ async def run(days: int, database_url: str) -> tuple[float, int, int, list[int],
         def committed(conn: Any) -> None:
             commits[0] += 1
             commits[1] += bool(conn.info.pop("wrote", False))
+            closing[opened_by.get()] += 1
 
         event.listen(app.db.engine.sync_engine, "after_cursor_execute", wrote)
         event.listen(app.db.engine.sync_engine, "commit", committed)
@@ -96,10 +131,10 @@ async def run(days: int, database_url: str) -> tuple[float, int, int, list[int],
         posts = len(year)
         prompts = sum(1 for p in year if p.message.title.startswith("📣 INC-1: customer update"))
         kinds = Counter(kind(p.message.title) for p in year)
-    return took, posts, prompts, commits, kinds
+    return took, posts, prompts, commits, kinds, closing
 
 
-async def on_postgres(days: int, admin_url: str) -> tuple[float, int, int, list[int], Counter[str]]:
+async def on_postgres(days: int, admin_url: str) -> Result:
     """The same run in a throwaway database on that server, migrated first and dropped after."""
     name = f"warroom_bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(admin_url)
@@ -130,7 +165,7 @@ def main() -> None:
         results.append(("sqlite", asyncio.run(run(args.days, f"sqlite:///{Path(folder) / 'year.db'}"))))
     if args.postgres:
         results.append(("postgresql", asyncio.run(on_postgres(args.days, args.postgres))))
-    for name, (took, posts, prompts, commits, _) in results:
+    for name, (took, posts, prompts, commits, _, _) in results:
         per = [c / max(posts, 1) for c in commits]
         print(
             f"| {name} | {args.days} | {took:.1f} s | {posts} | {prompts} | {commits[0]} ({commits[1]}) "
@@ -141,6 +176,12 @@ def main() -> None:
     print("|---|" + "---:|" * len(results))
     for k in sorted({k for _, r in results for k in r[4]}):
         print(f"| {k} | " + " | ".join(str(r[4][k]) for _, r in results) + " |")
+    print("\nThe year's commits by what they close (the function that opened the transaction), per post:\n")
+    print("| transaction | " + " | ".join(name for name, _ in results) + " |")
+    print("|---|" + "---:|" * len(results))
+    for k, _ in sum((r[5] for _, r in results), Counter()).most_common():
+        cells = [f"{r[5][k]} ({r[5][k] / max(r[1], 1):.2f})" for _, r in results]
+        print(f"| {k} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

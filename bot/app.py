@@ -481,6 +481,7 @@ async def _hand_back(app: App, owners: list[str]) -> None:
     """What this replica claimed and did not finish goes back to the others at once, not after its leases."""
     try:
         async with asyncio.timeout(HAND_BACK):
+            await app.warroom.desk.outbox.flush()  # what it posted is marked first: never posted again by another
             async with app.db.transaction() as store:
                 released = sum([await store.hand_back(o) + await store.hand_back_webhooks(o) for o in owners])
     except Exception as err:  # the database may be what is going away: the leases cover it

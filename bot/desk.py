@@ -157,7 +157,8 @@ class Desk:
         self, store: Store, incident: Incident, message: Message, *, thread_of: int | None = None, flush: bool = True
     ) -> OutboxRow:
         assert incident.room_id is not None
-        row = await store.enqueue(
+        row = await self.outbox.owe(
+            store,
             incident.room_id,
             incident.room_name or incident.room_id,
             message_to_json(message),

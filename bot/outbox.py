@@ -15,6 +15,7 @@ that is refused too, the post is given up on and the commander is told so in the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -24,6 +25,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from sqlalchemy import event
 
 from bot.chat import (
     Actions,
@@ -45,7 +48,7 @@ from bot.chat import (
 from bot.clock import Clock
 from bot.errors import ChatError
 from bot.render import plain_text
-from bot.store import Database
+from bot.store import Database, Store
 from bot.store.outbox import FULL, NOTICE, PENDING, SENT, SHORT
 from bot.store.tables import OutboxRow
 from bot.when import format_duration, format_when
@@ -59,6 +62,8 @@ CATCH_UP_MAX = 20  # messages per catch-up post
 CATCH_UP_ITEM = 300  # characters of each missed message shown in it
 SHORT_BODY = 280  # characters of a refused message's body its short version keeps
 SHORT_MENTIONS = 10  # people a short version still mentions
+MARK_WITHIN = 1.0  # seconds: posts the engine delivered are marked within this, or with the next write owing a post
+HANDED = "warroom_handed_posts"  # Session.info: the rows a transaction owes, leased to the deliverer that posts them
 
 
 # The rows one command owes (set by the service around a command): delivered right after it, and only they —
@@ -148,31 +153,153 @@ class Deliverer:
         self.db, self.chat, self.clock = db, chat, clock
         self.owner = owner or uuid.uuid4().hex[:12]
         self.lease, self.batch = lease, batch
+        self._ready: dict[int, OutboxRow] = {}  # committed, leased here, not yet tried: posted without a claim
+        self._unmarked: list[tuple[list[int], str]] = []  # posted, not yet marked delivered (still leased here)
+        self._incidents: dict[int, int | None] = {}  # the incident of each row posted and not yet marked
+        self._marking: set[int] = set()  # marks (by their first row) an open transaction is writing
+        self._since: dict[int, float] = {}  # when each mark (by its first row) was posted, on the loop's clock
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def owe(
+        self,
+        store: Store,
+        room_id: str,
+        room_name: str,
+        message: str,
+        *,
+        incident: int | None,
+        now: datetime,
+        thread_of: int | None = None,
+        flush: bool = True,
+    ) -> OutboxRow:
+        """Owe a post in the caller's transaction, born leased to this deliverer: once the transaction commits it is
+        handed here and posted without a claim (were this replica to die first, another takes it over when the
+        lease runs out, and looks it up by its key before posting it). The first post a transaction owes also
+        marks delivered, in it, what this deliverer posted and had not marked yet: no commit of their own."""
+        row = await store.enqueue(
+            room_id,
+            room_name,
+            message,
+            incident=incident,
+            now=now,
+            thread_of=thread_of,
+            flush=flush,  # False: a batch of firings flushes its posts together (one INSERT)
+            leased=(self.owner, now + self.lease),
+        )
+        handed: list[OutboxRow] | None = store.session.info.get(HANDED)
+        if handed is None:
+            handed = store.session.info[HANDED] = []
+            # not those another open transaction is marking: it would wait for that one's row locks
+            marks = [m for m in self._unmarked if m[0][0] not in self._marking]
+            self._marking.update(m[0][0] for m in marks)
+
+            def committed(_session: Any) -> None:
+                self._ready.update((r.id, r) for r in handed)
+                self._forget(marks)
+
+            def ended(_session: Any, transaction: Any) -> None:
+                if transaction.parent is None:  # committed or rolled back: the marks are free again
+                    self._marking.difference_update(m[0][0] for m in marks)
+                    with contextlib.suppress(RuntimeError):  # (no event loop: nothing to schedule on)
+                        self._flush_soon()  # rolled back: they are still to be marked
+
+            event.listen(store.session.sync_session, "after_commit", committed)
+            event.listen(store.session.sync_session, "after_transaction_end", ended)
+            if marks:
+                await self._mark(store, marks, now)
+        handed.append(row)
+        return row
 
     async def deliver(self, only: Sequence[int] | None = None) -> int:
         """Post everything due now (``only`` these rows when given); returns how many rows were delivered (a
-        catch-up post counts them all). Rooms go side by side; the chat port paces each room's posts."""
+        catch-up post counts them all). Rooms go side by side; the chat port paces each room's posts.
+
+        Rows handed here by the transaction that owed them go first, without a claim; then (all of them, or those
+        of ``only`` not handed here) a claim takes what is due. ``only`` (a command's own posts, whose fate its
+        answer tells) is marked delivered before this returns; the rest within MARK_WITHIN, together."""
         if only is not None and not only:
             return 0
         delivered = 0
+        handed = [self._ready.pop(i) for i in (list(self._ready) if only is None else only) if i in self._ready]
+        # one whose lease ran out before its turn may be another replica's now: it is claimed again, not posted
+        handed = [r for r in handed if r.lease_until is not None and r.lease_until > self.clock.now()]
+        rest = None if only is None else [i for i in only if i not in {r.id for r in handed}]
+        if handed:
+            delivered += await self._round(handed, self.clock.now(), at_once=only is not None)
+        if rest is not None and not rest:
+            return delivered
         while True:
             now = self.clock.now()
-            async with self.db.transaction() as store:
-                rows = await store.claim_deliveries(self.owner, now, self.lease, self.batch, only=only)
-            by_room: dict[str, list[OutboxRow]] = {}
-            for row in rows:
-                by_room.setdefault(row.room_id, []).append(row)
-            marks: list[tuple[list[int], str]] = []  # what went out, marked delivered together once all rooms are done
-            try:
-                done = await asyncio.gather(*(self._room(room_rows, now, marks) for room_rows in by_room.values()))
-            finally:
-                if marks:  # one transaction for every post of this round (a replica that dies first: they stay
-                    # leased, and whoever takes them over looks each up by its key before posting it again)
-                    async with self.db.transaction() as store:
-                        await store.delivered_many(marks, self.owner, now)
-            delivered += sum(done)
+            async with self.db.transaction() as store:  # finding nothing: rolled back, no commit
+                rows = await store.claim_deliveries(self.owner, now, self.lease, self.batch, only=rest)
+            delivered += await self._round(rows, now, at_once=only is not None)
             if len(rows) < self.batch or only is not None:
                 return delivered
+
+    async def _round(self, rows: list[OutboxRow], now: datetime, *, at_once: bool) -> int:
+        """Post rows leased here, room by room side by side; what went out is marked delivered together."""
+        by_room: dict[str, list[OutboxRow]] = {}
+        for row in rows:
+            by_room.setdefault(row.room_id, []).append(row)
+        marks: list[tuple[list[int], str]] = []  # what went out, marked delivered together once all rooms are done
+        try:
+            done = await asyncio.gather(*(self._room(room_rows, now, marks) for room_rows in by_room.values()))
+        finally:
+            # (a replica that dies before they are marked: they stay leased, and whoever takes them over looks
+            # each up by its key before posting it again)
+            self._unmarked.extend(marks)
+            self._since.update((m[0][0], asyncio.get_running_loop().time()) for m in marks)
+            if at_once:
+                await self.flush()
+            else:
+                self._flush_soon()
+        return sum(done)
+
+    def _flush_soon(self) -> None:
+        """See that what is posted and not marked is marked MARK_WITHIN after it was posted, at the latest (while
+        posts keep being owed, each transaction owing one marks them, and this finds nothing left to do)."""
+        if self._flusher is None and self._unmarked:
+            self._flusher = asyncio.get_running_loop().create_task(self._flusher_runs())
+
+    async def _flusher_runs(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while waiting := [self._since.get(m[0][0], 0.0) for m in self._unmarked if m[0][0] not in self._marking]:
+                age = loop.time() - min(waiting)
+                if age < MARK_WITHIN:
+                    await asyncio.sleep(MARK_WITHIN - age)
+                else:
+                    await self.flush()
+        except Exception:  # the database may be away: the next flush (or whoever takes the leases over) sees to them
+            log.warning("could not mark delivered posts; trying again with the next ones", exc_info=True)
+        finally:
+            self._flusher = None
+
+    async def flush(self) -> None:
+        """Mark delivered, in one transaction, every post delivered here and not marked yet (also before this
+        replica hands back its leases: a post it made must not be posted again by another)."""
+        marks = [m for m in self._unmarked if m[0][0] not in self._marking]
+        if not marks:
+            return
+        self._marking.update(m[0][0] for m in marks)
+        try:
+            async with self.db.transaction() as store:
+                await self._mark(store, marks, self.clock.now())
+            self._forget(marks)
+        finally:
+            self._marking.difference_update(m[0][0] for m in marks)
+
+    async def _mark(self, store: Store, marks: list[tuple[list[int], str]], now: datetime) -> None:
+        incidents = [self._incidents.get(i) for ids, _ in marks for i in ids]
+        await store.delivered_many(marks, self.owner, now, incidents=incidents)
+
+    def _forget(self, marks: list[tuple[list[int], str]]) -> None:
+        for mark in marks:
+            with contextlib.suppress(ValueError):
+                self._unmarked.remove(mark)
+            self._since.pop(mark[0][0], None)
+            for i in mark[0]:
+                self._incidents.pop(i, None)
 
     async def _room(self, rows: list[OutboxRow], now: datetime, marks: list[tuple[list[int], str]]) -> int:
         """One room's due posts, in order. A post whose earlier answer was lost goes again alone (or with the
@@ -247,6 +374,9 @@ class Deliverer:
     async def _head(self, row_id: int) -> str | None:
         """The platform's id of a delivered post ("" when it was given up on: reply outside any thread), or None
         while it is still owed."""
+        for ids, message_id in self._unmarked:  # posted here, not marked yet
+            if row_id in ids:
+                return message_id
         async with self.db.read() as store:
             head = await store.outbox_row(row_id)
         if head is None or head.state not in (PENDING, SENT):
@@ -281,6 +411,7 @@ class Deliverer:
             return 0, None
         if marks is not None:
             marks.append((ids, ref.id))
+            self._incidents.update((r.id, r.incident) for r in rows)
             return len(ids), ref.id
         async with self.db.transaction() as store:
             await store.delivered(ids, self.owner, ref.id, now)

@@ -62,7 +62,7 @@ from bot.store.tables import (
 )
 from bot.store.together import Part, from_json, together
 from bot.store.tokens import TokenStore
-from bot.store.touched import changed_rows, count_changes
+from bot.store.touched import changed_rows, count_changes, count_writes, wrote_rows
 from bot.store.touched import watch as touched_by
 from bot.store.views import BriefParts, ViewStore
 from bot.store.webhooks import WebhookStore
@@ -116,6 +116,8 @@ class Database:
         if self.dialect == "sqlite":
             _serialize_sqlite_writes(self.engine)
             count_changes(self.engine)
+        else:
+            count_writes(self.engine)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.changes = Changes(self.url)
         # SQLite has one writer at a time, and a writer that finds the file locked sleeps in SQLite's busy handler
@@ -133,32 +135,38 @@ class Database:
         """A Store inside one transaction: committed on success, rolled back on any error."""
         claim = applying.get()
         marked = False
-        async with self._writing(urgent=False), self._sessions() as session, session.begin():
-            store = Store(session, dialect=self.dialect)
-            wrote = _watch_writes(session)
-            touched = touched_by(session)
-            yield store
-            changed = wrote.seen or bool(session.new or session.dirty or session.deleted)  # flushed by the commit
-            if claim is not None and not claim.applied and changed:
-                # The command's first write: it and "applied" commit together, or neither does — and only while
-                # this task's claim still holds the row (else the write is rolled back: no command runs twice).
-                if claim.row_id and not await store.mark_applied(claim.row_id, claim.attempt):  # 0: no inbox row
-                    raise LeaseLost(f"inbox row {claim.row_id} was claimed by another replica")
-                marked = True
+        try:
+            async with self._writing(urgent=False), self._sessions() as session, session.begin():
+                store = Store(session, dialect=self.dialect)
+                wrote = _watch_writes(session)
+                touched = touched_by(session)
+                yield store
+                if not (session.new or session.dirty or session.deleted) and not await self._wrote(session):
+                    session.expunge_all()  # what was read stays as it was read, as after a commit
+                    raise _Unchanged  # a claim or poll that found nothing: rolled back, no COMMIT sent
+                changed = wrote.seen or bool(session.new or session.dirty or session.deleted)  # flushed by the commit
+                if claim is not None and not claim.applied and changed:
+                    # The command's first write: it and "applied" commit together, or neither does — and only while
+                    # this task's claim still holds the row (else the write is rolled back: no command runs twice).
+                    if claim.row_id and not await store.mark_applied(claim.row_id, claim.attempt):  # 0: no inbox row
+                        raise LeaseLost(f"inbox row {claim.row_id} was claimed by another replica")
+                    marked = True
+                if changed:
+                    await session.flush()  # what is still pending: its incidents are told with the commit
+                said = payload(touched.told) if changed else NONE
+                if changed and self.dialect == "postgresql":
+                    # Delivered to every listener when (and only if) this commits: answers kept in memory about the
+                    # incidents it names are dropped.
+                    await session.execute(text("SELECT pg_notify(:channel, :said)"), {"channel": CHANGED, "said": said})
+                elif self.dialect == "sqlite" and await changed_rows(session):
+                    # Other processes see the commit as a new data_version, and read here what it changed.
+                    await store.log_change(said)
+            if marked and claim is not None:
+                claim.applied = True
             if changed:
-                await session.flush()  # what is still pending: its incidents are told with the commit
-            said = payload(touched.told) if changed else NONE
-            if changed and self.dialect == "postgresql":
-                # Delivered to every listener when (and only if) this commits: answers kept in memory about the
-                # incidents it names are dropped.
-                await session.execute(text("SELECT pg_notify(:channel, :said)"), {"channel": CHANGED, "said": said})
-            elif self.dialect == "sqlite" and await changed_rows(session):
-                # Other processes see the commit as a new data_version, and read here what it changed.
-                await store.log_change(said)
-        if marked and claim is not None:
-            claim.applied = True
-        if changed:
-            self.changes.committed(touched.told)
+                self.changes.committed(touched.told)
+        except _Unchanged:
+            return
 
     @asynccontextmanager
     async def _writing(self, *, urgent: bool) -> AsyncIterator[None]:
@@ -187,10 +195,20 @@ class Database:
 
         A chat adapter looks up where to post while the reminder engine's write transaction is open.
         """
-        async with self.engine.connect() as conn:
-            await conn.execution_options(warroom_read_only=True)
-            async with AsyncSession(bind=conn, expire_on_commit=False) as session, session.begin():
-                yield Store(session, dialect=self.dialect)
+        with contextlib.suppress(_Unchanged):
+            async with self.engine.connect() as conn:
+                await conn.execution_options(warroom_read_only=True)
+                async with AsyncSession(bind=conn, expire_on_commit=False) as session, session.begin():
+                    yield Store(session, dialect=self.dialect)
+                    if not await self._wrote(session):
+                        session.expunge_all()  # what was read stays as it was read
+                        raise _Unchanged  # a read ends in a rollback: nothing to commit
+
+    async def _wrote(self, session: AsyncSession) -> bool:
+        """Whether the session's transaction changed a row (a statement that matched none changed nothing)."""
+        if self.dialect == "sqlite":
+            return await changed_rows(session)
+        return await wrote_rows(session)
 
     async def upgrade(self) -> None:
         """Bring the schema to the newest migration (safe to run from several replicas at once)."""
@@ -223,6 +241,10 @@ class Database:
     async def dispose(self) -> None:
         await self.changes.close()
         await self.engine.dispose()
+
+
+class _Unchanged(Exception):
+    """Raised inside a transaction that changed nothing, so that it is rolled back instead of committed."""
 
 
 class _Writes:

@@ -11,6 +11,7 @@ from sqlalchemy import Table, bindparam, func, or_, select, update
 
 from bot.store.base import StoreBase
 from bot.store.tables import OutboxRow
+from bot.store.touched import INCIDENTS
 
 PENDING, SENT, REFUSED = "pending", "sent", "refused"
 FULL, SHORT, NOTICE = "full", "short", "notice"  # what a row sends: the message, its short version, a notice
@@ -30,10 +31,13 @@ class OutboxStore(StoreBase):
         thread_of: int | None = None,
         form: str = FULL,
         flush: bool = True,
+        leased: tuple[str, datetime] | None = None,
     ) -> OutboxRow:
         """Owe ``message`` (serialised) to a room; it is delivered once the transaction commits — as a reply in
         the thread of the row ``thread_of`` when given, once that row's post exists. ``flush=False``: the row
-        has no id until the caller flushes (a batch of posts flushed together is one INSERT)."""
+        has no id until the caller flushes (a batch of posts flushed together is one INSERT). ``leased``: (owner,
+        until) — born leased to the deliverer that posts it right after the commit, so that no claim is needed
+        (another replica takes it over when the lease runs out, as any claimed row)."""
         row = OutboxRow(
             thread_of=thread_of,
             form=form,
@@ -43,9 +47,16 @@ class OutboxStore(StoreBase):
             room_name=room_name,
             message=message,
             state=PENDING,
-            attempts=0,
+            attempts=1 if leased else 0,  # born leased: as if claimed once
             next_attempt_at=now,
             created_at=now,
+            lease_owner=leased[0] if leased else None,
+            lease_until=leased[1] if leased else None,
+            maybe_posted=False,
+            batch_key=None,
+            last_error=None,
+            message_id=None,
+            sent_at=None,
         )
         self.session.add(row)
         if flush:
@@ -83,16 +94,22 @@ class OutboxStore(StoreBase):
             .values(state=SENT, sent_at=now, message_id=message_id, lease_owner=None, lease_until=None)
         )
 
-    async def delivered_many(self, posts: Sequence[tuple[Sequence[int], str]], owner: str, now: datetime) -> None:
-        """Mark many delivered posts at once (one statement, executed for each row): each post's rows and its id."""
+    async def delivered_many(
+        self, posts: Sequence[tuple[Sequence[int], str]], owner: str, now: datetime, *, incidents: Sequence[int | None]
+    ) -> None:
+        """Mark many delivered posts at once (one statement, executed for each row): each post's rows and its id.
+        ``incidents``: those of the rows (the deliverer has them, None for a post of no incident), named so that
+        the commit tells which incidents changed without reading each row's back."""
         rows = [{"row": i, "posted": message_id} for ids, message_id in posts for i in ids]
         if not rows:
             return
         table = cast(Table, OutboxRow.__table__)  # Core: executed once per row, in one call
+        named = sorted({n for n in incidents if n is not None})  # a post of no incident is in no kept answer
         await self.session.execute(
             update(table)
             .where(table.c.id == bindparam("row"), table.c.lease_owner == owner)
-            .values(state=SENT, sent_at=now, message_id=bindparam("posted"), lease_owner=None, lease_until=None),
+            .values(state=SENT, sent_at=now, message_id=bindparam("posted"), lease_owner=None, lease_until=None)
+            .execution_options(**{INCIDENTS: named}),  # bot/store/touched.py reads nothing back
             rows,
         )
 

@@ -2,13 +2,15 @@
 other incidents stay good.
 
 Every write through the Store is seen here: rows the ORM flushes (each row's incident), and statements run through
-the session (the incident they name: the rows they insert, or their WHERE's `incident = …` / `incident IN (…)`; an
-UPDATE or DELETE that names none is asked which incidents its rows belong to). A write to a table no kept answer
+the session (the incident they name: the rows they insert, the incidents their caller names in the execution
+option INCIDENTS, or their WHERE's `incident = …` / `incident IN (…)`; an UPDATE or DELETE that names none is asked
+which incidents its rows belong to). A write to a table no kept answer
 shows (accepted commands, API tokens, sign-in drafts …) changes none; one whose incident cannot be told changes any.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,6 +36,13 @@ UNSHOWN = frozenset(
         "change_log",
     }
 )
+WROTE = "warroom_wrote"  # Connection.info (PostgreSQL): a statement of the transaction in progress may have written
+_DML = re.compile(r"\s*(insert|update|delete)\b", re.IGNORECASE)
+_READ = re.compile(r"\s*(select|with)\b", re.IGNORECASE)
+_NEUTRAL = re.compile(r"\s*(savepoint|release|rollback)\b", re.IGNORECASE)
+_LOCKS = re.compile(r"\bfor\s+(no\s+key\s+)?update\b", re.IGNORECASE)
+_WRITES = re.compile(r"\b(insert|update|delete|merge|nextval|setval|pg_notify|set_config)\b", re.IGNORECASE)
+INCIDENTS = "warroom_incidents"  # execution option: the incidents a write's rows belong to, named by its caller
 CHANGES_AT = "warroom_changes_at"  # Connection.info: the rows the connection had changed when its transaction began
 
 
@@ -81,6 +90,9 @@ def watch(session: AsyncSession) -> Touched:
             return
         if state.is_insert:
             touched.add(_inserted(state.parameters, key))
+            return
+        if (named := state.execution_options.get(INCIDENTS)) is not None:
+            touched.add(named)  # e.g. the outbox's batched delivery marks: it knows its rows' incidents
             return
         found = _named(state.statement.whereclause, table, key)
         if found is None and state.statement.whereclause is not None:
@@ -147,3 +159,29 @@ async def changed_rows(session: AsyncSession) -> bool:
     conn = await session.connection()
     driver: Any = (await conn.get_raw_connection()).driver_connection
     return bool(driver.total_changes != conn.info.get(CHANGES_AT))
+
+
+def count_writes(engine: AsyncEngine) -> None:
+    """PostgreSQL: note whether each transaction may have written a row, so that one that did not (a claim or a poll
+    that found nothing, a read) is rolled back instead of committed. A SELECT that only locks rows, and an INSERT,
+    UPDATE or DELETE that matched none, write nothing; anything else the statement text cannot vouch for did."""
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.info.pop(WROTE, None)
+
+    @event.listens_for(engine.sync_engine, "after_cursor_execute")
+    def _after(conn: Connection, cursor: Any, statement: str, _params: Any, _context: Any, executemany: bool) -> None:
+        if conn.info.get(WROTE) or _NEUTRAL.match(statement):
+            return
+        if _READ.match(statement) and not _WRITES.search(_LOCKS.sub("", statement)):
+            return
+        if _DML.match(statement) and not executemany and cursor.rowcount == 0:
+            return
+        conn.info[WROTE] = True
+
+
+async def wrote_rows(session: AsyncSession) -> bool:
+    """PostgreSQL: whether the session's transaction may have changed a row so far (see count_writes)."""
+    conn = await session.connection()
+    return bool(conn.info.get(WROTE))

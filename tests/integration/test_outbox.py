@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import event
+
 from adapters.memory import InMemoryChat
 from bot.chat import Message, MessageRef, RoomRef
 from bot.errors import ChatError
@@ -73,6 +75,7 @@ async def test_a_two_hour_chat_outage_ends_in_one_catch_up_post_with_every_chase
     assert catch_up.text.startswith("⏪ Catching up:")
     for n in range(6):
         assert catch_up.text.count(f"⏰ V{n + 1} Vendor {n}: part {n} is overdue") == 1
+    await h.warroom.desk.outbox.flush()  # what the engine posted is marked within a second; now here
     async with db.transaction() as store:
         assert await store.backlog() == (0, None)
 
@@ -144,5 +147,94 @@ async def test_a_post_made_just_before_its_replica_died_is_neither_lost_nor_repe
     for n in range(1, 7):
         assert everything.count(f"⏰ V{n} is overdue") == 1, everything
     assert any(t.startswith("⏪ Catching up") for t in texts) and len(rows) == 6
+    await h.warroom.desk.outbox.flush()
     async with db.transaction() as store:
         assert await store.backlog() == (0, None)
+
+
+class Commits:
+    """Counts the COMMITs the database is sent, and the statements, while it listens."""
+
+    def __init__(self, db: Database) -> None:
+        self.db, self.count, self.statements = db, 0, []
+
+    def __enter__(self) -> Commits:
+        event.listen(self.db.engine.sync_engine, "commit", self._commit)
+        event.listen(self.db.engine.sync_engine, "before_cursor_execute", self._statement)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        event.remove(self.db.engine.sync_engine, "commit", self._commit)
+        event.remove(self.db.engine.sync_engine, "before_cursor_execute", self._statement)
+
+    def _commit(self, _conn: object) -> None:
+        self.count += 1
+
+    def _statement(self, _conn: object, _cursor: object, statement: str, *_: object) -> None:
+        self.statements.append(statement)
+
+
+async def sent(db: Database, row_id: int) -> bool:
+    async with db.read() as store:
+        row = await store.outbox_row(row_id)
+    return row is not None and row.state == "sent"
+
+
+async def test_a_post_owed_in_a_transaction_goes_out_without_a_claim_and_is_marked_with_the_next_write(
+    db: Database,
+) -> None:
+    h = Harness(db)
+    await h.ok(RMA)
+    outbox, now = h.warroom.desk.outbox, h.clock.now()
+    await outbox.deliver()
+    await outbox.flush()
+    async with db.transaction() as store:
+        first = await outbox.owe(store, h.room.id, h.room.name, overdue(1), incident=1, now=now)
+    with Commits(db) as commits:
+        assert await outbox.deliver() == 1  # handed over by the commit: posted without a claim
+    assert commits.count == 0 and chases(h) == ["⏰ V1 is overdue"]
+    assert not await sent(db, first.id)  # posted; its mark waits for the next write (or a second at most)
+    with Commits(db) as commits:
+        async with db.transaction() as store:  # the next transaction that owes a post marks the first, in it
+            second = await outbox.owe(store, h.room.id, h.room.name, overdue(2), incident=1, now=now)
+    assert commits.count == 1 and await sent(db, first.id)
+    assert not any("SELECT outbox.incident" in s for s in commits.statements)  # the mark names its incidents
+    await outbox.deliver()
+    with Commits(db) as commits:
+        await outbox.flush()
+    assert commits.count == 1 and await sent(db, second.id) and len(chases(h)) == 2
+
+
+async def test_a_read_and_a_poll_that_finds_nothing_send_no_commit(db: Database) -> None:
+    h = Harness(db)
+    await h.ok(RMA)
+    await h.warroom.desk.outbox.deliver()
+    await h.warroom.desk.outbox.flush()
+    with Commits(db) as commits:
+        async with db.read() as store:
+            assert await store.backlog() == (0, None)
+        assert await h.warroom.desk.outbox.deliver() == 0
+        assert await h.warroom.deliver() == 0
+    assert commits.count == 0
+
+
+async def test_a_post_owed_by_a_replica_that_died_is_taken_over_once_its_lease_runs_out(db: Database) -> None:
+    chat = FlakyChat()
+    h = Harness(db, chat=chat)
+    await h.ok(RMA)
+    now = h.clock.now()
+    dying = Deliverer(db, chat, h.clock, owner="dying")
+    async with db.transaction() as store:  # owed, never tried: its replica died right after the commit
+        never = await dying.owe(store, h.room.id, h.room.name, overdue(1), incident=1, now=now)
+        posted = await dying.owe(store, h.room.id, h.room.name, overdue(2), incident=1, now=now)
+    dying._ready.pop(never.id)
+    assert await dying.deliver() == 1  # V2 went out; the replica dies before marking it
+    assert dying._flusher is not None
+    dying._flusher.cancel()
+    await h.warroom.desk.outbox.deliver()
+    assert chases(h) == ["⏰ V2 is overdue"]  # still leased to the dead replica: nobody else posts it yet
+    h.later(dying.lease + timedelta(seconds=1))
+    await h.warroom.desk.outbox.deliver()
+    await h.warroom.desk.outbox.flush()
+    assert sorted(chases(h)) == ["⏰ V1 is overdue", "⏰ V2 is overdue"]  # V1 once; V2 looked up by its key
+    assert await sent(db, never.id) and await sent(db, posted.id)
