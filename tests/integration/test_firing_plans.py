@@ -3,6 +3,7 @@ that grow with use (reminders, follow-ups, the outbox, the timeline), whatever i
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -82,11 +83,17 @@ async def test_the_claim_and_every_lookup_of_a_firing_use_an_index(database_url:
 
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, many: bool) -> None:
         if statement.lstrip().split(None, 1)[0].upper() in ("SELECT", "UPDATE", "INSERT", "DELETE", "WITH"):
-            seen.setdefault(statement, parameters[0] if many else parameters)
+            # an executemany's first row; a batched INSERT (insertmanyvalues) arrives with its rows already flat
+            first = parameters[0] if many and parameters and isinstance(parameters[0], tuple | list) else None
+            seen.setdefault(statement, first if first is not None else parameters)
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
     h = Harness(db, chat=Sink(), start=T0 + timedelta(minutes=1))
     assert await h.engine.tick() == 2 * INCIDENTS
+    # The posts a firing owes are handed to this replica's deliverer without a claim; the claim that takes over a
+    # dead replica's posts is on the path too, once their lease runs out.
+    async with db.transaction() as store:
+        await store.claim_deliveries("another", T0 + timedelta(hours=1), timedelta(minutes=2), 25)
     event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
     chased = [p for p in h.chat.posts if p.message.title.startswith("⏰")]
     assert len(chased) == 2 * INCIDENTS + INCIDENTS  # each lead's V1 chase is told in its copy's room too
@@ -107,7 +114,7 @@ async def test_the_claim_and_every_lookup_of_a_firing_use_an_index(database_url:
     assert not scans, "\n\n".join(f"{s}\n{p}" for s, p in scans.items())
     claim = [p for s, p in plans.items() if s.startswith("UPDATE reminders SET lease_owner")]
     assert claim and all("ix_reminders_pending_due" in p for p in claim), claim
-    lead = [p for s, p in plans.items() if "follow_ups.lead_incident =" in s]
+    lead = [p for s, p in plans.items() if re.search(r"follow_ups\.lead_incident (=|IN)", s)]  # one, or a batch's
     assert lead and all("ix_follow_ups_lead" in p for p in lead), lead
     outbox_claim = [p for s, p in plans.items() if s.startswith("UPDATE outbox SET attempts")]
     assert outbox_claim and all("ix_outbox_pending_next" in p for p in outbox_claim), outbox_claim
