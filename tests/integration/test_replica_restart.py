@@ -5,23 +5,28 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from adapters.memory import InMemoryChat
+from bot.actions import ACTION_DUE
 from bot.app import App, running, take_back
 from bot.chat import Invocation, Message, RoomRef, UserRef
 from bot.clock import SimClock
 from bot.config import Settings
 from bot.domain import Incident
+from bot.store import Database
 from bot.store.tables import OutboxRow, ReminderRow
 from tests.conftest import PLAYBOOKS, START
 from tests.harness import LOBBY
+from tests.integration.test_serve import warroom_serve
 
 DANA = UserRef("dana", "dana")
 NEWS = "Router swapped at the Leeds store"
+LEFT = timedelta(minutes=10)  # of the killed replica's lease on the reminder it claimed
 
 
 @asynccontextmanager
@@ -121,3 +126,36 @@ async def test_a_replica_without_a_name_claims_under_a_new_one_each_start(databa
         assert first.engine.owner != second.engine.owner
         assert first.warroom.desk.outbox.owner != second.warroom.desk.outbox.owner
         assert first.warroom.mail.owner != second.warroom.mail.owner
+
+
+async def test_warroom_serve_under_the_name_of_a_killed_replica_fires_what_it_had_claimed(tmp_path: Path) -> None:
+    """The real `warroom serve` (WARROOM_REPLICA=pod-0): a reminder its killed predecessor had claimed, with 10 minutes
+    of lease left, fires as soon as it starts, and it says how many leases it took back."""
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    now = datetime.now(UTC)  # `serve` runs on the wall clock: the lease must still be running then
+    async with replica(url, "pod-0", SimClock(now), InMemoryChat()) as app:
+        incident = await war_room(app)
+        reply = await app.warroom.handle(Invocation('action "swap the edge router" due:1h', DANA, room_of(incident)))
+        assert reply.ok, reply.messages[0].title
+        async with app.db.transaction() as store:  # due now, and claimed by the predecessor for 10 more minutes
+            claimed = (
+                update(ReminderRow)
+                .where(ReminderRow.kind == ACTION_DUE)
+                .values(due_at=now - timedelta(minutes=1), lease_owner="pod-0:reminders", lease_until=now + LEFT)
+                .returning(ReminderRow.id)
+            )
+            (reminder,) = (await store.session.execute(claimed)).scalars().all()
+
+    db = Database(url)
+
+    async def fired() -> bool:
+        async with db.read() as store:
+            row = await store.session.get(ReminderRow, reminder)
+            return row is not None and row.state != "pending"
+
+    try:
+        async with warroom_serve(tmp_path, {"WARROOM_REPLICA": "pod-0"}, patience=180) as served:
+            await served.until(fired, "the reminder the killed replica had claimed to fire", within=60)
+            assert "took back 1 item(s) this replica (pod-0) held before it restarted" in served.log
+    finally:
+        await db.dispose()
