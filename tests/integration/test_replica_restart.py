@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from adapters.memory import InMemoryChat
+from adapters.web.webhooks import HttpWebhookPoster
 from bot.actions import ACTION_DUE
-from bot.app import App, running, take_back
+from bot.app import App, running, take_back, webhook_worker
 from bot.chat import Invocation, Message, RoomRef, UserRef
 from bot.clock import SimClock
 from bot.config import Settings
@@ -118,6 +119,18 @@ async def test_a_post_a_killed_replica_owed_goes_out_at_once_under_its_name_only
         assert titles.count(NEWS) == (1 if posted else 0)
         if not posted:  # still owed, and still r1's until its lease runs out
             assert await owed_and_leased_to(app, "r1:outbox") >= 1
+
+
+async def test_every_worker_of_a_named_replica_claims_under_a_name_derived_from_it(database_url: str) -> None:
+    clock, chat = SimClock(START), InMemoryChat()
+    async with replica(database_url, "pod-0", clock, chat) as app:
+        poster = HttpWebhookPoster()
+        try:
+            hooks = await webhook_worker(app, poster, clock)
+        finally:
+            await poster.close()
+        owners = [app.engine.owner, app.warroom.desk.outbox.owner, app.warroom.mail.owner, hooks.owner]
+        assert owners == ["pod-0:reminders", "pod-0:outbox", "pod-0:mail", "pod-0:webhooks"]
 
 
 async def test_a_replica_without_a_name_claims_under_a_new_one_each_start(database_url: str) -> None:
