@@ -52,6 +52,9 @@ from bot.when import format_when
 log = logging.getLogger(__name__)
 READY_TIMEOUT = 1.0  # seconds /readyz waits for the database: a probe that hangs is worse than one that says no
 HAND_BACK = 3.0  # seconds of the drain kept for handing back what is claimed (the last thing before exit)
+# The workers of a serving replica that claim under a lease, each as `<WARROOM_REPLICA>:<worker>` when it is set (the
+# chat platform's inbox, `<WARROOM_REPLICA>:slack` or `:teams`, takes its own back when its worker starts).
+WORKERS = ("reminders", "outbox", "mail", "webhooks")
 
 
 @dataclass(frozen=True)
@@ -96,9 +99,12 @@ async def running(
     mail: MailSender | None = None,
     mailbox: Mailbox | None = None,
     metrics: Metrics | None = None,
+    replica: str | None = None,
 ) -> AsyncIterator[App]:
     """Everything wired together for the lifetime of the block; ``metrics`` is made here unless the caller
-    already gave it to the chat surface."""
+    already gave it to the chat surface. ``replica`` (WARROOM_REPLICA, given by `serve` only): the workers claim
+    under stable names derived from it, which `take_back` frees at start; a one-off command (`warroom tick`) run
+    beside a serving replica must not share them."""
     playbooks = load_playbooks(settings)
     db = await prepare_database(settings)
     metrics = metrics or Metrics()
@@ -117,9 +123,17 @@ async def running(
             mailbox=mailbox,
             mail_from=settings.mail_from or "Warroom <warroom@localhost>",
             public_url=settings.public_url,
+            replica=replica,
         )
         warroom = Warroom(core)
-        engine = ReminderEngine(db, clock, warroom.reminder_handlers, deliver=warroom.deliver, observer=metrics)
+        engine = ReminderEngine(
+            db,
+            clock,
+            warroom.reminder_handlers,
+            deliver=warroom.deliver,
+            observer=metrics,
+            owner=core.lease_owner("reminders"),
+        )
         gauges = metrics.watch(db)
         yield App(
             settings=settings,
@@ -400,7 +414,8 @@ async def webhook_worker(
     async with app.db.transaction() as store:
         await store.record_settings_webhooks(app.settings.webhooks, clock.now())
     secrets = {t.url: t.secret for t in app.settings.webhooks}
-    return WebhookWorker(app.db, poster, clock, secrets=secrets, on_outcome=on_outcome)
+    owner = app.warroom.core.lease_owner("webhooks")
+    return WebhookWorker(app.db, poster, clock, secrets=secrets, on_outcome=on_outcome, owner=owner)
 
 
 async def serve(
@@ -418,7 +433,16 @@ async def serve(
     surface = surface or make_surface(settings, observer=metrics)
     host = settings.bind_host
     sender, mailbox = mail_sender(settings), mail_box(settings)
-    async with running(settings, chat=surface.chat, clock=clock, mail=sender, mailbox=mailbox, metrics=metrics) as app:
+    async with running(
+        settings,
+        chat=surface.chat,
+        clock=clock,
+        mail=sender,
+        mailbox=mailbox,
+        metrics=metrics,
+        replica=settings.replica,
+    ) as app:
+        await take_back(app)  # before any worker claims or any request is taken: every lease of these names is old
         poster = HttpWebhookPoster(allow_private=settings.webhooks_allow_private)
         hooks = await webhook_worker(app, poster, clock, on_outcome=on_webhook or metrics.observe_webhook)
         web_application = web_app(app, clock=clock)
@@ -475,6 +499,24 @@ async def serve(
             owners = [app.engine.owner, app.warroom.desk.outbox.owner, app.warroom.mail.owner, hooks.owner]
             await _hand_back(app, [*owners, *surface.lease_owners()])
         log.info("warroom stopped")
+
+
+async def take_back(app: App) -> int:
+    """At start, under WARROOM_REPLICA: what a predecessor of this name claimed and never finished (it was killed, or
+    its shutdown could not hand back) is released at once, in one transaction, instead of waiting out its leases —
+    reminders fire, posts owed go out, emails and webhooks are sent on the next round. Called before any worker of
+    this process claims anything, so every lease these names hold is the predecessor's. Without a name: nothing."""
+    owners = [o for o in map(app.warroom.core.lease_owner, WORKERS) if o is not None]
+    if not owners:
+        return 0
+    try:
+        async with app.db.transaction() as store:
+            released = sum([await store.hand_back(o) + await store.hand_back_webhooks(o) for o in owners])
+    except Exception as err:  # the database may be slow to come up: the leases still run out
+        log.warning("could not take back this replica's leases (%s); they come back when they run out", err)
+        return 0
+    log.info("took back %s item(s) this replica (%s) held before it restarted", released, app.warroom.core.replica)
+    return released
 
 
 async def _hand_back(app: App, owners: list[str]) -> None:

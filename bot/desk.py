@@ -44,6 +44,12 @@ class Core:
     mailbox: Mailbox | None = None  # where replies are read from
     mail_from: str = "warroom@localhost"
     public_url: str | None = None  # WARROOM_PUBLIC_URL: where the customer's page links point
+    replica: str | None = None  # WARROOM_REPLICA of a serving replica: its workers' leases carry stable names
+
+    def lease_owner(self, worker: str) -> str | None:
+        """The lease owner ``worker`` claims under: ``<replica>:<worker>`` when this replica has a stable name (a
+        restart under it takes back its predecessor's leases at once), else None (a new random name each start)."""
+        return f"{self.replica}:{worker}" if self.replica else None
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,7 @@ class Desk:
 
     def __init__(self, core: Core) -> None:
         self.core = core
-        self.outbox = Deliverer(core.db, core.chat, core.clock)
+        self.outbox = Deliverer(core.db, core.chat, core.clock, owner=core.lease_owner("outbox"))
         self.voice = Voice(core.playbooks)  # every text for the customer is composed and guarded here
         self.access = Access(core.playbooks)  # who may do what, from where (bot/access.py)
 

@@ -79,7 +79,7 @@ class Warroom:
         self.asks = AskDesk(desk, self.vendors)
         self.actions = ActionDesk(desk)
         self.answers = Answers(core.db.changes)
-        self.mail = MailDesk(desk, self.vendors, self.customer)
+        self.mail = MailDesk(desk, self.vendors, self.customer, owner=core.lease_owner("mail"))
         self.vendors.mail = self.mail
         self.customer.can_email = self.mail.can_email_customer
         self.share = ShareDesk(desk, core.public_url)

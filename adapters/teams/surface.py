@@ -54,6 +54,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 STRANGER = "This Microsoft 365 tenant is not the one Warroom is installed in; nothing was recorded."
 # Who typed the command being handled: Graph needs an owner for a private channel.
 _speaker: ContextVar[UserRef | None] = ContextVar("teams_speaker", default=None)
+# When the request being handled arrived (time.monotonic()): the inbox's deadline counts from then, not from the turn.
+_arrived: ContextVar[float | None] = ContextVar("teams_arrived", default=None)
 
 
 class TeamsChat:
@@ -535,9 +537,11 @@ class _Inbound:
         except Exception as err:  # botbuilder raises PermissionError, JWT errors or lookup errors: all mean no
             log.info("refused an unauthenticated Bot Framework request: %s", type(err).__name__)
             return web.json_response({"error": "unauthorized"}, status=401)
+        token = _arrived.set(arrived)  # the turn runs in this task: the accept sees when the request came in
         try:
             invoke = await connector.run_turn(authenticated, activity, self.on_turn)
         finally:  # an authenticated turn, from its arrival to its answer (a command's reply is sent within it)
+            _arrived.reset(token)
             self.surface.observer.acked("teams", time.monotonic() - arrived)
         if invoke is not None:
             return web.json_response(invoke.body, status=invoke.status)
@@ -600,7 +604,9 @@ class _Inbound:
         surface = self.surface
         payload = {"text": command, "user": user.id, "user_name": user.name, "room": room.id, "room_name": room.name}
         try:
-            outcome = await surface.inbox.accept(key, {**payload, "key": key}, ttl=REDELIVERY_TTL)
+            outcome = await surface.inbox.accept(
+                key, {**payload, "key": key}, ttl=REDELIVERY_TTL, arrived=_arrived.get()
+            )
         except (InboxUnavailable, InboxUncertain) as err:  # known not committed, or its commit did not answer
             said = NOTHING_RECORDED if isinstance(err, InboxUnavailable) else MAY_BE_RECORDED
             with contextlib.suppress(ChatError):

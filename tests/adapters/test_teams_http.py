@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -290,3 +291,31 @@ async def test_an_activity_nested_too_deeply_gets_400(world: TeamsWorld) -> None
         async with world.http.post(f"{world.url}/api/messages", data=text, headers=headers) as r:
             assert r.status == 400 and "nested too deeply" in (await r.json())["error"]
     assert await incidents(world) == 0
+
+
+async def test_the_accept_deadline_counts_from_the_requests_arrival(
+    world: TeamsWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request that spent its deadline before the accept (here: a slow authentication) is not written down: the
+    person is told nothing was recorded, and nothing is — the ack is due from arrival, not from the turn's start."""
+    assert await world.say(OPEN) == 200
+    room = await world.incident_room()
+    connector, inbox = world.surface.connector, world.surface.inbox
+    authenticate = connector.authenticate
+
+    async def slow(activity: object, header: str) -> object:
+        await asyncio.sleep(inbox.deadline + 0.2)
+        return await authenticate(activity, header)
+
+    monkeypatch.setattr(inbox, "deadline", 0.3)
+    before = len(world.connector.posts_in(room))
+    with monkeypatch.context() as m:
+        m.setattr(connector, "authenticate", slow)
+        assert await world.send(world.activity("incident note too late to be written", conversation=room)) == 200
+    answer = await eventually(lambda: world.connector.posts_in(room)[before:], what="the answer in the conversation")
+    assert "nothing was recorded" in card_text(answer[0])
+    async with world.app.db.transaction() as store:
+        assert await store.inbox_waiting() == 0
+    assert await notes(world) == []
+    assert await world.send(world.activity("incident note in time", conversation=room)) == 200
+    assert await notes(world) == ["in time"]
