@@ -121,7 +121,7 @@ class WebhookWorker:
         """Send everything due now, side by side (one per incident and subscriber at a time); how many were
         delivered. A delivery that went through lets the next event of its incident be claimed in the next round."""
         now = self.clock.now()
-        if self._swept is None or now - self._swept >= SWEEP_EVERY:  # the table holds what is owed, not history
+        if self._sweep_due():  # the table holds what is owed, not history
             async with self.db.transaction() as store:
                 await store.sweep_webhooks(now - KEEP_DELIVERED)
             self._swept = now
@@ -183,6 +183,9 @@ class WebhookWorker:
             except Exception:  # counting must never stop delivering
                 log.exception("the webhook outcome hook failed")
 
+    def _sweep_due(self) -> bool:
+        return self._swept is None or self.clock.now() - self._swept >= SWEEP_EVERY
+
     async def next_due(self) -> datetime | None:
         async with self.db.read() as store:
             return await store.next_webhook_at()
@@ -193,8 +196,12 @@ class WebhookWorker:
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             try:
-                await self.deliver_due()
+                # A read first: most wake-ups (any commit) owe nothing, and a claim is a write transaction — on
+                # SQLite the one writer an ack is waiting for.
                 upcoming = await self.next_due()
+                if (upcoming is not None and upcoming <= self.clock.now()) or self._sweep_due():
+                    await self.deliver_due()
+                    upcoming = await self.next_due()
             except Exception:
                 log.exception("webhook delivery failed; trying again shortly")
                 upcoming = None

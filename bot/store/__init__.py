@@ -93,6 +93,7 @@ CONNECT_TIMEOUT = 5.0  # seconds to open a connection, TCP and authentication in
 STATEMENT_TIMEOUT = 30.0  # seconds a statement may take, lock waits included (asyncpg's default: forever)
 POOL_TIMEOUT = 10.0  # seconds to wait for a pooled connection when all ten are busy (SQLAlchemy's default: 30)
 SQLITE_BUSY_TIMEOUT = 30.0  # seconds SQLite waits for another writer's lock before "database is locked"
+ACK_BATCH = 64  # SQLite: INSERTs of acks written together in one transaction at most
 KEEP_CHANGES = 5000  # change_log rows kept on SQLite: what a process that looks now and then still finds
 
 
@@ -125,6 +126,9 @@ class Database:
         # order and without sleeping; the busy timeout is left for writers in other processes.
         # Acks go first: an accepted command waits for the write in progress, never behind queued background ones.
         self._writers = _Writers() if self.dialect == "sqlite" else None
+        # SQLite: acks queued while another batch of them commits, written together (group commit)
+        self._acks: list[tuple[Any, list[str], asyncio.Future[Any]]] = []
+        self._ack_writer: asyncio.Task[None] | None = None
 
     @property
     def dialect(self) -> str:
@@ -180,14 +184,54 @@ class Database:
             self._writers.release()
 
     async def insert_now(self, statement: Any, progress: list[str]) -> Any:
-        """One INSERT … RETURNING in a transaction of its own, ahead of every queued background write (SQLite); its
-        first row, or None. ``progress`` gets "committing" just before the commit is sent: until then a caller that
-        gives up knows nothing was recorded; after it, the outcome is unknown until the commit answers."""
-        async with self._writing(urgent=True), self.engine.connect() as conn:
-            row = (await conn.execute(statement)).first()
-            progress.append("committing")
-            await conn.commit()
-        return row
+        """One INSERT … RETURNING, committed at once; its first row, or None. ``progress`` gets "committing" once the
+        INSERT may be committed: until then a caller that gives up knows nothing was recorded; after it, the outcome
+        is unknown until the commit answers.
+
+        PostgreSQL: a transaction of its own. SQLite (one writer): ahead of every queued background write, and the
+        INSERTs that queued while the writer was busy go together in one transaction — one commit for all of them."""
+        if self._writers is None:
+            async with self.engine.connect() as conn:
+                row = (await conn.execute(statement)).first()
+                progress.append("committing")
+                await conn.commit()
+            return row
+        landed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._acks.append((statement, progress, landed))
+        if self._ack_writer is None or self._ack_writer.done():
+            self._ack_writer = asyncio.ensure_future(self._write_acks())
+        return await landed  # cancelled while queued: it is never written
+
+    async def _write_acks(self) -> None:
+        """Write the queued INSERTs, batch after batch, each batch one transaction ahead of background writes."""
+        while self._acks:
+            async with self._writing(urgent=True):
+                batch, self._acks = self._acks[:ACK_BATCH], self._acks[ACK_BATCH:]
+                batch = [a for a in batch if not a[2].done()]  # given up on before its turn: not written
+                rows: list[list[Any]] = []  # [progress, future, row] of each INSERT sent
+                sent = False  # the COMMIT was sent: from then on the outcome is unknown until it answers
+                try:
+                    async with self.engine.connect() as conn:
+                        for statement, progress, landed in batch:
+                            if landed.done():
+                                continue
+                            progress.append("committing")  # from here it commits with the batch, or nothing does
+                            rows.append([progress, landed, None])
+                            rows[-1][2] = (await conn.execute(statement)).first()
+                        sent = True
+                        await conn.commit()
+                except BaseException as err:
+                    for progress, landed, _row in rows:
+                        if not sent:
+                            progress.remove("committing")  # rolled back before any COMMIT: known not recorded
+                        if not landed.done():
+                            landed.set_exception(err if isinstance(err, Exception) else RuntimeError(str(err)))
+                    if not isinstance(err, Exception):
+                        raise
+                    continue
+                for _progress, landed, row in rows:
+                    if not landed.done():
+                        landed.set_result(row)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Store]:

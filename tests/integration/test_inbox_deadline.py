@@ -70,3 +70,34 @@ async def test_the_write_gets_only_what_is_left_of_the_deadline(db: Database) ->
     await asyncio.gather(*inbox._late, return_exceptions=True)
     async with db.transaction() as store:
         assert await store.inbox_waiting() == 0
+
+
+async def test_acks_that_queue_together_commit_together_and_a_given_up_one_is_never_written(db: Database) -> None:
+    """SQLite has one writer: acks that queued while it was busy go in one transaction (one commit for all); one
+    given up on while still queued is not written, and its caller's "nothing was recorded" stays true."""
+    if db.dialect != "sqlite":
+        pytest.skip("PostgreSQL writes each ack on its own connection, side by side")
+    from sqlalchemy import event
+
+    h = Harness(db)
+    commits: list[int] = []
+    event.listen(db.engine.sync_engine, "commit", lambda _conn: commits.append(1))
+
+    def ack(key: str) -> Any:
+        statement = accept_statement(
+            db.dialect, key=key, platform="slack", payload="{}", replay=None, owner="me", now=h.clock.now(),
+            lease=TTL,
+        )  # fmt: skip
+        progress: list[str] = []
+        return asyncio.ensure_future(db.insert_now(statement, progress)), progress
+
+    acks = [ack(f"k{n}") for n in range(12)]
+    gone, gone_progress = acks.pop(5)
+    await asyncio.sleep(0)  # all twelve queued, the writer started
+    gone.cancel()
+    rows = await asyncio.gather(*(a for a, _ in acks))
+    assert all(r is not None for r in rows) and len({r[0] for r in rows}) == 11
+    assert len(commits) < 11  # together, not one commit each
+    assert gone_progress == []  # never sent: known not recorded
+    async with db.read() as store:
+        assert await store.inbox_waiting() == 11

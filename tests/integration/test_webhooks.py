@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from aiohttp.abc import AbstractResolver
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from adapters.web.webhooks import HttpWebhookPoster
 from bot.domain import EventKind, Person
@@ -575,3 +575,41 @@ async def test_a_subscription_added_with_allow_private_is_delivered_there_and_on
         failing = {f.url: f.last_error or "" for f in await store.failing_webhooks()}
     assert list(failing) == [f"http://localhost:{port}/hook"]
     assert "goes to a name for this machine" in failing[f"http://localhost:{port}/hook"]
+
+
+async def test_the_running_worker_claims_nothing_while_nothing_is_owed_and_delivers_once_something_is(
+    db: Database, receiver: Receiver, poster: HttpWebhookPoster
+) -> None:
+    """Every commit wakes the worker; a wake-up that finds nothing owed is one read, not a claim (a write
+    transaction, which on SQLite would hold the writer an ack waits for)."""
+    h = Harness(db)
+    claims: list[str] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        said = statement.lstrip()
+        if said.upper().startswith("UPDATE WEBHOOK_DELIVERIES SET") and "lease_owner=" in said.replace(" ", ""):
+            claims.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker(h, poster).run_forever(stop, interval=timedelta(milliseconds=50)))
+    try:
+        await asyncio.sleep(0.3)  # its first round (the sweep, one claim) is over
+        before = len(claims)
+        await h.ok(RMA)  # commits, and nobody subscribed: nothing is owed
+        await h.ok("note the courier is on his way")
+        await asyncio.sleep(0.3)
+        assert len(claims) == before
+        async with db.transaction() as store:
+            await store.add_webhook(receiver.url, (), secret=SECRET, now=h.clock.now())
+        await h.ok('open "Second site down" sev:3 playbook:hardware-rma customer:"Acme Retail"', room=LOBBY)
+        for _ in range(200):  # bounded: 10 s at most
+            if receiver.received:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=10)
+        event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
+    assert receiver.types() == ["incident.opened"] and receiver.received[0].signed
+    assert len(claims) > before
