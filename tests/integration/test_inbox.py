@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +19,33 @@ from bot.store.inbox import accept_statement
 from tests.harness import LOBBY, Harness
 
 TTL = timedelta(minutes=1)
+
+
+@asynccontextmanager
+async def key_held(db: Database, h: Harness, key: str) -> AsyncIterator[None]:
+    """Another transaction writes ``key``'s inbox row and does not commit while inside: an INSERT of the same key
+    waits for it. On leaving, that transaction rolls back."""
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def blocker() -> None:
+        async with db.transaction() as store:
+            await store.session.execute(
+                accept_statement(
+                    db.dialect, key=key, platform="slack", payload="{}", replay=None, owner="x", now=h.clock.now(),
+                    lease=TTL,
+                )
+            )  # fmt: skip
+            holding.set()
+            await release.wait()
+            raise RuntimeError("rolled back")
+
+    held = asyncio.create_task(blocker())
+    await holding.wait()
+    try:
+        yield
+    finally:
+        release.set()
+        await asyncio.gather(held, return_exceptions=True)
 
 
 def payload(text: str, room: RoomRef) -> dict[str, Any]:
@@ -101,26 +129,9 @@ async def test_a_rejected_command_is_not_marked_applied_and_answers_again(db: Da
 async def test_a_database_that_cannot_take_the_command_in_time_is_reported_at_once(db: Database) -> None:
     h = Harness(db)
     inbox = Inbox(db, h.clock, "slack", deadline=0.2)
-    holding, release = asyncio.Event(), asyncio.Event()
-
-    async def blocker() -> None:  # another transaction writing the same key, not yet committed: the INSERT waits
-        async with db.transaction() as store:
-            await store.session.execute(
-                accept_statement(
-                    db.dialect, key="slow", platform="slack", payload="{}", replay=None, owner="x", now=h.clock.now(),
-                    lease=TTL,
-                )
-            )  # fmt: skip
-            holding.set()
-            await release.wait()
-            raise RuntimeError("rolled back")
-
-    held = asyncio.create_task(blocker())
-    await holding.wait()
-    with pytest.raises(InboxUnavailable):  # the INSERT never got to its commit: known not recorded
-        await inbox.accept("slow", payload("note x", LOBBY), ttl=TTL)
-    release.set()
-    await asyncio.gather(held, return_exceptions=True)
+    async with key_held(db, h, "slow"):
+        with pytest.raises(InboxUnavailable):  # the INSERT never got to its commit: known not recorded
+            await inbox.accept("slow", payload("note x", LOBBY), ttl=TTL)
     await asyncio.gather(*inbox._late, return_exceptions=True)
     async with db.transaction() as store:
         assert await store.inbox_waiting() == 0

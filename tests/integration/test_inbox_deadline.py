@@ -13,6 +13,7 @@ from bot.inbox import Inbox, InboxUnavailable
 from bot.store import Database
 from bot.store.inbox import accept_statement
 from tests.harness import Harness
+from tests.integration.test_inbox import key_held
 
 TTL = timedelta(minutes=1)
 
@@ -43,30 +44,11 @@ async def test_a_request_that_waited_past_the_deadline_is_not_written_and_never_
 async def test_the_write_gets_only_what_is_left_of_the_deadline(db: Database) -> None:
     h = Harness(db)
     inbox = Inbox(db, h.clock, "slack", deadline=60.0)  # were the whole minute the write's, this would block on
-    holding, release = asyncio.Event(), asyncio.Event()
-
-    async def blocker() -> None:  # another transaction writing the same key, not yet committed: the INSERT waits
-        async with db.transaction() as store:
-            await store.session.execute(
-                accept_statement(
-                    db.dialect, key="slow", platform="slack", payload="{}", replay=None, owner="x", now=h.clock.now(),
-                    lease=TTL,
-                )
-            )  # fmt: skip
-            holding.set()
-            await release.wait()
-            raise RuntimeError("rolled back")
-
-    held = asyncio.create_task(blocker())
-    await holding.wait()
-    try:
+    async with key_held(db, h, "slow"):  # the INSERT waits for another transaction writing the same key
         with pytest.raises(InboxUnavailable):  # 0.2 s of the minute were left when the request got here
             await asyncio.wait_for(
                 inbox.accept("slow", payload("note x", h), ttl=TTL, arrived=time.monotonic() - 59.8), timeout=30
             )
-    finally:
-        release.set()
-        await asyncio.gather(held, return_exceptions=True)
     await asyncio.gather(*inbox._late, return_exceptions=True)
     async with db.transaction() as store:
         assert await store.inbox_waiting() == 0
