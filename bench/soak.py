@@ -272,7 +272,8 @@ async def soak(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
 
 
 async def settle(database_url: str, *, within: float) -> bool:
-    """Wait until nothing is owed: no inbox command, outbox post or due reminder left."""
+    """Wait until nothing is owed: no inbox command, outbox post or due reminder left, and every follow-up chased
+    once (the last ones typed are due a minute later: not yet due is not "never posted")."""
     conn = await asyncpg.connect(database_url)
     try:
         deadline = time.monotonic() + within
@@ -280,10 +281,15 @@ async def settle(database_url: str, *, within: float) -> bool:
             inbox = await conn.fetchval("SELECT count(*) FROM inbox WHERE state <> 'done'")
             outbox = await conn.fetchval("SELECT count(*) FROM outbox WHERE state = 'pending'")
             due = await conn.fetchval("SELECT count(*) FROM reminders WHERE state = 'pending' AND due_at <= now()")
-            if inbox == outbox == due == 0:
+            unchased = await conn.fetchval("SELECT count(*) FROM follow_ups WHERE chases = 0")
+            if inbox == outbox == due == unchased == 0:
                 return True
             await asyncio.sleep(1)
-        print(f"not settled: {inbox} commands, {outbox} posts, {due} reminders still owed", file=sys.stderr)
+        print(
+            f"not settled: {inbox} commands, {outbox} posts, {due} reminders still owed; {unchased} follow-ups"
+            " never chased",
+            file=sys.stderr,
+        )
         return False
     finally:
         await conn.close()
