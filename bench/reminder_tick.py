@@ -161,10 +161,10 @@ async def floor(db: Database, now: datetime, limit: int) -> int:
     return len(ids)
 
 
-def product(db: Database, clock: SimClock) -> ReminderEngine:
+def product(db: Database, clock: SimClock) -> tuple[ReminderEngine, Warroom]:
     core = Core(db=db, chat=Sink(), playbooks=PlaybookLibrary.load(ROOT / "playbooks"), clock=clock, default_tz="UTC")
     warroom = Warroom(core)
-    return ReminderEngine(db, clock, warroom.reminder_handlers, deliver=warroom.deliver)
+    return ReminderEngine(db, clock, warroom.reminder_handlers, deliver=warroom.deliver), warroom
 
 
 async def measure(url: str, pending: int, due: int) -> dict[str, Any]:
@@ -175,7 +175,7 @@ async def measure(url: str, pending: int, due: int) -> dict[str, Any]:
     await seed(db, pending, [due] * (2 * ROUNDS))
     seeded = time.perf_counter() - began
     clock = SimClock(T0)
-    engine = product(db, clock)
+    engine, warroom = product(db, clock)
     ours, theirs = [], []
     for bucket in range(2 * ROUNDS):
         clock.set(at(bucket) + timedelta(seconds=30))
@@ -184,6 +184,7 @@ async def measure(url: str, pending: int, due: int) -> dict[str, Any]:
         took = (time.perf_counter() - start) * 1000 / max(fired, 1)
         assert fired == due, (bucket, fired)
         (ours if bucket % 2 == 0 else theirs).append(took)
+    await warroom.desk.outbox.flush()  # the last delivery marks (a running replica's next write carries them)
     await db.dispose()
     return {
         "pending": pending,
@@ -200,13 +201,14 @@ async def replica(url: str, bucket: int, start_at: float) -> None:
     """One replica process: ready, it waits for the agreed moment, ticks once, and says what it fired and when."""
     db = Database(url)
     clock = SimClock(at(bucket) + timedelta(seconds=30))
-    engine = product(db, clock)
+    engine, warroom = product(db, clock)
     async with db.transaction() as store:  # connect before the start, as a running replica has
         await store.latest_event_at()
     await asyncio.sleep(max(0.0, start_at - time.time()))
     began = time.time()
     fired = await engine.tick()
     print(json.dumps({"fired": fired, "began": began, "ended": time.time()}))
+    await warroom.desk.outbox.flush()
     await db.dispose()
 
 
