@@ -121,6 +121,7 @@ class Inbox:
         self._acks_done.set()
         self._done: list[tuple[int, int]] = []  # (row id, claim) carried out and answered, not yet marked done
         self._working = 0  # calls of work() under way: the last to end marks what is left done
+        self._rooms: dict[str, asyncio.Lock] = {}  # one per room seen: its commands run one at a time, in order
         self._late: set[asyncio.Task[Any]] = set()  # writes given up on at the deadline, still finishing
 
     async def accept(
@@ -296,6 +297,14 @@ class Inbox:
                 return handled
 
     async def _room(self, commands: list[Held], run: Runner) -> int:
+        """Carry out one room's commands in order. Every accept starts a work() of its own, and commands wait for
+        acks together: the room's lock, taken in the order they were accepted (asyncio.Lock wakes its waiters
+        first come, first served), keeps its commands one at a time and in that order."""
+        room = str(commands[0][2].get("room", ""))
+        async with self._rooms.setdefault(room, asyncio.Lock()):
+            return await self._in_order(commands, run)
+
+    async def _in_order(self, commands: list[Held], run: Runner) -> int:
         handled = 0
         for row_id, attempt, payload, already in commands:
             await self._acks_first(row_id)

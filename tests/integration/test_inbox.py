@@ -326,3 +326,17 @@ async def test_a_command_waits_while_an_ack_is_being_written_but_not_for_ever(
     assert await notes(db) == ["first", "second", "third"]
     gate.set()
     assert await acking is Accepted.NEW
+
+
+async def test_a_burst_of_commands_in_one_room_is_carried_out_in_the_order_it_was_accepted(db: Database) -> None:
+    """Each accept starts the local work (as the Slack surface does); with acks first, the commands of a burst
+    wait together, and must still run one room's commands in the order they were accepted."""
+    h = Harness(db)
+    await h.ok('open "Registers down" sev:2')
+    inbox, surface = Inbox(db, h.clock, "slack"), Surface(h)
+    started = []
+    for n in range(12):
+        await inbox.accept(f"k{n}", payload(f"note step {n}", h.room), ttl=TTL)
+        started.append(asyncio.create_task(inbox.work(surface.run, claim=False)))
+    await asyncio.wait_for(asyncio.gather(*started), timeout=60)
+    assert await notes(db) == [f"step {n}" for n in range(12)]
