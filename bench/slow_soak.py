@@ -409,8 +409,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser = kill_soak.soak_parser(__doc__)
     parser.add_argument("--seconds", type=float, default=75.0, help="how long the senders send")
     parser.add_argument("--senders", type=int, default=16)
     parser.add_argument("--pause", type=float, default=0.5, help="mean seconds a sender waits between commands")
@@ -419,12 +418,9 @@ def main() -> None:
     parser.add_argument("--blackhole", type=float, default=5.0, help="seconds the database answers nothing at all")
     parser.add_argument("--settle", type=float, default=300.0, help="seconds to wait afterwards until nothing is owed")
     parser.add_argument("--seed", type=int, default=25)
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards, to look into it")
     args = parser.parse_args()
     random.seed(args.seed)
-    LOGS.mkdir(parents=True, exist_ok=True)
-    for old in LOGS.glob("replica-*.log"):
-        old.unlink()
+    kill_soak.fresh_logs(LOGS)
     kill_soak.LOGS = LOGS  # the replicas' logs, for what went wrong
     sys.exit(asyncio.run(main_async(args)))
 

@@ -373,9 +373,23 @@ async def main_async(args: argparse.Namespace) -> None:
         print(f"| {key} | {value} |")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def soak_parser(doc: str) -> argparse.ArgumentParser:
+    """The options every soak takes (a PostgreSQL server to make its scratch database on, and whether to keep it)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards, to look into it")
+    return parser
+
+
+def fresh_logs(logs: Path) -> None:
+    """The replicas' logs of this run only."""
+    logs.mkdir(parents=True, exist_ok=True)
+    for old in logs.glob("replica-*.log"):
+        old.unlink()
+
+
+def main() -> None:
+    parser = soak_parser(__doc__)
     parser.add_argument("--incidents", type=int, default=20)
     parser.add_argument("--per", type=int, default=50, help="vendor follow-ups (reminders) per incident")
     parser.add_argument("--notes", type=int, default=500)
@@ -384,12 +398,9 @@ def main() -> None:
     parser.add_argument("--fail-after", type=float, default=0.03, help="posts answered 500/dropped after the work")
     parser.add_argument("--kill-after", type=float, default=0.005, help="posts after which the replica is killed")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards, to look into it")
     args = parser.parse_args()
     random.seed(args.seed)
-    LOGS.mkdir(parents=True, exist_ok=True)
-    for old in LOGS.glob("replica-*.log"):
-        old.unlink()
+    fresh_logs(LOGS)
     asyncio.run(main_async(args))
 
 

@@ -31,9 +31,9 @@ from bot.store import Database
 from bot.store.migrations import config as alembic_config
 from tests.adapters.fake_slack import BOT_TOKEN, FakeSlack
 from tests.adapters.fake_teams_world import microsoft, teams_world
-from tests.adapters.slack_world import SIGNING_SECRET, sign, slack_world
+from tests.adapters.slack_world import SIGNING_SECRET, slack_world
 from tests.conftest import PLAYBOOKS, START
-from tests.integration.test_serve import open_command, warroom_serve
+from tests.integration.test_serve import post_open, warroom_serve
 
 PATIENCE = aiohttp.ClientTimeout(total=15)
 LOBBY = RoomRef("C-LOBBY", "general")
@@ -277,13 +277,7 @@ async def test_warroom_serve_wires_the_metrics_behind_its_token(tmp_path: Path) 
     }
     try:
         async with warroom_serve(tmp_path, env) as served:
-            body = open_command(fake)
-            headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
-            async with (
-                aiohttp.ClientSession(timeout=PATIENCE) as http,
-                http.post(f"{served.base}/slack/events", data=body, headers=headers) as acked,
-            ):
-                assert acked.status == 200
+            await post_open(served, fake)
             await served.until(lambda: bool(fake.called("pins.add")), "the kickoff to be pinned")
             assert (await get(f"{served.base}/metrics"))[0] == 401
             seen = await scrape(served.base, Authorization=f"Bearer {TOKEN}")

@@ -220,8 +220,8 @@ def open_command(fake: FakeSlack) -> str:
     )
 
 
-async def open_held_at_slack(served: Served, fake: FakeSlack) -> None:
-    """A signed `/incident open` acked by the server and waiting on Slack's conversations.create (held by a gate)."""
+async def post_open(served: Served, fake: FakeSlack) -> None:
+    """A signed `/incident open` sent to the server, which acks it."""
     body = open_command(fake)
     headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
     async with (
@@ -229,6 +229,11 @@ async def open_held_at_slack(served: Served, fake: FakeSlack) -> None:
         http.post(f"{served.base}/slack/events", data=body, headers=headers) as acked,
     ):
         assert acked.status == 200
+
+
+async def open_held_at_slack(served: Served, fake: FakeSlack) -> None:
+    """A signed `/incident open` acked by the server and waiting on Slack's conversations.create (held by a gate)."""
+    await post_open(served, fake)
     await served.until(lambda: "conversations.create" in fake.held, "the open to reach Slack")
 
 
