@@ -351,13 +351,16 @@ class VendorDesk:
                 f"follow-up; move {same.ref} instead",
                 example=f"vendor heard {same.ref} they confirmed the ticket",
             )
+        # A private incident does not exist outside its room: it shares no ticket (a shared one names each incident
+        # in the other's room and timeline), and chases its own.
+        private = self.desk.access.is_private
         lead = (
             await store.open_ticket(draft.vendor, draft.reference, besides=incident.number)
-            if draft.reference and draft.kind != TEAM
+            if draft.reference and draft.kind != TEAM and not private(incident)
             else None
         )
-        if lead is not None and await self._private_either(store, incident, lead.incident):
-            lead = None  # a private incident does not exist outside its room: it chases its ticket on its own
+        if lead is not None and private(await store.get_incident(lead.incident)):
+            lead = None
         if lead is not None:
             draft = replace(
                 draft,
@@ -399,12 +402,6 @@ class VendorDesk:
                 {"follow_up": lead.number},
             )
         return f, lead
-
-    async def _private_either(self, store: Store, incident: Incident, other: int) -> bool:
-        """Whether this incident or the other one is private: they then share no vendor ticket, since a shared one
-        names each incident in the other's room and timeline."""
-        access = self.desk.access
-        return access.is_private(incident) or access.is_private(await store.get_incident(other))
 
     async def _same_open_ask(self, store: Store, incident: Incident, draft: FollowUp) -> FollowUp | None:
         """The incident's open follow-up already waiting on this vendor (or team) about this `ref:`, if any."""
